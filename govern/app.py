@@ -1,0 +1,126 @@
+"""The Flask app factory: composition of the core, the API, the web UI and the integration endpoints."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import logging
+
+from flask import Flask, jsonify
+from flask_smorest import Api
+
+from govern import __version__
+from govern.api.common import close_session, install_error_handlers
+from govern.config import Config
+from govern.db import Database
+from govern.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+# (module, attribute) of every flask-smorest blueprint mounted under /api/v1.
+API_BLUEPRINTS = [
+    ("govern.api.journeys", "blp"),
+    ("govern.api.opportunities", "blp"),
+    ("govern.api.people", "blp"),
+    ("govern.api.evidence", "blp"),
+    ("govern.api.approvals", "blp"),
+    ("govern.api.audit", "blp"),
+    ("govern.api.outbox", "blp"),
+    ("govern.api.tokens", "blp"),
+    ("govern.api.metrics", "blp"),
+    ("rituals.api", "blp"),
+]
+# (module, attribute) of plain Flask blueprints: the web UI, Slack and Jira endpoints, calendars, the playbook.
+WEB_BLUEPRINTS = [
+    ("govern.web", "bp"),
+    ("integrations.slack.views", "bp"),
+    ("integrations.jira.webhook", "bp"),
+    ("rituals.api", "calendar_bp"),
+    ("playbook.views", "bp"),
+]
+
+
+def _load(module: str, attr: str):
+    # INTEGRATION: capabilities land one by one; a blueprint that does not exist yet is skipped.
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except ModuleNotFoundError as exc:
+        if exc.name and module.startswith(exc.name):
+            return None
+        raise
+    except AttributeError:
+        return None
+
+
+def build_adapters(config: Config) -> dict:
+    """Integration adapters, built only when configured; unset integrations are disabled, visibly."""
+    adapters: dict = {}
+    for name, module, enabled in (("jira", "integrations.jira.adapter", config.jira_enabled),
+                                  ("slack", "integrations.slack.adapter", config.slack_enabled)):
+        factory = _load(module, "build") if enabled else None
+        adapters[name] = factory(config) if factory else None
+        if adapters[name] is None:
+            log.info("%s integration disabled (%s)", name,
+                     "not configured" if not enabled else "adapter unavailable")
+    return adapters
+
+
+def create_app(config: Config | None = None, *, db: Database | None = None) -> Flask:
+    """Build the WSGI app. Nothing connects to anything until a request needs it."""
+    config = config or Config.from_env()
+    app = Flask("govern", instance_path=str(config.instance_path.resolve()), instance_relative_config=False,
+                template_folder="web/templates", static_folder="web/static")
+    app.config.update(
+        SECRET_KEY=config.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=config.session_cookie_secure,
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=12),
+        TESTING=config.testing,
+        API_TITLE="Journey ops engine API",
+        API_VERSION=__version__,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        JSON_SORT_KEYS=False,
+    )
+    runtime = Runtime(config=config, db=db or Database(config.database_url), adapters=build_adapters(config))
+    app.extensions["govern"] = runtime
+    app.teardown_appcontext(close_session)
+    install_error_handlers(app)
+
+    api = Api(app, spec_kwargs={
+        "info": {"description": "Journeys, evidence, opportunities, approvals, rituals and the audit trail."},
+        "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"bearerAuth": []}],
+    })
+    app.extensions["govern.api"] = api
+    for module, attr in API_BLUEPRINTS:
+        blueprint = _load(module, attr)
+        if blueprint is not None:
+            api.register_blueprint(blueprint, url_prefix=f"/api/v1{blueprint.url_prefix or ''}")
+    for module, attr in WEB_BLUEPRINTS:
+        blueprint = _load(module, attr)
+        if blueprint is not None:
+            app.register_blueprint(blueprint)
+
+    @app.get("/healthz")
+    def healthz():
+        """Liveness and readiness: the database answers and the schema is current."""
+        import sqlalchemy as sa
+
+        try:
+            with runtime.db.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+            database = "ok"
+        except Exception as exc:  # noqa: BLE001 - health reports any failure as a status
+            log.warning("health check: database unavailable: %s", type(exc).__name__)
+            database = "unavailable"
+        body = {"status": "ok" if database == "ok" else "degraded", "version": __version__, "database": database,
+                "integrations": {name: ("enabled" if adapter else "disabled")
+                                 for name, adapter in runtime.adapters.items()}}
+        return jsonify(body), 200 if database == "ok" else 503
+
+    return app

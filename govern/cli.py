@@ -1,0 +1,245 @@
+"""The `govern` command line: set up, serve, apply configuration, and operate the engine."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+import sqlalchemy as sa
+
+from govern import __version__, audit
+from govern.cli_auth import token, user
+from govern.cli_metrics import kpi, maturity, rank
+from govern.cli_support import (
+    DEMO_PASSWORD, CommandFailed, GovernGroup, as_option, get_runtime, resolve_actor,
+)
+from govern.policy import Actor
+from integrations.cli import jira, outbox, worker
+from playbook.cli import playbook
+from rituals.cli import rituals, scheduler
+from workflows.cli import opp, workflows_group
+
+
+@click.group(cls=GovernGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="govern")
+def cli():
+    """Journey ops engine: governance, lifecycles, rituals, Jira and Slack for customer journey management.
+
+    Configuration comes from the environment (GOVERN_DATABASE_URL, GOVERN_SECRET_KEY, GOVERN_JIRA_*, GOVERN_SLACK_*);
+    without it, a SQLite database in ./instance is used and integrations are off.
+    """
+
+
+@cli.group(cls=GovernGroup)
+def db():
+    """Database schema (Alembic)."""
+
+
+@db.command("upgrade")
+def db_upgrade():
+    """Create or migrate the schema to the newest revision."""
+    runtime = get_runtime()
+    runtime.db.upgrade()
+    click.echo(f"schema at revision {', '.join(sorted(runtime.db.current_revisions()))}")
+
+
+@db.command("current")
+def db_current():
+    """Show the schema revision."""
+    click.echo(", ".join(sorted(get_runtime().db.current_revisions())) or "(empty database)")
+
+
+def _has_data(runtime) -> bool:
+    from govern.model import Person
+
+    with runtime.db.session_scope() as session:
+        return session.scalar(sa.select(sa.func.count()).select_from(Person)) > 0
+
+
+@cli.command()
+@click.option("--example", is_flag=True, help="Load the example organisation (Telco Nova) with runtime data.")
+@click.option("--reset", is_flag=True, help="Drop everything first (asks for confirmation unless --yes).")
+@click.option("--yes", is_flag=True, help="Do not ask before --reset.")
+def init(example: bool, reset: bool, yes: bool):
+    """Create the database schema and, with --example, load the example organisation."""
+    runtime = get_runtime()
+    if reset:
+        if not yes:
+            click.confirm(f"Drop every table in {runtime.db.engine.url.render_as_string(hide_password=True)}?",
+                          abort=True)
+        from alembic import command
+
+        from govern.db import alembic_config
+
+        command.downgrade(alembic_config(runtime.db), "base")
+    runtime.db.upgrade()
+    click.echo(f"database ready: {runtime.db.engine.url.render_as_string(hide_password=True)}")
+    if not example:
+        return
+    if _has_data(runtime):
+        click.echo("the database already holds an organisation; left as it is (use --reset to start over)")
+        return
+    from govern.configure import load_example
+    from govern.model import Person
+    from govern.services.people import set_password
+
+    operator = Actor.system_actor("init")
+    with runtime.db.session_scope() as session:
+        counts = load_example(session, operator)
+        for handle in session.scalars(sa.select(Person.handle).order_by(Person.handle)).all():
+            set_password(session, operator, handle, DEMO_PASSWORD, commit=False)
+        session.commit()
+    click.echo(f"loaded the example organisation Telco Nova: {counts['insights']} insights, "
+               f"{counts['opportunities']} opportunities")
+    click.echo(f"demo sign-in: any person's handle (ana, marco, lotte, femke, sam, noah, priya, tom, iris) "
+               f"with password '{DEMO_PASSWORD}'")
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Print what would change; write nothing.")
+@as_option
+def apply(file: Path, dry_run: bool, as_handle: str | None):
+    """Validate govern.yaml and apply it (idempotent: a second apply changes nothing)."""
+    from govern.configure import apply_file
+
+    runtime = get_runtime()
+    with runtime.db.session_scope() as session:
+        actor = resolve_actor(session, as_handle)
+        result = apply_file(session, actor, file, dry_run=dry_run)
+    if result.empty:
+        click.echo("no changes: the database already matches the file")
+        return
+    for line in result.lines():
+        click.echo(line)
+    verb = "would change" if dry_run else "applied"
+    click.echo(f"{verb}: {len(result.changes)} change(s)" + (" (dry run, nothing written)" if dry_run else ""))
+
+
+@cli.group(cls=GovernGroup)
+def audit_group():
+    """The hash-chained audit log."""
+
+
+@audit_group.command("verify")
+def audit_verify():
+    """Check the audit chain; name the first broken event."""
+    with get_runtime().db.session_scope() as session:
+        result = audit.verify(session)
+    if result.ok:
+        click.echo(f"audit chain intact: {result.checked} events verified")
+        return
+    raise CommandFailed(f"audit chain broken at event {result.first_broken_id}: {result.problem} "
+                        f"({result.checked} events before it verified)", 6)
+
+
+@audit_group.command("log")
+@click.option("--entity", help="entity type and id, e.g. opportunity:OPP-7")
+@click.option("--limit", default=30, show_default=True)
+def audit_log(entity: str | None, limit: int):
+    """Show recent audit events."""
+    from govern.model import AuditEvent
+
+    query = sa.select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+    if entity:
+        kind, _, ident = entity.partition(":")
+        query = query.where(AuditEvent.entity_type == kind, AuditEvent.entity_id == ident)
+    with get_runtime().db.session_scope() as session:
+        for event in reversed(session.scalars(query).all()):
+            click.echo(f"{event.id:>6} {event.at:%Y-%m-%d %H:%M} {event.actor:<16} {event.action:<28} "
+                       f"{event.entity_type}:{event.entity_id}" + (f" — {event.reason}" if event.reason else ""))
+
+
+cli.add_command(audit_group, "audit")
+
+
+@cli.command("export")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="File to write (default: stdout).")
+def export_cmd(out: Path | None):
+    """Export everything as JSON (lossless)."""
+    from govern.services.portability import dump, export_data
+
+    with get_runtime().db.session_scope() as session:
+        data = export_data(session, Actor.system_actor("cli"))
+    if out:
+        with out.open("w", encoding="utf-8") as handle:
+            dump(data, handle)
+        click.echo(f"exported {sum(len(rows) for rows in data['tables'].values())} rows to {out}", err=True)
+    else:
+        dump(data, sys.stdout)
+
+
+@cli.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+def import_cmd(file: Path):
+    """Import a JSON export into an empty database."""
+    from govern.services.portability import import_data
+
+    runtime = get_runtime()
+    runtime.db.upgrade()
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise CommandFailed(f"{file} is not JSON: {exc.msg} at line {exc.lineno}", 2) from None
+    with runtime.db.session_scope() as session:
+        counts = import_data(session, Actor.system_actor("cli"), data)
+    click.echo(f"imported {sum(counts.values())} rows into {len([c for c in counts.values() if c])} tables")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--no-scheduler", is_flag=True, help="Do not run the ritual scheduler in this process.")
+@click.option("--no-worker", is_flag=True, help="Do not run an outbox delivery worker in this process.")
+def serve(host: str, port: int, no_scheduler: bool, no_worker: bool):
+    """Serve the web app and API (with the scheduler and an outbox worker in-process by default)."""
+    from werkzeug.serving import run_simple
+
+    from govern.app import create_app
+
+    runtime = get_runtime()
+    runtime.db.upgrade()
+    app = create_app(runtime.config, db=runtime.db)
+    app_runtime = app.extensions["govern"]
+    started = []
+    if runtime.config.run_scheduler and not no_scheduler:
+        started += _start_background("rituals.scheduler", app_runtime, "ritual scheduler")
+    if runtime.config.run_worker and not no_worker:
+        started += _start_background("integrations.worker", app_runtime, "outbox worker")
+    for name, adapter in app_runtime.adapters.items():
+        click.echo(f"  {name}: {'enabled' if adapter else 'disabled (not configured)'}")
+    click.echo(f"Serving the journey ops engine on http://{host}:{port} (Ctrl+C to stop)")
+    try:
+        run_simple(host, port, app, threaded=True, use_reloader=False)
+    finally:
+        app_runtime.stop()
+
+
+def _start_background(module: str, runtime, label: str) -> list[str]:
+    import importlib
+
+    try:
+        start = getattr(importlib.import_module(module), "start_in_background")
+    except (ImportError, AttributeError):
+        click.echo(f"  {label}: not available in this build")
+        return []
+    service = start(runtime)
+    if service is not None:
+        runtime.background.append(service)
+    click.echo(f"  {label}: running")
+    return [label]
+
+
+for command in (opp, workflows_group, rituals, scheduler, worker, jira, outbox, playbook, kpi, rank, maturity,
+                token, user):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli(prog_name="govern")
+
+
+if __name__ == "__main__":
+    main()

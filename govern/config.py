@@ -1,0 +1,88 @@
+"""Configuration, read from the environment only when an app or command starts (never at import)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+def default_instance_path() -> Path:
+    return Path(os.environ.get("GOVERN_INSTANCE_PATH", Path.cwd() / "instance"))
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the app, CLI and workers need to start. Secrets are kept out of repr."""
+
+    database_url: str
+    instance_path: Path
+    secret_key: str = field(repr=False, default="")
+    base_url: str = "http://127.0.0.1:5000"
+    jira_url: str | None = None
+    jira_user: str | None = None
+    jira_token: str | None = field(repr=False, default=None)
+    jira_webhook_secret: str | None = field(repr=False, default=None)
+    slack_bot_token: str | None = field(repr=False, default=None)
+    slack_signing_secret: str | None = field(repr=False, default=None)
+    slack_api_url: str | None = None
+    run_scheduler: bool = True
+    run_worker: bool = True
+    testing: bool = False
+    session_cookie_secure: bool = False
+
+    @property
+    def jira_enabled(self) -> bool:
+        return bool(self.jira_url and self.jira_token)
+
+    @property
+    def slack_enabled(self) -> bool:
+        return bool(self.slack_bot_token and self.slack_signing_secret)
+
+    def with_(self, **changes) -> "Config":
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "Config":
+        """Build the configuration from GOVERN_* variables; the SQLite file in the instance folder is the default."""
+        env = os.environ if environ is None else environ
+        instance = Path(env.get("GOVERN_INSTANCE_PATH", str(Path.cwd() / "instance")))
+        url = env.get("GOVERN_DATABASE_URL") or f"sqlite:///{instance / 'govern.db'}"
+        return cls(
+            database_url=normalise_database_url(url),
+            instance_path=instance,
+            secret_key=env.get("GOVERN_SECRET_KEY") or _instance_secret(instance),
+            base_url=env.get("GOVERN_BASE_URL", "http://127.0.0.1:5000"),
+            jira_url=env.get("GOVERN_JIRA_URL") or None,
+            jira_user=env.get("GOVERN_JIRA_USER") or None,
+            jira_token=env.get("GOVERN_JIRA_TOKEN") or None,
+            jira_webhook_secret=env.get("GOVERN_JIRA_WEBHOOK_SECRET") or None,
+            slack_bot_token=env.get("GOVERN_SLACK_BOT_TOKEN") or None,
+            slack_signing_secret=env.get("GOVERN_SLACK_SIGNING_SECRET") or None,
+            slack_api_url=env.get("GOVERN_SLACK_API_URL") or None,
+            run_scheduler=env.get("GOVERN_RUN_SCHEDULER", "1") not in ("0", "false", "no"),
+            run_worker=env.get("GOVERN_RUN_WORKER", "1") not in ("0", "false", "no"),
+            session_cookie_secure=env.get("GOVERN_SECURE_COOKIES", "0") in ("1", "true", "yes"),
+        )
+
+
+def normalise_database_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL URLs written the usual way."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _instance_secret(instance: Path) -> str:
+    """A development secret kept in the instance folder so sessions survive restarts; set GOVERN_SECRET_KEY in production."""
+    path = instance / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        instance.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key

@@ -1,0 +1,119 @@
+"""Storage: engine and sessions for SQLite (embedded default) or PostgreSQL, and Alembic upgrades."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Iterator
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+# Transaction-scoped advisory lock ids (PostgreSQL); any constant unique to its purpose.
+AUDIT_CHAIN_LOCK = 0x6A6F7572
+
+
+class Database:
+    """One engine and session factory per process; made by the app factory, CLI or a worker, never at import."""
+
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int | None = None):
+        self.url = url
+        kwargs: dict = {"echo": echo, "future": True}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+            _ensure_sqlite_folder(url)
+        else:
+            kwargs["pool_pre_ping"] = True
+            if pool_size:
+                kwargs["pool_size"] = pool_size
+        self.engine = sa.create_engine(url, **kwargs)
+        if self.is_sqlite:
+            _configure_sqlite(self.engine)
+        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    def session(self) -> Session:
+        return self.sessionmaker()
+
+    @contextlib.contextmanager
+    def session_scope(self) -> Iterator[Session]:
+        """A session that rolls back on error and is always closed; services commit themselves."""
+        session = self.sessionmaker()
+        try:
+            yield session
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def upgrade(self, revision: str = "heads") -> None:
+        upgrade(self, revision)
+
+    def current_revisions(self) -> set[str]:
+        from alembic.runtime.migration import MigrationContext
+
+        with self.engine.connect() as conn:
+            return set(MigrationContext.configure(conn).get_current_heads())
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _ensure_sqlite_folder(url: str) -> None:
+    path = sa.engine.make_url(url).database
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _configure_sqlite(engine: sa.Engine) -> None:
+    """Foreign keys on, WAL for concurrent readers, and BEGIN IMMEDIATE so that writers queue instead of failing."""
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def alembic_config(db: Database):
+    from alembic.config import Config as AlembicConfig
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", db.url.replace("%", "%%"))
+    cfg.attributes["engine"] = db.engine
+    return cfg
+
+
+def upgrade(db: Database, revision: str = "heads") -> None:
+    """Bring the schema to the newest revision (Alembic is the only way the schema changes)."""
+    from alembic import command
+
+    command.upgrade(alembic_config(db), revision)
+
+
+def lock_for_update(session: Session, lock_id: int) -> None:
+    """Serialise writers on one resource: a transaction-scoped advisory lock on PostgreSQL.
+
+    SQLite needs nothing here: every transaction already begins IMMEDIATE, holding the write lock.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_id})

@@ -1,0 +1,122 @@
+"""The maturity reading: the organisation's stage 1-5, computed from its data, and the signals that hold it back.
+
+Signals (each a share from 0 to 1; "no data" when there is nothing to count):
+
+- ``ownership``         journeys with an owner ÷ journeys
+- ``evidence``          open opportunities with at least one insight ÷ open opportunities (not done, parked or rejected)
+- ``cross_journey``     open opportunities whose evidence comes from two or more journeys ÷ open opportunities
+- ``kpis_measured``     KPIs with a measurement in the last 90 days ÷ KPIs
+- ``rituals_on_time``   ritual occurrences due in the last 90 days that were held ÷ those due
+- ``backlog_linkage``   solutions linked to a backlog item (a Jira key) ÷ solutions
+
+The rule: a stage is reached when every requirement of it and of every stage below it holds; "no data" never meets a
+requirement. Stage 1 has none. The reading names each requirement of the next stage that is not met.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+STAGES = {
+    1: "intuition-driven",
+    2: "fragmented",
+    3: "coordinated",
+    4: "scalable",
+    5: "excellence",
+}
+STAGE_MEANINGS = {
+    1: "decisions follow hunches; little is owned or measured",
+    2: "methods exist but are not standard across teams",
+    3: "feedback is in one place and teams coordinate across journeys",
+    4: "company-wide methods and tools; journeys drive major decisions",
+    5: "customer needs are anticipated; the practice runs itself",
+}
+SIGNALS = {
+    "ownership": "journeys with an owner",
+    "evidence": "open opportunities backed by evidence",
+    "cross_journey": "open opportunities with evidence from two or more journeys",
+    "kpis_measured": "KPIs measured in the last 90 days",
+    "rituals_on_time": "ritual occurrences held on time (last 90 days)",
+    "backlog_linkage": "solutions linked to the backlog",
+}
+RECENT_DAYS = 90
+
+# stage -> {signal: minimum share}
+REQUIREMENTS: dict[int, dict[str, float]] = {
+    2: {"ownership": 0.25, "evidence": 0.25},
+    3: {"ownership": 0.6, "evidence": 0.6, "cross_journey": 0.2, "kpis_measured": 0.5},
+    4: {"ownership": 0.9, "evidence": 0.8, "cross_journey": 0.3, "kpis_measured": 0.75, "rituals_on_time": 0.75,
+        "backlog_linkage": 0.6},
+    5: {"ownership": 1.0, "evidence": 0.95, "cross_journey": 0.4, "kpis_measured": 0.9, "rituals_on_time": 0.9,
+        "backlog_linkage": 0.9},
+}
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    stage: int
+    signal: str
+    required: float
+    actual: float | None
+
+    def sentence(self) -> str:
+        have = "no data" if self.actual is None else f"{self.actual:.0%}"
+        return f"{SIGNALS[self.signal]}: {have}, stage {self.stage} needs {self.required:.0%}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"stage": self.stage, "signal": self.signal, "required": self.required, "actual": self.actual,
+                "text": self.sentence()}
+
+
+@dataclass
+class MaturityReading:
+    stage: int
+    name: str
+    signals: dict[str, float | None]
+    held_back: list[Shortfall] = field(default_factory=list)
+    counts: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage, "name": self.name, "meaning": STAGE_MEANINGS[self.stage],
+            "signals": {k: {"value": v, "label": SIGNALS[k]} for k, v in self.signals.items()},
+            "held_back": [s.as_dict() for s in self.held_back],
+            "counts": self.counts, "rule": rule_lines(),
+        }
+
+
+def share(part: int, whole: int) -> float | None:
+    return None if whole == 0 else part / whole
+
+
+def _meets(value: float | None, minimum: float) -> bool:
+    # A share computed as 29/29 must meet 1.0; tiny float noise must not hold a stage back.
+    return value is not None and value + 1e-9 >= minimum
+
+
+def read_maturity(signals: Mapping[str, float | None], counts: Mapping[str, Any] | None = None) -> MaturityReading:
+    """The stage the signals reach under REQUIREMENTS, and what holds back the next one."""
+    values = {name: signals.get(name) for name in SIGNALS}
+    stage = 1
+    for candidate in sorted(REQUIREMENTS):
+        if all(_meets(values[s], m) for s, m in REQUIREMENTS[candidate].items()):
+            stage = candidate
+        else:
+            break
+    held_back = []
+    if stage < 5:
+        nxt = stage + 1
+        held_back = [Shortfall(nxt, s, m, values[s]) for s, m in REQUIREMENTS[nxt].items()
+                     if not _meets(values[s], m)]
+    return MaturityReading(stage, STAGES[stage], values, held_back, dict(counts or {}))
+
+
+def rule_lines() -> list[str]:
+    """The documented rule, one line per stage, for `govern maturity` and the playbook."""
+    lines = [f"stage 1 {STAGES[1]}: the starting point, no requirement"]
+    for stage in sorted(REQUIREMENTS):
+        needs = ", ".join(f"{SIGNALS[s]} ≥ {m:.0%}" for s, m in REQUIREMENTS[stage].items())
+        lines.append(f"stage {stage} {STAGES[stage]}: {needs}")
+    lines.append("a stage counts only when every stage below it also holds; a signal with no data meets nothing")
+    return lines

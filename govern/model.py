@@ -1,0 +1,593 @@
+"""The domain model: typed SQLAlchemy 2 tables for journeys, the council, evidence, opportunities and their governance."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Optional
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC timestamp; every datetime column stores UTC."""
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: sa.JSON, list[Any]: sa.JSON}
+
+
+COUNCIL_ROLES = ("lead", "manager", "coordinator", "supporter")
+INSIGHT_KINDS = ("quote", "survey", "analytics", "ticket", "interview", "observation", "other")
+KPI_KINDS = ("cx", "behavioural", "business")
+KPI_SCALES = ("nps", "csat5", "csat_pct", "ces", "stars", "percent", "count", "currency", "custom")
+DIRECTIONS = ("higher", "lower")
+SOLUTION_STATES = ("todo", "in_progress", "done")
+APPROVAL_STATUSES = ("pending", "approved", "rejected", "withdrawn", "superseded")
+OUTBOX_STATUSES = ("pending", "in_flight", "delivered", "failed", "dead")
+OCCURRENCE_STATUSES = ("planned", "held", "skipped", "cancelled", "missed")
+
+
+# --- people and the council -------------------------------------------------------------------------------------------
+
+
+class Person(Base):
+    __tablename__ = "person"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    handle: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    email: Mapped[Optional[str]] = mapped_column(sa.String(254), unique=True)
+    slack_id: Mapped[Optional[str]] = mapped_column(sa.String(32), unique=True)
+    title: Mapped[Optional[str]] = mapped_column(sa.String(200))
+    department: Mapped[Optional[str]] = mapped_column(sa.String(200))
+    is_admin: Mapped[bool] = mapped_column(default=False)
+    active: Mapped[bool] = mapped_column(default=True)
+    password_hash: Mapped[Optional[str]] = mapped_column(sa.String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    seats: Mapped[list["CouncilSeat"]] = relationship(back_populates="person", cascade="all, delete-orphan")
+
+
+class ApiToken(Base):
+    """A personal API token; only its hash is stored, the secret is shown once."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(sa.ForeignKey("person.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    prefix: Mapped[str] = mapped_column(sa.String(16))
+    token_hash: Mapped[str] = mapped_column(sa.String(128), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[Optional[dt.datetime]]
+    revoked_at: Mapped[Optional[dt.datetime]]
+
+    person: Mapped[Person] = relationship()
+
+
+class CouncilSeat(Base):
+    """A person's seat on the journey council; a journey scope limits coordinator and supporter seats."""
+
+    __tablename__ = "council_seat"
+    __table_args__ = (sa.UniqueConstraint("person_id", "role", "journey_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(sa.ForeignKey("person.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(sa.String(20))
+    journey_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("journey.id"), index=True)
+
+    person: Mapped[Person] = relationship(back_populates="seats")
+    journey: Mapped[Optional["Journey"]] = relationship()
+
+
+# --- the journey framework ----------------------------------------------------------------------------------------------
+
+
+journey_persona = sa.Table(
+    "journey_persona",
+    Base.metadata,
+    sa.Column("journey_id", sa.ForeignKey("journey.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("persona_id", sa.ForeignKey("persona.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Persona(Base):
+    __tablename__ = "persona"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    needs: Mapped[list[Any]] = mapped_column(default=list)
+
+    journeys: Mapped[list["Journey"]] = relationship(secondary=journey_persona, back_populates="personas")
+
+
+class Journey(Base):
+    """A customer journey at some level of the hierarchy; `owner_id` empty is an ownership gap the system shows."""
+
+    __tablename__ = "journey"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    level: Mapped[str] = mapped_column(sa.String(40))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    parent_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("journey.id"), index=True)
+    # The step of the parent journey that this journey details (a micro journey zooming into one macro step).
+    parent_step_id: Mapped[Optional[int]] = mapped_column(
+        sa.ForeignKey("step.id", use_alter=True, name="fk_journey_parent_step_id_step")
+    )
+    owner_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("person.id"), index=True)
+    slack_channel: Mapped[Optional[str]] = mapped_column(sa.String(80))
+    scoring_model: Mapped[Optional[str]] = mapped_column(sa.String(64))
+    position: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    parent: Mapped[Optional["Journey"]] = relationship(remote_side=[id], back_populates="children")
+    children: Mapped[list["Journey"]] = relationship(back_populates="parent", order_by="Journey.position")
+    owner: Mapped[Optional[Person]] = relationship(foreign_keys=[owner_id])
+    stages: Mapped[list["Stage"]] = relationship(
+        back_populates="journey", order_by="Stage.position", cascade="all, delete-orphan"
+    )
+    steps: Mapped[list["Step"]] = relationship(
+        back_populates="journey", order_by="Step.position", cascade="all, delete-orphan", foreign_keys="Step.journey_id"
+    )
+    parent_step: Mapped[Optional["Step"]] = relationship(foreign_keys=[parent_step_id], post_update=True)
+    personas: Mapped[list[Persona]] = relationship(secondary=journey_persona, back_populates="journeys")
+
+
+class Stage(Base):
+    __tablename__ = "stage"
+    __table_args__ = (sa.UniqueConstraint("journey_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    journey_id: Mapped[int] = mapped_column(sa.ForeignKey("journey.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(sa.String(64))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    position: Mapped[int] = mapped_column(default=0)
+
+    journey: Mapped[Journey] = relationship(back_populates="stages")
+    steps: Mapped[list["Step"]] = relationship(back_populates="stage", order_by="Step.position")
+
+
+class Step(Base):
+    __tablename__ = "step"
+    __table_args__ = (sa.UniqueConstraint("journey_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    journey_id: Mapped[int] = mapped_column(sa.ForeignKey("journey.id", ondelete="CASCADE"), index=True)
+    stage_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("stage.id"), index=True)
+    key: Mapped[str] = mapped_column(sa.String(64))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    position: Mapped[int] = mapped_column(default=0)
+    touchpoint: Mapped[Optional[str]] = mapped_column(sa.String(200))
+    channel: Mapped[Optional[str]] = mapped_column(sa.String(100))
+    moment_that_matters: Mapped[bool] = mapped_column(default=False)
+    emotion_score: Mapped[Optional[float]]
+
+    journey: Mapped[Journey] = relationship(back_populates="steps", foreign_keys=[journey_id])
+    stage: Mapped[Optional[Stage]] = relationship(back_populates="steps")
+
+
+class Kpi(Base):
+    """A KPI definition for a journey or one of its steps, with its scale, direction and target."""
+
+    __tablename__ = "kpi"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    kind: Mapped[str] = mapped_column(sa.String(20))
+    scale: Mapped[str] = mapped_column(sa.String(20))
+    scale_min: Mapped[Optional[float]]
+    scale_max: Mapped[Optional[float]]
+    unit: Mapped[Optional[str]] = mapped_column(sa.String(20))
+    direction: Mapped[str] = mapped_column(sa.String(10), default="higher")
+    target: Mapped[Optional[float]]
+    journey_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("journey.id"), index=True)
+    step_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("step.id"), index=True)
+
+    journey: Mapped[Optional[Journey]] = relationship()
+    step: Mapped[Optional[Step]] = relationship()
+    measurements: Mapped[list["KpiMeasurement"]] = relationship(
+        back_populates="kpi", order_by="KpiMeasurement.measured_at", cascade="all, delete-orphan"
+    )
+
+
+class KpiMeasurement(Base):
+    __tablename__ = "kpi_measurement"
+    __table_args__ = (sa.UniqueConstraint("kpi_id", "measured_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kpi_id: Mapped[int] = mapped_column(sa.ForeignKey("kpi.id", ondelete="CASCADE"), index=True)
+    value: Mapped[float]
+    measured_at: Mapped[dt.datetime]
+    source: Mapped[Optional[str]] = mapped_column(sa.String(200))
+    recorded_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("person.id"))
+    recorded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    kpi: Mapped[Kpi] = relationship(back_populates="measurements")
+
+
+# --- evidence and opportunities -----------------------------------------------------------------------------------------
+
+
+insight_step = sa.Table(
+    "insight_step",
+    Base.metadata,
+    sa.Column("insight_id", sa.ForeignKey("insight.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("step_id", sa.ForeignKey("step.id"), primary_key=True),
+)
+
+opportunity_journey = sa.Table(
+    "opportunity_journey",
+    Base.metadata,
+    sa.Column("opportunity_id", sa.ForeignKey("opportunity.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("journey_id", sa.ForeignKey("journey.id"), primary_key=True),
+)
+
+opportunity_insight = sa.Table(
+    "opportunity_insight",
+    Base.metadata,
+    sa.Column("opportunity_id", sa.ForeignKey("opportunity.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("insight_id", sa.ForeignKey("insight.id"), primary_key=True),
+)
+
+
+class Insight(Base):
+    """A piece of evidence; never deleted while linked, never orphaned by a configuration change."""
+
+    __tablename__ = "insight"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[int] = mapped_column(unique=True)
+    text: Mapped[str] = mapped_column(sa.Text)
+    source: Mapped[str] = mapped_column(sa.String(200))
+    kind: Mapped[str] = mapped_column(sa.String(20))
+    observed_on: Mapped[dt.date]
+    created_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("person.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    steps: Mapped[list[Step]] = relationship(secondary=insight_step, order_by="Step.id")
+    created_by: Mapped[Optional[Person]] = relationship()
+
+    @property
+    def key(self) -> str:
+        return f"INS-{self.number}"
+
+
+class Opportunity(Base):
+    """A "How might we …" opportunity; `state` belongs to its lifecycle, `version` guards against lost updates."""
+
+    __tablename__ = "opportunity"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[int] = mapped_column(unique=True)
+    title: Mapped[str] = mapped_column(sa.String(300))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    lifecycle: Mapped[str] = mapped_column(sa.String(64), default="default")
+    state: Mapped[str] = mapped_column(sa.String(64), index=True)
+    state_reason: Mapped[Optional[str]] = mapped_column(sa.Text)
+    owner_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("person.id"), index=True)
+    created_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("person.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    state_changed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    owner: Mapped[Optional[Person]] = relationship(foreign_keys=[owner_id])
+    created_by: Mapped[Optional[Person]] = relationship(foreign_keys=[created_by_id])
+    journeys: Mapped[list[Journey]] = relationship(secondary=opportunity_journey, order_by="Journey.id")
+    insights: Mapped[list[Insight]] = relationship(secondary=opportunity_insight, order_by="Insight.id")
+    solutions: Mapped[list["Solution"]] = relationship(
+        back_populates="opportunity", order_by="Solution.id", cascade="all, delete-orphan"
+    )
+    kpi_links: Mapped[list["OpportunityKpi"]] = relationship(
+        back_populates="opportunity", order_by="OpportunityKpi.kpi_id", cascade="all, delete-orphan"
+    )
+    score_inputs: Mapped[list["ScoreInput"]] = relationship(
+        back_populates="opportunity", order_by="ScoreInput.name", cascade="all, delete-orphan"
+    )
+
+    @property
+    def key(self) -> str:
+        return f"OPP-{self.number}"
+
+
+class OpportunityKpi(Base):
+    """A KPI an opportunity targets, with the baseline taken on entering implement and the evaluated outcome."""
+
+    __tablename__ = "opportunity_kpi"
+
+    opportunity_id: Mapped[int] = mapped_column(sa.ForeignKey("opportunity.id", ondelete="CASCADE"), primary_key=True)
+    kpi_id: Mapped[int] = mapped_column(sa.ForeignKey("kpi.id"), primary_key=True)
+    baseline_value: Mapped[Optional[float]]
+    baseline_at: Mapped[Optional[dt.datetime]]
+    outcome_value: Mapped[Optional[float]]
+    outcome_at: Mapped[Optional[dt.datetime]]
+    verdict: Mapped[Optional[str]] = mapped_column(sa.String(20))  # improved | no_change | worse
+
+    opportunity: Mapped[Opportunity] = relationship(back_populates="kpi_links")
+    kpi: Mapped[Kpi] = relationship()
+
+
+class ScoreInput(Base):
+    """One named scoring input for an opportunity (reach, impact, …); scores are always computed from these."""
+
+    __tablename__ = "score_input"
+    __table_args__ = (sa.UniqueConstraint("opportunity_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    opportunity_id: Mapped[int] = mapped_column(sa.ForeignKey("opportunity.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(64))
+    value: Mapped[float]
+    recorded_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("person.id"))
+    recorded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    opportunity: Mapped[Opportunity] = relationship(back_populates="score_inputs")
+
+
+class Solution(Base):
+    """Concrete work for an opportunity; becomes a backlog item in Jira (`external_key`)."""
+
+    __tablename__ = "solution"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    opportunity_id: Mapped[int] = mapped_column(sa.ForeignKey("opportunity.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(sa.String(300))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    state: Mapped[str] = mapped_column(sa.String(20), default="todo")
+    due_on: Mapped[Optional[dt.date]]
+    external_key: Mapped[Optional[str]] = mapped_column(sa.String(64), unique=True)
+    external_url: Mapped[Optional[str]] = mapped_column(sa.String(500))
+    external_status: Mapped[Optional[str]] = mapped_column(sa.String(100))
+    external_updated_at: Mapped[Optional[dt.datetime]]
+    synced_at: Mapped[Optional[dt.datetime]]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    opportunity: Mapped[Opportunity] = relationship(back_populates="solutions")
+
+    @property
+    def key(self) -> str:
+        return f"SOL-{self.id}"
+
+
+class OpportunityTransition(Base):
+    """Each state change, for history and the cumulative-flow chart (the audit log holds the full record)."""
+
+    __tablename__ = "opportunity_transition"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    opportunity_id: Mapped[int] = mapped_column(sa.ForeignKey("opportunity.id", ondelete="CASCADE"), index=True)
+    trigger: Mapped[str] = mapped_column(sa.String(64))
+    from_state: Mapped[Optional[str]] = mapped_column(sa.String(64))
+    to_state: Mapped[str] = mapped_column(sa.String(64))
+    actor_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("person.id"))
+    reason: Mapped[Optional[str]] = mapped_column(sa.Text)
+    approval_request_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("approval_request.id"))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+
+class ApprovalRequest(Base):
+    """A request to make a transition that needs approval; `rule` is the approval rule captured when requested."""
+
+    __tablename__ = "approval_request"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    opportunity_id: Mapped[int] = mapped_column(sa.ForeignKey("opportunity.id", ondelete="CASCADE"), index=True)
+    trigger: Mapped[str] = mapped_column(sa.String(64))
+    from_state: Mapped[str] = mapped_column(sa.String(64))
+    to_state: Mapped[str] = mapped_column(sa.String(64))
+    requested_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("person.id"))
+    reason: Mapped[Optional[str]] = mapped_column(sa.Text)
+    rule: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(sa.String(20), default="pending", index=True)
+    decided_reason: Mapped[Optional[str]] = mapped_column(sa.Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[Optional[dt.datetime]]
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    opportunity: Mapped[Opportunity] = relationship()
+    requested_by: Mapped[Optional[Person]] = relationship()
+    votes: Mapped[list["ApprovalVote"]] = relationship(
+        back_populates="request", order_by="ApprovalVote.id", cascade="all, delete-orphan"
+    )
+
+
+class ApprovalVote(Base):
+    __tablename__ = "approval_vote"
+    __table_args__ = (sa.UniqueConstraint("request_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(sa.ForeignKey("approval_request.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[int] = mapped_column(sa.ForeignKey("person.id"))
+    decision: Mapped[str] = mapped_column(sa.String(10))  # approve | reject
+    reason: Mapped[Optional[str]] = mapped_column(sa.Text)
+    # Which part of the rule this vote satisfied, e.g. "owner:switching-providers" or "role:lead".
+    capacity: Mapped[Optional[str]] = mapped_column(sa.String(120))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    request: Mapped[ApprovalRequest] = relationship(back_populates="votes")
+    person: Mapped[Person] = relationship()
+
+
+# --- rituals ------------------------------------------------------------------------------------------------------------
+
+
+class Ritual(Base):
+    """A recurring review (weekly council review, monthly KPI review …) declared in govern.yaml."""
+
+    __tablename__ = "ritual"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    purpose: Mapped[str] = mapped_column(sa.Text, default="")
+    cadence_kind: Mapped[str] = mapped_column(sa.String(10))  # cron | rrule
+    cadence: Mapped[str] = mapped_column(sa.String(300))
+    timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
+    duration_minutes: Mapped[int] = mapped_column(default=60)
+    scope_kind: Mapped[str] = mapped_column(sa.String(20), default="council")  # council | journey | subtree
+    scope_journey_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("journey.id"))
+    attendee_roles: Mapped[list[Any]] = mapped_column(default=list)
+    attendee_people: Mapped[list[Any]] = mapped_column(default=list)
+    slack_channel: Mapped[Optional[str]] = mapped_column(sa.String(80))
+    agenda_sections: Mapped[list[Any]] = mapped_column(default=list)
+    agenda_lead_minutes: Mapped[int] = mapped_column(default=60)
+    piggyback_on: Mapped[Optional[str]] = mapped_column(sa.String(200))
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    active: Mapped[bool] = mapped_column(default=True)
+
+    scope_journey: Mapped[Optional[Journey]] = relationship()
+
+
+class RitualOccurrence(Base):
+    """One occurrence of a ritual, keyed by (ritual, scheduled time) so that it fires exactly once."""
+
+    __tablename__ = "ritual_occurrence"
+    __table_args__ = (sa.UniqueConstraint("ritual_id", "scheduled_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ritual_id: Mapped[int] = mapped_column(sa.ForeignKey("ritual.id", ondelete="CASCADE"), index=True)
+    scheduled_at: Mapped[dt.datetime]  # UTC
+    status: Mapped[str] = mapped_column(sa.String(20), default="planned")
+    agenda: Mapped[Optional[dict[str, Any]]] = mapped_column(sa.JSON)
+    agenda_built_at: Mapped[Optional[dt.datetime]]
+    agenda_posted_at: Mapped[Optional[dt.datetime]]
+    notes: Mapped[Optional[str]] = mapped_column(sa.Text)
+    held_at: Mapped[Optional[dt.datetime]]
+    recorded_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("person.id"))
+    fired_by: Mapped[Optional[str]] = mapped_column(sa.String(100))
+
+    ritual: Mapped[Ritual] = relationship()
+    attendance: Mapped[list["Attendance"]] = relationship(cascade="all, delete-orphan", back_populates="occurrence")
+
+
+class Attendance(Base):
+    __tablename__ = "attendance"
+
+    occurrence_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("ritual_occurrence.id", ondelete="CASCADE"), primary_key=True
+    )
+    person_id: Mapped[int] = mapped_column(sa.ForeignKey("person.id"), primary_key=True)
+    present: Mapped[bool] = mapped_column(default=True)
+
+    occurrence: Mapped[RitualOccurrence] = relationship(back_populates="attendance")
+    person: Mapped[Person] = relationship()
+
+
+class Decision(Base):
+    """A traceable decision: who decided what, when, in which ritual, about which opportunity or request."""
+
+    __tablename__ = "decision"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    occurrence_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("ritual_occurrence.id"), index=True)
+    text: Mapped[str] = mapped_column(sa.Text)
+    opportunity_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("opportunity.id"))
+    approval_request_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("approval_request.id"))
+    outcome: Mapped[Optional[str]] = mapped_column(sa.String(20))
+    decided_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("person.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class FollowUp(Base):
+    __tablename__ = "follow_up"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    decision_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("decision.id"))
+    occurrence_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("ritual_occurrence.id"), index=True)
+    text: Mapped[str] = mapped_column(sa.Text)
+    owner_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("person.id"))
+    due_on: Mapped[Optional[dt.date]]
+    done_at: Mapped[Optional[dt.datetime]]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    owner: Mapped[Optional[Person]] = relationship()
+
+
+class CalendarToken(Base):
+    """An unguessable, revocable token behind an iCalendar feed (per ritual or per person)."""
+
+    __tablename__ = "calendar_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(128), unique=True)
+    ritual_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("ritual.id", ondelete="CASCADE"))
+    person_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("person.id", ondelete="CASCADE"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[Optional[dt.datetime]]
+
+
+# --- delivery, audit and settings ---------------------------------------------------------------------------------------
+
+
+class OutboxMessage(Base):
+    """An effect to deliver outside the database (Jira, Slack), written in the same transaction as the change."""
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (sa.Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    topic: Mapped[str] = mapped_column(sa.String(20))  # jira | slack | ...
+    kind: Mapped[str] = mapped_column(sa.String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    dedupe_key: Mapped[Optional[str]] = mapped_column(sa.String(200), unique=True)
+    status: Mapped[str] = mapped_column(sa.String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[Optional[str]] = mapped_column(sa.Text)
+    external_ref: Mapped[Optional[str]] = mapped_column(sa.String(200))
+    claimed_by: Mapped[Optional[str]] = mapped_column(sa.String(100))
+    claimed_until: Mapped[Optional[dt.datetime]]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[Optional[dt.datetime]]
+
+
+class AuditEvent(Base):
+    """Append-only, hash-chained record of every change and decision."""
+
+    __tablename__ = "audit_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(sa.String(100))
+    action: Mapped[str] = mapped_column(sa.String(64), index=True)
+    entity_type: Mapped[str] = mapped_column(sa.String(40))
+    entity_id: Mapped[str] = mapped_column(sa.String(64))
+    before: Mapped[Optional[dict[str, Any]]] = mapped_column(sa.JSON)
+    after: Mapped[Optional[dict[str, Any]]] = mapped_column(sa.JSON)
+    reason: Mapped[Optional[str]] = mapped_column(sa.Text)
+    prev_hash: Mapped[str] = mapped_column(sa.String(64))
+    hash: Mapped[str] = mapped_column(sa.String(64))
+
+    __table_args__ = (sa.Index("ix_audit_entity", "entity_type", "entity_id"),)
+
+
+class Setting(Base):
+    """Organisation-wide configuration from govern.yaml (lifecycle, scoring, terminology, integrations) and sync state."""
+
+    __tablename__ = "setting"
+
+    key: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    value: Mapped[Optional[dict[str, Any]]] = mapped_column(sa.JSON)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)

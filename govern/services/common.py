@@ -1,0 +1,179 @@
+"""Shared lookups for services: actors, references by key, journey subtrees and organisation settings."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from govern.errors import InvalidInput, NotFound
+from govern.model import (
+    CouncilSeat, Insight, Journey, Kpi, Opportunity, Person, Persona, Setting, Step, utcnow,
+)
+from govern.policy import Actor
+
+OPP_REF = re.compile(r"^(?:OPP-)?(\d+)$", re.IGNORECASE)
+INS_REF = re.compile(r"^(?:INS-)?(\d+)$", re.IGNORECASE)
+
+
+def load_actor(session: Session, person: Person | int | str) -> Actor:
+    """The roles a person holds and the journeys each scoped role covers (a seat's journey includes its subtree)."""
+    if not isinstance(person, Person):
+        person = get_person(session, person)
+    if not person.active:
+        return Actor(person_id=person.id, handle=person.handle, roles=frozenset({"viewer"}))
+    roles: set[str] = {"viewer"}
+    scopes: dict[str, set[int]] = {}
+    if person.is_admin:
+        roles.add("admin")
+    children = _children_map(session)
+    seats = session.scalars(sa.select(CouncilSeat).where(CouncilSeat.person_id == person.id)).all()
+    for seat in seats:
+        roles.add(seat.role)
+        if seat.journey_id is None:
+            continue
+        scopes.setdefault(seat.role, set()).update(_subtree(children, seat.journey_id))
+    # A role held organisation-wide (no journey scope) reaches every journey.
+    all_ids = set(session.scalars(sa.select(Journey.id)))
+    for seat in seats:
+        if seat.journey_id is None:
+            scopes[seat.role] = set(all_ids)
+    owned = set(session.scalars(sa.select(Journey.id).where(Journey.owner_id == person.id)))
+    if owned:
+        roles.add("owner")
+        scopes["owner"] = owned
+    return Actor(
+        person_id=person.id, handle=person.handle, roles=frozenset(roles),
+        scopes={role: frozenset(ids) for role, ids in scopes.items()},
+    )
+
+
+def _children_map(session: Session) -> dict[int | None, list[int]]:
+    children: dict[int | None, list[int]] = {}
+    for jid, parent in session.execute(sa.select(Journey.id, Journey.parent_id)):
+        children.setdefault(parent, []).append(jid)
+    return children
+
+
+def _subtree(children: dict[int | None, list[int]], root: int) -> set[int]:
+    seen, todo = set(), [root]
+    while todo:
+        jid = todo.pop()
+        if jid not in seen:
+            seen.add(jid)
+            todo.extend(children.get(jid, ()))
+    return seen
+
+
+def journey_subtree_ids(session: Session, root_id: int) -> set[int]:
+    """The journey and every journey below it, at any depth."""
+    return _subtree(_children_map(session), root_id)
+
+
+def get_person(session: Session, ref: int | str) -> Person:
+    if isinstance(ref, int):
+        person = session.get(Person, ref)
+    else:
+        person = session.scalar(sa.select(Person).where(Person.handle == ref))
+        if person is None and "@" in ref:
+            person = session.scalar(sa.select(Person).where(sa.func.lower(Person.email) == ref.lower()))
+    if person is None:
+        raise NotFound(f"unknown person '{ref}'", {"person": ref})
+    return person
+
+
+def get_journey(session: Session, ref: int | str) -> Journey:
+    journey = session.get(Journey, ref) if isinstance(ref, int) else session.scalar(
+        sa.select(Journey).where(Journey.key == ref))
+    if journey is None:
+        raise NotFound(f"unknown journey '{ref}'", {"journey": ref})
+    return journey
+
+
+def get_step(session: Session, ref: int | str) -> Step:
+    """A step by id or by 'journey-key/step-key'."""
+    if isinstance(ref, int):
+        step = session.get(Step, ref)
+    else:
+        journey_key, _, step_key = str(ref).partition("/")
+        if not step_key:
+            raise InvalidInput(f"a step is named 'journey/step', got '{ref}'", {"step": ref})
+        step = session.scalar(
+            sa.select(Step).join(Journey, Step.journey_id == Journey.id)
+            .where(Journey.key == journey_key, Step.key == step_key))
+    if step is None:
+        raise NotFound(f"unknown step '{ref}'", {"step": ref})
+    return step
+
+
+def get_opportunity(session: Session, ref: int | str, *, for_update: bool = False) -> Opportunity:
+    """An opportunity by id, by key (OPP-12), or by number ("12")."""
+    if isinstance(ref, int):
+        query = sa.select(Opportunity).where(Opportunity.id == ref)
+    else:
+        match = OPP_REF.match(str(ref).strip())
+        if not match:
+            raise NotFound(f"unknown opportunity '{ref}' (use its key, e.g. OPP-12)", {"opportunity": ref})
+        query = sa.select(Opportunity).where(Opportunity.number == int(match.group(1)))
+    if for_update:
+        query = query.with_for_update()
+    opp = session.scalar(query)
+    if opp is None:
+        raise NotFound(f"unknown opportunity '{ref}'", {"opportunity": ref})
+    return opp
+
+
+def get_insight(session: Session, ref: int | str) -> Insight:
+    if isinstance(ref, int):
+        insight = session.get(Insight, ref)
+    else:
+        match = INS_REF.match(str(ref).strip())
+        insight = session.scalar(sa.select(Insight).where(Insight.number == int(match.group(1)))) if match else None
+    if insight is None:
+        raise NotFound(f"unknown insight '{ref}' (use its key, e.g. INS-3)", {"insight": ref})
+    return insight
+
+
+def get_kpi(session: Session, ref: int | str) -> Kpi:
+    kpi = session.get(Kpi, ref) if isinstance(ref, int) else session.scalar(sa.select(Kpi).where(Kpi.key == ref))
+    if kpi is None:
+        raise NotFound(f"unknown KPI '{ref}'", {"kpi": ref})
+    return kpi
+
+
+def get_persona(session: Session, ref: int | str) -> Persona:
+    persona = session.get(Persona, ref) if isinstance(ref, int) else session.scalar(
+        sa.select(Persona).where(Persona.key == ref))
+    if persona is None:
+        raise NotFound(f"unknown persona '{ref}'", {"persona": ref})
+    return persona
+
+
+def get_setting(session: Session, key: str, default: Any = None) -> Any:
+    row = session.get(Setting, key)
+    return default if row is None or row.value is None else row.value
+
+
+def put_setting(session: Session, key: str, value: Any) -> None:
+    """Write a setting inside the caller's transaction (no commit)."""
+    row = session.get(Setting, key)
+    if row is None:
+        session.add(Setting(key=key, value=value, updated_at=utcnow()))
+    else:
+        row.value = value
+
+
+def next_number(session: Session, column) -> int:
+    return (session.scalar(sa.select(sa.func.max(column))) or 0) + 1
+
+
+def require_text(value: Any, field: str, *, max_len: int | None = None) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"{field} is required", {field: "required"})
+    value = value.strip()
+    if max_len and len(value) > max_len:
+        raise InvalidInput(f"{field} is longer than {max_len} characters", {field: f"at most {max_len} characters"})
+    return value
+

@@ -1,0 +1,173 @@
+"""Opportunities ("How might we …"), their links to journeys, evidence and KPIs, and their solutions.
+
+State changes are not made here: they belong to the lifecycle engine (workflows.services), which applies guards,
+approvals and effects. New opportunities start in the initial state of the organisation's lifecycle.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy.orm import Session
+
+from govern import audit
+from govern.errors import InvalidInput, NotFound, PreconditionFailed
+from govern.model import SOLUTION_STATES, Opportunity, Person, OpportunityKpi, OpportunityTransition, Solution, utcnow
+from govern.policy import Actor
+from govern.services.common import (
+    get_insight, get_journey, get_kpi, get_opportunity, get_person, get_setting, next_number, require_text,
+)
+
+DEFAULT_LIFECYCLE = {"name": "default", "initial": "research"}
+
+
+def opportunity_snapshot(o: Opportunity) -> dict:
+    return {"key": o.key, "title": o.title, "description": o.description, "state": o.state,
+            "owner": o.owner.handle if o.owner else None, "journeys": [j.key for j in o.journeys],
+            "insights": [i.key for i in o.insights], "kpis": [link.kpi.key for link in o.kpi_links],
+            "version": o.version}
+
+
+def check_version(opp: Opportunity, expected_version: int | None) -> None:
+    """Optimistic locking: a write based on an older version is refused (HTTP 412 / a clear CLI message)."""
+    if expected_version is not None and int(expected_version) != opp.version:
+        raise PreconditionFailed(
+            f"{opp.key} has changed since you loaded it (your version {expected_version}, now {opp.version}); "
+            "reload and try again", {"version": opp.version})
+
+
+def opportunity_journey_ids(opp: Opportunity) -> list[int]:
+    return [j.id for j in opp.journeys]
+
+
+def create_opportunity(session: Session, actor: Actor, *, title: str, journeys: list[str],
+                       description: str = "", insights: list[str] | None = None, owner: str | None = None,
+                       kpis: list[str] | None = None, commit: bool = True) -> Opportunity:
+    """Create an opportunity linked to every journey it touches; it starts in the lifecycle's initial state."""
+    actor.require("opportunity.create")
+    title = require_text(title, "title", max_len=300)
+    if not journeys:
+        raise InvalidInput("an opportunity is linked to at least one journey", {"journeys": "at least one"})
+    lifecycle = get_setting(session, "lifecycle.current", DEFAULT_LIFECYCLE)
+    opp = Opportunity(number=next_number(session, Opportunity.number), title=title, description=description,
+                      lifecycle=lifecycle["name"], state=lifecycle["initial"], created_by_id=actor.person_id)
+    opp.journeys = [get_journey(session, ref) for ref in dict.fromkeys(journeys)]
+    opp.insights = [get_insight(session, ref) for ref in dict.fromkeys(insights or [])]
+    if owner:
+        opp.owner = get_person(session, owner)
+    elif actor.person_id:
+        opp.owner = session.get(Person, actor.person_id)
+    for kpi_ref in dict.fromkeys(kpis or []):
+        opp.kpi_links.append(OpportunityKpi(kpi=get_kpi(session, kpi_ref)))
+    session.add(opp)
+    session.flush()
+    session.add(OpportunityTransition(opportunity_id=opp.id, trigger="create", from_state=None, to_state=opp.state,
+                                      actor_id=actor.person_id, at=opp.created_at))
+    audit.record(session, actor, "opportunity.created", "opportunity", opp.key, after=opportunity_snapshot(opp))
+    if commit:
+        session.commit()
+    return opp
+
+
+def update_opportunity(session: Session, actor: Actor, ref: str | int, *, expected_version: int | None = None,
+                       commit: bool = True, **changes) -> Opportunity:
+    """Edit the statement, description, owner, journeys, evidence or targeted KPIs of an opportunity."""
+    opp = get_opportunity(session, ref)
+    actor.require("opportunity.edit", opportunity_journey_ids(opp))
+    check_version(opp, expected_version)
+    before = opportunity_snapshot(opp)
+    for field, value in changes.items():
+        if field == "title":
+            opp.title = require_text(value, "title", max_len=300)
+        elif field == "description":
+            opp.description = value or ""
+        elif field == "owner":
+            opp.owner = get_person(session, value) if value else None
+        elif field == "journeys":
+            if not value:
+                raise InvalidInput("an opportunity is linked to at least one journey", {"journeys": "at least one"})
+            opp.journeys = [get_journey(session, j) for j in dict.fromkeys(value)]
+        elif field == "insights":
+            opp.insights = [get_insight(session, i) for i in dict.fromkeys(value)]
+        elif field == "kpis":
+            wanted = [get_kpi(session, k) for k in dict.fromkeys(value)]
+            keep = {link.kpi_id: link for link in opp.kpi_links}
+            opp.kpi_links = [keep.get(k.id) or OpportunityKpi(kpi=k) for k in wanted]
+        else:
+            raise InvalidInput(f"unknown field '{field}'", {field: "unknown field"})
+    after = opportunity_snapshot(opp)
+    if after != before:
+        opp.updated_at = utcnow()
+        audit.record(session, actor, "opportunity.updated", "opportunity", opp.key, before=before, after=after)
+    if commit:
+        session.commit()
+    return opp
+
+
+def link_evidence(session: Session, actor: Actor, ref: str | int, insights: list[str], *,
+                  expected_version: int | None = None, commit: bool = True) -> Opportunity:
+    """Add evidence to an opportunity (keeping what it already has)."""
+    opp = get_opportunity(session, ref)
+    actor.require("evidence.link")
+    check_version(opp, expected_version)
+    before = opportunity_snapshot(opp)
+    for insight_ref in insights:
+        insight = get_insight(session, insight_ref)
+        if insight not in opp.insights:
+            opp.insights.append(insight)
+    after = opportunity_snapshot(opp)
+    if after != before:
+        opp.updated_at = utcnow()
+        audit.record(session, actor, "opportunity.evidence_linked", "opportunity", opp.key,
+                     before={"insights": before["insights"]}, after={"insights": after["insights"]})
+    if commit:
+        session.commit()
+    return opp
+
+
+def solution_snapshot(s: Solution) -> dict:
+    return {"key": s.key, "title": s.title, "state": s.state, "external_key": s.external_key,
+            "external_status": s.external_status, "due_on": s.due_on}
+
+
+def add_solution(session: Session, actor: Actor, ref: str | int, *, title: str, description: str = "",
+                 due_on: dt.date | str | None = None, commit: bool = True) -> Solution:
+    """Add concrete work to an opportunity; the lifecycle turns it into a backlog item when the time comes."""
+    opp = get_opportunity(session, ref)
+    actor.require("solution.manage", opportunity_journey_ids(opp))
+    if isinstance(due_on, str):
+        try:
+            due_on = dt.date.fromisoformat(due_on)
+        except ValueError:
+            raise InvalidInput(f"due_on must be a date (YYYY-MM-DD), got '{due_on}'", {"due_on": "not a date"}) from None
+    solution = Solution(opportunity=opp, title=require_text(title, "title", max_len=300), description=description,
+                        due_on=due_on)
+    session.add(solution)
+    session.flush()
+    audit.record(session, actor, "solution.added", "opportunity", opp.key, after=solution_snapshot(solution))
+    if commit:
+        session.commit()
+    return solution
+
+
+def set_solution_state(session: Session, actor: Actor, solution_id: int, state: str, *,
+                       external_status: str | None = None, commit: bool = True) -> Solution:
+    """Record a solution's progress (from the Jira sync, or by hand)."""
+    solution = session.get(Solution, solution_id)
+    if solution is None:
+        raise NotFound(f"unknown solution {solution_id}")
+    actor.require("solution.manage", opportunity_journey_ids(solution.opportunity))
+    if state not in SOLUTION_STATES:
+        raise InvalidInput(f"unknown solution state '{state}' (one of {', '.join(SOLUTION_STATES)})", {"state": state})
+    before = solution_snapshot(solution)
+    solution.state = state
+    if external_status is not None:
+        solution.external_status = external_status
+    after = solution_snapshot(solution)
+    if after != before:
+        audit.record(session, actor, "solution.updated", "opportunity", solution.opportunity.key,
+                     before=before, after=after)
+    if commit:
+        session.commit()
+    return solution
+

@@ -1,0 +1,124 @@
+"""Export and import of everything as JSON: lossless, so export → import into an empty database → export is identical."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from typing import Any, IO
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from govern.errors import InvalidInput, RefusedChange
+from govern.model import Base
+from govern.policy import Actor
+
+FORMAT = "govern-export"
+FORMAT_VERSION = 1
+
+
+def _tables() -> list[sa.Table]:
+    return list(Base.metadata.sorted_tables)
+
+
+def _encode(value: Any, column: sa.Column) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.isoformat(timespec="microseconds")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    return value
+
+
+def _decode(value: Any, column: sa.Column) -> Any:
+    if value is None:
+        return None
+    python_type = None
+    try:
+        python_type = column.type.python_type
+    except NotImplementedError:
+        pass
+    if python_type is dt.datetime:
+        return dt.datetime.fromisoformat(value)
+    if python_type is dt.date:
+        return dt.date.fromisoformat(value)
+    if python_type is float and isinstance(value, int):
+        return float(value)
+    return value
+
+
+def export_data(session: Session, actor: Actor) -> dict:
+    """Every row of every table, ordered by primary key, as plain JSON values."""
+    actor.require("config.apply")
+    tables = {}
+    for table in _tables():
+        order = list(table.primary_key.columns)
+        rows = session.execute(sa.select(table).order_by(*order)).mappings()
+        tables[table.name] = [{c.name: _encode(row[c.name], c) for c in table.columns} for row in rows]
+    return {"format": FORMAT, "version": FORMAT_VERSION, "tables": tables}
+
+
+def dump(data: dict, out: IO[str]) -> None:
+    json.dump(data, out, sort_keys=True, indent=1, ensure_ascii=False)
+    out.write("\n")
+
+
+def import_data(session: Session, actor: Actor, data: dict) -> dict[str, int]:
+    """Load an export into an empty database (refused if it holds anything), keeping ids, hashes and timestamps."""
+    actor.require("config.apply")
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise InvalidInput("not a govern export (missing \"format\": \"govern-export\")", {"format": "expected"})
+    if data.get("version") != FORMAT_VERSION:
+        raise InvalidInput(f"unsupported export version {data.get('version')!r}", {"version": "unsupported"})
+    tables_in = data.get("tables") or {}
+    known = {t.name: t for t in _tables()}
+    unknown = sorted(set(tables_in) - set(known))
+    if unknown:
+        raise InvalidInput(f"unknown table(s) in export: {', '.join(unknown)}", {"tables": unknown})
+    for table in known.values():
+        if session.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first():
+            raise RefusedChange(f"the database is not empty (table '{table.name}' has rows); import needs an "
+                                "empty database so that nothing is merged by accident")
+    counts: dict[str, int] = {}
+    deferred: list[tuple[sa.Table, dict, dict]] = []
+    order = [t.name for t in _tables()]
+    for table in _tables():
+        rows = tables_in.get(table.name) or []
+        # Foreign keys to a table not yet loaded (or to the same table) are filled in after everything is in.
+        late = {fk.parent.name for fk in table.foreign_keys
+                if fk.column.table.name == table.name or order.index(fk.column.table.name) > order.index(table.name)}
+        batch = []
+        for row in rows:
+            values = {c.name: _decode(row.get(c.name), c) for c in table.columns}
+            postponed = {k: values[k] for k in late if values.get(k) is not None}
+            for k in postponed:
+                values[k] = None
+            batch.append(values)
+            if postponed:
+                # Re-state columns with an onupdate default so the second write keeps the exported values.
+                postponed.update({c.name: values[c.name] for c in table.columns if c.onupdate is not None})
+                deferred.append((table, {c.name: values[c.name] for c in table.primary_key.columns}, postponed))
+        if batch:
+            session.execute(table.insert(), batch)
+        counts[table.name] = len(batch)
+    for table, key, values in deferred:
+        session.execute(table.update().where(*[table.c[k] == v for k, v in key.items()]).values(**values))
+    _reset_sequences(session)
+    session.commit()
+    return counts
+
+
+def _reset_sequences(session: Session) -> None:
+    """PostgreSQL sequences must continue after the imported ids."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for table in _tables():
+        pk = list(table.primary_key.columns)
+        if len(pk) == 1 and isinstance(pk[0].type, sa.Integer) and pk[0].autoincrement in (True, "auto"):
+            session.execute(sa.text(
+                f"SELECT setval(pg_get_serial_sequence('{table.name}', '{pk[0].name}'), "
+                f"COALESCE((SELECT MAX({pk[0].name}) FROM {table.name}), 0) + 1, false)"))

@@ -1,0 +1,1 @@
+"""Jira backlog sync: solutions become backlog items, status comes back."""

@@ -1,0 +1,1 @@
+"""Slack: slash commands, interactive approvals, notifications and agendas."""

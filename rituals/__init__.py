@@ -1,0 +1,1 @@
+"""Review rituals: cadences, the leader-elected scheduler, agendas, minutes, decisions and calendar feeds."""

@@ -1,0 +1,160 @@
+"""Shared fixtures: a real database (SQLite by default, PostgreSQL with GOVERN_TEST_DATABASE=postgresql), the app,
+and the example organisation. Each test starts from empty tables (or a fresh copy of the example)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from govern.config import Config
+from govern.db import Database
+from govern.model import Base
+from govern.policy import Actor
+
+PG_ADMIN_URL = os.environ.get("GOVERN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+ON_POSTGRES = os.environ.get("GOVERN_TEST_DATABASE", "sqlite").lower() in ("postgresql", "postgres", "pg")
+
+
+def pytest_collection_modifyitems(config, items):
+    if ON_POSTGRES:
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL (run with GOVERN_TEST_DATABASE=postgresql)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    """A database for this test session: a SQLite file, or a fresh PostgreSQL database dropped at the end."""
+    if not ON_POSTGRES:
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'govern-test.db'}"
+        return
+    name = f"govern_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(sa.text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n AND pid <> pg_backend_pid()"),
+            {"n": name})
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_db(database_url) -> Database:
+    db = Database(database_url)
+    db.upgrade()
+    yield db
+    db.dispose()
+
+
+def clear_tables(db: Database) -> None:
+    """Empty every table (keeping the schema and Alembic's version)."""
+    tables = [t.name for t in Base.metadata.sorted_tables]
+    if db.is_postgres:
+        with db.engine.begin() as conn:
+            conn.execute(sa.text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+        return
+    raw = db.engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        cur.execute("PRAGMA foreign_keys=OFF")
+        for table in reversed(tables):
+            cur.execute(f'DELETE FROM "{table}"')
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+    finally:
+        raw.close()
+
+
+@pytest.fixture
+def db(migrated_db) -> Database:
+    """The session's database with every table empty."""
+    clear_tables(migrated_db)
+    yield migrated_db
+
+
+@pytest.fixture
+def session(db):
+    with db.session_scope() as s:
+        yield s
+
+
+@pytest.fixture(scope="session")
+def example_snapshot(migrated_db) -> dict:
+    """The example organisation, loaded once through the services, kept as an export to restore per test."""
+    from govern.cli_support import DEMO_PASSWORD
+    from govern.configure import load_example
+    from govern.model import Person
+    from govern.services.people import set_password
+    from govern.services.portability import export_data
+
+    clear_tables(migrated_db)
+    operator = Actor.system_actor("test")
+    with migrated_db.session_scope() as s:
+        load_example(s, operator)
+        for handle in s.scalars(sa.select(Person.handle)).all():
+            set_password(s, operator, handle, DEMO_PASSWORD, commit=False)
+        s.commit()
+        return export_data(s, operator)
+
+
+@pytest.fixture
+def example_db(migrated_db, example_snapshot) -> Database:
+    """The session's database holding a fresh copy of the example organisation (Telco Nova)."""
+    from govern.services.portability import import_data
+
+    clear_tables(migrated_db)
+    with migrated_db.session_scope() as s:
+        import_data(s, Actor.system_actor("test"), example_snapshot)
+    yield migrated_db
+
+
+@pytest.fixture
+def operator() -> Actor:
+    """The local operator (system admin), as the CLI acts by default."""
+    return Actor.system_actor("test")
+
+
+def make_config(db: Database, tmp_path: Path, **overrides) -> Config:
+    return Config(database_url=db.url, instance_path=tmp_path / "instance", secret_key="test-secret-key",
+                  testing=True, run_scheduler=False, run_worker=False, **overrides)
+
+
+@pytest.fixture
+def app(db, tmp_path):
+    from govern.app import create_app
+
+    return create_app(make_config(db, tmp_path), db=db)
+
+
+@pytest.fixture
+def example_app(example_db, tmp_path):
+    from govern.app import create_app
+
+    return create_app(make_config(example_db, tmp_path), db=example_db)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def example_client(example_app):
+    return example_app.test_client()
+
+
+def actor(session, handle: str) -> Actor:
+    """The roles and scopes of a person in the database."""
+    from govern.services.common import load_actor
+
+    return load_actor(session, handle)

@@ -1,0 +1,93 @@
+"""Normalisation of every KPI scale to 0-100, trends, targets and the evaluate verdict."""
+
+import datetime as dt
+
+import pytest
+
+from govern.metrics import KpiScale, ScaleError, evaluate, overall_verdict, trend
+
+
+@pytest.mark.parametrize("scale, value, expected", [
+    (KpiScale("nps"), -100, 0.0),
+    (KpiScale("nps"), 0, 50.0),
+    (KpiScale("nps"), 40, 70.0),
+    (KpiScale("csat5"), 3.1, 52.5),
+    (KpiScale("csat5"), 5, 100.0),
+    (KpiScale("csat_pct"), 82, 82.0),
+    (KpiScale("ces"), 4, 50.0),
+    (KpiScale("ces", "lower"), 2.5, 75.0),
+    (KpiScale("stars"), 4.5, 87.5),
+    (KpiScale("percent"), 12.5, 12.5),
+    (KpiScale("percent", "lower"), 12.5, 87.5),
+    (KpiScale("count", "lower", scale_min=0, scale_max=1000), 420, 58.0),
+    (KpiScale("count", "lower", target=200), 180, 100.0),
+    (KpiScale("count", "lower", target=200), 300, 50.0),
+    (KpiScale("count", "lower", target=200), 420, 0.0),
+    (KpiScale("count", "higher", target=50), 20, 40.0),
+    (KpiScale("count", "higher", target=50), 80, 100.0),
+    (KpiScale("currency", "higher", target=120), 90, 75.0),
+    (KpiScale("currency", "higher", scale_min=-50, scale_max=150), 100, 75.0),
+    (KpiScale("custom", scale_min=0, scale_max=10), 7, 70.0),
+    (KpiScale("custom", "lower", scale_min=0, scale_max=10), 7, 30.0),
+    (KpiScale("nps"), 130, 100.0),  # clamped
+])
+def test_every_scale_normalises_to_0_100_with_100_best(scale, value, expected):
+    assert scale.problems() == {}
+    assert scale.normalise(value) == pytest.approx(expected)
+
+
+def test_unbounded_scales_need_bounds_or_a_target():
+    assert "target" in KpiScale("count").problems()
+    assert "target" in KpiScale("currency", target=-5).problems()
+    assert "scale_min" in KpiScale("custom", scale_min=1).problems()
+    assert "scale" in KpiScale("likert").problems()
+    assert KpiScale("csat5", target=6).problems() == {"target": "must lie within the scale (1..5)"}
+    with pytest.raises(ScaleError):
+        KpiScale("count").normalise(3)
+
+
+def test_measurements_off_the_scale_are_refused():
+    assert KpiScale("nps").value_problem(120) == "must be at most 100 on a NPS (-100..100)"
+    assert KpiScale("csat5").value_problem(0) == "must be at least 1 on a CSAT (1-5)"
+    assert KpiScale("count", target=3).value_problem(-1) is not None
+    assert KpiScale("currency", target=3).value_problem(-1) is None
+    assert KpiScale("stars").value_problem(float("nan")) == "must be a number"
+
+
+def test_trend_latest_previous_slope_and_target():
+    day = dt.datetime(2026, 1, 1)
+    points = [(day + dt.timedelta(days=30 * i), v) for i, v in enumerate([3.0, 3.2, 3.4])]
+    t = trend(KpiScale("csat5", target=3.5), list(reversed(points)))
+    assert (t.latest, t.previous, t.change) == (3.4, 3.2, pytest.approx(0.2))
+    assert t.slope_per_30_days == pytest.approx(0.2)
+    assert t.direction == "improving" and t.target_met is False and t.points == 3
+    assert t.normalised == pytest.approx(60.0)
+    tickets = trend(KpiScale("count", "lower", target=200), [(day, 420), (day + dt.timedelta(days=30), 180)])
+    assert tickets.direction == "improving" and tickets.target_met is True
+    assert trend(KpiScale("nps"), []).direction == "unknown"
+
+
+def test_evaluate_scenario_numbers():
+    csat = evaluate(KpiScale("csat5", target=3.8), 3.1, 3.9)
+    assert csat.verdict == "improved" and csat.target_met is True
+    assert csat.change == pytest.approx(0.8) and csat.change_pct == pytest.approx(25.81)
+    tickets = evaluate(KpiScale("count", "lower", target=200), 420, 180)
+    assert tickets.verdict == "improved" and tickets.change == -240 and tickets.target_met is True
+    assert "420 → 180" in tickets.sentence("porting tickets")
+
+
+def test_evaluate_tolerance_and_worse():
+    nps = KpiScale("nps", target=30)
+    assert evaluate(nps, 20, 23).verdict == "no_change"  # within 2 % of 200 points = 4
+    assert evaluate(nps, 20, 25).verdict == "improved"
+    assert evaluate(nps, 20, 15).verdict == "worse"
+    errors = KpiScale("percent", "lower")
+    assert evaluate(errors, 5, 9).verdict == "worse"
+    assert evaluate(KpiScale("count", "lower", target=100), 500, 495).verdict == "no_change"  # 2 % of 500 = 10
+
+
+def test_overall_verdict():
+    assert overall_verdict(["improved", "no_change"]) == "improved"
+    assert overall_verdict(["improved", "worse"]) == "worse"
+    assert overall_verdict(["no_change", None]) == "no_change"
+    assert overall_verdict([None]) is None
