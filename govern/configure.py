@@ -42,7 +42,23 @@ def _rituals_validator(doc: dict) -> dict[str, str]:
     return validate(doc.get("rituals") or [], doc) if validate else {}
 
 
-VALIDATORS = [_lifecycle_validator, _scoring_validator, _rituals_validator]
+def _jira_validator(doc: dict) -> dict[str, str]:
+    validate = _optional("integrations.jira.mapping", "validate_mapping")
+    return validate(doc.get("jira") or {}) if validate else {}
+
+
+def _kpi_validator(doc: dict) -> dict[str, str]:
+    validate = _optional("govern.metrics", "validate_kpi_definitions")
+    return validate(doc.get("kpis") or []) if validate else {}
+
+
+def _slack_validator(doc: dict) -> dict[str, str]:
+    validate = _optional("integrations.slack.config", "validate_slack_config")
+    return validate(doc.get("slack")) if validate else {}
+
+
+VALIDATORS = [_lifecycle_validator, _scoring_validator, _rituals_validator, _jira_validator, _kpi_validator,
+              _slack_validator]
 
 
 def load_config_text(text: str, source: str = "govern.yaml") -> dict:

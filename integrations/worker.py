@@ -82,8 +82,13 @@ def record_outcomes(session: Session, outcomes: Iterable[Outcome], claimer: str,
     """Write each outcome to its message, only while this worker still holds the lease; commits once."""
     counts: dict[str, int] = {}
     now = utcnow()
+    outcomes = list(outcomes)
+    query = sa.select(OutboxMessage).where(OutboxMessage.id.in_([o.message_id for o in outcomes]))
+    if _row_lock(session):
+        query = query.with_for_update()
+    rows = {m.id: m for m in session.scalars(query)}
     for outcome in outcomes:
-        message = session.get(OutboxMessage, outcome.message_id, with_for_update=_row_lock(session))
+        message = rows.get(outcome.message_id)
         if message is None or message.status != "in_flight" or message.claimed_by != claimer:
             continue  # our lease ran out and someone else owns it now; their outcome wins
         status = outcome.status
@@ -246,10 +251,15 @@ def start_in_background(runtime) -> OutboxWorker | None:
     return OutboxWorker(runtime.db, deliverers).start()
 
 
-def run(runtime, *, once: bool = False, lease_seconds: float = 120.0, poll_seconds: float = 1.0) -> OutboxWorker:
+def run(runtime, *, once: bool = False, lease_seconds: float = 120.0, poll_seconds: float = 1.0,
+        policy: RetryPolicy | None = None, batch_size: int | None = None) -> OutboxWorker:
     """Run a worker in the foreground until interrupted (`govern worker`)."""
     deliverers = build_deliverers(runtime)
-    worker = OutboxWorker(runtime.db, deliverers, lease_seconds=lease_seconds, poll_seconds=poll_seconds)
+    for deliverer in deliverers:
+        if batch_size:
+            deliverer.batch_size = min(deliverer.batch_size, batch_size)
+    worker = OutboxWorker(runtime.db, deliverers, lease_seconds=lease_seconds, poll_seconds=poll_seconds,
+                          policy=policy)
     if once:
         worker.drain()
         return worker
@@ -268,3 +278,35 @@ def wait_until(predicate, timeout: float = 30.0, interval: float = 0.05) -> bool
             return True
         time.sleep(interval)
     return bool(predicate())
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m integrations.worker`: a bare worker process (what `govern worker` runs), with tunable retries."""
+    import argparse
+
+    from govern.config import Config
+    from govern.db import Database
+    from govern.runtime import Runtime
+
+    parser = argparse.ArgumentParser(prog="python -m integrations.worker")
+    parser.add_argument("--lease", type=float, default=120.0)
+    parser.add_argument("--poll", type=float, default=1.0)
+    parser.add_argument("--max-attempts", type=int, default=RetryPolicy.max_attempts)
+    parser.add_argument("--backoff-base", type=float, default=RetryPolicy.base_seconds)
+    parser.add_argument("--backoff-cap", type=float, default=RetryPolicy.cap_seconds)
+    parser.add_argument("--batch-size", type=int, default=None, help="at most this many messages per delivery")
+    parser.add_argument("--once", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = Config.from_env()
+    runtime = Runtime(config=config, db=Database(config.database_url))
+    policy = RetryPolicy(max_attempts=args.max_attempts, base_seconds=args.backoff_base, cap_seconds=args.backoff_cap)
+    try:
+        run(runtime, once=args.once, lease_seconds=args.lease, poll_seconds=args.poll, policy=policy,
+            batch_size=args.batch_size)
+    finally:
+        runtime.db.dispose()
+
+
+if __name__ == "__main__":
+    main()

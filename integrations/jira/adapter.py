@@ -142,6 +142,9 @@ class JiraAdapter:
 
     def issue_type_id(self, project_key: str, name: str) -> str:
         types = self.project_meta(project_key)["issue_types"]
+        if name not in types:  # maybe added in Jira since we asked: ask once more before saying no
+            self._projects.pop(project_key, None)
+            types = self.project_meta(project_key)["issue_types"]
         if name not in types:
             raise ProjectProblem(f"project {project_key} has no issue type {name!r} "
                                  f"(it has: {', '.join(sorted(types)) or 'none'})")
@@ -213,4 +216,8 @@ def build(config) -> JiraAdapter | None:
     """The adapter for `govern.app.build_adapters`: None (disabled, visibly) unless GOVERN_JIRA_URL and TOKEN are set."""
     if not getattr(config, "jira_enabled", False):
         return None
-    return JiraAdapter(config.jira_url, config.jira_user, config.jira_token)
+    import os
+
+    # GOVERN_JIRA_TIMEOUT (seconds, default 10): how long one Jira call may take before it counts as failed.
+    timeout = float(os.environ.get("GOVERN_JIRA_TIMEOUT") or 10)
+    return JiraAdapter(config.jira_url, config.jira_user, config.jira_token, timeout=timeout)

@@ -3,8 +3,9 @@ fields become a backlog item's fields, and how Jira's status categories come bac
 
 ```yaml
 jira:
+  enabled: true
   project: OPS
-  issue_types: {solution: Epic}          # optionally opportunity: Initiative
+  issue_types: {solution: Epic}          # or solution_issue_type: Epic; optionally opportunity: Initiative
   labels: [customer-journey]             # added to our own stable label govern-sol-<id>
   components: [Web]
   priority_by_rank:                      # our portfolio rank -> Jira priority; the last band catches the rest
@@ -53,6 +54,7 @@ def solution_id_from_labels(labels: list[str] | None) -> int | None:
 
 @dataclass(frozen=True)
 class JiraMapping:
+    enabled: bool = True
     project: str = "OPS"
     solution_issue_type: str = "Epic"
     opportunity_issue_type: str | None = None
@@ -76,9 +78,11 @@ class JiraMapping:
             raise InvalidInput("the jira section of govern.yaml is not valid", problems)
         types = value.get("issue_types") or {}
         return cls(
+            enabled=bool(value.get("enabled", True)),
             project=str(value.get("project", "OPS")),
-            solution_issue_type=str(types.get("solution") or value.get("issue_type") or "Epic"),
-            opportunity_issue_type=types.get("opportunity"),
+            solution_issue_type=str(types.get("solution") or value.get("solution_issue_type")
+                                    or value.get("issue_type") or "Epic"),
+            opportunity_issue_type=types.get("opportunity") or value.get("opportunity_issue_type"),
             labels=tuple(value.get("labels") or ()),
             components=tuple(value.get("components") or ()),
             priority_by_rank=tuple(value.get("priority_by_rank") or DEFAULT_PRIORITY_BANDS),
@@ -156,7 +160,7 @@ def validate_mapping(value: Mapping[str, Any]) -> dict[str, str]:
     problems: dict[str, str] = {}
     if not isinstance(value, Mapping):
         return {"jira": "must be a mapping"}
-    known = {"project", "issue_types", "issue_type", "labels", "components", "priority_by_rank", "due_date",
+    known = {"project", "issue_types", "issue_type", "solution_issue_type", "opportunity_issue_type", "labels", "components", "priority_by_rank", "due_date",
              "extra_fields", "status_map", "ranking", "timezone", "timeout_seconds", "push_on", "enabled",
              "webhook"}
     for key in value:

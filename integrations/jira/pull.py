@@ -1,9 +1,13 @@
 """Pull: backlog item status comes back to solutions, by incremental JQL search and by webhook (the same update).
 
-Incremental: `project = P AND labels = govern AND updated >= "<watermark>" ORDER BY updated ASC, key ASC`, paging to
-the end; the watermark (the newest `updated` applied, in the `jira.sync` Setting) moves only after a page has been
-applied and committed. JQL dates have minute precision, so the items of the watermark's minute come back next time;
-they are recognised as unchanged (same `updated`, same status) and cost nothing but their place in that one page.
+Incremental: `project = P AND labels = govern AND updated >= "<watermark minute>" ORDER BY updated DESC, key DESC`,
+page by page, each page applied and committed before the next is asked for; the watermark (the newest `updated`
+applied, to the millisecond, in the `jira.sync` Setting) moves only once every page down to it has been applied, so it
+is never ahead of what is applied (an interrupted pull is simply repeated; applying is idempotent).
+Why newest first: JQL dates have minute precision, so `updated >= "<minute>"` also returns the items of the
+watermark's own minute, which are unchanged. Oldest-first paging would have to read all of them on every pull (after a
+bulk push of 1,000 items within one minute: ten pages for nothing); newest-first stops at the first page whose oldest
+item is not newer than the watermark, so an unchanged backlog costs one call whatever its size.
 
 When the last open solution of an opportunity is done, the lifecycle is told (`workflows.services`), so that the
 `solutions_delivered` guard opens and the lifecycle's rule applies (an `auto` transition is requested on its own).
@@ -74,8 +78,8 @@ def apply_issue(session: Session, mapping: JiraMapping, issue: dict[str, Any], r
     solution = session.get(Solution, solution_id) if solution_id is not None else None
     if solution is None:
         solution = session.scalar(sa.select(Solution).where(Solution.external_key == issue.get("key")))
-    if solution is None:
-        report.unknown += 1
+    if solution is None or (solution.external_key and solution.external_key != issue.get("key")):
+        report.unknown += 1  # not ours, or a stray copy of an item we know under another key: it drives nothing
         return None
     status = fields.get("status") or {}
     updated = parse_jira_time(fields.get("updated"))
@@ -88,16 +92,23 @@ def apply_issue(session: Session, mapping: JiraMapping, issue: dict[str, Any], r
         return None
     from govern.services.opportunities import set_solution_state
 
-    if solution.external_key is None:  # created by an attempt whose answer we never saw
-        solution.external_key = issue.get("key")
     actor = Actor.system_actor(JIRA_ACTOR)
     was_done = solution.state == "done"
-    if state is not None and (state != solution.state or status_name != solution.external_status):
+    # Learning the first status of an item we just created is not a change; a different status or state is.
+    changed = solution.external_key is None or (
+        solution.external_status is not None and status_name != solution.external_status) or (
+        state is not None and state != solution.state)
+    if solution.external_key is None:  # created by an attempt whose answer we never saw
+        solution.external_key = issue.get("key")
+    if changed and state is not None:  # through the service: permission, audit of the change
         set_solution_state(session, actor, solution.id, state, external_status=status_name, commit=False)
     elif status_name:
         solution.external_status = status_name
     solution.external_updated_at = updated or solution.external_updated_at
     solution.synced_at = utcnow()
+    if not changed:  # only Jira's timestamp moved (e.g. an edit of a field we do not map)
+        report.unchanged += 1
+        return None
     report.updated += 1
     if state == "done" and not was_done:
         session.flush()
@@ -116,8 +127,7 @@ def tell_lifecycle(db, opportunity_keys: Iterable[str], report: PullReport) -> N
         except ImportError:
             report.lifecycle.append(f"{key}: lifecycle service not available")
             return
-        hook = (getattr(lifecycle, "solutions_delivered", None) or getattr(lifecycle, "on_solutions_delivered", None)
-                or getattr(lifecycle, "request_auto_transitions", None) or getattr(lifecycle, "auto_advance", None))
+        hook = getattr(lifecycle, "request_auto_transitions", None)
         if hook is None:
             report.lifecycle.append(f"{key}: lifecycle service has no hook for delivered solutions")
             return
@@ -138,6 +148,8 @@ def _describe(result: Any) -> str:
         return "nothing to do"
     if isinstance(result, (list, tuple)):
         return ", ".join(_describe(r) for r in result) or "nothing to do"
+    if getattr(result, "message", None):  # workflows.services.TransitionResult says what happened
+        return str(result.message)
     for attr in ("to_state", "state", "status"):
         value = getattr(result, attr, None)
         if value:
@@ -153,30 +165,47 @@ def pull(db, adapter: JiraAdapter, *, dry_run: bool = False, page_size: int = 10
         mapping = load_mapping(session)
         state = sync_state(session)
         session.rollback()
+    if not state.get("identity") and not dry_run:
+        # Who we are in Jira (Cloud shows only an account id in webhooks): asked once, kept, used to spot echoes.
+        me = adapter.client().myself()
+        identity = sorted({str(me[k]) for k in ("name", "key", "emailAddress", "accountId") if me.get(k)})
+        with db.session_scope() as session:
+            save_sync_state(session, identity=identity)
+            session.commit()
     jql = f"project = {mapping.project} AND labels = {MARKER_LABEL}"
     watermark = dt.datetime.fromisoformat(state["watermark"]) if state.get("watermark") else None
     if watermark is not None:
         jql += f' AND updated >= "{mapping.jql_time(watermark)}"'
-    jql += " ORDER BY updated ASC, key ASC"
+    jql += " ORDER BY updated DESC, key DESC"
+    newest = watermark
     for issues in adapter.search_all(jql, PULL_FIELDS, page_size=page_size):
         report.pages += 1
-        newest = watermark
+        oldest = None
         with db.session_scope() as session:
-            for issue in issues:
+            ids = [solution_id_from_labels((i.get("fields") or {}).get("labels")) for i in issues]
+            list(session.scalars(sa.select(Solution).where(Solution.id.in_([i for i in ids if i is not None]))))
+            for issue in issues:  # the page's solutions are in the session now: no query per item
                 apply_issue(session, mapping, issue, report, source="pull")
                 updated = parse_jira_time((issue.get("fields") or {}).get("updated"))
                 if updated and (newest is None or updated > newest):
                     newest = updated
+                if updated and (oldest is None or updated < oldest):
+                    oldest = updated
             if dry_run:
                 session.rollback()
             else:
-                if newest is not None and newest != watermark:
-                    save_sync_state(session, watermark=newest.isoformat())
-                save_sync_state(session, last_pull_at=utcnow().isoformat())
-                session.commit()  # the watermark moves with the page it covers, never ahead of it
-        watermark = newest
+                session.commit()
         if progress:
             progress(len(issues))
+        if watermark is not None and oldest is not None and oldest <= watermark:
+            break  # everything further down is older than what the last pull already applied
+    if not dry_run:
+        with db.session_scope() as session:
+            # Every page down to the old watermark is applied: only now may the watermark move.
+            if newest is not None and newest != watermark:
+                save_sync_state(session, watermark=newest.isoformat())
+            save_sync_state(session, last_pull_at=utcnow().isoformat())
+            session.commit()
     if not dry_run and report.delivered_opportunities:
         tell_lifecycle(db, report.delivered_opportunities, report)
     return report

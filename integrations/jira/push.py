@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
 from govern import audit
+from govern.errors import InvalidInput
 from govern.model import Opportunity, OutboxMessage, Setting, Solution, utcnow
 from integrations.delivery import Outcome
 from integrations.jira.adapter import JiraAdapter, ProjectProblem, classify
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 TOPIC = "jira"
 MARKER_LABEL = "govern"
 BULK_LIMIT = 50
-CREATE_KINDS = ("create_backlog_items", "jira.create_backlog_items", "create_backlog_item", "jira.create")
+CREATE_KINDS = ("create_issue", "create_backlog_items")  # one solution ({solution_id}) or a whole opportunity
 
 
 def load_mapping(session: Session) -> JiraMapping:
@@ -82,6 +83,7 @@ def opportunity_ranks(session: Session) -> dict[int, int]:
 class _Item:
     solution_id: int
     rank: int | None
+    issue_type: str | None = None  # the lifecycle effect may name one; else the mapping's
     fields: dict[str, Any] | None = None
     key: str | None = None
     error: str | None = None  # permanent
@@ -123,8 +125,16 @@ class JiraDeliverer:
         if not creates:
             return outcomes
         with self.db.session_scope() as session:
-            mapping = load_mapping(session)
+            try:
+                mapping = load_mapping(session)
+            except InvalidInput as exc:  # govern.yaml's jira section is wrong: nothing to try until it is fixed
+                problems = "; ".join(f"{k}: {v}" for k, v in (exc.details or {}).items())
+                return outcomes + [Outcome.failed(m.id, f"{exc.message}: {problems}") for m in creates]
+            if not mapping.enabled:
+                return outcomes + [Outcome.retry(m.id, "Jira sync is switched off in govern.yaml (jira.enabled: "
+                                                 "false); waiting", retry_after=300) for m in creates]
             wanted = {m.id: message_solution_ids(session, m) for m in creates}
+            issue_types = {sid: (m.payload or {}).get("issue_type") for m in creates for sid in wanted[m.id]}
             all_ids = sorted({sid for ids in wanted.values() for sid in ids})
             solutions = {s.id: s for s in session.scalars(
                 sa.select(Solution).where(Solution.id.in_(all_ids)).options(selectinload(Solution.opportunity)))}
@@ -134,9 +144,9 @@ class JiraDeliverer:
                 solution = solutions.get(sid)
                 if solution is None:
                     continue
-                item = _Item(sid, ranks.get(solution.opportunity_id), key=solution.external_key)
+                item = _Item(sid, ranks.get(solution.opportunity_id), issue_types.get(sid), key=solution.external_key)
                 items[sid] = item
-            session.rollback()
+            # Leaving the block closes the session (objects stay loaded, detached); Jira is called outside it.
         pending = [i for i in items.values() if i.key is None]
         report.unchanged = len(items) - len(pending)
         if pending:
@@ -147,7 +157,8 @@ class JiraDeliverer:
         try:
             cloud = self.adapter.is_cloud
             project_id = self.adapter.project_meta(mapping.project)["id"]
-            type_id = self.adapter.issue_type_id(mapping.project, mapping.solution_issue_type)
+            type_ids = {name: self.adapter.issue_type_id(mapping.project, name)
+                        for name in {i.issue_type or mapping.solution_issue_type for i in pending}}
         except ProjectProblem as exc:
             for item in pending:
                 item.error = str(exc)
@@ -158,7 +169,9 @@ class JiraDeliverer:
                 (setattr(item, "error", failure.message) if failure.permanent else setattr(item, "retry", failure))
             return
         # A message tried before may have landed: adopt what Jira already has under our labels.
-        retried = {sid for m in creates if m.attempts > 1 for sid in message_solution_ids_cached(m, pending)}
+        # (Any earlier claim, or any earlier error: a manual retry keeps `last_error`, so it looks up too.)
+        retried = {sid for m in creates if m.attempts > 1 or m.last_error
+                   for sid in message_solution_ids_cached(m, pending)}
         if retried:
             try:
                 found = self.find_existing([i.solution_id for i in pending if i.solution_id in retried])
@@ -176,11 +189,17 @@ class JiraDeliverer:
             report.adopted += len(adopted)
         to_create = sorted((i for i in pending if i.key is None),
                            key=lambda i: (i.rank is None, i.rank or 0, i.solution_id))
-        for item in to_create:
+        for item in list(to_create):
             solution = solutions[item.solution_id]
-            item.fields = mapping.fields_for(solution, project_id=project_id, issuetype_id=type_id, rank=item.rank,
-                                             link=f"{self.base_url}/opportunities/{solution.opportunity.key}",
-                                             cloud=cloud)
+            try:
+                item.fields = mapping.fields_for(
+                    solution, project_id=project_id, rank=item.rank, cloud=cloud,
+                    issuetype_id=type_ids[item.issue_type or mapping.solution_issue_type],
+                    link=f"{self.base_url}/opportunities/{solution.opportunity.key}")
+            except (KeyError, ValueError, IndexError) as exc:  # e.g. an unknown {placeholder} in extra_fields
+                item.error = f"jira.extra_fields cannot be filled in: {type(exc).__name__}: {exc}"
+                to_create.remove(item)
+                continue
             item.fields["labels"] = [*item.fields["labels"], MARKER_LABEL]
         for start in range(0, len(to_create), BULK_LIMIT):
             chunk = to_create[start:start + BULK_LIMIT]
@@ -198,7 +217,7 @@ class JiraDeliverer:
             for item, result in zip(chunk, results):
                 if "key" in result:
                     item.key = result["key"]
-                    linked.append((item, "To Do"))
+                    linked.append((item, None))  # its status (the workflow's first) comes with the next pull
                 else:
                     item.error = result["error"]
             self._link(linked, created=True)
@@ -219,25 +238,29 @@ class JiraDeliverer:
         return found
 
     def _link(self, linked: list[tuple[_Item, str | None]], *, created: bool) -> None:
-        """Remember the backlog item on each solution at once (one short transaction), audited."""
+        """Remember the backlog items on their solutions at once: one short transaction, one audit event."""
         if not linked:
             return
         from govern.policy import Actor
 
-        actor = Actor.system_actor("jira")
         now = utcnow()
+        keys = {item.solution_id: (item.key, status) for item, status in linked}
         with self.db.session_scope() as session:
-            for item, status in linked:
-                solution = session.get(Solution, item.solution_id)
-                if solution is None or solution.external_key == item.key:
+            rows = session.scalars(sa.select(Solution).where(Solution.id.in_(list(keys))))
+            changed = {}
+            for solution in rows:
+                key, status = keys[solution.id]
+                if solution.external_key == key:
                     continue
-                solution.external_key = item.key
-                solution.external_url = self.adapter.browse_url(item.key)
+                solution.external_key = key
+                solution.external_url = self.adapter.browse_url(key)
                 solution.external_status = status
                 solution.synced_at = now
-                audit.record(session, actor, "solution.backlog_item_linked", "solution", solution.id,
-                             after={"external_key": item.key, "created": created},
-                             reason=None if created else "found by its govern label after an interrupted attempt")
+                changed[solution.key] = key
+            if changed:
+                audit.record(session, Actor.system_actor("jira"), "solution.backlog_items_linked", "jira",
+                             self.adapter.url, after=changed,
+                             reason=None if created else "found by their govern labels after an interrupted attempt")
             session.commit()
 
     @staticmethod
@@ -265,9 +288,12 @@ def message_solution_ids_cached(message: OutboxMessage, pending: list[_Item]) ->
     return [i.solution_id for i in pending]  # an opportunity-wide message: any of them may have landed
 
 
-def rank_backlog(adapter: JiraAdapter, session: Session, mapping: JiraMapping) -> str:
-    """Order our open backlog items by our rank in Jira (agile rank API, ≤ 50 per call); says what it did."""
-    ranks = opportunity_ranks(session)
+def rank_backlog(adapter: JiraAdapter, session: Session, mapping: JiraMapping,
+                 ranks: dict[int, int] | None = None) -> str:
+    """Order our open backlog items by our rank in Jira (agile rank API, ≤ 50 per call); says what it did.
+
+    `ranks` (opportunity id → rank) defaults to the live portfolio ranking."""
+    ranks = opportunity_ranks(session) if ranks is None else ranks
     rows = session.execute(sa.select(Solution.external_key, Solution.opportunity_id, Solution.id)
                            .where(Solution.external_key.is_not(None), Solution.state != "done")).all()
     ordered = [key for key, opp, sid in sorted(rows, key=lambda r: (ranks.get(r[1]) is None, ranks.get(r[1], 0),

@@ -114,14 +114,18 @@ class Faults:
     only_writes: bool = False
     seed: int | None = None
     script: list[str] = field(default_factory=list)  # faults for the next calls, in order, before `rate` applies
+    write_script: list[str] = field(default_factory=list)  # the same for the next POST/PUT calls only
 
     def __post_init__(self):
-        unknown = (set(self.kinds) | set(self.script)) - set(FAULT_KINDS) - {"ok"}
+        unknown = (set(self.kinds) | set(self.script) | set(self.write_script)) - set(FAULT_KINDS) - {"ok"}
         if unknown:
             raise ValueError(f"unknown fault kinds: {sorted(unknown)}")
         self._random = random.Random(self.seed)
 
     def draw(self, method: str) -> str | None:
+        if self.write_script and method in ("POST", "PUT"):
+            fault = self.write_script.pop(0)
+            return None if fault == "ok" else fault
         if self.script:
             fault = self.script.pop(0)
             return None if fault == "ok" else fault
@@ -449,6 +453,7 @@ class JiraStandIn:
         self.required_fields: dict[str, dict[str, str]] = {}  # issue type name -> {field id: error text}
         self.faults = Faults()
         self.calls: Counter[str] = Counter()
+        self.faults_injected: Counter[str] = Counter()  # by kind, for tests that must prove faults really happened
         self.webhooks: list[tuple[str, str | None]] = []  # (url, secret) registered to receive issue events
         self.events: list[dict[str, Any]] = []  # every webhook payload Jira would have sent, in order
         self.base_url = "http://jira.invalid"
@@ -826,6 +831,8 @@ def create_app(jira: JiraStandIn) -> Flask:
             time.sleep(faults.slow_seconds)
         with jira.lock:
             fault = faults.draw(request.method)
+            if fault:
+                jira.faults_injected[fault] += 1
         if fault in ("500", "502"):
             return _error(int(fault), ["Internal server error"])
         if fault in ("429", "503"):

@@ -20,7 +20,7 @@ import logging
 from flask import Blueprint, current_app, jsonify, request
 
 from integrations.jira.mapping import JiraMapping
-from integrations.jira.pull import PullReport, apply_issue, tell_lifecycle
+from integrations.jira.pull import PullReport, apply_issue, sync_state, tell_lifecycle
 from integrations.jira.push import load_mapping
 
 log = logging.getLogger(__name__)
@@ -76,10 +76,11 @@ def receive():
         return jsonify({"ignored": f"event {event!r} is not used"}), 202
     adapter = runtime.adapters.get("jira")
     identity = set(getattr(adapter, "identity", set())) | {runtime.config.jira_user} - {None}
-    if is_echo(payload, identity):
-        return jsonify({"ignored": "our own change (echo)"}), 200
     report = PullReport()
     with runtime.db.session_scope() as session:
+        identity |= set(sync_state(session).get("identity") or [])
+        if is_echo(payload, identity):
+            return jsonify({"ignored": "our own change (echo)"}), 200
         try:
             mapping = load_mapping(session)
         except Exception:  # noqa: BLE001 - a broken mapping should not turn into a 500 for Jira

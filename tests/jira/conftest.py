@@ -16,3 +16,76 @@ def standin(request):
     fake.serve()
     yield fake
     fake.stop()
+
+
+import datetime as dt  # noqa: E402
+
+import sqlalchemy as sa  # noqa: E402
+
+from govern.model import Opportunity, OutboxMessage, Setting, Solution  # noqa: E402
+from govern.outbox import enqueue  # noqa: E402
+from integrations.jira.adapter import JiraAdapter  # noqa: E402
+from integrations.jira.push import JiraDeliverer  # noqa: E402
+from integrations.worker import OutboxWorker, RetryPolicy  # noqa: E402
+
+DEFAULT_MAPPING = {"project": "OPS", "issue_types": {"solution": "Epic"}, "labels": ["customer-journey"]}
+
+
+def set_mapping(db, **overrides):
+    with db.session_scope() as session:
+        setting = session.get(Setting, "jira") or Setting(key="jira")
+        setting.value = {**DEFAULT_MAPPING, **overrides}
+        session.add(setting)
+        session.commit()
+
+
+def add_opportunity(db, solutions: int, *, number: int | None = None, enqueue_push: bool = True,
+                    state: str = "implement") -> tuple[int, list[int]]:
+    """An opportunity in implement with `solutions` solutions and (by default) one create_issue message each."""
+    with db.session_scope() as session:
+        number = number or (session.scalar(sa.select(sa.func.max(Opportunity.number))) or 0) + 1
+        opp = Opportunity(number=number, title=f"How might we keep switchers informed #{number}?", state=state,
+                          lifecycle="default")
+        session.add(opp)
+        session.flush()
+        for n in range(solutions):
+            session.add(Solution(opportunity_id=opp.id, title=f"Solution {n + 1} of OPP-{number}",
+                                 description="Status SMS during porting", due_on=dt.date(2026, 12, 1)))
+        session.flush()
+        ids = list(session.scalars(sa.select(Solution.id).where(Solution.opportunity_id == opp.id)
+                                   .order_by(Solution.id)))
+        if enqueue_push:  # what the lifecycle's create_backlog_items effect writes
+            for sid in ids:
+                enqueue(session, "jira", "create_issue", {"solution_id": sid, "opportunity": f"OPP-{number}"},
+                        dedupe_key=f"jira:create:{sid}")
+        session.commit()
+        return opp.id, ids
+
+
+def outbox_rows(db) -> list[OutboxMessage]:
+    with db.session_scope() as session:
+        return list(session.scalars(sa.select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+def solutions(db) -> list[Solution]:
+    with db.session_scope() as session:
+        return list(session.scalars(sa.select(Solution).order_by(Solution.id)))
+
+
+@pytest.fixture
+def adapter(standin):
+    return JiraAdapter(standin.base_url, standin.user, standin.token, timeout=2.0)
+
+
+@pytest.fixture
+def jira_worker(db, adapter):
+    """A worker with only the Jira deliverer, quick retries, a short lease."""
+    set_mapping(db)
+    deliverer = JiraDeliverer(db, adapter, base_url="http://govern.test")
+    return OutboxWorker(db, [deliverer], name="test-worker", lease_seconds=30,
+                        policy=RetryPolicy(max_attempts=5, base_seconds=0.0, cap_seconds=0.0))
+
+
+# For behaviour that does not depend on the deployment type (worker, outbox, mapping): Server only, to keep the suite
+# fast; everything that talks differently to Cloud (v3, ADF, search/jql, identities) runs in both.
+server_only = pytest.mark.parametrize("standin", ["Server"], indirect=True)

@@ -214,12 +214,17 @@ def test_429_carries_retry_after_in_seconds_or_as_an_http_date(standin):
     assert email.utils.parsedate_to_datetime(info.value.response.headers["Retry-After"]) is not None
 
 
-def test_the_client_itself_retries_a_429_after_retry_after(standin):
-    client = standin.client(max_retries=1)
-    standin.set_faults(script=["429"], retry_after=1)
-    standin.reset_calls()
-    assert client.server_info()["deploymentType"] == standin.deployment
-    assert standin.calls["GET serverInfo"] == 2
+def test_the_client_itself_retries_a_429_after_retry_after():
+    fake = JiraStandIn("Cloud")
+    fake.serve()
+    try:
+        client = fake.client(max_retries=1)
+        fake.set_faults(script=["429"], retry_after=1)
+        fake.reset_calls()
+        assert client.server_info()["deploymentType"] == "Cloud"
+        assert fake.calls["GET serverInfo"] == 2
+    finally:
+        fake.stop()
 
 
 def test_a_dropped_connection_after_the_write_still_creates_the_issue(standin):
