@@ -1,0 +1,143 @@
+"""Signing in and out, the header's "who am I", CSRF on every form, and HTML error pages."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import g, redirect, render_template, request, session as web_session, url_for
+from werkzeug.exceptions import HTTPException, default_exceptions
+
+from govern.errors import GovernError
+from govern.model import CouncilSeat, Journey, Person
+from govern.policy import ROLE_DESCRIPTIONS
+from govern.services.people import authenticate
+from govern.web import bp
+from govern.web.support import (
+    check_csrf, csrf_token, db_session, governed_error_page, http_error_page, login_required, optional, safe_next,
+    signed_in_actor, take_notices,
+)
+
+ROLE_ORDER = ("admin", "lead", "manager", "owner", "coordinator", "supporter")
+
+
+@bp.record_once
+def _install(state) -> None:
+    """HTML error pages for domain errors raised by web views (the API keeps its JSON shape)."""
+    state.app.extensions["govern.web_error_handler"] = governed_error_page
+
+
+@bp.before_request
+def _csrf_guard():
+    if request.method in ("POST", "PUT", "PATCH", "DELETE"):
+        check_csrf()
+
+
+def _http_error(exc: HTTPException):
+    return http_error_page(exc)
+
+
+# Per status code, because the app registers per-code handlers (JSON for the API) that would otherwise win.
+bp.register_error_handler(HTTPException, _http_error)
+for _code in default_exceptions:
+    if _code >= 400:
+        bp.register_error_handler(_code, _http_error)
+
+
+@bp.after_request
+def _security_headers(response):
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("Content-Security-Policy",
+                                "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+                                "form-action 'self'; frame-ancestors 'none'")
+    if request.endpoint and request.endpoint != "web.login":
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def whoami() -> dict | None:
+    """The signed-in person for the header: name, roles (with plain-words meaning) and their seats' journeys."""
+    actor = g.get("web_actor")
+    if actor is None or actor.person_id is None:
+        return None
+    if "whoami" in g:
+        return g.whoami
+    session = db_session()
+    person = session.get(Person, actor.person_id)
+    seats = session.execute(sa.select(CouncilSeat.role, Journey.name).outerjoin(
+        Journey, CouncilSeat.journey_id == Journey.id).where(CouncilSeat.person_id == person.id)).all()
+    owned = session.scalars(sa.select(Journey.name).where(Journey.owner_id == person.id).order_by(Journey.name)).all()
+    roles = []
+    for role in ROLE_ORDER:
+        if role not in actor.roles:
+            continue
+        if role == "owner":
+            where = ", ".join(owned)
+        else:
+            where = ", ".join(name for r, name in seats if r == role and name) or ("" if role == "admin" else "all")
+        roles.append({"role": role, "where": where, "meaning": ROLE_DESCRIPTIONS[role]})
+    if not roles:
+        roles.append({"role": "viewer", "where": "", "meaning": ROLE_DESCRIPTIONS["viewer"]})
+    pending = optional("workflows.services", "pending_for")
+    awaiting = 0
+    if pending is not None:
+        try:
+            awaiting = len(pending(session, actor))
+        except GovernError:
+            awaiting = 0
+    g.whoami = {"person": person, "roles": roles, "awaiting": awaiting}
+    return g.whoami
+
+
+@bp.app_context_processor
+def _template_globals():
+    return {"csrf_token": csrf_token, "whoami": whoami, "take_notices": take_notices}
+
+
+@bp.app_template_filter("num")
+def format_number(value) -> str:
+    """Numbers for people: 22,870 · 61.5 · 0.83 (no scientific notation on a projector)."""
+    if value is None:
+        return "–"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if abs(number) >= 1000:
+        return f"{number:,.0f}"
+    if abs(number) >= 10:
+        return f"{number:.1f}".rstrip("0").rstrip(".")
+    return f"{number:.3g}"
+
+
+@bp.get("/")
+@login_required
+def home():
+    return redirect(url_for("web.board"))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """Sign in with a handle (or e-mail) and password; the session cookie is HttpOnly and SameSite=Lax."""
+    target = safe_next(request.values.get("next"), url_for("web.board"))
+    if request.method == "GET":
+        if signed_in_actor() is not None:
+            return redirect(target)
+        return render_template("login.html", next=target, handle="", error=None)
+    handle = request.form.get("handle", "").strip()
+    try:
+        person = authenticate(db_session(), handle, request.form.get("password", ""))
+    except GovernError as exc:
+        return render_template("login.html", next=target, handle=handle, error=exc.message), 401
+    web_session.clear()  # a fresh session (and a fresh form token) on sign-in: no fixation
+    web_session["person_id"] = person.id
+    web_session.permanent = True
+    g.pop("actor", None)
+    return redirect(target)
+
+
+@bp.post("/logout")
+def logout():
+    web_session.clear()
+    g.pop("actor", None)
+    return redirect(url_for("web.login"))

@@ -1,0 +1,138 @@
+"""The portfolio board (opportunities by lifecycle state, in rank order) and the approvals inbox."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import redirect, render_template, request, url_for
+
+from govern.errors import GovernError, InvalidInput
+from govern.model import ApprovalRequest, Journey, Person, Persona
+from govern.services.common import get_opportunity
+from govern.web import bp
+from govern.web.readmodel import decision_rights, lifecycle_view, portfolio, transitions_for
+from govern.web.support import (
+    actor, db_session, flash_message, get_or_404, login_required, optional, render_error, safe_next,
+)
+
+
+@bp.get("/board")
+@login_required
+def board():
+    """Columns by lifecycle state, ordered by rank; filters by journey subtree, owner, persona and text."""
+    session = db_session()
+    filters = {k: request.args.get(k, "").strip() for k in ("journey", "owner", "persona", "q")}
+    lifecycle = lifecycle_view(session)
+    try:
+        rows = portfolio(session, journey=filters["journey"], owner=filters["owner"], persona=filters["persona"],
+                         text=filters["q"])
+    except GovernError as exc:  # an unknown journey/owner/persona in the query string
+        rows, filters["error"] = [], exc.message
+    me = actor()
+    for row in rows:
+        row["transitions"] = [t for t in transitions_for(session, me, row["opportunity"]) if t.get("may_request")]
+    columns = [(state, lifecycle.descriptions.get(state, ""), [r for r in rows if r["state"] == state])
+               for state in lifecycle.states]
+    options = {
+        "journeys": session.execute(sa.select(Journey.key, Journey.name).order_by(Journey.name)).all(),
+        "owners": session.execute(sa.select(Person.handle, Person.name).where(Person.active.is_(True))
+                                  .order_by(Person.name)).all(),
+        "personas": session.execute(sa.select(Persona.key, Persona.name).order_by(Persona.name)).all(),
+    }
+    return render_template("board.html", columns=columns, filters=filters, options=options, lifecycle=lifecycle,
+                           total=len(rows), can_create=me.can("opportunity.create"))
+
+
+@bp.post("/opportunities/<ref>/transition")
+@login_required
+def request_transition(ref: str):
+    """Move an opportunity (or ask for approval to); the lifecycle engine checks permission, guards and approvals."""
+    session = db_session()
+    request_transition = optional("workflows.services", "request_transition")
+    back = safe_next(request.form.get("next"), url_for("web.opportunity", ref=ref))
+    if request_transition is None:
+        return render_error(503, "The lifecycle engine is not available yet.")
+    opp = get_or_404(get_opportunity, session, ref)
+    trigger = request.form.get("trigger", "")
+    version = request.form.get("version")
+    try:
+        result = request_transition(session, actor(), opp.key, trigger, reason=request.form.get("reason") or None,
+                                    expected_version=int(version) if version and version.isdigit() else None)
+    except InvalidInput as exc:
+        flash_message("error", f"{trigger}: {exc.message}")
+        return redirect(url_for("web.opportunity", ref=opp.key, trigger=trigger) + "#transitions")
+    except GovernError as exc:
+        if exc.http_status == 403:
+            raise
+        session.rollback()
+        flash_message("error", exc.message)
+        return redirect(back)
+    flash_message("ok", result.message)
+    return redirect(back)
+
+
+@bp.get("/approvals")
+@login_required
+def approvals():
+    """What awaits me (approve or reject in place), and the requests I made that are still pending."""
+    session = db_session()
+    me = actor()
+    pending_for = optional("workflows.services", "pending_for")
+    awaiting = pending_for(session, me) if pending_for else []
+    mine = list(session.scalars(sa.select(ApprovalRequest).where(
+        ApprovalRequest.status == "pending", ApprovalRequest.requested_by_id == me.person_id)
+        .order_by(ApprovalRequest.created_at)))
+    everything = list(session.scalars(sa.select(ApprovalRequest).where(ApprovalRequest.status == "pending")
+                                      .order_by(ApprovalRequest.created_at)))
+    others = [r for r in everything if r not in mine and r.id not in {a.request.id for a in awaiting}]
+    rights = {r.id: decision_rights(session, me, r) for r in everything}
+    return render_template("approvals.html", awaiting=awaiting, mine=mine, others=others, rights=rights)
+
+
+def _decide(request_id: int, decision: str):
+    session = db_session()
+    services = {"approve": optional("workflows.services", "approve_request"),
+                "reject": optional("workflows.services", "reject_request"),
+                "withdraw": optional("workflows.services", "withdraw_request")}
+    fn = services[decision]
+    back = safe_next(request.form.get("next"), url_for("web.approvals"))
+    if fn is None:
+        return render_error(503, "The lifecycle engine is not available yet.")
+    reason = (request.form.get("reason") or "").strip() or None
+    version = request.form.get("version")
+    expected = int(version) if version and version.isdigit() else None
+    try:
+        if decision == "approve":
+            result = fn(session, actor(), request_id, reason=reason, expected_version=expected)
+            message = result.message
+        elif decision == "reject":
+            result = fn(session, actor(), request_id, reason or "", expected_version=expected)
+            message = f"request #{result.id} rejected ({result.opportunity.key} stays in {result.from_state})"
+        else:
+            result = fn(session, actor(), request_id, reason=reason)
+            message = f"request #{result.id} withdrawn"
+    except GovernError as exc:
+        if exc.http_status in (403, 404):
+            raise  # a forged or stale form: the service refused; show the error page
+        session.rollback()
+        flash_message("error", exc.message)
+        return redirect(back)
+    flash_message("ok", message)
+    return redirect(back)
+
+
+@bp.post("/approvals/<int:request_id>/approve")
+@login_required
+def approve(request_id: int):
+    return _decide(request_id, "approve")
+
+
+@bp.post("/approvals/<int:request_id>/reject")
+@login_required
+def reject(request_id: int):
+    return _decide(request_id, "reject")
+
+
+@bp.post("/approvals/<int:request_id>/withdraw")
+@login_required
+def withdraw(request_id: int):
+    return _decide(request_id, "withdraw")

@@ -1,0 +1,150 @@
+"""Council and rituals: members by role, the next occurrences, an occurrence's agenda and its minutes."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from flask import redirect, render_template, request, url_for
+
+from govern.errors import GovernError, InvalidInput, NotFound
+from govern.model import COUNCIL_ROLES, ApprovalRequest, CouncilSeat, Journey, Person, RitualOccurrence, utcnow
+from govern.web import bp
+from govern.web.support import (
+    actor, db_session, field_errors, flash_message, form_list, login_required, optional, render_error,
+)
+
+def local_time(when: dt.datetime, timezone: str) -> str:
+    """A ritual's time as its members read it: in the ritual's own time zone ('Wed 25 Nov 2026, 10:00 CET')."""
+    from zoneinfo import ZoneInfo
+
+    aware = when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+    try:
+        return aware.astimezone(ZoneInfo(timezone)).strftime("%a %d %b %Y, %H:%M %Z")
+    except (KeyError, ValueError):
+        return aware.strftime("%a %d %b %Y, %H:%M UTC")
+
+
+ROLE_TITLES = {"lead": "Council lead", "manager": "Manager", "coordinator": "Coordinators", "supporter": "Supporters"}
+
+
+@bp.get("/council")
+@login_required
+def council():
+    session = db_session()
+    me = actor()
+    seats = session.execute(sa.select(CouncilSeat, Person, Journey).join(Person, CouncilSeat.person_id == Person.id)
+                            .outerjoin(Journey, CouncilSeat.journey_id == Journey.id)
+                            .order_by(Person.name)).all()
+    by_role = [(role, ROLE_TITLES[role], [(p, j) for s, p, j in seats if s.role == role]) for role in COUNCIL_ROLES]
+    owners = session.execute(sa.select(Journey, Person).outerjoin(Person, Journey.owner_id == Person.id)
+                             .order_by(Journey.name)).all()
+    upcoming_fn = optional("rituals.services", "upcoming")
+    list_rituals = optional("rituals.services", "list_rituals")
+    upcoming = upcoming_fn(session, me, limit=8) if upcoming_fn else []
+    rituals = list_rituals(session, me) if list_rituals else []
+    recent = list(session.scalars(sa.select(RitualOccurrence).where(
+        RitualOccurrence.scheduled_at <= utcnow()).order_by(RitualOccurrence.scheduled_at.desc())
+        .limit(8)))
+    return render_template("council.html", by_role=by_role, owners=owners, upcoming=upcoming, rituals=rituals,
+                           recent=recent, available=upcoming_fn is not None, local_time=local_time)
+
+
+@bp.get("/rituals/<key>/at/<when>")
+@login_required
+def ritual_occurrence_at(key: str, when: str):
+    """An occurrence by its ritual and scheduled time (recorded on first look), then its page."""
+    session = db_session()
+    get_ritual = optional("rituals.services", "get_ritual")
+    resolve = optional("rituals.services", "resolve_occurrence")
+    if get_ritual is None or resolve is None:
+        return render_error(503, "Rituals are not available yet.")
+    actor().require("read")
+    try:
+        occurrence = resolve(session, get_ritual(session, key), at=when)
+    except (InvalidInput, NotFound) as exc:
+        return render_error(404, exc.message)
+    session.commit()
+    return redirect(url_for("web.occurrence", occurrence_id=occurrence.id))
+
+
+def _minutes_form_values(form) -> dict:
+    return {"attendance": form_list("attendance"), "notes": form.get("notes", ""),
+            "decision_text": form.get("decision_text", ""), "decision_request": form.get("decision_request", ""),
+            "decision_opportunity": form.get("decision_opportunity", "").strip(),
+            "decision_outcome": form.get("decision_outcome", "noted"),
+            "decision_reason": form.get("decision_reason", ""),
+            "follow_up_text": form.get("follow_up_text", ""), "follow_up_owner": form.get("follow_up_owner", ""),
+            "follow_up_due": form.get("follow_up_due", "")}
+
+
+@bp.route("/occurrences/<int:occurrence_id>", methods=["GET", "POST"])
+@login_required
+def occurrence(occurrence_id: int):
+    """An occurrence's agenda (built from live data until it is posted), its minutes, and the form to record them."""
+    session = db_session()
+    me = actor()
+    services = {name: optional("rituals.services", name)
+                for name in ("get_occurrence", "agenda_for", "minutes", "hold_ritual")}
+    if any(fn is None for fn in services.values()):
+        return render_error(503, "Rituals are not available yet.")
+    try:
+        occ = services["get_occurrence"](session, occurrence_id)
+    except NotFound as exc:
+        return render_error(404, exc.message)
+    errors: dict[str, str] = {}
+    values = _minutes_form_values(request.form) if request.method == "POST" else None
+    if request.method == "POST":
+        decisions, follow_ups = [], []
+        if values["decision_text"].strip() or values["decision_outcome"] in ("approve", "reject"):
+            decision = {"text": values["decision_text"], "outcome": values["decision_outcome"] or None}
+            if values["decision_request"]:
+                decision["request"] = values["decision_request"]
+            if values["decision_opportunity"]:
+                decision["opportunity"] = values["decision_opportunity"]
+            if values["decision_reason"].strip():
+                decision["reason"] = values["decision_reason"]
+            decisions.append(decision)
+        if values["follow_up_text"].strip() or values["follow_up_owner"] or values["follow_up_due"]:
+            follow_ups.append({"text": values["follow_up_text"], "owner": values["follow_up_owner"] or None,
+                               "due_on": values["follow_up_due"] or None})
+        try:
+            services["hold_ritual"](session, me, occ.id, attendance=values["attendance"],
+                                    notes=values["notes"], decisions=decisions, follow_ups=follow_ups)
+        except GovernError as exc:
+            if exc.http_status == 403 and not decisions:
+                raise
+            session.rollback()
+            errors = field_errors(exc)
+            errors.setdefault("_form", exc.message)
+        else:
+            flash_message("ok", "the minutes were saved")
+            return redirect(url_for("web.occurrence", occurrence_id=occ.id) + "#minutes")
+    occ = services["get_occurrence"](session, occurrence_id)
+    agenda = services["agenda_for"](session, me, occ.ritual.key, occurrence_id=occ.id)
+    minutes = services["minutes"](session, me, occ.id)
+    if values is None:
+        values = {"attendance": [a["person"] for a in minutes["attendance"] if a["present"]], "notes":
+                  minutes["notes"] or "", "decision_text": "", "decision_request": "", "decision_opportunity": "",
+                  "decision_outcome": "noted", "decision_reason": "", "follow_up_text": "", "follow_up_owner": "",
+                  "follow_up_due": ""}
+    people = session.scalars(sa.select(Person).where(Person.active.is_(True)).order_by(Person.name)).all()
+    attendees = _expected_attendees(session, occ.ritual)
+    pending = list(session.scalars(sa.select(ApprovalRequest).where(ApprovalRequest.status == "pending")
+                                   .order_by(ApprovalRequest.id)))
+    # Minutes are recorded from the day before onwards (the rituals service refuses earlier ones).
+    opens = occ.scheduled_at - dt.timedelta(days=1)
+    return render_template("occurrence.html", occ=occ, agenda=agenda, minutes=minutes, values=values, errors=errors,
+                           people=people, attendees=attendees, pending=pending, minutes_open_on=opens,
+                           recordable=utcnow() >= opens, can_record=me.can("ritual.record")), \
+        (422 if errors else 200)
+
+
+def _expected_attendees(session, ritual) -> set[str]:
+    roles = set(ritual.attendee_roles or [])
+    handles = set(ritual.attendee_people or [])
+    for role, handle in session.execute(sa.select(CouncilSeat.role, Person.handle)
+                                        .join(Person, CouncilSeat.person_id == Person.id)):
+        if role in roles:
+            handles.add(handle)
+    return handles

@@ -1,0 +1,290 @@
+"""The opportunity page and the forms of the practice: evidence, opportunities, links, scores and measurements."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from flask import redirect, render_template, request, url_for
+
+from govern import audit
+from govern.errors import Conflict, InvalidInput, NotFound
+from govern.model import INSIGHT_KINDS, Insight, Journey, Kpi, Opportunity, Person
+from govern.services.common import get_insight, get_kpi, get_opportunity
+from govern.services.evidence import link_evidence_to_steps, record_evidence
+from govern.services.opportunities import add_solution, create_opportunity, link_evidence
+from govern.web import bp
+from govern.web.readmodel import decision_rights, lifecycle_view, pending_requests_of, step_choices, transitions_for
+from govern.web.support import (
+    actor, db_session, field_errors, flash_message, form_list, get_or_404, login_required, optional, render_error,
+)
+
+
+# --- the opportunity page ---------------------------------------------------------------------------------------------
+
+
+def _score(session, opp: Opportunity) -> dict | None:
+    """Score with its breakdown and the opportunity's rank in the whole portfolio (None before scoring exists)."""
+    score_opportunity = optional("govern.scoring", "score_opportunity")
+    rank_portfolio = optional("govern.scoring", "rank_portfolio")
+    if score_opportunity is None:
+        return None
+    score = score_opportunity(session, opp)
+    rank = total = None
+    if rank_portfolio is not None:
+        ranking = rank_portfolio(session, explain=False)
+        total = len(ranking)
+        rank = next((r["rank"] for r in ranking if r["number"] == opp.number), None)
+    return {"score": score, "rank": rank, "total": total}
+
+
+def _score_form(session, opp: Opportunity, values: dict | None = None) -> dict | None:
+    """The inputs the opportunity's scoring model needs someone to record, with their current values and scales."""
+    model_for = optional("govern.scoring", "model_for_opportunity")
+    if model_for is None:
+        return None
+    model = model_for(session, opp)
+    recorded = {si.name: si.value for si in opp.score_inputs}
+    fields = []
+    for name in model.recorded_inputs:
+        spec = model.spec(name)
+        current = recorded.get(name)
+        shown = values.get(name, "") if values is not None else ("" if current is None else f"{current:g}")
+        fields.append({"name": name, "label": name.replace("_", " "), "value": shown,
+                       "hint": spec.description if spec else "", "levels": spec.levels if spec else None,
+                       "minimum": spec.minimum if spec else None, "maximum": spec.maximum if spec else None})
+    return {"model": model.name, "kind": model.kind, "fields": fields}
+
+
+def _render_opportunity(opp: Opportunity, *, errors: dict | None = None, score_values: dict | None = None,
+                        solution_values: dict | None = None, status: int = 200):
+    session = db_session()
+    me = actor()
+    lifecycle = lifecycle_view(session)
+    pending = [(r, decision_rights(session, me, r)) for r in pending_requests_of(session, opp)]
+    history = list(reversed(audit.history(session, "opportunity", opp.key)))
+    journey_ids = [j.id for j in opp.journeys]
+    insights = sorted(opp.insights, key=lambda i: i.number)
+    linkable = [i for i in session.scalars(sa.select(Insight).order_by(Insight.number.desc())) if i not in opp.insights]
+    return render_template(
+        "opportunity.html", opp=opp, lifecycle=lifecycle, score=_score(session, opp), pending=pending,
+        transitions=transitions_for(session, me, opp), history=history, insights=insights, linkable=linkable,
+        evidence_journeys=sorted({s.journey.name for i in insights for s in i.steps}),
+        can_link=me.can("evidence.link"), can_request=me.can("transition.request", journey_ids),
+        can_score=me.can("opportunity.score", journey_ids), can_add_solution=me.can("solution.manage", journey_ids),
+        score_form=_score_form(session, opp, score_values), errors=errors or {},
+        solution_values=solution_values or {"title": "", "due_on": ""}, score_values=score_values,
+        chosen_trigger=request.args.get("trigger")), status
+
+
+@bp.get("/opportunities/<ref>")
+@login_required
+def opportunity(ref: str):
+    return _render_opportunity(get_or_404(get_opportunity, db_session(), ref))
+
+
+@bp.post("/opportunities/<ref>/score")
+@login_required
+def score_opportunity(ref: str):
+    """Record scoring inputs; the score is computed by the scoring service, never typed in."""
+    session = db_session()
+    opp = get_or_404(get_opportunity, session, ref)
+    record = optional("govern.scoring", "record_score_inputs")
+    if record is None:
+        return render_error(503, "Scoring is not available yet.")
+    names = [f["name"] for f in (_score_form(session, opp) or {"fields": []})["fields"]]
+    typed = {name: request.form.get(f"inputs.{name}", "").strip() for name in names}
+    changes = {name: (value if value != "" else None) for name, value in typed.items()}
+    recorded = {si.name for si in opp.score_inputs}
+    changes = {n: v for n, v in changes.items() if v is not None or n in recorded}
+    try:
+        score = record(session, actor(), opp.key, changes)
+    except InvalidInput as exc:
+        session.rollback()
+        return _render_opportunity(opp, errors=field_errors(exc), score_values=typed, status=422)
+    flash_message("ok", f"scoring inputs recorded; {opp.key} now scores "
+                        f"{'–' if score.value is None else format(score.value, ',.4g')}")
+    return redirect(url_for("web.opportunity", ref=opp.key) + "#score")
+
+
+@bp.post("/opportunities/<ref>/solutions")
+@login_required
+def add_opportunity_solution(ref: str):
+    """Add a solution (concrete work); it becomes a backlog item when the opportunity enters implement."""
+    session = db_session()
+    opp = get_or_404(get_opportunity, session, ref)
+    values = {"title": request.form.get("title", ""), "due_on": request.form.get("due_on", "").strip()}
+    try:
+        solution = add_solution(session, actor(), opp.key, title=values["title"], due_on=values["due_on"] or None)
+    except InvalidInput as exc:
+        session.rollback()
+        errors = {f"solution.{k}": v for k, v in field_errors(exc, ("title", "due_on")).items()}
+        return _render_opportunity(opp, errors=errors, solution_values=values, status=422)
+    flash_message("ok", f"solution “{solution.title}” added to {opp.key}")
+    return redirect(url_for("web.opportunity", ref=opp.key) + "#solutions")
+
+
+@bp.post("/opportunities/<ref>/evidence")
+@login_required
+def link_opportunity_evidence(ref: str):
+    session = db_session()
+    opp = get_or_404(get_opportunity, session, ref)
+    chosen = form_list("insights")
+    try:
+        link_evidence(session, actor(), opp.key, chosen)
+    except (InvalidInput, NotFound) as exc:
+        session.rollback()
+        flash_message("error", exc.message)
+    else:
+        flash_message("ok", f"linked {', '.join(chosen) or 'nothing'} to {opp.key}")
+    return redirect(url_for("web.opportunity", ref=opp.key) + "#evidence")
+
+
+# --- forms ------------------------------------------------------------------------------------------------------------
+
+
+def _insight_options(session):
+    return list(session.scalars(sa.select(Insight).order_by(Insight.number.desc())))
+
+
+@bp.route("/opportunities/new", methods=["GET", "POST"])
+@login_required
+def new_opportunity():
+    """Create a "How might we …" opportunity linked to its journeys, evidence and targeted KPIs."""
+    session = db_session()
+    me = actor()
+    me.require("opportunity.create")
+    values = {"title": "How might we ", "description": "", "journeys": [], "insights": [], "kpis": [],
+              "owner": ""}
+    errors: dict[str, str] = {}
+    if request.method == "GET":
+        values["journeys"] = form_list("journey") or request.args.getlist("journey")
+        values["insights"] = request.args.getlist("insight")
+    if request.method == "POST":
+        values = {"title": request.form.get("title", ""), "description": request.form.get("description", ""),
+                  "journeys": form_list("journeys"), "insights": form_list("insights"), "kpis": form_list("kpis"),
+                  "owner": request.form.get("owner", "").strip()}
+        try:
+            opp = create_opportunity(session, me, title=values["title"], description=values["description"].strip(),
+                                     journeys=values["journeys"], insights=values["insights"],
+                                     owner=values["owner"] or None, kpis=values["kpis"])
+        except (InvalidInput, NotFound) as exc:
+            session.rollback()
+            errors = field_errors(exc, ("title", "journeys", "insights", "owner", "kpis"))
+            for key in ("journey", "insight", "person", "kpi"):  # NotFound names the reference
+                if key in errors:
+                    errors[{"person": "owner"}.get(key, key + "s")] = errors.pop(key)
+        else:
+            flash_message("ok", f"{opp.key} created in {opp.state}")
+            return redirect(url_for("web.opportunity", ref=opp.key))
+    return render_template(
+        "opportunity_form.html", values=values, errors=errors,
+        journeys=session.scalars(sa.select(Journey).order_by(Journey.name)).all(),
+        insights=_insight_options(session),
+        kpis=session.scalars(sa.select(Kpi).order_by(Kpi.name)).all(),
+        people=session.scalars(sa.select(Person).where(Person.active.is_(True)).order_by(Person.name)).all(),
+    ), (422 if errors else 200)
+
+
+@bp.get("/evidence")
+@login_required
+def evidence_list():
+    session = db_session()
+    insights = _insight_options(session)
+    used = {}
+    for opp in session.scalars(sa.select(Opportunity)):
+        for i in opp.insights:
+            used.setdefault(i.id, []).append(opp)
+    return render_template("evidence.html", insights=insights, used=used,
+                           can_record=actor().can("evidence.record"), can_link=actor().can("evidence.link"))
+
+
+@bp.route("/evidence/new", methods=["GET", "POST"])
+@login_required
+def new_evidence():
+    """Record an insight (quote, survey, analytics finding, ticket cluster …) and attach it to steps."""
+    session = db_session()
+    me = actor()
+    me.require("evidence.record")
+    values = {"text": "", "source": "", "kind": "ticket", "observed_on": dt.date.today().isoformat(),
+              "steps": request.args.getlist("step")}
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        values = {"text": request.form.get("text", ""), "source": request.form.get("source", ""),
+                  "kind": request.form.get("kind", ""), "observed_on": request.form.get("observed_on", "").strip(),
+                  "steps": form_list("steps")}
+        try:
+            insight = record_evidence(session, me, text=values["text"], source=values["source"], kind=values["kind"],
+                                      observed_on=values["observed_on"] or None, steps=values["steps"])
+        except (InvalidInput, NotFound) as exc:
+            session.rollback()
+            errors = field_errors(exc, ("text", "source", "kind", "observed_on", "steps"))
+            if "step" in errors:
+                errors["steps"] = errors.pop("step")
+        else:
+            flash_message("ok", f"{insight.key} recorded")
+            target = request.form.get("then")
+            if target == "opportunity":
+                return redirect(url_for("web.new_opportunity", insight=insight.key,
+                                        journey=sorted({s.journey.key for s in insight.steps})))
+            return redirect(url_for("web.evidence_list") + f"#{insight.key}")
+    return render_template("evidence_form.html", values=values, errors=errors, kinds=INSIGHT_KINDS,
+                           steps=step_choices(session)), (422 if errors else 200)
+
+
+@bp.route("/evidence/<ref>/steps", methods=["GET", "POST"])
+@login_required
+def link_steps(ref: str):
+    """Attach an insight to more steps, possibly in several journeys."""
+    session = db_session()
+    me = actor()
+    insight = get_or_404(get_insight, session, ref)
+    errors: dict[str, str] = {}
+    chosen = [f"{s.journey.key}/{s.key}" for s in insight.steps]
+    if request.method == "POST":
+        chosen = form_list("steps")
+        try:
+            link_evidence_to_steps(session, me, insight.key, chosen)
+        except (InvalidInput, NotFound) as exc:
+            session.rollback()
+            errors = field_errors(exc, ("steps",))
+            if "step" in errors:
+                errors["steps"] = errors.pop("step")
+        else:
+            flash_message("ok", f"{insight.key} is linked to {len(insight.steps)} step(s)")
+            return redirect(url_for("web.evidence_list") + f"#{insight.key}")
+    else:
+        me.require("evidence.link")
+    return render_template("link_steps.html", insight=insight, chosen=chosen, errors=errors,
+                           steps=step_choices(session)), (422 if errors else 200)
+
+
+@bp.route("/kpis/<key>/measurements", methods=["GET", "POST"])
+@login_required
+def record_kpi_measurement(key: str):
+    """Record a KPI measurement (value, when, source); the metrics service checks the scale and permission."""
+    session = db_session()
+    me = actor()
+    kpi = get_or_404(get_kpi, session, key)
+    record = optional("govern.metrics", "record_measurement")
+    values = {"value": "", "measured_at": dt.date.today().isoformat(), "source": ""}
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        values = {k: request.form.get(k, "").strip() for k in values}
+        if record is None:
+            return render_error(503, "Recording measurements is not available yet (the metrics service is missing).")
+        try:
+            record(session, me, kpi.key, values["value"], measured_at=values["measured_at"] or None,
+                   source=values["source"] or None)
+        except (InvalidInput, NotFound, Conflict) as exc:  # a bad value, or a second measurement at that moment
+            session.rollback()
+            errors = field_errors(exc, ("value", "measured_at", "source"))
+        else:
+            flash_message("ok", f"{kpi.name}: {values['value']} recorded for {values['measured_at'] or 'now'}")
+            return redirect(url_for("web.record_kpi_measurement", key=kpi.key))
+    recent = list(reversed(kpi.measurements[-12:]))
+    journey_ids = [kpi.journey_id] if kpi.journey_id else ([kpi.step.journey_id] if kpi.step else [])
+    session.refresh(kpi)
+    return render_template("measurement_form.html", kpi=kpi, values=values, errors=errors, recent=recent,
+                           available=record is not None, can_measure=me.can("kpi.measure", journey_ids)), \
+        (422 if errors else 200)

@@ -1,0 +1,200 @@
+"""Read-only views of the data for pages (the services hold every rule; these only read and shape)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from govern.errors import GovernError
+from govern.model import (
+    Insight, Journey, Kpi, Opportunity, Person, Step, insight_step, opportunity_insight, opportunity_journey, utcnow,
+)
+from govern.policy import Actor
+from govern.web.support import optional
+
+DEFAULT_STATES = ["research", "prioritise", "implement", "evaluate", "done", "parked", "rejected"]
+DEFAULT_FINAL = ("done", "rejected")
+CLOSED_EXTRA = ("parked",)
+STALE_AFTER_DAYS = 90
+
+
+@dataclass
+class LifecycleView:
+    name: str
+    title: str
+    states: list[str]
+    final: tuple[str, ...]
+    descriptions: dict[str, str] = field(default_factory=dict)
+
+    def is_open(self, state: str) -> bool:
+        return state not in self.final and state not in CLOSED_EXTRA
+
+
+def lifecycle_view(session: Session) -> LifecycleView:
+    """The organisation's lifecycle states in order (from the lifecycle engine when it is there)."""
+    lifecycle_of = optional("workflows.services", "lifecycle_of")
+    if lifecycle_of is not None:
+        try:
+            lc = lifecycle_of(session)
+            d = lc.definition
+            return LifecycleView(d.name, d.title, list(d.states), tuple(d.final),
+                                 {k: getattr(v, "description", "") for k, v in d.states.items()})
+        except GovernError:
+            pass
+    return LifecycleView("default", "Research, prioritise, implement, evaluate", list(DEFAULT_STATES), DEFAULT_FINAL)
+
+
+def evidence_counts(session: Session) -> dict[int, int]:
+    return dict(session.execute(sa.select(opportunity_insight.c.opportunity_id, sa.func.count())
+                                .group_by(opportunity_insight.c.opportunity_id)).all())
+
+
+def portfolio(session: Session, *, journey: str | None = None, owner: str | None = None,
+              persona: str | None = None, text: str | None = None) -> list[dict[str, Any]]:
+    """Every opportunity the filters allow, best first within the ranking, with what a card shows."""
+    rank_portfolio = optional("govern.scoring", "rank_portfolio")
+    rows: list[dict[str, Any]]
+    if rank_portfolio is not None:
+        rows = rank_portfolio(session, journey=journey or None, owner=owner or None, persona=persona or None)
+    else:  # before scoring exists: plain order, no scores
+        rows = [{"rank": None, "key": o.key, "number": o.number, "title": o.title, "state": o.state,
+                 "owner": o.owner.handle if o.owner else None, "score": None, "journeys": [j.key for j in o.journeys]}
+                for o in session.scalars(sa.select(Opportunity).order_by(Opportunity.number))]
+    if text:
+        needle = text.strip().lower()
+        rows = [r for r in rows if needle in r["title"].lower() or needle == r["key"].lower()]
+    counts = evidence_counts(session)
+    opps = {o.number: o for o in session.scalars(sa.select(Opportunity))}
+    names = dict(session.execute(sa.select(Person.handle, Person.name)).all())
+    journey_names = dict(session.execute(sa.select(Journey.key, Journey.name)).all())
+    for r in rows:
+        opp = opps[r["number"]]
+        r["opportunity"] = opp
+        r["evidence"] = counts.get(opp.id, 0)
+        r["owner_name"] = names.get(r.get("owner")) if r.get("owner") else None
+        r["journey_names"] = [(k, journey_names.get(k, k)) for k in r.get("journeys") or [j.key for j in opp.journeys]]
+    return rows
+
+
+def transitions_for(session: Session, actor: Actor, opp: Opportunity) -> list[dict[str, Any]]:
+    available = optional("workflows.services", "available_transitions")
+    if available is None:
+        return []
+    try:
+        return available(session, actor, opp)
+    except GovernError:
+        return []
+
+
+def pending_requests_of(session: Session, opp: Opportunity) -> list:
+    from govern.model import ApprovalRequest
+
+    return list(session.scalars(sa.select(ApprovalRequest).where(
+        ApprovalRequest.opportunity_id == opp.id, ApprovalRequest.status == "pending").order_by(ApprovalRequest.id)))
+
+
+def decision_rights(session: Session, actor: Actor, request) -> dict[str, Any]:
+    """Whether this person may approve / reject a request now, and what it still waits for (engine's own rule)."""
+    status_of = optional("workflows.services", "approval_status")
+    if status_of is None:
+        return {"approve": False, "reject": False, "waiting_for": [], "why_not": "the lifecycle engine is not there"}
+    status = status_of(session, request)
+    pid = actor.person_id
+    may_approve = status.refusal(pid, decision="approve") is None if pid else False
+    may_reject = status.refusal(pid, decision="reject") is None if pid else False
+    why = status.refusal(pid, decision="approve") if pid else "sign in as a person"
+    return {"approve": may_approve, "reject": may_reject, "waiting_for": status.waiting_for(), "why_not": why,
+            "withdraw": pid is not None and (pid == request.requested_by_id
+                                             or bool(actor.roles & {"admin", "lead", "manager"}))}
+
+
+# --- journeys ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class JourneyNode:
+    journey: Journey
+    children: list["JourneyNode"]
+    kpis: list[Kpi]
+    open_opportunities: list[Opportunity]
+    gap: str | None
+    stale_days: int | None
+    last_activity: dt.datetime | None
+
+
+def journey_tree(session: Session, lifecycle: LifecycleView) -> tuple[list[JourneyNode], list[JourneyNode]]:
+    """The journey framework as a tree (roots first), and a flat list of every node."""
+    journeys = list(session.scalars(sa.select(Journey).order_by(Journey.position, Journey.id)))
+    kpis: dict[int, list[Kpi]] = {}
+    step_journey = dict(session.execute(sa.select(Step.id, Step.journey_id)).all())
+    for kpi in session.scalars(sa.select(Kpi).order_by(Kpi.key)):
+        jid = kpi.journey_id or step_journey.get(kpi.step_id)
+        if jid:
+            kpis.setdefault(jid, []).append(kpi)
+    opps: dict[int, list[Opportunity]] = {}
+    for opp in session.scalars(sa.select(Opportunity).order_by(Opportunity.number)):
+        if lifecycle.is_open(opp.state):
+            for j in opp.journeys:
+                opps.setdefault(j.id, []).append(opp)
+    activity = last_activity(session)
+    now = utcnow()
+    nodes: dict[int, JourneyNode] = {}
+    for j in journeys:
+        gap = None
+        if j.owner_id is None:
+            gap = "no owner"
+        elif not j.owner.active:
+            gap = f"owner {j.owner.handle} has left"
+        last = activity.get(j.id)
+        stale = (now - last).days if last is not None else None
+        nodes[j.id] = JourneyNode(j, [], kpis.get(j.id, []), opps.get(j.id, []), gap,
+                                  stale if (stale is None or stale > STALE_AFTER_DAYS) else None, last)
+    roots = []
+    for j in journeys:
+        node = nodes[j.id]
+        if j.parent_id and j.parent_id in nodes:
+            nodes[j.parent_id].children.append(node)
+        else:
+            roots.append(node)
+    return roots, list(nodes.values())
+
+
+def last_activity(session: Session) -> dict[int, dt.datetime]:
+    """The latest sign of life per journey: evidence observed on its steps, or a state change of its opportunities."""
+    out: dict[int, dt.datetime] = {}
+    for jid, observed in session.execute(
+            sa.select(Step.journey_id, sa.func.max(Insight.observed_on))
+            .select_from(insight_step.join(Step, Step.id == insight_step.c.step_id)
+                         .join(Insight, Insight.id == insight_step.c.insight_id))
+            .group_by(Step.journey_id)):
+        if observed is not None:
+            when = observed if isinstance(observed, dt.datetime) else dt.datetime.combine(
+                dt.date.fromisoformat(str(observed)), dt.time())
+            out[jid] = max(out.get(jid, when), when)
+    for jid, changed in session.execute(
+            sa.select(opportunity_journey.c.journey_id, sa.func.max(Opportunity.state_changed_at))
+            .join(Opportunity, Opportunity.id == opportunity_journey.c.opportunity_id)
+            .group_by(opportunity_journey.c.journey_id)):
+        if changed is not None:
+            out[jid] = max(out.get(jid, changed), changed)
+    return out
+
+
+def step_choices(session: Session) -> list[tuple[Journey, list[Step]]]:
+    """Every step, grouped by journey, for the step pickers in forms."""
+    journeys = list(session.scalars(sa.select(Journey).order_by(Journey.position, Journey.id)))
+    children: dict[int | None, list[Journey]] = {}
+    for j in journeys:
+        children.setdefault(j.parent_id, []).append(j)
+    out: list[tuple[Journey, list[Step]]] = []
+    todo = list(reversed(children.get(None, [])))
+    while todo:  # depth first: a journey, then the journeys below it, as in the framework tree
+        j = todo.pop()
+        if j.steps:
+            out.append((j, list(j.steps)))
+        todo.extend(reversed(children.get(j.id, [])))
+    return out

@@ -1,0 +1,155 @@
+"""Plumbing shared by the web views: the signed-in actor, CSRF tokens, optional capabilities, error pages."""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import importlib
+import secrets
+from typing import Any, Callable
+
+from flask import abort, current_app, g, redirect, render_template, request, session as web_session, url_for
+from werkzeug.exceptions import HTTPException
+
+from govern.api.common import current_actor, db_session
+from govern.errors import GovernError, InvalidInput, NotFound
+from govern.policy import Actor
+
+CSRF_FIELD = "csrf_token"
+CSRF_SESSION_KEY = "_csrf"
+
+
+# --- optional capabilities ------------------------------------------------------------------------------------------
+# INTEGRATION: the lifecycle, scoring, metrics, maturity and rituals capabilities are built alongside the web app;
+# a page shows "not available yet" for a capability whose function does not exist, instead of failing.
+
+
+def optional(module: str, name: str) -> Callable | None:
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None
+
+
+# --- CSRF -------------------------------------------------------------------------------------------------------------
+
+
+def csrf_token() -> str:
+    """The session's CSRF token (created on first use); every form carries it in a hidden field."""
+    token = web_session.get(CSRF_SESSION_KEY)
+    if not token:
+        token = secrets.token_urlsafe(32)
+        web_session[CSRF_SESSION_KEY] = token
+    return token
+
+
+def check_csrf() -> None:
+    """Refuse a state-changing request whose form token does not match the session's (400, nothing written)."""
+    expected = web_session.get(CSRF_SESSION_KEY)
+    sent = request.form.get(CSRF_FIELD) or request.headers.get("X-CSRF-Token") or ""
+    if not expected or not hmac.compare_digest(str(expected), str(sent)):
+        abort(400, description="This form has expired or did not come from this site. Reload the page and try "
+                               "again; nothing was saved.")
+
+
+# --- who is signed in -------------------------------------------------------------------------------------------------
+
+
+def signed_in_actor() -> Actor | None:
+    try:
+        return current_actor(required=False)
+    except GovernError:
+        web_session.pop("person_id", None)
+        return None
+
+
+def login_required(view):
+    """Views that need a signed-in person; others are sent to the sign-in page and brought back afterwards."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        actor = signed_in_actor()
+        if actor is None or actor.person_id is None:
+            return redirect(url_for("web.login", next=request.full_path.rstrip("?")))
+        g.web_actor = actor
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def actor() -> Actor:
+    return g.web_actor
+
+
+# --- forms ------------------------------------------------------------------------------------------------------------
+
+
+def field_errors(exc: GovernError, known: tuple[str, ...] = ()) -> dict[str, str]:
+    """Map a service error's details to form fields ('decisions[0].text' → 'decisions[0].text'); the rest → '_form'."""
+    errors: dict[str, str] = {}
+    details = exc.details if isinstance(exc.details, dict) else {}
+    for key, message in details.items():
+        if not isinstance(message, (str, int, float)):
+            continue
+        errors[str(key)] = str(message)
+    if not errors or (known and not any(k in known for k in errors)):
+        errors["_form"] = exc.message
+    return errors
+
+
+def form_list(name: str) -> list[str]:
+    return [v.strip() for v in request.form.getlist(name) if v and v.strip()]
+
+
+def flash_message(kind: str, text: str) -> None:
+    """A one-shot notice shown on the next page (kept in the session; 'ok' or 'error')."""
+    web_session.setdefault("_notices", [])
+    web_session["_notices"] = [*web_session["_notices"], {"kind": kind, "text": text}]
+
+
+def take_notices() -> list[dict[str, str]]:
+    return web_session.pop("_notices", [])
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """Only same-site paths are followed after sign-in or a form (never another host)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return default
+
+
+# --- error pages ------------------------------------------------------------------------------------------------------
+
+ERROR_TITLES = {400: "That request could not be used", 401: "Please sign in", 403: "Not allowed",
+                404: "Not found", 405: "Not allowed here", 409: "Already changed", 412: "Changed meanwhile",
+                422: "Please check the input", 500: "Something went wrong"}
+
+
+def render_error(status: int, message: str, details: Any = None):
+    who = g.get("web_actor") or signed_in_actor()
+    g.web_actor = who
+    body = render_template("error.html", status=status, title=ERROR_TITLES.get(status, "Error"), message=message,
+                           details=details if isinstance(details, dict) else None)
+    return body, status
+
+
+def governed_error_page(exc: GovernError):
+    """HTML page for a domain error raised in a web view (installed as app.extensions['govern.web_error_handler'])."""
+    if exc.http_status == 401:
+        return redirect(url_for("web.login", next=request.full_path.rstrip("?")))
+    return render_error(exc.http_status, exc.message, exc.details)
+
+
+def http_error_page(exc: HTTPException):
+    return render_error(exc.code or 500, exc.description or exc.name)
+
+
+def get_or_404(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except NotFound as exc:
+        abort(404, description=exc.message)
+
+
+__all__ = ["optional", "csrf_token", "check_csrf", "login_required", "actor", "db_session", "field_errors",
+           "form_list", "flash_message", "take_notices", "safe_next", "render_error", "InvalidInput", "current_app"]

@@ -1,0 +1,263 @@
+"""Server-rendered SVG charts, readable on a projector: value/effort matrix, KPI trend, cumulative flow, maturity.
+
+Each builder takes plain data and returns markup (text escaped); every chart has a <title> and <desc> for screen
+readers and a table of the same numbers beside it in the page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any, Iterable, Sequence
+
+from markupsafe import Markup, escape
+
+PALETTE = ["#1565c0", "#6a1b9a", "#b26a00", "#2e7d32", "#455a64", "#8d6e63", "#c62828", "#00838f", "#ad1457"]
+STATE_COLOURS = {"research": "#1565c0", "prioritise": "#6a1b9a", "implement": "#b26a00", "evaluate": "#2e7d32",
+                 "done": "#455a64", "parked": "#8d6e63", "rejected": "#c62828"}
+FONT = "font-family='system-ui, sans-serif'"
+
+
+def state_colour(state: str, states: Sequence[str] = ()) -> str:
+    if state in STATE_COLOURS:
+        return STATE_COLOURS[state]
+    index = list(states).index(state) if state in states else abs(hash(state))
+    return PALETTE[index % len(PALETTE)]
+
+
+def _fmt(value: float) -> str:
+    if abs(value) >= 10000:
+        return f"{value / 1000:.0f}k"
+    if abs(value) >= 100 or float(value).is_integer():
+        return f"{value:.0f}"
+    return f"{value:.2g}" if abs(value) < 1 else f"{value:.1f}"
+
+
+def _ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """Round tick values (1, 2, 2.5 or 5 × 10^n apart) covering [low, high]."""
+    if high <= low:
+        return [low]
+    raw = (high - low) / max(count, 1)
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    first = math.ceil(low / step - 1e-9) * step
+    out, value = [], first
+    while value <= high + 1e-9 * step:
+        out.append(round(value, 10))
+        value += step
+    return out
+
+
+def _spread_labels(anchors: list[tuple[float, float]], height: float = 17, width: float = 62) -> list[float]:
+    """Label y positions nudged apart so that labels of nearby points do not overlap (order kept)."""
+    placed: list[tuple[float, float]] = []
+    out = []
+    for x, y in anchors:
+        ly = y
+        for _ in range(12):
+            clash = next((py for px, py in placed if abs(px - x) < width and abs(py - ly) < height), None)
+            if clash is None:
+                break
+            ly = clash + height
+        placed.append((x, ly))
+        out.append(ly)
+    return out
+
+
+def _open(width: int, height: int, title: str, desc: str, label: str) -> list[str]:
+    return [f"<svg viewBox='0 0 {width} {height}' role='img' aria-labelledby='{label}-t {label}-d' "
+            f"class='chart' xmlns='http://www.w3.org/2000/svg' {FONT}>",
+            f"<title id='{label}-t'>{escape(title)}</title><desc id='{label}-d'>{escape(desc)}</desc>"]
+
+
+def value_effort(points: list[dict[str, Any]], value_mid: float, effort_mid: float, states: Sequence[str] = ()
+                 ) -> Markup:
+    """Scatter of opportunities: effort (x, lower is better) against value (y), split at the medians."""
+    width, height, left, right, top, bottom = 760, 480, 70, 20, 20, 60
+    desc = "; ".join(f"{p['key']} value {_fmt(p['value'])} effort {_fmt(p['effort'])} ({p['quadrant']})"
+                     for p in points) or "no opportunity has both value and effort recorded"
+    out = _open(width, height, "Value against effort", desc, "ve")
+    if not points:
+        out.append(f"<text x='{width / 2}' y='{height / 2}' text-anchor='middle' font-size='20'>"
+                   "No opportunity has both value and effort yet</text></svg>")
+        return Markup("".join(out))
+    xmax = max(p["effort"] for p in points) * 1.15 or 1
+    ymax = max(p["value"] for p in points) * 1.12 or 1
+    plot_w, plot_h = width - left - right, height - top - bottom
+
+    def x(v): return left + plot_w * v / xmax
+
+    def y(v): return top + plot_h * (1 - v / ymax)
+
+    out.append(f"<rect x='{left}' y='{top}' width='{plot_w}' height='{plot_h}' fill='#fafafa' stroke='#555'/>")
+    for label, lx, ly, anchor in (("quick wins", left + 8, top + 22, "start"),
+                                  ("big bets", left + plot_w - 8, top + 22, "end"),
+                                  ("fill-ins", left + 8, top + plot_h - 10, "start"),
+                                  ("money pits", left + plot_w - 8, top + plot_h - 10, "end")):
+        out.append(f"<text x='{lx}' y='{ly}' text-anchor='{anchor}' font-size='16' fill='#555'>{label}</text>")
+    out.append(f"<line x1='{x(effort_mid):.1f}' x2='{x(effort_mid):.1f}' y1='{top}' y2='{top + plot_h}' "
+               "stroke='#888' stroke-dasharray='6 4'/>")
+    out.append(f"<line x1='{left}' x2='{left + plot_w}' y1='{y(value_mid):.1f}' y2='{y(value_mid):.1f}' "
+               "stroke='#888' stroke-dasharray='6 4'/>")
+    for t in _ticks(0, xmax):
+        out.append(f"<text x='{x(t):.1f}' y='{top + plot_h + 20}' text-anchor='middle' font-size='14'>{_fmt(t)}</text>")
+    for t in _ticks(0, ymax):
+        out.append(f"<text x='{left - 8}' y='{y(t) + 5:.1f}' text-anchor='end' font-size='14'>{_fmt(t)}</text>")
+    out.append(f"<text x='{left + plot_w / 2}' y='{height - 12}' text-anchor='middle' font-size='16'>effort →</text>")
+    out.append(f"<text transform='translate(18 {top + plot_h / 2}) rotate(-90)' text-anchor='middle' "
+               "font-size='16'>value →</text>")
+    ordered = sorted(points, key=lambda p: (y(p["value"]), x(p["effort"])))
+    label_ys = _spread_labels([(x(p["effort"]), y(p["value"])) for p in ordered])
+    for p, label_y in zip(ordered, label_ys):
+        colour = state_colour(p["state"], states)
+        px, py = x(p["effort"]), y(p["value"])
+        leader = (f"<line x1='{px + 6:.1f}' y1='{py:.1f}' x2='{px + 12:.1f}' y2='{label_y:.1f}' stroke='#777'/>"
+                  if abs(label_y - py) > 2 else "")
+        out.append(f"<g><title>{escape(p['key'])} {escape(p['title'])}: value {_fmt(p['value'])}, effort "
+                   f"{_fmt(p['effort'])}, {escape(p['state'])}</title>{leader}"
+                   f"<circle cx='{px:.1f}' cy='{py:.1f}' r='9' fill='{colour}' stroke='#fff' stroke-width='2'/>"
+                   f"<text x='{px + 13:.1f}' y='{label_y + 5:.1f}' font-size='15' "
+                   f"font-weight='600'>{escape(p['key'])}</text></g>")
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+def kpi_trend(name: str, points: Sequence[tuple[dt.datetime, float]], target: float | None, unit: str | None,
+              direction: str, bounds: tuple[float | None, float | None] = (None, None), label: str = "kpi"
+              ) -> Markup:
+    """A KPI's measurements over time with its target as a dashed line."""
+    width, height, left, right, top, bottom = 480, 270, 62, 16, 18, 44
+    desc = (f"{name}: " + ", ".join(f"{at:%Y-%m-%d} {_fmt(v)}" for at, v in points)
+            + (f"; target {_fmt(target)} ({direction} is better)" if target is not None else ""))
+    out = _open(width, height, f"{name} over time", desc, label)
+    if not points:
+        out.append(f"<text x='{width / 2}' y='{height / 2}' text-anchor='middle' font-size='16'>"
+                   "No measurements yet</text></svg>")
+        return Markup("".join(out))
+    values = [v for _, v in points] + ([target] if target is not None else [])
+    lo, hi = min(values), max(values)
+    if bounds[0] is not None and bounds[1] is not None and (bounds[1] - bounds[0]) <= 3 * max(hi - lo, 1e-9):
+        lo, hi = bounds
+    pad = (hi - lo) * 0.1 or abs(hi) * 0.1 or 1
+    lo, hi = lo - pad, hi + pad
+    t0, t1 = points[0][0], points[-1][0]
+    span = max((t1 - t0).total_seconds(), 1)
+    plot_w, plot_h = width - left - right, height - top - bottom
+
+    def x(t): return left + plot_w * ((t - t0).total_seconds() / span if len(points) > 1 else 0.5)
+
+    def y(v): return top + plot_h * (1 - (v - lo) / (hi - lo))
+
+    out.append(f"<rect x='{left}' y='{top}' width='{plot_w}' height='{plot_h}' fill='#fafafa' stroke='#555'/>")
+    for t in _ticks(lo, hi, 4):
+        if not lo <= t <= hi:
+            continue
+        out.append(f"<text x='{left - 6}' y='{y(t) + 5:.1f}' text-anchor='end' font-size='16'>{_fmt(t)}</text>")
+    out.append(f"<text x='{left}' y='{height - 12}' font-size='16'>{t0:%b %Y}</text>")
+    out.append(f"<text x='{left + plot_w}' y='{height - 12}' text-anchor='end' font-size='16'>{t1:%b %Y}</text>")
+    if target is not None:
+        out.append(f"<line x1='{left}' x2='{left + plot_w}' y1='{y(target):.1f}' y2='{y(target):.1f}' "
+                   "stroke='#2e7d32' stroke-width='2' stroke-dasharray='8 5'/>"
+                   f"<text x='{left + plot_w - 4}' y='{y(target) - 6:.1f}' text-anchor='end' font-size='16' "
+                   f"fill='#1b5e20'>target {_fmt(target)}{escape(' ' + unit) if unit else ''}</text>")
+    path = " ".join(f"{'M' if i == 0 else 'L'}{x(t):.1f},{y(v):.1f}" for i, (t, v) in enumerate(points))
+    out.append(f"<path d='{path}' fill='none' stroke='#1565c0' stroke-width='3'/>")
+    for t, v in points:
+        out.append(f"<circle cx='{x(t):.1f}' cy='{y(v):.1f}' r='4' fill='#1565c0'><title>{t:%Y-%m-%d}: "
+                   f"{_fmt(v)}</title></circle>")
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+def cumulative_flow(days: Sequence[dt.date], counts: dict[str, list[int]], states: Sequence[str]) -> Markup:
+    """Opportunities per state over time, stacked (the first state at the bottom)."""
+    width, height, left, right, top, bottom = 760, 360, 50, 150, 16, 40
+    desc = "; ".join(f"{s}: {counts[s][-1]} now" for s in states if s in counts) if days else "no history yet"
+    out = _open(width, height, "Opportunities per state over time (cumulative flow)", desc, "cfd")
+    if len(days) < 2:
+        out.append(f"<text x='{width / 2}' y='{height / 2}' text-anchor='middle' font-size='16'>"
+                   "Not enough history yet</text></svg>")
+        return Markup("".join(out))
+    total = max(sum(counts[s][i] for s in states if s in counts) for i in range(len(days))) or 1
+    plot_w, plot_h = width - left - right, height - top - bottom
+
+    def x(i): return left + plot_w * i / (len(days) - 1)
+
+    def y(v): return top + plot_h * (1 - v / total)
+
+    base = [0] * len(days)
+    for s in states:
+        if s not in counts:
+            continue
+        upper = [base[i] + counts[s][i] for i in range(len(days))]
+        pts = [f"{x(i):.1f},{y(upper[i]):.1f}" for i in range(len(days))]
+        pts += [f"{x(i):.1f},{y(base[i]):.1f}" for i in reversed(range(len(days)))]
+        out.append(f"<polygon points='{' '.join(pts)}' fill='{state_colour(s, states)}' fill-opacity='0.85'>"
+                   f"<title>{escape(s)}</title></polygon>")
+        base = upper
+    out.append(f"<rect x='{left}' y='{top}' width='{plot_w}' height='{plot_h}' fill='none' stroke='#555'/>")
+    for t in _ticks(0, total, min(total, 5)):
+        if t != int(t):
+            continue
+        out.append(f"<text x='{left - 6}' y='{y(t) + 5:.1f}' text-anchor='end' font-size='15'>{t:.0f}</text>")
+    out.append(f"<text x='{left}' y='{height - 12}' font-size='15'>{days[0]:%d %b %Y}</text>")
+    out.append(f"<text x='{left + plot_w}' y='{height - 12}' text-anchor='end' font-size='15'>{days[-1]:%d %b %Y}"
+               "</text>")
+    for n, s in enumerate(s for s in reversed(states) if s in counts):
+        ly = top + 10 + n * 24
+        out.append(f"<rect x='{left + plot_w + 14}' y='{ly}' width='16' height='16' fill='{state_colour(s, states)}'/>"
+                   f"<text x='{left + plot_w + 36}' y='{ly + 13}' font-size='14'>{escape(s)} ({counts[s][-1]})</text>")
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+def flow_series(transitions: Iterable[tuple[int, dt.datetime, str]], states: Sequence[str], today: dt.date,
+                samples: int = 40) -> tuple[list[dt.date], dict[str, list[int]]]:
+    """From (opportunity id, at, to_state) rows, how many opportunities were in each state at the end of each day."""
+    rows = sorted(transitions, key=lambda r: (r[1], r[0]))
+    if not rows:
+        return [], {}
+    start = rows[0][1].date()
+    span = max((today - start).days, 1)
+    step = max(span // samples, 1)
+    days = [start + dt.timedelta(days=d) for d in range(0, span + 1, step)]
+    if days[-1] != today:
+        days.append(today)
+    counts = {s: [0] * len(days) for s in states}
+    current: dict[int, str] = {}
+    index = 0
+    for i, day in enumerate(days):
+        end = dt.datetime.combine(day, dt.time.max)
+        while index < len(rows) and rows[index][1] <= end:
+            current[rows[index][0]] = rows[index][2]
+            index += 1
+        for state in current.values():
+            counts.setdefault(state, [0] * len(days))[i] += 1
+    return days, {s: c for s, c in counts.items() if any(c)}
+
+
+def maturity_bars(signals: list[dict[str, Any]], stage: int) -> Markup:
+    """Each maturity signal as a bar (0-100 %) with the next stage's requirement marked."""
+    width, row, left = 1000, 44, 470
+    height = 30 + row * len(signals)
+    desc = f"stage {stage}; " + "; ".join(
+        s["label"] + ": " + ("no data" if s["value"] is None else f"{s['value'] * 100:.0f}%") for s in signals)
+    out = _open(width, height, "Maturity signals", desc, "mat")
+    bar_w = width - left - 80
+    for i, s in enumerate(signals):
+        y = 16 + i * row
+        out.append(f"<text x='{left - 10}' y='{y + 20}' text-anchor='end' font-size='15'>{escape(s['label'])}</text>")
+        out.append(f"<rect x='{left}' y='{y + 4}' width='{bar_w}' height='22' fill='#eceff1' stroke='#90a4ae'/>")
+        if s["value"] is not None:
+            ok = s.get("required") is None or s["value"] >= s["required"]
+            out.append(f"<rect x='{left}' y='{y + 4}' width='{bar_w * min(s['value'], 1):.1f}' height='22' "
+                       f"fill='{'#2e7d32' if ok else '#b26a00'}'/>")
+            out.append(f"<text x='{left + bar_w + 8}' y='{y + 21}' font-size='15'>{s['value'] * 100:.0f}%</text>")
+        else:
+            out.append(f"<text x='{left + 8}' y='{y + 21}' font-size='14' fill='#455a64'>no data</text>")
+        if s.get("required") is not None:
+            rx = left + bar_w * s["required"]
+            out.append(f"<line x1='{rx:.1f}' x2='{rx:.1f}' y1='{y}' y2='{y + 30}' stroke='#212121' stroke-width='3'>"
+                       f"<title>needed for the next stage: {s['required'] * 100:.0f}%</title></line>")
+    out.append("</svg>")
+    return Markup("".join(out))
