@@ -24,7 +24,7 @@ STATE_EMOJI = {
 }
 
 
-# --- primitives --------------------------------------------------------------------------------------------------------
+# --- primitives -------------------------------------------------------------------------------------------------------
 
 
 def escape(value: Any) -> str:
@@ -109,7 +109,7 @@ def state_label(state: str) -> str:
     return f"{STATE_EMOJI.get(state, ':small_blue_diamond:')} {state}"
 
 
-# --- help and usage ----------------------------------------------------------------------------------------------------
+# --- help and usage ---------------------------------------------------------------------------------------------------
 
 
 def help_blocks(command: str, usages: dict[str, tuple[str, str]]) -> list[dict[str, Any]]:
@@ -118,7 +118,8 @@ def help_blocks(command: str, usages: dict[str, tuple[str, str]]) -> list[dict[s
     return [
         header(f"{command}: journey ops from Slack"),
         section("\n".join(lines)),
-        context("Opportunities can be named by key (`OPP-12`) or by words from the title. "
+        context("Name an opportunity by key (`OPP-12`) or by words from its title, in quotes when more follows "
+                f"(`{command} move \"switchers informed\" prioritise`). "
                 "Answers are only visible to you unless you add `--public`."),
     ]
 
@@ -135,7 +136,7 @@ def notice(text: str, *, emoji: str = ":information_source:") -> list[dict[str, 
     return [section(f"{emoji} {escape(text)}")]
 
 
-# --- opportunities -----------------------------------------------------------------------------------------------------
+# --- opportunities ----------------------------------------------------------------------------------------------------
 
 
 def opportunity_line(opp: Any) -> str:
@@ -210,7 +211,7 @@ def transition_notice(opp: Any, from_state: str | None, to_state: str, *, actor:
     return [section(text)]
 
 
-# --- approvals ---------------------------------------------------------------------------------------------------------
+# --- approvals --------------------------------------------------------------------------------------------------------
 
 
 def approval_request(request_id: int, opp: Any, *, from_state: str, to_state: str, requested_by: str,
@@ -271,7 +272,7 @@ def reject_reason_modal(request_id: int, opp: Any, *, channel_id: str | None, me
     }
 
 
-# --- journeys, owners and agendas --------------------------------------------------------------------------------------
+# --- journeys, owners and agendas -------------------------------------------------------------------------------------
 
 
 def owner_blocks(journey: Any) -> list[dict[str, Any]]:

@@ -12,12 +12,14 @@ import time
 import sqlalchemy as sa
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy.orm import Session
 
 from govern.model import Person
 
 FOUND_TTL = 3600.0
 MISS_TTL = 600.0
+# Who a Slack user is, remembered briefly: a burst of commands costs one look-up, and a change to someone's Slack id
+# or e-mail in govern.yaml is seen within a minute (a deactivated person is refused at once: load_actor checks).
+USER_TTL = 60.0
 
 
 class SlackDirectory:
@@ -26,6 +28,7 @@ class SlackDirectory:
     def __init__(self, client: WebClient | None):
         self.client = client
         self._by_email: dict[str, tuple[str | None, float]] = {}
+        self._by_user: dict[str, tuple[int | None, float]] = {}
         self._lock = threading.Lock()
 
     def slack_id_by_email(self, email: str | None) -> str | None:
@@ -40,13 +43,15 @@ class SlackDirectory:
             return cached[0]
         try:
             user = self.client.users_lookupByEmail(email=email)["user"]
-            found, ttl = (None if user.get("deleted") else user["id"]), FOUND_TTL
+            found = None if user.get("deleted") else user["id"]
         except SlackApiError as err:
             if err.response.get("error") != "users_not_found":
-                return None  # rate limited or unavailable: do not cache, ask again next time
-            found, ttl = None, MISS_TTL
+                return None  # rate limited or refused: do not cache, ask again next time
+            found = None
+        except OSError:  # Slack unreachable (URLError, timeouts): the user reads as unmapped for now
+            return None
         with self._lock:
-            self._by_email[key] = (found, now + ttl if found else now + MISS_TTL)
+            self._by_email[key] = (found, now + (FOUND_TTL if found else MISS_TTL))
         return found
 
     def slack_id_for(self, person: Person | None) -> str | None:
@@ -55,20 +60,44 @@ class SlackDirectory:
             return None
         return person.slack_id or self.slack_id_by_email(person.email)
 
-    def person_for(self, session: Session, slack_user_id: str) -> Person | None:
-        """The active person behind a Slack user, or None when nobody matches (the user may read, not write)."""
-        person = session.scalar(sa.select(Person).where(Person.slack_id == slack_user_id))
-        if person is not None:
-            return person if person.active else None
-        # No stored id: compare the Slack ids registered under our people's e-mail addresses (cached look-ups).
-        candidates = session.scalars(
-            sa.select(Person).where(Person.slack_id.is_(None), Person.email.is_not(None), Person.active.is_(True))
-            .order_by(Person.id))
-        for candidate in candidates:
-            if self.slack_id_by_email(candidate.email) == slack_user_id:
-                return candidate
+    def person_id_for(self, db, slack_user_id: str) -> int | None:
+        """The active person behind a Slack user, or None when nobody matches (the user may read, not write).
+
+        Reads in a short session of its own and asks Slack (users.lookupByEmail) only after closing it: on SQLite
+        every transaction holds the write lock, and no network call may happen inside one.
+        """
+        if not slack_user_id:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            cached = self._by_user.get(slack_user_id)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        person_id = self._person_id_for(db, slack_user_id)
+        with self._lock:  # strangers are asked about again sooner: they may be added any moment
+            self._by_user[slack_user_id] = (person_id, now + (USER_TTL if person_id is not None else USER_TTL / 6))
+        return person_id
+
+    def _person_id_for(self, db, slack_user_id: str) -> int | None:
+        with db.session_scope() as session:
+            row = session.execute(sa.select(Person.id, Person.active).where(Person.slack_id == slack_user_id)).first()
+            if row is not None:
+                return row.id if row.active else None
+            candidates = session.execute(
+                sa.select(Person.id, Person.email)
+                .where(Person.slack_id.is_(None), Person.email.is_not(None), Person.active.is_(True))
+                .order_by(Person.id)).all()
+        for person_id, email in candidates:
+            if self.slack_id_by_email(email) == slack_user_id:
+                return person_id
         return None
+
+    def slack_ids_for(self, people: list[tuple[str | None, str | None]]) -> list[str]:
+        """Slack ids for (stored slack_id, e-mail) pairs, looked up by e-mail where none is stored."""
+        found = [slack_id or self.slack_id_by_email(email) for slack_id, email in people]
+        return [f for f in found if f]
 
     def forget(self) -> None:
         with self._lock:
             self._by_email.clear()
+            self._by_user.clear()

@@ -3,6 +3,7 @@ the `--public` flag, and the usage line of every subcommand."""
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 
@@ -43,6 +44,7 @@ class Parsed:
     args: tuple[str, ...]
     public: bool
     word: str = ""  # what the user typed as the subcommand
+    rest: str = ""  # the text after the subcommand, quotes kept (straightened), without --public
 
 
 def tokenize(text: str) -> list[str]:
@@ -65,4 +67,18 @@ def parse(text: str) -> Parsed:
         return Parsed("help", (), public, "help")
     word = words[0].lower()
     name = ALIASES.get(word, word)
-    return Parsed(name if name in USAGES else None, tuple(words[1:]), public, words[0])
+    straight = raw.translate(_QUOTES)
+    rest = straight.split(None, 1)[1] if len(straight.split(None, 1)) > 1 else ""
+    rest = " ".join(part for part in rest.split(" ") if part != PUBLIC_FLAG).strip()
+    return Parsed(name if name in USAGES else None, tuple(words[1:]), public, words[0], rest)
+
+
+_QUOTED = re.compile(r'^(?P<before>.*?)\s*"(?P<quoted>[^"]*)"\s*(?P<after>.*)$', re.DOTALL)
+
+
+def split_on_quote(rest: str) -> tuple[str, str, str] | None:
+    """(words before, the first double-quoted phrase, what follows) or None when nothing is quoted."""
+    match = _QUOTED.match(rest)
+    if match is None:
+        return None
+    return match["before"].strip(), match["quoted"], match["after"].strip()

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from integrations.slack.signing import signed_headers
 
@@ -69,6 +69,13 @@ class _ResponseUrl:
     uses: int = 0
 
 
+class _QuietHandler(WSGIRequestHandler):
+    """No access log lines: tests and benchmarks read the recorded calls instead."""
+
+    def log_request(self, *args, **kwargs) -> None:
+        pass
+
+
 class SlackApiFault(Exception):
     """Raised inside a handler to answer `ok: false` with a Slack error code."""
 
@@ -106,6 +113,17 @@ class SlackStandin:
         self._thread: threading.Thread | None = None
         self.app = self._build_app()
 
+    def reset(self) -> None:
+        """Forget the workspace, the recorded traffic and the faults (a running stand-in reused between tests)."""
+        with self._lock:
+            self.tokens = {self.token}
+            self.trigger_ttl = TRIGGER_TTL_SECONDS
+            self.response_url_ttl = RESPONSE_URL_TTL_SECONDS
+            for store in (self.users, self.channels, self.messages, self.views, self._response_urls, self._triggers):
+                store.clear()
+            for log in (self.ephemeral, self.calls, self.response_posts, self._faults):
+                log.clear()
+
     # --- the workspace ---------------------------------------------------------------------------------------------
 
     def add_user(self, email: str | None, name: str, *, user_id: str | None = None, real_name: str | None = None,
@@ -122,12 +140,13 @@ class SlackStandin:
         return user_id
 
     def add_channel(self, name: str, *, channel_id: str | None = None, members: tuple[str, ...] = (),
-                    is_private: bool = False) -> str:
-        """Add a channel (the bot is a member); returns its id (C…)."""
-        channel_id = channel_id or f"C{next(self._ids):08d}"
+                    is_private: bool = False, bot_is_member: bool = True) -> str:
+        """Add a channel; returns its id (C…, G… when private). The bot may post to public channels it has not
+        joined (chat:write.public) but not to private ones (`not_in_channel`)."""
+        channel_id = channel_id or f"{'G' if is_private else 'C'}{next(self._ids):08d}"
         with self._lock:
             self.channels[channel_id] = {"id": channel_id, "name": name.lstrip("#"), "is_private": is_private,
-                                         "members": set(members) | {self.bot_user_id}}
+                                         "members": set(members) | ({self.bot_user_id} if bot_is_member else set())}
             self.messages.setdefault(channel_id, [])
         return channel_id
 
@@ -140,10 +159,12 @@ class SlackStandin:
 
     # --- fault knobs -------------------------------------------------------------------------------------------------
 
-    def rate_limit(self, method: str = "*", *, times: int = 1, retry_after: int = 1) -> None:
-        """Answer the next `times` calls of `method` ("*": any) with HTTP 429, `Retry-After` and `ratelimited`."""
+    def rate_limit(self, method: str = "*", *, times: int = 1, retry_after: int = 1, after: int = 0) -> None:
+        """Answer `times` calls of `method` ("*": any) with HTTP 429, `Retry-After` and `ratelimited`, once `after`
+        calls have gone through normally."""
         with self._lock:
-            self._faults.append({"method": method, "times": times, "status": 429, "retry_after": retry_after})
+            self._faults.append({"method": method, "times": times, "status": 429, "retry_after": retry_after,
+                                 "after": after})
 
     def fail(self, method: str = "*", *, times: int = 1, status: int = 503) -> None:
         """Answer the next `times` calls of `method` with a server error."""
@@ -214,7 +235,7 @@ class SlackStandin:
         return f"{self.url}/api/"
 
     def start(self) -> "SlackStandin":
-        self._server = make_server("127.0.0.1", 0, self.app, threaded=True)
+        self._server = make_server("127.0.0.1", 0, self.app, threaded=True, request_handler=_QuietHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="slack-standin", daemon=True)
         self._thread.start()
@@ -271,6 +292,9 @@ class SlackStandin:
         with self._lock:
             for fault in self._faults:
                 if fault["method"] in ("*", method) and fault["times"] > 0:
+                    if fault.get("after", 0) > 0:
+                        fault["after"] -= 1
+                        continue
                     fault["times"] -= 1
                     return fault
         return None
@@ -356,8 +380,14 @@ class SlackStandin:
     def _new_ts(self) -> str:
         return f"{int(time.time())}.{next(self._ids):06d}"
 
+    def _require_bot_access(self, channel_id: str) -> None:
+        channel = self.channels[channel_id]
+        if channel["is_private"] and self.bot_user_id not in channel["members"]:
+            raise SlackApiFault("not_in_channel")
+
     def _m_chat_postMessage(self, args):
         channel_id = self._resolve_channel(args.get("channel"))
+        self._require_bot_access(channel_id)
         content = self._message_content(args)
         ts = self._new_ts()
         message = {"type": "message", "subtype": "bot_message", "user": self.bot_user_id, "bot_id": self.bot_id,

@@ -13,7 +13,7 @@ from slack_sdk.webhook import WebhookClient
 
 from integrations.slack import blocks
 from integrations.slack.signing import sign, signed_headers, verify
-from integrations.slack.standin import SlackSide, SlackStandin
+from integrations.slack.standin import SlackSide
 
 
 def error_of(call) -> tuple[int, str]:
@@ -55,7 +55,8 @@ def test_post_message_by_channel_id_or_name_and_update_it(web_client, slack_stan
 def test_post_message_errors_have_slack_codes(web_client, slack_standin):
     slack_standin.add_channel("general")
     assert error_of(lambda: web_client.chat_postMessage(channel="#nowhere", text="x")) == (200, "channel_not_found")
-    assert error_of(lambda: web_client.chat_postMessage(channel="#general")) == (200, "no_text")
+    with pytest.warns(UserWarning):  # slack_sdk warns about a missing text too
+        assert error_of(lambda: web_client.chat_postMessage(channel="#general")) == (200, "no_text")
     too_long_header = [{"type": "header", "text": {"type": "plain_text", "text": "x" * 151}}]
     assert error_of(lambda: web_client.chat_postMessage(channel="#general", text="x", blocks=too_long_header)) == (
         200, "invalid_blocks")
@@ -207,3 +208,11 @@ def test_block_builders_are_accepted_by_slack(web_client, slack_standin):
     ]
     for message in messages:
         assert web_client.chat_postMessage(channel="#cx-council", text="x", blocks=message)["ok"]
+
+
+def test_private_channels_need_the_bot_as_a_member(web_client, slack_standin):
+    slack_standin.add_channel("secret-council", is_private=True, bot_is_member=False)
+    slack_standin.add_channel("open-plan", bot_is_member=False)
+    assert error_of(lambda: web_client.chat_postMessage(channel="#secret-council", text="x")) == (
+        200, "not_in_channel")
+    assert web_client.chat_postMessage(channel="#open-plan", text="x")["ok"]  # chat:write.public

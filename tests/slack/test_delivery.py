@@ -1,0 +1,186 @@
+"""The outbox's Slack messages: delivered to the right channels, switchable per channel and kind, retried after
+Slack's Retry-After on 429, failed with Slack's error when waiting will not help."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+
+from govern import outbox
+from govern.model import Journey, OutboxMessage, utcnow
+from govern.services.common import put_setting
+from tests.conftest import actor
+from tests.slack.support import deliver_slack, said
+
+LOTTE = "U0LOTTE01"
+
+
+def settings(db, value):
+    with db.session_scope() as s:
+        put_setting(s, "slack", value)
+        s.commit()
+
+
+def park_opp6(slack, slack_client):
+    """A transition with a `notify: journey` effect: OPP-6 touches activating-my-sim and switching-providers."""
+    _, answer, _ = slack.command(slack_client, "move OPP-6 parked waiting for eSIM support", user_id=LOTTE)
+    assert "moved from research to parked" in said(answer)
+
+
+def message_row(db, kind):
+    with db.session_scope() as s:
+        return s.scalar(sa.select(OutboxMessage).where(OutboxMessage.kind == kind).order_by(OutboxMessage.id.desc()))
+
+
+def test_transition_notice_goes_to_the_journey_channel(slack, slack_client, slack_app, workspace, example_db):
+    park_opp6(slack, slack_client)
+    assert deliver_slack(slack_app) == {"delivered": 1}
+    posts = workspace.calls_to("chat.postMessage")
+    # activating-my-sim has no channel of its own: its parent switching-providers' channel, posted once.
+    assert [c.args["channel"] for c in posts] == ["cx-switching"]
+    text = said(workspace.messages[workspace.channel_id("cx-switching")][-1])
+    assert "OPP-6" in text and "research → *parked* by lotte" in text and "waiting for eSIM support" in text
+    row = message_row(example_db, "transition")
+    assert row.status == "delivered" and row.external_ref.startswith("cx-switching=C")
+
+
+def test_a_kind_switched_off_for_a_channel_is_not_posted(slack, slack_client, slack_app, workspace, example_db):
+    settings(example_db, {"council_channel": "cx-council", "notifications": {"cx-switching": {"transition": False}}})
+    park_opp6(slack, slack_client)
+    assert deliver_slack(slack_app) == {"delivered": 1}
+    assert workspace.calls_to("chat.postMessage") == []
+    assert message_row(example_db, "transition").external_ref == "cx-switching=switched-off"
+
+
+def test_switches_apply_per_channel_and_star_is_every_channel(slack, slack_client, slack_app, workspace, example_db):
+    # Off everywhere, back on for the council: OPP-1's request goes to the council only.
+    settings(example_db, {"council_channel": "cx-council", "notifications": {
+        "*": {"approval_request": False}, "#cx-council": {"approval_request": True}}})
+    slack.command(slack_client, "move OPP-1 prioritise", user_id=LOTTE)
+    deliver_slack(slack_app)
+    assert [c.args["channel"] for c in workspace.calls_to("chat.postMessage")] == ["cx-council"]
+
+
+def test_approval_requests_can_go_to_the_approvers_directly(slack, slack_client, slack_app, workspace, example_db):
+    settings(example_db, {"council_channel": "cx-council", "approvals": "dm"})
+    slack.command(slack_client, "move OPP-1 prioritise", user_id=LOTTE)
+    deliver_slack(slack_app)
+    posts = workspace.calls_to("chat.postMessage")
+    assert [c.args["channel"] for c in posts] == ["U0ANA0001"]  # the lead, in a direct message
+    assert posts[0].response["channel"].startswith("D")
+
+
+def test_rate_limited_posts_wait_for_retry_after_then_land_once(slack, slack_client, slack_app, workspace,
+                                                                example_db):
+    slack.command(slack_client, "move OPP-1 prioritise", user_id=LOTTE)  # goes to cx-switching and cx-council
+    workspace.rate_limit("chat.postMessage", times=1, retry_after=30)
+    before = utcnow()
+    assert deliver_slack(slack_app) == {"retry": 1}
+    row = message_row(example_db, "approval_request")
+    assert row.status == "pending" and "rate limited" in row.last_error
+    waited = (row.next_attempt_at - before).total_seconds()
+    assert 29 <= waited <= 32  # Slack's Retry-After, not our own backoff
+    assert deliver_slack(slack_app) == {}  # not due yet: nothing is sent early
+    with example_db.session_scope() as s:
+        s.get(OutboxMessage, row.id).next_attempt_at = utcnow() - dt.timedelta(seconds=1)
+        s.commit()
+    assert deliver_slack(slack_app) == {"delivered": 1}
+    statuses = [c.status for c in workspace.calls_to("chat.postMessage")]
+    assert statuses == [429, 200, 200]
+    assert len(workspace.messages[workspace.channel_id("cx-switching")]) == 1
+    assert len(workspace.messages[workspace.channel_id("cx-council")]) == 1
+
+
+def test_a_retry_does_not_post_twice_where_it_already_landed(slack, slack_client, slack_app, workspace, example_db):
+    slack.command(slack_client, "move OPP-1 prioritise", user_id=LOTTE)
+    # The first channel takes it, the second is rate limited.
+    workspace.rate_limit("chat.postMessage", times=1, retry_after=1, after=1)
+    assert deliver_slack(slack_app) == {"retry": 1}
+    row = message_row(example_db, "approval_request")
+    assert row.status == "pending" and row.external_ref.count("=C") == 1  # one channel done, remembered
+    with example_db.session_scope() as s:
+        s.get(OutboxMessage, row.id).next_attempt_at = utcnow() - dt.timedelta(seconds=1)
+        s.commit()
+    deliver_slack(slack_app)
+    assert len(workspace.messages[workspace.channel_id("cx-switching")]) == 1
+    assert len(workspace.messages[workspace.channel_id("cx-council")]) == 1
+    assert message_row(example_db, "approval_request").status == "delivered"
+
+
+def test_server_errors_are_retried(slack, slack_client, slack_app, workspace, example_db):
+    park_opp6(slack, slack_client)
+    workspace.fail("chat.postMessage", status=503)
+    assert deliver_slack(slack_app) == {"retry": 1}
+    assert "503" in message_row(example_db, "transition").last_error
+
+
+def test_a_missing_channel_fails_with_slacks_error(slack, slack_client, slack_app, workspace, example_db):
+    with example_db.session_scope() as s:
+        s.scalar(sa.select(Journey).where(Journey.key == "switching-providers")).slack_channel = "cx-gone"
+        s.commit()
+    park_opp6(slack, slack_client)
+    assert deliver_slack(slack_app) == {"failed": 1}
+    row = message_row(example_db, "transition")
+    assert row.status == "failed" and "channel_not_found" in row.last_error
+
+
+def test_a_revoked_token_fails_visibly(slack, slack_client, slack_app, workspace, example_db):
+    park_opp6(slack, slack_client)
+    workspace.revoke(workspace.token)
+    assert deliver_slack(slack_app) == {"failed": 1}
+    assert "invalid_auth" in message_row(example_db, "transition").last_error
+
+
+def test_agendas_are_posted_to_the_rituals_channel(slack_app, workspace, example_db):
+    from rituals import services as ritual_services
+
+    with example_db.session_scope() as s:
+        ritual_services.publish_agenda(s, actor(s, "marco"), "weekly-council-review")
+    assert deliver_slack(slack_app) == {"delivered": 1}
+    message = workspace.messages[workspace.channel_id("cx-council")][-1]
+    assert message["blocks"][0]["text"]["text"] == "Agenda: Weekly council review"
+    assert "Agenda for Weekly council review" in message["text"]
+
+
+def test_agendas_can_be_switched_off_for_a_channel(slack_app, workspace, example_db):
+    from rituals import services as ritual_services
+
+    settings(example_db, {"council_channel": "cx-council", "notifications": {"cx-council": {"agenda": False}}})
+    with example_db.session_scope() as s:
+        ritual_services.publish_agenda(s, actor(s, "marco"), "weekly-council-review")
+    assert deliver_slack(slack_app) == {"delivered": 1}
+    assert workspace.calls_to("chat.postMessage") == []
+
+
+def test_evaluation_due_and_ownership_gaps(slack_app, workspace, example_db):
+    settings(example_db, {"council_channel": "cx-council"})
+    with example_db.session_scope() as s:
+        s.scalar(sa.select(Journey).where(Journey.key == "moving-house")).owner_id = None
+        outbox.enqueue(s, "slack", "evaluation_due", {"opportunity": "OPP-4", "journeys": ["reporting-an-outage"],
+                                                      "due_at": "2026-12-01T09:00:00"})
+        outbox.enqueue(s, "slack", "ownership_gap", {"journey": "moving-house"})
+        s.commit()
+    assert deliver_slack(slack_app) == {"delivered": 2}
+    service = said(workspace.messages[workspace.channel_id("cx-service")][-1])
+    assert "Evaluation due for *OPP-4*" in service
+    council = said(workspace.messages[workspace.channel_id("cx-council")][-1])
+    assert "Ownership gap" in council and "Moving house" in council
+
+
+def test_unknown_kinds_fail_rather_than_vanish(slack_app, example_db):
+    with example_db.session_scope() as s:
+        outbox.enqueue(s, "slack", "horoscope", {})
+        s.commit()
+    assert deliver_slack(slack_app) == {"failed": 1}
+    assert "unknown slack message kind" in message_row(example_db, "horoscope").last_error
+
+
+def test_the_deliverer_fits_the_worker_protocol(slack_app):
+    from integrations.delivery import Deliverer
+    from integrations.slack.delivery import SlackDeliverer
+    from integrations.worker import build_deliverers
+
+    runtime = slack_app.extensions["govern"]
+    assert isinstance(SlackDeliverer.from_runtime(runtime), Deliverer)
+    assert "slack" in [d.topic for d in build_deliverers(runtime)]
