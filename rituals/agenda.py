@@ -7,8 +7,9 @@ Sections (a ritual lists the ones it wants; none listed means all):
 * ``stale``            opportunities in a working state (not final, not parked) unchanged for ``stale_after_days``;
 * ``kpis``             KPIs of the scope whose latest measurement moved since the last occurrence (beyond the
                        scale's tolerance, see govern.metrics) or misses its target;
-* ``evaluations_due``  opportunities whose evaluation review date has come (set by the lifecycle's
-                       ``schedule_evaluation`` effect) or that sit in a state awaiting an outcome without one;
+* ``evaluations_due``  opportunities whose evaluation review date has come (the lifecycle's ``schedule_evaluation``
+                       effect queues it: outbox topic "rituals", kind "evaluation.schedule") and whose KPI outcome
+                       is not recorded yet, or that sit in an evaluate state without an outcome;
 * ``ownership_gaps``   journeys of the scope without an (active) owner;
 * ``follow_ups``       the decisions of the last held occurrence, and every follow-up of this ritual not yet done.
 
@@ -25,20 +26,22 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from govern.metrics import KpiScale, evaluate
+from govern.scoring import rank_portfolio
 from govern.model import (
-    ApprovalRequest, Decision, FollowUp, Journey, Kpi, KpiMeasurement, Opportunity, Person, Ritual,
+    ApprovalRequest, Decision, FollowUp, Journey, Kpi, KpiMeasurement, Opportunity, OutboxMessage, Person, Ritual,
     RitualOccurrence, Setting, Step, opportunity_journey,
 )
 from govern.services.common import journey_subtree_ids
-from rituals.cadence import UTC, as_utc, zone
+from rituals.cadence import UTC, CadenceError, as_utc, occurrences_between, zone
 from rituals.config import AGENDA_SECTION_TITLES, AGENDA_SECTIONS, DEFAULT_STALE_AFTER_DAYS
 
 AGENDA_FORMAT = 1
+PREVIOUS_LOOK_BACK = dt.timedelta(days=400)
 PARKED_STATES = ("parked",)
 DEFAULT_FINAL_STATES = ("done", "rejected")
 # States in which an opportunity waits for its KPI outcome to be recorded (default lifecycle, triple diamond).
 EVALUATION_STATES = ("evaluate", "evaluation", "solution_evaluation")
-EVALUATION_DUE_SETTING = "rituals.evaluations_due"  # {opportunity key: ISO date}, written by schedule_evaluation
+EVALUATION_TOPIC, EVALUATION_KIND = "rituals", "evaluation.schedule"  # written by workflows' schedule_evaluation
 
 
 def naive_utc(value: dt.datetime) -> dt.datetime:
@@ -111,7 +114,10 @@ def approvals_section(session: Session, scope: set[int] | None, now: dt.datetime
         opp = request.opportunity
         rule = _rule_words(request.rule)
         score = scores.get(opp.id)
-        score_text = f"; score {score['value']:.4g} (rank {score['rank']})" if score else ""
+        score_text = ""
+        if score:
+            evidence = f", evidence {score['evidence']:.2g}" if score.get("evidence") is not None else ""
+            score_text = f"; score {_num(score['value'])}{evidence} (rank {score['rank']})"
         items.append({
             "ref": opp.key, "request_id": request.id, "opportunity_id": opp.id, "title": opp.title,
             "from_state": request.from_state, "to_state": request.to_state, "trigger": request.trigger,
@@ -136,21 +142,17 @@ def _rule_words(rule: dict[str, Any] | None) -> str:
 
 
 def _scores(session: Session, opportunities: Iterable[Opportunity]) -> dict[int, dict[str, Any]]:
-    """{opportunity id: {value, rank}} from the organisation's scoring model, when the scoring service offers it."""
-    opportunities = list(opportunities)
-    if not opportunities:
+    """{opportunity id: {value, rank, evidence}} from the organisation's scoring model (ranked over the portfolio)."""
+    wanted = {o.number: o.id for o in opportunities}
+    if not wanted:
         return {}
     try:
-        from govern.services import scoring as scoring_service  # type: ignore[attr-defined]
-    except ImportError:
+        ranked = rank_portfolio(session, explain=False)
+    except Exception:  # noqa: BLE001 - a score helps the agenda; a scoring problem must never stop it being posted
         return {}
-    ranked = getattr(scoring_service, "ranked_scores", None)
-    if ranked is None:
-        return {}
-    try:
-        return ranked(session, [o.id for o in opportunities])
-    except Exception:  # noqa: BLE001 - a score is a help on the agenda, never a reason not to post it
-        return {}
+    return {wanted[row["number"]]: {"value": row["score"], "rank": row["rank"],
+                                    "evidence": row.get("evidence_strength")}
+            for row in ranked if row["number"] in wanted and row["score"] is not None}
 
 
 def stale_section(session: Session, scope: set[int] | None, now: dt.datetime, days: int) -> list[dict[str, Any]]:
@@ -201,18 +203,17 @@ def kpis_section(session: Session, scope: set[int] | None, now: dt.datetime,
         moved = verdict in ("improved", "worse")
         if not moved and target_met is not False:
             continue
-        parts = []
-        if moved:
-            parts.append(f"{_num(before)} → {_num(latest)} ({'improved' if verdict == 'improved' else 'got worse'})")
-        else:
-            parts.append(f"now {_num(latest)}")
-        if target_met is False:
-            parts.append(f"target {_num(kpi.target)} missed")
         unit = f" {kpi.unit}" if kpi.unit else ""
+        if moved:
+            text = f"{_num(before)} → {_num(latest)}{unit}, {'improved' if verdict == 'improved' else 'got worse'}"
+        else:
+            text = f"now {_num(latest)}{unit}"
+        if target_met is False:
+            text += f" (target {_num(kpi.target)}: missed)"
         items.append({
             "ref": kpi.key, "kpi_id": kpi.id, "name": kpi.name, "value": latest, "previous": before,
             "measured_at": _date(latest_at), "verdict": verdict, "target": kpi.target, "target_met": target_met,
-            "text": f"{kpi.name}{unit}: " + "; ".join(parts),
+            "text": f"{kpi.name}: {text}",
         })
     return items
 
@@ -220,31 +221,45 @@ def kpis_section(session: Session, scope: set[int] | None, now: dt.datetime,
 def _num(value: float | None) -> str:
     if value is None:
         return "–"
+    if abs(value) >= 10_000:
+        return f"{value:,.0f}"
     return f"{value:.4g}"
 
 
+def evaluation_due_dates(session: Session) -> dict[int, dt.datetime]:
+    """{opportunity id: when its evaluation review is due}, from the lifecycle's `schedule_evaluation` effect
+    (outbox topic "rituals", kind "evaluation.schedule", payload {opportunity_id, due_at}); the latest one counts."""
+    due: dict[int, dt.datetime] = {}
+    rows = session.execute(sa.select(OutboxMessage.payload).where(
+        OutboxMessage.topic == EVALUATION_TOPIC, OutboxMessage.kind == EVALUATION_KIND).order_by(OutboxMessage.id))
+    for (payload,) in rows:
+        try:
+            opp_id, at = int(payload["opportunity_id"]), dt.datetime.fromisoformat(str(payload["due_at"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+        due[opp_id] = naive_utc(at)
+    return due
+
+
 def evaluations_section(session: Session, scope: set[int] | None, now: dt.datetime) -> list[dict[str, Any]]:
-    today = naive_utc(now).date()
-    due_dates: dict[str, str] = {}
-    row = session.get(Setting, EVALUATION_DUE_SETTING)
-    if row is not None and isinstance(row.value, dict):
-        due_dates = {k: v for k, v in row.value.items() if isinstance(v, str)}
+    cutoff = naive_utc(now)
+    due_dates = evaluation_due_dates(session)
     final = _final_states(session)
     query = (sa.select(Opportunity).where(Opportunity.state.not_in(final | set(PARKED_STATES)))
              .order_by(Opportunity.number))
     items = []
     for opp in session.scalars(_opportunities_in_scope(query, scope)):
-        due = due_dates.get(opp.key)
-        outcome_missing = any(link.baseline_value is not None and link.outcome_value is None for link in opp.kpi_links)
+        due = due_dates.get(opp.id)
+        outcome_missing = any(link.outcome_value is None for link in opp.kpi_links) or not opp.kpi_links
         if due is not None:
-            if dt.date.fromisoformat(due[:10]) > today:
+            if due > cutoff or not outcome_missing:
                 continue
-        elif not (opp.state in EVALUATION_STATES and (outcome_missing or not opp.kpi_links)):
+        elif not (opp.state in EVALUATION_STATES and outcome_missing):
             continue
-        due_text = f" (due {due[:10]})" if due else ""
+        due_text = f" (due {due:%Y-%m-%d})" if due else ""
         items.append({
             "ref": opp.key, "opportunity_id": opp.id, "title": opp.title, "state": opp.state,
-            "due_on": due[:10] if due else None, "owner": _person_label(opp.owner),
+            "due_on": _date(due), "owner": _person_label(opp.owner),
             "text": f"{opp.key} {opp.title}: record the KPI outcome and the verdict{due_text}",
         })
     return items
@@ -320,12 +335,20 @@ def _decision_text(session: Session, decision: Decision, follow_ups: list[Follow
 
 
 def previous_occurrence_time(session: Session, ritual: Ritual, scheduled_at: dt.datetime) -> dt.datetime | None:
-    """When this ritual last met (or was due to) before `scheduled_at`, cancelled and skipped ones aside."""
+    """When this ritual last met (or was due to) before `scheduled_at`, cancelled and skipped ones aside; for a
+    ritual with no history yet, the cadence's previous time (so "since last time" means one period)."""
     value = session.scalar(
         sa.select(sa.func.max(RitualOccurrence.scheduled_at))
         .where(RitualOccurrence.ritual_id == ritual.id, RitualOccurrence.scheduled_at < naive_utc(scheduled_at),
                RitualOccurrence.status.in_(("held", "planned", "missed"))))
-    return as_utc(value) if value else None
+    if value:
+        return as_utc(value)
+    try:
+        earlier = occurrences_between(ritual.cadence_kind, ritual.cadence, ritual.timezone,
+                                      scheduled_at - PREVIOUS_LOOK_BACK, scheduled_at)
+    except CadenceError:
+        return None
+    return earlier[-1] if earlier else None
 
 
 def build_agenda(session: Session, ritual: Ritual, scheduled_at: dt.datetime, *, now: dt.datetime,

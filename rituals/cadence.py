@@ -51,7 +51,7 @@ class CadenceError(ValueError):
     """A cadence that cannot be understood; the message is meant for the person who wrote it."""
 
 
-# --- time zones and the daylight-saving rule ---------------------------------------------------------------------------
+# --- time zones and the daylight-saving rule --------------------------------------------------------------------------
 
 
 def zone(name: str) -> ZoneInfo:
@@ -83,7 +83,7 @@ def as_utc(value: dt.datetime) -> dt.datetime:
     return value.astimezone(UTC)
 
 
-# --- cron --------------------------------------------------------------------------------------------------------------
+# --- cron -------------------------------------------------------------------------------------------------------------
 
 
 def _day_of_week_to_names(text: str) -> str:
@@ -152,7 +152,7 @@ def _cron_instants(expression: str, tz_name: str, start_utc: dt.datetime) -> Ite
         previous = now = fire
 
 
-# --- RRULE -------------------------------------------------------------------------------------------------------------
+# --- RRULE ------------------------------------------------------------------------------------------------------------
 
 
 _DTSTART = re.compile(r"^DTSTART(?:;TZID=(?P<tzid>[^:;]+))?(?:;VALUE=DATE-TIME)?:(?P<value>\d{8}T\d{6}Z?)$", re.I)
@@ -194,7 +194,8 @@ def _rule_set(text: str, tz_name: str) -> dateutil_rrule.rruleset:
         raise CadenceError(f"invalid RRULE {text!r}: {exc}") from exc
     for rule in rules._rrule:  # noqa: SLF001 - dateutil keeps no public accessor for the rules of a set
         if rule._freq in _REFUSED_FREQS:  # noqa: SLF001
-            raise CadenceError(f"invalid RRULE {text!r}: FREQ={_REFUSED_FREQS[rule._freq]} is too frequent for a ritual")
+            raise CadenceError(
+                f"invalid RRULE {text!r}: FREQ={_REFUSED_FREQS[rule._freq]} is too frequent for a ritual")
     return rules
 
 
@@ -207,7 +208,7 @@ def _rrule_instants(text: str, tz_name: str, start_utc: dt.datetime) -> Iterator
         yield local_to_utc(wall, tz)
 
 
-# --- the public surface ------------------------------------------------------------------------------------------------
+# --- the public surface -----------------------------------------------------------------------------------------------
 
 
 def validate(cadence_kind: str, cadence: str, tz_name: str) -> None:
@@ -262,7 +263,7 @@ def next_occurrence(cadence_kind: str, cadence: str, tz: str, after_utc: dt.date
     return None
 
 
-# --- the missed-occurrence policy --------------------------------------------------------------------------------------
+# --- the missed-occurrence policy -------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

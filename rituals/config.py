@@ -45,7 +45,7 @@ ATTENDEE_ROLES = (*COUNCIL_ROLES, "owner")  # "owner": the owners of the journey
 SCOPE_KINDS = ("council", "journey", "subtree")
 DEFAULT_STALE_AFTER_DAYS = 14
 KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-CHANNEL_PATTERN = re.compile(r"^(#[a-z0-9][a-z0-9._-]{0,79}|[CGD][A-Z0-9]{6,})$")
+CHANNEL_PATTERN = re.compile(r"^(#?[a-z0-9][a-z0-9._-]{0,79}|[CGD][A-Z0-9]{6,})$")
 
 
 class _Attendees(Schema):
@@ -80,7 +80,6 @@ class RitualSchema(Schema):
                                       validate=validate.Range(min=1, max=365))
     grace_minutes = fields.Integer(load_default=None, allow_none=True, strict=True,
                                    validate=validate.Range(min=0, max=7 * 24 * 60))
-    active = fields.Boolean(load_default=True)
 
 
 def _flatten(errors: Any, path: str, out: dict[str, str]) -> None:
@@ -248,8 +247,13 @@ def validate_rituals(
 
 def validate_document(doc: Mapping[str, Any]) -> dict[str, str]:
     """Section validator for govern.config_schema.load_document: the `rituals:` section against the rest of the file."""
+    return validate_rituals_config(doc.get("rituals"), doc)
+
+
+def validate_rituals_config(section: Any, doc: Mapping[str, Any]) -> dict[str, str]:
+    """The validator govern.configure calls: the section, checked against the people and journeys of `doc`."""
     return validate_rituals(
-        doc.get("rituals") or [],
+        section or [],
         people=[p.get("handle") for p in doc.get("people") or []],
         journeys=[j.get("key") for j in doc.get("journeys") or []],
     )

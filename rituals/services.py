@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -23,8 +24,8 @@ from sqlalchemy.orm import Session
 from govern import audit, outbox
 from govern.errors import Conflict, GovernError, InvalidInput, NotFound, PermissionDenied
 from govern.model import (
-    ApprovalRequest, Attendance, CalendarToken, CouncilSeat, Decision, FollowUp, Journey, Person, Ritual,
-    RitualOccurrence, utcnow,
+    ApprovalRequest, Attendance, CalendarToken, CouncilSeat, Decision, FollowUp, Journey, Opportunity, OutboxMessage,
+    Person, Ritual, RitualOccurrence, utcnow,
 )
 from govern.policy import Actor
 from govern.services.common import get_opportunity, get_person
@@ -34,10 +35,13 @@ from rituals.cadence import (
     UTC, as_utc, iter_occurrences, next_occurrence, occurrences_between, plan_due, zone,
 )
 
+log = logging.getLogger(__name__)
+
 HORIZON = dt.timedelta(days=35)  # occurrence rows are kept this far ahead
 CATCH_UP_LIMIT = dt.timedelta(days=62)  # after longer downtime, older occurrences are not even recorded as missed
+LOOK_BACK = dt.timedelta(days=400)  # how far back "the latest occurrence" is looked for (a yearly ritual)
 AGENDA_OUTBOX_TOPIC = "slack"
-AGENDA_OUTBOX_KIND = "ritual_agenda"
+AGENDA_OUTBOX_KIND = "agenda"  # docs/architecture.md: slack / agenda / {occurrence_id, …}
 DECISION_OUTCOMES = ("approve", "reject", "noted")
 
 
@@ -65,8 +69,17 @@ def get_ritual(session: Session, ref: str | int) -> Ritual:
     return ritual
 
 
+def _row(session: Session, model: type, row_id: Any) -> Any:
+    """A row by id, or None; ids outside the column's range (a 32-bit integer) simply do not exist."""
+    try:
+        row_id = int(row_id)
+    except (TypeError, ValueError):
+        return None
+    return session.get(model, row_id) if 0 < row_id < 2**31 else None
+
+
 def get_occurrence(session: Session, occurrence_id: int) -> RitualOccurrence:
-    occurrence = session.get(RitualOccurrence, occurrence_id)
+    occurrence = _row(session, RitualOccurrence, occurrence_id)
     if occurrence is None:
         raise NotFound(f"unknown ritual occurrence {occurrence_id}", {"occurrence": occurrence_id})
     return occurrence
@@ -81,6 +94,8 @@ def parse_when(value: str | dt.datetime, ritual: Ritual) -> dt.datetime:
             parsed = dt.datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
         except ValueError:
             raise InvalidInput(f"'{value}' is not a time such as 2026-04-01T10:00", {"at": "not an ISO time"}) from None
+    if not 1971 <= parsed.year <= 2200:
+        raise InvalidInput(f"'{value}' is too far from now to be an occurrence", {"at": "between 1971 and 2200"})
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=zone(ritual.timezone), fold=0)
     return parsed.astimezone(UTC)
@@ -139,20 +154,37 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) ->
         from sqlalchemy.dialects.sqlite import insert
     else:  # pragma: no cover - only the two supported databases
         raise RuntimeError(f"unsupported database {dialect}")
-    statement = insert(RitualOccurrence).on_conflict_do_nothing(index_elements=["ritual_id", "scheduled_at"])
-    result = session.execute(statement, rows)
-    return max(result.rowcount or 0, 0)
+    statement = (insert(RitualOccurrence.__table__)
+                 .on_conflict_do_nothing(index_elements=["ritual_id", "scheduled_at"])
+                 .returning(RitualOccurrence.__table__.c.id))
+    return len(session.connection().execute(statement, rows).all())
 
 
 def ensure_occurrences(session: Session, ritual: Ritual, *, now: dt.datetime,
                        horizon: dt.timedelta = HORIZON) -> int:
-    """Record the ritual's occurrences up to now + horizon, from its last recorded one (or now); no commit."""
-    latest = session.scalar(sa.select(sa.func.max(RitualOccurrence.scheduled_at))
-                            .where(RitualOccurrence.ritual_id == ritual.id))
-    start = now if latest is None else max(as_utc(latest) + dt.timedelta(seconds=1), now - CATCH_UP_LIMIT)
-    times = occurrences_between(ritual.cadence_kind, ritual.cadence, ritual.timezone, start, now + horizon)
+    """Record the ritual's occurrences up to now + horizon; no commit. Returns how many rows were added.
+
+    After downtime the gap since the last recorded occurrence is filled too (at most CATCH_UP_LIMIT back), so that
+    the missed-occurrence policy sees it. Future rows the cadence no longer yields (the ritual was rescheduled in
+    govern.yaml) are dropped while they are untouched: planned, never fired.
+    """
+    latest_past = session.scalar(sa.select(sa.func.max(RitualOccurrence.scheduled_at))
+                                 .where(RitualOccurrence.ritual_id == ritual.id,
+                                        RitualOccurrence.scheduled_at < naive(now)))
+    start = now if latest_past is None else max(as_utc(latest_past) + dt.timedelta(seconds=1), now - CATCH_UP_LIMIT)
+    wanted = occurrences_between(ritual.cadence_kind, ritual.cadence, ritual.timezone, start, now + horizon)
+    wanted_set = set(wanted)
+    untouched = session.execute(
+        sa.select(RitualOccurrence.id, RitualOccurrence.scheduled_at)
+        .where(RitualOccurrence.ritual_id == ritual.id, RitualOccurrence.scheduled_at >= naive(now),
+               RitualOccurrence.scheduled_at < naive(now + horizon),
+               RitualOccurrence.status == "planned", RitualOccurrence.fired_by.is_(None))).all()
+    stale = [occ_id for occ_id, at in untouched if as_utc(at) not in wanted_set]
+    if stale:
+        session.execute(sa.delete(RitualOccurrence).where(RitualOccurrence.id.in_(stale),
+                                                          RitualOccurrence.fired_by.is_(None)))
     return _insert_ignoring_duplicates(
-        session, [{"ritual_id": ritual.id, "scheduled_at": naive(t), "status": "planned"} for t in times])
+        session, [{"ritual_id": ritual.id, "scheduled_at": naive(t), "status": "planned"} for t in wanted])
 
 
 def sync_occurrences(session: Session, actor: Actor, *, now: dt.datetime | None = None,
@@ -187,7 +219,7 @@ class FireReport:
 
 
 def fire_due(session: Session, actor: Actor, *, now: dt.datetime | None = None, fired_by: str = "scheduler",
-             publish: bool = True) -> FireReport:
+             publish: bool = True, before_commit: Callable[[int], None] | None = None) -> FireReport:
     """Apply the missed-occurrence policy and fire what is due: build the agenda, queue its Slack post.
 
     Each fired occurrence is its own transaction. Returns the ids fired and marked missed by this call.
@@ -222,13 +254,20 @@ def fire_due(session: Session, actor: Actor, *, now: dt.datetime | None = None, 
             session.commit()
         if plan.fire is not None:
             occurrence_id = ids_by_time[plan.fire]
-            if _fire(session, actor, ritual, occurrence_id, now=now, fired_by=fired_by, publish=publish):
-                report.fired.append(occurrence_id)
+            try:
+                if _fire(session, actor, ritual, occurrence_id, now=now, fired_by=fired_by, publish=publish,
+                         before_commit=before_commit):
+                    report.fired.append(occurrence_id)
+            except sa.exc.OperationalError:
+                raise  # the database is away: the caller retries the whole round
+            except Exception:  # noqa: BLE001 - one ritual's broken agenda must not stop the others
+                session.rollback()
+                log.exception("the agenda of %s (occurrence %s) could not be built", ritual.key, occurrence_id)
     return report
 
 
 def _fire(session: Session, actor: Actor, ritual: Ritual, occurrence_id: int, *, now: dt.datetime,
-          fired_by: str, publish: bool) -> bool:
+          fired_by: str, publish: bool, before_commit: Callable[[int], None] | None = None) -> bool:
     """Claim one occurrence (conditional UPDATE), build and store its agenda, queue the post; commit. False if taken."""
     claimed = session.execute(
         sa.update(RitualOccurrence)
@@ -245,6 +284,8 @@ def _fire(session: Session, actor: Actor, ritual: Ritual, occurrence_id: int, *,
     occurrence.agenda = agenda
     if publish and ritual.slack_channel:
         queue_agenda_post(session, ritual, occurrence, agenda)
+    if before_commit is not None:
+        before_commit(occurrence.id)
     audit.record(session, actor, "ritual.agenda_built", "ritual_occurrence", occurrence.id,
                  after={"ritual": ritual.key, "scheduled_at": iso(occurrence.scheduled_at), "fired_by": fired_by,
                         "items": {s["key"]: len(s["items"]) for s in agenda["sections"]}})
@@ -258,12 +299,12 @@ def queue_agenda_post(session: Session, ritual: Ritual, occurrence: RitualOccurr
     outbox.enqueue(
         session, AGENDA_OUTBOX_TOPIC, AGENDA_OUTBOX_KIND,
         {
+            "occurrence_id": occurrence.id,
             "channel": ritual.slack_channel,
             "text": agenda_mod.summary_text(agenda),
             "blocks": agenda_mod.to_slack_blocks(agenda),
             "markdown": agenda_mod.to_markdown(agenda),
             "ritual": ritual.key,
-            "occurrence_id": occurrence.id,
             "scheduled_at": iso(occurrence.scheduled_at),
             "agenda": dict(agenda),
         },
@@ -285,6 +326,53 @@ def next_due_at(session: Session, *, now: dt.datetime | None = None) -> dt.datet
         due = as_utc(at) - lead_of(ritual)
         soonest = due if soonest is None or due < soonest else soonest
     return soonest
+
+
+def announce_due_evaluations(session: Session, actor: Actor, *, now: dt.datetime | None = None) -> int:
+    """Turn evaluation reviews whose date has come (outbox topic "rituals", queued by the lifecycle's
+    schedule_evaluation effect) into Slack `evaluation_due` notices; the rituals message is then delivered."""
+    actor.require("ritual.manage")
+    now = as_utc(now or now_utc())
+    pending = list(session.scalars(sa.select(OutboxMessage).where(
+        OutboxMessage.topic == agenda_mod.EVALUATION_TOPIC, OutboxMessage.kind == agenda_mod.EVALUATION_KIND,
+        OutboxMessage.status == "pending").order_by(OutboxMessage.id)))
+    announced = 0
+    for message in pending:
+        try:
+            due = as_utc(dt.datetime.fromisoformat(str(message.payload["due_at"])))
+            opp = session.get(Opportunity, int(message.payload["opportunity_id"]))
+        except (KeyError, TypeError, ValueError):
+            message.status, message.last_error = "dead", "payload without opportunity_id and due_at"
+            continue
+        if due > now:
+            continue
+        if opp is not None:
+            outbox.enqueue(session, "slack", "evaluation_due",
+                           {"opportunity": opp.key, "opportunity_id": opp.id, "title": opp.title, "due_at": iso(due),
+                            "journeys": [j.key for j in opp.journeys]},
+                           dedupe_key=f"evaluation-due:{message.id}")
+            announced += 1
+        message.status, message.delivered_at, message.attempts = "delivered", naive(now), message.attempts + 1
+    if pending:
+        session.commit()
+    return announced
+
+
+def notify_ownership_gaps(session: Session, actor: Actor, *, now: dt.datetime | None = None) -> int:
+    """A Slack `ownership_gap` notice per journey without an (active) owner, at most once per ISO week."""
+    actor.require("ritual.manage")
+    now = as_utc(now or now_utc())
+    year, week, _ = now.isocalendar()
+    queued = 0
+    for item in agenda_mod.ownership_gaps_section(session, None):
+        journey = session.get(Journey, item["journey_id"])
+        message = outbox.enqueue(session, "slack", "ownership_gap",
+                                 {"journey": journey.key, "name": journey.name, "channel": journey.slack_channel,
+                                  "text": item["text"]},
+                                 dedupe_key=f"ownership-gap:{journey.key}:{year}-W{week:02d}")
+        queued += message is not None
+    session.commit()
+    return queued
 
 
 # --- agendas on demand -----------------------------------------------------------------------------------------------
@@ -317,32 +405,50 @@ def ensure_occurrence(session: Session, ritual: Ritual, at: dt.datetime) -> Ritu
 
 def resolve_occurrence(session: Session, ritual: Ritual, *, at: str | dt.datetime | None = None,
                        occurrence_id: int | None = None, default: str = "next",
-                       now: dt.datetime | None = None) -> RitualOccurrence:
-    """An occurrence by id, by time, or by default the next one (`next`) or the latest that has begun (`last`)."""
+                       now: dt.datetime | None = None, record: bool = True) -> RitualOccurrence:
+    """An occurrence by id, by time, or by default the next one (`next`) or the latest that has begun (`last`).
+
+    With `record` (the default) a missing row is recorded (no commit); without it, a transient one is returned."""
     now = as_utc(now or now_utc())
+
+    def ensure(when: dt.datetime) -> RitualOccurrence:
+        if record:
+            return ensure_occurrence(session, ritual, when)
+        found = find_occurrence(session, ritual, when)
+        if found is None and not _is_cadence_instant(ritual, as_utc(when)):
+            ensure_occurrence(session, ritual, when)  # raises, naming the nearest occurrence
+        return found or RitualOccurrence(ritual_id=ritual.id, scheduled_at=naive(when), status="planned")
+
     if occurrence_id is not None:
         occurrence = get_occurrence(session, occurrence_id)
         if occurrence.ritual_id != ritual.id:
             raise NotFound(f"occurrence {occurrence_id} is not one of {ritual.name}", {"occurrence": occurrence_id})
         return occurrence
     if at is not None:
-        return ensure_occurrence(session, ritual, parse_when(at, ritual))
+        return ensure(parse_when(at, ritual))
     if default == "last":
-        found = session.scalar(
+        # The latest that has begun: a recorded one (held, planned or missed), else the cadence's latest time.
+        recorded = session.scalar(
             sa.select(RitualOccurrence).where(RitualOccurrence.ritual_id == ritual.id,
                                               RitualOccurrence.scheduled_at <= naive(now),
                                               RitualOccurrence.status.in_(("planned", "missed", "held")))
             .order_by(RitualOccurrence.scheduled_at.desc()).limit(1))
-        if found is None:
+        past = occurrences_between(ritual.cadence_kind, ritual.cadence, ritual.timezone,
+                                   now - LOOK_BACK, now + dt.timedelta(seconds=1))
+        if past and (recorded is None or as_utc(recorded.scheduled_at) < past[-1]):
+            found = find_occurrence(session, ritual, past[-1])
+            if found is None or found.status in ("planned", "missed", "held"):
+                return ensure(past[-1])
+        if recorded is None:
             raise NotFound(f"{ritual.name} has not met yet; name the occurrence with its time",
                            {"occurrence": "none has begun"})
-        return found
+        return recorded
     # The next occurrence still to come (or under way: it started less than its duration ago).
     start = now - dt.timedelta(minutes=ritual.duration_minutes)
     for at_time in iter_occurrences(ritual.cadence_kind, ritual.cadence, ritual.timezone, start):
         occurrence = find_occurrence(session, ritual, at_time)
         if occurrence is None or occurrence.status in ("planned", "held", "missed"):
-            return ensure_occurrence(session, ritual, at_time)
+            return ensure(at_time)
     raise NotFound(f"{ritual.name} has no further occurrences", {"occurrence": "none left"})
 
 
@@ -353,8 +459,7 @@ def agenda_for(session: Session, actor: Actor, ritual_ref: str, *, at: str | dt.
     actor.require("read")
     now = as_utc(now or now_utc())
     ritual = get_ritual(session, ritual_ref)
-    occurrence = resolve_occurrence(session, ritual, at=at, occurrence_id=occurrence_id, now=now)
-    session.commit()  # keep the occurrence row if it had to be recorded
+    occurrence = resolve_occurrence(session, ritual, at=at, occurrence_id=occurrence_id, now=now, record=False)
     if occurrence.agenda and not fresh:
         return occurrence.agenda
     return agenda_mod.build_agenda(session, ritual, as_utc(occurrence.scheduled_at), now=now,
@@ -384,7 +489,7 @@ def _local(ritual: Ritual, occurrence: RitualOccurrence) -> str:
     return as_utc(occurrence.scheduled_at).astimezone(zone(ritual.timezone)).strftime("%Y-%m-%d %H:%M %Z")
 
 
-# --- minutes, decisions, follow-ups ------------------------------------------------------------------------------------
+# --- minutes, decisions, follow-ups -----------------------------------------------------------------------------------
 
 
 def occurrence_snapshot(o: RitualOccurrence) -> dict[str, Any]:
@@ -458,10 +563,7 @@ def _check_decision(session: Session, item: Any, path: str, errors: dict[str, st
             errors[f"{path}.opportunity"] = f"unknown opportunity '{item['opportunity']}'"
     request = None
     if item.get("request") is not None:
-        try:
-            request = session.get(ApprovalRequest, int(item["request"]))
-        except (TypeError, ValueError):
-            request = None
+        request = _row(session, ApprovalRequest, item["request"])
         if request is None:
             errors[f"{path}.request"] = f"unknown approval request '{item['request']}'"
         elif opp is not None and request.opportunity_id != opp.id:
@@ -616,7 +718,7 @@ def _record_decision(session: Session, actor: Actor, occurrence: RitualOccurrenc
         outcome={"approve": "approved", "reject": "rejected"}.get(d["outcome"], d["outcome"]),
         decided_by_id=actor.person_id, created_at=utcnow())
     session.add(decision)
-    session.flush([decision])
+    session.flush()
     audit.record(session, actor, "ritual.decision", "decision", decision.id,
                  after={"occurrence": occurrence.id, "ritual": occurrence.ritual.key, "text": decision.text,
                         "opportunity": d["opportunity"].key if d["opportunity"] is not None else None,
@@ -632,7 +734,7 @@ def _record_follow_up(session: Session, actor: Actor, occurrence: RitualOccurren
     follow_up = FollowUp(decision_id=decision.id if decision else None, occurrence_id=occurrence.id,
                          text=f["text"], owner=f["owner"], due_on=f["due_on"], created_at=utcnow())
     session.add(follow_up)
-    session.flush([follow_up])
+    session.flush()
     audit.record(session, actor, "ritual.follow_up", "follow_up", follow_up.id,
                  after={"text": follow_up.text, "owner": f["owner"].handle if f["owner"] else None,
                         "due_on": f["due_on"], "decision": follow_up.decision_id, "occurrence": occurrence.id})
@@ -655,7 +757,7 @@ def add_follow_up(session: Session, actor: Actor, occurrence_id: int, *, text: s
     checked = _check_follow_up(session, {"text": text, "owner": owner, "due_on": due_on}, "follow_up", errors)
     decision = None
     if decision_id is not None:
-        decision = session.get(Decision, decision_id)
+        decision = _row(session, Decision, decision_id)
         if decision is None or decision.occurrence_id != occurrence.id:
             errors["follow_up.decision"] = f"decision {decision_id} is not in these minutes"
     if errors:
@@ -668,7 +770,7 @@ def add_follow_up(session: Session, actor: Actor, occurrence_id: int, *, text: s
 def complete_follow_up(session: Session, actor: Actor, follow_up_id: int, *,
                        now: dt.datetime | None = None) -> FollowUp:
     """Mark a follow-up done: its owner may, and so may whoever records rituals."""
-    follow_up = session.get(FollowUp, follow_up_id)
+    follow_up = _row(session, FollowUp, follow_up_id)
     if follow_up is None:
         raise NotFound(f"unknown follow-up {follow_up_id}", {"follow_up": follow_up_id})
     if not (actor.person_id is not None and actor.person_id == follow_up.owner_id):
@@ -677,7 +779,8 @@ def complete_follow_up(session: Session, actor: Actor, follow_up_id: int, *,
         raise Conflict(f"follow-up {follow_up_id} was already done on {follow_up.done_at:%Y-%m-%d}",
                        {"done_at": iso(follow_up.done_at)})
     follow_up.done_at = naive(as_utc(now or now_utc()))
-    audit.record(session, actor, "ritual.follow_up_done", "follow_up", follow_up.id, after={"done_at": follow_up.done_at})
+    audit.record(session, actor, "ritual.follow_up_done", "follow_up", follow_up.id,
+                 after={"done_at": follow_up.done_at})
     session.commit()
     return follow_up
 
@@ -724,8 +827,6 @@ def occurrence_dict(o: RitualOccurrence) -> dict[str, Any]:
 def decision_dict(session: Session, d: Decision, follow_ups: Iterable[FollowUp]) -> dict[str, Any]:
     opp = session.get(ApprovalRequest, d.approval_request_id).opportunity if d.approval_request_id else None
     if d.opportunity_id:
-        from govern.model import Opportunity
-
         opp = session.get(Opportunity, d.opportunity_id)
     decided_by = session.get(Person, d.decided_by_id) if d.decided_by_id else None
     return {"id": d.id, "text": d.text, "outcome": d.outcome, "opportunity": opp.key if opp else None,
@@ -742,7 +843,8 @@ def follow_up_dict(f: FollowUp) -> dict[str, Any]:
 # --- skip and cancel -------------------------------------------------------------------------------------------------
 
 
-def _set_status(session: Session, actor: Actor, occurrence_id: int, status: str, reason: str | None) -> RitualOccurrence:
+def _set_status(session: Session, actor: Actor, occurrence_id: int, status: str,
+                reason: str | None) -> RitualOccurrence:
     actor.require("ritual.record")
     occurrence = get_occurrence(session, occurrence_id)
     ritual = occurrence.ritual
@@ -761,7 +863,8 @@ def _set_status(session: Session, actor: Actor, occurrence_id: int, status: str,
     return occurrence
 
 
-def skip_occurrence(session: Session, actor: Actor, occurrence_id: int, *, reason: str | None = None) -> RitualOccurrence:
+def skip_occurrence(session: Session, actor: Actor, occurrence_id: int, *,
+                    reason: str | None = None) -> RitualOccurrence:
     """The council decided not to meet this time (nothing to discuss, most are away); no agenda is posted."""
     return _set_status(session, actor, occurrence_id, "skipped", reason)
 
@@ -811,7 +914,7 @@ def create_calendar_token(session: Session, actor: Actor, *, ritual: str | None 
     secret = secrets.token_urlsafe(32)
     token.token_hash = hash_calendar_secret(secret)
     session.add(token)
-    session.flush([token])
+    session.flush()
     audit.record(session, actor, "calendar_token.created", "calendar_token", token.id,
                  after={"ritual": ritual, "person": person})
     session.commit()
@@ -819,7 +922,7 @@ def create_calendar_token(session: Session, actor: Actor, *, ritual: str | None 
 
 
 def revoke_calendar_token(session: Session, actor: Actor, token_id: int) -> CalendarToken:
-    token = session.get(CalendarToken, token_id)
+    token = _row(session, CalendarToken, token_id)
     if token is None:
         raise NotFound(f"unknown calendar token {token_id}", {"token": token_id})
     if token.person_id is not None and token.person_id == actor.person_id:
@@ -857,7 +960,8 @@ def rituals_attended_by(session: Session, person: Person) -> list[Ritual]:
     owned = set(session.scalars(sa.select(Journey.id).where(Journey.owner_id == person.id)))
     out = []
     for ritual in session.scalars(sa.select(Ritual).where(Ritual.active.is_(True)).order_by(Ritual.key)):
-        if calendar_mod.attends(attendee_roles=ritual.attendee_roles or [], attendee_people=ritual.attendee_people or [],
+        if calendar_mod.attends(attendee_roles=ritual.attendee_roles or [],
+                                attendee_people=ritual.attendee_people or [],
                                 scope_journey_ids=agenda_mod.scope_journey_ids(session, ritual),
                                 handle=person.handle, seats=seats, owned_journey_ids=owned):
             out.append(ritual)
@@ -885,8 +989,13 @@ def calendar_feed(session: Session, secret: str, *, now: dt.datetime | None = No
             sa.select(RitualOccurrence.scheduled_at, RitualOccurrence.status)
             .where(RitualOccurrence.ritual_id == ritual.id, RitualOccurrence.scheduled_at >= naive(start),
                    RitualOccurrence.scheduled_at < naive(end)))}
-        link = None
-        if base_url:
-            link = (lambda r: (lambda at: f"{base_url.rstrip('/')}/rituals/{r.key}?at={iso(at)}"))(ritual)
-        events += calendar_mod.ritual_events(ritual, start, end, statuses=statuses, agenda_url=link)
+        events += calendar_mod.ritual_events(ritual, start, end, statuses=statuses,
+                                             agenda_url=_occurrence_link(base_url, ritual))
     return filename, calendar_mod.build_feed(name, events, stamp=now)
+
+
+def _occurrence_link(base_url: str | None, ritual: Ritual) -> Callable[[dt.datetime], str] | None:
+    """The web page of an occurrence (its agenda and minutes), for the URL of a calendar event."""
+    if not base_url:
+        return None
+    return lambda at: f"{base_url.rstrip('/')}/rituals/{ritual.key}/at/{iso(at)}"

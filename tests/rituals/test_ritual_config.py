@@ -1,7 +1,12 @@
 """Validation of the `rituals:` section of govern.yaml: every problem named by its path."""
 
-import pytest
+import datetime as dt
+from pathlib import Path
 
+import pytest
+import yaml
+
+from govern.errors import InvalidInput
 from rituals.config import AGENDA_SECTIONS, validate_document, validate_rituals
 
 PEOPLE = ["lotte", "ruben", "ana-lead"]
@@ -106,6 +111,56 @@ def test_malformed_scope_says_what_is_allowed(scope):
 
 def test_document_validator_checks_rituals_against_the_people_and_journeys_of_the_same_file():
     doc = {"people": [{"handle": "lotte"}], "journeys": [{"key": "switching-providers"}],
-           "rituals": [council_review(attendees={"people": ["lotte", "ruben"]}, scope={"subtree": "switching-providers"})]}
+           "rituals": [council_review(attendees={"people": ["lotte", "ruben"]},
+                                      scope={"subtree": "switching-providers"})]}
     assert validate_document(doc) == {"rituals[0].attendees.people[1]": "unknown person 'ruben'"}
     assert validate_document({"people": [], "journeys": []}) == {}
+
+
+# --- through `govern apply` (govern.configure), on the example organisation ------------------------------------------
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "telecom" / "govern.yaml"
+
+
+def example_with(rituals):
+    doc = yaml.safe_load(EXAMPLE.read_text())
+    doc.pop("runtime", None)
+    doc["rituals"] = rituals
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def test_apply_refuses_a_bad_rituals_section_naming_each_place(session, operator):
+    from govern.configure import apply_text
+
+    text = example_with([
+        {"key": "ok", "name": "OK", "cadence": {"cron": "0 10 * * WED"}},
+        {"key": "ok2", "name": "OK 2", "cadence": {"cron": "0 10 * * THU"}},
+        {"key": "bad", "name": "Bad", "cadence": {"cron": "61 * * * *"}, "attendees": {"people": ["ana", "zed"]},
+         "scope": {"subtree": "nowhere"}},
+    ])
+    with pytest.raises(InvalidInput) as refused:
+        apply_text(session, operator, text)
+    assert refused.value.details == {
+        "rituals[2].cadence": "invalid cron expression '61 * * * *'",
+        "rituals[2].scope": "unknown journey 'nowhere'",
+        "rituals[2].attendees.people[1]": "unknown person 'zed'",
+    }
+
+
+def test_apply_stores_an_rrule_with_its_local_dtstart_and_the_extra_settings(session, operator):
+    from govern.configure import apply_text
+    from rituals import services
+    from rituals.cadence import occurrences_between
+
+    apply_text(session, operator, example_with([{
+        "key": "fortnightly", "name": "Fortnightly check-in", "timezone": "Europe/Amsterdam",
+        "cadence": {"rrule": "FREQ=WEEKLY;INTERVAL=2;BYDAY=WE", "dtstart": "2027-01-06T09:30"},
+        "stale_after_days": 21, "grace_minutes": 15}]))
+    ritual = services.get_ritual(session, "fortnightly")
+    assert ritual.cadence == "DTSTART:20270106T093000\nRRULE:FREQ=WEEKLY;INTERVAL=2;BYDAY=WE"
+    assert ritual.settings == {"stale_after_days": 21, "grace_minutes": 15}
+    times = occurrences_between(ritual.cadence_kind, ritual.cadence, ritual.timezone,
+                                dt.datetime(2027, 3, 20, tzinfo=dt.timezone.utc),
+                                dt.datetime(2027, 4, 20, tzinfo=dt.timezone.utc))
+    assert [t.strftime("%m-%d %H:%M") for t in times] == ["03-31 07:30", "04-14 07:30"]  # 09:30 CEST
