@@ -1,20 +1,36 @@
-"""Shared pieces for every HTTP entry point: the request's session and actor, and one error shape."""
+"""Shared pieces for every HTTP entry point: the request's session and actor, one error shape, pagination, ETags.
+
+Others import `current_actor` and `db_session` from here; API modules also use `Blueprint` (a flask-smorest blueprint
+that documents the error shape), `errors(...)` (documents error responses), `SelectPage` (paginates a SQLAlchemy
+select), `sort_clause`, and `etag_version` / `if_match_version` (optimistic locking over HTTP).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import re
+from typing import Any, Iterable, Mapping
 
+import sqlalchemy as sa
 from flask import Flask, current_app, g, jsonify, request, session as web_session
+from flask_smorest import Blueprint as SmorestBlueprint
+from flask_smorest import Page
+from marshmallow import Schema, fields
 from sqlalchemy.orm import Session
-from werkzeug.exceptions import HTTPException
+from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.exceptions import HTTPException, default_exceptions
+from werkzeug.routing import IntegerConverter
 
-from govern.errors import GovernError, Unauthenticated
+from govern.errors import GovernError, InvalidInput, PreconditionFailed, Unauthenticated
 from govern.policy import Actor
 from govern.runtime import Runtime
 from govern.services.common import load_actor
 from govern.services.people import person_for_token
 
 log = logging.getLogger(__name__)
+
+MAX_ID = 2**31 - 1
 
 
 def runtime() -> Runtime:
@@ -37,6 +53,8 @@ def close_session(_exc=None) -> None:
 def current_actor(required: bool = True) -> Actor | None:
     """The caller: a bearer API token, or the signed-in web session."""
     if "actor" in g:
+        if g.actor is None and required:
+            raise Unauthenticated("sign in or send an API token ('Authorization: Bearer <token>')")
         return g.actor
     session = db_session()
     actor = None
@@ -49,12 +67,44 @@ def current_actor(required: bool = True) -> Actor | None:
     elif web_session.get("person_id"):
         try:
             actor = load_actor(session, int(web_session["person_id"]))
-        except GovernError:
+        except (GovernError, ValueError, TypeError):
             web_session.clear()
+    g.actor = actor
     if actor is None and required:
         raise Unauthenticated("sign in or send an API token ('Authorization: Bearer <token>')")
-    g.actor = actor
     return actor
+
+
+# --- the error shape ----------------------------------------------------------------------------------------------------
+
+
+class ErrorBodySchema(Schema):
+    code = fields.String(required=True, metadata={"description": "stable, machine-readable: invalid_input, forbidden …"})
+    message = fields.String(required=True, metadata={"description": "for people"})
+    details = fields.Raw(allow_none=True, metadata={"description": "what is wrong; for invalid input, field path → "
+                                                                    "message"})
+
+
+class ErrorResponseSchema(Schema):
+    """Every error under /api: `{"error": {"code", "message", "details"}}`."""
+
+    error = fields.Nested(ErrorBodySchema, required=True)
+
+
+ERROR_WORDS = {400: "malformed request (for example, a body that is not JSON)",
+               401: "not signed in: send 'Authorization: Bearer <token>'",
+               403: "your roles do not allow this; the message says who may",
+               404: "no such thing (or no such route)",
+               405: "this route does not accept that method",
+               409: "conflict: a stale or concurrent write, a duplicate, a refused change, or unmet guards",
+               412: "If-Match names an older version: reload and try again",
+               415: "unsupported media type",
+               422: "invalid input; details maps each field path to what is wrong",
+               428: "precondition required"}
+
+HTTP_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
+              405: "method_not_allowed", 409: "conflict", 412: "precondition_failed", 413: "too_large",
+              415: "unsupported_media_type", 422: "invalid_input", 428: "precondition_required", 429: "rate_limited"}
 
 
 def error_response(code: str, message: str, status: int, details=None):
@@ -70,8 +120,72 @@ def wants_json() -> bool:
             or request.accept_mimetypes.best == "application/json")
 
 
+def field_errors(messages: Any) -> dict[str, str]:
+    """webargs' {"json": {"journeys": {"0": ["…"]}}} → {"journeys[0]": "…"}; other locations keep their name
+    ("query.page_size"); a problem with the whole body is reported under "body"."""
+    out: dict[str, str] = {}
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, Mapping):
+            for key, sub in value.items():
+                if key == "_schema":
+                    walk(sub, path)
+                elif isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
+                    walk(sub, f"{path or 'body'}[{key}]")
+                else:
+                    walk(sub, f"{path}.{key}" if path else str(key))
+        elif isinstance(value, (list, tuple)) and all(isinstance(m, str) for m in value):
+            text = "; ".join({"Unknown field.": "unknown field (check the spelling)",
+                              "Missing data for required field.": "required"}.get(m, m) for m in value)
+            key = path or "body"
+            out[key] = f"{out[key]}; {text}" if key in out else text
+        elif isinstance(value, (list, tuple)):
+            for i, sub in enumerate(value):
+                walk(sub, f"{path or 'body'}[{i}]")
+        else:
+            out[path or "body"] = str(value)
+
+    if isinstance(messages, Mapping):
+        for location, value in messages.items():
+            walk(value, "" if location in ("json", "form", "json_or_form") else str(location))
+    else:
+        walk(messages, "")
+    return out
+
+
+def _clean_text(value: Any, path: str, problems: dict[str, str]) -> None:
+    """Text a database can store: no NUL characters (PostgreSQL refuses them) and no lone surrogates."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            problems[path or "body"] = "text may not contain NUL characters"
+        else:
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                problems[path or "body"] = "text is not valid Unicode"
+    elif isinstance(value, dict):
+        for key, sub in value.items():
+            _clean_text(key, path or "body", problems)
+            _clean_text(sub, f"{path}.{key}" if path else str(key), problems)
+    elif isinstance(value, list):
+        for i, sub in enumerate(value):
+            _clean_text(sub, f"{path or 'body'}[{i}]", problems)
+
+
+class IdConverter(IntegerConverter):
+    """`<id:name>`: a positive database id that fits the column (anything else is simply not found)."""
+
+    def __init__(self, map, *args, **kwargs):  # noqa: A002 - werkzeug's signature
+        super().__init__(map, min=1, max=MAX_ID)
+
+
 def install_error_handlers(app: Flask) -> None:
-    """Every error becomes {"error": {"code", "message", "details"}} for API callers; never a traceback."""
+    """Every error becomes {"error": {"code", "message", "details"}} for API callers; never a traceback.
+
+    Handlers are registered per status code as well as per class: flask-smorest registers its own handler for
+    HTTPException when the Api is created, and Flask prefers a handler registered for the exact code.
+    """
+    app.url_map.converters.setdefault("id", IdConverter)
 
     @app.errorhandler(GovernError)
     def _domain_error(exc: GovernError):
@@ -82,28 +196,190 @@ def install_error_handlers(app: Flask) -> None:
             return app.extensions["govern.web_error_handler"](exc)
         return error_response(exc.code, exc.message, exc.http_status, exc.details)
 
-    @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         if not wants_json():
             return exc
         details = None
         data = getattr(exc, "data", None)  # webargs / flask-smorest validation messages
         if isinstance(data, dict) and "messages" in data:
-            from govern.config_schema import flatten_errors
-
-            details = flatten_errors(data["messages"])
-        code = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
-                405: "method_not_allowed", 409: "conflict", 412: "precondition_failed", 415: "unsupported_media_type",
-                422: "invalid_input", 428: "precondition_required", 429: "rate_limited"}.get(exc.code, "http_error")
+            details = field_errors(data["messages"])
+        code = HTTP_CODES.get(exc.code or 500, "http_error")
         message = exc.description or exc.name
-        if details:
+        if exc.code == 400 and details:
+            message = "malformed request: " + "; ".join(f"{k}: {v}" for k, v in details.items())
+        elif details:
             message = "invalid input: " + "; ".join(f"{k}: {v}" for k, v in details.items())
-        return error_response(code, message, exc.code or 500, details)
+        if exc.code == 405:
+            message = f"{request.method} is not allowed on {request.path}"
+        elif exc.code == 404 and not details:
+            message = f"no such route: {request.method} {request.path} (the API is described at /api/openapi.json)"
+        response = error_response(code, message, exc.code or 500, details)
+        if exc.code == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response
+
+    app.register_error_handler(HTTPException, _http_error)
+    for status in default_exceptions:
+        app.register_error_handler(status, _http_error)
+
+    def _rollback():
+        db = g.get("db_session")
+        if db is not None:
+            db.rollback()
+
+    @app.errorhandler(StaleDataError)
+    def _stale(exc):
+        _rollback()
+        return error_response("conflict", "someone else changed this at the same moment; nothing was saved, reload "
+                              "and try again", 409, {"reason": "concurrent_update"})
+
+    @app.errorhandler(sa.exc.IntegrityError)
+    def _integrity(exc):
+        _rollback()
+        log.info("integrity error on %s %s: %s", request.method, request.path, exc.orig)
+        return error_response("conflict", "this conflicts with existing data (a duplicate, or something else "
+                              "changed at the same moment); nothing was saved", 409, None)
+
+    @app.errorhandler(sa.exc.DataError)
+    @app.errorhandler(OverflowError)
+    def _unstorable_value(exc):
+        # A number or text the database cannot hold (PostgreSQL: out of range; SQLite: an integer past 64 bits)
+        # reached a query: the client sent it, so it is their error to fix, never a 500.
+        _rollback()
+        log.info("unstorable value on %s %s: %s", request.method, request.path, exc)
+        return error_response("invalid_input", "a value in this request is out of range for what can be stored",
+                              422, None)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         log.exception("unexpected error on %s %s", request.method, request.path)
-        db = g.get("db_session")
-        if db is not None:
-            db.rollback()
+        _rollback()
         return error_response("internal_error", "something went wrong on our side; it has been logged", 500)
+
+    @app.before_request
+    def _refuse_unstorable_text():
+        """Input a database cannot store is a 422 before any view runs (never a 500 from the driver)."""
+        if not request.path.startswith("/api/"):
+            return None
+        problems: dict[str, str] = {}
+        for key, value in request.args.items(multi=True):
+            _clean_text(value, f"query.{key}", problems)
+        _clean_text(request.path, "path", problems)
+        if request.is_json and request.content_length:
+            body = request.get_json(silent=True)
+            if body is not None:
+                _clean_text(body, "", problems)
+        if problems:
+            raise InvalidInput("invalid input: " + "; ".join(f"{k}: {v}" for k, v in problems.items()), problems)
+        return None
+
+
+# --- documentation ------------------------------------------------------------------------------------------------------
+
+
+def _id_schema(converter, *_args, **_kwargs):
+    return {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+
+
+class Blueprint(SmorestBlueprint):
+    """A flask-smorest blueprint whose OpenAPI document describes govern's error shape.
+
+    flask-smorest documents errors with its own schema; the first of our blueprints to be registered swaps that for
+    ErrorResponseSchema in the shared response components (so every route's `default` response is right too).
+    """
+
+    def register_views_in_doc(self, api, app, spec, *, name, parameters):
+        if not getattr(api, "_govern_error_schema", False):
+            api._govern_error_schema = True
+            api.ERROR_SCHEMA = ErrorResponseSchema
+            spec.components.responses_lazy.clear()
+            for key in [k for k in spec.components.responses if k == "DEFAULT_ERROR" or k.isupper()]:
+                spec.components.responses.pop(key)
+            api._register_responses()
+            api.register_converter(IdConverter, _id_schema)
+            # flask-smorest documents X-Pagination as an object; on the wire it is a JSON text.
+            spec.components.headers_lazy.pop("PAGINATION", None)
+            spec.components.headers.pop("PAGINATION", None)
+            spec.components.header("PAGINATION", {
+                "description": "pagination metadata as JSON: total, total_pages, first_page, last_page, page, "
+                               "previous_page, next_page",
+                "schema": {"type": "string"},
+                "example": '{"total": 12, "total_pages": 1, "first_page": 1, "last_page": 1, "page": 1}'}, lazy=True)
+        return super().register_views_in_doc(api, app, spec, name=name, parameters=parameters)
+
+    def errors(self, *codes: int):
+        """Document error responses in the one error shape: 400 and 401 always, plus the codes given."""
+
+        def decorator(fn):
+            for code in sorted({400, 401, *codes}, reverse=True):
+                fn = self.alt_response(code, schema=ErrorResponseSchema, description=ERROR_WORDS.get(code, "error"))(fn)
+            return fn
+
+        return decorator
+
+
+# --- pagination, sorting, filtering -------------------------------------------------------------------------------------
+
+
+class SelectPage(Page):
+    """A page of a SQLAlchemy select, run on the request's session (flask-smorest puts the totals in X-Pagination)."""
+
+    @property
+    def item_count(self) -> int:
+        counted = self.collection.order_by(None).subquery()
+        return db_session().scalar(sa.select(sa.func.count()).select_from(counted)) or 0
+
+    @property
+    def items(self) -> list:
+        if self.page_params.first_item > MAX_ID:
+            return []  # far past the end (and past what a database offset holds)
+        query = self.collection.offset(self.page_params.first_item).limit(self.page_params.page_size)
+        return list(db_session().scalars(query).unique())
+
+
+def sort_clause(sort: str | None, columns: Mapping[str, Any], default: str) -> list:
+    """`sort=-updated_at` → [column.desc()]; a tie-breaker keeps pages stable."""
+    key = sort or default
+    descending = key.startswith("-")
+    column = columns[key.lstrip("-")]
+    ordered = [column.desc() if descending else column.asc()]
+    tie = columns.get("id")
+    if tie is not None and tie is not column:
+        ordered.append(tie.desc() if descending else tie.asc())
+    return ordered
+
+
+def sort_choices(columns: Iterable[str]) -> list[str]:
+    names = [c for c in columns if c != "id"]
+    return names + ["-" + c for c in names]
+
+
+def like_pattern(text: str) -> str:
+    """A case-insensitive contains-pattern with LIKE's wildcards escaped (use with escape='\\\\')."""
+    escaped = text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+# --- optimistic locking over HTTP ---------------------------------------------------------------------------------------
+
+_ETAG = re.compile(r'^\s*(?:W/)?"?v?(\d{1,9})"?\s*$')
+
+
+def etag_for(version: int) -> str:
+    return f'"{int(version)}"'
+
+
+def if_match_version() -> int | None:
+    """The version named by `If-Match` (our ETags are the quoted version number); None when absent or `*`."""
+    header = request.headers.get("If-Match")
+    if header is None or header.strip() in ("", "*"):
+        return None
+    match = _ETAG.match(header.split(",")[0])
+    if not match:
+        raise PreconditionFailed(f"If-Match {header!r} is not an ETag of this resource (they look like \"3\")",
+                                 {"if_match": header})
+    return int(match.group(1))
+
+
+def today_utc() -> dt.date:
+    return dt.datetime.now(dt.timezone.utc).date()

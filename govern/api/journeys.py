@@ -1,27 +1,166 @@
-"""Journeys: the hierarchy, with stages, steps and children."""
+"""Journeys in their hierarchy, with their stages, steps and children; changes go through the journey services."""
+
+from __future__ import annotations
 
 import sqlalchemy as sa
-from flask_smorest import Blueprint
 
-from govern.api.common import current_actor, db_session
-from govern.api.schemas import JourneySchema
-from govern.model import Journey
-from govern.services.common import get_journey
+from govern.api.common import Blueprint, SelectPage, current_actor, db_session, like_pattern, sort_clause
+from govern.api.schemas import (
+    InsightSchema, JourneyCreateSchema, JourneyQuerySchema, JourneySchema, JourneySummarySchema, JourneyUpdateSchema,
+    StageCreateSchema, StageSchema, StepCreateSchema, StepDeleteQuerySchema, StepSchema, StepUpdateSchema,
+)
+from govern.model import Insight, Journey, Person, insight_step
+from govern.services import journeys as journey_service
+from govern.services.common import get_journey, get_step
 
 blp = Blueprint("journeys", __name__, url_prefix="/journeys", description="Journeys in their hierarchy")
 
+SORTS = {"position": Journey.position, "key": Journey.key, "name": Journey.name, "level": Journey.level,
+         "updated_at": Journey.updated_at, "id": Journey.id}
+
 
 @blp.route("")
-@blp.response(200, JourneySchema(many=True))
-def list_journeys():
-    """Every journey, parents before children."""
+@blp.arguments(JourneyQuerySchema, location="query")
+@blp.response(200, JourneySummarySchema(many=True))
+@blp.paginate(SelectPage, page_size=100, max_page_size=500)
+@blp.errors()
+def list_journeys(args):
+    """Journeys, parents before children by default; filter by parent, level, owner, ownership gap or text."""
     current_actor().require("read")
-    return db_session().scalars(sa.select(Journey).order_by(Journey.parent_id.nulls_first(), Journey.position,
-                                                            Journey.id)).all()
+    if args.get("sort"):
+        order = sort_clause(args["sort"], SORTS, "position")
+    else:
+        order = [Journey.parent_id.is_not(None), Journey.parent_id, Journey.position, Journey.id]
+    query = sa.select(Journey).order_by(*order)
+    if args.get("q"):
+        pattern = like_pattern(args["q"])
+        query = query.where(sa.or_(*(sa.func.lower(col).like(pattern, escape="\\")
+                                     for col in (Journey.key, Journey.name, Journey.description))))
+    if args.get("parent"):
+        query = query.where(Journey.parent_id.in_(sa.select(Journey.id).where(Journey.key == args["parent"])
+                                                  .scalar_subquery()))
+    if args.get("level"):
+        query = query.where(Journey.level == args["level"])
+    if args.get("owner"):
+        query = query.where(Journey.owner_id.in_(sa.select(Person.id).where(Person.handle == args["owner"])))
+    if args.get("ownerless") is not None:
+        query = query.where(Journey.owner_id.is_(None) if args["ownerless"] else Journey.owner_id.is_not(None))
+    return query
+
+
+@blp.route("", methods=["POST"])
+@blp.arguments(JourneyCreateSchema)
+@blp.response(201, JourneySchema)
+@blp.errors(403, 404, 409, 422)
+def create_journey(data):
+    """Create a journey, optionally below a parent and detailing one of its steps (needs journey.manage)."""
+    return journey_service.create_journey(db_session(), current_actor(), **data)
 
 
 @blp.route("/<key>")
 @blp.response(200, JourneySchema)
+@blp.errors(404)
 def get_journey_view(key: str):
+    """A journey with its stages and steps."""
     current_actor().require("read")
     return get_journey(db_session(), key)
+
+
+@blp.route("/<key>", methods=["PATCH"])
+@blp.arguments(JourneyUpdateSchema)
+@blp.response(200, JourneySchema)
+@blp.errors(403, 404, 422)
+def update_journey(data, key: str):
+    """Change name, description or channel (journey.edit); level, parent or owner (journey.manage)."""
+    return journey_service.update_journey(db_session(), current_actor(), key, **data)
+
+
+@blp.route("/<key>", methods=["DELETE"])
+@blp.response(204)
+@blp.errors(403, 404, 409)
+def delete_journey(key: str):
+    """Remove a journey; refused (409) while evidence, opportunities, children or KPIs refer to it."""
+    journey_service.delete_journey(db_session(), current_actor(), key)
+    return None
+
+
+@blp.route("/<key>/children")
+@blp.response(200, JourneySummarySchema(many=True))
+@blp.errors(404)
+def list_children(key: str):
+    """The journeys directly below this one."""
+    current_actor().require("read")
+    return get_journey(db_session(), key).children
+
+
+@blp.route("/<key>/stages")
+@blp.response(200, StageSchema(many=True))
+@blp.errors(404)
+def list_stages(key: str):
+    current_actor().require("read")
+    return get_journey(db_session(), key).stages
+
+
+@blp.route("/<key>/stages", methods=["POST"])
+@blp.arguments(StageCreateSchema)
+@blp.response(201, StageSchema)
+@blp.errors(403, 404, 409, 422)
+def add_stage(data, key: str):
+    """Add a stage (a chapter: before, during, after …) (needs journey.edit on this journey)."""
+    return journey_service.add_stage(db_session(), current_actor(), key, **data)
+
+
+@blp.route("/<key>/steps")
+@blp.response(200, StepSchema(many=True))
+@blp.errors(404)
+def list_steps(key: str):
+    current_actor().require("read")
+    return get_journey(db_session(), key).steps
+
+
+@blp.route("/<key>/steps", methods=["POST"])
+@blp.arguments(StepCreateSchema)
+@blp.response(201, StepSchema)
+@blp.errors(403, 404, 409, 422)
+def add_step(data, key: str):
+    """Add a step, in a stage, with touchpoint, channel, moment-that-matters flag and emotion (-2..2)."""
+    return journey_service.add_step(db_session(), current_actor(), key, **data)
+
+
+@blp.route("/<key>/steps/<step>")
+@blp.response(200, StepSchema)
+@blp.errors(404, 422)
+def get_step_view(key: str, step: str):
+    current_actor().require("read")
+    return get_step(db_session(), f"{key}/{step}")
+
+
+@blp.route("/<key>/steps/<step>", methods=["PATCH"])
+@blp.arguments(StepUpdateSchema)
+@blp.response(200, StepSchema)
+@blp.errors(403, 404, 422)
+def update_step(data, key: str, step: str):
+    return journey_service.update_step(db_session(), current_actor(), f"{key}/{step}", **data)
+
+
+@blp.route("/<key>/steps/<step>", methods=["DELETE"])
+@blp.arguments(StepDeleteQuerySchema, location="query")
+@blp.response(204)
+@blp.errors(403, 404, 409, 422)
+def delete_step(args, key: str, step: str):
+    """Remove a step; its evidence moves to `move_evidence_to`, or the removal is refused (409)."""
+    journey_service.delete_step(db_session(), current_actor(), f"{key}/{step}",
+                                move_evidence_to=args.get("move_evidence_to"))
+    return None
+
+
+@blp.route("/<key>/steps/<step>/insights")
+@blp.response(200, InsightSchema(many=True))
+@blp.errors(404, 422)
+def list_step_insights(key: str, step: str):
+    """The evidence attached to one step."""
+    current_actor().require("read")
+    session = db_session()
+    target = get_step(session, f"{key}/{step}")
+    return session.scalars(sa.select(Insight).where(Insight.id.in_(
+        sa.select(insight_step.c.insight_id).where(insight_step.c.step_id == target.id))).order_by(Insight.number)).all()

@@ -1,25 +1,211 @@
-"""Opportunities: statement, state, owner and links."""
+"""Opportunities ("How might we …"): statement, links, state, history, pending approvals and solutions.
+
+Optimistic locking is visible over HTTP: every opportunity answer carries `ETag: "<version>"`; send it back as
+`If-Match` on a change and a stale write is refused with 412 instead of overwriting someone else's work.
+"""
+
+from __future__ import annotations
 
 import sqlalchemy as sa
-from flask_smorest import Blueprint
 
-from govern.api.common import current_actor, db_session
-from govern.api.schemas import OpportunitySchema
-from govern.model import Opportunity
-from govern.services.common import get_opportunity
+from govern.api.common import (
+    Blueprint, SelectPage, current_actor, db_session, etag_for, if_match_version, like_pattern, sort_clause,
+)
+from govern.api.schemas import (
+    ApprovalQuerySchema, ApprovalRequestSchema, EvidenceLinksSchema, HistoryEntrySchema, OpportunityCreateSchema,
+    OpportunityQuerySchema, OpportunitySchema, OpportunityUpdateSchema, SolutionCreateSchema, SolutionSchema,
+    SolutionUpdateSchema, TransitionOptionSchema, TransitionRequestSchema, TransitionResultSchema,
+)
+from govern.errors import NotFound
+from govern.model import (
+    ApprovalRequest, Journey, Opportunity, Person, Persona, Solution, journey_persona, opportunity_journey,
+)
+from govern.services import opportunities as opportunity_service
+from govern.services.common import OPP_REF, get_opportunity, journey_subtree_ids
+from workflows import services as lifecycle
 
-blp = Blueprint("opportunities", __name__, url_prefix="/opportunities", description="Opportunities")
+blp = Blueprint("opportunities", __name__, url_prefix="/opportunities",
+                description="Opportunities, their lifecycle, approvals and solutions")
+
+SORTS = {"number": Opportunity.number, "title": Opportunity.title, "state": Opportunity.state,
+         "updated_at": Opportunity.updated_at, "created_at": Opportunity.created_at,
+         "state_changed_at": Opportunity.state_changed_at, "id": Opportunity.id}
+ETAG_HEADER = {"ETag": {"description": "the opportunity's version; send it as If-Match to change it safely",
+                        "schema": {"type": "string"}}}
+IF_MATCH = {"in": "header", "name": "If-Match", "required": False, "schema": {"type": "string"},
+            "description": "the ETag you loaded (e.g. \"3\"); a newer version on the server answers 412"}
+
+
+def load(key: str) -> Opportunity:
+    """An opportunity by key (OPP-12) or number; anything else is not found (never a database error)."""
+    match = OPP_REF.match(key.strip())
+    if not match or len(match.group(1)) > 9:
+        raise NotFound(f"unknown opportunity '{key}' (use its key, e.g. OPP-12)", {"opportunity": key})
+    return get_opportunity(db_session(), key)
+
+
+def _with_etag(opp: Opportunity, status: int = 200):
+    return opp, status, {"ETag": etag_for(opp.version)}
 
 
 @blp.route("")
+@blp.arguments(OpportunityQuerySchema, location="query")
 @blp.response(200, OpportunitySchema(many=True))
-def list_opportunities():
+@blp.paginate(SelectPage, page_size=50, max_page_size=500)
+@blp.errors(404)
+def list_opportunities(args):
+    """The portfolio, filtered by journey (optionally with its subtree), state, owner, persona or text; sortable."""
     current_actor().require("read")
-    return db_session().scalars(sa.select(Opportunity).order_by(Opportunity.number)).all()
+    session = db_session()
+    query = sa.select(Opportunity).order_by(*sort_clause(args.get("sort"), SORTS, "number"))
+    if args.get("q"):
+        pattern = like_pattern(args["q"])
+        query = query.where(sa.or_(sa.func.lower(Opportunity.title).like(pattern, escape="\\"),
+                                   sa.func.lower(Opportunity.description).like(pattern, escape="\\")))
+    if args.get("journey"):
+        journey = session.scalar(sa.select(Journey).where(Journey.key == args["journey"]))
+        ids = ({-1} if journey is None else
+               journey_subtree_ids(session, journey.id) if args.get("subtree") else {journey.id})
+        query = query.where(Opportunity.id.in_(sa.select(opportunity_journey.c.opportunity_id)
+                                               .where(opportunity_journey.c.journey_id.in_(ids))))
+    if args.get("state"):
+        query = query.where(Opportunity.state == args["state"])
+    if args.get("owner"):
+        query = query.where(Opportunity.owner_id.in_(sa.select(Person.id).where(Person.handle == args["owner"])))
+    if args.get("persona"):
+        seen_through = (sa.select(journey_persona.c.journey_id).join(Persona, Persona.id == journey_persona.c.persona_id)
+                        .where(Persona.key == args["persona"]))
+        query = query.where(Opportunity.id.in_(sa.select(opportunity_journey.c.opportunity_id)
+                                               .where(opportunity_journey.c.journey_id.in_(seen_through))))
+    return query
+
+
+@blp.route("", methods=["POST"])
+@blp.arguments(OpportunityCreateSchema)
+@blp.response(201, OpportunitySchema, headers=ETAG_HEADER)
+@blp.errors(403, 404, 422)
+def create_opportunity(data):
+    """Create an opportunity linked to every journey it touches; it starts in the lifecycle's initial state."""
+    opp = opportunity_service.create_opportunity(db_session(), current_actor(), **data)
+    return _with_etag(opp, 201)
 
 
 @blp.route("/<key>")
-@blp.response(200, OpportunitySchema)
+@blp.response(200, OpportunitySchema, headers=ETAG_HEADER)
+@blp.errors(404)
 def get_opportunity_view(key: str):
     current_actor().require("read")
-    return get_opportunity(db_session(), key)
+    return _with_etag(load(key))
+
+
+@blp.route("/<key>", methods=["PATCH"])
+@blp.arguments(OpportunityUpdateSchema)
+@blp.response(200, OpportunitySchema, headers=ETAG_HEADER)
+@blp.doc(parameters=[IF_MATCH])
+@blp.errors(403, 404, 412, 422)
+def update_opportunity(data, key: str):
+    """Edit the statement, description, owner, journeys, evidence or targeted KPIs (needs opportunity.edit)."""
+    opp = load(key)
+    opp = opportunity_service.update_opportunity(db_session(), current_actor(), opp.id,
+                                                 expected_version=if_match_version(), **data)
+    return _with_etag(opp)
+
+
+@blp.route("/<key>/insights", methods=["POST"])
+@blp.arguments(EvidenceLinksSchema)
+@blp.response(200, OpportunitySchema, headers=ETAG_HEADER)
+@blp.doc(parameters=[IF_MATCH])
+@blp.errors(403, 404, 412, 422)
+def link_evidence(data, key: str):
+    """Add evidence to the opportunity, keeping what it has (needs evidence.link)."""
+    opp = load(key)
+    opp = opportunity_service.link_evidence(db_session(), current_actor(), opp.id, data["insights"],
+                                            expected_version=if_match_version())
+    return _with_etag(opp)
+
+
+# --- the lifecycle ------------------------------------------------------------------------------------------------------
+
+
+@blp.route("/<key>/transitions")
+@blp.response(200, TransitionOptionSchema(many=True))
+@blp.errors(404)
+def available_transitions(key: str):
+    """Every transition from the current state: guards met or not (in plain words), who approves, may you ask."""
+    opp = load(key)
+    return lifecycle.available_transitions(db_session(), current_actor(), opp)
+
+
+@blp.route("/<key>/transitions", methods=["POST"])
+@blp.arguments(TransitionRequestSchema)
+@blp.response(200, TransitionResultSchema, description="moved now", headers=ETAG_HEADER)
+@blp.alt_response(202, schema=TransitionResultSchema, description="an approval request now awaits a decision")
+@blp.doc(parameters=[IF_MATCH])
+@blp.errors(403, 404, 409, 412, 422)
+def request_transition(data, key: str):
+    """Move the opportunity (`to` a state, or by `trigger`), or request the move when it needs approval.
+
+    Unmet guards answer 409 with every unmet guard in `details.unmet`; a pending request already open answers 409.
+    """
+    opp = load(key)
+    result = lifecycle.request_transition(db_session(), current_actor(), opp.id, data.get("trigger") or data["to"],
+                                          reason=data.get("reason"), expected_version=if_match_version())
+    return result.to_dict(), 200 if result.moved else 202, {"ETag": etag_for(result.opportunity.version)}
+
+
+@blp.route("/<key>/history")
+@blp.response(200, HistoryEntrySchema(many=True))
+@blp.errors(404)
+def history(key: str):
+    """The lifecycle story from the audit log: transitions, requests and decisions, with guard results."""
+    opp = load(key)
+    return lifecycle.opportunity_history(db_session(), current_actor(), opp.id)
+
+
+@blp.route("/<key>/approvals")
+@blp.arguments(ApprovalQuerySchema, location="query")
+@blp.response(200, ApprovalRequestSchema(many=True))
+@blp.errors(404)
+def approvals(args, key: str):
+    """Transition requests for this opportunity (filter `status=pending` for those awaiting a decision)."""
+    current_actor().require("read")
+    opp = load(key)
+    query = sa.select(ApprovalRequest).where(ApprovalRequest.opportunity_id == opp.id).order_by(ApprovalRequest.id)
+    if args.get("status"):
+        query = query.where(ApprovalRequest.status == args["status"])
+    return [lifecycle.request_dict(r) for r in db_session().scalars(query)]
+
+
+# --- solutions ----------------------------------------------------------------------------------------------------------
+
+
+@blp.route("/<key>/solutions")
+@blp.response(200, SolutionSchema(many=True))
+@blp.errors(404)
+def list_solutions(key: str):
+    current_actor().require("read")
+    return load(key).solutions
+
+
+@blp.route("/<key>/solutions", methods=["POST"])
+@blp.arguments(SolutionCreateSchema)
+@blp.response(201, SolutionSchema)
+@blp.errors(403, 404, 422)
+def add_solution(data, key: str):
+    """Add concrete work; the lifecycle turns it into a backlog item when the opportunity enters implement."""
+    opp = load(key)
+    return opportunity_service.add_solution(db_session(), current_actor(), opp.id, **data)
+
+
+@blp.route("/<key>/solutions/<id:solution_id>", methods=["PATCH"])
+@blp.arguments(SolutionUpdateSchema)
+@blp.response(200, SolutionSchema)
+@blp.errors(403, 404, 422)
+def update_solution(data, key: str, solution_id: int):
+    """Record a solution's progress by hand (the Jira sync does this too)."""
+    opp = load(key)
+    solution = db_session().get(Solution, solution_id)
+    if solution is None or solution.opportunity_id != opp.id:
+        raise NotFound(f"{opp.key} has no solution {solution_id}", {"solution": solution_id})
+    return opportunity_service.set_solution_state(db_session(), current_actor(), solution_id, data["state"],
+                                                  external_status=data.get("external_status"))

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from govern import audit
 from govern.errors import InvalidInput, RefusedChange
-from govern.model import INSIGHT_KINDS, Insight, Opportunity, insight_step, opportunity_insight
+from govern.model import INSIGHT_KINDS, Insight, Opportunity, opportunity_insight
 from govern.policy import Actor
 from govern.services.common import get_insight, get_step, next_number, require_text
 
@@ -108,7 +108,7 @@ def delete_evidence(session: Session, actor: Actor, insight_ref: str | int, *, r
     if users:
         raise RefusedChange(f"{insight.key} supports {', '.join(o.key for o in users)}; unlink it there first")
     before = insight_snapshot(insight)
-    session.execute(insight_step.delete().where(insight_step.c.insight_id == insight.id))
+    insight.steps.clear()  # through the relationship: a raw DELETE here left the ORM deleting the rows twice
     session.delete(insight)
     audit.record(session, actor, "evidence.deleted", "insight", before["key"], before=before, reason=reason)
     if commit:
