@@ -187,7 +187,7 @@ class ApprovalStatus:
         for status in self.parts:
             if status.satisfied:
                 continue
-            if status.part.needed > 1:
+            if status.part.needed > 1 and status.approved_by:
                 out.append(f"{status.missing} more of {status.part.wording}")
             else:
                 out.append(status.part.wording)

@@ -215,7 +215,7 @@ def opp_history(ref, as_handle, as_json):
             "approval.withdrawn": f"withdrew request #{r['request']}",
         }.get(r["action"], r["action"])
         click.echo(f"{at}  {r['actor']:<16} {what}" + (f" — {r['reason']}" if r["reason"] else ""))
-        for g in r.get("guards") or []:
+        for g in (r.get("guards") or []) if r["action"] != "approval.approved" else []:
             click.echo(f"{'':>34}{'✓' if g['ok'] else '✗'} {g['message']}")
 
 

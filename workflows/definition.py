@@ -313,8 +313,10 @@ def parse_definition(data: Any, origin: str = "definition") -> Definition:
                 if here in t.sources and t.dest not in reached:
                     reached.add(t.dest)
                     frontier.append(t.dest)
+        # A broken transition (say a misspelt dest) would make states look unreachable: report only its own error.
+        broken = any(key.startswith("transitions") for key in problems)
         for sname in states:
-            if sname not in reached:
+            if sname not in reached and not broken:
                 problems.setdefault(f"states.{sname}", f"unreachable from the initial state {initial!r}")
         for sname, sdef in states.items():
             if not sdef.final and sname not in leaving:
@@ -339,7 +341,7 @@ def parse_definition(data: Any, origin: str = "definition") -> Definition:
 # --- the `lifecycle` section of govern.yaml (called by govern.configure) ------------------------------------------------
 
 
-def _definition_from_section(section: Any) -> Definition:
+def definition_from_section(section: Any) -> Definition:
     """A shipped name (`default`), `{name: default}`, `{file: path}` or an inline definition (a mapping with states)."""
     if section is None:
         return load_definition("default")
@@ -361,7 +363,7 @@ def validate_lifecycle_section(section: Any) -> dict[str, str]:
     """Every problem with govern.yaml's `lifecycle` section, keyed by its place: `lifecycle.transitions[3].dest` for an
     inline definition, `lifecycle.file (mine.yaml): transitions[3].dest` for a definition in its own file."""
     try:
-        _definition_from_section(section)
+        definition_from_section(section)
     except InvalidInput as err:
         details = err.details if isinstance(err.details, Mapping) else {}
         in_file = isinstance(section, Mapping) and "file" in section and "states" not in section
@@ -381,6 +383,6 @@ def validate_lifecycle_section(section: Any) -> dict[str, str]:
 def resolve_lifecycle(section: Any) -> dict[str, Any]:
     """The `lifecycle.current` setting: name, initial state and the whole validated definition (so a running server
     never depends on the file again), with its digest."""
-    d = _definition_from_section(section)
+    d = definition_from_section(section)
     return {"name": d.name, "initial": d.initial, "final": list(d.final), "digest": d.digest,
             "definition": json.loads(json.dumps(d.raw, default=str))}

@@ -162,7 +162,7 @@ def to_svg(lifecycle: Lifecycle | Definition) -> str:
 
     forward = [t for t in d.transitions for s in t.sources
                if s in spine and t.dest in spine and spine.index(t.dest) == spine.index(s) + 1]
-    label_heights = [LINE * (1 + len(edge_lines(t)) + 1) for t in forward] or [0]
+    label_heights = [LINE - _label_block(0, 0, t, width_chars=34)[1] for t in forward] or [0]
     back_edges = [(s, t) for t in d.transitions for s in t.sources
                   if s in spine and t.dest in spine and spine.index(t.dest) <= spine.index(s)]
     skip_edges = [(s, t) for t in d.transitions for s in t.sources
@@ -230,7 +230,7 @@ def to_svg(lifecycle: Lifecycle | Definition) -> str:
             dash = ' stroke-dasharray="8 5"' if t.auto else ""
             parts.append(f'<line x1="{a.x + a.w:.0f}" y1="{y:.0f}" x2="{b.x:.0f}" y2="{y:.0f}" '
                          f'stroke="{COLOURS["edge"]}" stroke-width="2.5"{dash} marker-end="url(#arrow-edge)"/>')
-            label, _ = _label_block((a.x + a.w + b.x) / 2, a.y - 14, t, width_chars=38)
+            label, _ = _label_block((a.x + a.w + b.x) / 2, a.y - 14, t, width_chars=34)
             parts.extend(label)
 
     # Steps back (and skips ahead) arc over the top, one lane each.
@@ -239,7 +239,7 @@ def to_svg(lifecycle: Lifecycle | Definition) -> str:
         a, b = boxes[src], boxes[t.dest]
         back = spine.index(t.dest) <= spine.index(src)
         colour, marker = (COLOURS["back"], "back") if back else (COLOURS["edge"], "edge")
-        xa, xb = a.cx + 40, b.cx - 40
+        xa, xb = a.cx + 20, b.cx - 20
         parts.append(f'<path d="M {xa:.0f} {a.y:.0f} L {xa:.0f} {lane_y:.0f} L {xb:.0f} {lane_y:.0f} '
                      f'L {xb:.0f} {b.y:.0f}" fill="none" stroke="{colour}" stroke-width="2.5" '
                      f'marker-end="url(#arrow-{marker})"/>')

@@ -204,11 +204,20 @@ def lifecycle_for(definition: Definition) -> Lifecycle:
     return found
 
 
+def cached_lifecycle(digest: str | None) -> Lifecycle | None:
+    """The lifecycle already built for a definition digest (as kept in the `lifecycle.current` setting), if any."""
+    return _cache.get(digest) if digest else None
+
+
 def get_lifecycle(name_or_path: str | Path) -> Lifecycle:
     """The lifecycle for a shipped name (`default`, `triple_diamond`) or a definition file."""
     return lifecycle_for(load_definition(name_or_path))
 
 
-def lifecycle_from_data(data: Mapping[str, Any], origin: str = "definition") -> Lifecycle:
-    """The lifecycle for definition data (as stored in the `lifecycle` setting)."""
-    return lifecycle_for(parse_definition(data, origin))
+def lifecycle_from_data(data: Mapping[str, Any], origin: str = "definition", digest: str | None = None) -> Lifecycle:
+    """The lifecycle for definition data (as stored in the `lifecycle.current` setting); `digest` (the setting's) is
+    remembered too, so the next call finds it without parsing."""
+    lifecycle = lifecycle_for(parse_definition(data, origin))
+    if digest:
+        _cache.setdefault(digest, lifecycle)
+    return lifecycle

@@ -65,6 +65,7 @@ class GuardSpec:
     description: str  # plain words for the playbook and the diagram legend
     check: Callable[..., tuple[bool, str]]
     params: Mapping[str, ParamSpec] = field(default_factory=dict)
+    reads: tuple[str, ...] = ()  # which groups of facts it needs: evidence, score, solutions, kpis (owner is always there)
 
     def label(self, params: Mapping[str, Any]) -> str:
         """Short label for diagrams: `has_evidence ≥ 2`."""
@@ -183,25 +184,38 @@ GUARDS: dict[str, GuardSpec] = {
     spec.name: spec
     for spec in (
         GuardSpec("has_evidence", "at least `min` pieces of evidence back the opportunity",
-                  _has_evidence, {"min": ParamSpec(1, 1, _MIN)}),
+                  _has_evidence, {"min": ParamSpec(1, 1, _MIN)}, ("evidence",)),
         GuardSpec("evidence_across_journeys", "the evidence is linked to steps of at least `min` journeys",
-                  _evidence_across_journeys, {"min": ParamSpec(2, 1, _MIN)}),
+                  _evidence_across_journeys, {"min": ParamSpec(2, 1, _MIN)}, ("evidence",)),
         GuardSpec("evidence_from_sources", "the evidence comes from at least `min` distinct sources",
-                  _evidence_from_sources, {"min": ParamSpec(2, 1, _MIN)}),
+                  _evidence_from_sources, {"min": ParamSpec(2, 1, _MIN)}, ("evidence",)),
         GuardSpec("has_owner", "someone owns the opportunity", _has_owner),
-        GuardSpec("has_score", "every input of the scoring model is recorded, so it has a score", _has_score),
+        GuardSpec("has_score", "every input of the scoring model is recorded, so it has a score", _has_score,
+                  reads=("score",)),
         GuardSpec("has_solution", "at least `min` solutions are defined", _has_solution,
-                  {"min": ParamSpec(1, 1, _MIN)}),
-        GuardSpec("solutions_delivered", "every solution's backlog item is done", _solutions_delivered),
-        GuardSpec("has_kpi", "the opportunity targets at least `min` KPIs", _has_kpi, {"min": ParamSpec(1, 1, _MIN)}),
-        GuardSpec("kpi_baseline_recorded", "a baseline is recorded for every targeted KPI", _kpi_baseline_recorded),
+                  {"min": ParamSpec(1, 1, _MIN)}, ("solutions",)),
+        GuardSpec("solutions_delivered", "every solution's backlog item is done", _solutions_delivered,
+                  reads=("solutions",)),
+        GuardSpec("has_kpi", "the opportunity targets at least `min` KPIs", _has_kpi, {"min": ParamSpec(1, 1, _MIN)},
+                  ("kpis",)),
+        GuardSpec("kpi_baseline_recorded", "a baseline is recorded for every targeted KPI", _kpi_baseline_recorded,
+                  reads=("kpis",)),
         GuardSpec("outcome_recorded", "an outcome (improved, no change, worse) is recorded for every targeted KPI",
-                  _outcome_recorded),
+                  _outcome_recorded, reads=("kpis",)),
         GuardSpec("outcome_missed", "the outcome is recorded and at least one targeted KPI did not improve",
-                  _outcome_missed),
-        GuardSpec("outcome_met", "the outcome is recorded and every targeted KPI improved", _outcome_met),
+                  _outcome_missed, reads=("kpis",)),
+        GuardSpec("outcome_met", "the outcome is recorded and every targeted KPI improved", _outcome_met,
+                  reads=("kpis",)),
     )
 }
+
+
+FACT_GROUPS = ("evidence", "score", "solutions", "kpis")
+
+
+def facts_needed(names) -> frozenset[str]:
+    """The groups of facts a set of guards reads, so that only those are computed."""
+    return frozenset(group for name in names for group in GUARDS[name].reads)
 
 
 def validate_params(name: str, params: Any) -> tuple[dict[str, int], dict[str, str]]:

@@ -12,8 +12,10 @@ wins, the other gets Conflict (HTTP 409) with what happened, never a lost update
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import importlib
-from dataclasses import dataclass, field
+import inspect
+from dataclasses import dataclass
 from typing import Any, Iterable
 
 import sqlalchemy as sa
@@ -25,41 +27,54 @@ from sqlalchemy.orm.exc import StaleDataError
 from govern import audit, outbox
 from govern.errors import Conflict, GuardsUnmet, InvalidInput, NotFound, PermissionDenied, PreconditionFailed
 from govern.model import (
-    ApprovalRequest, ApprovalVote, AuditEvent, CouncilSeat, Insight, Journey, Opportunity, OpportunityKpi,
-    OpportunityTransition, Person, Solution, Step, insight_step, opportunity_insight, opportunity_journey, utcnow,
+    ApprovalRequest, ApprovalVote, CouncilSeat, Insight, Journey, Opportunity, OpportunityKpi,
+    OpportunityTransition, Person, Solution, Step, insight_step, opportunity_insight, utcnow,
 )
 from govern.policy import Actor
 from govern.services.common import get_opportunity, get_setting
 from workflows import approvals
 from workflows.approvals import ApprovalContext, ApprovalStatus
-from workflows.definition import TransitionDef
-from workflows.engine import Check, Lifecycle, get_lifecycle, lifecycle_from_data
-from workflows.guards import OpportunityFacts
+from workflows.definition import TransitionDef, definition_from_section
+from workflows.engine import (
+    Check, Lifecycle, cached_lifecycle, get_lifecycle, lifecycle_for, lifecycle_from_data,
+)
+from workflows.guards import FACT_GROUPS, OpportunityFacts, facts_needed
 
 LIFECYCLE_SETTING = "lifecycle.current"
 
-# Outbox topics and kinds written by lifecycle effects (delivered by integrations/ and rituals/).
-SLACK, JIRA, RITUALS = "slack", "jira", "rituals"
-KIND_TRANSITION_NOTICE = "transition.notify"
-KIND_APPROVAL_REQUESTED = "approval.requested"
-KIND_APPROVAL_DECIDED = "approval.decided"
-KIND_CREATE_BACKLOG_ITEM = "solution.create"
-KIND_SCHEDULE_EVALUATION = "evaluation.schedule"
+# Outbox topics and kinds written by the lifecycle (the table in docs/architecture.md; delivered by integrations/).
+SLACK, JIRA = "slack", "jira"
+KIND_TRANSITION_NOTICE = "transition"
+KIND_APPROVAL_REQUESTED = "approval_request"
+KIND_APPROVAL_DECIDED = "approval_outcome"
+KIND_CREATE_BACKLOG_ITEM = "create_issue"
+KIND_EVALUATION_DUE = "evaluation_due"
 
 
 # --- which lifecycle --------------------------------------------------------------------------------------------------
 
 
-def lifecycle_of(session: Session, opportunity: Opportunity | None = None) -> Lifecycle:
-    """The lifecycle an opportunity lives in: the one `govern apply` configured (the `lifecycle.current` setting,
-    which holds the whole validated definition), or the shipped one of the opportunity's `lifecycle` name when the
-    organisation has since switched to another."""
+def applied_lifecycle(session: Session) -> Lifecycle:
+    """The lifecycle `govern apply` configured: the `lifecycle.current` setting holds the whole validated definition
+    (and its digest, so the shared machine is found without parsing); older databases fall back to the raw
+    `lifecycle` section, and an organisation that never applied a file gets the default."""
     current = get_setting(session, LIFECYCLE_SETTING) or {}
-    name = current.get("name", "default")
-    if opportunity is None or opportunity.lifecycle in (None, name):
-        if current.get("definition"):
-            return lifecycle_from_data(current["definition"], f"the applied lifecycle {name!r}")
-        return get_lifecycle(name)
+    if current.get("definition"):
+        cached = cached_lifecycle(current.get("digest"))
+        return cached or lifecycle_from_data(current["definition"], f"the applied lifecycle {current.get('name')!r}",
+                                             current.get("digest"))
+    section = get_setting(session, "lifecycle")
+    if section is not None:
+        return lifecycle_for(definition_from_section(section))
+    return get_lifecycle(current.get("name", "default"))
+
+
+def lifecycle_of(session: Session, opportunity: Opportunity | None = None) -> Lifecycle:
+    """The lifecycle an opportunity lives in: the applied one, or the shipped one of the opportunity's `lifecycle`
+    name when the organisation has since switched to another."""
+    applied = applied_lifecycle(session)
+    if opportunity is None or opportunity.lifecycle in (None, applied.name):
+        return applied
     return get_lifecycle(opportunity.lifecycle)
 
 
@@ -75,39 +90,45 @@ def _missing_score_inputs(session: Session, opp: Opportunity) -> tuple[str, ...]
     return tuple(missing_inputs(session, opp))
 
 
-def facts_for(session: Session, opportunity: Opportunity) -> OpportunityFacts:
-    """The guard facts of one opportunity, computed from the database now (see OpportunityFacts for the rules)."""
+def facts_for(session: Session, opportunity: Opportunity, needs: Iterable[str] | None = None) -> OpportunityFacts:
+    """The guard facts of one opportunity, computed from the database now (see OpportunityFacts for the rules).
+
+    `needs` limits the work to the groups of facts some guards read (`workflows.guards.facts_needed`); facts outside
+    it keep their zero defaults. Without it, everything is computed (one query, plus the scoring model if asked).
+    """
+    groups = set(FACT_GROUPS if needs is None else needs)
     oid = opportunity.id
     linked = sa.select(opportunity_insight.c.insight_id).where(opportunity_insight.c.opportunity_id == oid)
-    evidence_count, source_count = session.execute(
-        sa.select(sa.func.count(Insight.id), sa.func.count(sa.distinct(sa.func.lower(Insight.source))))
-        .where(Insight.id.in_(linked))).one()
-    journey_count = session.scalar(
-        sa.select(sa.func.count(sa.distinct(Step.journey_id)))
-        .select_from(insight_step.join(Step, Step.id == insight_step.c.step_id))
-        .where(insight_step.c.insight_id.in_(linked))) or 0
-    unlinked = session.scalar(
-        sa.select(sa.func.count()).select_from(Insight)
-        .where(Insight.id.in_(linked), ~Insight.id.in_(sa.select(insight_step.c.insight_id)))) or 0
-    solution_count, solutions_done = session.execute(
-        sa.select(sa.func.count(Solution.id), sa.func.count(Solution.id).filter(Solution.state == "done"))
-        .where(Solution.opportunity_id == oid)).one()
-    kpis, baselines, outcomes, improved = session.execute(
-        sa.select(sa.func.count(), sa.func.count(OpportunityKpi.baseline_value), sa.func.count(OpportunityKpi.verdict),
-                  sa.func.count().filter(OpportunityKpi.verdict == "improved"))
-        .where(OpportunityKpi.opportunity_id == oid)).one()
-    journey_ids = tuple(session.scalars(
-        sa.select(opportunity_journey.c.journey_id).where(opportunity_journey.c.opportunity_id == oid)
-        .order_by(opportunity_journey.c.journey_id)))
-    return OpportunityFacts(
-        opportunity_id=oid, owner_id=opportunity.owner_id, journey_ids=journey_ids,
-        evidence_count=evidence_count or 0, evidence_journey_count=journey_count,
-        evidence_source_count=source_count or 0, unlinked_evidence_count=unlinked,
-        missing_score_inputs=_missing_score_inputs(session, opportunity),
-        solution_count=solution_count or 0, solutions_done=solutions_done or 0,
-        targeted_kpi_count=kpis or 0, baselines_recorded=baselines or 0, outcomes_recorded=outcomes or 0,
-        outcomes_improved=improved or 0,
-    )
+    columns: dict[str, Any] = {}
+    if "evidence" in groups:
+        columns["evidence_count"] = sa.select(sa.func.count(Insight.id)).where(Insight.id.in_(linked))
+        columns["evidence_source_count"] = sa.select(sa.func.count(sa.distinct(sa.func.lower(Insight.source)))).where(
+            Insight.id.in_(linked))
+        columns["evidence_journey_count"] = (
+            sa.select(sa.func.count(sa.distinct(Step.journey_id)))
+            .select_from(insight_step.join(Step, Step.id == insight_step.c.step_id))
+            .where(insight_step.c.insight_id.in_(linked)))
+        columns["unlinked_evidence_count"] = sa.select(sa.func.count()).select_from(Insight).where(
+            Insight.id.in_(linked), ~Insight.id.in_(sa.select(insight_step.c.insight_id)))
+    if "solutions" in groups:
+        columns["solution_count"] = sa.select(sa.func.count(Solution.id)).where(Solution.opportunity_id == oid)
+        columns["solutions_done"] = sa.select(sa.func.count(Solution.id)).where(
+            Solution.opportunity_id == oid, Solution.state == "done")
+    if "kpis" in groups:
+        mine = OpportunityKpi.opportunity_id == oid
+        columns["targeted_kpi_count"] = sa.select(sa.func.count()).select_from(OpportunityKpi).where(mine)
+        columns["baselines_recorded"] = sa.select(sa.func.count(OpportunityKpi.baseline_value)).where(mine)
+        columns["outcomes_recorded"] = sa.select(sa.func.count(OpportunityKpi.verdict)).where(mine)
+        columns["outcomes_improved"] = sa.select(sa.func.count()).select_from(OpportunityKpi).where(
+            mine, OpportunityKpi.verdict == "improved")
+    values: dict[str, Any] = {}
+    if columns:
+        row = session.execute(sa.select(*(q.scalar_subquery().label(k) for k, q in columns.items()))).one()
+        values = {k: (v or 0) for k, v in row._mapping.items()}
+    if "score" in groups:
+        values["missing_score_inputs"] = _missing_score_inputs(session, opportunity)
+    return OpportunityFacts(opportunity_id=oid, owner_id=opportunity.owner_id,
+                            journey_ids=tuple(sorted(j.id for j in opportunity.journeys)), **values)
 
 
 # --- approval context -------------------------------------------------------------------------------------------------
@@ -219,59 +240,61 @@ def _pending_request(session: Session, opp: Opportunity) -> ApprovalRequest | No
         ApprovalRequest.opportunity_id == opp.id, ApprovalRequest.status == "pending").order_by(ApprovalRequest.id))
 
 
-def _notify_channels(session: Session, opp: Opportunity, channel: str) -> list[str]:
-    if channel != "journey":
-        return [channel]
-    return [j.slack_channel or f"journey:{j.key}" for j in opp.journeys]
-
-
 def _perform_effects(session: Session, actor: Actor, opp: Opportunity, t: TransitionDef, from_state: str,
                      transition_id: int, reason: str | None) -> list[dict[str, Any]]:
-    """Run a transition's effects inside its transaction: database effects as writes, the rest as outbox messages."""
+    """Run a transition's effects inside its transaction: database effects as writes, the rest as outbox messages
+    (topics and kinds as in docs/architecture.md; payloads carry a few extra keys for readable messages)."""
     done: list[dict[str, Any]] = []
-    base = {"opportunity": opp.key, "opportunity_id": opp.id, "title": opp.title, "trigger": t.trigger,
-            "from": from_state, "to": opp.state, "actor": actor.label, "reason": reason,
-            "transition_id": transition_id}
+    journeys = [j.key for j in opp.journeys]
     for effect in t.effects:
         if effect.name == "record_kpi_baseline":
             done.append({"effect": effect.name, "recorded": _record_baselines(session, actor, opp)})
         elif effect.name == "record_outcome":
             done.append({"effect": effect.name, "recorded": _record_outcomes(session, actor, opp)})
         elif effect.name == "notify":
-            for channel in _notify_channels(session, opp, effect.params["channel"]):
-                msg = outbox.enqueue(session, SLACK, KIND_TRANSITION_NOTICE,
-                                     {**base, "channel": channel, "message": effect.params.get("message")},
-                                     dedupe_key=f"transition:{transition_id}:notify:{channel}")
-                done.append({"effect": "notify", "channel": channel, "outbox": msg.id if msg else None})
+            channel = effect.params["channel"]
+            msg = outbox.enqueue(session, SLACK, KIND_TRANSITION_NOTICE, {
+                "opportunity": opp.key, "title": opp.title, "from": from_state, "to": opp.state,
+                "trigger": t.trigger, "actor": actor.label, "reason": reason, "journeys": journeys,
+                "channel": None if channel == "journey" else channel, "message": effect.params.get("message"),
+                "transition_id": transition_id,
+            }, dedupe_key=f"transition:{transition_id}:notify:{channel}")
+            done.append({"effect": "notify", "channel": channel, "outbox": msg.id if msg else None})
         elif effect.name == "create_backlog_items":
             for solution in opp.solutions:
                 if solution.external_key:
                     continue
-                msg = outbox.enqueue(session, JIRA, KIND_CREATE_BACKLOG_ITEM,
-                                     {**base, "solution_id": solution.id, "solution": solution.key,
-                                      "summary": solution.title, "issue_type": effect.params.get("issue_type")},
-                                     dedupe_key=f"jira:create:{solution.key}")
+                msg = outbox.enqueue(session, JIRA, KIND_CREATE_BACKLOG_ITEM, {
+                    "solution_id": solution.id, "opportunity": opp.key, "summary": solution.title,
+                    "issue_type": effect.params.get("issue_type"),
+                }, dedupe_key=f"jira:create:{solution.id}")
                 done.append({"effect": effect.name, "solution": solution.key, "outbox": msg.id if msg else None})
         elif effect.name == "schedule_evaluation":
             due = utcnow() + dt.timedelta(days=int(effect.params["after_days"]))
-            msg = outbox.enqueue(session, RITUALS, KIND_SCHEDULE_EVALUATION, {**base, "due_at": due},
-                                 dedupe_key=f"transition:{transition_id}:evaluation", not_before=None)
+            msg = outbox.enqueue(session, SLACK, KIND_EVALUATION_DUE, {
+                "opportunity": opp.key, "title": opp.title, "journeys": journeys, "due_at": due,
+                "transition_id": transition_id,
+            }, dedupe_key=f"transition:{transition_id}:evaluation_due", not_before=due)
             done.append({"effect": effect.name, "due_at": due.isoformat(), "outbox": msg.id if msg else None})
     return done
 
 
 def _optional_metrics(name: str):
     try:
-        return getattr(importlib.import_module("govern.metrics"), name)
+        fn = getattr(importlib.import_module("govern.metrics"), name)
     except (ImportError, AttributeError):
         return None
+    # The metrics services commit by default; inside a transition they must not (one commit per use case).
+    if "commit" in inspect.signature(fn).parameters:
+        return functools.partial(fn, commit=False)
+    return fn
 
 
 def _record_baselines(session: Session, actor: Actor, opp: Opportunity) -> Any:
     record = _optional_metrics("record_baselines")
     if record is not None:
         return _jsonable_result(record(session, actor, opp))
-    # Without the metrics service: the latest measurement of each targeted KPI becomes its baseline.
+    # Until the metrics service exists: the latest measurement of each targeted KPI becomes its baseline.
     out = []
     for link in opp.kpi_links:
         latest = link.kpi.measurements[-1] if link.kpi.measurements else None
@@ -303,22 +326,25 @@ def _move(session: Session, actor: Actor, opp: Opportunity, lifecycle: Lifecycle
     before = {"state": from_state, "version": opp.version}
     now = utcnow()
     opp.state, opp.state_reason, opp.state_changed_at, opp.updated_at = new_state, reason, now, now
-    _flush_guarded(session, opp.key)  # takes the row (PostgreSQL) and surfaces a concurrent move before more work
     row = OpportunityTransition(opportunity_id=opp.id, trigger=t.trigger, from_state=from_state, to_state=new_state,
                                 actor_id=actor.person_id, reason=reason,
                                 approval_request_id=request.id if request else None, at=now)
     session.add(row)
-    session.flush()
+    # One flush: the versioned UPDATE takes the row (PostgreSQL) and surfaces a concurrent move before more work.
+    _flush_guarded(session, opp.key)
     effects = _perform_effects(session, actor, opp, t, from_state, row.id, reason)
     # Any other request still pending for this opportunity was made from the old state: it is superseded.
-    for other in session.scalars(sa.select(ApprovalRequest).where(
-            ApprovalRequest.opportunity_id == opp.id, ApprovalRequest.status == "pending")):
-        if request is None or other.id != request.id:
-            other.status, other.decided_at = "superseded", now
-            other.decided_reason = f"{opp.key} moved from {from_state} to {new_state}"
+    others = [ApprovalRequest.opportunity_id == opp.id, ApprovalRequest.status == "pending"]
+    if request is not None:
+        others.append(ApprovalRequest.id != request.id)
+    stale = session.scalars(sa.select(ApprovalRequest).where(*others)).all()
+    for other in stale:
+        other.status, other.decided_at = "superseded", now
+        other.decided_reason = f"{opp.key} moved from {from_state} to {new_state}"
     audit.record(session, actor, "opportunity.transitioned", "opportunity", opp.key, before=before,
                  after={"state": new_state, "trigger": t.trigger, "guards": [g.to_dict() for g in check.guard_results],
-                        "approval_request": request.id if request else None, "effects": effects},
+                        "approval_request": request.id if request else None, "effects": effects,
+                        "superseded": [o.id for o in stale]},
                  reason=reason)
 
 
@@ -346,7 +372,7 @@ def request_transition(session: Session, actor: Actor, opportunity_ref: str | in
     if t.requires_reason and not reason:
         raise InvalidInput(f"a reason is required to {t.trigger} {opp.key} ({opp.state} → {t.dest})",
                            {"reason": "required"})
-    facts = facts_for(session, opp)
+    facts = facts_for(session, opp, facts_needed(g.name for g in t.guards))
     check = lifecycle.check(opp.state, t.trigger, facts)
     if not check.ok:
         raise GuardsUnmet(f"{opp.key} cannot {t.trigger} ({opp.state} → {t.dest}): " + "; ".join(check.unmet),
@@ -376,10 +402,10 @@ def request_transition(session: Session, actor: Actor, opportunity_ref: str | in
                  reason=reason)
     names = approval_context(session, opp, actor.person_id).names
     outbox.enqueue(session, SLACK, KIND_APPROVAL_REQUESTED, {
-        "request_id": request.id, "opportunity": opp.key, "opportunity_id": opp.id, "title": opp.title,
-        "trigger": t.trigger, "from": opp.state, "to": t.dest, "requested_by": actor.label, "reason": reason,
+        "request_id": request.id, "opportunity": opp.key, "title": opp.title, "trigger": t.trigger,
+        "from": opp.state, "to": t.dest, "requested_by": actor.label, "reason": reason,
         "approvers": sorted(names.get(p, str(p)) for p in status.eligible()), "waiting_for": status.waiting_for(),
-        "channels": _notify_channels(session, opp, "journey"),
+        "journeys": [j.key for j in opp.journeys],
     }, dedupe_key=f"approval:{request.id}:requested")
     _commit(session, opp.key)
     message = (f"requested {t.trigger} for {opp.key} ({opp.state} → {t.dest}); waiting for approval by "
@@ -387,6 +413,32 @@ def request_transition(session: Session, actor: Actor, opportunity_ref: str | in
     if status.impossible():
         message += ". Note: " + "; ".join(status.impossible())
     return TransitionResult(opp, False, check, request, status, message)
+
+
+def _guards_now(session: Session, request: ApprovalRequest) -> list[dict[str, Any]] | None:
+    """The request's guard results at this moment, for the audit record (None once the opportunity moved on)."""
+    opp = request.opportunity
+    if opp.state != request.from_state:
+        return None
+    lifecycle = lifecycle_of(session, opp)
+    t = lifecycle.resolve(opp.state, request.trigger)
+    check = lifecycle.check(opp.state, t.trigger, facts_for(session, opp, facts_needed(g.name for g in t.guards)))
+    return [g.to_dict() for g in check.guard_results]
+
+
+def _lock_for_decision(session: Session, request: ApprovalRequest) -> None:
+    """Decisions on a request take its opportunity's row first (PostgreSQL; SQLite writers queue anyway), in the same
+    order as a direct move (opportunity, then requests, then the audit chain), so they queue instead of deadlocking;
+    then the request is re-read, so a decision that just committed is seen and reported, not overwritten."""
+    session.refresh(request.opportunity, with_for_update=True)
+    session.refresh(request)
+
+
+def _approval_outcome(session: Session, request: ApprovalRequest, actor: Actor) -> None:
+    outbox.enqueue(session, SLACK, KIND_APPROVAL_DECIDED, {
+        "request_id": request.id, "status": request.status, "opportunity": request.opportunity.key,
+        "by": actor.label, "reason": request.decided_reason, "trigger": request.trigger, "to": request.to_state,
+    }, dedupe_key=f"approval:{request.id}:decided")
 
 
 def _get_request(session: Session, request_id: int | str) -> ApprovalRequest:
@@ -431,7 +483,8 @@ def _require_decider(status: ApprovalStatus, actor: Actor, request: ApprovalRequ
         return
     if decision == "approve" and actor.person_id in status.approvers:
         raise Conflict(refusal, {"request": request.id})
-    raise PermissionDenied(f"{actor.handle}: {refusal}",
+    held = ", ".join(sorted(actor.roles - {"viewer"})) or "viewer"
+    raise PermissionDenied(f"{actor.handle} ({held}): {refusal}",
                            {"request": request.id, "waiting_for": status.waiting_for()})
 
 
@@ -447,6 +500,7 @@ def approve_request(session: Session, actor: Actor, request_id: int | str, reaso
     - `expected_version` is the request's version the caller saw (stale → PreconditionFailed).
     """
     request = _get_request(session, request_id)
+    _lock_for_decision(session, request)
     opp = request.opportunity
     if request.status != "pending":
         raise _already_decided(request)
@@ -472,10 +526,11 @@ def approve_request(session: Session, actor: Actor, request_id: int | str, reaso
     audit_after = {"request": request.id, "capacity": capacity, "satisfied": status.satisfied,
                    "waiting_for": status.waiting_for()}
     if not status.satisfied:
-        audit.record(session, actor, "approval.approved", "opportunity", opp.key, after=audit_after, reason=reason)
-        _commit(session, f"request #{request.id}", on_stale)
         facts = facts_for(session, opp)
         check = lifecycle.check(request.from_state, request.trigger, facts)
+        audit_after["guards"] = [g.to_dict() for g in check.guard_results]
+        audit.record(session, actor, "approval.approved", "opportunity", opp.key, after=audit_after, reason=reason)
+        _commit(session, f"request #{request.id}", on_stale)
         return TransitionResult(opp, False, check, request, status,
                                 f"approval recorded ({capacity}); still waiting for " + ", ".join(status.waiting_for()))
     if opp.state != request.from_state:
@@ -494,9 +549,7 @@ def approve_request(session: Session, actor: Actor, request_id: int | str, reaso
     audit.record(session, actor, "approval.approved", "opportunity", opp.key, after=audit_after, reason=reason)
     request.status, request.decided_at = "approved", utcnow()
     _move(session, actor, opp, lifecycle, t, facts, check, request.reason, request)
-    outbox.enqueue(session, SLACK, KIND_APPROVAL_DECIDED, {
-        "request_id": request.id, "opportunity": opp.key, "decision": "approved", "by": actor.label,
-        "trigger": request.trigger, "to": request.to_state}, dedupe_key=f"approval:{request.id}:decided")
+    _approval_outcome(session, request, actor)
     _commit(session, f"request #{request.id}", on_stale)
     return TransitionResult(opp, True, check, request, status,
                             f"approved; {opp.key} moved from {request.from_state} to {opp.state}")
@@ -508,6 +561,7 @@ def reject_request(session: Session, actor: Actor, request_id: int | str, reason
     if not isinstance(reason, str) or not reason.strip():
         raise InvalidInput("a reason is required to reject a request", {"reason": "required"})
     request = _get_request(session, request_id)
+    _lock_for_decision(session, request)
     if request.status != "pending":
         raise _already_decided(request)
     if expected_version is not None and int(expected_version) != request.version:
@@ -528,11 +582,8 @@ def reject_request(session: Session, actor: Actor, request_id: int | str, reason
         raise _stale_request(session, request.id)() from None
     audit.record(session, actor, "approval.rejected", "opportunity", request.opportunity.key,
                  after={"request": request.id, "trigger": request.trigger, "from": request.from_state,
-                        "to": request.to_state}, reason=reason.strip())
-    outbox.enqueue(session, SLACK, KIND_APPROVAL_DECIDED, {
-        "request_id": request.id, "opportunity": request.opportunity.key, "decision": "rejected", "by": actor.label,
-        "reason": reason.strip(), "trigger": request.trigger, "to": request.to_state},
-        dedupe_key=f"approval:{request.id}:decided")
+                        "to": request.to_state, "guards": _guards_now(session, request)}, reason=reason.strip())
+    _approval_outcome(session, request, actor)
     _commit(session, f"request #{request.id}", on_stale)
     return request
 
@@ -541,6 +592,7 @@ def withdraw_request(session: Session, actor: Actor, request_id: int | str, reas
                      ) -> ApprovalRequest:
     """Withdraw a pending request: its requester may, and so may the council (admin, lead, manager)."""
     request = _get_request(session, request_id)
+    _lock_for_decision(session, request)
     if request.status != "pending":
         raise _already_decided(request)
     council = bool(actor.roles & {"admin", "lead", "manager"})
@@ -552,10 +604,10 @@ def withdraw_request(session: Session, actor: Actor, request_id: int | str, reas
     on_stale = _stale_request(session, request.id)
     _flush_guarded(session, f"request #{request.id}", on_stale)
     audit.record(session, actor, "approval.withdrawn", "opportunity", request.opportunity.key,
-                 after={"request": request.id, "trigger": request.trigger}, reason=request.decided_reason)
-    outbox.enqueue(session, SLACK, KIND_APPROVAL_DECIDED, {
-        "request_id": request.id, "opportunity": request.opportunity.key, "decision": "withdrawn", "by": actor.label,
-        "trigger": request.trigger, "to": request.to_state}, dedupe_key=f"approval:{request.id}:decided")
+                 after={"request": request.id, "trigger": request.trigger, "from": request.from_state,
+                        "to": request.to_state, "guards": _guards_now(session, request)},
+                 reason=request.decided_reason)
+    _approval_outcome(session, request, actor)
     _commit(session, f"request #{request.id}", on_stale)
     return request
 

@@ -7,8 +7,7 @@ import sqlalchemy as sa
 
 from govern import audit
 from govern.errors import Conflict, GuardsUnmet, InvalidInput, PermissionDenied, PreconditionFailed
-from govern.model import ApprovalRequest, AuditEvent, OpportunityKpi, OpportunityTransition, OutboxMessage, Solution
-from govern.policy import Actor
+from govern.model import ApprovalRequest, AuditEvent, OpportunityKpi, OpportunityTransition, OutboxMessage
 from tests.workflows.conftest import use_lifecycle
 from workflows import services
 
@@ -53,9 +52,12 @@ def test_prioritise_to_implement_needs_every_other_owner_and_records_baseline_an
     assert link.baseline_value == 3.1
     kinds = outbox_kinds(session)
     assert kinds.count(("jira", services.KIND_CREATE_BACKLOG_ITEM)) == 2
-    channels = {m.payload["channel"] for m in session.scalars(sa.select(OutboxMessage).where(
-        OutboxMessage.kind == services.KIND_TRANSITION_NOTICE))}
-    assert channels == {"#j-switching-providers", "#j-moving-house"}
+    notices = session.scalars(sa.select(OutboxMessage).where(OutboxMessage.kind == services.KIND_TRANSITION_NOTICE)
+                              .order_by(OutboxMessage.id)).all()
+    assert (notices[-1].payload["from"], notices[-1].payload["to"]) == ("prioritise", "implement")
+    assert set(notices[-1].payload["journeys"]) == {"switching-providers", "moving-house"}
+    creates = session.scalars(sa.select(OutboxMessage).where(OutboxMessage.topic == "jira")).all()
+    assert {m.dedupe_key for m in creates} == {f"jira:create:{s.id}" for s in opp.solutions}
 
 
 def test_implement_guards_name_what_is_missing(org, session):
@@ -79,7 +81,7 @@ def test_supporter_is_told_politely_who_can_approve(org, session):
     result = services.request_transition(session, org.actor("lotte"), opp.key, "prioritise")
     with pytest.raises(PermissionDenied) as caught:
         services.approve_request(session, org.actor("ruben"), result.request.id)
-    assert caught.value.message == "ruben: you are not an approver for this request; it needs the lead (lea)"
+    assert caught.value.message == "ruben (supporter): you are not an approver for this request; it needs the lead (lea)"
 
 
 def test_the_local_operator_cannot_approve(org, session, operator):
@@ -248,7 +250,7 @@ def test_auto_transition_when_every_solution_is_delivered(org, session, operator
     session.commit()
     result = services.request_auto_transitions(session, operator, opp.key)
     assert result.moved and opp.state == "evaluate"
-    assert ("rituals", services.KIND_SCHEDULE_EVALUATION) in outbox_kinds(session)
+    assert ("slack", services.KIND_EVALUATION_DUE) in outbox_kinds(session)
 
 
 def test_facts_count_evidence_journeys_sources_and_unlinked_insights(org, session):
@@ -257,3 +259,48 @@ def test_facts_count_evidence_journeys_sources_and_unlinked_insights(org, sessio
     assert (facts.evidence_count, facts.evidence_journey_count, facts.evidence_source_count,
             facts.unlinked_evidence_count) == (3, 2, 3, 0)
     assert facts.missing_score_inputs == () and facts.solution_count == 2 and facts.targeted_kpi_count == 1
+
+
+def test_rejections_and_withdrawals_are_audited_with_the_guards_at_that_moment(org, session):
+    opp = org.opportunity()
+    first = services.request_transition(session, org.actor("lotte"), opp.key, "prioritise").request
+    services.withdraw_request(session, org.actor("lotte"), first.id, "waiting for one more interview")
+    second = services.request_transition(session, org.actor("lotte"), opp.key, "prioritise").request
+    services.reject_request(session, org.actor("lea"), second.id, "not this quarter")
+    events = {e.action: e for e in session.scalars(sa.select(AuditEvent).order_by(AuditEvent.id))}
+    withdrawn, rejected = events["approval.withdrawn"], events["approval.rejected"]
+    assert withdrawn.actor == "lotte" and withdrawn.reason == "waiting for one more interview"
+    assert rejected.actor == "lea" and rejected.reason == "not this quarter"
+    assert [g["guard"] for g in rejected.after["guards"]] == ["has_evidence", "evidence_across_journeys"]
+    assert all(g["ok"] for g in withdrawn.after["guards"])
+
+
+def test_triple_diamond_end_to_end_through_the_services(org, session, operator):
+    use_lifecycle(session, "triple_diamond")
+    opp = org.opportunity(lifecycle="triple_diamond", insights=3)
+    assert opp.state == "problem_discovery"
+    lotte = org.actor("lotte")
+    request = services.request_transition(session, lotte, opp.key, "solution_discovery").request
+    assert services.approve_request(session, org.actor("ana"), request.id).moved
+    request = services.request_transition(session, lotte, opp.key, "deliver").request
+    for handle in ("ana", "max"):
+        assert not services.approve_request(session, org.actor(handle), request.id).moved
+    assert services.approve_request(session, org.actor("mia"), request.id).moved
+    assert opp.state == "solution_delivery" and opp.kpi_links[0].baseline_value == 3.1
+    for s in opp.solutions:
+        s.state = "done"
+    session.commit()
+    assert services.request_auto_transitions(session, operator, opp.key).moved
+    assert opp.state == "measure"
+    with pytest.raises(GuardsUnmet, match="needs an outcome"):
+        services.request_transition(session, lotte, opp.key, "learn")
+    opp.kpi_links[0].verdict = "improved"
+    session.commit()
+    request = services.request_transition(session, lotte, opp.key, "done").request
+    assert services.approve_request(session, org.actor("lea"), request.id).moved
+    assert opp.state == "done"
+    trail = [(t.from_state, t.to_state) for t in services.transitions_of(session, opp)]
+    assert trail == [(None, "problem_discovery"), ("problem_discovery", "solution_discovery"),
+                     ("solution_discovery", "solution_delivery"), ("solution_delivery", "measure"),
+                     ("measure", "done")]
+    assert audit.verify(session).ok
