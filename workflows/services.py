@@ -480,6 +480,9 @@ def _require_decider(status: ApprovalStatus, actor: Actor, request: ApprovalRequ
         raise PermissionDenied(status.refusal(None, decision=decision), {"request": request.id})
     refusal = status.refusal(actor.person_id, decision=decision)
     if refusal is None:
+        # The lifecycle's rule names the approvers; the permission table must agree, so a definition that names a
+        # role the table does not trust with approvals cannot grant them.
+        actor.require("transition.approve", [j.id for j in request.opportunity.journeys])
         return
     if decision == "approve" and actor.person_id in status.approvers:
         raise Conflict(refusal, {"request": request.id})

@@ -8,6 +8,7 @@ select), `sort_clause`, and `etag_version` / `if_match_version` (optimistic lock
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 import logging
 import re
 from typing import Any, Iterable, Mapping
@@ -22,7 +23,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, default_exceptions
 from werkzeug.routing import IntegerConverter
 
-from govern.errors import GovernError, InvalidInput, PreconditionFailed, Unauthenticated
+from govern.errors import GovernError, InvalidInput, PermissionDenied, PreconditionFailed, Unauthenticated
 from govern.policy import Actor
 from govern.runtime import Runtime
 from govern.services.common import load_actor
@@ -65,6 +66,7 @@ def current_actor(required: bool = True) -> Actor | None:
             raise Unauthenticated("use 'Authorization: Bearer <token>'")
         actor = load_actor(session, person_for_token(session, secret.strip()))
     elif web_session.get("person_id"):
+        _check_cookie_write()
         try:
             actor = load_actor(session, int(web_session["person_id"]))
         except (GovernError, ValueError, TypeError):
@@ -73,6 +75,24 @@ def current_actor(required: bool = True) -> Actor | None:
     if actor is None and required:
         raise Unauthenticated("sign in or send an API token ('Authorization: Bearer <token>')")
     return actor
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_SESSION_KEY = "_csrf"  # the web UI keeps its per-session form token here (govern.web.support)
+
+
+def _check_cookie_write() -> None:
+    """A browser session may write to the API only with the session's CSRF token in X-CSRF-Token.
+
+    Cookies ride along on cross-site requests; bearer tokens do not, so only cookie-authenticated writes need this.
+    """
+    if request.method in SAFE_METHODS or not request.path.startswith("/api/"):
+        return
+    expected = web_session.get(CSRF_SESSION_KEY)
+    sent = request.headers.get("X-CSRF-Token", "")
+    if not expected or not hmac.compare_digest(str(expected), sent):
+        raise PermissionDenied("API writes from a browser session need the X-CSRF-Token header "
+                               "(or use 'Authorization: Bearer <token>')", {"header": "X-CSRF-Token"})
 
 
 # --- the error shape ----------------------------------------------------------------------------------------------------

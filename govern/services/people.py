@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 import secrets
@@ -20,6 +21,7 @@ from govern.services.common import get_journey, get_person, require_text
 HANDLE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 TOKEN_PREFIX = "gov_"
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
 
 def person_snapshot(p: Person) -> dict:
@@ -181,8 +183,11 @@ def person_for_token(session: Session, secret: str) -> Person:
     token = session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == _hash_token(secret or "")))
     if token is None or token.revoked_at is not None or not token.person.active:
         raise Unauthenticated("invalid or revoked API token")
-    token.last_used_at = utcnow()
-    session.commit()
+    now = utcnow()
+    # Recorded at most once a minute, so that reads do not turn every API call into a write.
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        token.last_used_at = now
+        session.commit()
     return token.person
 
 
