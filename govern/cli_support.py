@@ -31,11 +31,13 @@ class CommandFailed(click.ClickException):
         out = file or sys.stderr
         click.echo(f"error: {self.message}", file=out)
         if isinstance(self.details, dict):
+            # Field paths and plain-words reasons help a person; structured extras (for API clients) would not.
             for key, value in self.details.items():
                 if isinstance(value, list):
                     for item in value:
-                        click.echo(f"  {key}: {item}", file=out)
-                else:
+                        if isinstance(item, (str, int, float)):
+                            click.echo(f"  {key}: {item}", file=out)
+                elif isinstance(value, (str, int, float)) and str(value) not in self.message:
                     click.echo(f"  {key}: {value}", file=out)
 
 

@@ -153,3 +153,102 @@ def test_person_feed_lists_only_the_rituals_they_attend(example_client, bearer):
     assert other.status_code == 403
     mine = example_client.get("/api/v1/calendar-tokens", headers=bearer("priya")).get_json()
     assert [t["id"] for t in mine] == [created.get_json()["id"]]
+
+
+@pytest.fixture
+def openapi(example_app):
+    """The live OpenAPI document, through which every answer below is checked."""
+    import schemathesis
+
+    return schemathesis.openapi.from_wsgi("/api/openapi.json", example_app)
+
+
+def as_documented(openapi, method: str, route: str, answer, status: int):
+    """The answer has the expected status, and its status, content type and body are those the document gives."""
+    assert answer.status_code == status, answer.get_data(as_text=True)
+    operation = openapi[f"/api/v1{route}"][method]
+    responses = operation.definition.raw["responses"]
+    assert str(status) in responses, f"{method} {route}: {status} is not documented"
+    documented = responses[str(status)].get("content", {})
+    if "$ref" not in responses[str(status)]:
+        assert answer.mimetype in documented, f"{method} {route}: {answer.mimetype} is not documented"
+    operation.validate_response(answer)
+    return answer.get_json(silent=True)
+
+
+def test_every_ritual_answer_is_as_the_openapi_document_describes(example_client, bearer, example_db, openapi):
+    with example_db.session_scope() as s:
+        ritual = services.get_ritual(s, "weekly-council-review")
+        [previous] = occurrences_between(ritual.cadence_kind, ritual.cadence, ritual.timezone,
+                                         dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=7),
+                                         dt.datetime.now(dt.timezone.utc))
+        held_id = services.resolve_occurrence(s, ritual, at=previous).id
+        planned_id = services.resolve_occurrence(s, services.get_ritual(s, "billing-checkin")).id
+        s.commit()
+    marco = bearer("marco")
+
+    def check(method, route, status, path=None, **kwargs):
+        answer = getattr(example_client, method.lower())(f"/api/v1{path or route}", headers=marco, **kwargs)
+        return as_documented(openapi, method, route, answer, status)
+
+    check("GET", "/rituals", 200)
+    check("GET", "/rituals/{key}", 200, "/rituals/weekly-council-review")
+    check("GET", "/rituals/{key}", 404, "/rituals/tea-party")
+    check("GET", "/rituals/{key}/occurrences", 200, "/rituals/weekly-council-review/occurrences")
+    for fmt in ("json", "slack", "md"):
+        check("GET", "/rituals/{key}/agenda", 200, f"/rituals/weekly-council-review/agenda?format={fmt}")
+    check("GET", "/rituals/{key}/agenda", 422, "/rituals/weekly-council-review/agenda?format=pdf")
+    published = check("POST", "/rituals/{key}/agenda/publish", 201, "/rituals/weekly-council-review/agenda/publish",
+                      json={"occurrence_id": held_id})
+    assert published["occurrence"]["id"] == held_id and published["agenda"]["sections"]
+    check("POST", "/rituals/{key}/agenda/publish", 409, "/rituals/weekly-council-review/agenda/publish",
+          json={"occurrence_id": held_id})
+    for fmt in ("json", "slack", "md"):
+        check("GET", "/occurrences/{occurrence_id}/agenda", 200, f"/occurrences/{held_id}/agenda?format={fmt}")
+
+    minutes = check("POST", "/occurrences/{occurrence_id}/hold", 200, f"/occurrences/{held_id}/hold", json={
+        "attendance": {"marco": True, "ana": False}, "notes": "Short review",
+        "decisions": [{"text": "Ask for the porting epics' dates", "opportunity": "OPP-1",
+                       "follow_ups": [{"text": "Chase the squad", "owner": "lotte", "due_on": "2030-01-01"}]}],
+        "follow_ups": [{"text": "Book the room", "owner": "marco", "due_on": "2030-01-02"}]})
+    assert minutes["decisions"][0]["follow_ups"][0]["owner"] == "lotte" and minutes["follow_ups"]
+    check("POST", "/occurrences/{occurrence_id}/hold", 422, f"/occurrences/{held_id}/hold",
+          json={"decisions": [{"text": "x", "outcome": "approve"}]})
+    check("POST", "/occurrences/{occurrence_id}/decisions", 201, f"/occurrences/{held_id}/decisions",
+          json={"text": "Noted the churn dip", "outcome": "noted"})
+    follow_up = check("POST", "/occurrences/{occurrence_id}/follow-ups", 201, f"/occurrences/{held_id}/follow-ups",
+                      json={"text": "Send the notes", "owner": "marco", "due_on": "2030-02-01"})
+    check("GET", "/occurrences/{occurrence_id}", 200, f"/occurrences/{held_id}")
+    check("GET", "/follow-ups", 200, "/follow-ups?owner=marco")
+    check("GET", "/follow-ups", 404, "/follow-ups?owner=nobody-here")
+    check("POST", "/follow-ups/{follow_up_id}/done", 200, f"/follow-ups/{follow_up['id']}/done")
+    check("POST", "/follow-ups/{follow_up_id}/done", 409, f"/follow-ups/{follow_up['id']}/done")
+    check("POST", "/occurrences/{occurrence_id}/skip", 409, f"/occurrences/{held_id}/skip", json={})
+
+    check("POST", "/occurrences/{occurrence_id}/skip", 200, f"/occurrences/{planned_id}/skip",
+          json={"reason": "sprint planning"})
+    check("POST", "/occurrences/{occurrence_id}/cancel", 200, f"/occurrences/{planned_id}/cancel", json={})
+    check("POST", "/occurrences/{occurrence_id}/reinstate", 200, f"/occurrences/{planned_id}/reinstate")
+    check("POST", "/occurrences/{occurrence_id}/reinstate", 409, f"/occurrences/{planned_id}/reinstate")
+    refused = example_client.post(f"/api/v1/occurrences/{planned_id}/skip", json={}, headers=bearer("femke"))
+    as_documented(openapi, "POST", "/occurrences/{occurrence_id}/skip", refused, 403)
+
+    token = check("POST", "/calendar-tokens", 201, json={"ritual": "monthly-kpi-review"})
+    check("POST", "/calendar-tokens", 201, json={})
+    check("GET", "/calendar-tokens", 200)
+    check("DELETE", "/calendar-tokens/{token_id}", 200, f"/calendar-tokens/{token['id']}")
+    check("DELETE", "/calendar-tokens/{token_id}", 409, f"/calendar-tokens/{token['id']}")
+
+
+@pytest.mark.parametrize("method, route", [
+    ("GET", "/occurrences/{}"), ("GET", "/occurrences/{}/agenda"), ("POST", "/occurrences/{}/hold"),
+    ("POST", "/occurrences/{}/decisions"), ("POST", "/occurrences/{}/follow-ups"), ("POST", "/occurrences/{}/skip"),
+    ("POST", "/occurrences/{}/cancel"), ("POST", "/occurrences/{}/reinstate"), ("POST", "/follow-ups/{}/done"),
+    ("DELETE", "/calendar-tokens/{}"),
+])
+def test_ids_past_what_the_database_holds_are_simply_not_found(example_client, bearer, method, route):
+    headers = bearer("marco")
+    for huge in (2**31, 10**30):
+        answer = example_client.open(f"/api/v1{route.format(huge)}", method=method, headers=headers, json={})
+        assert answer.status_code == 404, answer.get_data(as_text=True)
+        assert answer.get_json()["error"]["code"] == "not_found"
