@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from govern import __version__, audit
 from govern.cli_auth import token, user
-from govern.cli_metrics import kpi, maturity, rank
+from govern.cli_metrics import kpi, maturity, rank, score
 from govern.cli_support import (
     DEMO_PASSWORD, CommandFailed, GovernGroup, as_option, get_runtime, resolve_actor,
 )
@@ -232,7 +232,7 @@ def _start_background(module: str, runtime, label: str) -> list[str]:
     return [label]
 
 
-for command in (opp, workflows_group, rituals, scheduler, worker, jira, outbox, playbook, kpi, rank, maturity,
+for command in (opp, workflows_group, rituals, scheduler, worker, jira, outbox, playbook, kpi, rank, maturity, score,
                 token, user):
     cli.add_command(command)
 

@@ -15,8 +15,18 @@ requirement. Stage 1 has none. The reading names each requirement of the next st
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Mapping
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from govern.model import (
+    Insight, Journey, Kpi, KpiMeasurement, Opportunity, RitualOccurrence, Solution, Step, insight_step,
+    opportunity_insight, utcnow,
+)
+from govern.services.common import get_setting
 
 STAGES = {
     1: "intuition-driven",
@@ -120,3 +130,71 @@ def rule_lines() -> list[str]:
         lines.append(f"stage {stage} {STAGES[stage]}: {needs}")
     lines.append("a stage counts only when every stage below it also holds; a signal with no data meets nothing")
     return lines
+
+
+# --- reading the signals from the database -----------------------------------------------------------------------------
+
+CLOSED_STATES = ("done", "rejected", "parked")
+ON_TIME_GRACE = dt.timedelta(days=1)  # an occurrence held within a day of its slot counts as on time
+
+
+def closed_states(session: Session) -> set[str]:
+    """States that take an opportunity out of the open portfolio: the lifecycle's final states, and parked."""
+    current = get_setting(session, "lifecycle.current") or {}
+    final = current.get("final") if isinstance(current, dict) else None
+    return set(final or CLOSED_STATES[:2]) | {"parked"}
+
+
+def maturity_reading(session: Session, *, now: dt.datetime | None = None) -> MaturityReading:
+    """The organisation's maturity reading from its data now (see the module docstring for signals and rule)."""
+    now = now or utcnow()
+    since = now - dt.timedelta(days=RECENT_DAYS)
+    counts: dict[str, Any] = {}
+
+    journeys = session.scalar(sa.select(sa.func.count(Journey.id))) or 0
+    owned = session.scalar(sa.select(sa.func.count(Journey.id)).where(Journey.owner_id.is_not(None))) or 0
+    counts["journeys"] = {"total": journeys, "with_owner": owned}
+
+    closed = closed_states(session)
+    open_ids = sa.select(Opportunity.id).where(Opportunity.state.not_in(closed))
+    open_total = session.scalar(sa.select(sa.func.count()).select_from(open_ids.subquery())) or 0
+    with_evidence = session.scalar(
+        sa.select(sa.func.count(sa.distinct(opportunity_insight.c.opportunity_id)))
+        .where(opportunity_insight.c.opportunity_id.in_(open_ids))) or 0
+    per_opp = (sa.select(opportunity_insight.c.opportunity_id)
+               .join(insight_step, insight_step.c.insight_id == opportunity_insight.c.insight_id)
+               .join(Step, Step.id == insight_step.c.step_id)
+               .where(opportunity_insight.c.opportunity_id.in_(open_ids))
+               .group_by(opportunity_insight.c.opportunity_id)
+               .having(sa.func.count(sa.distinct(Step.journey_id)) >= 2)).subquery()
+    across = session.scalar(sa.select(sa.func.count()).select_from(per_opp)) or 0
+    counts["open_opportunities"] = {"total": open_total, "with_evidence": with_evidence,
+                                    "evidence_from_two_journeys": across}
+
+    kpis = session.scalar(sa.select(sa.func.count(Kpi.id))) or 0
+    measured = session.scalar(sa.select(sa.func.count(sa.distinct(KpiMeasurement.kpi_id)))
+                              .where(KpiMeasurement.measured_at >= since, KpiMeasurement.measured_at <= now)) or 0
+    counts["kpis"] = {"total": kpis, "measured_recently": measured}
+
+    due = session.execute(
+        sa.select(RitualOccurrence.status, RitualOccurrence.scheduled_at, RitualOccurrence.held_at)
+        .where(RitualOccurrence.scheduled_at >= since, RitualOccurrence.scheduled_at < now,
+               RitualOccurrence.status != "cancelled")).all()
+    on_time = sum(1 for status, slot, held in due
+                  if status == "held" and (held is None or held - slot <= ON_TIME_GRACE))
+    counts["ritual_occurrences"] = {"due": len(due), "held_on_time": on_time}
+
+    solutions = session.scalar(sa.select(sa.func.count(Solution.id))) or 0
+    linked = session.scalar(sa.select(sa.func.count(Solution.id)).where(Solution.external_key.is_not(None))) or 0
+    counts["solutions"] = {"total": solutions, "linked_to_backlog": linked}
+    counts["insights"] = session.scalar(sa.select(sa.func.count(Insight.id))) or 0
+
+    signals = {
+        "ownership": share(owned, journeys),
+        "evidence": share(with_evidence, open_total),
+        "cross_journey": share(across, open_total),
+        "kpis_measured": share(measured, kpis),
+        "rituals_on_time": share(on_time, len(due)),
+        "backlog_linkage": share(linked, solutions),
+    }
+    return read_maturity(signals, counts)

@@ -23,17 +23,31 @@ higher is better → ``100 × value ÷ target`` capped at 100 (0 or less reads 0
 target, falling linearly to 0 at twice the target. A count or currency KPI with neither is refused when defined.
 
 Evaluate: the change from baseline to the latest measurement counts in the KPI's direction. It is ``no_change`` when its
-size is within the tolerance — 2 % of the scale's span (NPS 4 points, CSAT 1-5 0.08, percent 2 points), or for an
-unbounded KPI 2 % of the baseline's size (at least 0.01) — and otherwise ``improved`` or ``worse``. Whether the target is
-met is reported beside the verdict.
+size is within the tolerance, and otherwise ``improved`` or ``worse``. The tolerance is the smaller of 2 % of the scale's
+span (NPS 4 points, CSAT 1-5 0.08, percent 2 points) and 5 % of the baseline's size (so churn moving from 1.6 % to 1.5 %
+counts), but never below 0.1 % of the span; an unbounded KPI uses 5 % of the baseline's size (at least 0.01). The trend's
+improving / flat / worsening uses the same tolerance around the previous measurement. Whether the target is met is
+reported beside the verdict.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import math
 from dataclasses import dataclass
-from typing import Any, Sequence
+from pathlib import Path
+from typing import IO, Any, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from govern import audit
+from govern.errors import Conflict, InvalidInput
+from govern.model import Kpi, KpiMeasurement, Opportunity, Step, utcnow
+from govern.policy import Actor
+from govern.services.common import get_kpi, get_opportunity
 
 SCALE_BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "nps": (-100.0, 100.0),
@@ -52,7 +66,8 @@ SCALE_LABELS = {
     "custom": "custom scale",
 }
 DIRECTIONS = ("higher", "lower")
-TOLERANCE_SHARE = 0.02
+TOLERANCE_SHARE = 0.02  # of the scale's span
+RELATIVE_TOLERANCE = 0.05  # of the baseline's size
 VERDICTS = ("improved", "no_change", "worse")
 
 
@@ -99,11 +114,11 @@ class KpiScale:
             errors["direction"] = "must be 'higher' or 'lower'"
         lo, hi = self.bounds
         if self.scale == "custom" and (self.scale_min is None or self.scale_max is None):
-            errors["scale_min"] = "a custom scale needs scale_min and scale_max"
+            errors["scale_min"] = "a custom scale needs min and max"
         elif lo is not None and hi is not None and lo >= hi:
-            errors["scale_max"] = "must be greater than scale_min"
+            errors["scale_max"] = "must be greater than min"
         elif self.scale in ("count", "currency") and not self.bounded and self.target is None:
-            errors["target"] = (f"a {self.scale} KPI needs scale_min and scale_max, or a target "
+            errors["target"] = (f"a {self.scale} KPI needs min and max, or a target "
                                 "(it is then read as progress to target)")
         elif self.scale in ("count", "currency") and not self.bounded and self.target is not None and self.target <= 0:
             errors["target"] = "must be greater than 0 when it is the only reference for a count or currency KPI"
@@ -129,7 +144,7 @@ class KpiScale:
             share = (min(max(value, lo), hi) - lo) / (hi - lo)
             return 100.0 * (share if self.higher_is_better else 1.0 - share)
         if self.target is None or self.target <= 0:
-            raise ScaleError(f"a {self.scale} KPI needs scale_min/scale_max or a target to be normalised")
+            raise ScaleError(f"a {self.scale} KPI needs min and max or a target to be normalised")
         t = self.target
         if self.higher_is_better:
             return 100.0 * min(max(value / t, 0.0), 1.0)
@@ -138,10 +153,13 @@ class KpiScale:
         return 100.0 * max(0.0, (2 * t - value) / t)
 
     def tolerance(self, baseline: float) -> float:
+        """How far a value may move from `baseline` and still read as no change (see the module docstring)."""
+        relative = RELATIVE_TOLERANCE * abs(baseline)
         lo, hi = self.bounds
         if lo is not None and hi is not None:
-            return TOLERANCE_SHARE * (hi - lo)
-        return max(TOLERANCE_SHARE * abs(baseline), 0.01)
+            span = hi - lo
+            return max(min(TOLERANCE_SHARE * span, relative), 0.001 * span)
+        return max(relative, 0.01)
 
     def target_met(self, value: float | None) -> bool | None:
         if self.target is None or value is None:
@@ -159,6 +177,20 @@ def _fmt(value: float | None) -> str:
     if value is None:
         return "–"
     return str(int(value)) if float(value).is_integer() else f"{value:.4g}"
+
+
+def validate_kpi_definitions(kpis: Sequence[Any]) -> dict[str, str]:
+    """For `govern apply`: each `kpis[i]` whose scale cannot be normalised or whose target lies off its scale."""
+    errors: dict[str, str] = {}
+    names = {"scale_min": "min", "scale_max": "max"}
+    for i, kpi in enumerate(kpis or []):
+        if not isinstance(kpi, dict):
+            continue
+        scale = KpiScale(kpi.get("scale", ""), kpi.get("direction") or "higher", kpi.get("min"), kpi.get("max"),
+                         kpi.get("target"))
+        for field, message in scale.problems().items():
+            errors[f"kpis[{i}].{names.get(field, field)}"] = message
+    return errors
 
 
 # --- trend --------------------------------------------------------------------------------------------------------------
@@ -275,3 +307,366 @@ def overall_verdict(verdicts: Sequence[str | None]) -> str | None:
     if "improved" in known:
         return "improved"
     return "no_change"
+
+
+# --- the database side: measurements, trends, baselines and outcomes ---------------------------------------------------
+# Services follow the house rule: fn(session, actor, ...), permission check, validation, audit, one commit.
+
+CSV_COLUMNS = ("kpi", "value", "measured_at", "source")
+MAX_MEASUREMENT = 1e15  # keeps every stored value, trend and normalisation a finite JSON number
+MAX_CSV_ROWS = 100_000
+
+
+def kpi_journey_ids(session: Session, kpi: Kpi) -> list[int]:
+    """The journey a KPI belongs to (directly, or through its step): what a scoped role must cover to measure it."""
+    if kpi.journey_id is not None:
+        return [kpi.journey_id]
+    if kpi.step_id is not None:
+        journey_id = session.scalar(sa.select(Step.journey_id).where(Step.id == kpi.step_id))
+        return [journey_id] if journey_id is not None else []
+    return []
+
+
+def parse_moment(value: Any, field: str = "measured_at") -> dt.datetime:
+    """A date or timestamp (ISO 8601; an offset is converted to UTC) as the naive UTC datetime the database keeps."""
+    if isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, dt.date):
+        moment = dt.datetime(value.year, value.month, value.day)
+    elif isinstance(value, str) and value.strip():
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            moment = dt.datetime.fromisoformat(text)
+            if moment.tzinfo is not None:
+                moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        except (ValueError, OverflowError):
+            raise InvalidInput(f"{field}: not a date or time: '{value}'",
+                               {field: "a date (2026-03-31) or time (2026-03-31T09:00, optionally with an offset)"}
+                               ) from None
+    else:
+        raise InvalidInput(f"{field} is required", {field: "required: a date such as 2026-03-31"})
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return moment
+
+
+def _number(value: Any, field: str = "value") -> float:
+    if isinstance(value, str):
+        text = value.strip().replace(",", ".") if value.count(",") == 1 and "." not in value else value.strip()
+        try:
+            value = float(text)
+        except ValueError:
+            raise InvalidInput(f"{field}: not a number: '{value}'", {field: "must be a number"}) from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidInput(f"{field} must be a number", {field: "must be a number"})
+    if abs(value) > MAX_MEASUREMENT:
+        raise InvalidInput(f"{field} is implausibly large", {field: f"must be no larger than {MAX_MEASUREMENT:.0e}"})
+    return float(value)
+
+
+def measurement_dict(m: KpiMeasurement, kpi: Kpi | None = None) -> dict[str, Any]:
+    kpi = kpi or m.kpi
+    scale = KpiScale.of(kpi)
+    try:
+        normalised = round(scale.normalise(m.value), 2)
+    except ScaleError:
+        normalised = None
+    return {"kpi": kpi.key, "value": m.value, "measured_at": m.measured_at.isoformat(), "source": m.source,
+            "normalised": normalised, "target_met": scale.target_met(m.value),
+            "recorded_at": m.recorded_at.isoformat() if m.recorded_at else None}
+
+
+def record_measurement(session: Session, actor: Actor, kpi_key: str, value: Any, measured_at: Any = None,
+                       source: str | None = None, *, commit: bool = True) -> KpiMeasurement:
+    """Record one measurement of a KPI (checked against its scale); one per KPI and moment."""
+    kpi = get_kpi(session, kpi_key)
+    actor.require("kpi.measure", kpi_journey_ids(session, kpi))
+    number = _number(value)
+    moment = parse_moment(measured_at) if measured_at not in (None, "") else utcnow().replace(microsecond=0)
+    problem = KpiScale.of(kpi).value_problem(number)
+    if problem:
+        raise InvalidInput(f"value {problem}", {"value": problem})
+    if source is not None and len(source) > 200:
+        raise InvalidInput("source is longer than 200 characters", {"source": "at most 200 characters"})
+    exists = session.scalar(sa.select(KpiMeasurement.id).where(KpiMeasurement.kpi_id == kpi.id,
+                                                               KpiMeasurement.measured_at == moment))
+    if exists is not None:
+        raise Conflict(f"{kpi.key} already has a measurement at {moment.isoformat()}",
+                       {"measured_at": "already measured at this moment"})
+    m = KpiMeasurement(kpi=kpi, value=number, measured_at=moment, source=(source or None),
+                       recorded_by_id=actor.person_id, recorded_at=utcnow())
+    session.add(m)
+    session.flush()
+    audit.record(session, actor, "kpi.measured", "kpi", kpi.key, after=measurement_dict(m, kpi))
+    if commit:
+        session.commit()
+    return m
+
+
+def import_measurements_csv(session: Session, actor: Actor, path_or_file: str | Path | IO[str] | IO[bytes], *,
+                            commit: bool = True) -> dict[str, Any]:
+    """Import measurements from CSV with a header row `kpi,value,measured_at[,source]`, all or nothing.
+
+    Every malformed row is reported with its line number (InvalidInput details `{"line 4": "value: must be a
+    number"}`), as is a row that repeats a measurement already stored or earlier in the file; then nothing is written.
+    """
+    text = _read_text(path_or_file)
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise InvalidInput("the file is empty", {"line 1": f"expected a header row: {','.join(CSV_COLUMNS)}"}) from None
+    except csv.Error as exc:
+        raise InvalidInput(f"line 1: {exc}", {"line 1": str(exc)}) from None
+    columns = [h.strip().lower() for h in header]
+    missing = [c for c in ("kpi", "value", "measured_at") if c not in columns]
+    unknown = [c for c in columns if c not in CSV_COLUMNS]
+    if missing or unknown:
+        parts = ([f"missing column(s) {', '.join(missing)}"] if missing else []) + \
+                ([f"unknown column(s) {', '.join(unknown)}"] if unknown else [])
+        raise InvalidInput("line 1: " + "; ".join(parts),
+                           {"line 1": "; ".join(parts) + f" (expected {','.join(CSV_COLUMNS)})"})
+    index = {c: columns.index(c) for c in CSV_COLUMNS if c in columns}
+
+    kpis: dict[str, Kpi | None] = {}
+    allowed: dict[str, bool] = {}
+    errors: dict[str, str] = {}
+    rows: list[tuple[Kpi, float, dt.datetime, str | None]] = []
+    seen: dict[tuple[int, dt.datetime], int] = {}
+    try:
+        for record in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in record):
+                continue  # blank lines are harmless
+            if len(rows) + len(errors) >= MAX_CSV_ROWS:
+                errors[f"line {line}"] = f"more than {MAX_CSV_ROWS:,} rows; split the file"
+                break
+            if len(record) != len(columns):
+                errors[f"line {line}"] = f"expected {len(columns)} fields, found {len(record)}"
+                continue
+            cell = {c: record[i].strip() for c, i in index.items()}
+            key = cell["kpi"]
+            if key not in kpis:
+                kpis[key] = session.scalar(sa.select(Kpi).where(Kpi.key == key)) if key else None
+                kpi = kpis[key]
+                allowed[key] = kpi is not None and actor.can("kpi.measure", kpi_journey_ids(session, kpi))
+            kpi = kpis[key]
+            problems = []
+            if kpi is None:
+                problems.append(f"kpi: unknown KPI '{key}'" if key else "kpi: required")
+            elif not allowed[key]:
+                problems.append(f"kpi: {actor.handle} may not record measurements of '{key}'")
+            try:
+                number = _number(cell["value"])
+            except InvalidInput as exc:
+                why = exc.details["value"]
+                problems.append(f"value: not a number: '{cell['value']}'" if why == "must be a number"
+                                else f"value: {why}")
+                number = None
+            try:
+                moment = parse_moment(cell["measured_at"])
+            except InvalidInput as exc:
+                problems.append(f"measured_at: {exc.details['measured_at']}"
+                                + (f" (got '{cell['measured_at']}')" if cell["measured_at"] else ""))
+                moment = None
+            source = cell.get("source") or None
+            if source and len(source) > 200:
+                problems.append("source: at most 200 characters")
+            if kpi is not None and number is not None:
+                problem = KpiScale.of(kpi).value_problem(number)
+                if problem:
+                    problems.append(f"value: {problem}")
+            if kpi is not None and moment is not None:
+                first = seen.get((kpi.id, moment))
+                if first is not None:
+                    problems.append(f"repeats line {first} ({key} at {moment.isoformat()})")
+                else:
+                    seen[(kpi.id, moment)] = line
+            if problems:
+                errors[f"line {line}"] = "; ".join(problems)
+            else:
+                rows.append((kpi, number, moment, source))
+    except csv.Error as exc:
+        errors[f"line {reader.line_num}"] = f"not valid CSV: {exc}"
+    if not errors and rows:
+        stored = _existing_moments(session, {k.id for k, *_ in rows})
+        for kpi, _, moment, _ in rows:
+            if (kpi.id, moment) in stored:
+                line = seen[(kpi.id, moment)]
+                errors[f"line {line}"] = f"{kpi.key} already has a measurement at {moment.isoformat()}"
+    if errors:
+        ordered = dict(sorted(errors.items(), key=lambda kv: int(kv[0].split()[1])))
+        first = next(iter(ordered.items()))
+        raise InvalidInput(f"{len(ordered)} row(s) cannot be imported, nothing was imported; "
+                           f"first: {first[0]}: {first[1]}", ordered)
+    if not rows:
+        raise InvalidInput("the file has no measurements", {"line 2": "expected at least one row after the header"})
+
+    now = utcnow()
+    per_kpi: dict[str, int] = {}
+    session.add_all(KpiMeasurement(kpi_id=kpi.id, value=number, measured_at=moment, source=source,
+                                   recorded_by_id=actor.person_id, recorded_at=now)
+                    for kpi, number, moment, source in rows)
+    for kpi, *_ in rows:
+        per_kpi[kpi.key] = per_kpi.get(kpi.key, 0) + 1
+    session.flush()
+    summary = {"imported": len(rows), "kpis": dict(sorted(per_kpi.items()))}
+    audit.record(session, actor, "kpi.measurements_imported", "kpi", ",".join(sorted(per_kpi)),
+                 after={**summary, "first": min(m for _, _, m, _ in rows), "last": max(m for _, _, m, _ in rows)})
+    if commit:
+        session.commit()
+    return summary
+
+
+def _read_text(source: str | Path | IO[str] | IO[bytes]) -> str:
+    if isinstance(source, (str, Path)):
+        try:
+            data: Any = Path(source).read_bytes()
+        except OSError as exc:
+            raise InvalidInput(f"cannot read {source}: {exc.strerror}", {"file": str(exc.strerror)}) from None
+    else:
+        data = source.read()
+    if isinstance(data, bytes):
+        try:
+            return data.decode("utf-8-sig")  # Excel writes a byte-order mark
+        except UnicodeDecodeError as exc:
+            raise InvalidInput("the file is not UTF-8 text", {"file": f"not UTF-8 at byte {exc.start}"}) from None
+    return data.lstrip("\ufeff")
+
+
+def _existing_moments(session: Session, kpi_ids: set[int]) -> set[tuple[int, dt.datetime]]:
+    rows = session.execute(sa.select(KpiMeasurement.kpi_id, KpiMeasurement.measured_at)
+                           .where(KpiMeasurement.kpi_id.in_(kpi_ids)))
+    return {(k, m) for k, m in rows}
+
+
+def _points(session: Session, kpi: Kpi, since: dt.datetime | None = None) -> list[tuple[dt.datetime, float]]:
+    query = (sa.select(KpiMeasurement.measured_at, KpiMeasurement.value)
+             .where(KpiMeasurement.kpi_id == kpi.id).order_by(KpiMeasurement.measured_at))
+    if since is not None:
+        query = query.where(KpiMeasurement.measured_at >= since)
+    return [(at, v) for at, v in session.execute(query)]
+
+
+def kpi_summary(kpi: Kpi, points: Sequence[tuple[dt.datetime, float]]) -> dict[str, Any]:
+    scale = KpiScale.of(kpi)
+    return {"key": kpi.key, "name": kpi.name, "kind": kpi.kind, "scale": kpi.scale, "scale_text": scale.describe(),
+            "bounds": list(scale.bounds), "unit": kpi.unit, "direction": kpi.direction, "target": kpi.target,
+            "journey": kpi.journey.key if kpi.journey else None,
+            "step": f"{kpi.step.journey.key}/{kpi.step.key}" if kpi.step else None,
+            "trend": trend(scale, points).as_dict()}
+
+
+def list_kpis(session: Session) -> list[dict[str, Any]]:
+    """Every KPI with its scale, target and where it stands now (latest, previous, trend, target met)."""
+    kpis = session.scalars(sa.select(Kpi).order_by(Kpi.key)).all()
+    points: dict[int, list[tuple[dt.datetime, float]]] = {}
+    for kpi_id, at, value in session.execute(sa.select(KpiMeasurement.kpi_id, KpiMeasurement.measured_at,
+                                                       KpiMeasurement.value).order_by(KpiMeasurement.measured_at)):
+        points.setdefault(kpi_id, []).append((at, value))
+    return [kpi_summary(k, points.get(k.id, [])) for k in kpis]
+
+
+def kpi_trend(session: Session, kpi_key: str, *, since: Any = None) -> dict[str, Any]:
+    """One KPI's measurements (oldest first, each normalised 0-100) and its trend (from `since` when given)."""
+    kpi = get_kpi(session, kpi_key)
+    start = parse_moment(since, "since") if since not in (None, "") else None
+    points = _points(session, kpi, start)
+    out = kpi_summary(kpi, points)
+    scale = KpiScale.of(kpi)
+    out["measurements"] = []
+    for at, value in points:
+        try:
+            normalised = round(scale.normalise(value), 2)
+        except ScaleError:
+            normalised = None
+        out["measurements"].append({"measured_at": at.isoformat(), "value": value, "normalised": normalised,
+                                    "target_met": scale.target_met(value)})
+    return out
+
+
+def _latest(session: Session, kpi_id: int, *, after: dt.datetime | None = None) -> KpiMeasurement | None:
+    query = sa.select(KpiMeasurement).where(KpiMeasurement.kpi_id == kpi_id)
+    if after is not None:
+        query = query.where(KpiMeasurement.measured_at > after)
+    return session.scalar(query.order_by(KpiMeasurement.measured_at.desc()).limit(1))
+
+
+def record_baselines(session: Session, actor: Actor, opportunity: Opportunity) -> list[dict[str, Any]]:
+    """Record the latest measurement of every KPI the opportunity targets as its baseline (on entering implement).
+
+    Part of a lifecycle transition: it writes and audits inside the caller's transaction and does NOT commit. A KPI
+    with no measurement yet gets no baseline (the `kpi_baseline_recorded` guard says so). A new baseline clears any
+    earlier outcome: the opportunity is starting a new round.
+    """
+    out = []
+    for link in opportunity.kpi_links:
+        latest = _latest(session, link.kpi_id)
+        if latest is None:
+            out.append({"kpi": link.kpi.key, "baseline": None, "note": "no measurement yet"})
+            continue
+        link.baseline_value, link.baseline_at = latest.value, latest.measured_at
+        link.outcome_value = link.outcome_at = link.verdict = None
+        out.append({"kpi": link.kpi.key, "baseline": latest.value, "measured_at": latest.measured_at.isoformat()})
+    session.flush()
+    audit.record(session, actor, "opportunity.kpi_baseline_recorded", "opportunity", opportunity.key,
+                 after={"baselines": out})
+    return out
+
+
+def record_outcomes(session: Session, actor: Actor, opportunity: Opportunity) -> list[dict[str, Any]]:
+    """Evaluate every targeted KPI: its latest measurement after the baseline against the baseline and the target.
+
+    Records value, time and verdict (improved / no_change / worse) on each link and returns the numbers. Does NOT
+    commit (a lifecycle effect, or :func:`evaluate_opportunity`, commits). A KPI without a baseline, or without a
+    measurement since it, keeps no outcome and says why.
+    """
+    out = []
+    for link in opportunity.kpi_links:
+        kpi = link.kpi
+        if link.baseline_value is None or link.baseline_at is None:
+            out.append({"kpi": kpi.key, "verdict": None, "note": "no baseline recorded"})
+            continue
+        latest = _latest(session, kpi.id, after=link.baseline_at)
+        if latest is None:
+            out.append({"kpi": kpi.key, "verdict": None, "baseline": link.baseline_value,
+                        "note": f"no measurement since the baseline of {link.baseline_at.date().isoformat()}"})
+            continue
+        outcome = evaluate(KpiScale.of(kpi), link.baseline_value, latest.value)
+        link.outcome_value, link.outcome_at, link.verdict = latest.value, latest.measured_at, outcome.verdict
+        out.append({"kpi": kpi.key, **outcome.as_dict(), "measured_at": latest.measured_at.isoformat(),
+                    "text": outcome.sentence(kpi.name)})
+    session.flush()
+    audit.record(session, actor, "opportunity.outcome_recorded", "opportunity", opportunity.key,
+                 after={"outcomes": out, "overall": overall_verdict([o.get("verdict") for o in out])})
+    return out
+
+
+def evaluate_opportunity(session: Session, actor: Actor, opp_ref: str | int, *, commit: bool = True
+                         ) -> dict[str, Any]:
+    """Evaluate now (e.g. in the monthly KPI review): record the outcome of every targeted KPI and commit."""
+    opp = get_opportunity(session, opp_ref)
+    actor.require("kpi.measure", [j.id for j in opp.journeys])
+    outcomes = record_outcomes(session, actor, opp)
+    if commit:
+        session.commit()
+    return {"opportunity": opp.key, "outcomes": outcomes,
+            "overall": overall_verdict([o.get("verdict") for o in outcomes])}
+
+
+def opportunity_kpis(session: Session, opportunity: Opportunity) -> list[dict[str, Any]]:
+    """The KPIs an opportunity targets with baseline, outcome and verdict (for the opportunity page and the API)."""
+    out = []
+    for link in opportunity.kpi_links:
+        scale = KpiScale.of(link.kpi)
+        latest = _latest(session, link.kpi_id)
+        out.append({"kpi": link.kpi.key, "name": link.kpi.name, "target": link.kpi.target,
+                    "direction": link.kpi.direction, "latest": latest.value if latest else None,
+                    "baseline": link.baseline_value,
+                    "baseline_at": link.baseline_at.isoformat() if link.baseline_at else None,
+                    "outcome": link.outcome_value,
+                    "outcome_at": link.outcome_at.isoformat() if link.outcome_at else None,
+                    "verdict": link.verdict, "target_met": scale.target_met(link.outcome_value)})
+    return out

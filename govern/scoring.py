@@ -36,7 +36,9 @@ Configuration (govern.yaml)::
 from __future__ import annotations
 
 import ast
+import contextlib
 import datetime as dt
+import gc
 import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
@@ -59,6 +61,7 @@ from govern.services.common import (
 # --- inputs -------------------------------------------------------------------------------------------------------------
 
 RICE_IMPACT_LEVELS = (3.0, 2.0, 1.0, 0.5, 0.25)
+MAX_INPUT = 1e12  # beyond any real reach or budget; keeps every score a finite JSON number
 RICE_CONFIDENCE_LEVELS = (100.0, 80.0, 50.0)
 FIBONACCI_LEVELS = (1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0)
 
@@ -78,8 +81,8 @@ class InputSpec:
         """Plain words for what is wrong with `value`, or None."""
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return "must be a number"
-        if not math.isfinite(value):
-            return "must be a finite number"
+        if not math.isfinite(value) or abs(value) > MAX_INPUT:
+            return f"must be a finite number no larger than {MAX_INPUT:.0e}"
         if self.levels is not None and float(value) not in self.levels:
             return "must be one of " + ", ".join(_fmt(v) for v in self.levels)
         if self.positive and value <= 0:
@@ -132,7 +135,7 @@ def _fmt(value: float | None) -> str:
         return "–"
     if float(value).is_integer():
         return str(int(value))
-    return f"{value:.4g}" if abs(value) < 1e6 else f"{value:.6g}"
+    return f"{value:.4g}" if abs(value) < 1000 else f"{value:.1f}"
 
 
 # --- evidence strength --------------------------------------------------------------------------------------------------
@@ -429,6 +432,40 @@ class ScoringModel:
         if self.evidence_weight:
             base *= 1.0 + self.evidence_weight * v.get("evidence_strength", 0.0) / 100.0
         return base
+
+    def fast(self, names: list[str]):
+        """For the built-in models: a function (recorded inputs in `names` order, evidence strength) → score or None,
+        the same arithmetic as :meth:`value` without building a mapping per opportunity. None for other kinds."""
+        if self.kind not in BUILTIN_MODELS or any(n not in names for n in self.recorded_inputs):
+            return None
+        w = self.evidence_weight / 100.0
+        idx = [names.index(n) for n in self.recorded_inputs]
+        if self.kind == "rice":
+            ir, ii, ic, ie = idx
+
+            def score(rec, es):
+                r, i, c, e = rec[ir], rec[ii], rec[ic], rec[ie]
+                if r is None or i is None or c is None or not e:
+                    return None
+                return r * i * c / 100.0 / e * (1.0 + w * es)
+        elif self.kind == "wsjf":
+            ib, it, ik, ij = idx
+
+            def score(rec, es):
+                b, t, k, j = rec[ib], rec[it], rec[ik], rec[ij]
+                if b is None or t is None or k is None or not j:
+                    return None
+                return (b + t + k) / j * (1.0 + w * es)
+        else:
+            i1, i2, i3 = idx
+            mean = self.combine == "mean"
+
+            def score(rec, es):
+                a, b, c = rec[i1], rec[i2], rec[i3]
+                if a is None or b is None or c is None:
+                    return None
+                return ((a + b + c) / 3 if mean else a * b * c) * (1.0 + w * es)
+        return score
 
     def score(self, values: Mapping[str, float], bounds: Mapping[str, tuple[float, float]] | None = None) -> Score:
         """The score with its explanation: which inputs and weights produced it."""
@@ -735,16 +772,15 @@ class Ranked:
     rank: int | None = None
 
 
-def rank(entries: Iterable[tuple[Any, str, float | None, tuple]]) -> list[Ranked]:
-    """Order (key, model name, score or None, tie-break tuple) entries best first.
+def rank(entries: Iterable[tuple[Any, str, float | None, tuple]], limit: int | None = None) -> list[Ranked]:
+    """Order (key, model name, score or None, tie-break tuple) entries best first; the first `limit` when given.
 
     Scores from different models are not comparable, so each score is first rescaled to 0-100 among the entries of its
     own model (min-max; a lone entry or all-equal entries read 100); with one model this keeps the raw order. Ties are
-    broken by the raw score, then by the tie-break tuple (e.g. (−evidence strength, opportunity number)), then by key
-    (keys must be comparable with each other).
-    Entries without a score (missing inputs) come last, unranked, in tie-break order.
+    broken by the raw score, then by the tie-break tuple (e.g. (−evidence strength, opportunity number)), then by the
+    order the entries came in. Entries without a score (missing inputs) come last, unranked, in tie-break order.
     """
-    entries = list(entries)
+    entries = entries if isinstance(entries, list) else list(entries)
     lows: dict[str, float] = {}
     highs: dict[str, float] = {}
     for _, model, value, _ in entries:
@@ -753,27 +789,40 @@ def rank(entries: Iterable[tuple[Any, str, float | None, tuple]]) -> list[Ranked
                 lows[model] = value
             if value > highs.get(model, -math.inf):
                 highs[model] = value
-    keyed = []
-    for key, model, value, tie in entries:
-        if value is None:
-            keyed.append(((1, 0.0, 0.0, tie, key), Ranked(key, model, None)))
-            continue
-        lo, hi = lows[model], highs[model]
-        relative = 100.0 if hi == lo else 100.0 * (value - lo) / (hi - lo)
-        keyed.append(((0, -relative, -value, tie, key), Ranked(key, model, value, relative)))
-    keyed.sort(key=lambda item: item[0])
-    out = []
-    for position, (_, row) in enumerate(keyed, start=1):
-        if row.value is not None:
-            row.rank = position
-        out.append(row)
-    return out
+    spans = {m: (lows[m], highs[m] - lows[m]) for m in lows}
+
+    def relative(model: str, value: float) -> float:
+        lo, span = spans[model]
+        return 100.0 if span == 0 else 100.0 * (value - lo) / span
+
+    if len(spans) <= 1:  # one model: the relative score follows the raw score, so sort on the raw score alone
+        def order(entry):
+            value = entry[2]
+            return (1, 0.0, entry[3]) if value is None else (0, -value, entry[3])
+    else:
+        def order(entry):
+            value = entry[2]
+            if value is None:
+                return (1, 0.0, 0.0, entry[3])
+            lo, span = spans[entry[1]]
+            return (0, -100.0 if span == 0 else -100.0 * (value - lo) / span, -value, entry[3])
+
+    ordered = sorted(entries, key=order)
+    if limit is not None:
+        ordered = ordered[:max(0, int(limit))]
+    return [Ranked(key, model, value, None if value is None else relative(model, value),
+                   None if value is None else position)
+            for position, (key, model, value, _) in enumerate(ordered, start=1)]
 
 
 def rank_scores(scored: Mapping[Any, Score], tie_break: Mapping[Any, tuple] | None = None) -> list[Ranked]:
     """:func:`rank` over computed Score objects."""
     tie_break = tie_break or {}
-    return rank((key, s.model, s.value, tuple(tie_break.get(key, ()))) for key, s in scored.items())
+    try:
+        items = sorted(scored.items(), key=lambda kv: kv[0])  # equal rows fall back to key order
+    except TypeError:
+        items = list(scored.items())
+    return rank([(key, s.model, s.value, tuple(tie_break.get(key, ()))) for key, s in items])
 
 
 def value_effort_point(model: ScoringModel, values: Mapping[str, float]) -> tuple[float | None, float | None]:
@@ -941,62 +990,94 @@ def _recorded_names(config: ScoringConfig) -> list[str]:
 def portfolio_query(names: list[str], opportunity_ids: Iterable[int] | None = None) -> sa.Select:
     """One query: every opportunity with its evidence counts (insights, journeys, distinct sources, newest date) and
     its recorded inputs pivoted into columns `in_0 … in_n` (in the order of `names`)."""
+    ids = None if opportunity_ids is None else list(opportunity_ids)
     oi = opportunity_insight
+    # Two grouped subqueries rather than one over links × steps: each link meets its insight once (count(*) is the
+    # number of insights, as (opportunity, insight) is the link's key), and only the journey count needs the steps.
     evidence = (
         sa.select(
             oi.c.opportunity_id.label("opp_id"),
-            sa.func.count(sa.distinct(oi.c.insight_id)).label("insights"),
-            sa.func.count(sa.distinct(Step.journey_id)).label("journeys"),
+            sa.func.count().label("insights"),
             sa.func.count(sa.distinct(sa.func.lower(sa.func.trim(Insight.source)))).label("sources"),
             sa.func.max(Insight.observed_on).label("newest"),
         )
-        .select_from(oi.join(Insight, Insight.id == oi.c.insight_id)
-                     .outerjoin(insight_step, insight_step.c.insight_id == Insight.id)
-                     .outerjoin(Step, Step.id == insight_step.c.step_id))
+        .select_from(oi.join(Insight, Insight.id == oi.c.insight_id))
         .group_by(oi.c.opportunity_id)
-        .subquery("evidence")
+    )
+    breadth = (
+        sa.select(oi.c.opportunity_id.label("opp_id"),
+                  sa.func.count(sa.distinct(Step.journey_id)).label("journeys"))
+        .select_from(oi.join(insight_step, insight_step.c.insight_id == oi.c.insight_id)
+                     .join(Step, Step.id == insight_step.c.step_id))
+        .group_by(oi.c.opportunity_id)
     )
     inputs = (
         sa.select(ScoreInput.opportunity_id.label("opp_id"),
                   *[sa.func.max(sa.case((ScoreInput.name == n, ScoreInput.value))).label(f"in_{i}")
                     for i, n in enumerate(names)])
         .group_by(ScoreInput.opportunity_id)
-        .subquery("inputs")
     )
+    if ids is not None:  # filter inside the aggregates too, so one opportunity costs one opportunity's work
+        evidence = evidence.where(oi.c.opportunity_id.in_(ids))
+        breadth = breadth.where(oi.c.opportunity_id.in_(ids))
+        inputs = inputs.where(ScoreInput.opportunity_id.in_(ids))
+    evidence = evidence.subquery("evidence")
+    breadth = breadth.subquery("breadth")
+    inputs = inputs.subquery("inputs")
     query = (
         sa.select(Opportunity.id, Opportunity.number, Opportunity.title, Opportunity.state, Opportunity.owner_id,
-                  evidence.c.insights, evidence.c.journeys, evidence.c.sources, evidence.c.newest,
+                  evidence.c.insights, breadth.c.journeys, evidence.c.sources, evidence.c.newest,
                   *[inputs.c[f"in_{i}"] for i in range(len(names))])
         .outerjoin(evidence, evidence.c.opp_id == Opportunity.id)
+        .outerjoin(breadth, breadth.c.opp_id == Opportunity.id)
         .outerjoin(inputs, inputs.c.opp_id == Opportunity.id)
     )
-    if opportunity_ids is not None:
-        query = query.where(Opportunity.id.in_(list(opportunity_ids)))
+    if ids is not None:
+        query = query.where(Opportunity.id.in_(ids))
     return query
 
 
-@dataclass
+@contextlib.contextmanager
+def _gc_paused():
+    """Pause the cyclic garbage collector while a portfolio is loaded: it holds no cycles, and a collection pass
+    every few hundred allocations over 100,000 live rows costs more than the ranking itself."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 class _Row:
-    id: int
-    number: int
-    title: str
-    state: str
-    owner_id: int | None
-    values: dict[str, float]
-    model: str = ""
-    value: float | None = None
+    """One opportunity as the ranking reads it: the recorded inputs in `names` order and its evidence counts."""
+
+    __slots__ = ("id", "number", "title", "state", "owner_id", "recorded", "evidence", "strength", "model", "value")
+
+    def __init__(self, id, number, title, state, owner_id, recorded, evidence, strength):
+        self.id, self.number, self.title, self.state, self.owner_id = id, number, title, state, owner_id
+        self.recorded, self.evidence, self.strength = recorded, evidence, strength
+        self.model, self.value = "", None
+
+    def values(self, names: list[str]) -> dict[str, float]:
+        """Every input by name: the recorded ones and the computed evidence inputs."""
+        out = {name: v for name, v in zip(names, self.recorded) if v is not None}
+        n, j, s, age = self.evidence
+        out.update(evidence_strength=self.strength, evidence_count=n, evidence_journeys=j, evidence_sources=s,
+                   evidence_age_days=STALE_DAYS if age is None else age)
+        return out
 
 
 def _load_portfolio(session: Session, config: ScoringConfig, today: dt.date,
-                    opportunity_ids: Iterable[int] | None = None) -> list[_Row]:
+                    opportunity_ids: Iterable[int] | None = None) -> tuple[list[str], list[_Row]]:
     names = _recorded_names(config)
     rows: list[_Row] = []
     append = rows.append
     strength = evidence_strength_of
     # Core execution (not the ORM's row processing): this loop runs once per opportunity in the portfolio.
-    result = session.connection().execute(portfolio_query(names, opportunity_ids))
-    for oid, number, title, state, owner_id, n, j, s, newest, *recorded in result.all():
-        values = {name: v for name, v in zip(names, recorded) if v is not None}
+    result = session.connection().execute(portfolio_query(names, opportunity_ids)).all()
+    for oid, number, title, state, owner_id, n, j, s, newest, *recorded in result:
         if newest is None:
             age = None
         else:
@@ -1006,16 +1087,11 @@ def _load_portfolio(session: Session, config: ScoringConfig, today: dt.date,
             if age < 0:
                 age = 0
         n, j, s = n or 0, j or 0, s or 0
-        values["evidence_strength"] = strength(n, j, s, age)
-        values["evidence_count"] = n
-        values["evidence_journeys"] = j
-        values["evidence_sources"] = s
-        values["evidence_age_days"] = STALE_DAYS if age is None else age
-        append(_Row(oid, number, title, state, owner_id, values))
-    return rows
+        append(_Row(oid, number, title, state, owner_id, recorded, (n, j, s, age), strength(n, j, s, age)))
+    return names, rows
 
 
-def _score_rows(session: Session, config: ScoringConfig, rows: list[_Row]) -> dict[str, Any]:
+def _score_rows(session: Session, config: ScoringConfig, names: list[str], rows: list[_Row]) -> dict[str, Any]:
     """Assign each row its model and score; returns the per-model portfolio bounds (for explanations)."""
     journey_models = _journey_models(session, config)
     if journey_models:
@@ -1029,14 +1105,19 @@ def _score_rows(session: Session, config: ScoringConfig, rows: list[_Row]) -> di
         for row in rows:
             row.model = config.default
     bounds: dict[str, Any] = {}
-    for name in {row.model for row in rows}:
+    for name in sorted({row.model for row in rows}):
         model = config.models[name]
         mine = [row for row in rows if row.model == name]
-        bounds[name] = model.prepare(row.values for row in mine)
-        value = model.value
-        b = bounds[name]
-        for row in mine:
-            row.value = value(row.values, b)
+        fast = model.fast(names)
+        if fast is not None:
+            bounds[name] = None
+            for row in mine:
+                row.value = fast(row.recorded, row.strength)
+            continue
+        table = [row.values(names) for row in mine]
+        b = bounds[name] = model.prepare(table)
+        for row, values in zip(mine, table):
+            row.value = model.value(values, b)
     return bounds
 
 
@@ -1047,14 +1128,12 @@ def score_opportunity(session: Session, opportunity: Opportunity, *, config: Sco
     today = today or utcnow().date()
     model = model_for_opportunity(session, opportunity, config)
     if model.kind == "weighted":
-        rows = _load_portfolio(session, config, today)
-        _score_rows(session, config, rows)
-        peers = [r.values for r in rows if r.model == model.name]
-        bounds = model.prepare(peers)
+        names, rows = _load_portfolio(session, config, today)
+        bounds = _score_rows(session, config, names, rows)
         row = next(r for r in rows if r.id == opportunity.id)
-        return model.score(row.values, bounds)
-    row = _load_portfolio(session, config, today, [opportunity.id])[0]
-    return model.score(row.values)
+        return model.score(row.values(names), bounds[model.name])
+    names, rows = _load_portfolio(session, config, today, [opportunity.id])
+    return model.score(rows[0].values(names))
 
 
 def _filter_ids(session: Session, *, journey: str | None = None, state: str | Iterable[str] | None = None,
@@ -1097,30 +1176,27 @@ def rank_portfolio(session: Session, *, journey: str | None = None, state: str |
     """
     config = scoring_config(session)
     today = today or utcnow().date()
-    rows = _load_portfolio(session, config, today)
-    bounds = _score_rows(session, config, rows)
     allowed = _filter_ids(session, journey=journey, state=state, owner=owner, persona=persona)
-    if allowed is not None:
-        rows = [row for row in rows if row.id in allowed]
-    by_id = {row.id: row for row in rows}
-    ranked = rank((row.id, row.model, row.value, (-row.values["evidence_strength"], row.number)) for row in rows)
-    if limit is not None:
-        ranked = ranked[:max(0, int(limit))]
+    with _gc_paused():
+        names, rows = _load_portfolio(session, config, today)
+        bounds = _score_rows(session, config, names, rows)
+        if allowed is not None:
+            rows = [row for row in rows if row.id in allowed]
+        ranked = rank([(row, row.model, row.value, (-row.strength, row.number)) for row in rows], limit)
     people = dict(session.execute(sa.select(Person.id, Person.handle)).all())
-    journeys = _journey_keys(session, [r.key for r in ranked]) if explain else {}
+    journeys = _journey_keys(session, [r.key.id for r in ranked]) if explain else {}
     out = []
     for entry in ranked:
-        row = by_id[entry.key]
+        row = entry.key
         item: dict[str, Any] = {
             "rank": entry.rank, "key": f"OPP-{row.number}", "number": row.number, "title": row.title,
             "state": row.state, "owner": people.get(row.owner_id), "model": row.model,
             "score": None if row.value is None else round(row.value, 4),
             "relative_score": None if entry.relative is None else round(entry.relative, 2),
-            "evidence_strength": row.values["evidence_strength"],
+            "evidence_strength": row.strength,
         }
         if explain:
-            model = config.models[row.model]
-            score = model.score(row.values, bounds[row.model])
+            score = config.models[row.model].score(row.values(names), bounds[row.model])
             item.update(journeys=journeys.get(row.id, []), inputs=score.inputs, terms=score.terms,
                         explanation=score.explanation, missing=score.missing, error=score.error)
         out.append(item)
@@ -1156,15 +1232,16 @@ def value_effort_matrix(session: Session, *, journey: str | None = None, state: 
     """
     config = scoring_config(session)
     today = today or utcnow().date()
-    rows = _load_portfolio(session, config, today)
-    _score_rows(session, config, rows)
     allowed = _filter_ids(session, journey=journey, state=state, owner=owner, persona=persona)
+    with _gc_paused():
+        names, rows = _load_portfolio(session, config, today)
+        _score_rows(session, config, names, rows)
     points, unplaced = [], []
     for row in sorted(rows, key=lambda r: r.number):
         if allowed is not None and row.id not in allowed:
             continue
         model = config.models[row.model]
-        value, effort = value_effort_point(model, row.values)
+        value, effort = value_effort_point(model, row.values(names))
         if model.kind in ("weighted", "formula"):
             value = row.value
         if value is None or effort is None:
@@ -1173,7 +1250,7 @@ def value_effort_matrix(session: Session, *, journey: str | None = None, state: 
         points.append({"key": f"OPP-{row.number}", "title": row.title, "state": row.state, "model": row.model,
                        "value": round(value, 4), "effort": round(effort, 4),
                        "score": None if row.value is None else round(row.value, 4),
-                       "evidence_strength": row.values["evidence_strength"]})
+                       "evidence_strength": row.strength})
     value_mid = _median([p["value"] for p in points])
     effort_mid = _median([p["effort"] for p in points])
     for p in points:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from flask import request
 from marshmallow import Schema, fields, validate
 
-from govern.api.common import Blueprint, current_actor, db_session
+from govern.api.common import Blueprint, current_actor, db_session, if_match_version
 from govern.api.schemas import Ref, Text, UtcDateTime
 from govern.errors import InvalidInput, NotFound
 from govern.maturity import maturity_reading
@@ -314,11 +314,17 @@ def get_score(key: str):
 @blp.route("/opportunities/<key>/score/inputs", methods=["POST"])
 @blp.arguments(InputsSchema)
 @blp.response(200, ScoreSchema)
+@blp.doc(parameters=[{"in": "header", "name": "If-Match", "required": False, "schema": {"type": "string"},
+                      "description": "the opportunity's ETag you loaded; a newer version answers 412"}])
 @blp.errors(403, 404, 409, 412, 422)
 def record_inputs(data, key: str):
-    """Record scoring inputs (merged with those already recorded; null removes one); answers with the new score."""
+    """Record scoring inputs (merged with those already recorded; null removes one); answers with the new score.
+
+    A new score is a new version of the opportunity (its ETag changes), so approvals decided on the old one are stale.
+    """
     opp = _opportunity(key)
-    score = record_score_inputs(db_session(), current_actor(), opp.key, data["inputs"])
+    score = record_score_inputs(db_session(), current_actor(), opp.key, data["inputs"],
+                                expected_version=if_match_version())
     return _score_body(opp, score)
 
 

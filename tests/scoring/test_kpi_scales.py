@@ -78,12 +78,17 @@ def test_evaluate_scenario_numbers():
 
 def test_evaluate_tolerance_and_worse():
     nps = KpiScale("nps", target=30)
-    assert evaluate(nps, 20, 23).verdict == "no_change"  # within 2 % of 200 points = 4
-    assert evaluate(nps, 20, 25).verdict == "improved"
-    assert evaluate(nps, 20, 15).verdict == "worse"
-    errors = KpiScale("percent", "lower")
-    assert evaluate(errors, 5, 9).verdict == "worse"
-    assert evaluate(KpiScale("count", "lower", target=100), 500, 495).verdict == "no_change"  # 2 % of 500 = 10
+    assert evaluate(nps, 60, 63).verdict == "no_change"  # tolerance min(2 % of 200, 5 % of 60) = 3
+    assert evaluate(nps, 60, 64).verdict == "improved"
+    assert evaluate(nps, 20, 19).verdict == "no_change"  # min(4, 1) = 1
+    assert evaluate(nps, 20, 18.5).verdict == "worse"
+    assert evaluate(nps, 0, 0.1).verdict == "no_change"  # never below 0.1 % of the span (0.2)
+    churn = KpiScale("percent", "lower", target=1.2)
+    assert evaluate(churn, 1.6, 1.5).verdict == "improved"  # min(2, 0.08) = 0.08
+    assert evaluate(churn, 1.6, 1.55).verdict == "no_change"
+    assert evaluate(KpiScale("percent", "lower"), 5, 9).verdict == "worse"
+    assert evaluate(KpiScale("count", "lower", target=100), 500, 480).verdict == "no_change"  # 5 % of 500 = 25
+    assert evaluate(KpiScale("count", "lower", target=100), 500, 470).verdict == "improved"
 
 
 def test_overall_verdict():
@@ -91,3 +96,18 @@ def test_overall_verdict():
     assert overall_verdict(["improved", "worse"]) == "worse"
     assert overall_verdict(["no_change", None]) == "no_change"
     assert overall_verdict([None]) is None
+
+
+def test_apply_refuses_kpis_that_cannot_be_normalised():
+    from govern.metrics import validate_kpi_definitions
+    errors = validate_kpi_definitions([
+        {"key": "ok", "scale": "csat5", "target": 4.2},
+        {"key": "tickets", "scale": "count", "direction": "lower"},
+        {"key": "stars", "scale": "stars", "target": 6},
+        {"key": "rev", "scale": "currency", "min": 10, "max": 5},
+    ])
+    assert errors == {
+        "kpis[1].target": "a count KPI needs min and max, or a target (it is then read as progress to target)",
+        "kpis[2].target": "must lie within the scale (1..5)",
+        "kpis[3].max": "must be greater than min",
+    }

@@ -183,3 +183,18 @@ def test_fast_evidence_strength_matches_the_rule():
     for n, j, src, age in [(3, 2, 2, 30), (20, 5, 9, 197), (1, 1, 1, 400), (0, 0, 0, None), (5, 0, 3, 100)]:
         signals = EvidenceSignals(n, j, src, None if age is None else TODAY - dt.timedelta(days=age))
         assert evidence_strength_of(n, j, src, age) == evidence_strength(signals, TODAY)
+
+
+def test_fast_path_matches_the_explained_score():
+    config = load_scoring_config({"models": {"rice": {"evidence_weight": 0.5}, "ice": {"combine": "mean"},
+                                             "wsjf": {"evidence_weight": 1}}})
+    names = ["reach", "impact", "confidence", "effort", "ease", "business_value", "time_criticality",
+             "risk_reduction", "job_size"]
+    values = {"reach": 300, "impact": 2, "confidence": 80, "effort": 3, "ease": 4, "business_value": 5,
+              "time_criticality": 3, "risk_reduction": 8, "job_size": 13, "evidence_strength": 42.5}
+    recorded = tuple(values[n] for n in names)
+    for name in ("rice", "ice", "wsjf"):
+        m = config.model(name)
+        assert m.fast(names)(recorded, 42.5) == pytest.approx(m.score_one(values).value)
+    without_effort = recorded[:3] + (None,) + recorded[4:]
+    assert config.model("rice").fast(names)(without_effort, 42.5) is None
