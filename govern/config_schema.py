@@ -200,7 +200,8 @@ def check_references(doc: dict) -> dict[str, str]:
         for k, persona in enumerate(j["personas"]):
             if persona not in personas:
                 errors[f"{here}.personas[{k}]"] = f"unknown persona '{persona}'"
-        if j.get("scoring_model") and j["scoring_model"] not in (doc["scoring"].get("models") or {}):
+        if j.get("scoring_model") and j["scoring_model"] not in {"rice", "ice", "wsjf",
+                                                                 *(doc["scoring"].get("models") or {})}:
             errors[f"{here}.scoring_model"] = f"unknown scoring model '{j['scoring_model']}'"
         stage_keys: set[str] = set()
         step_keys: set[str] = set()

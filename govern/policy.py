@@ -60,7 +60,7 @@ ACTIONS: dict[str, tuple[str, dict[str, Scope]]] = {
     "ritual.record": ("hold, skip and minute ritual occurrences, record decisions and follow-ups", _COUNCIL),
     "outbox.manage": ("retry or drop deliveries to Jira and Slack", {"admin": A, "manager": A}),
     "integration.sync": ("run a Jira sync", {"admin": A, "manager": A}),
-    "config.apply": ("apply govern.yaml", {"admin": A}),
+    "config.apply": ("apply govern.yaml (people, council, journeys, KPIs, rituals, settings)", _COUNCIL),
 }
 del A, S
 

@@ -596,6 +596,18 @@ def _check_decision(session: Session, item: Any, path: str, errors: dict[str, st
             "reason": (item.get("reason") or "").strip() or None, "follow_ups": follow_ups}
 
 
+def _already_taken(d: dict[str, Any]) -> bool:
+    """A decision the meeting took already (say the lead approved in Slack during the review): the minutes record it,
+    naming who took it, instead of deciding the request a second time."""
+    request: ApprovalRequest = d["request"]
+    wanted = {"approve": ("approved", "approve"), "reject": ("rejected", "reject")}[d["outcome"]]
+    if request is None or request.status != wanted[0]:
+        return False
+    deciders = [v.person_id for v in request.votes if v.decision == wanted[1]]
+    d["taken_by"] = deciders[-1] if deciders else None
+    return d["taken_by"] is not None
+
+
 def _precheck_decider(session: Session, actor: Actor, request: ApprovalRequest, outcome: str, path: str,
                       errors: dict[str, str]) -> None:
     """Refuse up front, before anything is written, a decision the actor may not take (the lifecycle's own rule)."""
@@ -670,6 +682,8 @@ def hold_ritual(
         raise InvalidInput("the minutes have " + (f"{len(errors)} problems" if len(errors) > 1 else "a problem")
                            + ": " + "; ".join(f"{k}: {v}" for k, v in errors.items()), errors)
     for i, d in enumerate(checked_decisions):
+        if d["outcome"] in ("approve", "reject") and _already_taken(d):
+            continue
         if d["outcome"] in ("approve", "reject"):
             _precheck_decider(session, actor, d["request"], d["outcome"], f"decisions[{i}]", errors)
     if errors:
@@ -686,7 +700,7 @@ def hold_ritual(
         session.flush()
         for person, here in present.items():
             occurrence.attendance.append(Attendance(person=person, present=here))
-    deciding = [d for d in checked_decisions if d["outcome"] in ("approve", "reject")]
+    deciding = [d for d in checked_decisions if d["outcome"] in ("approve", "reject") and not d.get("taken_by")]
     for decision in checked_decisions:
         if decision not in deciding:
             _record_decision(session, actor, occurrence, decision)
@@ -716,7 +730,7 @@ def _record_decision(session: Session, actor: Actor, occurrence: RitualOccurrenc
         opportunity_id=d["opportunity"].id if d["opportunity"] is not None else None,
         approval_request_id=request.id if request is not None else None,
         outcome={"approve": "approved", "reject": "rejected"}.get(d["outcome"], d["outcome"]),
-        decided_by_id=actor.person_id, created_at=utcnow())
+        decided_by_id=d.get("taken_by") or actor.person_id, created_at=utcnow())
     session.add(decision)
     session.flush()
     audit.record(session, actor, "ritual.decision", "decision", decision.id,

@@ -30,7 +30,7 @@ from govern.model import (
     ApprovalRequest, ApprovalVote, CouncilSeat, Insight, Journey, Opportunity, OpportunityKpi,
     OpportunityTransition, Person, Solution, Step, insight_step, opportunity_insight, utcnow,
 )
-from govern.policy import Actor
+from govern.policy import Actor, who_may
 from govern.services.common import get_opportunity, get_setting
 from workflows import approvals
 from workflows.approvals import ApprovalContext, ApprovalStatus
@@ -478,15 +478,20 @@ def _stale_request(session: Session, request_id: int):
 def _require_decider(status: ApprovalStatus, actor: Actor, request: ApprovalRequest, decision: str) -> None:
     if actor.person_id is None:
         raise PermissionDenied(status.refusal(None, decision=decision), {"request": request.id})
+    held = ", ".join(sorted(actor.roles - {"viewer"})) or "viewer"
+    # The lifecycle's rule names the approvers; the permission table must agree, so a definition that names a role
+    # the table does not trust with approvals cannot grant them.
+    if not actor.can("transition.approve", [j.id for j in request.opportunity.journeys]):
+        raise PermissionDenied(
+            f"{actor.handle} ({held}) may not approve or reject transition requests: that is for "
+            f"{', '.join(who_may('transition.approve'))}; this request is waiting for "
+            f"{', '.join(status.waiting_for()) or 'nobody'}",
+            {"request": request.id, "waiting_for": status.waiting_for()})
     refusal = status.refusal(actor.person_id, decision=decision)
     if refusal is None:
-        # The lifecycle's rule names the approvers; the permission table must agree, so a definition that names a
-        # role the table does not trust with approvals cannot grant them.
-        actor.require("transition.approve", [j.id for j in request.opportunity.journeys])
         return
     if decision == "approve" and actor.person_id in status.approvers:
         raise Conflict(refusal, {"request": request.id})
-    held = ", ".join(sorted(actor.roles - {"viewer"})) or "viewer"
     raise PermissionDenied(f"{actor.handle} ({held}): {refusal}",
                            {"request": request.id, "waiting_for": status.waiting_for()})
 

@@ -131,4 +131,4 @@ def test_governance_as_code_is_checked_and_applied_by_an_admin(api):
     assert api.get("/journeys/paying-my-bill", as_="ana").get_json()["name"] == "Paying my bills"
     error = assert_error(api.post("/config/apply", as_="ana", json={"yaml": "journeys: [{key: x}]"}), 422)
     assert any(path.startswith("journeys[0]") for path in error["details"])
-    assert_error(api.post("/config/apply", as_="marco", json={"yaml": text, "dry_run": True}), 403)
+    assert_error(api.post("/config/apply", as_="priya", json={"yaml": text, "dry_run": True}), 403)

@@ -41,4 +41,4 @@ def test_a_newcomer_seated_in_govern_yaml_gets_his_page(example_db, operator):
         assert result.request is not None
         with pytest.raises(PermissionDenied) as refused:
             approve_request(session, load_actor(session, "ruben"), result.request.id)
-    assert "you are not an approver" in refused.value.message
+    assert "ruben (supporter) may not approve or reject transition requests" in refused.value.message

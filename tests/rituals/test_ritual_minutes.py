@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from govern import audit
 from govern.errors import Conflict, InvalidInput, PermissionDenied
-from govern.model import ApprovalRequest, Decision, FollowUp, Opportunity, RitualOccurrence
+from govern.model import ApprovalRequest, ApprovalVote, Decision, FollowUp, Opportunity, Person, RitualOccurrence
 from rituals import services
 from tests.conftest import actor
 from workflows import services as lifecycle
@@ -102,14 +102,30 @@ def test_lead_rejects_with_a_reason_through_the_lifecycle(example_db, review):
         assert s.scalars(sa.select(Decision)).one().outcome == "rejected"
 
 
-def test_a_request_already_decided_is_refused_before_anything_is_written(example_db, review):
+def test_a_request_already_decided_the_other_way_is_refused_before_anything_is_written(example_db, review):
     with example_db.session_scope() as s:
         lifecycle.approve_request(s, actor(s, "ana"), review["request"])
         with pytest.raises(Conflict, match="already approved"):
             services.hold_ritual(s, actor(s, "ana"), review["occurrence"], notes="x",
-                                 decisions=[{"text": "approve", "request": review["request"], "outcome": "approve"}],
+                                 decisions=[{"text": "reject", "request": review["request"], "outcome": "reject",
+                                             "reason": "too late"}],
                                  now=DURING)
         assert s.get(RitualOccurrence, review["occurrence"]).status == "planned"
+
+
+def test_the_manager_minutes_the_approval_the_lead_gave_in_the_meeting(example_db, review):
+    with example_db.session_scope() as s:
+        lifecycle.approve_request(s, actor(s, "ana"), review["request"])
+        held = services.hold_ritual(s, actor(s, "marco"), review["occurrence"], notes="approved in the room",
+                                    decisions=[{"text": "The lead approved", "request": review["request"],
+                                                "outcome": "approve"}],
+                                    now=DURING)
+        assert held.status == "held"
+        decision = s.scalar(sa.select(Decision).where(Decision.occurrence_id == held.id))
+        assert decision.outcome == "approved"
+        assert s.get(Person, decision.decided_by_id).handle == "ana"
+        votes = s.scalars(sa.select(ApprovalVote).where(ApprovalVote.request_id == review["request"])).all()
+        assert [s.get(Person, v.person_id).handle for v in votes] == ["ana"]
 
 
 def test_every_problem_in_the_minutes_is_named(example_db, review):

@@ -126,9 +126,7 @@ def test_a_ticket_cluster_becomes_a_shipped_fix_with_proof_and_a_complete_audit_
     # The council lead approves in the meeting, from the button on the request in #cx-council ...
     press_approve(slack, client, workspace, ANA, council_channel, council_request)
     assert ok(api.get(f"/opportunities/{key}", as_="marco"))["state"] == "prioritise"
-    # ... and the manager records the decision in the minutes. He records it as "noted" with the request it concerns:
-    # the minutes only accept "approve" from someone who may approve the request themselves, and refuse it once the
-    # request is decided (409 "already approved"), so a manager cannot minute the lead's approval as "approved".
+    # ... and the manager records the decision in the minutes: the approval the lead gave, attributed to her.
     [request] = [r for r in ok(api.get(f"/opportunities/{key}/approvals", as_="marco")) if r["to"] == "prioritise"]
     assert request["status"] == "approved" and [v["person"] for v in request["votes"]] == ["ana"]
     request_id = request["id"]
@@ -142,12 +140,12 @@ def test_a_ticket_cluster_becomes_a_shipped_fix_with_proof_and_a_complete_audit_
         "attendance": {"ana": True, "marco": True, "lotte": True, "femke": True, "sam": True, "noah": False},
         "notes": "Porting is the top pain of switchers this quarter.",
         "decisions": [{"text": f"The lead approved moving {key} to prioritise", "opportunity": key,
-                       "request": request_id, "outcome": "noted",
+                       "request": request_id, "outcome": "approve",
                        "follow_ups": [{"text": "Draft the porting status SMS", "owner": "lotte",
                                        "due_on": (today + dt.timedelta(days=14)).isoformat()}]}]}))
     assert minutes["occurrence"]["status"] == "held"
     [decision] = minutes["decisions"]
-    assert (decision["decided_by"], decision["opportunity"], decision["outcome"]) == ("marco", key, "noted")
+    assert (decision["decided_by"], decision["opportunity"], decision["outcome"]) == ("ana", key, "approved")
 
     # 5. The owner of "Switching providers" moves it to implement; the owner of every touched journey must approve.
     for title in ("Status SMS during porting", "Porting tracker page"):

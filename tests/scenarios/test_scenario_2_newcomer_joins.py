@@ -150,15 +150,17 @@ def test_a_newcomer_is_seated_by_govern_yaml_finds_his_way_and_learns_who_approv
     note = workspace.wait_for(lambda: workspace.posts_to(response_url))[0].body
     assert note["response_type"] == "ephemeral" and note["replace_original"] is False  # only he sees it
     told = said(note)
-    assert "ruben (supporter): you are not an approver for this request" in told
-    assert "it needs the owner of managing-roaming (lotte)" in told
+    # Supporters cannot approve: he is told so, and who can.
+    assert "ruben (supporter) may not approve or reject transition requests" in told
+    assert "waiting for the owner of managing-roaming (lotte)" in told
     # The same answer through the API, with the one error shape.
     refusal = api.post(f"/approvals/{value}/approve", as_="ruben", json={})
     assert refusal.status_code == 403
     error = refusal.get_json()["error"]
     assert error["code"] == "forbidden"
-    assert error["message"] == ("ruben (supporter): you are not an approver for this request; "
-                                "it needs the owner of managing-roaming (lotte)")
+    assert error["message"] == ("ruben (supporter) may not approve or reject transition requests: that is for lead, "
+                                "manager, owner (of the journeys concerned); this request is waiting for the owner "
+                                "of managing-roaming (lotte)")
     assert error["details"]["waiting_for"] == ["the owner of managing-roaming (lotte)"]
     # Nothing changed: the request still waits for Lotte, the message keeps its buttons.
     with example_db.session_scope() as s:

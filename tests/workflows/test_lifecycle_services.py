@@ -81,7 +81,9 @@ def test_supporter_is_told_politely_who_can_approve(org, session):
     result = services.request_transition(session, org.actor("lotte"), opp.key, "prioritise")
     with pytest.raises(PermissionDenied) as caught:
         services.approve_request(session, org.actor("ruben"), result.request.id)
-    assert caught.value.message == "ruben (supporter): you are not an approver for this request; it needs the lead (lea)"
+    assert caught.value.message == ("ruben (supporter) may not approve or reject transition requests: that is for "
+                                    "lead, manager, owner (of the journeys concerned); this request is waiting for "
+                                    "the lead (lea)")
 
 
 def test_the_local_operator_cannot_approve(org, session, operator):
