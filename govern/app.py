@@ -45,15 +45,8 @@ WEB_BLUEPRINTS = [
 
 
 def _load(module: str, attr: str):
-    # INTEGRATION: capabilities land one by one; a blueprint that does not exist yet is skipped.
-    try:
-        return getattr(importlib.import_module(module), attr)
-    except ModuleNotFoundError as exc:
-        if exc.name and module.startswith(exc.name):
-            return None
-        raise
-    except AttributeError:
-        return None
+    """The blueprints and adapters are named as data so that the composition is visible in one place."""
+    return getattr(importlib.import_module(module), attr)
 
 
 def build_adapters(config: Config) -> dict:
@@ -61,11 +54,9 @@ def build_adapters(config: Config) -> dict:
     adapters: dict = {}
     for name, module, enabled in (("jira", "integrations.jira.adapter", config.jira_enabled),
                                   ("slack", "integrations.slack.adapter", config.slack_enabled)):
-        factory = _load(module, "build") if enabled else None
-        adapters[name] = factory(config) if factory else None
+        adapters[name] = _load(module, "build")(config) if enabled else None
         if adapters[name] is None:
-            log.info("%s integration disabled (%s)", name,
-                     "not configured" if not enabled else "adapter unavailable")
+            log.info("%s integration disabled (not configured)", name)
     return adapters
 
 
@@ -103,12 +94,9 @@ def create_app(config: Config | None = None, *, db: Database | None = None) -> F
     app.extensions["govern.api"] = api
     for module, attr in API_BLUEPRINTS:
         blueprint = _load(module, attr)
-        if blueprint is not None:
-            api.register_blueprint(blueprint, url_prefix=f"/api/v1{blueprint.url_prefix or ''}")
+        api.register_blueprint(blueprint, url_prefix=f"/api/v1{blueprint.url_prefix or ''}")
     for module, attr in WEB_BLUEPRINTS:
-        blueprint = _load(module, attr)
-        if blueprint is not None:
-            app.register_blueprint(blueprint)
+        app.register_blueprint(_load(module, attr))
 
     @app.get("/healthz")
     def healthz():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
@@ -10,51 +9,41 @@ from sqlalchemy.orm import Session
 
 from govern.config_schema import load_document
 from govern.errors import InvalidInput
+from govern.metrics import validate_kpi_definitions
 from govern.policy import Actor
+from govern.scoring import validate_scoring_config
 from govern.services.governance import Plan, apply_config
+from integrations.jira.mapping import validate_mapping
+from integrations.slack.config import validate_slack_config
+from rituals.config import validate_rituals_config
+from workflows.definition import resolve_lifecycle, validate_lifecycle_section
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 
 
-def _optional(module: str, attr: str):
-    # INTEGRATION: capabilities land one by one; until a validator exists its section is only shape-checked.
-    try:
-        return getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError):
-        return None
-
-
 def _lifecycle_validator(doc: dict) -> dict[str, str]:
-    validate = _optional("workflows.definition", "validate_lifecycle_section")
-    return validate(doc.get("lifecycle")) if validate else {}
+    return validate_lifecycle_section(doc.get("lifecycle"))
 
 
 def _scoring_validator(doc: dict) -> dict[str, str]:
-    validate = _optional("govern.scoring", "validate_scoring_config")
-    if not validate:
-        return {}
     return {(k if k.startswith("scoring") else f"scoring.{k}"): v
-            for k, v in validate(doc.get("scoring") or {}).items()}
+            for k, v in validate_scoring_config(doc.get("scoring") or {}).items()}
 
 
 def _rituals_validator(doc: dict) -> dict[str, str]:
-    validate = _optional("rituals.config", "validate_rituals_config")
-    return validate(doc.get("rituals") or [], doc) if validate else {}
+    return validate_rituals_config(doc.get("rituals") or [], doc)
 
 
 def _jira_validator(doc: dict) -> dict[str, str]:
-    validate = _optional("integrations.jira.mapping", "validate_mapping")
-    return validate(doc.get("jira") or {}) if validate else {}
+    return validate_mapping(doc.get("jira") or {})
 
 
 def _kpi_validator(doc: dict) -> dict[str, str]:
-    validate = _optional("govern.metrics", "validate_kpi_definitions")
-    return validate(doc.get("kpis") or []) if validate else {}
+    return validate_kpi_definitions(doc.get("kpis") or [])
 
 
 def _slack_validator(doc: dict) -> dict[str, str]:
-    validate = _optional("integrations.slack.config", "validate_slack_config")
-    return validate(doc.get("slack")) if validate else {}
+    return validate_slack_config(doc.get("slack"))
 
 
 VALIDATORS = [_lifecycle_validator, _scoring_validator, _rituals_validator, _jira_validator, _kpi_validator,
@@ -68,11 +57,7 @@ def load_config_text(text: str, source: str = "govern.yaml") -> dict:
 
 def derived_settings(doc: dict) -> dict[str, Any]:
     """Settings the engine derives from the document (the resolved lifecycle: its name and initial state)."""
-    resolve = _optional("workflows.definition", "resolve_lifecycle")
-    if resolve:
-        return {"lifecycle.current": resolve(doc.get("lifecycle"))}
-    name = doc.get("lifecycle") if isinstance(doc.get("lifecycle"), str) else "default"
-    return {"lifecycle.current": {"name": name, "initial": {"triple_diamond": "problem_discovery"}.get(name, "research")}}
+    return {"lifecycle.current": resolve_lifecycle(doc.get("lifecycle"))}
 
 
 def apply_text(session: Session, actor: Actor, text: str, *, source: str = "govern.yaml",

@@ -12,9 +12,6 @@ wins, the other gets Conflict (HTTP 409) with what happened, never a lost update
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import importlib
-import inspect
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -24,7 +21,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
-from govern import audit, outbox
+from govern import audit, metrics, outbox, scoring
 from govern.errors import Conflict, GuardsUnmet, InvalidInput, NotFound, PermissionDenied, PreconditionFailed
 from govern.model import (
     ApprovalRequest, ApprovalVote, CouncilSeat, Insight, Journey, Opportunity, OpportunityKpi,
@@ -82,12 +79,7 @@ def lifecycle_of(session: Session, opportunity: Opportunity | None = None) -> Li
 
 
 def _missing_score_inputs(session: Session, opp: Opportunity) -> tuple[str, ...]:
-    try:
-        scoring = importlib.import_module("govern.scoring")
-        missing_inputs = getattr(scoring, "missing_inputs")
-    except (ImportError, AttributeError):  # before scoring exists: any recorded input counts as scored
-        return () if opp.score_inputs else ("scoring inputs",)
-    return tuple(missing_inputs(session, opp))
+    return tuple(scoring.missing_inputs(session, opp))
 
 
 def facts_for(session: Session, opportunity: Opportunity, needs: Iterable[str] | None = None) -> OpportunityFacts:
@@ -279,34 +271,13 @@ def _perform_effects(session: Session, actor: Actor, opp: Opportunity, t: Transi
     return done
 
 
-def _optional_metrics(name: str):
-    try:
-        fn = getattr(importlib.import_module("govern.metrics"), name)
-    except (ImportError, AttributeError):
-        return None
-    # The metrics services commit by default; inside a transition they must not (one commit per use case).
-    if "commit" in inspect.signature(fn).parameters:
-        return functools.partial(fn, commit=False)
-    return fn
-
-
 def _record_baselines(session: Session, actor: Actor, opp: Opportunity) -> Any:
-    record = _optional_metrics("record_baselines")
-    if record is not None:
-        return _jsonable_result(record(session, actor, opp))
-    # Until the metrics service exists: the latest measurement of each targeted KPI becomes its baseline.
-    out = []
-    for link in opp.kpi_links:
-        latest = link.kpi.measurements[-1] if link.kpi.measurements else None
-        if latest is not None and link.baseline_value is None:
-            link.baseline_value, link.baseline_at = latest.value, latest.measured_at
-            out.append({"kpi": link.kpi.key, "baseline": latest.value})
-    return out
+    # The metrics services write inside this transaction and never commit: one commit per use case.
+    return _jsonable_result(metrics.record_baselines(session, actor, opp))
 
 
 def _record_outcomes(session: Session, actor: Actor, opp: Opportunity) -> Any:
-    record = _optional_metrics("record_outcomes")
-    return _jsonable_result(record(session, actor, opp)) if record is not None else None
+    return _jsonable_result(metrics.record_outcomes(session, actor, opp))
 
 
 def _jsonable_result(value: Any) -> Any:
