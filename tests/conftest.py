@@ -158,3 +158,14 @@ def actor(session, handle: str) -> Actor:
     from govern.services.common import load_actor
 
     return load_actor(session, handle)
+
+
+def cli_invoker(db: Database, tmp_path: Path, **env: str):
+    """Run `govern …` in-process (click's runner) against `db`; returns a function taking the arguments."""
+    from click.testing import CliRunner
+
+    from govern.cli import cli
+
+    runner = CliRunner()
+    environment = {"GOVERN_DATABASE_URL": db.url, "GOVERN_INSTANCE_PATH": str(tmp_path / "instance"), **env}
+    return lambda *args: runner.invoke(cli, list(args), env=environment)

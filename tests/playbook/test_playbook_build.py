@@ -6,10 +6,9 @@ import posixpath
 from html.parser import HTMLParser
 
 import pytest
-from click.testing import CliRunner
 
-from govern.cli import cli
 from playbook import build
+from tests.conftest import cli_invoker
 
 from .conftest import make_playbook
 
@@ -85,12 +84,7 @@ def test_markdown_links_point_at_markdown_pages(markdown_files):
 
 @pytest.fixture
 def run(example_db, tmp_path):
-    runner = CliRunner()
-
-    def invoke(*args):
-        return runner.invoke(cli, list(args), env={"GOVERN_DATABASE_URL": example_db.url,
-                                                   "GOVERN_INSTANCE_PATH": str(tmp_path / "instance")})
-    return invoke
+    return cli_invoker(example_db, tmp_path)
 
 
 def test_cli_builds_html_and_markdown_the_same_each_time(run, tmp_path):

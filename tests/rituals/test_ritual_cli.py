@@ -4,23 +4,15 @@ import json
 import re
 
 import pytest
-from click.testing import CliRunner
 
-from govern.cli import cli
 from rituals.calendar import parse_feed
-from tests.conftest import actor
+from tests.conftest import actor, cli_invoker
 from workflows import services as lifecycle
 
 
 @pytest.fixture
 def run(example_db, tmp_path):
-    runner = CliRunner()
-
-    def invoke(*args):
-        return runner.invoke(cli, list(args), env={"GOVERN_DATABASE_URL": example_db.url,
-                                                   "GOVERN_INSTANCE_PATH": str(tmp_path / "instance"),
-                                                   "GOVERN_BASE_URL": "https://govern.example"})
-    return invoke
+    return cli_invoker(example_db, tmp_path, GOVERN_BASE_URL="https://govern.example")
 
 
 def test_list_and_next(run):

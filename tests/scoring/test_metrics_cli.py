@@ -3,19 +3,13 @@
 import json
 
 import pytest
-from click.testing import CliRunner
 
-from govern.cli import cli
+from tests.conftest import cli_invoker
 
 
 @pytest.fixture
 def run(example_db, tmp_path):
-    runner = CliRunner()
-
-    def invoke(*args):
-        return runner.invoke(cli, list(args), env={"GOVERN_DATABASE_URL": example_db.url,
-                                                   "GOVERN_INSTANCE_PATH": str(tmp_path / "instance")})
-    return invoke
+    return cli_invoker(example_db, tmp_path)
 
 
 def test_kpi_import_reports_lines_and_exit_codes(run, tmp_path):
