@@ -21,7 +21,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -31,6 +31,7 @@ from govern.errors import Conflict, NotFound
 from govern.model import OutboxMessage, utcnow
 from govern.policy import Actor
 from integrations.delivery import Deliverer, Outcome
+from integrations.slack.delivery import SlackDeliverer
 
 log = logging.getLogger(__name__)
 
@@ -232,13 +233,7 @@ def build_deliverers(runtime) -> list[Deliverer]:
 
         deliverers.append(JiraDeliverer(runtime.db, jira_adapter, base_url=runtime.config.base_url))
     if runtime.config.slack_enabled:
-        try:
-            from integrations.slack.delivery import SlackDeliverer
-        except ImportError:
-            log.warning("slack is configured but its deliverer is not available in this build")
-        else:
-            factory: Any = getattr(SlackDeliverer, "from_runtime", None) or SlackDeliverer
-            deliverers.append(factory(runtime))
+        deliverers.append(SlackDeliverer.from_runtime(runtime))
     return deliverers
 
 

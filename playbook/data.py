@@ -8,7 +8,6 @@ Every list is in a stable order (keys, handles, positions), never in the databas
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,6 +23,7 @@ from govern.model import (
 )
 from govern.policy import ACTIONS, ROLES, Actor, Scope, who_may
 from govern.services.common import get_setting
+from integrations.slack.parsing import USAGES as SLACK_USAGES
 from playbook import words
 from rituals import cadence as cadence_mod
 from rituals.calendar import attends
@@ -712,11 +712,6 @@ def collect(session: Session, *, as_of: dt.datetime, base_url: str | None = None
 
 def _slack(session: Session) -> dict[str, Any]:
     settings = dict(get_setting(session, "slack", {}) or {})
-    try:
-        parsing = importlib.import_module("integrations.slack.parsing")
-        usages = dict(parsing.USAGES)
-    except (ImportError, AttributeError):
-        usages = {}
     return {"command": settings.get("command") or "/journey", "council_channel": settings.get("council_channel"),
-            "usages": usages}
+            "usages": dict(SLACK_USAGES)}
 

@@ -12,9 +12,10 @@ from govern.policy import ROLE_DESCRIPTIONS
 from govern.services.people import authenticate
 from govern.web import bp
 from govern.web.support import (
-    check_csrf, csrf_token, db_session, governed_error_page, http_error_page, login_required, optional, safe_next,
+    check_csrf, csrf_token, db_session, governed_error_page, http_error_page, login_required, safe_next,
     signed_in_actor, take_notices,
 )
+from workflows.services import pending_for
 
 ROLE_ORDER = ("admin", "lead", "manager", "owner", "coordinator", "supporter")
 
@@ -78,13 +79,10 @@ def whoami() -> dict | None:
         roles.append({"role": role, "where": where, "meaning": ROLE_DESCRIPTIONS[role]})
     if not roles:
         roles.append({"role": "viewer", "where": "", "meaning": ROLE_DESCRIPTIONS["viewer"]})
-    pending = optional("workflows.services", "pending_for")
-    awaiting = 0
-    if pending is not None:
-        try:
-            awaiting = len(pending(session, actor))
-        except GovernError:
-            awaiting = 0
+    try:
+        awaiting = len(pending_for(session, actor))
+    except GovernError:
+        awaiting = 0
     g.whoami = {"person": person, "roles": roles, "awaiting": awaiting}
     return g.whoami
 

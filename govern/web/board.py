@@ -10,9 +10,8 @@ from govern.model import ApprovalRequest, Journey, Person, Persona
 from govern.services.common import get_opportunity
 from govern.web import bp
 from govern.web.readmodel import decision_rights, lifecycle_view, portfolio, transitions_for
-from govern.web.support import (
-    actor, db_session, flash_message, get_or_404, login_required, optional, render_error, safe_next,
-)
+from govern.web.support import actor, db_session, flash_message, get_or_404, login_required, safe_next
+from workflows import services as lifecycle_services
 
 
 @bp.get("/board")
@@ -47,16 +46,14 @@ def board():
 def request_transition(ref: str):
     """Move an opportunity (or ask for approval to); the lifecycle engine checks permission, guards and approvals."""
     session = db_session()
-    request_transition = optional("workflows.services", "request_transition")
     back = safe_next(request.form.get("next"), url_for("web.opportunity", ref=ref))
-    if request_transition is None:
-        return render_error(503, "The lifecycle engine is not available yet.")
     opp = get_or_404(get_opportunity, session, ref)
     trigger = request.form.get("trigger", "")
     version = request.form.get("version")
     try:
-        result = request_transition(session, actor(), opp.key, trigger, reason=request.form.get("reason") or None,
-                                    expected_version=int(version) if version and version.isdigit() else None)
+        result = lifecycle_services.request_transition(
+            session, actor(), opp.key, trigger, reason=request.form.get("reason") or None,
+            expected_version=int(version) if version and version.isdigit() else None)
     except InvalidInput as exc:
         flash_message("error", f"{trigger}: {exc.message}")
         return redirect(url_for("web.opportunity", ref=opp.key, trigger=trigger) + "#transitions")
@@ -76,8 +73,7 @@ def approvals():
     """What awaits me (approve or reject in place), and the requests I made that are still pending."""
     session = db_session()
     me = actor()
-    pending_for = optional("workflows.services", "pending_for")
-    awaiting = pending_for(session, me) if pending_for else []
+    awaiting = lifecycle_services.pending_for(session, me)
     mine = list(session.scalars(sa.select(ApprovalRequest).where(
         ApprovalRequest.status == "pending", ApprovalRequest.requested_by_id == me.person_id)
         .order_by(ApprovalRequest.created_at)))
@@ -90,25 +86,21 @@ def approvals():
 
 def _decide(request_id: int, decision: str):
     session = db_session()
-    services = {"approve": optional("workflows.services", "approve_request"),
-                "reject": optional("workflows.services", "reject_request"),
-                "withdraw": optional("workflows.services", "withdraw_request")}
-    fn = services[decision]
     back = safe_next(request.form.get("next"), url_for("web.approvals"))
-    if fn is None:
-        return render_error(503, "The lifecycle engine is not available yet.")
     reason = (request.form.get("reason") or "").strip() or None
     version = request.form.get("version")
     expected = int(version) if version and version.isdigit() else None
     try:
         if decision == "approve":
-            result = fn(session, actor(), request_id, reason=reason, expected_version=expected)
+            result = lifecycle_services.approve_request(session, actor(), request_id, reason=reason,
+                                                        expected_version=expected)
             message = result.message
         elif decision == "reject":
-            result = fn(session, actor(), request_id, reason or "", expected_version=expected)
+            result = lifecycle_services.reject_request(session, actor(), request_id, reason or "",
+                                                       expected_version=expected)
             message = f"request #{result.id} rejected ({result.opportunity.key} stays in {result.from_state})"
         else:
-            result = fn(session, actor(), request_id, reason=reason)
+            result = lifecycle_services.withdraw_request(session, actor(), request_id, reason=reason)
             message = f"request #{result.id} withdrawn"
     except GovernError as exc:
         if exc.http_status in (403, 404):

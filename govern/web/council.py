@@ -10,9 +10,9 @@ from flask import redirect, render_template, request, url_for
 from govern.errors import GovernError, InvalidInput, NotFound
 from govern.model import COUNCIL_ROLES, ApprovalRequest, CouncilSeat, Journey, Person, RitualOccurrence, utcnow
 from govern.web import bp
-from govern.web.support import (
-    actor, db_session, field_errors, flash_message, form_list, login_required, optional, render_error,
-)
+from govern.web.support import actor, db_session, field_errors, flash_message, form_list, login_required, render_error
+from rituals import services as ritual_services
+
 
 def local_time(when: dt.datetime, timezone: str) -> str:
     """A ritual's time as its members read it: in the ritual's own time zone ('Wed 25 Nov 2026, 10:00 CET')."""
@@ -39,15 +39,13 @@ def council():
     by_role = [(role, ROLE_TITLES[role], [(p, j) for s, p, j in seats if s.role == role]) for role in COUNCIL_ROLES]
     owners = session.execute(sa.select(Journey, Person).outerjoin(Person, Journey.owner_id == Person.id)
                              .order_by(Journey.name)).all()
-    upcoming_fn = optional("rituals.services", "upcoming")
-    list_rituals = optional("rituals.services", "list_rituals")
-    upcoming = upcoming_fn(session, me, limit=8) if upcoming_fn else []
-    rituals = list_rituals(session, me) if list_rituals else []
+    upcoming = ritual_services.upcoming(session, me, limit=8)
+    rituals = ritual_services.list_rituals(session, me)
     recent = list(session.scalars(sa.select(RitualOccurrence).where(
         RitualOccurrence.scheduled_at <= utcnow()).order_by(RitualOccurrence.scheduled_at.desc())
         .limit(8)))
     return render_template("council.html", by_role=by_role, owners=owners, upcoming=upcoming, rituals=rituals,
-                           recent=recent, available=upcoming_fn is not None, local_time=local_time)
+                           recent=recent, local_time=local_time)
 
 
 @bp.get("/rituals/<key>/at/<when>")
@@ -55,13 +53,9 @@ def council():
 def ritual_occurrence_at(key: str, when: str):
     """An occurrence by its ritual and scheduled time (recorded on first look), then its page."""
     session = db_session()
-    get_ritual = optional("rituals.services", "get_ritual")
-    resolve = optional("rituals.services", "resolve_occurrence")
-    if get_ritual is None or resolve is None:
-        return render_error(503, "Rituals are not available yet.")
     actor().require("read")
     try:
-        occurrence = resolve(session, get_ritual(session, key), at=when)
+        occurrence = ritual_services.resolve_occurrence(session, ritual_services.get_ritual(session, key), at=when)
     except (InvalidInput, NotFound) as exc:
         return render_error(404, exc.message)
     session.commit()
@@ -84,12 +78,8 @@ def occurrence(occurrence_id: int):
     """An occurrence's agenda (built from live data until it is posted), its minutes, and the form to record them."""
     session = db_session()
     me = actor()
-    services = {name: optional("rituals.services", name)
-                for name in ("get_occurrence", "agenda_for", "minutes", "hold_ritual")}
-    if any(fn is None for fn in services.values()):
-        return render_error(503, "Rituals are not available yet.")
     try:
-        occ = services["get_occurrence"](session, occurrence_id)
+        occ = ritual_services.get_occurrence(session, occurrence_id)
     except NotFound as exc:
         return render_error(404, exc.message)
     errors: dict[str, str] = {}
@@ -109,8 +99,8 @@ def occurrence(occurrence_id: int):
             follow_ups.append({"text": values["follow_up_text"], "owner": values["follow_up_owner"] or None,
                                "due_on": values["follow_up_due"] or None})
         try:
-            services["hold_ritual"](session, me, occ.id, attendance=values["attendance"],
-                                    notes=values["notes"], decisions=decisions, follow_ups=follow_ups)
+            ritual_services.hold_ritual(session, me, occ.id, attendance=values["attendance"],
+                                        notes=values["notes"], decisions=decisions, follow_ups=follow_ups)
         except GovernError as exc:
             if exc.http_status == 403 and not decisions:
                 raise
@@ -120,9 +110,9 @@ def occurrence(occurrence_id: int):
         else:
             flash_message("ok", "the minutes were saved")
             return redirect(url_for("web.occurrence", occurrence_id=occ.id) + "#minutes")
-    occ = services["get_occurrence"](session, occurrence_id)
-    agenda = services["agenda_for"](session, me, occ.ritual.key, occurrence_id=occ.id)
-    minutes = services["minutes"](session, me, occ.id)
+    occ = ritual_services.get_occurrence(session, occurrence_id)
+    agenda = ritual_services.agenda_for(session, me, occ.ritual.key, occurrence_id=occ.id)
+    minutes = ritual_services.minutes(session, me, occ.id)
     if values is None:
         values = {"attendance": [a["person"] for a in minutes["attendance"] if a["present"]], "notes":
                   minutes["notes"] or "", "decision_text": "", "decision_request": "", "decision_opportunity": "",

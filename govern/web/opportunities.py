@@ -7,43 +7,32 @@ import datetime as dt
 import sqlalchemy as sa
 from flask import redirect, render_template, request, url_for
 
-from govern import audit
+from govern import audit, scoring
 from govern.errors import Conflict, InvalidInput, NotFound
+from govern.metrics import record_measurement
 from govern.model import INSIGHT_KINDS, Insight, Journey, Kpi, Opportunity, Person
 from govern.services.common import get_insight, get_kpi, get_opportunity
 from govern.services.evidence import link_evidence_to_steps, record_evidence
 from govern.services.opportunities import add_solution, create_opportunity, link_evidence
 from govern.web import bp
 from govern.web.readmodel import decision_rights, lifecycle_view, pending_requests_of, step_choices, transitions_for
-from govern.web.support import (
-    actor, db_session, field_errors, flash_message, form_list, get_or_404, login_required, optional, render_error,
-)
+from govern.web.support import actor, db_session, field_errors, flash_message, form_list, get_or_404, login_required
 
 
 # --- the opportunity page ---------------------------------------------------------------------------------------------
 
 
-def _score(session, opp: Opportunity) -> dict | None:
-    """Score with its breakdown and the opportunity's rank in the whole portfolio (None before scoring exists)."""
-    score_opportunity = optional("govern.scoring", "score_opportunity")
-    rank_portfolio = optional("govern.scoring", "rank_portfolio")
-    if score_opportunity is None:
-        return None
-    score = score_opportunity(session, opp)
-    rank = total = None
-    if rank_portfolio is not None:
-        ranking = rank_portfolio(session, explain=False)
-        total = len(ranking)
-        rank = next((r["rank"] for r in ranking if r["number"] == opp.number), None)
-    return {"score": score, "rank": rank, "total": total}
+def _score(session, opp: Opportunity) -> dict:
+    """Score with its breakdown and the opportunity's rank in the whole portfolio."""
+    score = scoring.score_opportunity(session, opp)
+    ranking = scoring.rank_portfolio(session, explain=False)
+    rank = next((r["rank"] for r in ranking if r["number"] == opp.number), None)
+    return {"score": score, "rank": rank, "total": len(ranking)}
 
 
-def _score_form(session, opp: Opportunity, values: dict | None = None) -> dict | None:
+def _score_form(session, opp: Opportunity, values: dict | None = None) -> dict:
     """The inputs the opportunity's scoring model needs someone to record, with their current values and scales."""
-    model_for = optional("govern.scoring", "model_for_opportunity")
-    if model_for is None:
-        return None
-    model = model_for(session, opp)
+    model = scoring.model_for_opportunity(session, opp)
     recorded = {si.name: si.value for si in opp.score_inputs}
     fields = []
     for name in model.recorded_inputs:
@@ -89,16 +78,13 @@ def score_opportunity(ref: str):
     """Record scoring inputs; the score is computed by the scoring service, never typed in."""
     session = db_session()
     opp = get_or_404(get_opportunity, session, ref)
-    record = optional("govern.scoring", "record_score_inputs")
-    if record is None:
-        return render_error(503, "Scoring is not available yet.")
-    names = [f["name"] for f in (_score_form(session, opp) or {"fields": []})["fields"]]
+    names = [f["name"] for f in _score_form(session, opp)["fields"]]
     typed = {name: request.form.get(f"inputs.{name}", "").strip() for name in names}
     changes = {name: (value if value != "" else None) for name, value in typed.items()}
     recorded = {si.name for si in opp.score_inputs}
     changes = {n: v for n, v in changes.items() if v is not None or n in recorded}
     try:
-        score = record(session, actor(), opp.key, changes)
+        score = scoring.record_score_inputs(session, actor(), opp.key, changes)
     except InvalidInput as exc:
         session.rollback()
         return _render_opportunity(opp, errors=field_errors(exc), score_values=typed, status=422)
@@ -266,16 +252,13 @@ def record_kpi_measurement(key: str):
     session = db_session()
     me = actor()
     kpi = get_or_404(get_kpi, session, key)
-    record = optional("govern.metrics", "record_measurement")
     values = {"value": "", "measured_at": dt.date.today().isoformat(), "source": ""}
     errors: dict[str, str] = {}
     if request.method == "POST":
         values = {k: request.form.get(k, "").strip() for k in values}
-        if record is None:
-            return render_error(503, "Recording measurements is not available yet (the metrics service is missing).")
         try:
-            record(session, me, kpi.key, values["value"], measured_at=values["measured_at"] or None,
-                   source=values["source"] or None)
+            record_measurement(session, me, kpi.key, values["value"], measured_at=values["measured_at"] or None,
+                               source=values["source"] or None)
         except (InvalidInput, NotFound, Conflict) as exc:  # a bad value, or a second measurement at that moment
             session.rollback()
             errors = field_errors(exc, ("value", "measured_at", "source"))
@@ -286,5 +269,5 @@ def record_kpi_measurement(key: str):
     journey_ids = [kpi.journey_id] if kpi.journey_id else ([kpi.step.journey_id] if kpi.step else [])
     session.refresh(kpi)
     return render_template("measurement_form.html", kpi=kpi, values=values, errors=errors, recent=recent,
-                           available=record is not None, can_measure=me.can("kpi.measure", journey_ids)), \
+                           can_measure=me.can("kpi.measure", journey_ids)), \
         (422 if errors else 200)

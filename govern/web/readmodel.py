@@ -14,7 +14,8 @@ from govern.model import (
     Insight, Journey, Kpi, Opportunity, Person, Step, insight_step, opportunity_insight, opportunity_journey, utcnow,
 )
 from govern.policy import Actor
-from govern.web.support import optional
+from govern.scoring import rank_portfolio
+from workflows.services import approval_status, available_transitions, lifecycle_of
 
 DEFAULT_STATES = ["research", "prioritise", "implement", "evaluate", "done", "parked", "rejected"]
 DEFAULT_FINAL = ("done", "rejected")
@@ -35,17 +36,14 @@ class LifecycleView:
 
 
 def lifecycle_view(session: Session) -> LifecycleView:
-    """The organisation's lifecycle states in order (from the lifecycle engine when it is there)."""
-    lifecycle_of = optional("workflows.services", "lifecycle_of")
-    if lifecycle_of is not None:
-        try:
-            lc = lifecycle_of(session)
-            d = lc.definition
-            return LifecycleView(d.name, d.title, list(d.states), tuple(d.final),
-                                 {k: getattr(v, "description", "") for k, v in d.states.items()})
-        except GovernError:
-            pass
-    return LifecycleView("default", "Research, prioritise, implement, evaluate", list(DEFAULT_STATES), DEFAULT_FINAL)
+    """The organisation's lifecycle states in order (the default states when the applied lifecycle is refused)."""
+    try:
+        d = lifecycle_of(session).definition
+    except GovernError:
+        return LifecycleView("default", "Research, prioritise, implement, evaluate", list(DEFAULT_STATES),
+                             DEFAULT_FINAL)
+    return LifecycleView(d.name, d.title, list(d.states), tuple(d.final),
+                         {k: getattr(v, "description", "") for k, v in d.states.items()})
 
 
 def evidence_counts(session: Session) -> dict[int, int]:
@@ -56,14 +54,8 @@ def evidence_counts(session: Session) -> dict[int, int]:
 def portfolio(session: Session, *, journey: str | None = None, owner: str | None = None,
               persona: str | None = None, text: str | None = None) -> list[dict[str, Any]]:
     """Every opportunity the filters allow, best first within the ranking, with what a card shows."""
-    rank_portfolio = optional("govern.scoring", "rank_portfolio")
-    rows: list[dict[str, Any]]
-    if rank_portfolio is not None:
-        rows = rank_portfolio(session, journey=journey or None, owner=owner or None, persona=persona or None)
-    else:  # before scoring exists: plain order, no scores
-        rows = [{"rank": None, "key": o.key, "number": o.number, "title": o.title, "state": o.state,
-                 "owner": o.owner.handle if o.owner else None, "score": None, "journeys": [j.key for j in o.journeys]}
-                for o in session.scalars(sa.select(Opportunity).order_by(Opportunity.number))]
+    rows: list[dict[str, Any]] = rank_portfolio(session, journey=journey or None, owner=owner or None,
+                                                persona=persona or None)
     if text:
         needle = text.strip().lower()
         rows = [r for r in rows if needle in r["title"].lower() or needle == r["key"].lower()]
@@ -81,11 +73,8 @@ def portfolio(session: Session, *, journey: str | None = None, owner: str | None
 
 
 def transitions_for(session: Session, actor: Actor, opp: Opportunity) -> list[dict[str, Any]]:
-    available = optional("workflows.services", "available_transitions")
-    if available is None:
-        return []
     try:
-        return available(session, actor, opp)
+        return available_transitions(session, actor, opp)
     except GovernError:
         return []
 
@@ -99,10 +88,7 @@ def pending_requests_of(session: Session, opp: Opportunity) -> list:
 
 def decision_rights(session: Session, actor: Actor, request) -> dict[str, Any]:
     """Whether this person may approve / reject a request now, and what it still waits for (engine's own rule)."""
-    status_of = optional("workflows.services", "approval_status")
-    if status_of is None:
-        return {"approve": False, "reject": False, "waiting_for": [], "why_not": "the lifecycle engine is not there"}
-    status = status_of(session, request)
+    status = approval_status(session, request)
     pid = actor.person_id
     may_approve = status.refusal(pid, decision="approve") is None if pid else False
     may_reject = status.refusal(pid, decision="reject") is None if pid else False

@@ -1,12 +1,11 @@
-"""Plumbing shared by the web views: the signed-in actor, CSRF tokens, optional capabilities, error pages."""
+"""Plumbing shared by the web views: the signed-in actor, CSRF tokens, error pages."""
 
 from __future__ import annotations
 
 import functools
 import hmac
-import importlib
 import secrets
-from typing import Any, Callable
+from typing import Any
 
 from flask import abort, current_app, g, redirect, render_template, request, session as web_session, url_for
 from werkzeug.exceptions import HTTPException
@@ -17,18 +16,6 @@ from govern.policy import Actor
 
 CSRF_FIELD = "csrf_token"
 CSRF_SESSION_KEY = "_csrf"
-
-
-# --- optional capabilities ------------------------------------------------------------------------------------------
-# INTEGRATION: the lifecycle, scoring, metrics, maturity and rituals capabilities are built alongside the web app;
-# a page shows "not available yet" for a capability whose function does not exist, instead of failing.
-
-
-def optional(module: str, name: str) -> Callable | None:
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        return None
 
 
 # --- CSRF -------------------------------------------------------------------------------------------------------------
@@ -151,5 +138,5 @@ def get_or_404(fn, *args, **kwargs):
         abort(404, description=exc.message)
 
 
-__all__ = ["optional", "csrf_token", "check_csrf", "login_required", "actor", "db_session", "field_errors",
+__all__ = ["csrf_token", "check_csrf", "login_required", "actor", "db_session", "field_errors",
            "form_list", "flash_message", "take_notices", "safe_next", "render_error", "InvalidInput", "current_app"]

@@ -28,6 +28,7 @@ from govern.policy import Actor
 from integrations.jira.adapter import JiraAdapter
 from integrations.jira.mapping import SYNC_STATE_KEY, JiraMapping, solution_id_from_labels
 from integrations.jira.push import MARKER_LABEL, load_mapping
+from workflows.services import request_auto_transitions
 
 log = logging.getLogger(__name__)
 
@@ -122,18 +123,9 @@ def apply_issue(session: Session, mapping: JiraMapping, issue: dict[str, Any], r
 def tell_lifecycle(db, opportunity_keys: Iterable[str], report: PullReport) -> None:
     """Every solution of these opportunities is done: let the lifecycle apply its rule (in its own transaction)."""
     for key in dict.fromkeys(opportunity_keys):
-        try:
-            from workflows import services as lifecycle
-        except ImportError:
-            report.lifecycle.append(f"{key}: lifecycle service not available")
-            return
-        hook = getattr(lifecycle, "request_auto_transitions", None)
-        if hook is None:
-            report.lifecycle.append(f"{key}: lifecycle service has no hook for delivered solutions")
-            return
         with db.session_scope() as session:
             try:
-                result = hook(session, Actor.system_actor(JIRA_ACTOR), key)
+                result = request_auto_transitions(session, Actor.system_actor(JIRA_ACTOR), key)
             except Exception as exc:  # noqa: BLE001 - a refused move is the lifecycle's answer, not a sync failure
                 session.rollback()
                 message = getattr(exc, "message", None) or str(exc)
