@@ -19,11 +19,12 @@ from govern.metrics import (
     evaluate_opportunity, import_measurements_csv, kpi_trend, list_kpis, measurement_dict, opportunity_kpis,
     record_measurement,
 )
-from govern.model import Opportunity, Person, ScoreInput
+from govern.model import DIRECTIONS, KPI_KINDS, KPI_SCALES, Opportunity, Person, ScoreInput
 from govern.scoring import (
     rank_portfolio, record_score_inputs, score_opportunity, scoring_config, value_effort_matrix,
 )
 from govern.services.common import OPP_REF, get_opportunity
+from govern.services.journeys import define_kpi
 
 blp = Blueprint("metrics", __name__, url_prefix="",
                 description="KPIs and measurements, scores and ranking, the value/effort matrix, maturity")
@@ -65,6 +66,21 @@ class KpiSchema(Schema):
     journey = fields.String(allow_none=True)
     step = fields.String(allow_none=True)
     trend = fields.Nested(TrendSchema)
+
+
+class KpiCreateSchema(Schema):
+    key = fields.String(required=True, validate=validate.Regexp(r"^[a-z0-9][a-z0-9_-]{0,63}$",
+                                                                error="lower-case letters, digits, '-' or '_'"))
+    name = Text(200, required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(KPI_KINDS))
+    scale = fields.String(required=True, validate=validate.OneOf(KPI_SCALES))
+    min = Number(allow_none=True)
+    max = Number(allow_none=True)
+    unit = Text(20, allow_none=True)
+    direction = fields.String(load_default="higher", validate=validate.OneOf(DIRECTIONS))
+    target = Number(allow_none=True)
+    journey = Ref(64, allow_none=True)
+    step = Ref(140, allow_none=True, metadata={"description": "journey/step"})
 
 
 class MeasurementSchema(Schema):
@@ -234,6 +250,20 @@ def list_kpis_view():
     """Every KPI with its scale, target and where it stands (latest, previous, trend, normalised 0-100)."""
     current_actor().require("read")
     return list_kpis(db_session())
+
+
+@blp.route("/kpis", methods=["POST"])
+@blp.arguments(KpiCreateSchema)
+@blp.response(201, KpiTrendSchema)
+@blp.errors(403, 404, 409, 422)
+def define_kpi_view(data):
+    """Define a KPI for a journey or a step (needs kpi.manage). KPIs kept in govern.yaml belong there instead: a KPI
+    defined here and missing from the file is reported by the next `govern apply` as a removal."""
+    session = db_session()
+    define_kpi(session, current_actor(), key=data["key"], name=data["name"], kind=data["kind"], scale=data["scale"],
+               direction=data["direction"], target=data.get("target"), journey=data.get("journey"),
+               step=data.get("step"), scale_min=data.get("min"), scale_max=data.get("max"), unit=data.get("unit"))
+    return kpi_trend(session, data["key"])
 
 
 @blp.route("/kpis/<key>")
