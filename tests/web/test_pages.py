@@ -43,6 +43,13 @@ def test_header_shows_who_i_am_and_my_roles(web):
     assert "coordinator" in html and "owner" in html and "Switching providers" in html
 
 
+def test_the_playbook_is_one_click_from_every_page(web):
+    lotte = web("lotte")
+    assert 'href="/playbook"' in lotte.get("/board").get_data(as_text=True)
+    page = lotte.get("/playbook/people/lotte.html")
+    assert page.status_code == 200 and "Lotte de Vries" in page.get_data(as_text=True)
+
+
 def test_a_post_without_the_csrf_token_is_refused_and_writes_nothing(web, example_db):
     lotte = web("lotte")
     with example_db.session_scope() as s:
