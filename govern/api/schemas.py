@@ -231,17 +231,6 @@ class StageCreateSchema(Schema):
     position = fields.Integer(validate=validate.Range(min=0, max=10_000))
 
 
-class StepCreateSchema(Schema):
-    key = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    name = Text(200, required=True)
-    stage = Ref(64, allow_none=True)
-    touchpoint = Text(200, allow_none=True)
-    channel = Text(100, allow_none=True)
-    moment_that_matters = fields.Boolean()
-    emotion_score = fields.Float(allow_none=True, allow_nan=False, validate=validate.Range(min=-2, max=2))
-    position = fields.Integer(validate=validate.Range(min=0, max=10_000))
-
-
 class StepUpdateSchema(Schema):
     name = Text(200, min_len=1)
     stage = Ref(64, allow_none=True)
@@ -250,6 +239,13 @@ class StepUpdateSchema(Schema):
     moment_that_matters = fields.Boolean()
     emotion_score = fields.Float(allow_none=True, allow_nan=False, validate=validate.Range(min=-2, max=2))
     position = fields.Integer(validate=validate.Range(min=0, max=10_000))
+
+
+class StepCreateSchema(StepUpdateSchema):
+    """A new step: the fields a step can change, plus its key, with a name required."""
+
+    key = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    name = Text(200, required=True)
 
 
 class StepDeleteQuerySchema(Schema):
