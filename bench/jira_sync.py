@@ -22,12 +22,12 @@ import sqlalchemy as sa  # noqa: E402
 from govern.db import Database  # noqa: E402
 from govern.model import Opportunity, Setting, Solution  # noqa: E402
 from govern.outbox import enqueue  # noqa: E402
-from integrations.jira.adapter import JiraAdapter  # noqa: E402
-from integrations.jira.mapping import JiraMapping  # noqa: E402
-from integrations.jira.pull import pull  # noqa: E402
-from integrations.jira.push import JiraDeliverer  # noqa: E402
-from integrations.jira.standin import JiraStandIn  # noqa: E402
-from integrations.worker import OutboxWorker  # noqa: E402
+from govern.integrations.jira.adapter import JiraAdapter  # noqa: E402
+from govern.integrations.jira.mapping import JiraMapping  # noqa: E402
+from govern.integrations.jira.pull import pull  # noqa: E402
+from govern.integrations.jira.push import JiraDeliverer  # noqa: E402
+from tests.standins.jira import JiraStandIn  # noqa: E402
+from govern.integrations.worker import OutboxWorker  # noqa: E402
 
 MAPPING = {"project": "OPS", "issue_types": {"solution": "Epic"}, "labels": ["customer-journey"]}
 

@@ -34,9 +34,9 @@ from govern.model import (  # noqa: E402
     journey_persona, opportunity_insight, opportunity_journey,
 )
 from govern.policy import Actor  # noqa: E402
-from playbook import build  # noqa: E402
-from playbook.data import collect  # noqa: E402
-from playbook.markup import inline  # noqa: E402
+from govern.playbook import build  # noqa: E402
+from govern.playbook.data import collect  # noqa: E402
+from govern.playbook.markup import inline  # noqa: E402
 
 AS_OF = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.timezone.utc)
 STATES = ("research", "research", "research", "prioritise", "prioritise", "implement", "evaluate", "done", "parked",

@@ -32,8 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
 
-from integrations.slack.signing import signed_headers  # noqa: E402
-from integrations.slack.standin import SlackStandin  # noqa: E402
+from govern.integrations.slack.signing import signed_headers  # noqa: E402
+from tests.standins.slack import SlackStandin  # noqa: E402
 
 DEADLINE_MS = 3000.0
 GOAL_P99_MS = 300.0

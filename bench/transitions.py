@@ -38,10 +38,10 @@ from govern.model import (  # noqa: E402
     insight_step, opportunity_insight, opportunity_journey, utcnow,
 )
 from govern.services.common import load_actor, put_setting  # noqa: E402
-from workflows import services  # noqa: E402
-from workflows.definition import parse_definition, resolve_lifecycle  # noqa: E402
-from workflows.engine import Lifecycle  # noqa: E402
-from workflows.guards import OpportunityFacts  # noqa: E402
+from govern.workflows import services  # noqa: E402
+from govern.workflows.definition import parse_definition, resolve_lifecycle  # noqa: E402
+from govern.workflows.engine import Lifecycle  # noqa: E402
+from govern.workflows.guards import OpportunityFacts  # noqa: E402
 
 # A two-state loop with guards both ways and a notify effect: every transition evaluates guards and writes an outbox
 # message, a history row and an audit event, and needs no approval (approvals are measured by the tests, not here).
@@ -213,7 +213,7 @@ def memory_shared(lifecycle: Lifecycle, rows: int, facts: OpportunityFacts) -> t
 def memory_per_row(lifecycle: Lifecycle, rows: int, facts: OpportunityFacts) -> tuple[float, int]:
     from transitions import Machine
 
-    from workflows import guards
+    from govern.workflows import guards
 
     d = lifecycle.definition
 

@@ -32,15 +32,15 @@ API_BLUEPRINTS = [
     ("govern.api.config", "blp"),
     ("govern.api.integrations", "blp"),
     ("govern.api.metrics", "blp"),
-    ("rituals.api", "blp"),
+    ("govern.rituals.api", "blp"),
 ]
 # (module, attribute) of plain Flask blueprints: the web UI, Slack and Jira endpoints, calendars, the playbook.
 WEB_BLUEPRINTS = [
     ("govern.web", "bp"),
-    ("integrations.slack.views", "bp"),
-    ("integrations.jira.webhook", "bp"),
-    ("rituals.api", "calendar_bp"),
-    ("playbook.views", "bp"),
+    ("govern.integrations.slack.views", "bp"),
+    ("govern.integrations.jira.webhook", "bp"),
+    ("govern.rituals.api", "calendar_bp"),
+    ("govern.playbook.views", "bp"),
 ]
 
 
@@ -52,8 +52,8 @@ def _load(module: str, attr: str):
 def build_adapters(config: Config) -> dict:
     """Integration adapters, built only when configured; unset integrations are disabled, visibly."""
     adapters: dict = {}
-    for name, module, enabled in (("jira", "integrations.jira.adapter", config.jira_enabled),
-                                  ("slack", "integrations.slack.adapter", config.slack_enabled)):
+    for name, module, enabled in (("jira", "govern.integrations.jira.adapter", config.jira_enabled),
+                                  ("slack", "govern.integrations.slack.adapter", config.slack_enabled)):
         adapters[name] = _load(module, "build")(config) if enabled else None
         if adapters[name] is None:
             log.info("%s integration disabled (not configured)", name)

@@ -16,10 +16,10 @@ from govern.cli_support import (
     DEMO_PASSWORD, CommandFailed, GovernGroup, as_option, get_runtime, resolve_actor,
 )
 from govern.policy import Actor
-from integrations.cli import jira, outbox, worker
-from playbook.cli import playbook
-from rituals.cli import rituals, scheduler
-from workflows.cli import opp, workflows_group
+from govern.integrations.cli import jira, outbox, worker
+from govern.playbook.cli import playbook
+from govern.rituals.cli import rituals, scheduler
+from govern.workflows.cli import opp, workflows_group
 
 
 @click.group(cls=GovernGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -205,9 +205,9 @@ def serve(host: str, port: int, no_scheduler: bool, no_worker: bool):
     app_runtime = app.extensions["govern"]
     started = []
     if runtime.config.run_scheduler and not no_scheduler:
-        started += _start_background("rituals.scheduler", app_runtime, "ritual scheduler")
+        started += _start_background("govern.rituals.scheduler", app_runtime, "ritual scheduler")
     if runtime.config.run_worker and not no_worker:
-        started += _start_background("integrations.worker", app_runtime, "outbox worker")
+        started += _start_background("govern.integrations.worker", app_runtime, "outbox worker")
     for name, adapter in app_runtime.adapters.items():
         click.echo(f"  {name}: {'enabled' if adapter else 'disabled (not configured)'}")
     click.echo(f"Serving the journey ops engine on http://{host}:{port} (Ctrl+C to stop)")

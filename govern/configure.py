@@ -13,12 +13,18 @@ from govern.metrics import validate_kpi_definitions
 from govern.policy import Actor
 from govern.scoring import validate_scoring_config
 from govern.services.governance import Plan, apply_config
-from integrations.jira.mapping import validate_mapping
-from integrations.slack.config import validate_slack_config
-from rituals.config import validate_rituals_config
-from workflows.definition import resolve_lifecycle, validate_lifecycle_section
+from govern.integrations.jira.mapping import validate_mapping
+from govern.integrations.slack.config import validate_slack_config
+from govern.rituals.config import validate_rituals_config
+from govern.workflows.definition import resolve_lifecycle, validate_lifecycle_section
 
-EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+
+
+def examples_dir() -> Path:
+    """The example organisations, wherever the package is installed (they ship as `govern.examples`)."""
+    import govern.examples
+
+    return Path(govern.examples.__file__).resolve().parent
 
 
 def _lifecycle_validator(doc: dict) -> dict[str, str]:
@@ -81,7 +87,7 @@ def load_example(session: Session, actor: Actor, name: str = "telecom") -> dict[
 
     from govern.services.seed import load_runtime
 
-    folder = EXAMPLES_DIR / name
+    folder = examples_dir() / name
     apply_file(session, actor, folder / "govern.yaml")
     runtime = yaml.safe_load((folder / "runtime.yaml").read_text(encoding="utf-8"))
     return load_runtime(session, actor, runtime)

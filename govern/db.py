@@ -9,7 +9,13 @@ from typing import Iterator
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def migrations_dir() -> Path:
+    """The Alembic scripts, wherever the package is installed (they ship as `govern.migrations`)."""
+    import govern.migrations
+
+    return Path(govern.migrations.__file__).resolve().parent
 
 # Transaction-scoped advisory lock ids (PostgreSQL); any constant unique to its purpose.
 AUDIT_CHAIN_LOCK = 0x6A6F7572
@@ -97,7 +103,7 @@ def alembic_config(db: Database):
     from alembic.config import Config as AlembicConfig
 
     cfg = AlembicConfig()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("script_location", str(migrations_dir()))
     cfg.set_main_option("sqlalchemy.url", db.url.replace("%", "%%"))
     cfg.attributes["engine"] = db.engine
     return cfg

@@ -9,7 +9,7 @@ from govern.api.schemas import ApprovalQuerySchema, ApprovalRequestSchema, Decis
 from govern.errors import NotFound
 from govern.model import ApprovalRequest, Opportunity
 from govern.services.common import OPP_REF
-from workflows import services as lifecycle
+from govern.workflows import services as lifecycle
 
 blp = Blueprint("approvals", __name__, url_prefix="/approvals", description="Transition requests and their approval")
 

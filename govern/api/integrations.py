@@ -54,8 +54,8 @@ def jira_sync(data):
     # The sync runs on its own sessions and takes no actor; the permission is checked here, at its one HTTP door.
     current_actor().require("integration.sync")
     db_session().rollback()  # end the request's transaction: the sync writes on its own sessions (SQLite: one writer)
-    from integrations.jira.adapter import classify
-    from integrations.jira.sync import JiraNotConfigured, sync_now
+    from govern.integrations.jira.adapter import classify
+    from govern.integrations.jira.sync import JiraNotConfigured, sync_now
 
     try:
         summary = sync_now(runtime(), dry_run=data["dry_run"])

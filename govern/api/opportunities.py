@@ -22,7 +22,7 @@ from govern.model import (
 )
 from govern.services import opportunities as opportunity_service
 from govern.services.common import OPP_REF, get_opportunity, journey_subtree_ids
-from workflows import services as lifecycle
+from govern.workflows import services as lifecycle
 
 blp = Blueprint("opportunities", __name__, url_prefix="/opportunities",
                 description="Opportunities, their lifecycle, approvals and solutions")

@@ -56,6 +56,6 @@ def get_message(message_id: int):
 @blp.errors(403, 404, 409)
 def retry(message_id: int):
     """Send a failed or dead message again, now (needs outbox.manage); other statuses answer 409."""
-    from integrations.worker import retry_message
+    from govern.integrations.worker import retry_message
 
     return retry_message(db_session(), current_actor(), message_id)

@@ -15,7 +15,7 @@ from govern.web.support import (
     check_csrf, csrf_token, db_session, governed_error_page, http_error_page, login_required, safe_next,
     signed_in_actor, take_notices,
 )
-from workflows.services import pending_for
+from govern.workflows.services import pending_for
 
 ROLE_ORDER = ("admin", "lead", "manager", "owner", "coordinator", "supporter")
 

@@ -11,7 +11,7 @@ from govern.services.common import get_opportunity
 from govern.web import bp
 from govern.web.readmodel import decision_rights, lifecycle_view, portfolio, transitions_for
 from govern.web.support import actor, db_session, flash_message, get_or_404, login_required, safe_next
-from workflows import services as lifecycle_services
+from govern.workflows import services as lifecycle_services
 
 
 @bp.get("/board")

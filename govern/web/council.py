@@ -11,7 +11,7 @@ from govern.errors import GovernError, InvalidInput, NotFound
 from govern.model import COUNCIL_ROLES, ApprovalRequest, CouncilSeat, Journey, Person, RitualOccurrence, utcnow
 from govern.web import bp
 from govern.web.support import actor, db_session, field_errors, flash_message, form_list, login_required, render_error
-from rituals import services as ritual_services
+from govern.rituals import services as ritual_services
 
 
 def local_time(when: dt.datetime, timezone: str) -> str:

@@ -15,7 +15,7 @@ from govern.model import (
 )
 from govern.policy import Actor
 from govern.scoring import rank_portfolio
-from workflows.services import approval_status, available_transitions, lifecycle_of
+from govern.workflows.services import approval_status, available_transitions, lifecycle_of
 
 DEFAULT_STATES = ["research", "prioritise", "implement", "evaluate", "done", "parked", "rejected"]
 DEFAULT_FINAL = ("done", "rejected")

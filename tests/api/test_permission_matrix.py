@@ -20,7 +20,7 @@ from typing import Callable
 import pytest
 import sqlalchemy as sa
 
-from govern.configure import EXAMPLES_DIR
+from govern.configure import examples_dir
 from govern.model import ApprovalRequest, CouncilSeat, Journey, Opportunity, Person, Ritual, RitualOccurrence
 from govern.outbox import enqueue
 from govern.policy import ACTIONS, ROLES, Scope
@@ -118,7 +118,7 @@ def _setup_occurrence(case: Case) -> None:
 
 
 def _setup_ritual_feed(case: Case) -> None:
-    from rituals.services import create_calendar_token
+    from govern.rituals.services import create_calendar_token
 
     with case.db.session_scope() as s:
         case.made["feed"] = create_calendar_token(s, _operator(), ritual="weekly-council-review").token.id
@@ -188,7 +188,7 @@ ACTION_REQUESTS: dict[str, ActionRequest] = {
                                    setup=_setup_dead_message),
     "integration.sync": ActionRequest("POST", lambda c: "/integrations/jira/sync", lambda c: {"dry_run": True}),
     "config.apply": ActionRequest("POST", lambda c: "/config/apply",
-                                  lambda c: {"yaml": (EXAMPLES_DIR / "telecom" / "govern.yaml").read_text(),
+                                  lambda c: {"yaml": (examples_dir() / "telecom" / "govern.yaml").read_text(),
                                              "dry_run": True}),
 }
 
@@ -263,7 +263,7 @@ def matrix_people(example_db):
 
 @pytest.fixture
 def jira_standin():
-    from integrations.jira.standin import JiraStandIn
+    from tests.standins.jira import JiraStandIn
 
     fake = JiraStandIn("Cloud")
     fake.serve()

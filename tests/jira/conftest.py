@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from integrations.jira.standin import JiraStandIn
+from tests.standins.jira import JiraStandIn
 
 DEPLOYMENTS = ["Server", "Cloud"]
 
@@ -24,9 +24,9 @@ import sqlalchemy as sa  # noqa: E402
 
 from govern.model import Opportunity, OutboxMessage, Setting, Solution  # noqa: E402
 from govern.outbox import enqueue  # noqa: E402
-from integrations.jira.adapter import JiraAdapter  # noqa: E402
-from integrations.jira.push import JiraDeliverer  # noqa: E402
-from integrations.worker import OutboxWorker, RetryPolicy  # noqa: E402
+from govern.integrations.jira.adapter import JiraAdapter  # noqa: E402
+from govern.integrations.jira.push import JiraDeliverer  # noqa: E402
+from govern.integrations.worker import OutboxWorker, RetryPolicy  # noqa: E402
 
 DEFAULT_MAPPING = {"project": "OPS", "issue_types": {"solution": "Epic"}, "labels": ["customer-journey"]}
 

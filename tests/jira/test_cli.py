@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from integrations.cli import jira, outbox, worker
+from govern.integrations.cli import jira, outbox, worker
 
 from .conftest import add_opportunity, outbox_rows, server_only, set_mapping, solutions
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from govern.errors import InvalidInput
-from integrations.jira.mapping import JiraMapping, validate_mapping
-from integrations.jira.push import rank_backlog
-from integrations.jira.standin import JiraStandIn
+from govern.integrations.jira.mapping import JiraMapping, validate_mapping
+from govern.integrations.jira.push import rank_backlog
+from tests.standins.jira import JiraStandIn
 
 from .conftest import add_opportunity, server_only, solutions
 
@@ -64,9 +64,9 @@ def test_ranking_orders_the_backlog_by_our_portfolio_rank(db, standin, adapter, 
 
 
 def test_a_project_without_ranking_keeps_our_order_in_the_priority_field_only(db):
-    from integrations.jira.adapter import JiraAdapter
-    from integrations.jira.push import JiraDeliverer
-    from integrations.worker import OutboxWorker
+    from govern.integrations.jira.adapter import JiraAdapter
+    from govern.integrations.jira.push import JiraDeliverer
+    from govern.integrations.worker import OutboxWorker
 
     from .conftest import set_mapping
 

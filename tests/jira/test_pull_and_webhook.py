@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from govern.model import AuditEvent
-from integrations.jira.pull import pull, sync_state
+from govern.integrations.jira.pull import pull, sync_state
 
 from .conftest import add_opportunity, server_only, set_mapping, solutions
 
@@ -145,7 +145,7 @@ def _app(db, tmp_path, adapter=None, **config):
     from flask import Flask
 
     from govern.runtime import Runtime
-    from integrations.jira.webhook import bp
+    from govern.integrations.jira.webhook import bp
     from tests.conftest import make_config
 
     app = Flask("jira-webhook-test")

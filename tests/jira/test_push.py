@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from govern.model import OutboxMessage, utcnow
 from govern.policy import Actor
-from integrations.worker import RetryPolicy, retry_message
+from govern.integrations.worker import RetryPolicy, retry_message
 
 from .conftest import add_opportunity, outbox_rows, server_only, set_mapping, solutions
 
@@ -107,8 +107,8 @@ def test_503_with_an_http_date_retry_after_is_honoured(db, standin, jira_worker)
 
 @server_only
 def test_server_errors_back_off_and_die_after_the_last_attempt(db, standin, adapter):
-    from integrations.jira.push import JiraDeliverer
-    from integrations.worker import OutboxWorker
+    from govern.integrations.jira.push import JiraDeliverer
+    from govern.integrations.worker import OutboxWorker
 
     set_mapping(db)
     add_opportunity(db, 1)
@@ -187,8 +187,8 @@ def test_bulk_pushes_fifty_per_call_in_rank_order(db, standin, jira_worker):
 def test_two_workers_share_the_queue_without_duplicates(db, standin, adapter):
     import threading
 
-    from integrations.jira.push import JiraDeliverer
-    from integrations.worker import OutboxWorker
+    from govern.integrations.jira.push import JiraDeliverer
+    from govern.integrations.worker import OutboxWorker
 
     set_mapping(db)
     for _ in range(6):
@@ -207,8 +207,8 @@ def test_two_workers_share_the_queue_without_duplicates(db, standin, adapter):
 
 @server_only
 def test_a_manual_retry_of_a_dead_message_adopts_what_landed_instead_of_duplicating(db, standin, adapter):
-    from integrations.jira.push import JiraDeliverer
-    from integrations.worker import OutboxWorker
+    from govern.integrations.jira.push import JiraDeliverer
+    from govern.integrations.worker import OutboxWorker
 
     set_mapping(db)
     add_opportunity(db, 1)
@@ -241,7 +241,7 @@ def test_an_invalid_jira_section_fails_the_messages_with_its_problems(db, standi
 @server_only
 def test_the_in_process_worker_of_govern_serve_delivers_and_stops(db, standin, tmp_path):
     from govern.runtime import Runtime
-    from integrations.worker import start_in_background, wait_until
+    from govern.integrations.worker import start_in_background, wait_until
     from tests.conftest import make_config
 
     set_mapping(db)
@@ -259,7 +259,7 @@ def test_the_in_process_worker_of_govern_serve_delivers_and_stops(db, standin, t
 
 def test_no_worker_runs_when_no_integration_is_enabled(db, tmp_path):
     from govern.runtime import Runtime
-    from integrations.worker import start_in_background
+    from govern.integrations.worker import start_in_background
     from tests.conftest import make_config
 
     assert start_in_background(Runtime(config=make_config(db, tmp_path), db=db)) is None

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from govern.model import OutboxMessage
-from integrations.worker import wait_until
+from govern.integrations.worker import wait_until
 
 from .conftest import add_opportunity, set_mapping, solutions
 
@@ -27,7 +27,7 @@ def _start_worker(db, standin, log) -> subprocess.Popen:
                GOVERN_JIRA_USER=standin.user, GOVERN_JIRA_TOKEN=standin.token, GOVERN_JIRA_TIMEOUT="0.5",
                GOVERN_INSTANCE_PATH=str(log.parent), GOVERN_SECRET_KEY="test", PYTHONPATH=str(ROOT))
     env.pop("GOVERN_SLACK_BOT_TOKEN", None)
-    return subprocess.Popen([sys.executable, "-m", "integrations.worker", "--lease", "4", "--poll", "0.1",
+    return subprocess.Popen([sys.executable, "-m", "govern.integrations.worker", "--lease", "4", "--poll", "0.1",
                              "--max-attempts", "100", "--backoff-base", "0.1", "--backoff-cap", "0.5", "--batch-size", "4"],
                             cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
 

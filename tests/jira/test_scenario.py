@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from govern.model import Opportunity, OutboxMessage
 from govern.policy import Actor
 from govern.services.common import get_opportunity, load_actor
-from integrations.worker import OutboxWorker, build_deliverers
+from govern.integrations.worker import OutboxWorker, build_deliverers
 
 SECRET = "scenario-secret"
 
@@ -17,7 +17,7 @@ SECRET = "scenario-secret"
 def test_entering_implement_creates_epics_and_done_epics_move_the_opportunity_on(example_db, standin, tmp_path):
     from govern.app import create_app
     from tests.conftest import make_config
-    from workflows.services import approve_request, request_transition
+    from govern.workflows.services import approve_request, request_transition
 
     config = make_config(example_db, tmp_path, jira_url=standin.base_url, jira_user=standin.user,
                          jira_token=standin.token, jira_webhook_secret=SECRET)

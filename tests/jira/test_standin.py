@@ -11,7 +11,7 @@ import jira as jira_lib
 import pytest
 import requests
 
-from integrations.jira.standin import JiraStandIn, adf_from_text
+from tests.standins.jira import JiraStandIn, adf_from_text
 
 
 def _description(fake, text):

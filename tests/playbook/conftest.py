@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from playbook import build
-from playbook.data import collect
+from govern.playbook import build
+from govern.playbook.data import collect
 
 AS_OF = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.timezone.utc)
 EXAMPLE_YAML = Path(__file__).resolve().parents[2] / "examples" / "telecom" / "govern.yaml"

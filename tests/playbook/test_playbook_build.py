@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from playbook import build
+from govern.playbook import build
 from tests.conftest import cli_invoker
 
 from .conftest import make_playbook
@@ -127,7 +127,7 @@ def test_the_pdf_document_links_resolve_inside_it(example_playbook):
 def test_another_lifecycle_and_an_empty_portfolio_build_with_sound_links(db, operator):
     """The playbook follows the configured lifecycle (here the triple diamond) and copes with no runtime data."""
     from govern.configure import apply_text
-    from workflows.definition import load_definition
+    from govern.workflows.definition import load_definition
 
     from .conftest import EXAMPLE_YAML
 

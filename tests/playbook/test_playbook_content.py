@@ -7,7 +7,7 @@ import html
 import re
 
 from govern.policy import ROLES
-from workflows.definition import load_definition
+from govern.workflows.definition import load_definition
 
 from .conftest import AS_OF, make_playbook
 
@@ -107,7 +107,7 @@ def test_tools_page_has_slack_cheat_sheet_jira_and_api(markdown_files, html_file
 
 def test_data_is_escaped_for_markdown_and_html(example_db, operator):
     from govern.services.journeys import create_journey
-    from playbook import build
+    from govern.playbook import build
 
     tricky = "Paying *twice* | <b>not bold</b> [x](y) _under_ & `tick`"
     with example_db.session_scope() as session:
@@ -121,7 +121,7 @@ def test_data_is_escaped_for_markdown_and_html(example_db, operator):
 
 
 def test_as_of_moves_the_next_rituals(example_db):
-    from playbook import build
+    from govern.playbook import build
 
     later = make_playbook(example_db, as_of=AS_OF.replace(month=12, day=10))
     page = build.build(later, "md")["people/lotte.md"].decode()

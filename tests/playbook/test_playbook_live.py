@@ -46,7 +46,7 @@ def test_calendar_link_is_issued_once_for_the_signed_in_person(example_client, e
     assert link, issued.data
     feed = example_client.get(f"/calendar/{link.group(1).decode()}.ics")
     assert feed.status_code == 200
-    from rituals.calendar import parse_feed
+    from govern.rituals.calendar import parse_feed
 
     summaries = {event.summary for event in parse_feed(feed.data)}
     assert summaries == {"Monthly KPI review", "Quarterly prioritisation", "Switching providers coordinator check-in"}

@@ -8,13 +8,13 @@ import pytest
 from govern.configure import apply_text
 from govern.errors import PermissionDenied
 from govern.services.common import load_actor
-from playbook import build
+from govern.playbook import build
 
 from .conftest import EXAMPLE_YAML, make_playbook
 
 
 def test_a_newcomer_seated_in_govern_yaml_gets_his_page(example_db, operator):
-    from workflows.services import approve_request, request_transition
+    from govern.workflows.services import approve_request, request_transition
 
     text = EXAMPLE_YAML.read_text(encoding="utf-8")
     text = text.replace("\ncouncil:\n", "\n  - {handle: ruben, name: Ruben Mertens, email: ruben.mertens@telconova.example, "

@@ -12,7 +12,7 @@ from govern.errors import PermissionDenied
 from govern.model import Journey
 from govern.policy import ACTIONS, ROLES, Actor, Scope
 from govern.services.common import load_actor
-from playbook import build
+from govern.playbook import build
 
 from .conftest import make_playbook
 
@@ -96,7 +96,7 @@ def test_services_refuse_and_allow_what_the_supporters_page_says(example_db, mar
     refuses is refused with a message naming who may."""
     from govern.services.evidence import record_evidence
     from govern.services.opportunities import create_opportunity
-    from workflows.services import approve_request, request_transition
+    from govern.workflows.services import approve_request, request_transition
 
     rows = table_rows(markdown_files["people/priya.md"])
     assert rows["evidence.record"] == ["✓ everywhere"]
@@ -124,7 +124,7 @@ def test_services_refuse_and_allow_what_the_supporters_page_says(example_db, mar
 
 def test_the_playbooks_roles_and_scopes_are_load_actors_for_every_person(example_db, example_playbook):
     """The playbook computes everyone's roles and scopes in one pass; they must be exactly what the services use."""
-    from playbook.data import permissions_of
+    from govern.playbook.data import permissions_of
 
     with example_db.session_scope() as session:
         journey_keys = {jid: key for key, jid in _journey_ids(session).items()}

@@ -7,8 +7,8 @@ import html
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from playbook.markup import md_code, md_escape, to_html
-from playbook.words import cadence_words, guard_words
+from govern.playbook.markup import md_code, md_escape, to_html
+from govern.playbook.words import cadence_words, guard_words
 
 
 @pytest.mark.parametrize(("kind", "rule", "words"), [

@@ -10,7 +10,7 @@ from govern.model import (
     RitualOccurrence, opportunity_journey,
 )
 from govern.outbox import enqueue
-from rituals import agenda as agenda_mod
+from govern.rituals import agenda as agenda_mod
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 11, 25, 8, 0, tzinfo=UTC)

@@ -6,11 +6,11 @@ from urllib.parse import urlsplit
 import pytest
 
 from govern.services.people import create_token
-from rituals import services
-from rituals.cadence import occurrences_between
-from rituals.calendar import parse_feed
+from govern.rituals import services
+from govern.rituals.cadence import occurrences_between
+from govern.rituals.calendar import parse_feed
 from tests.conftest import actor
-from workflows import services as lifecycle
+from govern.workflows import services as lifecycle
 
 
 @pytest.fixture

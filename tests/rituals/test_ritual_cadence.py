@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from rituals.cadence import (
+from govern.rituals.cadence import (
     CadenceError, next_occurrence, occurrences_between, plan_due, validate,
 )
 

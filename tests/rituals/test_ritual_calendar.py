@@ -3,8 +3,8 @@
 import datetime as dt
 from dataclasses import dataclass
 
-from rituals.cadence import occurrences_between
-from rituals.calendar import attends, build_feed, occurrence_uid, parse_feed, ritual_events
+from govern.rituals.cadence import occurrences_between
+from govern.rituals.calendar import attends, build_feed, occurrence_uid, parse_feed, ritual_events
 
 UTC = dt.timezone.utc
 

@@ -5,9 +5,9 @@ import re
 
 import pytest
 
-from rituals.calendar import parse_feed
+from govern.rituals.calendar import parse_feed
 from tests.conftest import actor, cli_invoker
-from workflows import services as lifecycle
+from govern.workflows import services as lifecycle
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from govern.errors import InvalidInput
-from rituals.config import AGENDA_SECTIONS, validate_document, validate_rituals
+from govern.rituals.config import AGENDA_SECTIONS, validate_document, validate_rituals
 
 PEOPLE = ["lotte", "ruben", "ana-lead"]
 JOURNEYS = ["master", "switching-providers", "paying-my-bill"]
@@ -150,8 +150,8 @@ def test_apply_refuses_a_bad_rituals_section_naming_each_place(session, operator
 
 def test_apply_stores_an_rrule_with_its_local_dtstart_and_the_extra_settings(session, operator):
     from govern.configure import apply_text
-    from rituals import services
-    from rituals.cadence import occurrences_between
+    from govern.rituals import services
+    from govern.rituals.cadence import occurrences_between
 
     apply_text(session, operator, example_with([{
         "key": "fortnightly", "name": "Fortnightly check-in", "timezone": "Europe/Amsterdam",

@@ -9,9 +9,9 @@ import sqlalchemy as sa
 from govern import audit
 from govern.errors import Conflict, InvalidInput, PermissionDenied
 from govern.model import ApprovalRequest, ApprovalVote, Decision, FollowUp, Opportunity, Person, RitualOccurrence
-from rituals import services
+from govern.rituals import services
 from tests.conftest import actor
-from workflows import services as lifecycle
+from govern.workflows import services as lifecycle
 
 UTC = dt.timezone.utc
 MEETING = dt.datetime(2026, 11, 25, 9, 0, tzinfo=UTC)  # Wednesday 10:00 Amsterdam

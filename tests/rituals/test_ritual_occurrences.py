@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from govern.errors import Conflict, InvalidInput, PermissionDenied
 from govern.model import AuditEvent, OutboxMessage, Ritual, RitualOccurrence
 from govern.policy import Actor
-from rituals import services
+from govern.rituals import services
 from tests.conftest import actor
 
 UTC = dt.timezone.utc

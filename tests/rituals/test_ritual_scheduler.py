@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from govern.config import Config
 from govern.model import OutboxMessage, Ritual, RitualOccurrence
 from govern.runtime import Runtime
-from rituals.scheduler import CompressedClock, ManualClock, RitualScheduler, clock_from_spec, start_in_background
+from govern.rituals.scheduler import CompressedClock, ManualClock, RitualScheduler, clock_from_spec, start_in_background
 
 UTC = dt.timezone.utc
 # Sunday 28 March 2027: Amsterdam springs forward at 01:00 UTC.

@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from govern import audit
 from govern.model import AuditEvent, OutboxMessage, Ritual, RitualOccurrence
 from govern.policy import Actor
-from rituals import services
-from rituals.scheduler import CompressedClock
+from govern.rituals import services
+from govern.rituals.scheduler import CompressedClock
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

@@ -16,7 +16,7 @@ JIRA_WEBHOOK_SECRET = "scenario-webhook-secret"
 @pytest.fixture
 def jira_standin():
     """A stand-in Jira Cloud with the OPS project, on a free loopback port."""
-    from integrations.jira.standin import JiraStandIn
+    from tests.standins.jira import JiraStandIn
 
     fake = JiraStandIn("Cloud")
     fake.serve()
@@ -49,7 +49,7 @@ def api(scenario_app, example_db) -> ApiClient:
 
 def deliver(app, topic: str) -> dict[str, int]:
     """The outbox worker, with the deliverers `govern serve` would build, until nothing of `topic` is due."""
-    from integrations.worker import OutboxWorker, build_deliverers
+    from govern.integrations.worker import OutboxWorker, build_deliverers
 
     runtime = app.extensions["govern"]
     return OutboxWorker(runtime.db, build_deliverers(runtime), name="scenario", lease_seconds=30).drain([topic])

@@ -16,9 +16,9 @@ from click.testing import CliRunner
 from govern import audit
 from govern.cli import cli
 from govern.model import OutboxMessage
-from integrations.slack.blocks import APPROVE_ACTION, REJECT_ACTION
-from rituals.cadence import occurrences_between
-from rituals.scheduler import ManualClock, RitualScheduler
+from govern.integrations.slack.blocks import APPROVE_ACTION, REJECT_ACTION
+from govern.rituals.cadence import occurrences_between
+from govern.rituals.scheduler import ManualClock, RitualScheduler
 from tests.scenarios.conftest import JIRA_WEBHOOK_SECRET, deliver
 from tests.slack.support import buttons, said
 

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from govern.cli import cli
 from govern.model import ApprovalRequest, Opportunity
-from integrations.slack.blocks import APPROVE_ACTION, REJECT_ACTION
+from govern.integrations.slack.blocks import APPROVE_ACTION, REJECT_ACTION
 from tests.playbook.conftest import EXAMPLE_YAML
 from tests.playbook.test_playbook_live import sign_in
 from tests.scenarios.conftest import deliver

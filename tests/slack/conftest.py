@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from slack_sdk import WebClient
 
-from integrations.slack.standin import SlackStandin
+from tests.standins.slack import SlackStandin
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 
@@ -92,6 +92,6 @@ def slack_client(slack_app):
 @pytest.fixture
 def slack(workspace):
     """Slack's side: signed slash commands and interactions, as Slack sends them."""
-    from integrations.slack.standin import SlackSide
+    from tests.standins.slack import SlackSide
 
     return SlackSide(workspace, SIGNING_SECRET, channel_id=workspace.channel_id("general"))

@@ -34,8 +34,8 @@ def buttons(message: dict[str, Any]) -> list[str]:
 
 def deliver_slack(app) -> dict[str, int]:
     """Run the outbox worker over the topic "slack" with the app's Slack deliverer until nothing is due."""
-    from integrations.slack.delivery import SlackDeliverer
-    from integrations.worker import OutboxWorker
+    from govern.integrations.slack.delivery import SlackDeliverer
+    from govern.integrations.worker import OutboxWorker
 
     runtime = app.extensions["govern"]
     worker = OutboxWorker(runtime.db, [SlackDeliverer.from_runtime(runtime)], lease_seconds=30)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from govern.model import ApprovalRequest, ApprovalVote, Opportunity
-from integrations.slack.blocks import APPROVE_ACTION, REASON_ACTION, REASON_BLOCK, REJECT_ACTION
+from govern.integrations.slack.blocks import APPROVE_ACTION, REASON_ACTION, REASON_BLOCK, REJECT_ACTION
 from tests.slack.support import buttons, deliver_slack, said
 
 LOTTE, ANA, PRIYA, SAM, STRANGER = "U0LOTTE01", "U0ANA0001", "U0PRIYA01", "U0SAM0001", "U0STRANGER"
@@ -150,7 +150,7 @@ def test_reject_modal_with_an_expired_trigger_points_to_the_command(slack, slack
 
 def test_a_decision_made_elsewhere_updates_the_posted_request(slack, slack_client, slack_app, workspace, example_db):
     from tests.conftest import actor
-    from workflows.services import approve_request
+    from govern.workflows.services import approve_request
 
     channel, message = request_posted(slack, slack_client, slack_app, workspace)
     council = workspace.channel_id("cx-council")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from govern.errors import InvalidInput
-from integrations.slack.config import validate_slack_config
+from govern.integrations.slack.config import validate_slack_config
 
 
 def test_the_example_organisations_section_is_valid():

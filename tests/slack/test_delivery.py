@@ -133,7 +133,7 @@ def test_a_revoked_token_fails_visibly(slack, slack_client, slack_app, workspace
 
 
 def test_agendas_are_posted_to_the_rituals_channel(slack_app, workspace, example_db):
-    from rituals import services as ritual_services
+    from govern.rituals import services as ritual_services
 
     with example_db.session_scope() as s:
         ritual_services.publish_agenda(s, actor(s, "marco"), "weekly-council-review")
@@ -144,7 +144,7 @@ def test_agendas_are_posted_to_the_rituals_channel(slack_app, workspace, example
 
 
 def test_agendas_can_be_switched_off_for_a_channel(slack_app, workspace, example_db):
-    from rituals import services as ritual_services
+    from govern.rituals import services as ritual_services
 
     settings(example_db, {"council_channel": "cx-council", "notifications": {"cx-council": {"agenda": False}}})
     with example_db.session_scope() as s:
@@ -177,9 +177,9 @@ def test_unknown_kinds_fail_rather_than_vanish(slack_app, example_db):
 
 
 def test_the_deliverer_fits_the_worker_protocol(slack_app):
-    from integrations.delivery import Deliverer
-    from integrations.slack.delivery import SlackDeliverer
-    from integrations.worker import build_deliverers
+    from govern.integrations.delivery import Deliverer
+    from govern.integrations.slack.delivery import SlackDeliverer
+    from govern.integrations.worker import build_deliverers
 
     runtime = slack_app.extensions["govern"]
     assert isinstance(SlackDeliverer.from_runtime(runtime), Deliverer)

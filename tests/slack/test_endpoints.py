@@ -8,7 +8,7 @@ import urllib.parse
 import sqlalchemy as sa
 
 from govern.model import Insight
-from integrations.slack.signing import sign
+from govern.integrations.slack.signing import sign
 from tests.slack.conftest import SIGNING_SECRET
 from tests.slack.support import said
 
@@ -95,7 +95,7 @@ def test_slack_disabled_answers_503_and_says_why(db, tmp_path):
 
     from govern.app import build_adapters
     from govern.runtime import Runtime
-    from integrations.slack.views import bp
+    from govern.integrations.slack.views import bp
     from tests.conftest import make_config
 
     config = make_config(db, tmp_path)  # no GOVERN_SLACK_* set

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from slack_sdk import WebClient
 
 from govern.model import Person
-from integrations.slack.identity import SlackDirectory
+from govern.integrations.slack.identity import SlackDirectory
 
 
 def test_lookups_by_email_are_cached_hits_and_misses(slack_standin, web_client):

@@ -11,9 +11,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
-from integrations.slack import blocks
-from integrations.slack.signing import sign, signed_headers, verify
-from integrations.slack.standin import SlackSide
+from govern.integrations.slack import blocks
+from govern.integrations.slack.signing import sign, signed_headers, verify
+from tests.standins.slack import SlackSide
 
 
 def error_of(call) -> tuple[int, str]:

@@ -55,7 +55,7 @@ def test_a_coordinator_adds_evidence_and_creates_an_opportunity(page_as, example
 
 
 def test_an_owner_approves_from_the_inbox_and_sees_the_board_update(page_as, example_db):
-    from workflows.services import approve_request, request_transition
+    from govern.workflows.services import approve_request, request_transition
 
     with example_db.session_scope() as s:  # the manager asks; the first owner approves; lotte's approval completes it
         result = request_transition(s, actor(s, "marco"), "OPP-2", "implement", reason="agreed in the council review")
@@ -83,7 +83,7 @@ def test_an_owner_approves_from_the_inbox_and_sees_the_board_update(page_as, exa
 
 
 def test_a_supporter_cannot_see_approve_and_a_forged_post_is_refused(page_as, example_db):
-    from workflows.services import request_transition
+    from govern.workflows.services import request_transition
 
     with example_db.session_scope() as s:
         request_id = request_transition(s, actor(s, "lotte"), "OPP-1", "prioritise", reason="evidence is in").request.id
@@ -159,7 +159,7 @@ def test_tour_of_the_main_pages(page_as):
                     reason="refreshes docs/screenshots/ only when GOVERN_DOCS_SCREENSHOTS=1")
 def test_refresh_the_readme_screenshots(browser, live_server, example_db):
     """Small viewport screenshots of the main pages for the README tour (docs/screenshots/)."""
-    from workflows.services import request_transition
+    from govern.workflows.services import request_transition
 
     with example_db.session_scope() as s:
         request_transition(s, actor(s, "lotte"), "OPP-1", "prioritise", reason="two journeys, five insights")

@@ -12,8 +12,8 @@ from tests.conftest import actor
 
 def _last_weekly_review(example_db) -> int:
     """The weekly council review that happened most recently (recorded as an occurrence)."""
-    from rituals.cadence import iter_occurrences
-    from rituals.services import ensure_occurrence, get_ritual
+    from govern.rituals.cadence import iter_occurrences
+    from govern.rituals.services import ensure_occurrence, get_ritual
 
     with example_db.session_scope() as s:
         ritual = get_ritual(s, "weekly-council-review")
@@ -32,7 +32,7 @@ def test_the_council_page_lists_members_by_role_and_next_occurrences(web):
 
 
 def test_the_manager_records_minutes_with_a_decision_and_a_follow_up(web, example_db):
-    from workflows.services import request_transition
+    from govern.workflows.services import request_transition
 
     occurrence_id = _last_weekly_review(example_db)
     with example_db.session_scope() as s:

@@ -66,7 +66,7 @@ def test_a_post_without_the_csrf_token_is_refused_and_writes_nothing(web, exampl
 
 def _pending_prioritise_request(example_db) -> int:
     """lotte asks to move OPP-1 (research) to prioritise; the council lead (ana) must approve."""
-    from workflows.services import request_transition
+    from govern.workflows.services import request_transition
 
     with example_db.session_scope() as s:
         result = request_transition(s, actor(s, "lotte"), "OPP-1", "prioritise", reason="ready for the council")

@@ -12,7 +12,7 @@ from govern.model import (
     ScoreInput, Solution, Step,
 )
 from govern.services.common import load_actor, put_setting
-from workflows.definition import resolve_lifecycle
+from govern.workflows.definition import resolve_lifecycle
 
 
 @dataclass

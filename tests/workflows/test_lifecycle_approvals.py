@@ -1,7 +1,7 @@
 """Approval rules as pure functions: owners, roles, quorum, all_of, separation of duties and the fallbacks."""
 
-from workflows import approvals
-from workflows.approvals import ApprovalContext
+from govern.workflows import approvals
+from govern.workflows.approvals import ApprovalContext
 
 LOTTE, ANA, PIM, LEAD, MANAGER1, MANAGER2, MANAGER3, RUBEN = 1, 2, 3, 10, 20, 21, 22, 30
 NAMES = {LOTTE: "lotte", ANA: "ana", PIM: "pim", LEAD: "lea", MANAGER1: "max", MANAGER2: "mia", MANAGER3: "mo",

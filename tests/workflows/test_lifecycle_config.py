@@ -5,8 +5,8 @@ import importlib.resources
 import yaml
 
 from govern.services.common import put_setting
-from workflows import services
-from workflows.definition import resolve_lifecycle, validate_lifecycle_section
+from govern.workflows import services
+from govern.workflows.definition import resolve_lifecycle, validate_lifecycle_section
 
 
 def default_data():
@@ -57,10 +57,10 @@ def test_an_applied_custom_lifecycle_drives_the_services(org, session):
 def test_govern_apply_reports_a_bad_lifecycle_with_its_place():
     import pytest
 
-    from govern.configure import EXAMPLES_DIR, load_config_text
+    from govern.configure import examples_dir, load_config_text
     from govern.errors import InvalidInput
 
-    text = (EXAMPLES_DIR / "telecom" / "govern.yaml").read_text()
+    text = (examples_dir() / "telecom" / "govern.yaml").read_text()
     assert "\nlifecycle: default\n" in text
     inline = yaml.safe_dump({"lifecycle": {**default_data(), "initial": "reserch"}})
     with pytest.raises(InvalidInput) as caught:

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from govern.errors import InvalidInput
-from workflows.definition import load_definition, parse_definition, shipped_names
+from govern.workflows.definition import load_definition, parse_definition, shipped_names
 
 GOOD = {
     "name": "tiny",

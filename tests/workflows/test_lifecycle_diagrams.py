@@ -4,8 +4,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from workflows.diagrams import to_mermaid, to_svg
-from workflows.engine import get_lifecycle
+from govern.workflows.diagrams import to_mermaid, to_svg
+from govern.workflows.engine import get_lifecycle
 
 
 @pytest.mark.parametrize("name", ["default", "triple_diamond"])

@@ -5,9 +5,9 @@ import tracemalloc
 import pytest
 
 from govern.errors import Conflict, GuardsUnmet, InvalidInput
-from workflows.engine import get_lifecycle, lifecycle_for
-from workflows.definition import load_definition
-from workflows.guards import OpportunityFacts
+from govern.workflows.engine import get_lifecycle, lifecycle_for
+from govern.workflows.definition import load_definition
+from govern.workflows.guards import OpportunityFacts
 
 READY_FOR_PRIORITY = OpportunityFacts(evidence_count=3, evidence_journey_count=2, evidence_source_count=2)
 READY_FOR_IMPLEMENT = OpportunityFacts(owner_id=1, solution_count=2, targeted_kpi_count=2)

@@ -2,8 +2,8 @@
 
 import pytest
 
-from workflows import guards
-from workflows.guards import OpportunityFacts
+from govern.workflows import guards
+from govern.workflows.guards import OpportunityFacts
 
 
 def run(name, facts, **params):

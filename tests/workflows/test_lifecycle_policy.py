@@ -8,7 +8,7 @@ import yaml
 from govern.errors import PermissionDenied
 from govern.model import CouncilSeat
 from tests.workflows.conftest import use_lifecycle
-from workflows.services import approve_request, request_transition
+from govern.workflows.services import approve_request, request_transition
 
 DEFAULT = Path(__file__).resolve().parents[2] / "workflows" / "definitions" / "default.yaml"
 

@@ -12,7 +12,7 @@ from govern.db import Database
 from govern.errors import Conflict
 from govern.model import ApprovalRequest, CouncilSeat, Opportunity, OpportunityTransition, Person
 from govern.services.common import load_actor
-from workflows import services
+from govern.workflows import services
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

@@ -9,7 +9,7 @@ from govern import audit
 from govern.errors import Conflict, GuardsUnmet, InvalidInput, PermissionDenied, PreconditionFailed
 from govern.model import ApprovalRequest, AuditEvent, OpportunityKpi, OpportunityTransition, OutboxMessage
 from tests.workflows.conftest import use_lifecycle
-from workflows import services
+from govern.workflows import services
 
 
 def outbox_kinds(session):

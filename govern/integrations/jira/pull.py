@@ -1,0 +1,203 @@
+"""Pull: backlog item status comes back to solutions, by incremental JQL search and by webhook (the same update).
+
+Incremental: `project = P AND labels = govern AND updated >= "<watermark minute>" ORDER BY updated DESC, key DESC`,
+page by page, each page applied and committed before the next is asked for; the watermark (the newest `updated`
+applied, to the millisecond, in the `jira.sync` Setting) moves only once every page down to it has been applied, so it
+is never ahead of what is applied (an interrupted pull is simply repeated; applying is idempotent).
+Why newest first: JQL dates have minute precision, so `updated >= "<minute>"` also returns the items of the
+watermark's own minute, which are unchanged. Oldest-first paging would have to read all of them on every pull (after a
+bulk push of 1,000 items within one minute: ten pages for nothing); newest-first stops at the first page whose oldest
+item is not newer than the watermark, so an unchanged backlog costs one call whatever its size.
+
+When the last open solution of an opportunity is done, the lifecycle is told (`workflows.services`), so that the
+`solutions_delivered` guard opens and the lifecycle's rule applies (an `auto` transition is requested on its own).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from govern.model import Setting, Solution, utcnow
+from govern.policy import Actor
+from govern.integrations.jira.adapter import JiraAdapter
+from govern.integrations.jira.mapping import SYNC_STATE_KEY, JiraMapping, solution_id_from_labels
+from govern.integrations.jira.push import MARKER_LABEL, load_mapping
+from govern.workflows.services import request_auto_transitions
+
+log = logging.getLogger(__name__)
+
+PULL_FIELDS = ["labels", "status", "updated", "summary"]
+JIRA_ACTOR = "jira"
+
+
+def parse_jira_time(value: str | None) -> dt.datetime | None:
+    """Jira's `2024-05-01T10:00:00.000+0000` as naive UTC."""
+    if not value:
+        return None
+    for fmt in ("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z"):
+        try:
+            return dt.datetime.strptime(value, fmt).astimezone(dt.timezone.utc).replace(tzinfo=None)
+        except ValueError:
+            continue
+    return None
+
+
+@dataclass
+class PullReport:
+    updated: int = 0
+    unchanged: int = 0
+    unknown: int = 0  # items with our marker label but no solution here (e.g. another installation's)
+    pages: int = 0
+    delivered_opportunities: list[str] = field(default_factory=list)
+    lifecycle: list[str] = field(default_factory=list)
+
+
+def sync_state(session: Session) -> dict[str, Any]:
+    setting = session.get(Setting, SYNC_STATE_KEY)
+    return dict(setting.value or {}) if setting else {}
+
+
+def save_sync_state(session: Session, **changes) -> None:
+    setting = session.get(Setting, SYNC_STATE_KEY)
+    if setting is None:
+        setting = Setting(key=SYNC_STATE_KEY, value={})
+        session.add(setting)
+    setting.value = {**(setting.value or {}), **changes}
+
+
+def apply_issue(session: Session, mapping: JiraMapping, issue: dict[str, Any], report: PullReport, *,
+                source: str) -> Solution | None:
+    """Apply one backlog item's state to its solution (no commit). Unchanged items change nothing."""
+    fields = issue.get("fields") or {}
+    solution_id = solution_id_from_labels(fields.get("labels"))
+    solution = session.get(Solution, solution_id) if solution_id is not None else None
+    if solution is None:
+        solution = session.scalar(sa.select(Solution).where(Solution.external_key == issue.get("key")))
+    if solution is None or (solution.external_key and solution.external_key != issue.get("key")):
+        report.unknown += 1  # not ours, or a stray copy of an item we know under another key: it drives nothing
+        return None
+    status = fields.get("status") or {}
+    updated = parse_jira_time(fields.get("updated"))
+    state = mapping.state_for(status)
+    status_name = status.get("name")
+    if (solution.external_key == issue.get("key") and solution.external_status == status_name
+            and (state is None or solution.state == state)
+            and (updated is None or solution.external_updated_at == updated)):
+        report.unchanged += 1
+        return None
+    from govern.services.opportunities import set_solution_state
+
+    actor = Actor.system_actor(JIRA_ACTOR)
+    was_done = solution.state == "done"
+    # Learning the first status of an item we just created is not a change; a different status or state is.
+    changed = solution.external_key is None or (
+        solution.external_status is not None and status_name != solution.external_status) or (
+        state is not None and state != solution.state)
+    if solution.external_key is None:  # created by an attempt whose answer we never saw
+        solution.external_key = issue.get("key")
+    if changed and state is not None:  # through the service: permission, audit of the change
+        set_solution_state(session, actor, solution.id, state, external_status=status_name, commit=False)
+    elif status_name:
+        solution.external_status = status_name
+    solution.external_updated_at = updated or solution.external_updated_at
+    solution.synced_at = utcnow()
+    if not changed:  # only Jira's timestamp moved (e.g. an edit of a field we do not map)
+        report.unchanged += 1
+        return None
+    report.updated += 1
+    if state == "done" and not was_done:
+        session.flush()
+        opportunity = solution.opportunity
+        if all(s.state == "done" for s in opportunity.solutions):
+            report.delivered_opportunities.append(opportunity.key)
+    log.debug("applied %s from %s to %s", issue.get("key"), source, solution.key)
+    return solution
+
+
+def tell_lifecycle(db, opportunity_keys: Iterable[str], report: PullReport) -> None:
+    """Every solution of these opportunities is done: let the lifecycle apply its rule (in its own transaction)."""
+    for key in dict.fromkeys(opportunity_keys):
+        with db.session_scope() as session:
+            try:
+                result = request_auto_transitions(session, Actor.system_actor(JIRA_ACTOR), key)
+            except Exception as exc:  # noqa: BLE001 - a refused move is the lifecycle's answer, not a sync failure
+                session.rollback()
+                message = getattr(exc, "message", None) or str(exc)
+                report.lifecycle.append(f"{key}: {message}")
+                log.info("lifecycle did not move %s: %s", key, message)
+                continue
+        report.lifecycle.append(f"{key}: {_describe(result)}")
+
+
+def _describe(result: Any) -> str:
+    if result is None:
+        return "nothing to do"
+    if isinstance(result, (list, tuple)):
+        return ", ".join(_describe(r) for r in result) or "nothing to do"
+    if getattr(result, "message", None):  # workflows.services.TransitionResult says what happened
+        return str(result.message)
+    for attr in ("to_state", "state", "status"):
+        value = getattr(result, attr, None)
+        if value:
+            return f"{type(result).__name__.lower()} {value}"
+    return str(result)
+
+
+def pull(db, adapter: JiraAdapter, *, dry_run: bool = False, page_size: int = 100,
+         progress: Callable[[int], None] | None = None) -> PullReport:
+    """Bring status back from Jira for our items updated since the watermark, page by page."""
+    report = PullReport()
+    with db.session_scope() as session:
+        mapping = load_mapping(session)
+        state = sync_state(session)
+        session.rollback()
+    if not state.get("identity") and not dry_run:
+        # Who we are in Jira (Cloud shows only an account id in webhooks): asked once, kept, used to spot echoes.
+        me = adapter.client().myself()
+        identity = sorted({str(me[k]) for k in ("name", "key", "emailAddress", "accountId") if me.get(k)})
+        with db.session_scope() as session:
+            save_sync_state(session, identity=identity)
+            session.commit()
+    jql = f"project = {mapping.project} AND labels = {MARKER_LABEL}"
+    watermark = dt.datetime.fromisoformat(state["watermark"]) if state.get("watermark") else None
+    if watermark is not None:
+        jql += f' AND updated >= "{mapping.jql_time(watermark)}"'
+    jql += " ORDER BY updated DESC, key DESC"
+    newest = watermark
+    for issues in adapter.search_all(jql, PULL_FIELDS, page_size=page_size):
+        report.pages += 1
+        oldest = None
+        with db.session_scope() as session:
+            ids = [solution_id_from_labels((i.get("fields") or {}).get("labels")) for i in issues]
+            list(session.scalars(sa.select(Solution).where(Solution.id.in_([i for i in ids if i is not None]))))
+            for issue in issues:  # the page's solutions are in the session now: no query per item
+                apply_issue(session, mapping, issue, report, source="pull")
+                updated = parse_jira_time((issue.get("fields") or {}).get("updated"))
+                if updated and (newest is None or updated > newest):
+                    newest = updated
+                if updated and (oldest is None or updated < oldest):
+                    oldest = updated
+            if dry_run:
+                session.rollback()
+            else:
+                session.commit()
+        if progress:
+            progress(len(issues))
+        if watermark is not None and oldest is not None and oldest <= watermark:
+            break  # everything further down is older than what the last pull already applied
+    if not dry_run:
+        with db.session_scope() as session:
+            # Every page down to the old watermark is applied: only now may the watermark move.
+            if newest is not None and newest != watermark:
+                save_sync_state(session, watermark=newest.isoformat())
+            save_sync_state(session, last_pull_at=utcnow().isoformat())
+            session.commit()
+    if not dry_run and report.delivered_opportunities:
+        tell_lifecycle(db, report.delivered_opportunities, report)
+    return report

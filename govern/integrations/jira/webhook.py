@@ -1,0 +1,93 @@
+"""POST /jira/webhook: Jira's issue events applied to solutions, the same update as the pull.
+
+Authenticity is checked on the raw body BEFORE anything is parsed: Jira (Cloud admin webhooks with a secret, and
+Data Center 10+) signs each request with `X-Hub-Signature: sha256=<hex HMAC-SHA256 of the body, keyed by the secret>`.
+Older Jira Server versions cannot sign; for them the same secret may be put in the webhook URL
+(`/jira/webhook?secret=...`). Both are compared in constant time. No secret configured (GOVERN_JIRA_WEBHOOK_SECRET)
+means the endpoint refuses everything. A refused request is 401 and changes nothing.
+
+Echoes of our own writes are ignored: an event whose `user` is our integration user (name, key, e-mail, account id)
+changes nothing, and an event that carries nothing new (same status, same `updated`) is counted as unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+
+from flask import Blueprint, current_app, jsonify, request
+
+from govern.integrations.jira.mapping import JiraMapping
+from govern.integrations.jira.pull import PullReport, apply_issue, sync_state, tell_lifecycle
+from govern.integrations.jira.push import load_mapping
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("jira_webhook", __name__)
+
+HANDLED_EVENTS = ("jira:issue_updated", "jira:issue_created")
+
+
+def signature_for(body: bytes, secret: str) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify(body: bytes, headers, args, secret: str | None) -> bool:
+    """True when the request carries a valid signature (or, for old Jira Server, the secret in the URL)."""
+    if not secret:
+        return False
+    signature = headers.get("X-Hub-Signature")
+    if signature:
+        return hmac.compare_digest(signature.strip(), signature_for(body, secret))
+    given = args.get("secret")
+    return bool(given) and hmac.compare_digest(given, secret)
+
+
+def _refuse(message: str):
+    response = jsonify({"error": {"code": "unauthenticated", "message": message, "details": None}})
+    response.status_code = 401
+    return response
+
+
+def is_echo(payload: dict, identity: set[str]) -> bool:
+    user = payload.get("user") or {}
+    names = {user.get(k) for k in ("name", "key", "emailAddress", "accountId")} - {None}
+    return bool(names & identity)
+
+
+@bp.post("/jira/webhook")
+def receive():
+    runtime = current_app.extensions["govern"]
+    body = request.get_data(cache=True)  # raw bytes; nothing parsed before the signature is checked
+    if not verify(body, request.headers, request.args, runtime.config.jira_webhook_secret):
+        log.warning("refused a Jira webhook with a missing or bad signature")
+        return _refuse("bad or missing webhook signature")
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return jsonify({"error": {"code": "invalid_input", "message": "the body is not JSON", "details": None}}), 400
+    if not isinstance(payload, dict):
+        return jsonify({"error": {"code": "invalid_input", "message": "the body is not a JSON object",
+                                  "details": None}}), 400
+    event = payload.get("webhookEvent")
+    if event not in HANDLED_EVENTS or not isinstance(payload.get("issue"), dict):
+        return jsonify({"ignored": f"event {event!r} is not used"}), 202
+    adapter = runtime.adapters.get("jira")
+    identity = set(getattr(adapter, "identity", set())) | {runtime.config.jira_user} - {None}
+    report = PullReport()
+    with runtime.db.session_scope() as session:
+        identity |= set(sync_state(session).get("identity") or [])
+        if is_echo(payload, identity):
+            return jsonify({"ignored": "our own change (echo)"}), 200
+        try:
+            mapping = load_mapping(session)
+        except Exception:  # noqa: BLE001 - a broken mapping should not turn into a 500 for Jira
+            mapping = JiraMapping()
+        solution = apply_issue(session, mapping, payload["issue"], report, source="webhook")
+        session.commit()
+    if report.delivered_opportunities:
+        tell_lifecycle(runtime.db, report.delivered_opportunities, report)
+    return jsonify({"applied": solution is not None and report.updated > 0, "unchanged": report.unchanged > 0,
+                    "unknown": report.unknown > 0, "lifecycle": report.lifecycle}), 200

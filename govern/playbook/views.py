@@ -1,0 +1,98 @@
+"""The live playbook at /playbook: the same pages as `govern playbook build`, rendered from the database on each request
+for anyone signed in (web session or API token), plus the page that issues personal calendar subscription links."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, Response, abort, redirect, request, url_for
+from markupsafe import Markup, escape
+from werkzeug.routing import BuildError
+
+from govern.api.common import current_actor, db_session
+from govern.web.support import check_csrf, csrf_token
+from govern.playbook import build as build_mod
+from govern.playbook.data import collect
+
+bp = Blueprint("playbook", __name__, url_prefix="/playbook")
+
+def _signed_in():
+    """The signed-in actor, or a response sending the visitor to sign in."""
+    actor = current_actor(required=False)
+    if actor is not None:
+        return actor, None
+    try:
+        return None, redirect(url_for("web.login", next=request.full_path.rstrip("?")))
+    except BuildError:  # the web UI has no sign-in page here: plain 401
+        return None, Response("Sign in to read the playbook (or send an API token).", status=401,
+                              headers={"WWW-Authenticate": 'Bearer realm="govern"'}, mimetype="text/plain")
+
+
+def _playbook():
+    return collect(db_session(), as_of=dt.datetime.now(dt.timezone.utc), base_url=request.host_url.rstrip("/"))
+
+
+def _html(body: str, status: int = 200) -> Response:
+    return Response(body, status=status, mimetype="text/html")
+
+
+@bp.get("")
+def root():
+    return redirect(url_for("playbook.page", name="index.html"))
+
+
+@bp.get("/")
+@bp.get("/<path:name>")
+def page(name: str = "index.html"):
+    """One page of the playbook, generated now from the live configuration."""
+    _, login = _signed_in()
+    if login is not None:
+        return login
+    if name == "style.css":
+        return Response(build_mod.stylesheet(), mimetype="text/css")
+    if not name.endswith(".html"):
+        abort(404)
+    pb = _playbook()
+    pages = build_mod.pages(pb)
+    wanted = next((p for p in pages if p.html_path == name), None)
+    if wanted is None:
+        abort(404)
+    return _html(build_mod.render_html(pb, wanted, pages, live=True))
+
+
+@bp.route("/calendar", methods=["GET", "POST"])
+def calendar():
+    """Issue a calendar subscription link: your own rituals, or one ritual (`?ritual=KEY`). The secret is shown once."""
+    actor, login = _signed_in()
+    if login is not None:
+        return login
+    ritual = request.values.get("ritual") or None
+    issued = None
+    if request.method == "POST":
+        check_csrf()
+        from govern.rituals.services import create_calendar_token
+
+        issued = create_calendar_token(db_session(), actor, ritual=ritual,
+                                       person=None if ritual else actor.handle)
+    token = csrf_token()
+    what = f"the ritual {escape(ritual)}" if ritual else "the rituals you attend"
+    parts = ["<h1>Calendar subscription</h1>"]
+    if actor.person_id is None:
+        parts.append("<p>Calendar feeds belong to a person; sign in as yourself to get one.</p>")
+    elif issued is not None:
+        https = request.host_url.rstrip("/") + issued.path
+        webcal = "webcal://" + https.split("://", 1)[1]
+        parts.append(f"<p>Your feed for {what} is ready. Copy it now: it is shown only once.</p>")
+        parts.append(f'<p><a href="{escape(webcal)}">{escape(webcal)}</a></p>')
+        parts.append(f"<p>Or, for calendar apps that want https: <code>{escape(https)}</code></p>")
+        parts.append("<p>In Google Calendar: Other calendars → From URL. In Outlook: Add calendar → Subscribe from "
+                     "web. In Apple Calendar: File → New Calendar Subscription.</p>")
+    else:
+        parts.append(f"<p>Get a private iCalendar link for {what}. Your calendar app keeps it current; anyone with the "
+                     f"link can read the feed, so keep it to yourself (it can be revoked).</p>")
+        parts.append(f'<form class="calendar" method="post"><input type="hidden" name="csrf_token" '
+                     f'value="{escape(token)}">'
+                     + (f'<input type="hidden" name="ritual" value="{escape(ritual)}">' if ritual else "")
+                     + '<button type="submit">Create my calendar link</button></form>')
+    parts.append('<p><a href="index.html">Back to the playbook</a></p>')
+    return _html(build_mod.render_layout(title="Calendar subscription", body=Markup("\n".join(parts))))

@@ -1,0 +1,455 @@
+"""Agendas: built from live data for a ritual's scope, as JSON (the stored form), Markdown and Slack blocks.
+
+Sections (a ritual lists the ones it wants; none listed means all):
+
+* ``approvals``        requests awaiting a decision on opportunities touching the scope, oldest first, with the
+                       approval rule and, when the opportunity has one, its score and rank;
+* ``stale``            opportunities in a working state (not final, not parked) unchanged for ``stale_after_days``;
+* ``kpis``             KPIs of the scope whose latest measurement moved since the last occurrence (beyond the
+                       scale's tolerance, see govern.metrics) or misses its target;
+* ``evaluations_due``  opportunities whose evaluation review date has come (the lifecycle's ``schedule_evaluation``
+                       effect queues it: outbox topic "rituals", kind "evaluation.schedule") and whose KPI outcome
+                       is not recorded yet, or that sit in an evaluate state without an outcome;
+* ``ownership_gaps``   journeys of the scope without an (active) owner;
+* ``follow_ups``       the decisions of the last held occurrence, and every follow-up of this ritual not yet done.
+
+Each item is a dict with a ``text`` line (what people read) and the references behind it (``ref`` such as OPP-7,
+ids), so that the UI and Slack can link and act on it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from govern.metrics import KpiScale, evaluate
+from govern.scoring import rank_portfolio
+from govern.model import (
+    ApprovalRequest, Decision, FollowUp, Journey, Kpi, KpiMeasurement, Opportunity, OutboxMessage, Person, Ritual,
+    RitualOccurrence, Setting, Step, opportunity_journey,
+)
+from govern.services.common import journey_subtree_ids
+from govern.rituals.cadence import UTC, CadenceError, as_utc, occurrences_between, zone
+from govern.rituals.config import AGENDA_SECTION_TITLES, AGENDA_SECTIONS, DEFAULT_STALE_AFTER_DAYS
+
+AGENDA_FORMAT = 1
+PREVIOUS_LOOK_BACK = dt.timedelta(days=400)
+PARKED_STATES = ("parked",)
+DEFAULT_FINAL_STATES = ("done", "rejected")
+# States in which an opportunity waits for its KPI outcome to be recorded (default lifecycle, triple diamond).
+EVALUATION_STATES = ("evaluate", "evaluation", "solution_evaluation")
+EVALUATION_TOPIC, EVALUATION_KIND = "rituals", "evaluation.schedule"  # written by workflows' schedule_evaluation
+
+
+def naive_utc(value: dt.datetime) -> dt.datetime:
+    """How the database stores times: naive UTC."""
+    return as_utc(value).replace(tzinfo=None)
+
+
+def scope_journey_ids(session: Session, ritual: Ritual) -> set[int] | None:
+    """The journeys a ritual covers; None for the whole council."""
+    if ritual.scope_kind == "council" or ritual.scope_journey_id is None:
+        return None
+    if ritual.scope_kind == "journey":
+        return {ritual.scope_journey_id}
+    return journey_subtree_ids(session, ritual.scope_journey_id)
+
+
+def scope_label(session: Session, ritual: Ritual) -> str:
+    if ritual.scope_kind == "council" or ritual.scope_journey is None:
+        return "the whole council"
+    if ritual.scope_kind == "journey":
+        return f"journey {ritual.scope_journey.name}"
+    return f"{ritual.scope_journey.name} and the journeys below it"
+
+
+def sections_of(ritual: Ritual) -> list[str]:
+    wanted = [s for s in (ritual.agenda_sections or []) if s in AGENDA_SECTIONS]
+    return wanted or list(AGENDA_SECTIONS)
+
+
+def _final_states(session: Session) -> set[str]:
+    current = session.get(Setting, "lifecycle.current")
+    value = current.value if current is not None and isinstance(current.value, dict) else {}
+    final = value.get("final")
+    if isinstance(final, (list, tuple)) and final:
+        return set(final)
+    name = value.get("name") or "default"
+    try:  # the lifecycle engine knows the definition's final states
+        from govern.workflows.engine import get_lifecycle
+
+        return set(get_lifecycle(name).definition.final)
+    except Exception:  # noqa: BLE001 - an unknown or custom lifecycle: fall back on the default's words
+        return set(DEFAULT_FINAL_STATES)
+
+
+def _opportunities_in_scope(query: sa.Select, scope: set[int] | None) -> sa.Select:
+    if scope is None:
+        return query
+    touching = sa.select(opportunity_journey.c.opportunity_id).where(opportunity_journey.c.journey_id.in_(scope))
+    return query.where(Opportunity.id.in_(touching))
+
+
+def _person_label(person: Person | None) -> str:
+    return person.handle if person is not None else "nobody"
+
+
+def _date(value: dt.datetime | dt.date | None) -> str | None:
+    return value.isoformat()[:10] if value else None
+
+
+# --- the sections -----------------------------------------------------------------------------------------------------
+
+
+def approvals_section(session: Session, scope: set[int] | None, now: dt.datetime) -> list[dict[str, Any]]:
+    query = (sa.select(ApprovalRequest).join(Opportunity, ApprovalRequest.opportunity_id == Opportunity.id)
+             .where(ApprovalRequest.status == "pending").order_by(ApprovalRequest.created_at, ApprovalRequest.id))
+    requests = list(session.scalars(_opportunities_in_scope(query, scope)))
+    scores = _scores(session, [r.opportunity for r in requests])
+    items = []
+    for request in requests:
+        opp = request.opportunity
+        rule = _rule_words(request.rule)
+        score = scores.get(opp.id)
+        score_text = ""
+        if score:
+            evidence = f", evidence {score['evidence']:.2g}" if score.get("evidence") is not None else ""
+            score_text = f"; score {_num(score['value'])}{evidence} (rank {score['rank']})"
+        items.append({
+            "ref": opp.key, "request_id": request.id, "opportunity_id": opp.id, "title": opp.title,
+            "from_state": request.from_state, "to_state": request.to_state, "trigger": request.trigger,
+            "requested_by": _person_label(request.requested_by), "requested_at": _date(request.created_at),
+            "approvers": rule, "score": score["value"] if score else None, "rank": score["rank"] if score else None,
+            "votes": [{"person": v.person.handle, "decision": v.decision} for v in request.votes],
+            "text": (f"{opp.key} {opp.title}: {request.from_state} → {request.to_state}, requested by "
+                     f"{_person_label(request.requested_by)} on {_date(request.created_at)}; needs {rule}{score_text}"),
+        })
+    return items
+
+
+def _rule_words(rule: dict[str, Any] | None) -> str:
+    if not rule:
+        return "an approver"
+    try:
+        from govern.workflows.approvals import describe_rule
+
+        return describe_rule(rule)
+    except Exception:  # noqa: BLE001 - a rule captured by an older definition still shows, in its raw form
+        return ", ".join(f"{k}: {v}" for k, v in rule.items())
+
+
+def _scores(session: Session, opportunities: Iterable[Opportunity]) -> dict[int, dict[str, Any]]:
+    """{opportunity id: {value, rank, evidence}} from the organisation's scoring model (ranked over the portfolio)."""
+    wanted = {o.number: o.id for o in opportunities}
+    if not wanted:
+        return {}
+    try:
+        ranked = rank_portfolio(session, explain=False)
+    except Exception:  # noqa: BLE001 - a score helps the agenda; a scoring problem must never stop it being posted
+        return {}
+    return {wanted[row["number"]]: {"value": row["score"], "rank": row["rank"],
+                                    "evidence": row.get("evidence_strength")}
+            for row in ranked if row["number"] in wanted and row["score"] is not None}
+
+
+def stale_section(session: Session, scope: set[int] | None, now: dt.datetime, days: int) -> list[dict[str, Any]]:
+    idle_since = naive_utc(now) - dt.timedelta(days=days)
+    excluded = _final_states(session) | set(PARKED_STATES)
+    query = (sa.select(Opportunity).where(Opportunity.state_changed_at <= idle_since,
+                                          Opportunity.state.not_in(excluded))
+             .order_by(Opportunity.state_changed_at, Opportunity.number))
+    items = []
+    for opp in session.scalars(_opportunities_in_scope(query, scope)):
+        idle = (naive_utc(now) - opp.state_changed_at).days
+        items.append({
+            "ref": opp.key, "opportunity_id": opp.id, "title": opp.title, "state": opp.state, "days": idle,
+            "owner": _person_label(opp.owner),
+            "text": f"{opp.key} {opp.title}: {idle} days in {opp.state} (owner {_person_label(opp.owner)})",
+        })
+    return items
+
+
+def kpis_section(session: Session, scope: set[int] | None, now: dt.datetime,
+                 since: dt.datetime | None) -> list[dict[str, Any]]:
+    query = sa.select(Kpi).order_by(Kpi.key)
+    if scope is not None:
+        step_journeys = sa.select(Step.id).where(Step.journey_id.in_(scope))
+        query = query.where(sa.or_(Kpi.journey_id.in_(scope), Kpi.step_id.in_(step_journeys)))
+    cutoff = naive_utc(now)
+    since_naive = naive_utc(since) if since else None
+    items = []
+    for kpi in session.scalars(query):
+        points = session.execute(
+            sa.select(KpiMeasurement.value, KpiMeasurement.measured_at)
+            .where(KpiMeasurement.kpi_id == kpi.id, KpiMeasurement.measured_at <= cutoff)
+            .order_by(KpiMeasurement.measured_at.desc()).limit(1)).first()
+        if points is None:
+            continue
+        latest, latest_at = points
+        scale = KpiScale.of(kpi)
+        before = None
+        if since_naive is not None and latest_at > since_naive:
+            before = session.execute(
+                sa.select(KpiMeasurement.value).where(KpiMeasurement.kpi_id == kpi.id,
+                                                      KpiMeasurement.measured_at <= since_naive)
+                .order_by(KpiMeasurement.measured_at.desc()).limit(1)).scalar()
+        verdict = None
+        if before is not None:
+            verdict = evaluate(scale, before, latest).verdict
+        target_met = scale.target_met(latest)
+        moved = verdict in ("improved", "worse")
+        if not moved and target_met is not False:
+            continue
+        unit = f" {kpi.unit}" if kpi.unit else ""
+        if moved:
+            text = f"{_num(before)} → {_num(latest)}{unit}, {'improved' if verdict == 'improved' else 'got worse'}"
+        else:
+            text = f"now {_num(latest)}{unit}"
+        if target_met is False:
+            text += f" (target {_num(kpi.target)}: missed)"
+        items.append({
+            "ref": kpi.key, "kpi_id": kpi.id, "name": kpi.name, "value": latest, "previous": before,
+            "measured_at": _date(latest_at), "verdict": verdict, "target": kpi.target, "target_met": target_met,
+            "text": f"{kpi.name}: {text}",
+        })
+    return items
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "–"
+    if abs(value) >= 10_000:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
+
+
+def evaluation_due_dates(session: Session) -> dict[int, dt.datetime]:
+    """{opportunity id: when its evaluation review is due}, from the lifecycle's `schedule_evaluation` effect
+    (outbox topic "rituals", kind "evaluation.schedule", payload {opportunity_id, due_at}); the latest one counts."""
+    due: dict[int, dt.datetime] = {}
+    rows = session.execute(sa.select(OutboxMessage.payload).where(
+        OutboxMessage.topic == EVALUATION_TOPIC, OutboxMessage.kind == EVALUATION_KIND).order_by(OutboxMessage.id))
+    for (payload,) in rows:
+        try:
+            opp_id, at = int(payload["opportunity_id"]), dt.datetime.fromisoformat(str(payload["due_at"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+        due[opp_id] = naive_utc(at)
+    return due
+
+
+def evaluations_section(session: Session, scope: set[int] | None, now: dt.datetime) -> list[dict[str, Any]]:
+    cutoff = naive_utc(now)
+    due_dates = evaluation_due_dates(session)
+    final = _final_states(session)
+    query = (sa.select(Opportunity).where(Opportunity.state.not_in(final | set(PARKED_STATES)))
+             .order_by(Opportunity.number))
+    items = []
+    for opp in session.scalars(_opportunities_in_scope(query, scope)):
+        due = due_dates.get(opp.id)
+        outcome_missing = any(link.outcome_value is None for link in opp.kpi_links) or not opp.kpi_links
+        if due is not None:
+            if due > cutoff or not outcome_missing:
+                continue
+        elif not (opp.state in EVALUATION_STATES and outcome_missing):
+            continue
+        due_text = f" (due {due:%Y-%m-%d})" if due else ""
+        items.append({
+            "ref": opp.key, "opportunity_id": opp.id, "title": opp.title, "state": opp.state,
+            "due_on": _date(due), "owner": _person_label(opp.owner),
+            "text": f"{opp.key} {opp.title}: record the KPI outcome and the verdict{due_text}",
+        })
+    return items
+
+
+def ownership_gaps_section(session: Session, scope: set[int] | None) -> list[dict[str, Any]]:
+    query = (sa.select(Journey).outerjoin(Person, Journey.owner_id == Person.id)
+             .where(sa.or_(Journey.owner_id.is_(None), Person.active.is_(False))).order_by(Journey.key))
+    if scope is not None:
+        query = query.where(Journey.id.in_(scope))
+    items = []
+    for journey in session.scalars(query):
+        why = "has no owner" if journey.owner_id is None else f"is owned by {journey.owner.handle}, who has left"
+        items.append({"ref": journey.key, "journey_id": journey.id, "name": journey.name,
+                      "text": f"{journey.name} ({journey.level}) {why}"})
+    return items
+
+
+def follow_ups_section(session: Session, ritual: Ritual, before: dt.datetime) -> list[dict[str, Any]]:
+    before_naive = naive_utc(before)
+    earlier = sa.select(RitualOccurrence.id).where(RitualOccurrence.ritual_id == ritual.id,
+                                                   RitualOccurrence.scheduled_at < before_naive)
+    last_held = session.scalar(
+        sa.select(RitualOccurrence).where(RitualOccurrence.ritual_id == ritual.id, RitualOccurrence.status == "held",
+                                          RitualOccurrence.scheduled_at < before_naive)
+        .order_by(RitualOccurrence.scheduled_at.desc()).limit(1))
+    items: list[dict[str, Any]] = []
+    shown_follow_ups: set[int] = set()
+    if last_held is not None:
+        decisions = session.scalars(sa.select(Decision).where(Decision.occurrence_id == last_held.id)
+                                    .order_by(Decision.id))
+        for decision in decisions:
+            follow_ups = list(session.scalars(sa.select(FollowUp).where(FollowUp.decision_id == decision.id)
+                                              .order_by(FollowUp.id)))
+            shown_follow_ups.update(f.id for f in follow_ups)
+            items.append({
+                "kind": "decision", "decision_id": decision.id, "outcome": decision.outcome,
+                "decided_on": _date(decision.created_at),
+                "follow_ups": [_follow_up_item(f) for f in follow_ups],
+                "text": _decision_text(session, decision, follow_ups),
+            })
+    open_follow_ups = session.scalars(
+        sa.select(FollowUp).where(FollowUp.occurrence_id.in_(earlier), FollowUp.done_at.is_(None))
+        .order_by(FollowUp.due_on.is_(None), FollowUp.due_on, FollowUp.id))
+    for follow_up in open_follow_ups:
+        if follow_up.id not in shown_follow_ups:
+            items.append({"kind": "follow_up", **_follow_up_item(follow_up)})
+    return items
+
+
+def _follow_up_item(f: FollowUp) -> dict[str, Any]:
+    owner = _person_label(f.owner)
+    due = f", due {f.due_on.isoformat()}" if f.due_on else ""
+    state = "done" if f.done_at else "open"
+    return {"follow_up_id": f.id, "owner": owner, "due_on": _date(f.due_on), "done": f.done_at is not None,
+            "text": f"{f.text} ({owner}{due}; {state})"}
+
+
+def _decision_text(session: Session, decision: Decision, follow_ups: list[FollowUp]) -> str:
+    ref = ""
+    if decision.opportunity_id:
+        opp = session.get(Opportunity, decision.opportunity_id)
+        ref = f"{opp.key}: " if opp else ""
+    outcome = f" [{decision.outcome}]" if decision.outcome else ""
+    tail = ""
+    if follow_ups:
+        done = sum(1 for f in follow_ups if f.done_at)
+        tail = f" — follow-ups {done}/{len(follow_ups)} done"
+    return f"Decided: {ref}{decision.text}{outcome}{tail}"
+
+
+# --- the whole agenda -------------------------------------------------------------------------------------------------
+
+
+def previous_occurrence_time(session: Session, ritual: Ritual, scheduled_at: dt.datetime) -> dt.datetime | None:
+    """When this ritual last met (or was due to) before `scheduled_at`, cancelled and skipped ones aside; for a
+    ritual with no history yet, the cadence's previous time (so "since last time" means one period)."""
+    value = session.scalar(
+        sa.select(sa.func.max(RitualOccurrence.scheduled_at))
+        .where(RitualOccurrence.ritual_id == ritual.id, RitualOccurrence.scheduled_at < naive_utc(scheduled_at),
+               RitualOccurrence.status.in_(("held", "planned", "missed"))))
+    if value:
+        return as_utc(value)
+    try:
+        earlier = occurrences_between(ritual.cadence_kind, ritual.cadence, ritual.timezone,
+                                      scheduled_at - PREVIOUS_LOOK_BACK, scheduled_at)
+    except CadenceError:
+        return None
+    return earlier[-1] if earlier else None
+
+
+def build_agenda(session: Session, ritual: Ritual, scheduled_at: dt.datetime, *, now: dt.datetime,
+                 occurrence_id: int | None = None) -> dict[str, Any]:
+    """The agenda of one occurrence from the data as it is at `now` (JSON-ready)."""
+    scheduled_at = as_utc(scheduled_at)
+    scope = scope_journey_ids(session, ritual)
+    settings = ritual.settings or {}
+    stale_days = int(settings.get("stale_after_days") or DEFAULT_STALE_AFTER_DAYS)
+    since = previous_occurrence_time(session, ritual, scheduled_at)
+    sections = []
+    for key in sections_of(ritual):
+        if key == "approvals":
+            items = approvals_section(session, scope, now)
+        elif key == "stale":
+            items = stale_section(session, scope, now, stale_days)
+        elif key == "kpis":
+            items = kpis_section(session, scope, now, since)
+        elif key == "evaluations_due":
+            items = evaluations_section(session, scope, now)
+        elif key == "ownership_gaps":
+            items = ownership_gaps_section(session, scope)
+        else:
+            items = follow_ups_section(session, ritual, scheduled_at)
+        sections.append({"key": key, "title": AGENDA_SECTION_TITLES[key], "items": items})
+    local = scheduled_at.astimezone(zone(ritual.timezone))
+    return {
+        "format": AGENDA_FORMAT,
+        "ritual": {"key": ritual.key, "name": ritual.name, "purpose": ritual.purpose,
+                   "piggyback_on": ritual.piggyback_on, "slack_channel": ritual.slack_channel,
+                   "duration_minutes": ritual.duration_minutes, "timezone": ritual.timezone},
+        "occurrence_id": occurrence_id,
+        "scheduled_at": scheduled_at.isoformat().replace("+00:00", "Z"),
+        "local_time": local.strftime("%A %d %B %Y, %H:%M %Z"),
+        "scope": {"kind": ritual.scope_kind, "journey": ritual.scope_journey.key if ritual.scope_journey else None,
+                  "label": scope_label(session, ritual)},
+        "since": since.isoformat().replace("+00:00", "Z") if since else None,
+        "stale_after_days": stale_days,
+        "built_at": as_utc(now).astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "sections": sections,
+    }
+
+
+# --- renderings -------------------------------------------------------------------------------------------------------
+
+
+def to_markdown(agenda: dict[str, Any]) -> str:
+    ritual = agenda["ritual"]
+    lines = [f"# {ritual['name']} — {agenda['local_time']}", ""]
+    if ritual.get("purpose"):
+        lines += [ritual["purpose"].strip(), ""]
+    lines.append(f"Scope: {agenda['scope']['label']}.")
+    if ritual.get("piggyback_on"):
+        lines.append(f"Held during the {ritual['piggyback_on']}.")
+    lines.append("")
+    for section in agenda["sections"]:
+        lines += [f"## {section['title']}", ""]
+        if not section["items"]:
+            lines.append("_Nothing._")
+        for item in section["items"]:
+            lines.append(f"- {_md_escape(item['text'])}")
+            for follow_up in item.get("follow_ups") or []:
+                lines.append(f"  - {_md_escape(follow_up['text'])}")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("\n", " ")
+
+
+def _slack_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+SLACK_SECTION_LIMIT = 2900  # Block Kit section text is at most 3,000 characters
+SLACK_BLOCK_LIMIT = 50
+
+
+def to_slack_blocks(agenda: dict[str, Any], *, link: str | None = None) -> list[dict[str, Any]]:
+    """Block Kit blocks for chat.postMessage: a header, when and where, then one section per agenda section."""
+    ritual = agenda["ritual"]
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": f"Agenda: {ritual['name']}"[:150]}},
+    ]
+    context = [agenda["local_time"], f"scope: {agenda['scope']['label']}"]
+    if ritual.get("piggyback_on"):
+        context.append(f"during the {ritual['piggyback_on']}")
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _slack_escape(" · ".join(context))}]})
+    for section in agenda["sections"]:
+        lines = [f"• {_slack_escape(item['text'])}" for item in section["items"]] or ["_nothing_"]
+        text = f"*{_slack_escape(section['title'])}* ({len(section['items'])})\n" + "\n".join(lines)
+        if len(text) > SLACK_SECTION_LIMIT:
+            text = text[:SLACK_SECTION_LIMIT - 20].rsplit("\n", 1)[0] + "\n… and more"
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
+    if link:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"<{link}|Open the agenda>"}]})
+    return blocks[:SLACK_BLOCK_LIMIT]
+
+
+def summary_text(agenda: dict[str, Any]) -> str:
+    """The plain-text fallback of a Slack message (notifications, screen readers)."""
+    counts = ", ".join(f"{len(s['items'])} {s['title'].lower()}" for s in agenda["sections"] if s["items"])
+    return f"Agenda for {agenda['ritual']['name']} ({agenda['local_time']}): {counts or 'nothing to discuss'}"

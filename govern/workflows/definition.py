@@ -1,0 +1,388 @@
+"""Lifecycle definitions: load a YAML definition (shipped by name or from a file) and validate all of it at once.
+
+Every problem names its place (`transitions[3].dest: unknown state 'prioritze' (did you mean 'prioritise'?)`) and all
+problems are reported together in one `InvalidInput`, whose `details` map each path to its message.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from govern.errors import InvalidInput
+from govern.workflows import approvals, guards
+from govern.workflows.effects import Effect, parse_effect
+
+TOP_KEYS = ("name", "title", "description", "initial", "final", "states", "transitions")
+TRANSITION_KEYS = ("trigger", "source", "dest", "guards", "requires_reason", "approval", "effects", "auto",
+                   "description")
+STATE_KEYS = ("description",)
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class StateDef:
+    name: str
+    description: str
+    final: bool = False
+
+
+@dataclass(frozen=True)
+class GuardRef:
+    """A guard as a transition names it, with its parameters (defaults filled in)."""
+
+    name: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def label(self) -> str:
+        return guards.GUARDS[self.name].label(self.params)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "params": dict(self.params)}
+
+
+@dataclass(frozen=True)
+class TransitionDef:
+    index: int
+    trigger: str
+    sources: tuple[str, ...]
+    dest: str
+    guards: tuple[GuardRef, ...] = ()
+    requires_reason: bool = False
+    approval: Mapping[str, Any] | None = None
+    effects: tuple[Effect, ...] = ()
+    auto: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Definition:
+    name: str
+    title: str
+    description: str
+    initial: str
+    final: tuple[str, ...]
+    states: Mapping[str, StateDef]
+    transitions: tuple[TransitionDef, ...]
+    raw: Mapping[str, Any]
+    digest: str  # sha256 of the canonical definition: the cache key of its shared machine
+
+    def transitions_from(self, state: str) -> list[TransitionDef]:
+        return [t for t in self.transitions if state in t.sources]
+
+
+def shipped_names() -> list[str]:
+    """Names of the definitions shipped with govern (package data)."""
+    folder = resources.files("govern.workflows") / "definitions"
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def read_source(name_or_path: str | Path) -> tuple[Mapping[str, Any], str]:
+    """The parsed YAML of a shipped definition (by name) or of a file; (data, where it came from)."""
+    text_path = str(name_or_path)
+    path = Path(text_path)
+    if text_path.endswith((".yaml", ".yml")) or path.exists() or "/" in text_path:
+        if not path.is_file():
+            raise InvalidInput(f"no lifecycle definition file at {text_path}", {"file": "not found"})
+        text, origin = path.read_text(encoding="utf-8"), str(path)
+    else:
+        names = shipped_names()
+        if text_path not in names:
+            raise InvalidInput(f"unknown lifecycle {text_path!r} (shipped: {', '.join(names)}; or give a file path)",
+                               {"lifecycle": f"unknown lifecycle {text_path!r}"})
+        text = (resources.files("govern.workflows") / "definitions" / f"{text_path}.yaml").read_text(encoding="utf-8")
+        origin = f"{text_path} (shipped)"
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
+        raise InvalidInput(f"{origin} is not valid YAML ({where})", {"file": f"{where}: {err}"}) from None
+    return data, origin
+
+
+def load_definition(name_or_path: str | Path) -> Definition:
+    """Load and validate a definition by shipped name (`default`, `triple_diamond`) or file path."""
+    data, origin = read_source(name_or_path)
+    return parse_definition(data, origin)
+
+
+def digest_of(data: Any) -> str:
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _suggest(word: Any, choices: list[str]) -> str:
+    close = difflib.get_close_matches(str(word), choices, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def parse_definition(data: Any, origin: str = "definition") -> Definition:
+    """Validate a definition's data; raise InvalidInput listing every problem by path, or return the Definition."""
+    problems: dict[str, str] = {}
+    if not isinstance(data, Mapping):
+        raise InvalidInput(f"{origin}: a lifecycle definition is a mapping", {"": "expected a mapping at the top"})
+
+    for key in data:
+        if key not in TOP_KEYS:
+            problems[str(key)] = f"unknown key{_suggest(key, list(TOP_KEYS))} (allowed: {', '.join(TOP_KEYS)})"
+
+    name = data.get("name")
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        problems["name"] = f"is required: lower-case letters, digits and _ (got {name!r})"
+    for key in ("title", "description"):
+        if key in data and not isinstance(data[key], str):
+            problems[key] = "must be text"
+
+    # States.
+    raw_states = data.get("states")
+    states: dict[str, StateDef] = {}
+    if not isinstance(raw_states, Mapping) or not raw_states:
+        problems["states"] = "is required: a mapping of state name to {description}"
+        raw_states = {}
+    raw_final = data.get("final")
+    final_list: list[str] = []
+    if raw_final is None:
+        problems["final"] = "is required: the list of final states"
+    elif isinstance(raw_final, str):
+        final_list = [raw_final]
+    elif isinstance(raw_final, list) and all(isinstance(s, str) for s in raw_final):
+        final_list = list(raw_final)
+    else:
+        problems["final"] = "must be a state name or a list of state names"
+    for sname, sbody in raw_states.items():
+        path = f"states.{sname}"
+        if not isinstance(sname, str) or not NAME_RE.match(sname):
+            problems[path] = "a state name is lower-case letters, digits and _"
+            continue
+        if sbody is None:
+            sbody = {}
+        if not isinstance(sbody, Mapping):
+            problems[path] = "must be a mapping with a description"
+            continue
+        for key in sbody:
+            if key not in STATE_KEYS:
+                problems[f"{path}.{key}"] = f"unknown key (allowed: {', '.join(STATE_KEYS)})"
+        description = sbody.get("description")
+        if not isinstance(description, str) or not description.strip():
+            problems[f"{path}.description"] = "is required: say in plain words what happens in this state"
+            description = ""
+        states[sname] = StateDef(sname, description.strip(), sname in final_list)
+    state_names = list(states)
+
+    def check_state(value: Any, path: str) -> bool:
+        if not isinstance(value, str):
+            problems[path] = f"must be a state name, got {value!r}"
+            return False
+        if value not in states:
+            if raw_states and value not in raw_states:
+                problems[path] = f"unknown state {value!r}{_suggest(value, state_names)}"
+            return False
+        return True
+
+    initial = data.get("initial")
+    if initial is None:
+        problems["initial"] = "is required: the state every new opportunity starts in"
+    else:
+        check_state(initial, "initial")
+    for i, fname in enumerate(final_list):
+        check_state(fname, f"final[{i}]")
+
+    # Transitions.
+    raw_transitions = data.get("transitions")
+    transitions: list[TransitionDef] = []
+    seen: dict[tuple[str, str], int] = {}
+    leaving: set[str] = set()  # states some transition leaves, even one with other problems (no cascading errors)
+    if not isinstance(raw_transitions, list) or not raw_transitions:
+        problems["transitions"] = "is required: a list of transitions"
+        raw_transitions = []
+    for i, body in enumerate(raw_transitions):
+        path = f"transitions[{i}]"
+        if not isinstance(body, Mapping):
+            problems[path] = "must be a mapping with trigger, source and dest"
+            continue
+        for key in body:
+            if key not in TRANSITION_KEYS:
+                problems[f"{path}.{key}"] = (f"unknown key{_suggest(key, list(TRANSITION_KEYS))} "
+                                             f"(allowed: {', '.join(TRANSITION_KEYS)})")
+        trigger = body.get("trigger")
+        if not isinstance(trigger, str) or not NAME_RE.match(trigger):
+            problems[f"{path}.trigger"] = f"is required: lower-case letters, digits and _ (got {trigger!r})"
+            trigger = None
+        raw_source = body.get("source")
+        sources: list[str] = []
+        if raw_source is None:
+            problems[f"{path}.source"] = "is required: a state name or a list of state names"
+        else:
+            listed = raw_source if isinstance(raw_source, list) else [raw_source]
+            if not listed:
+                problems[f"{path}.source"] = "must name at least one state"
+            for j, src in enumerate(listed):
+                spath = f"{path}.source" if not isinstance(raw_source, list) else f"{path}.source[{j}]"
+                if check_state(src, spath):
+                    sources.append(src)
+                    leaving.add(src)
+        dest = body.get("dest")
+        dest_ok = dest is not None and check_state(dest, f"{path}.dest")
+        if dest is None:
+            problems[f"{path}.dest"] = "is required: the state it leads to"
+
+        guard_refs: list[GuardRef] = []
+        raw_guards = body.get("guards") or []
+        if not isinstance(raw_guards, list):
+            problems[f"{path}.guards"] = "must be a list of guard names or {name: {params}}"
+            raw_guards = []
+        for j, g in enumerate(raw_guards):
+            gpath = f"{path}.guards[{j}]"
+            if isinstance(g, str):
+                gname, gparams = g, {}
+            elif isinstance(g, Mapping) and len(g) == 1:
+                (gname, gparams), = g.items()
+            else:
+                problems[gpath] = f"a guard is a name or a one-key mapping {{name: {{params}}}}, got {g!r}"
+                continue
+            if gname not in guards.GUARDS:
+                problems[gpath] = f"unknown guard {gname!r}{_suggest(gname, list(guards.GUARDS))}"
+                continue
+            resolved, gproblems = guards.validate_params(gname, gparams)
+            for key, msg in gproblems.items():
+                problems[f"{gpath}.{gname}" + (f".{key}" if key else "")] = msg
+            if not gproblems:
+                guard_refs.append(GuardRef(gname, resolved))
+
+        approval = body.get("approval")
+        if approval is not None:
+            aproblems = approvals.validate_rule(approval, f"{path}.approval")
+            problems.update(aproblems)
+            if aproblems:
+                approval = None
+
+        effects: list[Effect] = []
+        raw_effects = body.get("effects") or []
+        if not isinstance(raw_effects, list):
+            problems[f"{path}.effects"] = "must be a list of effects"
+            raw_effects = []
+        for j, e in enumerate(raw_effects):
+            effect, eproblems = parse_effect(e, f"{path}.effects[{j}]")
+            problems.update(eproblems)
+            if effect is not None:
+                effects.append(effect)
+
+        flags = {}
+        for flag in ("requires_reason", "auto"):
+            value = body.get(flag, False)
+            if not isinstance(value, bool):
+                problems[f"{path}.{flag}"] = f"must be true or false, got {value!r}"
+                value = False
+            flags[flag] = value
+        description = body.get("description", "")
+        if not isinstance(description, str):
+            problems[f"{path}.description"] = "must be text"
+            description = ""
+
+        if trigger:
+            for src in sources:
+                earlier = seen.get((trigger, src))
+                if earlier is not None:
+                    problems[f"{path}.trigger"] = (f"duplicate trigger {trigger!r} from state {src!r} "
+                                                   f"(already defined by transitions[{earlier}])")
+                else:
+                    seen[(trigger, src)] = i
+        if trigger and sources and dest_ok:
+            transitions.append(TransitionDef(
+                index=i, trigger=trigger, sources=tuple(sources), dest=dest, guards=tuple(guard_refs),
+                requires_reason=flags["requires_reason"], approval=approval, effects=tuple(effects),
+                auto=flags["auto"], description=description,
+            ))
+
+    # Reachability and dead ends, only when the graph itself is sound enough to judge.
+    if states and isinstance(initial, str) and initial in states:
+        reached = {initial}
+        frontier = [initial]
+        while frontier:
+            here = frontier.pop()
+            for t in transitions:
+                if here in t.sources and t.dest not in reached:
+                    reached.add(t.dest)
+                    frontier.append(t.dest)
+        # A broken transition (say a misspelt dest) would make states look unreachable: report only its own error.
+        broken = any(key.startswith("transitions") for key in problems)
+        for sname in states:
+            if sname not in reached and not broken:
+                problems.setdefault(f"states.{sname}", f"unreachable from the initial state {initial!r}")
+        for sname, sdef in states.items():
+            if not sdef.final and sname not in leaving:
+                problems.setdefault(f"states.{sname}",
+                                    "no transition leaves this state and it is not listed in final")
+
+    if problems:
+        count = len(problems)
+        summary = "; ".join(f"{k}: {v}" for k, v in list(problems.items())[:3])
+        raise InvalidInput(
+            f"{origin}: {count} problem{'s' if count != 1 else ''} in the lifecycle definition: {summary}"
+            + (" …" if count > 3 else ""),
+            problems,
+        )
+    return Definition(
+        name=name, title=data.get("title") or name, description=(data.get("description") or "").strip(),
+        initial=initial, final=tuple(final_list), states=states, transitions=tuple(transitions),
+        raw=data, digest=digest_of(data),
+    )
+
+
+# --- the `lifecycle` section of govern.yaml (called by govern.configure) ------------------------------------------------
+
+
+def definition_from_section(section: Any) -> Definition:
+    """A shipped name (`default`), `{name: default}`, `{file: path}` or an inline definition (a mapping with states)."""
+    if section is None:
+        return load_definition("default")
+    if isinstance(section, str):
+        return load_definition(section)
+    if isinstance(section, Mapping):
+        if "states" in section or "transitions" in section:
+            return parse_definition(section, "lifecycle")
+        if set(section) == {"file"} and isinstance(section["file"], str):
+            return load_definition(Path(section["file"]))
+        if set(section) == {"name"} and isinstance(section["name"], str):
+            return load_definition(section["name"])
+    raise InvalidInput("lifecycle: a shipped name, {file: path} or an inline definition",
+                       {"lifecycle": f"expected a shipped name ({', '.join(shipped_names())}), {{file: path}} or an "
+                                     f"inline definition; got {section!r}"})
+
+
+def validate_lifecycle_section(section: Any) -> dict[str, str]:
+    """Every problem with govern.yaml's `lifecycle` section, keyed by its place: `lifecycle.transitions[3].dest` for an
+    inline definition, `lifecycle.file (mine.yaml): transitions[3].dest` for a definition in its own file."""
+    try:
+        definition_from_section(section)
+    except InvalidInput as err:
+        details = err.details if isinstance(err.details, Mapping) else {}
+        in_file = isinstance(section, Mapping) and "file" in section and "states" not in section
+        out: dict[str, str] = {}
+        for key, message in details.items():
+            key = str(key)
+            if key in ("lifecycle", "file", ""):
+                out["lifecycle.file" if in_file else "lifecycle"] = err.message if key != "lifecycle" else message
+            elif in_file:
+                out[f"lifecycle.file ({section['file']}): {key}"] = message
+            else:
+                out[f"lifecycle.{key}"] = message
+        return out or {"lifecycle": err.message}
+    return {}
+
+
+def resolve_lifecycle(section: Any) -> dict[str, Any]:
+    """The `lifecycle.current` setting: name, initial state and the whole validated definition (so a running server
+    never depends on the file again), with its digest."""
+    d = definition_from_section(section)
+    return {"name": d.name, "initial": d.initial, "final": list(d.final), "digest": d.digest,
+            "definition": json.loads(json.dumps(d.raw, default=str))}

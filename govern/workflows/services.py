@@ -1,0 +1,689 @@
+"""Lifecycle use cases: request, approve, reject and withdraw transitions; what awaits whom; history; the facts.
+
+Every entry point (REST API, web UI, CLI, Slack, the Jira sync, rituals) calls these functions; they hold the rules.
+Each function takes `(session, actor, ...)`, checks permissions, validates, writes, records audit events (with the guard
+results at that moment), queues outside effects as outbox messages in the same transaction and commits once.
+
+Concurrency: opportunities and approval requests carry a version column (SQLAlchemy `version_id_col`). A caller that
+passes `expected_version` and is behind gets PreconditionFailed (HTTP 412); two writers racing on the same row: one
+wins, the other gets Conflict (HTTP 409) with what happened, never a lost update.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
+from sqlalchemy.orm.exc import StaleDataError
+
+from govern import audit, metrics, outbox, scoring
+from govern.errors import Conflict, GuardsUnmet, InvalidInput, NotFound, PermissionDenied, PreconditionFailed
+from govern.model import (
+    ApprovalRequest, ApprovalVote, CouncilSeat, Insight, Journey, Opportunity, OpportunityKpi,
+    OpportunityTransition, Person, Solution, Step, insight_step, opportunity_insight, utcnow,
+)
+from govern.policy import Actor, who_may
+from govern.services.common import get_opportunity, get_setting
+from govern.workflows import approvals
+from govern.workflows.approvals import ApprovalContext, ApprovalStatus
+from govern.workflows.definition import TransitionDef, definition_from_section
+from govern.workflows.engine import (
+    Check, Lifecycle, cached_lifecycle, get_lifecycle, lifecycle_for, lifecycle_from_data,
+)
+from govern.workflows.guards import FACT_GROUPS, OpportunityFacts, facts_needed
+
+LIFECYCLE_SETTING = "lifecycle.current"
+
+# Outbox topics and kinds written by the lifecycle (the table in docs/architecture.md; delivered by integrations/).
+SLACK, JIRA = "slack", "jira"
+KIND_TRANSITION_NOTICE = "transition"
+KIND_APPROVAL_REQUESTED = "approval_request"
+KIND_APPROVAL_DECIDED = "approval_outcome"
+KIND_CREATE_BACKLOG_ITEM = "create_issue"
+KIND_EVALUATION_DUE = "evaluation_due"
+
+
+# --- which lifecycle --------------------------------------------------------------------------------------------------
+
+
+def applied_lifecycle(session: Session) -> Lifecycle:
+    """The lifecycle `govern apply` configured: the `lifecycle.current` setting holds the whole validated definition
+    (and its digest, so the shared machine is found without parsing); older databases fall back to the raw
+    `lifecycle` section, and an organisation that never applied a file gets the default."""
+    current = get_setting(session, LIFECYCLE_SETTING) or {}
+    if current.get("definition"):
+        cached = cached_lifecycle(current.get("digest"))
+        return cached or lifecycle_from_data(current["definition"], f"the applied lifecycle {current.get('name')!r}",
+                                             current.get("digest"))
+    section = get_setting(session, "lifecycle")
+    if section is not None:
+        return lifecycle_for(definition_from_section(section))
+    return get_lifecycle(current.get("name", "default"))
+
+
+def lifecycle_of(session: Session, opportunity: Opportunity | None = None) -> Lifecycle:
+    """The lifecycle an opportunity lives in: the applied one, or the shipped one of the opportunity's `lifecycle`
+    name when the organisation has since switched to another."""
+    applied = applied_lifecycle(session)
+    if opportunity is None or opportunity.lifecycle in (None, applied.name):
+        return applied
+    return get_lifecycle(opportunity.lifecycle)
+
+
+# --- facts ------------------------------------------------------------------------------------------------------------
+
+
+def _missing_score_inputs(session: Session, opp: Opportunity) -> tuple[str, ...]:
+    return tuple(scoring.missing_inputs(session, opp))
+
+
+def facts_for(session: Session, opportunity: Opportunity, needs: Iterable[str] | None = None) -> OpportunityFacts:
+    """The guard facts of one opportunity, computed from the database now (see OpportunityFacts for the rules).
+
+    `needs` limits the work to the groups of facts some guards read (`workflows.guards.facts_needed`); facts outside
+    it keep their zero defaults. Without it, everything is computed (one query, plus the scoring model if asked).
+    """
+    groups = set(FACT_GROUPS if needs is None else needs)
+    oid = opportunity.id
+    linked = sa.select(opportunity_insight.c.insight_id).where(opportunity_insight.c.opportunity_id == oid)
+    columns: dict[str, Any] = {}
+    if "evidence" in groups:
+        columns["evidence_count"] = sa.select(sa.func.count(Insight.id)).where(Insight.id.in_(linked))
+        columns["evidence_source_count"] = sa.select(sa.func.count(sa.distinct(sa.func.lower(Insight.source)))).where(
+            Insight.id.in_(linked))
+        columns["evidence_journey_count"] = (
+            sa.select(sa.func.count(sa.distinct(Step.journey_id)))
+            .select_from(insight_step.join(Step, Step.id == insight_step.c.step_id))
+            .where(insight_step.c.insight_id.in_(linked)))
+        columns["unlinked_evidence_count"] = sa.select(sa.func.count()).select_from(Insight).where(
+            Insight.id.in_(linked), ~Insight.id.in_(sa.select(insight_step.c.insight_id)))
+    if "solutions" in groups:
+        columns["solution_count"] = sa.select(sa.func.count(Solution.id)).where(Solution.opportunity_id == oid)
+        columns["solutions_done"] = sa.select(sa.func.count(Solution.id)).where(
+            Solution.opportunity_id == oid, Solution.state == "done")
+    if "kpis" in groups:
+        mine = OpportunityKpi.opportunity_id == oid
+        columns["targeted_kpi_count"] = sa.select(sa.func.count()).select_from(OpportunityKpi).where(mine)
+        columns["baselines_recorded"] = sa.select(sa.func.count(OpportunityKpi.baseline_value)).where(mine)
+        columns["outcomes_recorded"] = sa.select(sa.func.count(OpportunityKpi.verdict)).where(mine)
+        columns["outcomes_improved"] = sa.select(sa.func.count()).select_from(OpportunityKpi).where(
+            mine, OpportunityKpi.verdict == "improved")
+    values: dict[str, Any] = {}
+    if columns:
+        row = session.execute(sa.select(*(q.scalar_subquery().label(k) for k, q in columns.items()))).one()
+        values = {k: (v or 0) for k, v in row._mapping.items()}
+    if "score" in groups:
+        values["missing_score_inputs"] = _missing_score_inputs(session, opportunity)
+    return OpportunityFacts(opportunity_id=oid, owner_id=opportunity.owner_id,
+                            journey_ids=tuple(sorted(j.id for j in opportunity.journeys)), **values)
+
+
+# --- approval context -------------------------------------------------------------------------------------------------
+
+
+def approval_context(session: Session, opp: Opportunity, requester_id: int | None) -> ApprovalContext:
+    """Owners of the journeys the opportunity touches and the council's role holders (organisation-wide seats, and
+    seats scoped to one of those journeys or an ancestor of it). Inactive people count as absent."""
+    active = set(session.scalars(sa.select(Person.id).where(Person.active.is_(True))))
+    owners = {j.key: (j.owner_id if j.owner_id in active else None) for j in opp.journeys}
+    parents = dict(session.execute(sa.select(Journey.id, Journey.parent_id)).all())
+    covering: set[int] = set()
+    for j in opp.journeys:
+        cursor: int | None = j.id
+        while cursor is not None and cursor not in covering:
+            covering.add(cursor)
+            cursor = parents.get(cursor)
+    holders: dict[str, set[int]] = {}
+    for role, person_id, journey_id in session.execute(
+            sa.select(CouncilSeat.role, CouncilSeat.person_id, CouncilSeat.journey_id)):
+        if person_id in active and (journey_id is None or journey_id in covering):
+            holders.setdefault(role, set()).add(person_id)
+    people = set(owners.values()) | {p for ids in holders.values() for p in ids} | {requester_id}
+    names = dict(session.execute(sa.select(Person.id, Person.handle).where(Person.id.in_(
+        [p for p in people if p is not None]))).all())
+    return ApprovalContext(owners, {r: frozenset(ids) for r, ids in holders.items()}, requester_id, names)
+
+
+def approval_status(session: Session, request: ApprovalRequest) -> ApprovalStatus:
+    """Where a request stands under its rule (captured when it was requested), given the approvals so far."""
+    ctx = approval_context(session, request.opportunity, request.requested_by_id)
+    approvals_so_far = [v.person_id for v in request.votes if v.decision == "approve"]
+    return approvals.evaluate(request.rule, ctx, approvals_so_far)
+
+
+# --- results ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TransitionResult:
+    """What `request_transition` / `approve_request` did: moved now, or an approval request awaits (and for whom)."""
+
+    opportunity: Opportunity
+    moved: bool
+    check: Check
+    request: ApprovalRequest | None = None
+    approval: ApprovalStatus | None = None
+    message: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "opportunity": self.opportunity.key, "state": self.opportunity.state, "version": self.opportunity.version,
+            "moved": self.moved, "message": self.message, "check": self.check.to_dict(),
+            "request": request_dict(self.request) if self.request is not None else None,
+            "approval": self.approval.to_dict() if self.approval is not None else None,
+        }
+
+
+def request_dict(r: ApprovalRequest) -> dict[str, Any]:
+    return {
+        "id": r.id, "opportunity": r.opportunity.key if r.opportunity else r.opportunity_id, "trigger": r.trigger,
+        "from": r.from_state, "to": r.to_state, "status": r.status, "reason": r.reason,
+        "requested_by": r.requested_by.handle if r.requested_by else None, "rule": r.rule,
+        "rule_text": approvals.describe_rule(r.rule) if r.rule else None,
+        "decided_reason": r.decided_reason, "created_at": r.created_at, "decided_at": r.decided_at,
+        "version": r.version,
+        "votes": [{"person": v.person.handle, "decision": v.decision, "capacity": v.capacity, "reason": v.reason,
+                   "at": v.at} for v in r.votes],
+    }
+
+
+# --- helpers ----------------------------------------------------------------------------------------------------------
+
+
+def _journey_ids(opp: Opportunity) -> list[int]:
+    return [j.id for j in opp.journeys]
+
+
+def _check_opp_version(opp: Opportunity, expected_version: int | None) -> None:
+    if expected_version is not None and int(expected_version) != opp.version:
+        raise PreconditionFailed(
+            f"{opp.key} has changed since you loaded it (your version {expected_version}, now {opp.version}); "
+            "reload and try again", {"version": opp.version})
+
+
+def _commit(session: Session, what: str, on_stale=None) -> None:
+    """Commit once; a concurrent update of the same row becomes a Conflict that says what to do."""
+    try:
+        session.commit()
+    except StaleDataError:
+        session.rollback()
+        raise (on_stale() if on_stale else Conflict(
+            f"{what} was changed by someone else at the same moment; nothing was saved, reload and try again",
+            {"reason": "concurrent_update"})) from None
+
+
+def _flush_guarded(session: Session, what: str, on_stale=None) -> None:
+    try:
+        session.flush()
+    except StaleDataError:
+        session.rollback()
+        raise (on_stale() if on_stale else Conflict(
+            f"{what} was changed by someone else at the same moment; nothing was saved, reload and try again",
+            {"reason": "concurrent_update"})) from None
+
+
+def _pending_request(session: Session, opp: Opportunity) -> ApprovalRequest | None:
+    return session.scalar(sa.select(ApprovalRequest).where(
+        ApprovalRequest.opportunity_id == opp.id, ApprovalRequest.status == "pending").order_by(ApprovalRequest.id))
+
+
+def _perform_effects(session: Session, actor: Actor, opp: Opportunity, t: TransitionDef, from_state: str,
+                     transition_id: int, reason: str | None) -> list[dict[str, Any]]:
+    """Run a transition's effects inside its transaction: database effects as writes, the rest as outbox messages
+    (topics and kinds as in docs/architecture.md; payloads carry a few extra keys for readable messages)."""
+    done: list[dict[str, Any]] = []
+    journeys = [j.key for j in opp.journeys]
+    for effect in t.effects:
+        if effect.name == "record_kpi_baseline":
+            done.append({"effect": effect.name, "recorded": _record_baselines(session, actor, opp)})
+        elif effect.name == "record_outcome":
+            done.append({"effect": effect.name, "recorded": _record_outcomes(session, actor, opp)})
+        elif effect.name == "notify":
+            channel = effect.params["channel"]
+            msg = outbox.enqueue(session, SLACK, KIND_TRANSITION_NOTICE, {
+                "opportunity": opp.key, "title": opp.title, "from": from_state, "to": opp.state,
+                "trigger": t.trigger, "actor": actor.label, "reason": reason, "journeys": journeys,
+                "channel": None if channel == "journey" else channel, "message": effect.params.get("message"),
+                "transition_id": transition_id,
+            }, dedupe_key=f"transition:{transition_id}:notify:{channel}")
+            done.append({"effect": "notify", "channel": channel, "outbox": msg.id if msg else None})
+        elif effect.name == "create_backlog_items":
+            for solution in opp.solutions:
+                if solution.external_key:
+                    continue
+                msg = outbox.enqueue(session, JIRA, KIND_CREATE_BACKLOG_ITEM, {
+                    "solution_id": solution.id, "opportunity": opp.key, "summary": solution.title,
+                    "issue_type": effect.params.get("issue_type"),
+                }, dedupe_key=f"jira:create:{solution.id}")
+                done.append({"effect": effect.name, "solution": solution.key, "outbox": msg.id if msg else None})
+        elif effect.name == "schedule_evaluation":
+            due = utcnow() + dt.timedelta(days=int(effect.params["after_days"]))
+            msg = outbox.enqueue(session, SLACK, KIND_EVALUATION_DUE, {
+                "opportunity": opp.key, "title": opp.title, "journeys": journeys, "due_at": due,
+                "transition_id": transition_id,
+            }, dedupe_key=f"transition:{transition_id}:evaluation_due", not_before=due)
+            done.append({"effect": effect.name, "due_at": due.isoformat(), "outbox": msg.id if msg else None})
+    return done
+
+
+def _record_baselines(session: Session, actor: Actor, opp: Opportunity) -> Any:
+    # The metrics services write inside this transaction and never commit: one commit per use case.
+    return _jsonable_result(metrics.record_baselines(session, actor, opp))
+
+
+def _record_outcomes(session: Session, actor: Actor, opp: Opportunity) -> Any:
+    return _jsonable_result(metrics.record_outcomes(session, actor, opp))
+
+
+def _jsonable_result(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_jsonable_result(v) for v in value]
+    for attr in ("as_dict", "to_dict"):
+        if hasattr(value, attr):
+            return getattr(value, attr)()
+    return value if isinstance(value, (dict, str, int, float, type(None))) else str(value)
+
+
+def _move(session: Session, actor: Actor, opp: Opportunity, lifecycle: Lifecycle, t: TransitionDef,
+          facts: OpportunityFacts, check: Check, reason: str | None, request: ApprovalRequest | None) -> None:
+    """Make the transition: through the shared machine, then the state column, history row, effects and audit."""
+    from_state = opp.state
+    new_state = lifecycle.fire(from_state, t.trigger, facts)
+    before = {"state": from_state, "version": opp.version}
+    now = utcnow()
+    opp.state, opp.state_reason, opp.state_changed_at, opp.updated_at = new_state, reason, now, now
+    row = OpportunityTransition(opportunity_id=opp.id, trigger=t.trigger, from_state=from_state, to_state=new_state,
+                                actor_id=actor.person_id, reason=reason,
+                                approval_request_id=request.id if request else None, at=now)
+    session.add(row)
+    # One flush: the versioned UPDATE takes the row (PostgreSQL) and surfaces a concurrent move before more work.
+    _flush_guarded(session, opp.key)
+    effects = _perform_effects(session, actor, opp, t, from_state, row.id, reason)
+    # Any other request still pending for this opportunity was made from the old state: it is superseded.
+    others = [ApprovalRequest.opportunity_id == opp.id, ApprovalRequest.status == "pending"]
+    if request is not None:
+        others.append(ApprovalRequest.id != request.id)
+    stale = session.scalars(sa.select(ApprovalRequest).where(*others)).all()
+    for other in stale:
+        other.status, other.decided_at = "superseded", now
+        other.decided_reason = f"{opp.key} moved from {from_state} to {new_state}"
+    audit.record(session, actor, "opportunity.transitioned", "opportunity", opp.key, before=before,
+                 after={"state": new_state, "trigger": t.trigger, "guards": [g.to_dict() for g in check.guard_results],
+                        "approval_request": request.id if request else None, "effects": effects,
+                        "superseded": [o.id for o in stale]},
+                 reason=reason)
+
+
+# --- use cases --------------------------------------------------------------------------------------------------------
+
+
+def request_transition(session: Session, actor: Actor, opportunity_ref: str | int, trigger_or_dest: str,
+                       reason: str | None = None, expected_version: int | None = None) -> TransitionResult:
+    """Move an opportunity (named by key `OPP-7`, number or id) by trigger (`prioritise`) or destination state.
+
+    - Guards unmet: raises GuardsUnmet; `details["unmet"]` lists every unmet guard in plain words.
+    - No approval needed: the opportunity moves now (`moved=True`); effects are queued in the same transaction.
+    - Approval needed: an ApprovalRequest is created (`moved=False`, `request`, and `approval.waiting_for`).
+    - `reason` is mandatory where the lifecycle says so (InvalidInput, `details={"reason": ...}`).
+    - `expected_version` (the opportunity's version the caller saw): stale → PreconditionFailed (412).
+    - A concurrent change of the same opportunity → Conflict (409). A pending request already exists → Conflict.
+    Permission: `transition.request` on the opportunity's journeys.
+    """
+    opp = get_opportunity(session, opportunity_ref)
+    actor.require("transition.request", _journey_ids(opp))
+    _check_opp_version(opp, expected_version)
+    lifecycle = lifecycle_of(session, opp)
+    t = lifecycle.resolve(opp.state, trigger_or_dest)
+    reason = reason.strip() if isinstance(reason, str) and reason.strip() else None
+    if t.requires_reason and not reason:
+        raise InvalidInput(f"a reason is required to {t.trigger} {opp.key} ({opp.state} → {t.dest})",
+                           {"reason": "required"})
+    facts = facts_for(session, opp, facts_needed(g.name for g in t.guards))
+    check = lifecycle.check(opp.state, t.trigger, facts)
+    if not check.ok:
+        raise GuardsUnmet(f"{opp.key} cannot {t.trigger} ({opp.state} → {t.dest}): " + "; ".join(check.unmet),
+                          {"unmet": check.unmet, "guards": [g.to_dict() for g in check.guard_results],
+                           "opportunity": opp.key, "trigger": t.trigger, "from": opp.state, "to": t.dest})
+    if t.approval is None:
+        _move(session, actor, opp, lifecycle, t, facts, check, reason, None)
+        _commit(session, opp.key)
+        return TransitionResult(opp, True, check, message=f"{opp.key} moved from {check.source} to {opp.state}")
+
+    pending = _pending_request(session, opp)
+    if pending is not None:
+        raise Conflict(f"{opp.key} already has a pending request (#{pending.id}) to {pending.trigger} "
+                       f"({pending.from_state} → {pending.to_state}); approve, reject or withdraw it first",
+                       {"request": pending.id})
+    request = ApprovalRequest(opportunity=opp, trigger=t.trigger, from_state=opp.state, to_state=t.dest,
+                              requested_by_id=actor.person_id, reason=reason, rule=dict(t.approval),
+                              status="pending", created_at=utcnow())
+    session.add(request)
+    opp.updated_at = utcnow()  # bumps the version: two concurrent requests cannot both be created
+    _flush_guarded(session, opp.key)
+    status = approval_status(session, request)
+    audit.record(session, actor, "transition.requested", "opportunity", opp.key,
+                 after={"request": request.id, "trigger": t.trigger, "from": opp.state, "to": t.dest,
+                        "guards": [g.to_dict() for g in check.guard_results], "approval": request.rule,
+                        "waiting_for": status.waiting_for(), "impossible": status.impossible()},
+                 reason=reason)
+    names = approval_context(session, opp, actor.person_id).names
+    outbox.enqueue(session, SLACK, KIND_APPROVAL_REQUESTED, {
+        "request_id": request.id, "opportunity": opp.key, "title": opp.title, "trigger": t.trigger,
+        "from": opp.state, "to": t.dest, "requested_by": actor.label, "reason": reason,
+        "approvers": sorted(names.get(p, str(p)) for p in status.eligible()), "waiting_for": status.waiting_for(),
+        "journeys": [j.key for j in opp.journeys],
+    }, dedupe_key=f"approval:{request.id}:requested")
+    _commit(session, opp.key)
+    message = (f"requested {t.trigger} for {opp.key} ({opp.state} → {t.dest}); waiting for approval by "
+               + (", ".join(status.waiting_for()) or "nobody"))
+    if status.impossible():
+        message += ". Note: " + "; ".join(status.impossible())
+    return TransitionResult(opp, False, check, request, status, message)
+
+
+def _guards_now(session: Session, request: ApprovalRequest) -> list[dict[str, Any]] | None:
+    """The request's guard results at this moment, for the audit record (None once the opportunity moved on)."""
+    opp = request.opportunity
+    if opp.state != request.from_state:
+        return None
+    lifecycle = lifecycle_of(session, opp)
+    t = lifecycle.resolve(opp.state, request.trigger)
+    check = lifecycle.check(opp.state, t.trigger, facts_for(session, opp, facts_needed(g.name for g in t.guards)))
+    return [g.to_dict() for g in check.guard_results]
+
+
+def _lock_for_decision(session: Session, request: ApprovalRequest) -> None:
+    """Decisions on a request take its opportunity's row first (PostgreSQL; SQLite writers queue anyway), in the same
+    order as a direct move (opportunity, then requests, then the audit chain), so they queue instead of deadlocking;
+    then the request is re-read, so a decision that just committed is seen and reported, not overwritten."""
+    session.refresh(request.opportunity, with_for_update=True)
+    session.refresh(request)
+
+
+def _approval_outcome(session: Session, request: ApprovalRequest, actor: Actor) -> None:
+    outbox.enqueue(session, SLACK, KIND_APPROVAL_DECIDED, {
+        "request_id": request.id, "status": request.status, "opportunity": request.opportunity.key,
+        "by": actor.label, "reason": request.decided_reason, "trigger": request.trigger, "to": request.to_state,
+    }, dedupe_key=f"approval:{request.id}:decided")
+
+
+def _get_request(session: Session, request_id: int | str) -> ApprovalRequest:
+    try:
+        rid = int(str(request_id).lstrip("#"))
+    except ValueError:
+        raise NotFound(f"unknown approval request '{request_id}'", {"request": request_id}) from None
+    request = session.get(ApprovalRequest, rid)
+    if request is None:
+        raise NotFound(f"unknown approval request #{rid}", {"request": rid})
+    return request
+
+
+def _already_decided(request: ApprovalRequest) -> Conflict:
+    when = request.decided_at.strftime("%Y-%m-%d %H:%M UTC") if request.decided_at else "earlier"
+    by = [v.person.handle for v in request.votes if v.decision == ("reject" if request.status == "rejected"
+                                                                  else "approve")]
+    who = f" by {', '.join(by)}" if by and request.status in ("approved", "rejected") else ""
+    extra = f" ({request.decided_reason})" if request.decided_reason else ""
+    return Conflict(f"request #{request.id} ({request.trigger} {request.opportunity.key}) was already "
+                    f"{request.status}{who} at {when}{extra}; nothing changed",
+                    {"request": request.id, "status": request.status})
+
+
+def _stale_request(session: Session, request_id: int):
+    """After a lost race on a request: say what happened, in the words of whoever won."""
+    def make() -> Conflict:
+        session.expire_all()
+        request = session.get(ApprovalRequest, request_id)
+        if request is not None and request.status != "pending":
+            return _already_decided(request)
+        return Conflict(f"request #{request_id} was decided on by someone else at the same moment; nothing was "
+                        "saved, look again and retry", {"request": request_id, "reason": "concurrent_update"})
+    return make
+
+
+def _require_decider(status: ApprovalStatus, actor: Actor, request: ApprovalRequest, decision: str) -> None:
+    if actor.person_id is None:
+        raise PermissionDenied(status.refusal(None, decision=decision), {"request": request.id})
+    held = ", ".join(sorted(actor.roles - {"viewer"})) or "viewer"
+    # The lifecycle's rule names the approvers; the permission table must agree, so a definition that names a role
+    # the table does not trust with approvals cannot grant them.
+    if not actor.can("transition.approve", [j.id for j in request.opportunity.journeys]):
+        raise PermissionDenied(
+            f"{actor.handle} ({held}) may not approve or reject transition requests: that is for "
+            f"{', '.join(who_may('transition.approve'))}; this request is waiting for "
+            f"{', '.join(status.waiting_for()) or 'nobody'}",
+            {"request": request.id, "waiting_for": status.waiting_for()})
+    refusal = status.refusal(actor.person_id, decision=decision)
+    if refusal is None:
+        return
+    if decision == "approve" and actor.person_id in status.approvers:
+        raise Conflict(refusal, {"request": request.id})
+    raise PermissionDenied(f"{actor.handle} ({held}): {refusal}",
+                           {"request": request.id, "waiting_for": status.waiting_for()})
+
+
+def approve_request(session: Session, actor: Actor, request_id: int | str, reason: str | None = None,
+                    expected_version: int | None = None) -> TransitionResult:
+    """Approve a pending request as `actor`; when the rule is then met, the transition happens in the same commit.
+
+    - The approval rule captured on the request decides who may approve (separation of duties: never the requester;
+      the local operator / system actor never approves). Others get PermissionDenied naming who can.
+    - Already decided (approved, rejected, withdrawn, superseded), or a second press by the same person: Conflict
+      saying what happened. Two approvers racing: one counts, the other gets Conflict telling them.
+    - If the opportunity no longer meets the guards when the rule is met: GuardsUnmet, and the approval is not kept.
+    - `expected_version` is the request's version the caller saw (stale → PreconditionFailed).
+    """
+    request = _get_request(session, request_id)
+    _lock_for_decision(session, request)
+    opp = request.opportunity
+    if request.status != "pending":
+        raise _already_decided(request)
+    if expected_version is not None and int(expected_version) != request.version:
+        raise PreconditionFailed(f"request #{request.id} has changed since you loaded it (your version "
+                                 f"{expected_version}, now {request.version}); reload and try again",
+                                 {"version": request.version})
+    status = approval_status(session, request)
+    _require_decider(status, actor, request, "approve")
+    capacity = status.capacity_of(actor.person_id)
+    vote = ApprovalVote(request=request, person_id=actor.person_id, decision="approve", reason=reason,
+                        capacity=capacity, at=utcnow())
+    session.add(vote)
+    flag_modified(request, "status")  # every vote bumps the request's version: concurrent votes serialise
+    on_stale = _stale_request(session, request.id)
+    try:
+        _flush_guarded(session, f"request #{request.id}", on_stale)
+    except IntegrityError:
+        session.rollback()
+        raise Conflict("you have already approved this request", {"request": request.id}) from None
+    status = approval_status(session, request)
+    lifecycle = lifecycle_of(session, opp)
+    audit_after = {"request": request.id, "capacity": capacity, "satisfied": status.satisfied,
+                   "waiting_for": status.waiting_for()}
+    if not status.satisfied:
+        facts = facts_for(session, opp)
+        check = lifecycle.check(request.from_state, request.trigger, facts)
+        audit_after["guards"] = [g.to_dict() for g in check.guard_results]
+        audit.record(session, actor, "approval.approved", "opportunity", opp.key, after=audit_after, reason=reason)
+        _commit(session, f"request #{request.id}", on_stale)
+        return TransitionResult(opp, False, check, request, status,
+                                f"approval recorded ({capacity}); still waiting for " + ", ".join(status.waiting_for()))
+    if opp.state != request.from_state:
+        session.rollback()
+        raise Conflict(f"{opp.key} is no longer in {request.from_state} (now {opp.state}); the request is out of date",
+                       {"request": request.id})
+    t = lifecycle.resolve(opp.state, request.trigger)
+    facts = facts_for(session, opp)
+    check = lifecycle.check(opp.state, t.trigger, facts)
+    audit_after["guards"] = [g.to_dict() for g in check.guard_results]
+    if not check.ok:
+        session.rollback()
+        raise GuardsUnmet(f"your approval completes the request, but {opp.key} no longer meets its guards: "
+                          + "; ".join(check.unmet) + "; the approval was not recorded",
+                          {"unmet": check.unmet, "request": request.id})
+    audit.record(session, actor, "approval.approved", "opportunity", opp.key, after=audit_after, reason=reason)
+    request.status, request.decided_at = "approved", utcnow()
+    _move(session, actor, opp, lifecycle, t, facts, check, request.reason, request)
+    _approval_outcome(session, request, actor)
+    _commit(session, f"request #{request.id}", on_stale)
+    return TransitionResult(opp, True, check, request, status,
+                            f"approved; {opp.key} moved from {request.from_state} to {opp.state}")
+
+
+def reject_request(session: Session, actor: Actor, request_id: int | str, reason: str,
+                   expected_version: int | None = None) -> ApprovalRequest:
+    """Reject a pending request (any person the rule names as approver may; never the requester). Reason mandatory."""
+    if not isinstance(reason, str) or not reason.strip():
+        raise InvalidInput("a reason is required to reject a request", {"reason": "required"})
+    request = _get_request(session, request_id)
+    _lock_for_decision(session, request)
+    if request.status != "pending":
+        raise _already_decided(request)
+    if expected_version is not None and int(expected_version) != request.version:
+        raise PreconditionFailed(f"request #{request.id} has changed since you loaded it; reload and try again",
+                                 {"version": request.version})
+    status = approval_status(session, request)
+    _require_decider(status, actor, request, "reject")
+    now = utcnow()
+    session.add(ApprovalVote(request=request, person_id=actor.person_id, decision="reject", reason=reason.strip(),
+                             capacity="; ".join(p.part.capacity for p in status.parts
+                                                if actor.person_id in p.part.candidates)[:120], at=now))
+    request.status, request.decided_reason, request.decided_at = "rejected", reason.strip(), now
+    on_stale = _stale_request(session, request.id)
+    try:
+        _flush_guarded(session, f"request #{request.id}", on_stale)
+    except IntegrityError:
+        session.rollback()
+        raise _stale_request(session, request.id)() from None
+    audit.record(session, actor, "approval.rejected", "opportunity", request.opportunity.key,
+                 after={"request": request.id, "trigger": request.trigger, "from": request.from_state,
+                        "to": request.to_state, "guards": _guards_now(session, request)}, reason=reason.strip())
+    _approval_outcome(session, request, actor)
+    _commit(session, f"request #{request.id}", on_stale)
+    return request
+
+
+def withdraw_request(session: Session, actor: Actor, request_id: int | str, reason: str | None = None
+                     ) -> ApprovalRequest:
+    """Withdraw a pending request: its requester may, and so may the council (admin, lead, manager)."""
+    request = _get_request(session, request_id)
+    _lock_for_decision(session, request)
+    if request.status != "pending":
+        raise _already_decided(request)
+    council = bool(actor.roles & {"admin", "lead", "manager"})
+    if actor.person_id != request.requested_by_id and not council:
+        raise PermissionDenied(f"{actor.handle} did not make request #{request.id}; only its requester or the "
+                               "council (admin, lead, manager) may withdraw it", {"request": request.id})
+    request.status, request.decided_at = "withdrawn", utcnow()
+    request.decided_reason = reason.strip() if reason and reason.strip() else None
+    on_stale = _stale_request(session, request.id)
+    _flush_guarded(session, f"request #{request.id}", on_stale)
+    audit.record(session, actor, "approval.withdrawn", "opportunity", request.opportunity.key,
+                 after={"request": request.id, "trigger": request.trigger, "from": request.from_state,
+                        "to": request.to_state, "guards": _guards_now(session, request)},
+                 reason=request.decided_reason)
+    _approval_outcome(session, request, actor)
+    _commit(session, f"request #{request.id}", on_stale)
+    return request
+
+
+@dataclass
+class Awaiting:
+    """A pending request someone may approve, in which capacity, and how it stands."""
+
+    request: ApprovalRequest
+    capacities: list[str]
+    status: ApprovalStatus
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**request_dict(self.request), "capacities": self.capacities,
+                "waiting_for": self.status.waiting_for(), "title": self.request.opportunity.title}
+
+
+def pending_requests(session: Session) -> list[ApprovalRequest]:
+    """Every pending approval request, oldest first (agendas use this)."""
+    return list(session.scalars(sa.select(ApprovalRequest).where(ApprovalRequest.status == "pending")
+                                .order_by(ApprovalRequest.created_at, ApprovalRequest.id)))
+
+
+def pending_for(session: Session, person_id: int | Actor) -> list[Awaiting]:
+    """"What awaits me": the pending requests this person may approve now, oldest first."""
+    if isinstance(person_id, Actor):
+        person_id = person_id.person_id
+    if person_id is None:
+        return []
+    out = []
+    for request in pending_requests(session):
+        status = approval_status(session, request)
+        capacities = status.eligible().get(person_id)
+        if capacities:
+            out.append(Awaiting(request, capacities, status))
+    return out
+
+
+def available_transitions(session: Session, actor: Actor, opportunity_ref: str | int | Opportunity
+                          ) -> list[dict[str, Any]]:
+    """Every transition from the opportunity's state, for the UI and Slack: guards (met or not, in plain words),
+    approval rule in words, whether a reason is required, and whether this actor may request it."""
+    opp = opportunity_ref if isinstance(opportunity_ref, Opportunity) else get_opportunity(session, opportunity_ref)
+    actor.require("read")
+    lifecycle = lifecycle_of(session, opp)
+    facts = facts_for(session, opp)
+    may_request = actor.can("transition.request", _journey_ids(opp))
+    pending = _pending_request(session, opp)
+    out = []
+    for check in lifecycle.available(opp.state, facts):
+        item = check.to_dict()
+        item["may_request"] = may_request
+        item["blocked_by_request"] = pending.id if (pending is not None and check.needs_approval) else None
+        out.append(item)
+    return out
+
+
+def opportunity_history(session: Session, actor: Actor, opportunity_ref: str | int) -> list[dict[str, Any]]:
+    """The opportunity's lifecycle story, oldest first: transitions, requests, approvals, rejections, withdrawals,
+    each with who, when, reason and (for requests and transitions) the guard results at that moment."""
+    opp = get_opportunity(session, opportunity_ref)
+    actor.require("read")
+    out = []
+    for event in audit.history(session, "opportunity", opp.key):
+        if not (event.action.startswith(("transition.", "approval.")) or event.action in (
+                "opportunity.transitioned", "opportunity.created")):
+            continue
+        after = event.after or {}
+        out.append({"at": event.at, "actor": event.actor, "action": event.action, "reason": event.reason,
+                    "from": (event.before or {}).get("state", after.get("from")),
+                    "to": after.get("state", after.get("to")), "trigger": after.get("trigger"),
+                    "request": after.get("request", after.get("approval_request")),
+                    "guards": after.get("guards"), "waiting_for": after.get("waiting_for"),
+                    "audit_id": event.id})
+    return out
+
+
+def transitions_of(session: Session, opportunity: Opportunity) -> list[OpportunityTransition]:
+    """The OpportunityTransition rows of one opportunity, oldest first (cumulative-flow charts use these)."""
+    return list(session.scalars(sa.select(OpportunityTransition).where(
+        OpportunityTransition.opportunity_id == opportunity.id).order_by(OpportunityTransition.id)))
+
+
+def request_auto_transitions(session: Session, actor: Actor, opportunity_ref: str | int
+                             ) -> TransitionResult | None:
+    """Called by the Jira sync when solutions change: request the state's `auto: true` transition if its guards are
+    met now (moving at once, or creating its approval request). Returns None when nothing applies."""
+    opp = get_opportunity(session, opportunity_ref)
+    lifecycle = lifecycle_of(session, opp)
+    autos = lifecycle.auto_triggers(opp.state)
+    if not autos:
+        return None
+    facts = facts_for(session, opp)
+    for t in autos:
+        if lifecycle.check(opp.state, t.trigger, facts).ok:
+            if t.approval is not None and _pending_request(session, opp) is not None:
+                return None
+            return request_transition(session, actor, opp.id, t.trigger,
+                                      reason="requested automatically: its guards are met")
+    return None

@@ -1,0 +1,694 @@
+"""A stand-in for the Slack Web API and for Slack's side of slash commands and interactivity, for tests and benchmarks.
+
+It answers the Web API methods govern uses (`auth.test`, `chat.postMessage`, `chat.postEphemeral`, `chat.update`,
+`users.lookupByEmail`, `views.open`) with the JSON shapes of the public documentation: HTTP 200 with `ok: true`, or
+HTTP 200 with `ok: false` and an `error` code (`not_authed`, `invalid_auth`, `channel_not_found`, `users_not_found`,
+`message_not_found`, `no_text`, `invalid_blocks`, `invalid_trigger_id`, `expired_trigger_id` …), and HTTP 429 with a
+`Retry-After` header when rate limited. It is driven by the real `slack_sdk.WebClient(base_url=standin.base_url)`.
+
+It also receives posts to `response_url`s that it hands out (as Slack does: at most 5 posts within 30 minutes), and
+issues `trigger_id`s (valid 3 seconds) so that `views.open` behaves as it does in Slack. `SlackSide` builds slash
+commands and interaction payloads and signs them the way Slack signs its requests.
+
+Every call is recorded (`standin.calls`, `standin.calls_to("chat.postMessage")`, `standin.response_posts`) so that
+tests assert on what was sent over the wire, not on our own functions.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import secrets
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from govern.integrations.slack.signing import signed_headers
+
+RESPONSE_URL_TTL_SECONDS = 30 * 60
+RESPONSE_URL_MAX_POSTS = 5
+TRIGGER_TTL_SECONDS = 3.0
+
+BLOCK_TYPES = {"section", "actions", "context", "divider", "header", "input", "image", "rich_text", "file", "video"}
+TEXT_TYPES = {"plain_text", "mrkdwn"}
+
+
+@dataclass
+class Call:
+    """One Web API call as the stand-in received it."""
+
+    method: str
+    args: dict[str, Any]
+    token: str | None
+    status: int
+    response: dict[str, Any]
+    at: float = field(default_factory=time.time)
+
+
+@dataclass
+class ResponseUrlPost:
+    """One post to a response_url."""
+
+    url: str
+    body: dict[str, Any]
+    status: int
+    at: float = field(default_factory=time.time)
+
+
+@dataclass
+class _ResponseUrl:
+    url: str
+    issued_at: float
+    channel_id: str | None
+    user_id: str | None
+    uses: int = 0
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log lines: tests and benchmarks read the recorded calls instead."""
+
+    def log_request(self, *args, **kwargs) -> None:
+        pass
+
+
+class SlackApiFault(Exception):
+    """Raised inside a handler to answer `ok: false` with a Slack error code."""
+
+    def __init__(self, error: str, **extra: Any):
+        super().__init__(error)
+        self.error = error
+        self.extra = extra
+
+
+class SlackStandin:
+    """The Slack Web API on a free loopback port. Use as a context manager or call start()/stop()."""
+
+    def __init__(self, *, token: str = "xoxb-standin-token", team_id: str = "T0STANDIN",
+                 team: str = "Standin Workspace", bot_user_id: str = "U0GOVERNBOT", bot_id: str = "B0GOVERN",
+                 app_id: str = "A0GOVERN", trigger_ttl: float = TRIGGER_TTL_SECONDS,
+                 response_url_ttl: float = RESPONSE_URL_TTL_SECONDS):
+        self.token = token
+        self.tokens = {token}
+        self.team_id, self.team, self.bot_user_id, self.bot_id, self.app_id = team_id, team, bot_user_id, bot_id, app_id
+        self.trigger_ttl = trigger_ttl
+        self.response_url_ttl = response_url_ttl
+        self.users: dict[str, dict[str, Any]] = {}
+        self.channels: dict[str, dict[str, Any]] = {}
+        self.messages: dict[str, list[dict[str, Any]]] = {}
+        self.ephemeral: list[dict[str, Any]] = []
+        self.views: dict[str, dict[str, Any]] = {}
+        self.calls: list[Call] = []
+        self.response_posts: list[ResponseUrlPost] = []
+        self._response_urls: dict[str, _ResponseUrl] = {}
+        self._triggers: dict[str, float] = {}
+        self._faults: list[dict[str, Any]] = []
+        self._ids = itertools.count(1)
+        self._lock = threading.RLock()
+        self._server = None
+        self._thread: threading.Thread | None = None
+        self.app = self._build_app()
+
+    def reset(self) -> None:
+        """Forget the workspace, the recorded traffic and the faults (a running stand-in reused between tests)."""
+        with self._lock:
+            self.tokens = {self.token}
+            self.trigger_ttl = TRIGGER_TTL_SECONDS
+            self.response_url_ttl = RESPONSE_URL_TTL_SECONDS
+            for store in (self.users, self.channels, self.messages, self.views, self._response_urls, self._triggers):
+                store.clear()
+            for log in (self.ephemeral, self.calls, self.response_posts, self._faults):
+                log.clear()
+
+    # --- the workspace ---------------------------------------------------------------------------------------------
+
+    def add_user(self, email: str | None, name: str, *, user_id: str | None = None, real_name: str | None = None,
+                 is_bot: bool = False, deleted: bool = False) -> str:
+        """Add a member of the workspace; returns its user id (U…)."""
+        user_id = user_id or f"U{next(self._ids):08d}"
+        profile = {"real_name": real_name or name, "display_name": name, "email": email}
+        with self._lock:
+            self.users[user_id] = {
+                "id": user_id, "team_id": self.team_id, "name": name, "deleted": deleted,
+                "real_name": real_name or name, "tz": "Europe/Amsterdam", "is_bot": is_bot,
+                "is_admin": False, "is_app_user": False, "profile": profile,
+            }
+        return user_id
+
+    def add_channel(self, name: str, *, channel_id: str | None = None, members: tuple[str, ...] = (),
+                    is_private: bool = False, bot_is_member: bool = True) -> str:
+        """Add a channel; returns its id (C…, G… when private). The bot may post to public channels it has not
+        joined (chat:write.public) but not to private ones (`not_in_channel`)."""
+        channel_id = channel_id or f"{'G' if is_private else 'C'}{next(self._ids):08d}"
+        with self._lock:
+            self.channels[channel_id] = {"id": channel_id, "name": name.lstrip("#"), "is_private": is_private,
+                                         "members": set(members) | ({self.bot_user_id} if bot_is_member else set())}
+            self.messages.setdefault(channel_id, [])
+        return channel_id
+
+    def channel_id(self, name: str) -> str:
+        name = name.lstrip("#")
+        for channel in self.channels.values():
+            if channel["name"] == name:
+                return channel["id"]
+        raise KeyError(name)
+
+    # --- fault knobs -------------------------------------------------------------------------------------------------
+
+    def rate_limit(self, method: str = "*", *, times: int = 1, retry_after: int = 1, after: int = 0) -> None:
+        """Answer `times` calls of `method` ("*": any) with HTTP 429, `Retry-After` and `ratelimited`, once `after`
+        calls have gone through normally."""
+        with self._lock:
+            self._faults.append({"method": method, "times": times, "status": 429, "retry_after": retry_after,
+                                 "after": after})
+
+    def fail(self, method: str = "*", *, times: int = 1, status: int = 503) -> None:
+        """Answer the next `times` calls of `method` with a server error."""
+        with self._lock:
+            self._faults.append({"method": method, "times": times, "status": status, "retry_after": None})
+
+    def revoke(self, token: str) -> None:
+        """Make `token` invalid (answers `invalid_auth`)."""
+        with self._lock:
+            self.tokens.discard(token)
+
+    # --- what Slack hands out with each request ----------------------------------------------------------------------
+
+    def new_response_url(self, *, channel_id: str | None = None, user_id: str | None = None) -> str:
+        """A fresh response_url pointing at this stand-in (valid for 30 minutes, at most 5 posts)."""
+        url = f"{self.url}/hooks/{self.team_id}/{secrets.token_hex(12)}"
+        with self._lock:
+            self._response_urls[url] = _ResponseUrl(url, time.time(), channel_id, user_id)
+        return url
+
+    def expire_response_url(self, url: str) -> None:
+        with self._lock:
+            self._response_urls[url].issued_at -= self.response_url_ttl + 1
+
+    def new_trigger_id(self) -> str:
+        trigger_id = f"{next(self._ids)}.{secrets.randbelow(10**12)}.{secrets.token_hex(16)}"
+        with self._lock:
+            self._triggers[trigger_id] = time.monotonic()
+        return trigger_id
+
+    # --- assertions --------------------------------------------------------------------------------------------------
+
+    def calls_to(self, method: str) -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls if c.method == method]
+
+    def posts_to(self, response_url: str) -> list[ResponseUrlPost]:
+        with self._lock:
+            return [p for p in self.response_posts if p.url == response_url]
+
+    def wait_for(self, predicate, timeout: float = 10.0, interval: float = 0.02):
+        """Poll until predicate() is truthy (for work finished in a background thread); returns its value."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise TimeoutError("the stand-in did not see the expected Slack traffic in time")
+            time.sleep(interval)
+
+    def message(self, channel_id: str, ts: str) -> dict[str, Any] | None:
+        with self._lock:
+            return next((m for m in self.messages.get(channel_id, []) if m["ts"] == ts), None)
+
+    # --- the server --------------------------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the Slack stand-in is not running")
+        return f"http://127.0.0.1:{self._server.server_port}"
+
+    @property
+    def base_url(self) -> str:
+        """What to pass as `WebClient(base_url=…)`; it ends with a slash, as slack_sdk's default does."""
+        return f"{self.url}/api/"
+
+    def start(self) -> "SlackStandin":
+        self._server = make_server("127.0.0.1", 0, self.app, threaded=True, request_handler=_QuietHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="slack-standin", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join(timeout=5)
+            self._server = None
+
+    def __enter__(self) -> "SlackStandin":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # --- HTTP --------------------------------------------------------------------------------------------------------
+
+    def _build_app(self) -> Flask:
+        app = Flask("slack_standin")
+
+        @app.route("/api/<method>", methods=["GET", "POST"])
+        def api(method: str):
+            return self._api(method)
+
+        @app.post("/hooks/<team>/<key>")
+        def hook(team: str, key: str):
+            return self._response_url_post(request.base_url)
+
+        return app
+
+    def _args(self) -> dict[str, Any]:
+        args: dict[str, Any] = dict(request.args.items())
+        if request.mimetype == "application/json":
+            body = request.get_json(silent=True)
+            if isinstance(body, dict):
+                args.update(body)
+        else:
+            args.update(request.form.items())
+        return args
+
+    def _token(self, args: dict[str, Any]) -> str | None:
+        auth = request.headers.get("Authorization", "")
+        if auth.startswith("Bearer "):
+            return auth[len("Bearer "):].strip()
+        # Slack accepts a token argument in form or query parameters, never inside a JSON body.
+        if request.mimetype != "application/json":
+            return args.pop("token", None) or None
+        return None
+
+    def _take_fault(self, method: str) -> dict[str, Any] | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault["method"] in ("*", method) and fault["times"] > 0:
+                    if fault.get("after", 0) > 0:
+                        fault["after"] -= 1
+                        continue
+                    fault["times"] -= 1
+                    return fault
+        return None
+
+    def _api(self, method: str) -> Response:
+        args = self._args()
+        token = self._token(args)
+        fault = self._take_fault(method)
+        if fault is not None:
+            if fault["status"] == 429:
+                body = {"ok": False, "error": "ratelimited"}
+                response = jsonify(body)
+                response.status_code = 429
+                response.headers["Retry-After"] = str(fault["retry_after"])
+            else:
+                body = {"ok": False, "error": "fatal_error"}
+                response = jsonify(body)
+                response.status_code = fault["status"]
+            self._record(method, args, token, response.status_code, body)
+            return response
+        handler = getattr(self, "_m_" + method.replace(".", "_"), None)
+        try:
+            if handler is None:
+                raise SlackApiFault("unknown_method", req_method=method)
+            if not token:
+                raise SlackApiFault("not_authed")
+            if token not in self.tokens:
+                raise SlackApiFault("invalid_auth")
+            with self._lock:
+                body = {"ok": True, **handler(args)}
+        except SlackApiFault as fault_:
+            body = {"ok": False, "error": fault_.error, **fault_.extra}
+        status = 404 if body.get("error") == "unknown_method" else 200
+        self._record(method, args, token, status, body)
+        response = jsonify(body)
+        response.status_code = status
+        return response
+
+    def _record(self, method, args, token, status, body) -> None:
+        with self._lock:
+            self.calls.append(Call(method, args, token, status, body))
+
+    # --- methods -----------------------------------------------------------------------------------------------------
+
+    def _m_auth_test(self, args):
+        return {"url": f"https://{self.team.lower().replace(' ', '-')}.slack.com/", "team": self.team,
+                "user": "govern", "team_id": self.team_id, "user_id": self.bot_user_id, "bot_id": self.bot_id,
+                "is_enterprise_install": False}
+
+    def _resolve_channel(self, channel: str | None) -> str:
+        if not channel:
+            raise SlackApiFault("channel_not_found")
+        if channel in self.channels:
+            return channel
+        if channel in self.users:  # a user id: post into the bot's direct message with that user
+            dm = "D" + channel[1:]
+            if dm not in self.channels:
+                self.channels[dm] = {"id": dm, "name": channel, "is_private": True, "is_im": True,
+                                     "members": {channel, self.bot_user_id}}
+                self.messages[dm] = []
+            return dm
+        name = channel.lstrip("#")
+        for candidate in self.channels.values():
+            if candidate["name"] == name and not candidate.get("is_im"):
+                return candidate["id"]
+        raise SlackApiFault("channel_not_found")
+
+    def _message_content(self, args) -> dict[str, Any]:
+        blocks = _json_arg(args.get("blocks"), "invalid_blocks_format")
+        attachments = _json_arg(args.get("attachments"), "invalid_attachments")
+        text = args.get("text")
+        if not text and not blocks and not attachments:
+            raise SlackApiFault("no_text")
+        if blocks is not None:
+            _validate_blocks(blocks, limit=50)
+        content: dict[str, Any] = {"text": text or ""}
+        if blocks is not None:
+            content["blocks"] = blocks
+        if attachments is not None:
+            content["attachments"] = attachments
+        return content
+
+    def _new_ts(self) -> str:
+        return f"{int(time.time())}.{next(self._ids):06d}"
+
+    def _require_bot_access(self, channel_id: str) -> None:
+        channel = self.channels[channel_id]
+        if channel["is_private"] and self.bot_user_id not in channel["members"]:
+            raise SlackApiFault("not_in_channel")
+
+    def _m_chat_postMessage(self, args):
+        channel_id = self._resolve_channel(args.get("channel"))
+        self._require_bot_access(channel_id)
+        content = self._message_content(args)
+        ts = self._new_ts()
+        message = {"type": "message", "subtype": "bot_message", "user": self.bot_user_id, "bot_id": self.bot_id,
+                   "app_id": self.app_id, "team": self.team_id, "ts": ts, **content}
+        if args.get("thread_ts"):
+            message["thread_ts"] = args["thread_ts"]
+        self.messages[channel_id].append(message)
+        return {"channel": channel_id, "ts": ts, "message": dict(message)}
+
+    def _m_chat_postEphemeral(self, args):
+        channel_id = self._resolve_channel(args.get("channel"))
+        user = args.get("user")
+        if not user or user not in self.users:
+            raise SlackApiFault("user_not_found")
+        if user not in self.channels[channel_id]["members"]:
+            raise SlackApiFault("user_not_in_channel")
+        content = self._message_content(args)
+        ts = self._new_ts()
+        self.ephemeral.append({"channel": channel_id, "user": user, "message_ts": ts, **content})
+        return {"message_ts": ts}
+
+    def _m_chat_update(self, args):
+        channel = args.get("channel")
+        if not channel or channel not in self.channels:
+            raise SlackApiFault("channel_not_found")
+        message = next((m for m in self.messages[channel] if m["ts"] == args.get("ts")), None)
+        if message is None:
+            raise SlackApiFault("message_not_found")
+        if message.get("bot_id") != self.bot_id:
+            raise SlackApiFault("cant_update_message")
+        content = self._message_content(args)
+        message.pop("blocks", None)
+        message.update(content)
+        message["edited"] = {"user": self.bot_user_id, "ts": self._new_ts()}
+        return {"channel": channel, "ts": message["ts"], "text": message["text"], "message": dict(message)}
+
+    def _m_users_lookupByEmail(self, args):
+        email = (args.get("email") or "").strip()
+        if not email:
+            raise SlackApiFault("invalid_arguments")
+        for user in self.users.values():
+            if (user["profile"].get("email") or "").lower() == email.lower() and not user["deleted"]:
+                return {"user": user | {"profile": dict(user["profile"])}}
+        raise SlackApiFault("users_not_found")
+
+    def _m_views_open(self, args):
+        trigger_id = args.get("trigger_id")
+        issued = self._triggers.get(trigger_id or "")
+        if issued is None:
+            raise SlackApiFault("invalid_trigger_id")
+        if time.monotonic() - issued > self.trigger_ttl:
+            raise SlackApiFault("expired_trigger_id")
+        view = _json_arg(args.get("view"), "invalid_arguments")
+        if not isinstance(view, dict) or view.get("type") != "modal":
+            raise SlackApiFault("invalid_arguments")
+        title = view.get("title") or {}
+        if title.get("type") != "plain_text" or not title.get("text") or len(title["text"]) > 24:
+            raise SlackApiFault("invalid_arguments", response_metadata={"messages": ["[ERROR] invalid title"]})
+        blocks = view.get("blocks")
+        if not isinstance(blocks, list):
+            raise SlackApiFault("invalid_arguments")
+        _validate_blocks(blocks, limit=100)
+        if any(b.get("type") == "input" for b in blocks) and not view.get("submit"):
+            raise SlackApiFault("invalid_arguments",
+                                response_metadata={"messages": ["[ERROR] submit is required with input blocks"]})
+        del self._triggers[trigger_id]
+        view_id = f"V{next(self._ids):08d}"
+        stored = {
+            "id": view_id, "team_id": self.team_id, "type": "modal", "title": title, "blocks": blocks,
+            "close": view.get("close"), "submit": view.get("submit"),
+            "private_metadata": view.get("private_metadata", ""), "callback_id": view.get("callback_id", ""),
+            "state": {"values": {}}, "hash": secrets.token_hex(8), "clear_on_close": False,
+            "notify_on_close": False, "root_view_id": view_id, "previous_view_id": None,
+            "app_id": self.app_id, "external_id": view.get("external_id", ""), "bot_id": self.bot_id,
+        }
+        self.views[view_id] = stored
+        return {"view": stored}
+
+    # --- response_url ------------------------------------------------------------------------------------------------
+
+    def _response_url_post(self, url: str):
+        body = request.get_json(silent=True)
+        with self._lock:
+            registered = self._response_urls.get(url)
+            if registered is None:
+                status, answer = 404, {"ok": False, "error": "no_service"}
+            elif time.time() - registered.issued_at > self.response_url_ttl:
+                status, answer = 404, {"ok": False, "error": "expired_url"}
+            elif registered.uses >= RESPONSE_URL_MAX_POSTS:
+                status, answer = 404, {"ok": False, "error": "used_url"}
+            elif not isinstance(body, dict):
+                status, answer = 400, {"ok": False, "error": "invalid_payload"}
+            elif not (body.get("text") or body.get("blocks") or body.get("delete_original")):
+                status, answer = 400, {"ok": False, "error": "no_text"}
+            else:
+                try:
+                    if body.get("blocks") is not None:
+                        _validate_blocks(body["blocks"], limit=50)
+                    registered.uses += 1
+                    status, answer = 200, {"ok": True}
+                except SlackApiFault as fault:
+                    status, answer = 400, {"ok": False, "error": fault.error}
+            self.response_posts.append(ResponseUrlPost(url, body if isinstance(body, dict) else {}, status))
+        response = jsonify(answer)
+        response.status_code = status
+        return response
+
+
+# --- Block Kit checks (the limits Slack enforces, so that our builders cannot drift from them) ----------------------
+
+
+def _json_arg(value: Any, error: str) -> Any:
+    if value is None or isinstance(value, (list, dict)):
+        return value
+    try:
+        return json.loads(value)
+    except (TypeError, ValueError):
+        raise SlackApiFault(error) from None
+
+
+def _text_ok(obj: Any, *, max_len: int, plain_only: bool = False) -> bool:
+    return (isinstance(obj, dict) and obj.get("type") in ({"plain_text"} if plain_only else TEXT_TYPES)
+            and isinstance(obj.get("text"), str) and 0 < len(obj["text"]) <= max_len)
+
+
+def _validate_blocks(blocks: Any, *, limit: int) -> None:
+    def bad(why: str):
+        raise SlackApiFault("invalid_blocks", response_metadata={"messages": [f"[ERROR] {why}"]})
+
+    if not isinstance(blocks, list) or len(blocks) > limit:
+        bad(f"must be a list of at most {limit} blocks")
+    seen_ids: set[str] = set()
+    for i, block in enumerate(blocks):
+        if not isinstance(block, dict) or block.get("type") not in BLOCK_TYPES:
+            bad(f"blocks[{i}]: unknown block type")
+        block_id = block.get("block_id")
+        if block_id is not None:
+            if not isinstance(block_id, str) or len(block_id) > 255 or block_id in seen_ids:
+                bad(f"blocks[{i}].block_id: must be unique and at most 255 characters")
+            seen_ids.add(block_id)
+        kind = block["type"]
+        if kind == "section":
+            if "text" not in block and "fields" not in block:
+                bad(f"blocks[{i}]: a section needs text or fields")
+            if "text" in block and not _text_ok(block["text"], max_len=3000):
+                bad(f"blocks[{i}].text: must be a text object of 1-3000 characters")
+            for j, f in enumerate(block.get("fields", [])):
+                if not _text_ok(f, max_len=2000):
+                    bad(f"blocks[{i}].fields[{j}]: must be a text object of 1-2000 characters")
+            if len(block.get("fields", [])) > 10:
+                bad(f"blocks[{i}].fields: at most 10")
+        elif kind == "header":
+            if not _text_ok(block.get("text"), max_len=150, plain_only=True):
+                bad(f"blocks[{i}].text: a header needs plain_text of 1-150 characters")
+        elif kind == "context":
+            elements = block.get("elements")
+            if not isinstance(elements, list) or not 0 < len(elements) <= 10:
+                bad(f"blocks[{i}].elements: 1-10 elements")
+            for j, e in enumerate(elements):
+                if e.get("type") != "image" and not _text_ok(e, max_len=3000):
+                    bad(f"blocks[{i}].elements[{j}]: must be a text object")
+        elif kind == "actions":
+            elements = block.get("elements")
+            if not isinstance(elements, list) or not 0 < len(elements) <= 25:
+                bad(f"blocks[{i}].elements: 1-25 elements")
+            for j, e in enumerate(elements):
+                if e.get("type") == "button":
+                    if not _text_ok(e.get("text"), max_len=75, plain_only=True):
+                        bad(f"blocks[{i}].elements[{j}].text: plain_text of 1-75 characters")
+                    if len(str(e.get("value", ""))) > 2000 or len(str(e.get("action_id", ""))) > 255:
+                        bad(f"blocks[{i}].elements[{j}]: value or action_id too long")
+                    if e.get("style") not in (None, "primary", "danger"):
+                        bad(f"blocks[{i}].elements[{j}].style: primary or danger")
+        elif kind == "input":
+            if not _text_ok(block.get("label"), max_len=2000, plain_only=True) or not isinstance(
+                    block.get("element"), dict):
+                bad(f"blocks[{i}]: an input needs a plain_text label and an element")
+
+
+# --- Slack's side: building and signing the requests Slack sends to an app ------------------------------------------
+
+
+class SlackSide:
+    """Builds slash commands and interaction payloads as Slack sends them, signed with the app's signing secret.
+
+    Each request carries a fresh response_url and trigger_id issued by `standin`, so follow-ups land in the stand-in.
+    `post(target, path, body, headers)` sends it either to a Flask test client or over HTTP to a base URL.
+    """
+
+    def __init__(self, standin: SlackStandin, signing_secret: str, *, command: str = "/journey",
+                 channel_id: str | None = None):
+        self.standin = standin
+        self.signing_secret = signing_secret
+        self.command_name = command
+        self.channel_id = channel_id
+
+    def command_body(self, text: str, *, user_id: str, channel_id: str | None = None,
+                     command: str | None = None) -> tuple[bytes, str, str]:
+        """(form-encoded body, response_url, trigger_id) of a slash command invocation."""
+        channel_id = channel_id or self.channel_id or "C0GENERAL"
+        user = self.standin.users.get(user_id, {"name": user_id})
+        response_url = self.standin.new_response_url(channel_id=channel_id, user_id=user_id)
+        trigger_id = self.standin.new_trigger_id()
+        channel = self.standin.channels.get(channel_id, {"name": "general"})
+        fields = {
+            "token": "deprecated-verification-token", "team_id": self.standin.team_id,
+            "team_domain": "standin", "channel_id": channel_id, "channel_name": channel["name"],
+            "user_id": user_id, "user_name": user["name"], "command": command or self.command_name,
+            "text": text, "api_app_id": self.standin.app_id, "is_enterprise_install": "false",
+            "response_url": response_url, "trigger_id": trigger_id,
+        }
+        return urllib.parse.urlencode(fields).encode(), response_url, trigger_id
+
+    def block_action_body(self, *, user_id: str, channel_id: str, message_ts: str, action_id: str, value: str,
+                          block_id: str = "actions") -> tuple[bytes, str, str]:
+        """(form-encoded body, response_url, trigger_id) of a button press on a message the app posted."""
+        message = self.standin.message(channel_id, message_ts) or {"ts": message_ts, "type": "message"}
+        response_url = self.standin.new_response_url(channel_id=channel_id, user_id=user_id)
+        trigger_id = self.standin.new_trigger_id()
+        user = self.standin.users.get(user_id, {"name": user_id})
+        button_text = "Button"
+        for block in message.get("blocks", []):
+            for element in block.get("elements", []) if block.get("type") == "actions" else []:
+                if element.get("action_id") == action_id:
+                    button_text, block_id = element["text"]["text"], block.get("block_id", block_id)
+        payload = {
+            "type": "block_actions",
+            "user": {"id": user_id, "username": user["name"], "name": user["name"], "team_id": self.standin.team_id},
+            "api_app_id": self.standin.app_id, "token": "deprecated-verification-token",
+            "container": {"type": "message", "message_ts": message_ts, "channel_id": channel_id,
+                          "is_ephemeral": False},
+            "trigger_id": trigger_id,
+            "team": {"id": self.standin.team_id, "domain": "standin"},
+            "enterprise": None, "is_enterprise_install": False,
+            "channel": {"id": channel_id, "name": self.standin.channels.get(channel_id, {}).get("name", "")},
+            "message": message,
+            "state": {"values": {}},
+            "response_url": response_url,
+            "actions": [{
+                "action_id": action_id, "block_id": block_id, "value": value, "type": "button",
+                "text": {"type": "plain_text", "text": button_text, "emoji": True},
+                "action_ts": f"{time.time():.6f}",
+            }],
+        }
+        return self._payload_body(payload), response_url, trigger_id
+
+    def view_submission_body(self, *, user_id: str, view_id: str, values: dict[str, dict[str, str]]) -> bytes:
+        """Form-encoded body of a modal submission; `values` maps block_id -> action_id -> typed text."""
+        view = dict(self.standin.views[view_id])
+        view["state"] = {"values": {
+            block_id: {action_id: {"type": "plain_text_input", "value": text} for action_id, text in actions.items()}
+            for block_id, actions in values.items()
+        }}
+        user = self.standin.users.get(user_id, {"name": user_id})
+        payload = {
+            "type": "view_submission",
+            "team": {"id": self.standin.team_id, "domain": "standin"},
+            "user": {"id": user_id, "username": user["name"], "name": user["name"], "team_id": self.standin.team_id},
+            "api_app_id": self.standin.app_id, "token": "deprecated-verification-token",
+            "trigger_id": self.standin.new_trigger_id(), "view": view, "response_urls": [],
+            "is_enterprise_install": False, "enterprise": None,
+        }
+        return self._payload_body(payload)
+
+    @staticmethod
+    def _payload_body(payload: dict[str, Any]) -> bytes:
+        return urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+
+    def headers(self, body: bytes, *, timestamp: int | None = None) -> dict[str, str]:
+        return signed_headers(self.signing_secret, body, timestamp=timestamp)
+
+    def post(self, target: Any, path: str, body: bytes, headers: dict[str, str] | None = None):
+        """POST a signed request to a Flask test client, or to a base URL over HTTP. Returns (status, json or text)."""
+        headers = headers if headers is not None else self.headers(body)
+        if hasattr(target, "post") and not isinstance(target, str):
+            response = target.post(path, data=body, headers=headers)
+            data = response.get_json(silent=True)
+            return response.status_code, data if data is not None else response.get_data(as_text=True)
+        import requests  # only for the HTTP path (bench, multi-process tests)
+
+        response = requests.post(target.rstrip("/") + path, data=body, headers=headers, timeout=10)
+        try:
+            return response.status_code, response.json()
+        except ValueError:
+            return response.status_code, response.text
+
+    # Shortcuts that sign and post in one go.
+
+    def command(self, target: Any, text: str, *, user_id: str, path: str = "/slack/commands", **kw):
+        body, response_url, _ = self.command_body(text, user_id=user_id, **kw)
+        status, data = self.post(target, path, body)
+        return status, data, response_url
+
+    def press(self, target: Any, *, user_id: str, channel_id: str, message_ts: str, action_id: str, value: str,
+              path: str = "/slack/interactions"):
+        body, response_url, trigger_id = self.block_action_body(
+            user_id=user_id, channel_id=channel_id, message_ts=message_ts, action_id=action_id, value=value)
+        status, data = self.post(target, path, body)
+        return status, data, response_url
+
+    def submit(self, target: Any, *, user_id: str, view_id: str, values: dict[str, dict[str, str]],
+               path: str = "/slack/interactions"):
+        body = self.view_submission_body(user_id=user_id, view_id=view_id, values=values)
+        return self.post(target, path, body)
