@@ -116,6 +116,37 @@ def upgrade(db: Database, revision: str = "heads") -> None:
     command.upgrade(alembic_config(db), revision)
 
 
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "END")
+
+
+class StatementCounter:
+    """Counts the SQL statements an engine sends while active (transaction control not counted).
+
+    Used by `bench/queries.py` and the statement-budget tests: a page or use case must read in a bounded number of
+    statements, independent of the number of rows. `statements` keeps the SQL text, to show what ran.
+    """
+
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+        self.statements: list[str] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+    def _before(self, _conn, _cursor, statement, _params, _context, executemany) -> None:
+        if statement.lstrip().upper().startswith(TRANSACTION_CONTROL):
+            return
+        self.statements.append(statement)
+
+    def __enter__(self) -> "StatementCounter":
+        sa.event.listen(self.engine, "before_cursor_execute", self._before)
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        sa.event.remove(self.engine, "before_cursor_execute", self._before)
+
+
 def lock_for_update(session: Session, lock_id: int) -> None:
     """Serialise writers on one resource: a transaction-scoped advisory lock on PostgreSQL.
 
