@@ -150,6 +150,45 @@ def add_solution(session: Session, actor: Actor, ref: str | int, *, title: str, 
     return solution
 
 
+_UNCHANGED: object = object()
+
+
+def update_solution(session: Session, actor: Actor, solution_id: int, *, title: str | None = None,
+                    due_on: dt.date | str | None | object = _UNCHANGED, state: str | None = None,
+                    commit: bool = True) -> Solution:
+    """Edit a solution's title, due date or progress (by hand; the Jira sync reports progress too)."""
+    solution = session.get(Solution, solution_id)
+    if solution is None:
+        raise NotFound(f"unknown solution {solution_id}", {"solution": solution_id})
+    actor.require("solution.manage", opportunity_journey_ids(solution.opportunity))
+    errors: dict[str, str] = {}
+    if state is not None and state not in SOLUTION_STATES:
+        errors["state"] = f"one of {', '.join(SOLUTION_STATES)}"
+    if isinstance(due_on, str):
+        try:
+            due_on = dt.date.fromisoformat(due_on) if due_on.strip() else None
+        except ValueError:
+            errors["due_on"] = "not a date (YYYY-MM-DD)"
+    if title is not None and not str(title).strip():
+        errors["title"] = "required"
+    if errors:
+        raise InvalidInput("the solution has " + "; ".join(f"{k}: {v}" for k, v in errors.items()), errors)
+    before = solution_snapshot(solution)
+    if title is not None:
+        solution.title = require_text(title, "title", max_len=300)
+    if due_on is not _UNCHANGED:
+        solution.due_on = due_on
+    if state is not None:
+        solution.state = state
+    after = solution_snapshot(solution)
+    if after != before:
+        audit.record(session, actor, "solution.updated", "opportunity", solution.opportunity.key,
+                     before=before, after=after)
+    if commit:
+        session.commit()
+    return solution
+
+
 def set_solution_state(session: Session, actor: Actor, solution_id: int, state: str, *,
                        external_status: str | None = None, commit: bool = True) -> Solution:
     """Record a solution's progress (from the Jira sync, or by hand)."""

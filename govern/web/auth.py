@@ -11,6 +11,8 @@ from govern.model import CouncilSeat, Journey, Person
 from govern.policy import ROLE_DESCRIPTIONS
 from govern.services.people import authenticate
 from govern.web import bp
+from govern.web.display import display_zone, iso_local, local_day, local_time, names
+from govern.web.readmodel import lifecycle_view
 from govern.web.support import (
     check_csrf, csrf_token, db_session, governed_error_page, http_error_page, login_required, safe_next,
     signed_in_actor, take_notices,
@@ -87,9 +89,38 @@ def whoami() -> dict | None:
     return g.whoami
 
 
+def state_title(state: str | None) -> str:
+    """A lifecycle state as people call it (from the definition), for badges and sentences."""
+    if "lifecycle_view" not in g:
+        g.lifecycle_view = lifecycle_view(db_session())
+    return g.lifecycle_view.title_of(state)
+
+
 @bp.app_context_processor
 def _template_globals():
-    return {"csrf_token": csrf_token, "whoami": whoami, "take_notices": take_notices}
+    return {"csrf_token": csrf_token, "whoami": whoami, "take_notices": take_notices, "state_title": state_title}
+
+
+@bp.app_template_filter("when")
+def format_when(value, weekday: bool = False) -> str:
+    """A stored (UTC) moment in the council's local time: '25 Nov 2026, 10:00 CET'."""
+    return local_time(value, display_zone(db_session()), weekday=weekday)
+
+
+@bp.app_template_filter("day")
+def format_day(value) -> str:
+    """A date, or a moment's local date: '25 Nov 2026'."""
+    return local_day(value, display_zone(db_session()))
+
+
+@bp.app_template_filter("iso_local")
+def format_iso_local(value) -> str:
+    return iso_local(value, display_zone(db_session())) if value else ""
+
+
+@bp.app_template_filter("person_name")
+def format_person(handle) -> str:
+    return names(db_session()).person(handle)
 
 
 @bp.app_template_filter("num")

@@ -9,7 +9,7 @@ from govern.errors import GovernError, InvalidInput
 from govern.model import ApprovalRequest, Journey, Person, Persona
 from govern.services.common import get_opportunity
 from govern.web import bp
-from govern.web.readmodel import decision_rights, lifecycle_view, portfolio, transitions_for
+from govern.web.readmodel import decision_rights, lifecycle_view, portfolio, request_summaries, transitions_for
 from govern.web.support import actor, db_session, flash_message, get_or_404, login_required, safe_next
 from govern.workflows import services as lifecycle_services
 
@@ -81,7 +81,9 @@ def approvals():
                                       .order_by(ApprovalRequest.created_at)))
     others = [r for r in everything if r not in mine and r.id not in {a.request.id for a in awaiting}]
     rights = {r.id: decision_rights(session, me, r) for r in everything}
-    return render_template("approvals.html", awaiting=awaiting, mine=mine, others=others, rights=rights)
+    summaries = request_summaries(session, me, [a.request for a in awaiting])
+    return render_template("approvals.html", awaiting=awaiting, mine=mine, others=others, rights=rights,
+                           summaries=summaries)
 
 
 def _decide(request_id: int, decision: str):

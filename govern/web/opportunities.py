@@ -8,12 +8,15 @@ import sqlalchemy as sa
 from flask import redirect, render_template, request, url_for
 
 from govern import audit, scoring
-from govern.errors import Conflict, InvalidInput, NotFound
-from govern.metrics import record_measurement
-from govern.model import INSIGHT_KINDS, Insight, Journey, Kpi, Opportunity, Person
+from govern.errors import Conflict, GovernError, InvalidInput, NotFound, PreconditionFailed
+from govern.metrics import evaluate_opportunity, record_measurement
+from govern.model import INSIGHT_KINDS, SOLUTION_STATES, AuditEvent, Insight, Journey, Kpi, Opportunity, Person
 from govern.services.common import get_insight, get_kpi, get_opportunity
 from govern.services.evidence import link_evidence_to_steps, record_evidence
-from govern.services.opportunities import add_solution, create_opportunity, link_evidence
+from govern.services.opportunities import (
+    add_solution, create_opportunity, link_evidence, update_opportunity, update_solution,
+)
+from govern.web.display import describe_events
 from govern.web import bp
 from govern.web.readmodel import decision_rights, lifecycle_view, pending_requests_of, step_choices, transitions_for
 from govern.web.support import actor, db_session, field_errors, flash_message, form_list, get_or_404, login_required
@@ -46,23 +49,28 @@ def _score_form(session, opp: Opportunity, values: dict | None = None) -> dict:
 
 
 def _render_opportunity(opp: Opportunity, *, errors: dict | None = None, score_values: dict | None = None,
-                        solution_values: dict | None = None, status: int = 200):
+                        solution_values: dict | None = None, measure_values: dict | None = None, status: int = 200):
     session = db_session()
     me = actor()
     lifecycle = lifecycle_view(session)
     pending = [(r, decision_rights(session, me, r)) for r in pending_requests_of(session, opp)]
-    history = list(reversed(audit.history(session, "opportunity", opp.key)))
+    history = list(reversed(describe_events(session, audit.history(session, "opportunity", opp.key),
+                                            lifecycle.title_of)))
     journey_ids = [j.id for j in opp.journeys]
     insights = sorted(opp.insights, key=lambda i: i.number)
-    linkable = [i for i in session.scalars(sa.select(Insight).order_by(Insight.number.desc())) if i not in opp.insights]
+    linked = {i.id for i in insights}
+    linkable = [i for i in _insight_options(session) if i.id not in linked]
+    today = dt.date.today().isoformat()
     return render_template(
         "opportunity.html", opp=opp, lifecycle=lifecycle, score=_score(session, opp), pending=pending,
         transitions=transitions_for(session, me, opp), history=history, insights=insights, linkable=linkable,
         evidence_journeys=sorted({s.journey.name for i in insights for s in i.steps}),
         can_link=me.can("evidence.link"), can_request=me.can("transition.request", journey_ids),
+        can_edit=me.can("opportunity.edit", journey_ids), can_measure=me.can("kpi.measure", journey_ids),
         can_score=me.can("opportunity.score", journey_ids), can_add_solution=me.can("solution.manage", journey_ids),
         score_form=_score_form(session, opp, score_values), errors=errors or {},
         solution_values=solution_values or {"title": "", "due_on": ""}, score_values=score_values,
+        measure_values=measure_values or {}, today=today, solution_states=SOLUTION_STATES,
         chosen_trigger=request.args.get("trigger")), status
 
 
@@ -271,3 +279,148 @@ def record_kpi_measurement(key: str):
     return render_template("measurement_form.html", kpi=kpi, values=values, errors=errors, recent=recent,
                            can_measure=me.can("kpi.measure", journey_ids)), \
         (422 if errors else 200)
+
+
+# --- editing in place -------------------------------------------------------------------------------------------------
+
+EDIT_FIELDS = ("title", "description", "owner", "journeys", "insights", "kpis")
+
+
+def _edit_values(opp: Opportunity) -> dict:
+    return {"title": opp.title, "description": opp.description or "", "owner": opp.owner.handle if opp.owner else "",
+            "journeys": [j.key for j in opp.journeys], "insights": [i.key for i in opp.insights],
+            "kpis": [link.kpi.key for link in opp.kpi_links]}
+
+
+def _last_event_id(session, opp: Opportunity) -> int:
+    return session.scalar(sa.select(sa.func.max(AuditEvent.id)).where(
+        AuditEvent.entity_type == "opportunity", AuditEvent.entity_id == opp.key)) or 0
+
+
+@bp.route("/opportunities/<ref>/edit", methods=["GET", "POST"])
+@login_required
+def edit_opportunity(ref: str):
+    """Edit the statement, description, owner, journeys, evidence and KPIs; a stale form says who changed what.
+
+    The form carries the version it was loaded at and the last history entry seen. When someone else saved in
+    between, the service refuses (412) and the page shows their changes next to everything typed, which is kept.
+    """
+    session = db_session()
+    me = actor()
+    opp = get_or_404(get_opportunity, session, ref)
+    me.require("opportunity.edit", [j.id for j in opp.journeys])
+    values = _edit_values(opp)
+    errors: dict[str, str] = {}
+    meanwhile: list[dict] = []
+    version, seen = opp.version, _last_event_id(session, opp)
+    if request.method == "POST":
+        values = {"title": request.form.get("title", ""), "description": request.form.get("description", ""),
+                  "owner": request.form.get("owner", "").strip(), "journeys": form_list("journeys"),
+                  "insights": form_list("insights"), "kpis": form_list("kpis")}
+        sent_version = request.form.get("version", "")
+        sent_seen = request.form.get("seen", "")
+        try:
+            update_opportunity(session, me, opp.key,
+                               expected_version=int(sent_version) if sent_version.isdigit() else None,
+                               title=values["title"], description=values["description"].strip(),
+                               owner=values["owner"] or None, journeys=values["journeys"],
+                               insights=values["insights"], kpis=values["kpis"])
+        except PreconditionFailed:
+            session.rollback()
+            opp = get_opportunity(session, opp.key)
+            since = int(sent_seen) if sent_seen.isdigit() else 0
+            lifecycle = lifecycle_view(session)
+            meanwhile = describe_events(session, session.scalars(
+                sa.select(AuditEvent).where(AuditEvent.entity_type == "opportunity",
+                                            AuditEvent.entity_id == opp.key, AuditEvent.id > since)
+                .order_by(AuditEvent.id)), lifecycle.title_of)
+            errors["_form"] = ("Someone changed this opportunity while you were editing. Their changes are listed "
+                               "below; what you typed is kept. Check it and save again to apply yours.")
+            version, seen = opp.version, _last_event_id(session, opp)
+        except (InvalidInput, NotFound) as exc:
+            session.rollback()
+            errors = field_errors(exc, EDIT_FIELDS)
+            for key in ("journey", "insight", "person", "kpi"):  # NotFound names the reference
+                if key in errors:
+                    errors[{"person": "owner"}.get(key, key + "s")] = errors.pop(key)
+            version = int(sent_version) if sent_version.isdigit() else opp.version
+            seen = int(sent_seen) if sent_seen.isdigit() else seen
+        else:
+            flash_message("ok", f"{opp.key} saved")
+            return redirect(url_for("web.opportunity", ref=opp.key))
+    return render_template(
+        "opportunity_edit.html", opp=opp, values=values, errors=errors, meanwhile=meanwhile, version=version,
+        seen=seen, journeys=session.scalars(sa.select(Journey).order_by(Journey.name)).all(),
+        insights=_insight_options(session),
+        kpis=session.scalars(sa.select(Kpi).order_by(Kpi.name)).all(),
+        people=session.scalars(sa.select(Person).where(Person.active.is_(True)).order_by(Person.name)).all(),
+    ), (409 if meanwhile else 422 if errors else 200)
+
+
+@bp.post("/opportunities/<ref>/solutions/<int:solution_id>")
+@login_required
+def edit_solution(ref: str, solution_id: int):
+    """Change a solution's title, due date or progress (delivered work lets the opportunity move on)."""
+    session = db_session()
+    opp = get_or_404(get_opportunity, session, ref)
+    if solution_id not in {s.id for s in opp.solutions}:
+        return _render_opportunity(opp, errors={"solution._form": f"{opp.key} has no solution {solution_id}"},
+                                   status=404)
+    state = request.form.get("state") or None
+    title = request.form.get("title")
+    due_on = request.form.get("due_on")
+    try:
+        solution = update_solution(session, actor(), solution_id, title=title, state=state,
+                                   **({"due_on": due_on} if due_on is not None else {}))
+    except InvalidInput as exc:
+        session.rollback()
+        errors = {f"solution-{solution_id}.{k}": v for k, v in field_errors(exc, ("title", "due_on", "state")).items()}
+        errors["solution._form"] = exc.message
+        return _render_opportunity(opp, errors=errors, status=422)
+    flash_message("ok", f"solution “{solution.title}” is {solution.state.replace('_', ' ')}")
+    return redirect(url_for("web.opportunity", ref=opp.key) + "#solutions")
+
+
+@bp.post("/opportunities/<ref>/measurements")
+@login_required
+def measure_from_opportunity(ref: str):
+    """Record a measurement of one of the KPIs this opportunity targets, without leaving its page."""
+    session = db_session()
+    opp = get_or_404(get_opportunity, session, ref)
+    kpi_key = request.form.get("kpi", "")
+    if kpi_key not in {link.kpi.key for link in opp.kpi_links}:
+        return _render_opportunity(opp, errors={"measure._form": f"{opp.key} does not target the KPI '{kpi_key}'"},
+                                   status=422)
+    values = {k: request.form.get(k, "").strip() for k in ("value", "measured_at", "source")}
+    try:
+        record_measurement(session, actor(), kpi_key, values["value"], measured_at=values["measured_at"] or None,
+                           source=values["source"] or None)
+    except (InvalidInput, NotFound, Conflict) as exc:
+        session.rollback()
+        errors = {f"measure-{kpi_key}.{k}": v
+                  for k, v in field_errors(exc, ("value", "measured_at", "source")).items()}
+        return _render_opportunity(opp, errors=errors, measure_values={kpi_key: values}, status=422)
+    kpi = get_kpi(session, kpi_key)
+    flash_message("ok", f"{kpi.name}: {values['value']} recorded")
+    return redirect(url_for("web.opportunity", ref=opp.key) + "#kpis")
+
+
+@bp.post("/opportunities/<ref>/evaluate")
+@login_required
+def evaluate_from_opportunity(ref: str):
+    """Evaluate now: compare every targeted KPI's latest measurement with its baseline and target."""
+    session = db_session()
+    opp = get_or_404(get_opportunity, session, ref)
+    try:
+        result = evaluate_opportunity(session, actor(), opp.key)
+    except GovernError as exc:
+        if exc.http_status == 403:
+            raise
+        session.rollback()
+        flash_message("error", exc.message)
+        return redirect(url_for("web.opportunity", ref=opp.key) + "#kpis")
+    words = {"improved": "improved", "no_change": "did not change", "worse": "got worse", None: "has no verdict yet"}
+    notes = [o.get("text") or f"{o['kpi']}: {o.get('note', '')}" for o in result["outcomes"]]
+    flash_message("ok", f"Evaluated {opp.key}: overall it {words.get(result['overall'], result['overall'])}. "
+                        + " ".join(n for n in notes if n))
+    return redirect(url_for("web.opportunity", ref=opp.key) + "#kpis")

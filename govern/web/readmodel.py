@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +15,7 @@ from govern.model import (
     Insight, Journey, Kpi, Opportunity, Person, Step, insight_step, opportunity_insight, opportunity_journey, utcnow,
 )
 from govern.policy import Actor
-from govern.scoring import rank_portfolio
+from govern.scoring import rank_portfolio, score_opportunity
 from govern.workflows.services import approval_status, available_transitions, lifecycle_of
 
 DEFAULT_STATES = ["research", "prioritise", "implement", "evaluate", "done", "parked", "rejected"]
@@ -31,8 +32,19 @@ class LifecycleView:
     final: tuple[str, ...]
     descriptions: dict[str, str] = field(default_factory=dict)
 
+    titles: dict[str, str] = field(default_factory=dict)
+
     def is_open(self, state: str) -> bool:
         return state not in self.final and state not in CLOSED_EXTRA
+
+    def is_final(self, state: str) -> bool:
+        return state in self.final
+
+    def title_of(self, state: str | None) -> str:
+        """What people call a state (the definition's title when it gives one)."""
+        if not state:
+            return ""
+        return self.titles.get(state) or state.replace("_", " ").capitalize()
 
 
 def lifecycle_view(session: Session) -> LifecycleView:
@@ -43,7 +55,8 @@ def lifecycle_view(session: Session) -> LifecycleView:
         return LifecycleView("default", "Research, prioritise, implement, evaluate", list(DEFAULT_STATES),
                              DEFAULT_FINAL)
     return LifecycleView(d.name, d.title, list(d.states), tuple(d.final),
-                         {k: getattr(v, "description", "") for k, v in d.states.items()})
+                         {k: getattr(v, "description", "") for k, v in d.states.items()},
+                         {k: t for k, v in d.states.items() if (t := getattr(v, "title", None))})
 
 
 def evidence_counts(session: Session) -> dict[int, int]:
@@ -86,16 +99,62 @@ def pending_requests_of(session: Session, opp: Opportunity) -> list:
         ApprovalRequest.opportunity_id == opp.id, ApprovalRequest.status == "pending").order_by(ApprovalRequest.id)))
 
 
+_HANDLE_IN_WORDS = re.compile(r"\(([a-z0-9][a-z0-9_.-]*)\)")
+
+
+def _with_names(text: str, people: dict[str, str], me: str | None) -> str:
+    """'the owner of Moving house (ana)' → '… (Ana Kovač)', or '… (you)' for the one reading it."""
+    def name(match: re.Match) -> str:
+        handle = match.group(1)
+        if handle == me:
+            return "(you)"
+        return f"({people[handle]})" if handle in people else match.group(0)
+    return _HANDLE_IN_WORDS.sub(name, text)
+
+
 def decision_rights(session: Session, actor: Actor, request) -> dict[str, Any]:
-    """Whether this person may approve / reject a request now, and what it still waits for (engine's own rule)."""
+    """Whether this person may approve / reject / withdraw a request now, and what it still waits for.
+
+    The engine's own rule decides; the words name people instead of handles, and Withdraw is offered to the person
+    who asked (the council can still withdraw through the API and CLI, but it is not their button to press here)."""
     status = approval_status(session, request)
     pid = actor.person_id
     may_approve = status.refusal(pid, decision="approve") is None if pid else False
     may_reject = status.refusal(pid, decision="reject") is None if pid else False
     why = status.refusal(pid, decision="approve") if pid else "sign in as a person"
-    return {"approve": may_approve, "reject": may_reject, "waiting_for": status.waiting_for(), "why_not": why,
-            "withdraw": pid is not None and (pid == request.requested_by_id
-                                             or bool(actor.roles & {"admin", "lead", "manager"}))}
+    people = _people_names(session)
+    waiting = [_with_names(w, people, actor.handle) for w in status.waiting_for()]
+    return {"approve": may_approve, "reject": may_reject, "waiting_for": waiting,
+            "waiting_for_me": any("(you)" in w for w in waiting) or may_approve,
+            "why_not": _with_names(why, people, actor.handle) if why else why,
+            "withdraw": pid is not None and pid == request.requested_by_id}
+
+
+def _people_names(session: Session) -> dict[str, str]:
+    from flask import g  # a per-request cache; the read model is only used by the web app
+
+    if "people_names" not in g:
+        g.people_names = dict(session.execute(sa.select(Person.handle, Person.name)).all())
+    return g.people_names
+
+
+def request_summaries(session: Session, actor: Actor, requests) -> dict[int, dict[str, Any]]:
+    """For each pending request: the guards of its transition now, the score, the evidence count (inbox cards)."""
+    out: dict[int, dict[str, Any]] = {}
+    counts = evidence_counts(session)
+    for r in requests:
+        opp = r.opportunity
+        guards: list = []
+        for t in transitions_for(session, actor, opp):
+            if t.get("trigger") == r.trigger:
+                guards = t.get("guards") or []
+        try:
+            score = score_opportunity(session, opp)
+        except GovernError:
+            score = None
+        out[r.id] = {"guards": guards, "score": getattr(score, "value", None),
+                     "model": getattr(score, "model", None), "evidence": counts.get(opp.id, 0)}
+    return out
 
 
 # --- journeys ---------------------------------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ def test_a_coordinator_adds_evidence_and_creates_an_opportunity(page_as, example
     page.wait_for_url(re.compile(r".*/opportunities/OPP-\d+$"))
     heading = page.get_by_role("heading", level=1)
     assert "keep every switcher reachable" in heading.inner_text()
-    assert "research" in page.locator(".page-head .state").inner_text()
+    assert "Research" in page.locator(".page-head .state").inner_text()
     evidence = page.locator("#evidence").inner_text()
     assert "I was without a working number" in evidence and "INS-1" in evidence
     screenshot(page, "opportunity-new")
@@ -123,10 +123,11 @@ def test_a_form_error_keeps_the_typed_text(page_as):
     page.get_by_label("How might we … (the statement)").fill(statement)
     page.get_by_label("Description (optional)").fill("Typed with care; must survive an error.")
     page.check("input[name=insights][value='INS-3']")
-    page.get_by_role("button", name="Create opportunity").click()  # no journey chosen
+    page.get_by_role("button", name="Create opportunity").click()  # no journey chosen: said before anything is sent
 
-    error = page.locator("#journeys-error")
+    error = page.locator("#group-journeys-live-error")
     assert error.is_visible() and "at least one" in error.inner_text()
+    assert page.url.endswith("/opportunities/new")
     assert page.get_by_label("How might we … (the statement)").input_value() == statement
     assert page.get_by_label("Description (optional)").input_value() == "Typed with care; must survive an error."
     assert page.locator("input[name=insights][value='INS-3']").is_checked()
