@@ -292,6 +292,27 @@ def _edit_values(opp: Opportunity) -> dict:
             "kpis": [link.kpi.key for link in opp.kpi_links]}
 
 
+def _same(a, b) -> bool:
+    if isinstance(a, list) or isinstance(b, list):
+        return sorted(a or []) == sorted(b or [])
+    return (a or "").strip() == (b or "").strip()
+
+
+def _merge_meanwhile(typed: dict, events: list, current: dict) -> dict:
+    """Keep every field the person changed; take the others' new value where the person left a field alone.
+
+    What the form was loaded with is the `before` of the first edit since then; a field typed back unchanged from
+    that, but changed by someone else, shows their value, so saving again does not undo their work."""
+    loaded = next((e.before for e in events if e.action == "opportunity.updated" and e.before), None)
+    if loaded is None:
+        return typed
+    merged = dict(typed)
+    for name in EDIT_FIELDS:
+        if name in loaded and _same(typed.get(name), loaded[name]) and not _same(current[name], loaded[name]):
+            merged[name] = current[name]
+    return merged
+
+
 def _last_event_id(session, opp: Opportunity) -> int:
     return session.scalar(sa.select(sa.func.max(AuditEvent.id)).where(
         AuditEvent.entity_type == "opportunity", AuditEvent.entity_id == opp.key)) or 0
@@ -330,12 +351,15 @@ def edit_opportunity(ref: str):
             opp = get_opportunity(session, opp.key)
             since = int(sent_seen) if sent_seen.isdigit() else 0
             lifecycle = lifecycle_view(session)
-            meanwhile = describe_events(session, session.scalars(
+            events = list(session.scalars(
                 sa.select(AuditEvent).where(AuditEvent.entity_type == "opportunity",
                                             AuditEvent.entity_id == opp.key, AuditEvent.id > since)
-                .order_by(AuditEvent.id)), lifecycle.title_of)
+                .order_by(AuditEvent.id)))
+            meanwhile = describe_events(session, events, lifecycle.title_of)
+            values = _merge_meanwhile(values, events, _edit_values(opp))
             errors["_form"] = ("Someone changed this opportunity while you were editing. Their changes are listed "
-                               "below; what you typed is kept. Check it and save again to apply yours.")
+                               "below. What you typed is kept; fields you had not touched now show their new "
+                               "value. Check and save again to apply yours.")
             version, seen = opp.version, _last_event_id(session, opp)
         except (InvalidInput, NotFound) as exc:
             session.rollback()
