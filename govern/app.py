@@ -6,7 +6,7 @@ import datetime as dt
 import importlib
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask
 from flask_smorest import Api
 
 from govern import __version__
@@ -36,6 +36,7 @@ API_BLUEPRINTS = [
 ]
 # (module, attribute) of plain Flask blueprints: the web UI, Slack and Jira endpoints, calendars, the playbook.
 WEB_BLUEPRINTS = [
+    ("govern.health", "bp"),
     ("govern.web", "bp"),
     ("govern.integrations.slack.views", "bp"),
     ("govern.integrations.jira.webhook", "bp"),
@@ -97,22 +98,5 @@ def create_app(config: Config | None = None, *, db: Database | None = None) -> F
         api.register_blueprint(blueprint, url_prefix=f"/api/v1{blueprint.url_prefix or ''}")
     for module, attr in WEB_BLUEPRINTS:
         app.register_blueprint(_load(module, attr))
-
-    @app.get("/healthz")
-    def healthz():
-        """Liveness and readiness: the database answers and the schema is current."""
-        import sqlalchemy as sa
-
-        try:
-            with runtime.db.engine.connect() as conn:
-                conn.execute(sa.text("SELECT 1"))
-            database = "ok"
-        except Exception as exc:  # noqa: BLE001 - health reports any failure as a status
-            log.warning("health check: database unavailable: %s", type(exc).__name__)
-            database = "unavailable"
-        body = {"status": "ok" if database == "ok" else "degraded", "version": __version__, "database": database,
-                "integrations": {name: ("enabled" if adapter else "disabled")
-                                 for name, adapter in runtime.adapters.items()}}
-        return jsonify(body), 200 if database == "ok" else 503
 
     return app

@@ -189,47 +189,38 @@ def import_cmd(file: Path):
 
 
 @cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=int)
-@click.option("--no-scheduler", is_flag=True, help="Do not run the ritual scheduler in this process.")
-@click.option("--no-worker", is_flag=True, help="Do not run an outbox delivery worker in this process.")
-def serve(host: str, port: int, no_scheduler: bool, no_worker: bool):
-    """Serve the web app and API (with the scheduler and an outbox worker in-process by default)."""
-    from werkzeug.serving import run_simple
-
-    from govern.app import create_app
+@click.option("--host", default="127.0.0.1", show_default=True, envvar="GOVERN_HOST")
+@click.option("--port", default=5000, show_default=True, type=int, envvar="GOVERN_PORT")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), envvar="GOVERN_WEB_WORKERS",
+              help="gunicorn worker processes.")
+@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 256), envvar="GOVERN_WEB_THREADS",
+              help="Threads per worker process.")
+@click.option("--timeout", default=60, show_default=True, type=click.IntRange(5, 3600),
+              help="Seconds before gunicorn restarts a worker stuck in one request.")
+@click.option("--access-log", is_flag=True, help="Log every request (gunicorn's access log, on stdout).")
+@click.option("--dev", is_flag=True, help="Werkzeug's development server in one process instead (never in production).")
+@click.option("--no-scheduler", is_flag=True, help="Do not run the ritual scheduler in the web processes.")
+@click.option("--no-worker", is_flag=True, help="Do not run an outbox delivery worker in the web processes.")
+def serve(host: str, port: int, workers: int, threads: int, timeout: int, access_log: bool, dev: bool,
+          no_scheduler: bool, no_worker: bool):
+    """Serve the web app and API under gunicorn (the ritual scheduler and an outbox worker run in each process)."""
+    from govern.serving import ServeOptions, serve_development, serve_production
 
     runtime = get_runtime()
     runtime.db.upgrade()
-    app = create_app(runtime.config, db=runtime.db)
-    app_runtime = app.extensions["govern"]
-    started = []
-    if runtime.config.run_scheduler and not no_scheduler:
-        started += _start_background("govern.rituals.scheduler", app_runtime, "ritual scheduler")
-    if runtime.config.run_worker and not no_worker:
-        started += _start_background("govern.integrations.worker", app_runtime, "outbox worker")
-    for name, adapter in app_runtime.adapters.items():
-        click.echo(f"  {name}: {'enabled' if adapter else 'disabled (not configured)'}")
-    click.echo(f"Serving the journey ops engine on http://{host}:{port} (Ctrl+C to stop)")
-    try:
-        run_simple(host, port, app, threaded=True, use_reloader=False)
-    finally:
-        app_runtime.stop()
-
-
-def _start_background(module: str, runtime, label: str) -> list[str]:
-    import importlib
-
-    try:
-        start = getattr(importlib.import_module(module), "start_in_background")
-    except (ImportError, AttributeError):
-        click.echo(f"  {label}: not available in this build")
-        return []
-    service = start(runtime)
-    if service is not None:
-        runtime.background.append(service)
-    click.echo(f"  {label}: running")
-    return [label]
+    runtime.db.dispose()  # the web processes open their own connections
+    options = ServeOptions(host=host, port=port, workers=workers, threads=threads, timeout=timeout,
+                           scheduler=not no_scheduler, worker=not no_worker, access_log=access_log)
+    for name, enabled in (("jira", runtime.config.jira_enabled), ("slack", runtime.config.slack_enabled)):
+        click.echo(f"  {name}: {'enabled' if enabled else 'disabled (not configured)'}")
+    if dev:
+        click.echo(f"Serving the journey ops engine on http://{host}:{port} with the development server "
+                   f"(Ctrl+C to stop)")
+        serve_development(runtime.config, options, say=click.echo)
+        return
+    click.echo(f"Serving the journey ops engine on http://{host}:{port} with gunicorn "
+               f"({workers} worker(s) x {threads} thread(s); Ctrl+C to stop)")
+    serve_production(runtime.config, options)
 
 
 for command in (opp, workflows_group, rituals, scheduler, worker, jira, outbox, playbook, kpi, rank, maturity, score,

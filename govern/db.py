@@ -38,6 +38,7 @@ class Database:
         if self.is_sqlite:
             _configure_sqlite(self.engine)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        self._heads: set[str] | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -70,6 +71,14 @@ class Database:
 
         with self.engine.connect() as conn:
             return set(MigrationContext.configure(conn).get_current_heads())
+
+    def head_revisions(self) -> set[str]:
+        """The newest revisions this code ships (read once per process)."""
+        if self._heads is None:
+            from alembic.script import ScriptDirectory
+
+            self._heads = set(ScriptDirectory.from_config(alembic_config(self)).get_heads())
+        return self._heads
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -1,0 +1,182 @@
+"""The wheel works outside the source tree: build it, install it into a fresh venv, and run it from an empty folder.
+
+    python .ci/wheel_smoke.py            # PostgreSQL at GOVERN_TEST_PG_URL (default: postgres@127.0.0.1:5432, trust)
+
+Checks, in order (each failure exits non-zero and says what was wrong):
+1. the wheel holds only the `govern` package (no generic top-level names such as `migrations` or `workflows`), no test
+   stand-ins, and the package resources the product reads (example, lifecycles, migrations, templates, schema);
+2. installed with its dependencies into a fresh venv, `govern` is imported from that venv, not from the source tree;
+3. in an empty folder: `govern init --example` on SQLite; then on a throwaway PostgreSQL database `govern db upgrade`,
+   `govern init --example`, `govern serve` (gunicorn) and GET /healthz and /readyz.
+Standard library only, so any Python 3.11 runs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN = os.environ.get("GOVERN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+# Files the installed product reads at run time: each must be inside the wheel.
+REQUIRED = ["govern/examples/telecom/govern.yaml", "govern/examples/telecom/runtime.yaml",
+            "govern/migrations/env.py", "govern/migrations/script.py.mako",
+            "govern/workflows/definitions/default.yaml", "govern/web/templates/base.html",
+            "govern/web/static/app.css", "govern/playbook/templates/index.md.j2"]
+IGNORED = shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", "instance", "test-artifacts",
+                                 "__pycache__", ".hypothesis", ".import_linter_cache", ".pytest_cache")
+
+
+def step(text: str) -> None:
+    print(f"-- {text}", flush=True)
+
+
+def fail(text: str) -> None:
+    print(f"wheel smoke test FAILED: {text}", flush=True)
+    sys.exit(1)
+
+
+def run(cmd: list[str], *, cwd: Path, env: dict | None = None, timeout: float = 300) -> str:
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        fail(f"{' '.join(map(str, cmd))} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result.stdout + result.stderr
+
+
+def build_wheel(work: Path) -> Path:
+    # Build from a clean copy: setuptools' in-tree build/ folder can carry files deleted since the last build.
+    source = work / "source"
+    shutil.copytree(ROOT, source, symlinks=True, ignore=IGNORED)
+    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(work / "dist"), str(source)],
+        cwd=work)
+    wheels = list((work / "dist").glob("*.whl"))
+    if len(wheels) != 1:
+        fail(f"expected one wheel, found {wheels}")
+    return wheels[0]
+
+
+def check_contents(wheel: Path) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    top = {name.split("/")[0] for name in names}
+    generic = sorted(t for t in top if t != "govern" and not t.endswith(".dist-info"))
+    if generic:
+        fail(f"the wheel installs top-level names other than govern: {generic}")
+    standins = [n for n in names if "standin" in n.lower() or n.startswith("govern/tests/")]
+    if standins:
+        fail(f"test stand-ins ship in the wheel: {standins}")
+    missing = [r for r in REQUIRED if r not in names]
+    if missing:
+        fail(f"package resources missing from the wheel: {missing}")
+    if not any(n.startswith("govern/migrations/versions/") and n.endswith(".py") for n in names):
+        fail("no Alembic revisions in the wheel")
+    print(f"   {len(names)} files; top level: {sorted(top)}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def psql(venv_python: Path, sql: str) -> None:
+    """Run one statement as the PostgreSQL admin, with the psycopg the installed product brought along."""
+    url = PG_ADMIN.replace("postgresql+psycopg://", "postgresql://")
+    run([str(venv_python), "-c", "import psycopg, sys\n"
+         "with psycopg.connect(sys.argv[1], autocommit=True) as c: c.execute(sys.argv[2])", url, sql], cwd=Path("/"))
+
+
+def main() -> None:
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="govern-wheel-") as tmp:
+        work = Path(tmp)
+        step("building the wheel from a clean copy of the source")
+        wheel = build_wheel(work)
+        check_contents(wheel)
+
+        step("installing it with its dependencies into a fresh venv")
+        venv = work / "venv"
+        run([sys.executable, "-m", "venv", str(venv)], cwd=work)
+        python, govern = venv / "bin" / "python", venv / "bin" / "govern"
+        run([str(python), "-m", "pip", "install", "--quiet", str(wheel)], cwd=work)
+
+        empty = work / "empty"
+        empty.mkdir()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("GOVERN_", "PROMETHEUS_", "PYTHON"))}
+        location = run([str(python), "-c", "import govern; print(govern.__file__)"], cwd=empty, env=env).strip()
+        if not location.startswith(str(venv)):
+            fail(f"govern was imported from {location}, not from the fresh venv")
+
+        step("govern init --example in an empty folder (SQLite)")
+        out = run([str(govern), "init", "--example"], cwd=empty, env=env)
+        if "loaded the example organisation" not in out:
+            fail(f"init --example did not load the example:\n{out}")
+
+        database = f"govern_wheel_{uuid.uuid4().hex[:10]}"
+        base = PG_ADMIN.rsplit("/", 1)[0]
+        pg_env = {**env, "GOVERN_DATABASE_URL": f"{base}/{database}", "GOVERN_SECRET_KEY": "wheel-smoke-secret"}
+        site = work / "site"
+        site.mkdir()
+        psql(python, f'CREATE DATABASE "{database}"')
+        server = None
+        try:
+            step(f"govern db upgrade and init --example on PostgreSQL ({database})")
+            out = run([str(govern), "db", "upgrade"], cwd=site, env=pg_env)
+            if "schema at revision" not in out:
+                fail(f"db upgrade said:\n{out}")
+            run([str(govern), "init", "--example"], cwd=site, env=pg_env)
+
+            step("govern serve (gunicorn, 2 workers) and GET /healthz and /readyz")
+            port = free_port()
+            log_path = work / "serve.log"
+            with log_path.open("w") as log:
+                server = subprocess.Popen([str(govern), "serve", "--port", str(port), "--workers", "2"], cwd=site,
+                                          env=pg_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            status, body = 0, ""
+            for _ in range(120):
+                if server.poll() is not None:
+                    fail(f"govern serve exited {server.returncode}:\n{log_path.read_text()}")
+                try:
+                    status, body = get(f"http://127.0.0.1:{port}/healthz")
+                    break
+                except (urllib.error.URLError, ConnectionError, TimeoutError):
+                    time.sleep(0.25)
+            if status != 200 or json.loads(body).get("status") != "ok":
+                fail(f"/healthz answered {status}: {body}\n{log_path.read_text()}")
+            status, body = get(f"http://127.0.0.1:{port}/readyz")
+            if status != 200:
+                fail(f"/readyz answered {status}: {body}")
+            log_text = log_path.read_text()
+            if "development server" in log_text.lower():
+                fail(f"govern serve printed the development server warning:\n{log_text}")
+        finally:
+            if server is not None and server.poll() is None:
+                server.terminate()
+                try:
+                    server.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+            psql(python, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    print(f"wheel smoke test passed in {time.monotonic() - started:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""Liveness and readiness for load balancers and orchestrators: `/healthz` and `/readyz`."""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+from flask import Blueprint, current_app, jsonify
+
+from govern import __version__
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("health", __name__)
+
+
+def _runtime():
+    return current_app.extensions["govern"]
+
+
+def _database_answers(runtime) -> bool:
+    try:
+        with runtime.db.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        return True
+    except Exception as exc:  # noqa: BLE001 - health reports any failure as a status
+        log.warning("health check: database unavailable: %s", type(exc).__name__)
+        return False
+
+
+@bp.get("/healthz")
+def healthz():
+    """Liveness: the process answers and reaches its database; which integrations are on."""
+    runtime = _runtime()
+    ok = _database_answers(runtime)
+    body = {"status": "ok" if ok else "degraded", "version": __version__, "database": "ok" if ok else "unavailable",
+            "integrations": {name: ("enabled" if adapter else "disabled")
+                             for name, adapter in runtime.adapters.items()}}
+    return jsonify(body), 200 if ok else 503
+
+
+@bp.get("/readyz")
+def readyz():
+    """Readiness: the database answers and its schema is at the newest migration this code knows (else 503)."""
+    runtime = _runtime()
+    checks: dict[str, str] = {}
+    if not _database_answers(runtime):
+        checks["database"] = "unavailable"
+        checks["migrations"] = "unknown"
+    else:
+        checks["database"] = "ok"
+        try:
+            current, heads = runtime.db.current_revisions(), runtime.db.head_revisions()
+        except Exception as exc:  # noqa: BLE001 - reported as a failed check
+            log.warning("readiness check: cannot read the schema revision: %s", type(exc).__name__)
+            current, heads = set(), {"?"}
+        checks["migrations"] = ("ok" if current == heads else
+                                f"schema at {', '.join(sorted(current)) or 'nothing'}, code expects "
+                                f"{', '.join(sorted(heads))}: run `govern db upgrade`")
+    ready = all(value == "ok" for value in checks.values())
+    return jsonify({"status": "ready" if ready else "not ready", "checks": checks}), 200 if ready else 503
