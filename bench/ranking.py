@@ -29,7 +29,7 @@ from govern.model import (  # noqa: E402
     opportunity_journey,
 )
 from govern.scoring import (  # noqa: E402
-    RICE_CONFIDENCE_LEVELS, RICE_IMPACT_LEVELS, _recorded_names, portfolio_query, rank_portfolio, scoring_config,
+    RICE_CONFIDENCE_LEVELS, RICE_IMPACT_LEVELS, recorded_input_names, portfolio_query, rank_portfolio, scoring_config,
 )
 
 TODAY = dt.date(2026, 11, 23)
@@ -108,7 +108,7 @@ def main() -> None:
         print(f"built {args.opportunities:,} opportunities, {args.links:,} evidence links "
               f"in {time.perf_counter() - start:.1f} s")
         with db.session() as session:
-            names = _recorded_names(scoring_config(session))
+            names = recorded_input_names(scoring_config(session))
             query = portfolio_query(names)
             medians, results = interleaved({
                 "query": lambda: session.connection().execute(query).all(),

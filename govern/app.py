@@ -10,7 +10,8 @@ from flask import Flask
 from flask_smorest import Api
 
 from govern import __version__
-from govern.api.common import close_session, install_error_handlers
+from govern.http.errors import install_error_handlers
+from govern.http.request import close_session
 from govern.config import Config
 from govern.db import Database
 from govern.runtime import Runtime

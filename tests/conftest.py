@@ -91,7 +91,7 @@ def session(db):
 @pytest.fixture(scope="session")
 def example_snapshot(migrated_db) -> dict:
     """The example organisation, loaded once through the services, kept as an export to restore per test."""
-    from govern.cli_support import DEMO_PASSWORD
+    from govern.cli.support import DEMO_PASSWORD
     from govern.configure import load_example
     from govern.model import Person
     from govern.services.people import set_password
@@ -164,7 +164,7 @@ def cli_invoker(db: Database, tmp_path: Path, **env: str):
     """Run `govern …` in-process (click's runner) against `db`; returns a function taking the arguments."""
     from click.testing import CliRunner
 
-    from govern.cli import cli
+    from govern.cli.root import cli
 
     runner = CliRunner()
     environment = {"GOVERN_DATABASE_URL": db.url, "GOVERN_INSTANCE_PATH": str(tmp_path / "instance"), **env}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from govern.api.common import Blueprint, SelectPage, current_actor, db_session, if_match_version, sort_clause
+from govern.http.openapi import Blueprint, SelectPage, if_match_version, sort_clause
+from govern.http.request import current_actor, db_session
 from govern.api.schemas import ApprovalQuerySchema, ApprovalRequestSchema, DecisionSchema, TransitionResultSchema
 from govern.errors import NotFound
 from govern.model import ApprovalRequest, Opportunity

@@ -7,7 +7,8 @@ import datetime as dt
 import sqlalchemy as sa
 
 from govern import audit as audit_log
-from govern.api.common import Blueprint, SelectPage, current_actor, db_session, sort_clause
+from govern.http.openapi import Blueprint, SelectPage, sort_clause
+from govern.http.request import current_actor, db_session
 from govern.api.schemas import AuditEventSchema, AuditQuerySchema, VerifySchema
 from govern.model import AuditEvent
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from govern.api.common import Blueprint, current_actor, db_session
+from govern.http.openapi import Blueprint
+from govern.http.request import current_actor, db_session
 from govern.api.schemas import ConfigApplySchema, PlanSchema
 from govern.configure import apply_text
 

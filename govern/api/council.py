@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from govern.api.common import Blueprint, SelectPage, current_actor, db_session
+from govern.http.openapi import Blueprint, SelectPage
+from govern.http.request import current_actor, db_session
 from govern.api.schemas import SeatCreateSchema, SeatQuerySchema, SeatSchema
 from govern.model import COUNCIL_ROLES, CouncilSeat, Journey, Person
 from govern.services import people as people_service

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
-from govern.api.common import Blueprint, ErrorResponseSchema, current_actor, db_session, error_response, runtime
+from govern.http.errors import ErrorResponseSchema, error_response
+from govern.http.openapi import Blueprint
+from govern.http.request import current_actor, db_session, runtime
 
 blp = Blueprint("integrations", __name__, url_prefix="/integrations", description="Jira and Slack")
 

@@ -11,7 +11,8 @@ import sqlalchemy as sa
 from flask import request
 from marshmallow import Schema, fields, validate
 
-from govern.api.common import Blueprint, current_actor, db_session, if_match_version
+from govern.http.openapi import Blueprint, if_match_version
+from govern.http.request import current_actor, db_session
 from govern.api.schemas import Ref, Text, UtcDateTime
 from govern.errors import InvalidInput, NotFound
 from govern.maturity import maturity_reading

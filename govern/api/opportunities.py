@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from govern.api.common import (
-    Blueprint, SelectPage, current_actor, db_session, etag_for, if_match_version, like_pattern, sort_clause,
-)
+from govern.http.openapi import Blueprint, SelectPage, etag_for, if_match_version, like_pattern, sort_clause
+from govern.http.request import current_actor, db_session
 from govern.api.schemas import (
     ApprovalQuerySchema, ApprovalRequestSchema, EvidenceLinksSchema, HistoryEntrySchema, OpportunityCreateSchema,
     OpportunityQuerySchema, OpportunitySchema, OpportunityUpdateSchema, SolutionCreateSchema, SolutionSchema,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from govern import outbox as outbox_queue
-from govern.api.common import Blueprint, SelectPage, current_actor, db_session, sort_clause
+from govern.http.openapi import Blueprint, SelectPage, sort_clause
+from govern.http.request import current_actor, db_session
 from govern.api.schemas import OutboxMessageSchema, OutboxQuerySchema, OutboxSummarySchema
 from govern.errors import NotFound
 from govern.model import OutboxMessage

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from govern.api.common import Blueprint, SelectPage, current_actor, db_session, like_pattern, sort_clause
+from govern.http.openapi import Blueprint, SelectPage, like_pattern, sort_clause
+from govern.http.request import current_actor, db_session
 from govern.api.schemas import (
     PasswordSchema, PeopleQuerySchema, PersonCreateSchema, PersonSchema, PersonUpdateSchema,
 )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from govern.api.common import Blueprint, current_actor, db_session
+from govern.http.openapi import Blueprint
+from govern.http.request import current_actor, db_session
 from govern.api.schemas import PersonaCreateSchema, PersonaSchema
 from govern.model import Persona
 from govern.services import journeys as journey_service

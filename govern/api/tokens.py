@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from govern.api.common import Blueprint, current_actor, db_session
+from govern.http.openapi import Blueprint
+from govern.http.request import current_actor, db_session
 from govern.api.schemas import IssuedTokenSchema, MeSchema, TokenCreateSchema, TokenSchema
 from govern.model import Journey, Person
 from govern.policy import ACTIONS

@@ -6,7 +6,7 @@ import logging
 
 import click
 
-from govern.cli_support import CommandFailed, as_option, get_runtime, resolve_actor, translate_errors
+from govern.cli.support import CommandFailed, as_option, get_runtime, resolve_actor, translate_errors
 
 
 @click.command()

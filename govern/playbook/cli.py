@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from govern.cli_support import CommandFailed, GovernGroup, get_runtime
+from govern.cli.support import CommandFailed, GovernGroup, get_runtime
 
 
 @click.group(cls=GovernGroup)

@@ -9,8 +9,8 @@ from flask import Blueprint, Response, abort, redirect, request, url_for
 from markupsafe import Markup, escape
 from werkzeug.routing import BuildError
 
-from govern.api.common import current_actor, db_session
-from govern.web.support import check_csrf, csrf_token
+from govern.http.csrf import check_csrf, csrf_token
+from govern.http.request import current_actor, db_session
 from govern.playbook import build as build_mod
 from govern.playbook.data import collect
 

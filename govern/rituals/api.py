@@ -1,7 +1,7 @@
 """HTTP surface of rituals: `blp` (REST, mounted under /api/v1) and `calendar_bp` (the iCalendar feeds).
 
 Routes translate and delegate to rituals.services; they hold no rules. Every route documents its answer and its
-errors (govern.api.common's Blueprint and `errors`), so the OpenAPI document describes what callers really get. The
+errors (govern.http.openapi's Blueprint and `errors`), so the OpenAPI document describes what callers really get. The
 feed route is authenticated by its unguessable token alone (calendar apps send no credentials); an unknown or revoked
 token is a plain 404.
 """
@@ -13,7 +13,8 @@ from flask import Blueprint as FlaskBlueprint
 from flask import Response, jsonify, request
 from marshmallow import Schema, fields, validate
 
-from govern.api.common import Blueprint, current_actor, db_session, runtime
+from govern.http.openapi import Blueprint
+from govern.http.request import current_actor, db_session, runtime
 from govern.errors import InvalidInput
 from govern.model import Person, RitualOccurrence
 from govern.rituals import agenda as agenda_mod

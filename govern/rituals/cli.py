@@ -16,7 +16,7 @@ import click
 import yaml
 
 from govern.audit import jsonable
-from govern.cli_support import CommandFailed, GovernGroup, as_option, get_runtime, resolve_actor
+from govern.cli.support import CommandFailed, GovernGroup, as_option, get_runtime, resolve_actor
 from govern.rituals import agenda as agenda_mod
 from govern.rituals import services
 from govern.rituals.cadence import as_utc, describe, zone

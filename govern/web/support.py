@@ -1,43 +1,17 @@
-"""Plumbing shared by the web views: the signed-in actor, CSRF tokens, error pages."""
+"""Plumbing shared by the web views: the signed-in actor, forms, notices, error pages (CSRF: govern.http.csrf)."""
 
 from __future__ import annotations
 
 import functools
-import hmac
-import secrets
 from typing import Any
 
 from flask import abort, current_app, g, redirect, render_template, request, session as web_session, url_for
 from werkzeug.exceptions import HTTPException
 
-from govern.api.common import current_actor, db_session
+from govern.http.csrf import check_csrf, csrf_token
+from govern.http.request import current_actor, db_session
 from govern.errors import GovernError, InvalidInput, NotFound
 from govern.policy import Actor
-
-CSRF_FIELD = "csrf_token"
-CSRF_SESSION_KEY = "_csrf"
-
-
-# --- CSRF -------------------------------------------------------------------------------------------------------------
-
-
-def csrf_token() -> str:
-    """The session's CSRF token (created on first use); every form carries it in a hidden field."""
-    token = web_session.get(CSRF_SESSION_KEY)
-    if not token:
-        token = secrets.token_urlsafe(32)
-        web_session[CSRF_SESSION_KEY] = token
-    return token
-
-
-def check_csrf() -> None:
-    """Refuse a state-changing request whose form token does not match the session's (400, nothing written)."""
-    expected = web_session.get(CSRF_SESSION_KEY)
-    sent = request.form.get(CSRF_FIELD) or request.headers.get("X-CSRF-Token") or ""
-    if not expected or not hmac.compare_digest(str(expected), str(sent)):
-        abort(400, description="This form has expired or did not come from this site. Reload the page and try "
-                               "again; nothing was saved.")
-
 
 # --- who is signed in -------------------------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ import click
 import sqlalchemy as sa
 
 from govern.audit import jsonable
-from govern.cli_support import GovernGroup, as_option, get_runtime, resolve_actor
+from govern.cli.support import GovernGroup, as_option, get_runtime, resolve_actor
 from govern.errors import NotFound
 from govern.model import ApprovalRequest, Journey, Opportunity, opportunity_journey
 from govern.services.common import get_opportunity

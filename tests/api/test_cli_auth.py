@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from govern.cli import cli
+from govern.cli.root import cli
 from govern.services.people import authenticate
 
 from .conftest import assert_error

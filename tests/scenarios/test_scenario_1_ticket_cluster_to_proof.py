@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from govern import audit
-from govern.cli import cli
+from govern.cli.root import cli
 from govern.model import OutboxMessage
 from govern.integrations.slack.blocks import APPROVE_ACTION, REJECT_ACTION
 from govern.rituals.cadence import occurrences_between

@@ -16,7 +16,7 @@ import icalendar
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from govern.cli import cli
+from govern.cli.root import cli
 from govern.model import ApprovalRequest, Opportunity
 from govern.integrations.slack.blocks import APPROVE_ACTION, REJECT_ACTION
 from tests.playbook.conftest import EXAMPLE_YAML

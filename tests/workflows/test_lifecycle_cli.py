@@ -6,7 +6,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from govern.cli import cli
+from govern.cli.root import cli
 
 
 @pytest.fixture

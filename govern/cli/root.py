@@ -1,4 +1,5 @@
-"""The `govern` command line: set up, serve, apply configuration, and operate the engine."""
+"""The root `govern` command group: the engine's own commands (init, apply, db, audit, export, import, serve) and
+every capability's command groups."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import click
 import sqlalchemy as sa
 
 from govern import __version__, audit
-from govern.cli_auth import token, user
-from govern.cli_metrics import kpi, maturity, rank, score
-from govern.cli_support import (
+from govern.cli.auth import token, user
+from govern.cli.metrics import kpi, maturity, rank, score
+from govern.cli.support import (
     DEMO_PASSWORD, CommandFailed, GovernGroup, as_option, get_runtime, resolve_actor,
 )
 from govern.policy import Actor

@@ -13,7 +13,7 @@ import sys
 import click
 import sqlalchemy as sa
 
-from govern.cli_support import CommandFailed, GovernGroup, as_option, get_runtime, resolve_actor
+from govern.cli.support import CommandFailed, GovernGroup, as_option, get_runtime, resolve_actor
 from govern.model import ApiToken
 from govern.services import people as people_service
 

@@ -16,7 +16,7 @@ import json
 import click
 
 from govern.audit import jsonable
-from govern.cli_support import GovernGroup, as_option, get_runtime, resolve_actor
+from govern.cli.support import GovernGroup, as_option, get_runtime, resolve_actor
 from govern.errors import InvalidInput
 from govern.maturity import STAGE_MEANINGS, SIGNALS, maturity_reading, rule_lines
 from govern.metrics import (

@@ -1,0 +1,450 @@
+"""The database side of scoring: recording inputs, and scoring and ranking the portfolio.
+
+Services follow the house rule: fn(session, actor, ...), permission check, validation, audit, one commit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import gc
+from typing import Any, Iterable, Mapping
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from govern import audit
+from govern.errors import InvalidInput
+from govern.model import (
+    Insight, Journey, Opportunity, Person, ScoreInput, Step, insight_step, journey_persona, opportunity_insight,
+    opportunity_journey, utcnow,
+)
+from govern.policy import Actor
+from govern.scoring.config import ScoringConfig, load_scoring_config
+from govern.scoring.evidence import STALE_DAYS, evidence_strength_of
+from govern.scoring.inputs import COMPUTED_INPUTS, InputSpec
+from govern.scoring.models import BUILTIN_INPUTS, Score, ScoringModel
+from govern.scoring.ranking import rank
+from govern.services.common import (
+    get_journey, get_opportunity, get_person, get_persona, get_setting, journey_subtree_ids,
+)
+
+SCORING_SETTING = "scoring"
+
+
+def scoring_config(session: Session) -> ScoringConfig:
+    """The organisation's scoring configuration, as applied from govern.yaml (RICE alone when none was applied)."""
+    return load_scoring_config(get_setting(session, SCORING_SETTING) or None)
+
+
+def _journey_models(session: Session, config: ScoringConfig) -> dict[int, str]:
+    """Each journey's model: its own, else its nearest ancestor's, else the default. Empty when no journey names one."""
+    rows = session.execute(sa.select(Journey.id, Journey.parent_id, Journey.scoring_model)).all()
+    own = {r.id: r.scoring_model for r in rows if r.scoring_model and r.scoring_model in config.models}
+    if not own:
+        return {}
+    parent = {r.id: r.parent_id for r in rows}
+    out: dict[int, str] = {}
+    for jid in parent:
+        cursor, seen = jid, set()
+        while cursor is not None and cursor not in seen:
+            if cursor in own:
+                out[jid] = own[cursor]
+                break
+            seen.add(cursor)
+            cursor = parent.get(cursor)
+        else:
+            out[jid] = config.default
+    return out
+
+
+def _model_name(config: ScoringConfig, journey_ids: Iterable[int], journey_models: Mapping[int, str]) -> str:
+    """The model of the journeys an opportunity touches when they all agree, otherwise the organisation's default."""
+    if not journey_models:
+        return config.default
+    names = {journey_models.get(j, config.default) for j in journey_ids}
+    return names.pop() if len(names) == 1 else config.default
+
+
+def model_for_opportunity(session: Session, opportunity: Opportunity, config: ScoringConfig | None = None
+                          ) -> ScoringModel:
+    """The model that scores this opportunity (see :func:`_model_name` for the rule)."""
+    config = config or scoring_config(session)
+    return config.model(_model_name(config, [j.id for j in opportunity.journeys], _journey_models(session, config)))
+
+
+def missing_inputs(session: Session, opportunity: Opportunity | str | int) -> list[str]:
+    """The recorded inputs the opportunity's model still needs (empty: it has a score). Used by the has_score guard."""
+    if not isinstance(opportunity, Opportunity):
+        opportunity = get_opportunity(session, opportunity)
+    model = model_for_opportunity(session, opportunity)
+    return model.missing({si.name: si.value for si in opportunity.score_inputs})
+
+
+def _coerce_number(value: Any) -> Any:
+    if isinstance(value, str):
+        text = value.strip().rstrip("%").strip()
+        try:
+            return float(text)
+        except ValueError:
+            return value
+    return value
+
+
+def record_score_inputs(session: Session, actor: Actor, opp_ref: str | int, values: Mapping[str, Any], *,
+                        expected_version: int | None = None, commit: bool = True) -> Score:
+    """Record scoring inputs for an opportunity (who and when, audited); `None` removes an input. Returns the new score.
+
+    Every name must be an input some model knows (built-in or declared under scoring.inputs); each value is checked
+    against the scale of the model that scores this opportunity. The score itself is computed, never recorded.
+    """
+    from govern.services.opportunities import check_version  # the opportunity service's optimistic-lock rule
+
+    opp = get_opportunity(session, opp_ref)
+    actor.require("opportunity.score", [j.id for j in opp.journeys])
+    check_version(opp, expected_version)
+    if not isinstance(values, Mapping) or not values:
+        raise InvalidInput("give at least one scoring input", {"inputs": "give at least one input, e.g. reach=2000"})
+    config = scoring_config(session)
+    model = model_for_opportunity(session, opp, config)
+    known = set(BUILTIN_INPUTS) | set(config.input_specs)
+    errors: dict[str, str] = {}
+    clean: dict[str, float | None] = {}
+    for name, raw in values.items():
+        path = f"inputs.{name}"
+        if name in COMPUTED_INPUTS:
+            errors[path] = "is computed from the evidence and cannot be recorded"
+            continue
+        if name not in known:
+            errors[path] = (f"unknown input '{name}' (the {model.name} model uses "
+                            f"{', '.join(model.recorded_inputs) or 'no recorded inputs'})")
+            continue
+        if raw is None:
+            clean[name] = None
+            continue
+        value = _coerce_number(raw)
+        spec = model.spec(name) or config.input_specs.get(name) or BUILTIN_INPUTS.get(name) or InputSpec(name)
+        problem = spec.problem(value)
+        if problem:
+            errors[path] = problem
+        else:
+            clean[name] = float(value)
+    if errors:
+        raise InvalidInput("some scoring inputs are not valid", errors)
+
+    existing = {si.name: si for si in opp.score_inputs}
+    before = {n: si.value for n, si in existing.items()}
+    now = utcnow()
+    for name, value in clean.items():
+        row = existing.get(name)
+        if value is None:
+            if row is not None:
+                opp.score_inputs.remove(row)
+        elif row is None:
+            opp.score_inputs.append(ScoreInput(name=name, value=value, recorded_by_id=actor.person_id,
+                                               recorded_at=now))
+        elif row.value != value:
+            row.value, row.recorded_by_id, row.recorded_at = value, actor.person_id, now
+    after = {si.name: si.value for si in opp.score_inputs}
+    session.flush()
+    score = score_opportunity(session, opp, config=config)
+    if after != before:
+        opp.updated_at = now  # a new score is a new version: approvals decided on the old one are stale
+        audit.record(session, actor, "opportunity.scored", "opportunity", opp.key,
+                     before={"inputs": before},
+                     after={"inputs": after, "model": model.name, "score": score.value, "missing": score.missing})
+    if commit:
+        session.commit()
+    return score
+
+
+# -- loading the portfolio in one aggregate query
+
+def recorded_input_names(config: ScoringConfig) -> list[str]:
+    """Every recorded input some model of the configuration reads, each once (the portfolio query's columns)."""
+    names: list[str] = []
+    for model in config.models.values():
+        for n in model.recorded_inputs:
+            if n not in names:
+                names.append(n)
+    return names
+
+
+def portfolio_query(names: list[str], opportunity_ids: Iterable[int] | None = None) -> sa.Select:
+    """One query: every opportunity with its evidence counts (insights, journeys, distinct sources, newest date) and
+    its recorded inputs pivoted into columns `in_0 … in_n` (in the order of `names`)."""
+    ids = None if opportunity_ids is None else list(opportunity_ids)
+    oi = opportunity_insight
+    # Two grouped subqueries rather than one over links × steps: each link meets its insight once (count(*) is the
+    # number of insights, as (opportunity, insight) is the link's key), and only the journey count needs the steps.
+    evidence = (
+        sa.select(
+            oi.c.opportunity_id.label("opp_id"),
+            sa.func.count().label("insights"),
+            sa.func.count(sa.distinct(sa.func.lower(sa.func.trim(Insight.source)))).label("sources"),
+            sa.func.max(Insight.observed_on).label("newest"),
+        )
+        .select_from(oi.join(Insight, Insight.id == oi.c.insight_id))
+        .group_by(oi.c.opportunity_id)
+    )
+    breadth = (
+        sa.select(oi.c.opportunity_id.label("opp_id"),
+                  sa.func.count(sa.distinct(Step.journey_id)).label("journeys"))
+        .select_from(oi.join(insight_step, insight_step.c.insight_id == oi.c.insight_id)
+                     .join(Step, Step.id == insight_step.c.step_id))
+        .group_by(oi.c.opportunity_id)
+    )
+    inputs = (
+        sa.select(ScoreInput.opportunity_id.label("opp_id"),
+                  *[sa.func.max(sa.case((ScoreInput.name == n, ScoreInput.value))).label(f"in_{i}")
+                    for i, n in enumerate(names)])
+        .group_by(ScoreInput.opportunity_id)
+    )
+    if ids is not None:  # filter inside the aggregates too, so one opportunity costs one opportunity's work
+        evidence = evidence.where(oi.c.opportunity_id.in_(ids))
+        breadth = breadth.where(oi.c.opportunity_id.in_(ids))
+        inputs = inputs.where(ScoreInput.opportunity_id.in_(ids))
+    evidence = evidence.subquery("evidence")
+    breadth = breadth.subquery("breadth")
+    inputs = inputs.subquery("inputs")
+    query = (
+        sa.select(Opportunity.id, Opportunity.number, Opportunity.title, Opportunity.state, Opportunity.owner_id,
+                  evidence.c.insights, breadth.c.journeys, evidence.c.sources, evidence.c.newest,
+                  *[inputs.c[f"in_{i}"] for i in range(len(names))])
+        .outerjoin(evidence, evidence.c.opp_id == Opportunity.id)
+        .outerjoin(breadth, breadth.c.opp_id == Opportunity.id)
+        .outerjoin(inputs, inputs.c.opp_id == Opportunity.id)
+    )
+    if ids is not None:
+        query = query.where(Opportunity.id.in_(ids))
+    return query
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """Pause the cyclic garbage collector while a portfolio is loaded: it holds no cycles, and a collection pass
+    every few hundred allocations over 100,000 live rows costs more than the ranking itself."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+class _Row:
+    """One opportunity as the ranking reads it: the recorded inputs in `names` order and its evidence counts."""
+
+    __slots__ = ("id", "number", "title", "state", "owner_id", "recorded", "evidence", "strength", "model", "value")
+
+    def __init__(self, id, number, title, state, owner_id, recorded, evidence, strength):
+        self.id, self.number, self.title, self.state, self.owner_id = id, number, title, state, owner_id
+        self.recorded, self.evidence, self.strength = recorded, evidence, strength
+        self.model, self.value = "", None
+
+    def values(self, names: list[str]) -> dict[str, float]:
+        """Every input by name: the recorded ones and the computed evidence inputs."""
+        out = {name: v for name, v in zip(names, self.recorded) if v is not None}
+        n, j, s, age = self.evidence
+        out.update(evidence_strength=self.strength, evidence_count=n, evidence_journeys=j, evidence_sources=s,
+                   evidence_age_days=STALE_DAYS if age is None else age)
+        return out
+
+
+def _load_portfolio(session: Session, config: ScoringConfig, today: dt.date,
+                    opportunity_ids: Iterable[int] | None = None) -> tuple[list[str], list[_Row]]:
+    names = recorded_input_names(config)
+    rows: list[_Row] = []
+    append = rows.append
+    strength = evidence_strength_of
+    # Core execution (not the ORM's row processing): this loop runs once per opportunity in the portfolio.
+    result = session.connection().execute(portfolio_query(names, opportunity_ids)).all()
+    for oid, number, title, state, owner_id, n, j, s, newest, *recorded in result:
+        if newest is None:
+            age = None
+        else:
+            if isinstance(newest, str):  # a bare aggregate over a date column may come back as text
+                newest = dt.date.fromisoformat(newest[:10])
+            age = (today - newest).days
+            if age < 0:
+                age = 0
+        n, j, s = n or 0, j or 0, s or 0
+        append(_Row(oid, number, title, state, owner_id, recorded, (n, j, s, age), strength(n, j, s, age)))
+    return names, rows
+
+
+def _score_rows(session: Session, config: ScoringConfig, names: list[str], rows: list[_Row]) -> dict[str, Any]:
+    """Assign each row its model and score; returns the per-model portfolio bounds (for explanations)."""
+    journey_models = _journey_models(session, config)
+    if journey_models:
+        links: dict[int, list[int]] = {}
+        for opp_id, journey_id in session.execute(sa.select(opportunity_journey.c.opportunity_id,
+                                                            opportunity_journey.c.journey_id)):
+            links.setdefault(opp_id, []).append(journey_id)
+        for row in rows:
+            row.model = _model_name(config, links.get(row.id, ()), journey_models)
+    else:
+        for row in rows:
+            row.model = config.default
+    bounds: dict[str, Any] = {}
+    for name in sorted({row.model for row in rows}):
+        model = config.models[name]
+        mine = [row for row in rows if row.model == name]
+        fast = model.fast(names)
+        if fast is not None:
+            bounds[name] = None
+            for row in mine:
+                row.value = fast(row.recorded, row.strength)
+            continue
+        table = [row.values(names) for row in mine]
+        b = bounds[name] = model.prepare(table)
+        for row, values in zip(mine, table):
+            row.value = model.value(values, b)
+    return bounds
+
+
+def score_opportunity(session: Session, opportunity: Opportunity, *, config: ScoringConfig | None = None,
+                      today: dt.date | None = None) -> Score:
+    """The opportunity's score with its explanation (a weighted model reads the whole portfolio for its ranges)."""
+    config = config or scoring_config(session)
+    today = today or utcnow().date()
+    model = model_for_opportunity(session, opportunity, config)
+    if model.needs_portfolio:
+        names, rows = _load_portfolio(session, config, today)
+        bounds = _score_rows(session, config, names, rows)
+        row = next(r for r in rows if r.id == opportunity.id)
+        return model.score(row.values(names), bounds[model.name])
+    names, rows = _load_portfolio(session, config, today, [opportunity.id])
+    return model.score(rows[0].values(names))
+
+
+def _filter_ids(session: Session, *, journey: str | None = None, state: str | Iterable[str] | None = None,
+                owner: str | None = None, persona: str | None = None) -> set[int] | None:
+    """The opportunity ids the filters allow (None: no filter)."""
+    query = sa.select(Opportunity.id)
+    filtered = False
+    if journey:
+        subtree = journey_subtree_ids(session, get_journey(session, journey).id)
+        query = query.where(Opportunity.id.in_(
+            sa.select(opportunity_journey.c.opportunity_id).where(opportunity_journey.c.journey_id.in_(subtree))))
+        filtered = True
+    if state:
+        states = [state] if isinstance(state, str) else list(state)
+        query = query.where(Opportunity.state.in_(states))
+        filtered = True
+    if owner:
+        query = query.where(Opportunity.owner_id == get_person(session, owner).id)
+        filtered = True
+    if persona:
+        persona_id = get_persona(session, persona).id
+        query = query.where(Opportunity.id.in_(
+            sa.select(opportunity_journey.c.opportunity_id)
+            .join(journey_persona, journey_persona.c.journey_id == opportunity_journey.c.journey_id)
+            .where(journey_persona.c.persona_id == persona_id)))
+        filtered = True
+    return set(session.scalars(query)) if filtered else None
+
+
+def rank_portfolio(session: Session, *, journey: str | None = None, state: str | Iterable[str] | None = None,
+                   owner: str | None = None, persona: str | None = None, limit: int | None = None,
+                   explain: bool = True, today: dt.date | None = None) -> list[dict[str, Any]]:
+    """The opportunity portfolio, best first, with score, rank and explanation (which inputs and weights produced it).
+
+    Filters: `journey` (its whole subtree), `state` (one or several), `owner` (the opportunity's owner, by handle),
+    `persona` (opportunities touching a journey seen through that persona). Scores are computed over the whole portfolio
+    (a weighted model normalises across all of it), so a filter never changes a score, only which rows are shown; ranks
+    are positions in the filtered list. Ties: higher raw score, then stronger evidence, then the older opportunity
+    (lower number). Unscorable opportunities (missing inputs) come last with `rank` None and the inputs they lack.
+    """
+    config = scoring_config(session)
+    today = today or utcnow().date()
+    allowed = _filter_ids(session, journey=journey, state=state, owner=owner, persona=persona)
+    with _gc_paused():
+        names, rows = _load_portfolio(session, config, today)
+        bounds = _score_rows(session, config, names, rows)
+        if allowed is not None:
+            rows = [row for row in rows if row.id in allowed]
+        ranked = rank([(row, row.model, row.value, (-row.strength, row.number)) for row in rows], limit)
+    people = dict(session.execute(sa.select(Person.id, Person.handle)).all())
+    journeys = _journey_keys(session, [r.key.id for r in ranked]) if explain else {}
+    out = []
+    for entry in ranked:
+        row = entry.key
+        item: dict[str, Any] = {
+            "rank": entry.rank, "key": f"OPP-{row.number}", "number": row.number, "title": row.title,
+            "state": row.state, "owner": people.get(row.owner_id), "model": row.model,
+            "score": None if row.value is None else round(row.value, 4),
+            "relative_score": None if entry.relative is None else round(entry.relative, 2),
+            "evidence_strength": row.strength,
+        }
+        if explain:
+            score = config.models[row.model].score(row.values(names), bounds[row.model])
+            item.update(journeys=journeys.get(row.id, []), inputs=score.inputs, terms=score.terms,
+                        explanation=score.explanation, missing=score.missing, error=score.error)
+        out.append(item)
+    return out
+
+
+def _journey_keys(session: Session, opp_ids: list[int]) -> dict[int, list[str]]:
+    query = (sa.select(opportunity_journey.c.opportunity_id, Journey.key)
+             .join(Journey, Journey.id == opportunity_journey.c.journey_id).order_by(Journey.id))
+    if len(opp_ids) <= 500:
+        query = query.where(opportunity_journey.c.opportunity_id.in_(opp_ids))
+    out: dict[int, list[str]] = {}
+    for opp_id, key in session.execute(query):
+        out.setdefault(opp_id, []).append(key)
+    return out
+
+
+QUADRANTS = {
+    (True, False): "quick win",     # high value, low effort
+    (True, True): "big bet",        # high value, high effort
+    (False, False): "fill-in",      # low value, low effort
+    (False, True): "money pit",     # low value, high effort
+}
+
+
+def value_effort_matrix(session: Session, *, journey: str | None = None, state: str | Iterable[str] | None = None,
+                        owner: str | None = None, persona: str | None = None,
+                        today: dt.date | None = None) -> dict[str, Any]:
+    """Data for the value/effort chart: one point per scorable opportunity, split into quadrants at the medians.
+
+    Value and effort come from the model's own inputs (see :meth:`ScoringModel.value_effort`); opportunities without both are
+    listed under `unplaced`.
+    """
+    config = scoring_config(session)
+    today = today or utcnow().date()
+    allowed = _filter_ids(session, journey=journey, state=state, owner=owner, persona=persona)
+    with _gc_paused():
+        names, rows = _load_portfolio(session, config, today)
+        _score_rows(session, config, names, rows)
+    points, unplaced = [], []
+    for row in sorted(rows, key=lambda r: r.number):
+        if allowed is not None and row.id not in allowed:
+            continue
+        model = config.models[row.model]
+        value, effort = model.value_effort(row.values(names), row.value)
+        if value is None or effort is None:
+            unplaced.append(f"OPP-{row.number}")
+            continue
+        points.append({"key": f"OPP-{row.number}", "title": row.title, "state": row.state, "model": row.model,
+                       "value": round(value, 4), "effort": round(effort, 4),
+                       "score": None if row.value is None else round(row.value, 4),
+                       "evidence_strength": row.strength})
+    value_mid = _median([p["value"] for p in points])
+    effort_mid = _median([p["effort"] for p in points])
+    for p in points:
+        p["quadrant"] = QUADRANTS[(p["value"] >= value_mid, p["effort"] > effort_mid)]
+    return {"points": points, "unplaced": unplaced, "value_median": value_mid, "effort_median": effort_mid,
+            "axes": {"value": "value (the model's benefit inputs, or the score)",
+                     "effort": "effort (the model's cost input)"},
+            "quadrants": sorted(set(QUADRANTS.values()))}
+
+
+def _median(values: list[float]) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
