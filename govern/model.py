@@ -563,6 +563,30 @@ class OutboxMessage(Base):
     delivered_at: Mapped[Optional[dt.datetime]]
 
 
+class OutboxTopicState(Base):
+    """Delivery health of one outbox topic: a topic whose remote is down is paused as a whole (a circuit breaker), so
+    that an outage costs one probe per backoff step instead of one failed call per message."""
+
+    __tablename__ = "outbox_topic_state"
+
+    topic: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
+    paused_until: Mapped[Optional[dt.datetime]]
+    failures: Mapped[int] = mapped_column(default=0)  # consecutive failed batches; 0 = healthy
+    last_error: Mapped[Optional[str]] = mapped_column(sa.Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class JiraWebhookReceipt(Base):
+    """A Jira webhook delivery already handled, by Jira's `X-Atlassian-Webhook-Identifier` (unchanged across Jira's
+    retries): a replayed or retried delivery changes nothing."""
+
+    __tablename__ = "jira_webhook_receipt"
+
+    identifier: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    issue_key: Mapped[Optional[str]] = mapped_column(sa.String(64))
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+
 class AuditEvent(Base):
     """Append-only, hash-chained record of every change and decision."""
 

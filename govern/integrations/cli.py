@@ -115,7 +115,8 @@ def outbox():
 
 
 @outbox.command("list")
-@click.option("--status", type=click.Choice(["pending", "in_flight", "delivered", "failed", "dead"]))
+@click.option("--status", type=click.Choice(["pending", "in_flight", "delivered", "dead"]),
+              help="dead: refused for good by the remote (the reason is shown); retry after fixing the cause.")
 @click.option("--topic")
 @click.option("--limit", default=50, show_default=True, type=int)
 @translate_errors
@@ -140,15 +141,31 @@ def outbox_list(status: str | None, topic: str | None, limit: int):
 
 
 @outbox.command("retry")
-@click.argument("message_id", type=int)
+@click.argument("message_id", type=int, required=False)
+@click.option("--all", "all_dead", is_flag=True, help="Every dead message (of every topic), and resume paused topics.")
+@click.option("--topic", help="Every dead message of this topic (jira, slack), and resume the topic now.")
+@click.option("--since", help="Only messages created since then: an ISO date/time (UTC) or 30m, 2h, 1d.")
 @as_option
 @translate_errors
-def outbox_retry(message_id: int, as_handle: str | None):
-    """Send a failed or dead message again (after fixing its cause, e.g. the Jira mapping)."""
-    from govern.integrations.worker import retry_message
+def outbox_retry(message_id: int | None, all_dead: bool, topic: str | None, since: str | None,
+                 as_handle: str | None):
+    """Send dead messages again (after fixing their cause, e.g. the Jira mapping): one ID, or --all/--topic/--since.
 
+    Transient failures (Jira or Slack down, rate limits) never need this: the worker waits them out on its own."""
+    from govern.integrations.worker import parse_since, retry_message, retry_messages
+
+    if message_id is not None and (all_dead or topic or since):
+        raise CommandFailed("give either a message id or --all/--topic/--since, not both", 2)
+    if message_id is None and not (all_dead or topic or since):
+        raise CommandFailed("say which messages to retry: a message id, --all, --topic TOPIC or --since WHEN", 2)
     runtime = get_runtime()
     with runtime.db.session_scope() as session:
         actor = resolve_actor(session, as_handle)
-        message = retry_message(session, actor, message_id)
-        click.echo(f"outbox message #{message.id} is pending again; a worker will deliver it")
+        if message_id is not None:
+            message = retry_message(session, actor, message_id)
+            click.echo(f"outbox message #{message.id} is pending again; a worker will deliver it")
+            return
+        ids = retry_messages(session, actor, topic=topic, since=parse_since(since) if since else None)
+    scope = " ".join(part for part in (f"of topic {topic}" if topic else "", f"since {since}" if since else "") if part)
+    click.echo(f"{len(ids)} dead message{'s' if len(ids) != 1 else ''} {scope + ' ' if scope else ''}"
+               f"pending again; a worker will deliver {'them' if len(ids) != 1 else 'it'}")

@@ -57,14 +57,14 @@ def test_failed_messages_are_listed_with_jiras_error_and_retried_by_hand(db, sta
     runner = CliRunner()
     result = runner.invoke(jira, ["sync"], env=env)
     assert "failed: 1" in result.output and "Epic Name is required." in result.output
-    listed = runner.invoke(outbox, ["list", "--status", "failed"], env=env)
+    listed = runner.invoke(outbox, ["list", "--status", "dead"], env=env)
     assert "create_issue" in listed.output and "Epic Name is required." in listed.output
     message_id = outbox_rows(db)[0].id
     set_mapping(db, extra_fields={"customfield_10011": "{title}"})
     retried = runner.invoke(outbox, ["retry", str(message_id)], env=env)
     assert retried.exit_code == 0 and "pending again" in retried.output
     again = runner.invoke(outbox, ["retry", str(message_id)], env=env)
-    assert again.exit_code == 5 and "only failed or dead" in again.output
+    assert again.exit_code == 5 and "only dead messages" in again.output
     result = runner.invoke(worker, ["--once"], env=env)
     assert result.exit_code == 0, result.output
     assert outbox_rows(db)[0].status == "delivered" and len(standin.issues) == 1

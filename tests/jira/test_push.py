@@ -14,9 +14,15 @@ from .conftest import add_opportunity, outbox_rows, server_only, set_mapping, so
 
 
 def _make_due(db):
+    """As if the backoff were over: the messages are due and their topic's pause has ended."""
+    from govern.model import OutboxTopicState
+
+    past = utcnow() - dt.timedelta(seconds=1)
     with db.session_scope() as session:
         session.execute(sa.update(OutboxMessage).where(OutboxMessage.status == "pending")
-                        .values(next_attempt_at=utcnow() - dt.timedelta(seconds=1)))
+                        .values(next_attempt_at=past))
+        session.execute(sa.update(OutboxTopicState).where(OutboxTopicState.paused_until.is_not(None))
+                        .values(paused_until=past))
         session.commit()
 
 
@@ -58,8 +64,8 @@ def test_a_retried_message_adopts_the_item_an_earlier_attempt_created(db, standi
     _, ids = add_opportunity(db, 2)
     standin.set_faults(script=["ok", "ok", "drop"])  # serverInfo, project, then the bulk POST lands but no answer
     standin.reset_calls()
-    # The worker retries at once here (no backoff in tests); the retry looks up by label and adopts.
-    assert jira_worker.drain() == {"retry": 2, "delivered": 2}
+    # The worker comes back once the batch's backoff is over (none in tests); the retry looks up by label and adopts.
+    assert jira_worker.run_until_idle(sleep=lambda seconds: None) == {"retry": 2, "delivered": 2}
     assert len(standin.issues) == 2  # found by label, not created again
     assert standin.calls["POST issue/bulk"] == 1
     assert standin.calls["GET search" if standin.deployment == "Server" else "GET search/jql"] == 1
@@ -106,26 +112,37 @@ def test_503_with_an_http_date_retry_after_is_honoured(db, standin, jira_worker)
 
 
 @server_only
-def test_server_errors_back_off_and_die_after_the_last_attempt(db, standin, adapter):
+def test_server_errors_pause_the_topic_and_never_kill_the_message(db, standin, adapter):
     from govern.integrations.jira.push import JiraDeliverer
     from govern.integrations.worker import OutboxWorker
+    from govern.model import OutboxTopicState
 
     set_mapping(db)
     add_opportunity(db, 1)
     worker = OutboxWorker(db, [JiraDeliverer(db, adapter)], name="w",
-                          policy=RetryPolicy(max_attempts=3, base_seconds=60, cap_seconds=600))
+                          policy=RetryPolicy(base_seconds=60, cap_seconds=600))
     standin.set_faults(rate=1.0, kinds=("500",))
     before = utcnow()
     worker.drain()
     message, = outbox_rows(db)
     assert message.status == "pending" and message.attempts == 1
     assert before + dt.timedelta(seconds=29) <= message.next_attempt_at <= before + dt.timedelta(seconds=61)
-    for _ in range(2):
+    with db.session_scope() as session:
+        state = session.get(OutboxTopicState, "jira")
+        assert state.failures == 1 and state.paused_until == message.next_attempt_at
+    for _ in range(12):  # far more attempts than any give-up threshold
         _make_due(db)
         worker.drain()
     message, = outbox_rows(db)
-    assert message.status == "dead" and "gave up after 3 attempts" in message.last_error
+    assert message.status == "pending" and message.attempts == 13
     assert standin.issues == {}
+    standin.set_faults()
+    _make_due(db)
+    worker.drain()
+    assert outbox_rows(db)[0].status == "delivered" and len(standin.issues) == 1
+    with db.session_scope() as session:
+        state = session.get(OutboxTopicState, "jira")
+        assert state.failures == 0 and state.paused_until is None
 
 
 def test_a_mapping_jira_refuses_fails_with_jiras_words_and_is_retried_by_hand(db, standin, jira_worker):
@@ -133,7 +150,7 @@ def test_a_mapping_jira_refuses_fails_with_jiras_words_and_is_retried_by_hand(db
     add_opportunity(db, 2)
     jira_worker.drain()
     messages = outbox_rows(db)
-    assert {m.status for m in messages} == {"failed"}
+    assert {m.status for m in messages} == {"dead"}
     assert "customfield_10011: Epic Name is required." in messages[0].last_error
     assert standin.issues == {}
     set_mapping(db, extra_fields={"customfield_10011": "{title}"})
@@ -152,7 +169,7 @@ def test_an_unknown_project_fails_and_says_so(db, standin, jira_worker):
     add_opportunity(db, 1)
     jira_worker.drain()
     message, = outbox_rows(db)
-    assert message.status == "failed" and "no project 'NOPE'" in message.last_error
+    assert message.status == "dead" and "no project 'NOPE'" in message.last_error
 
 
 @server_only
@@ -206,22 +223,20 @@ def test_two_workers_share_the_queue_without_duplicates(db, standin, adapter):
 
 
 @server_only
-def test_a_manual_retry_of_a_dead_message_adopts_what_landed_instead_of_duplicating(db, standin, adapter):
+def test_a_retry_after_a_lost_answer_adopts_what_landed_instead_of_duplicating(db, standin, adapter):
     from govern.integrations.jira.push import JiraDeliverer
     from govern.integrations.worker import OutboxWorker
 
     set_mapping(db)
     add_opportunity(db, 1)
     adapter.timeout = 0.3
-    worker = OutboxWorker(db, [JiraDeliverer(db, adapter)], name="w",
-                          policy=RetryPolicy(max_attempts=3, base_seconds=0, cap_seconds=0))
-    # attempt 1: the create lands but times out; attempts 2 and 3: the look-up fails; then the message is dead
+    worker = OutboxWorker(db, [JiraDeliverer(db, adapter)], name="w", policy=RetryPolicy(base_seconds=0, cap_seconds=0))
+    # attempt 1: the create lands but times out; attempts 2 and 3: the look-up fails; attempt 4 adopts
     standin.set_faults(script=["ok", "ok", "timeout", "500", "500"], timeout_seconds=0.6)
-    worker.drain()
+    for _ in range(3):
+        worker.drain()
     message, = outbox_rows(db)
-    assert message.status == "dead" and len(standin.issues) == 1
-    with db.session_scope() as session:
-        retry_message(session, Actor.system_actor("test"), message.id)
+    assert message.status == "pending" and message.attempts == 3 and len(standin.issues) == 1
     worker.drain()
     assert outbox_rows(db)[0].status == "delivered"
     assert len(standin.issues) == 1
@@ -234,7 +249,7 @@ def test_an_invalid_jira_section_fails_the_messages_with_its_problems(db, standi
     set_mapping(db, status_map={"done": "finished"})
     jira_worker.drain()
     message, = outbox_rows(db)
-    assert message.status == "failed" and "jira.status_map.done" in message.last_error
+    assert message.status == "dead" and "jira.status_map.done" in message.last_error
     assert standin.issues == {}
 
 

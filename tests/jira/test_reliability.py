@@ -28,7 +28,7 @@ def _start_worker(db, standin, log) -> subprocess.Popen:
                GOVERN_INSTANCE_PATH=str(log.parent), GOVERN_SECRET_KEY="test", PYTHONPATH=str(ROOT))
     env.pop("GOVERN_SLACK_BOT_TOKEN", None)
     return subprocess.Popen([sys.executable, "-m", "govern.integrations.worker", "--lease", "4", "--poll", "0.1",
-                             "--max-attempts", "100", "--backoff-base", "0.1", "--backoff-cap", "0.5", "--batch-size", "4"],
+                             "--backoff-base", "0.1", "--backoff-cap", "0.5", "--batch-size", "4"],
                             cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
 

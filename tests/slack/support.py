@@ -42,6 +42,22 @@ def deliver_slack(app) -> dict[str, int]:
     return worker.drain(["slack"])
 
 
+def make_due(db, message_id: int) -> None:
+    """As if the backoff were over: the message is due and its topic's pause (after a failed batch) has ended."""
+    import datetime as dt
+
+    from govern.model import OutboxMessage, OutboxTopicState, utcnow
+
+    past = utcnow() - dt.timedelta(seconds=1)
+    with db.session_scope() as s:
+        message = s.get(OutboxMessage, message_id)
+        message.next_attempt_at = past
+        state = s.get(OutboxTopicState, message.topic)
+        if state is not None and state.paused_until is not None:
+            state.paused_until = past
+        s.commit()
+
+
 def outbox(db, kind: str | None = None):
     from govern.model import OutboxMessage
 

@@ -11,7 +11,7 @@ from govern import outbox
 from govern.model import Journey, OutboxMessage, utcnow
 from govern.services.common import put_setting
 from tests.conftest import actor
-from tests.slack.support import deliver_slack, said
+from tests.slack.support import deliver_slack, make_due, said
 
 LOTTE = "U0LOTTE01"
 
@@ -82,9 +82,7 @@ def test_rate_limited_posts_wait_for_retry_after_then_land_once(slack, slack_cli
     waited = (row.next_attempt_at - before).total_seconds()
     assert 29 <= waited <= 32  # Slack's Retry-After, not our own backoff
     assert deliver_slack(slack_app) == {}  # not due yet: nothing is sent early
-    with example_db.session_scope() as s:
-        s.get(OutboxMessage, row.id).next_attempt_at = utcnow() - dt.timedelta(seconds=1)
-        s.commit()
+    make_due(example_db, row.id)
     assert deliver_slack(slack_app) == {"delivered": 1}
     statuses = [c.status for c in workspace.calls_to("chat.postMessage")]
     assert statuses == [429, 200, 200]
@@ -99,9 +97,7 @@ def test_a_retry_does_not_post_twice_where_it_already_landed(slack, slack_client
     assert deliver_slack(slack_app) == {"retry": 1}
     row = message_row(example_db, "approval_request")
     assert row.status == "pending" and row.external_ref.count("=C") == 1  # one channel done, remembered
-    with example_db.session_scope() as s:
-        s.get(OutboxMessage, row.id).next_attempt_at = utcnow() - dt.timedelta(seconds=1)
-        s.commit()
+    make_due(example_db, row.id)
     deliver_slack(slack_app)
     assert len(workspace.messages[workspace.channel_id("cx-switching")]) == 1
     assert len(workspace.messages[workspace.channel_id("cx-council")]) == 1
@@ -120,15 +116,15 @@ def test_a_missing_channel_fails_with_slacks_error(slack, slack_client, slack_ap
         s.scalar(sa.select(Journey).where(Journey.key == "switching-providers")).slack_channel = "cx-gone"
         s.commit()
     park_opp6(slack, slack_client)
-    assert deliver_slack(slack_app) == {"failed": 1}
+    assert deliver_slack(slack_app) == {"dead": 1}
     row = message_row(example_db, "transition")
-    assert row.status == "failed" and "channel_not_found" in row.last_error
+    assert row.status == "dead" and "channel_not_found" in row.last_error
 
 
 def test_a_revoked_token_fails_visibly(slack, slack_client, slack_app, workspace, example_db):
     park_opp6(slack, slack_client)
     workspace.revoke(workspace.token)
-    assert deliver_slack(slack_app) == {"failed": 1}
+    assert deliver_slack(slack_app) == {"dead": 1}
     assert "invalid_auth" in message_row(example_db, "transition").last_error
 
 
@@ -172,7 +168,7 @@ def test_unknown_kinds_fail_rather_than_vanish(slack_app, example_db):
     with example_db.session_scope() as s:
         outbox.enqueue(s, "slack", "horoscope", {})
         s.commit()
-    assert deliver_slack(slack_app) == {"failed": 1}
+    assert deliver_slack(slack_app) == {"dead": 1}
     assert "unknown slack message kind" in message_row(example_db, "horoscope").last_error
 
 

@@ -10,7 +10,8 @@ Faithful to Atlassian's public REST documentation rather than to our convenience
   status categories `new` / `indeterminate` / `done` with Jira's ids (2 / 4 / 3).
 
 Test controls are Python methods on `JiraStandIn` (same process) and the same under `/_standin/...` (other processes):
-move an issue to a status, fault knobs (`Faults`), per-endpoint call counters, and a webhook sender that signs the body
+move an issue to a status, fault knobs (`Faults`), an outage mode (`start_outage`: every call refused until a time on
+the stand-in's clock, which a test may simulate), per-endpoint call counters, and a webhook sender that signs the body
 the way Jira does when a webhook has a secret: `X-Hub-Signature: sha256=<hex HMAC-SHA256 of the raw body>`. Jira Cloud
 (admin webhooks with a secret, since 2024) and Jira Data Center 10 both send this header, so one verification covers
 both deployment types; older Server versions without webhook secrets need a secret query parameter instead.
@@ -140,6 +141,24 @@ class Faults:
             when = time.time() + self.retry_after
             return email.utils.formatdate(when, usegmt=True)
         return str(self.retry_after)
+
+
+OUTAGE_KINDS = ("503", "502", "429", "refuse")
+
+
+@dataclass
+class Outage:
+    """Jira down (maintenance, an incident, a rate-limit storm) until `until` on the stand-in's clock (None: until
+    ended by hand). Every API call fails the same way, nothing is applied: "503"/"429" with Retry-After (when
+    `retry_after` is set), "502" from a proxy in front of a dead Jira, "refuse": the connection closes unanswered."""
+
+    kind: str = "503"
+    until: dt.datetime | None = None
+    retry_after: int | None = None
+
+    def __post_init__(self):
+        if self.kind not in OUTAGE_KINDS:
+            raise ValueError(f"unknown outage kind {self.kind!r} (one of {', '.join(OUTAGE_KINDS)})")
 
 
 # --- JQL ---------------------------------------------------------------------------------------------------------------
@@ -452,6 +471,8 @@ class JiraStandIn:
                          for i, key in enumerate(projects)}
         self.required_fields: dict[str, dict[str, str]] = {}  # issue type name -> {field id: error text}
         self.faults = Faults()
+        self.outage: Outage | None = None
+        self.calls_refused_by_outage = 0
         self.calls: Counter[str] = Counter()
         self.faults_injected: Counter[str] = Counter()  # by kind, for tests that must prove faults really happened
         self.webhooks: list[tuple[str, str | None]] = []  # (url, secret) registered to receive issue events
@@ -500,6 +521,21 @@ class JiraStandIn:
     def set_faults(self, **knobs) -> Faults:
         self.faults = Faults(**knobs)
         return self.faults
+
+    def start_outage(self, kind: str = "503", *, until: dt.datetime | None = None,
+                     retry_after: int | None = None) -> Outage:
+        """Take Jira down until `until` (on the stand-in's clock) or until `end_outage()`."""
+        self.outage = Outage(kind, until, retry_after)
+        return self.outage
+
+    def end_outage(self) -> None:
+        self.outage = None
+
+    def outage_now(self) -> Outage | None:
+        outage = self.outage
+        if outage is None or (outage.until is not None and self.clock() >= outage.until):
+            return None
+        return outage
 
     def reset_calls(self) -> None:
         with self.lock:
@@ -824,6 +860,16 @@ def create_app(jira: JiraStandIn) -> Flask:
         name = f"{request.method} {rule.replace('/rest/api/<version>/', '')}"
         with jira.lock:
             jira.calls[name] += 1
+        outage = jira.outage_now()
+        if outage is not None:
+            with jira.lock:
+                jira.calls_refused_by_outage += 1
+            if outage.kind == "refuse":
+                g.fault = "drop"
+                return Response(status=503)
+            headers = {"Retry-After": str(outage.retry_after)} if outage.retry_after is not None else None
+            message = {"503": "Service Unavailable", "502": "Bad Gateway", "429": "Rate limit exceeded."}[outage.kind]
+            return _error(int(outage.kind), [message], headers=headers)
         if jira.require_auth and not _authorised():
             return _error(401, ["You are not authenticated. Authentication required to perform this operation."])
         faults = jira.faults
@@ -1197,6 +1243,16 @@ def create_app(jira: JiraStandIn) -> Flask:
         if "kinds" in knobs:
             knobs["kinds"] = tuple(knobs["kinds"])
         jira.set_faults(**knobs)
+        return jsonify({"ok": True})
+
+    @app.post("/_standin/outage")
+    def set_outage():
+        knobs = request.get_json(force=True) or {}
+        if not knobs.get("kind"):
+            jira.end_outage()
+        else:
+            until = dt.datetime.fromisoformat(knobs["until"]) if knobs.get("until") else None
+            jira.start_outage(knobs["kind"], until=until, retry_after=knobs.get("retry_after"))
         return jsonify({"ok": True})
 
     @app.get("/_standin/calls")
