@@ -51,7 +51,8 @@ class PersonSchema(Strict):
 
 class SeatSchema(Strict):
     person = fields.String(required=True)
-    role = fields.String(required=True, validate=validate.OneOf(COUNCIL_ROLES))
+    # One of the four council roles, or a role the organisation declares under `roles:` (checked with the references).
+    role = fields.String(required=True)
     journey = fields.String()
 
 
@@ -117,6 +118,11 @@ class GovernSchema(Strict):
     version = fields.Integer(load_default=1, validate=validate.Equal(1))
     organisation = fields.Nested(OrganisationSchema, required=True)
     terminology = fields.List(fields.Nested(TermSchema), load_default=list)
+    # The organisation's words for the product's nouns (govern.vocabulary) and its own council roles (govern.policy).
+    words = fields.Dict(load_default=dict)
+    roles = fields.List(fields.Raw(), load_default=list)
+    # Evidence settings: the kinds of insight the organisation records and how long their text is kept.
+    evidence = fields.Dict(load_default=dict)
     people = fields.List(fields.Nested(PersonSchema), load_default=list)
     council = fields.List(fields.Nested(SeatSchema), load_default=list)
     personas = fields.List(fields.Nested(PersonaSchema), load_default=list)
@@ -221,7 +227,11 @@ def check_references(doc: dict) -> dict[str, str]:
                 break
             seen.add(cursor)
             cursor = journeys[cursor].get("parent")
+    seat_roles = set(COUNCIL_ROLES) | {r.get("key") for r in doc.get("roles") or [] if isinstance(r, dict)}
     for i, seat in enumerate(doc["council"]):
+        if seat["role"] not in seat_roles:
+            errors[f"council[{i}].role"] = (f"unknown council role '{seat['role']}' (roles: "
+                                            f"{', '.join(sorted(seat_roles, key=str))}; declare your own under roles:)")
         if seat["person"] not in people:
             errors[f"council[{i}].person"] = f"unknown person '{seat['person']}'"
         if seat.get("journey") and seat["journey"] not in journeys:

@@ -10,9 +10,10 @@ from sqlalchemy.orm import Session
 from govern.config_schema import load_document
 from govern.errors import InvalidInput
 from govern.metrics import validate_kpi_definitions
-from govern.policy import Actor
+from govern.policy import Actor, validate_roles
 from govern.scoring import validate_scoring_config
 from govern.services.governance import Plan, apply_config
+from govern.vocabulary import validate_words
 from govern.integrations.jira.mapping import validate_mapping
 from govern.integrations.slack.config import validate_slack_config
 from govern.rituals.config import validate_rituals_config
@@ -52,7 +53,15 @@ def _slack_validator(doc: dict) -> dict[str, str]:
     return validate_slack_config(doc.get("slack"))
 
 
-VALIDATORS = [_lifecycle_validator, _scoring_validator, _rituals_validator, _jira_validator, _kpi_validator,
+def _words_validator(doc: dict) -> dict[str, str]:
+    return validate_words(doc.get("words"))
+
+
+def _roles_validator(doc: dict) -> dict[str, str]:
+    return validate_roles(doc.get("roles"))
+
+
+VALIDATORS = [_words_validator, _roles_validator, _lifecycle_validator, _scoring_validator, _rituals_validator, _jira_validator, _kpi_validator,
               _slack_validator]
 
 

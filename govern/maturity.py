@@ -22,6 +22,7 @@ from typing import Any, Mapping
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from govern.vocabulary import DEFAULT as DEFAULT_WORDS, Vocabulary, vocabulary_of
 from govern.model import (
     Insight, Journey, Kpi, KpiMeasurement, Opportunity, RitualOccurrence, Solution, Step, insight_step,
     opportunity_insight, utcnow,
@@ -40,15 +41,16 @@ STAGE_MEANINGS = {
     2: "methods exist but are not standard across teams",
     3: "feedback is in one place and teams coordinate across journeys",
     4: "company-wide methods and tools; journeys drive major decisions",
-    5: "customer needs are anticipated; the practice runs itself",
+    5: "{customer} needs are anticipated; the practice runs itself",
 }
+# `{opportunities}` is the organisation's word (govern.vocabulary), filled in by the reading's `words`.
 SIGNALS = {
     "ownership": "journeys with an owner",
-    "evidence": "open opportunities backed by evidence",
-    "cross_journey": "open opportunities with evidence from two or more journeys",
+    "evidence": "open {opportunities} backed by evidence",
+    "cross_journey": "open {opportunities} with evidence from two or more journeys",
     "kpis_measured": "KPIs measured in the last 90 days",
     "rituals_on_time": "ritual occurrences held on time (last 90 days)",
-    "backlog_linkage": "solutions linked to the backlog",
+    "backlog_linkage": "{solutions} linked to the backlog",
 }
 RECENT_DAYS = 90
 
@@ -69,10 +71,11 @@ class Shortfall:
     signal: str
     required: float
     actual: float | None
+    words: Vocabulary = field(default=DEFAULT_WORDS, compare=False, repr=False)
 
     def sentence(self) -> str:
         have = "no data" if self.actual is None else f"{self.actual:.0%}"
-        return f"{SIGNALS[self.signal]}: {have}, stage {self.stage} needs {self.required:.0%}"
+        return f"{self.words.fill(SIGNALS[self.signal])}: {have}, stage {self.stage} needs {self.required:.0%}"
 
     def as_dict(self) -> dict[str, Any]:
         return {"stage": self.stage, "signal": self.signal, "required": self.required, "actual": self.actual,
@@ -86,13 +89,16 @@ class MaturityReading:
     signals: dict[str, float | None]
     held_back: list[Shortfall] = field(default_factory=list)
     counts: dict[str, Any] = field(default_factory=dict)
+    words: Vocabulary = field(default=DEFAULT_WORDS, compare=False, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
+        fill = self.words.fill
         return {
-            "stage": self.stage, "name": self.name, "meaning": STAGE_MEANINGS[self.stage],
-            "signals": {k: {"value": v, "label": SIGNALS[k]} for k, v in self.signals.items()},
-            "held_back": [s.as_dict() for s in self.held_back],
-            "counts": self.counts, "rule": rule_lines(),
+            "stage": self.stage, "name": self.name, "meaning": fill(STAGE_MEANINGS[self.stage]),
+            "signals": {k: {"value": v, "label": fill(SIGNALS[k])} for k, v in self.signals.items()},
+            "held_back": [{**s.as_dict(), "text": Shortfall(s.stage, s.signal, s.required, s.actual, self.words)
+                           .sentence()} for s in self.held_back],
+            "counts": self.counts, "rule": [fill(line) for line in rule_lines()],
         }
 
 
@@ -197,4 +203,6 @@ def maturity_reading(session: Session, *, now: dt.datetime | None = None) -> Mat
         "rituals_on_time": share(on_time, len(due)),
         "backlog_linkage": share(linked, solutions),
     }
-    return read_maturity(signals, counts)
+    reading = read_maturity(signals, counts)
+    reading.words = vocabulary_of(session)
+    return reading

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Any, Iterable, Mapping
 
 from govern.errors import PermissionDenied
+from govern.vocabulary import DEFAULT as DEFAULT_WORDS, Vocabulary
 
 
 class Scope(enum.Enum):
@@ -28,11 +30,12 @@ ROLE_DESCRIPTIONS = {
     "viewer": "anyone signed in: reads everything, changes nothing",
 }
 
-# action -> (plain-words description, {role: scope})
+# action -> (plain-words description, {role: scope}); `{opportunity}` in a description is the organisation's word
+# for it (govern.vocabulary), filled in where the description is shown
 A, S = Scope.ALL, Scope.SCOPED
 _COUNCIL = {"admin": A, "lead": A, "manager": A}
 ACTIONS: dict[str, tuple[str, dict[str, Scope]]] = {
-    "read": ("read journeys, evidence, opportunities, rituals and the audit trail",
+    "read": ("read journeys, evidence, {opportunities}, rituals and the audit trail",
              {r: A for r in ROLES}),
     "token.manage_own": ("create and revoke their own API tokens", {r: A for r in ROLES}),
     "person.manage": ("add, change and remove people", _COUNCIL),
@@ -43,16 +46,16 @@ ACTIONS: dict[str, tuple[str, dict[str, Scope]]] = {
     "persona.manage": ("create and change personas", {**_COUNCIL, "coordinator": A}),
     "kpi.manage": ("define KPIs, scales and targets", _COUNCIL),
     "kpi.measure": ("record KPI measurements", {**_COUNCIL, "owner": S, "coordinator": S, "supporter": S}),
-    "evidence.record": ("record evidence (insights)",
+    "evidence.record": ("record evidence ({insights})",
                         {**_COUNCIL, "owner": A, "coordinator": A, "supporter": A}),
-    "evidence.link": ("link evidence to steps and opportunities",
+    "evidence.link": ("link evidence to steps and {opportunities}",
                       {**_COUNCIL, "owner": A, "coordinator": A, "supporter": A}),
     "evidence.delete": ("delete evidence that nothing refers to", _COUNCIL),
-    "opportunity.create": ("create opportunities", {**_COUNCIL, "owner": A, "coordinator": A}),
-    "opportunity.edit": ("edit an opportunity, its links and owner", {**_COUNCIL, "owner": S, "coordinator": S}),
+    "opportunity.create": ("create {opportunities}", {**_COUNCIL, "owner": A, "coordinator": A}),
+    "opportunity.edit": ("edit {a_opportunity}, its links and owner", {**_COUNCIL, "owner": S, "coordinator": S}),
     "opportunity.score": ("record scoring inputs", {**_COUNCIL, "owner": S, "coordinator": S}),
-    "solution.manage": ("add and change solutions", {**_COUNCIL, "owner": S, "coordinator": S}),
-    "transition.request": ("move an opportunity or request a transition",
+    "solution.manage": ("add and change {solutions}", {**_COUNCIL, "owner": S, "coordinator": S}),
+    "transition.request": ("move {a_opportunity} or request a transition",
                            {**_COUNCIL, "owner": S, "coordinator": S}),
     "transition.approve": ("approve or reject transition requests (when the lifecycle names them as approver)",
                            {"lead": A, "manager": A, "owner": S}),
@@ -83,6 +86,9 @@ class Actor:
     roles: frozenset[str] = frozenset({"viewer"})
     scopes: dict[str, frozenset[int]] = field(default_factory=dict)  # role -> journey ids it covers
     system: bool = False
+    # What the organisation's own council roles (govern.yaml `roles:`) held by this actor may do: role -> action -> scope.
+    grants: dict[str, dict[str, Scope]] = field(default_factory=dict)
+    words: Vocabulary = field(default=DEFAULT_WORDS, compare=False, repr=False)  # for refusals in the org's words
 
     @classmethod
     def system_actor(cls, name: str = "system") -> "Actor":
@@ -97,7 +103,7 @@ class Actor:
         grants = ACTIONS[action][1]
         wanted = set(journey_ids or ())
         for role in self.roles:
-            scope = grants.get(role)
+            scope = grants.get(role) or self.grants.get(role, {}).get(action)
             if scope is Scope.ALL:
                 return True
             if scope is Scope.SCOPED and wanted & self.scopes.get(role, frozenset()):
@@ -112,14 +118,94 @@ class Actor:
             raise PermissionDenied(denial_message(self, action), {"action": action, "allowed": who_may(action)})
 
 
-def who_may(action: str) -> list[str]:
+def who_may(action: str, custom: "Mapping[str, CustomRole] | None" = None) -> list[str]:
+    """The roles that may take an action, in words; `custom` adds the organisation's own roles that hold it."""
     out = []
-    for role, scope in ACTIONS[action][1].items():
+    grants = dict(ACTIONS[action][1])
+    for role in (custom or {}).values():
+        if action in role.permissions:
+            grants[role.name] = role.permissions[action]
+    for role, scope in grants.items():
         out.append(role if scope is Scope.ALL else f"{role} (of the journeys concerned)")
     return out
 
 
+# --- the organisation's own council roles (govern.yaml `roles:`) --------------------------------------------------------
+
+ROLES_SETTING = "roles"
+BUILT_IN_SEAT_ROLES = ("lead", "manager", "coordinator", "supporter")
+_ROLE_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,19}$")
+
+
+@dataclass(frozen=True)
+class CustomRole:
+    """A council role of the organisation's own (a Chief Medical Officer, a privacy officer), on top of the four from
+    the practice, with exactly the permissions it declares."""
+
+    key: str
+    name: str
+    description: str
+    permissions: Mapping[str, Scope]
+
+
+def custom_roles_from(section: Any) -> dict[str, CustomRole]:
+    """The (validated) `roles:` section as CustomRole by key; nothing declared gives {}."""
+    out: dict[str, CustomRole] = {}
+    for item in section or []:
+        if not isinstance(item, Mapping) or not isinstance(item.get("key"), str):
+            continue
+        raw = item.get("permissions") or {}
+        if isinstance(raw, list):
+            raw = {a: "all" for a in raw}
+        perms = {a: Scope(s) for a, s in raw.items() if a in ACTIONS and s in ("all", "scoped")}
+        out[item["key"]] = CustomRole(item["key"], str(item.get("name") or item["key"]),
+                                      str(item.get("description") or ""), perms)
+    return out
+
+
+def validate_roles(section: Any, path: str = "roles") -> dict[str, str]:
+    """Every problem with govern.yaml's `roles:` section, keyed by its place."""
+    problems: dict[str, str] = {}
+    if section is None:
+        return problems
+    if not isinstance(section, list):
+        return {path: "must be a list of roles, each {key, name, description, permissions}"}
+    seen: dict[str, int] = {}
+    for i, item in enumerate(section):
+        here = f"{path}[{i}]"
+        if not isinstance(item, Mapping):
+            problems[here] = "must be a mapping with key, name and permissions"
+            continue
+        for k in item:
+            if k not in ("key", "name", "description", "permissions"):
+                problems[f"{here}.{k}"] = "unknown key (allowed: key, name, description, permissions)"
+        key = item.get("key")
+        if not isinstance(key, str) or not _ROLE_KEY.match(key):
+            problems[f"{here}.key"] = f"is required: lower-case letters, digits, '-' or '_' (got {key!r})"
+        elif key in ROLES:
+            problems[f"{here}.key"] = f"{key!r} is a built-in role; give your own role another key"
+        elif key in seen:
+            problems[f"{here}.key"] = f"duplicate role {key!r} (also {path}[{seen[key]}])"
+        else:
+            seen[key] = i
+        perms = item.get("permissions")
+        if perms is None:
+            problems[f"{here}.permissions"] = "is required: the actions this role may take (see the permission table)"
+            continue
+        entries = {a: "all" for a in perms} if isinstance(perms, list) else perms
+        if not isinstance(entries, Mapping):
+            problems[f"{here}.permissions"] = "must be a list of actions, or a mapping of action to all | scoped"
+            continue
+        for action, scope in entries.items():
+            if action not in ACTIONS:
+                problems[f"{here}.permissions.{action}"] = (f"unknown action {action!r} "
+                                                            f"(actions: {', '.join(ACTIONS)})")
+            elif scope not in ("all", "scoped"):
+                problems[f"{here}.permissions.{action}"] = f"must be all or scoped, got {scope!r}"
+    return problems
+
+
 def denial_message(actor: Actor, action: str) -> str:
     held = ", ".join(sorted(actor.roles - {"viewer"})) or "viewer"
-    return (f"{actor.handle} ({held}) may not {ACTIONS[action][0]}; "
+    return (f"{actor.handle} ({held}) may not {actor.words.fill(ACTIONS[action][0])}; "
             f"this is for: {', '.join(who_may(action))}.")

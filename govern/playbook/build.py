@@ -283,7 +283,7 @@ def _helpers(pb: Playbook, page: Page, fmt: str, live: bool) -> dict[str, Callab
     def pb_persona_name(key: str) -> str:
         return next((p["name"] for p in pb.personas if p["key"] == key), key)
 
-    return {"pb_persona_name": pb_persona_name, "pb": pb, "page": page, "fmt": fmt, "live": live, "href": href, "link": link, "anchor": anchor,
+    return {"pb_persona_name": pb_persona_name, "pb": pb, "w": pb.words, "page": page, "fmt": fmt, "live": live, "href": href, "link": link, "anchor": anchor,
             "person": person, "people": people, "journey": journey, "journeys": journeys, "ritual": ritual,
             "state": state, "opp_row": opp_row, "open_on": open_on, "role": role, "calendar_link": calendar_link, "as_of": pb.as_of.strftime("%Y-%m-%d"),
             "as_of_time": pb.as_of.strftime("%Y-%m-%d %H:%M UTC")}
@@ -293,6 +293,8 @@ def render_markdown(pb: Playbook, page: Page, *, fmt: str = "md", live: bool = F
     """One page as Markdown (`fmt="html"` embeds the SVG diagram instead of Mermaid, for the HTML site)."""
     context = {**_helpers(pb, page, fmt, live), **page.context}
     text = _environment().get_template(page.template).render(context)
+    # Product wording kept as placeholders (`{opportunity}`, from the permission table, effects …) in the org's words.
+    text = pb.words.fill(text, escape=md_escape)
     return text.rstrip() + "\n"
 
 

@@ -23,13 +23,13 @@ from govern.model import (
 )
 from govern.policy import ACTIONS, ROLES, Actor, Scope, who_may
 from govern.services.common import get_setting
+from govern.vocabulary import DEFAULT as DEFAULT_WORDS, Vocabulary, vocabulary_of
 from govern.integrations.slack.parsing import USAGES as SLACK_USAGES
 from govern.playbook import words
 from govern.rituals import cadence as cadence_mod
 from govern.rituals.calendar import attends
 from govern.rituals.config import AGENDA_SECTION_TITLES
 from govern.workflows import approvals as approvals_mod
-from govern.workflows import guards as guards_mod
 from govern.workflows.diagrams import to_mermaid, to_svg
 from govern.workflows.effects import EFFECTS
 from govern.workflows.services import approval_status, lifecycle_of, pending_requests
@@ -216,6 +216,7 @@ class Playbook:
     open_count: int = 0
     state_counts: dict[str, int] = field(default_factory=dict)
     open_states: list[str] = field(default_factory=list)
+    words: Vocabulary = DEFAULT_WORDS  # the organisation's words for the product's nouns
 
     cache: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)  # rendering caches
 
@@ -364,6 +365,8 @@ def _approval_roles(rule: Any) -> list[str]:
 def _lifecycle(session: Session, role_holders: dict[str, list[tuple[str, str | None]]]
                ) -> tuple[dict[str, Any], list[TransitionInfo]]:
     lifecycle = lifecycle_of(session)
+    vocabulary = vocabulary_of(session)
+    jira_on = jira_enabled(get_setting(session, "jira", {}) or {})
     d = lifecycle.definition
     info = {
         "name": d.name, "title": d.title, "description": d.description, "initial": d.initial,
@@ -379,16 +382,19 @@ def _lifecycle(session: Session, role_holders: dict[str, list[tuple[str, str | N
         now = sorted({h for r in roles if r != "owner" for h, _ in role_holders.get(r, [])})
         transitions.append(TransitionInfo(
             trigger=t.trigger, sources=list(t.sources), dest=t.dest, description=t.description,
-            guards=[words.guard_words(g.name, g.params, guards_mod.GUARDS[g.name].description) for g in t.guards],
+            guards=[words.guard_words(g.name, g.params, vocabulary) for g in t.guards],
             guard_labels=[g.label() for g in t.guards],
             approval=approvals_mod.describe_rule(t.approval) if t.approval else None,
             approval_roles=roles, approvers_now=now, requires_reason=t.requires_reason, auto=t.auto,
-            effects=[_effect_words(e) for e in t.effects], effect_names=[e.name for e in t.effects]))
+            effects=[_effect_words(e, vocabulary, jira_on) for e in t.effects],
+            effect_names=[e.name for e in t.effects]))
     return info, transitions
 
 
-def _effect_words(effect: Any) -> str:
-    text = EFFECTS[effect.name].description
+def _effect_words(effect: Any, vocabulary: Vocabulary = DEFAULT_WORDS, jira_on: bool = True) -> str:
+    if effect.name == "create_backlog_items" and not jira_on:
+        return vocabulary.fill("nothing outside the engine: Jira is not configured, so {solutions} are tracked here")
+    text = vocabulary.fill(EFFECTS[effect.name].description)
     if effect.name == "notify":
         channel = effect.params.get("channel")
         return ("post it in the Slack channel of each journey it touches" if channel == "journey"
@@ -433,8 +439,12 @@ def _scoring(session: Session, today: dt.date, open_states: list[str]) -> dict[s
             if spec is not None and name not in builtin:
                 builtin[name] = spec.description
     declared = list((get_setting(session, scoring.SCORING_SETTING, {}) or {}).get("models", {}) or {})
+    w = vocabulary_of(session)
+    # The rule is written with the product's nouns; say it with the organisation's.
+    evidence_rule = (described["evidence_rule"].replace("min(insights,", f"min({w.many('insight')},")
+                     .replace("newest insight", f"newest {w.one('insight')}"))
     return {"default": config.default, "declared": [m for m in declared if m != config.default],
-            "models": described["models"], "evidence_rule": described["evidence_rule"],
+            "models": described["models"], "evidence_rule": evidence_rule,
             "inputs": inputs, "input_descriptions": builtin, "ranking": ranking, "example": example,
             "evidence": evidence}
 
@@ -653,7 +663,7 @@ def collect(session: Session, *, as_of: dt.datetime, base_url: str | None = None
             scope_journeys=sorted(journey_keys[i] for i in scope_ids) if scope_ids is not None else None,
             attendee_roles=list(r.attendee_roles or []), attendee_people=sorted(r.attendee_people or []),
             attendees=who, slack_channel=r.slack_channel,
-            agenda=[(s, AGENDA_SECTION_TITLES.get(s, s)) for s in (r.agenda_sections or [])],
+            agenda=[(s, vocabulary_of(session).fill(AGENDA_SECTION_TITLES.get(s, s))) for s in (r.agenda_sections or [])],
             agenda_lead_minutes=r.agenda_lead_minutes, piggyback_on=r.piggyback_on, upcoming=upcoming))
 
     # People.
@@ -703,15 +713,21 @@ def collect(session: Session, *, as_of: dt.datetime, base_url: str | None = None
         lifecycle=lifecycle, transitions=transitions, rituals=rituals, pending=pending,
         scoring=_scoring(session, today, open_states), maturity=_maturity(session, as_of),
         slack=_slack(session), jira=dict(get_setting(session, "jira", {}) or {}), role_holders=role_holders,
-        opportunity_count=count, open_count=len(opps), open_states=open_states,
+        opportunity_count=count, open_count=len(opps), open_states=open_states, words=vocabulary_of(session),
         state_counts=dict(session.execute(sa.select(Opportunity.state, sa.func.count())
                                           .group_by(Opportunity.state)).all()))
     playbook.index()
     return playbook
 
 
+def jira_enabled(settings: dict[str, Any]) -> bool:
+    """Whether the organisation pushes solutions to Jira (a `jira:` section with a project, not switched off)."""
+    return bool(settings.get("enabled", True) and settings.get("project"))
+
+
 def _slack(session: Session) -> dict[str, Any]:
     settings = dict(get_setting(session, "slack", {}) or {})
     return {"command": settings.get("command") or "/journey", "council_channel": settings.get("council_channel"),
-            "usages": dict(SLACK_USAGES)}
+            "usages": {name: (usage, vocabulary_of(session).fill(does))
+                       for name, (usage, does) in SLACK_USAGES.items()}}
 

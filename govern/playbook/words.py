@@ -6,6 +6,8 @@ import re
 from typing import Any, Mapping
 
 from govern.policy import ACTIONS, Scope
+from govern.vocabulary import DEFAULT as DEFAULT_WORDS, Vocabulary
+from govern.workflows.guards import GUARDS
 
 _DAYS = {"MO": "Monday", "TU": "Tuesday", "WE": "Wednesday", "TH": "Thursday", "FR": "Friday", "SA": "Saturday",
          "SU": "Sunday"}
@@ -119,12 +121,10 @@ def cadence_words(kind: str, cadence: str, timezone: str) -> str:
     return f"{said} ({timezone} time)"
 
 
-def guard_words(name: str, params: Mapping[str, Any], description: str) -> str:
-    """A guard's description with its parameters filled in: 'at least 2 pieces of evidence back the opportunity'."""
-    text = description
-    for key, value in sorted(params.items()):
-        text = text.replace(f"`{key}`", str(value))
-    return text.replace("`", "")
+def guard_words(name: str, params: Mapping[str, Any], words: Vocabulary = DEFAULT_WORDS) -> str:
+    """A guard's description with its parameters counted: 'at least 2 pieces of evidence back the opportunity',
+    'it has at least 1 solution' (in the organisation's words)."""
+    return GUARDS[name].describe(params, words)
 
 
 def scope_words(scope: Scope | None, role: str) -> str:
@@ -135,9 +135,9 @@ def scope_words(scope: Scope | None, role: str) -> str:
     return "no"
 
 
-def action_sentence(action: str) -> str:
-    """The plain words of an action from the permission table."""
-    return ACTIONS[action][0]
+def action_sentence(action: str, words: Vocabulary = DEFAULT_WORDS) -> str:
+    """The plain words of an action from the permission table, in the organisation's words."""
+    return words.fill(ACTIONS[action][0])
 
 
 def plural(n: int, one: str, many: str | None = None) -> str:

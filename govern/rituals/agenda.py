@@ -33,6 +33,7 @@ from govern.model import (
 )
 from govern.services.common import journey_subtree_ids
 from govern.rituals.cadence import UTC, CadenceError, as_utc, occurrences_between, zone
+from govern.vocabulary import vocabulary_of
 from govern.rituals.config import AGENDA_SECTION_TITLES, AGENDA_SECTIONS, DEFAULT_STALE_AFTER_DAYS
 
 AGENDA_FORMAT = 1
@@ -373,7 +374,8 @@ def build_agenda(session: Session, ritual: Ritual, scheduled_at: dt.datetime, *,
             items = ownership_gaps_section(session, scope)
         else:
             items = follow_ups_section(session, ritual, scheduled_at)
-        sections.append({"key": key, "title": AGENDA_SECTION_TITLES[key], "items": items})
+        sections.append({"key": key, "title": vocabulary_of(session).fill(AGENDA_SECTION_TITLES[key]),
+                         "items": items})
     local = scheduled_at.astimezone(zone(ritual.timezone))
     return {
         "format": AGENDA_FORMAT,

@@ -35,7 +35,7 @@ from govern.rituals import cadence as cadence_mod
 AGENDA_SECTIONS = ("approvals", "stale", "kpis", "evaluations_due", "ownership_gaps", "follow_ups")
 AGENDA_SECTION_TITLES = {
     "approvals": "Requests awaiting a decision",
-    "stale": "Stale opportunities",
+    "stale": "Stale {opportunities}",
     "kpis": "KPIs that moved or missed target",
     "evaluations_due": "Evaluations due",
     "ownership_gaps": "Ownership gaps",

@@ -12,7 +12,8 @@ from govern.errors import InvalidInput, NotFound
 from govern.model import (
     CouncilSeat, Insight, Journey, Kpi, Opportunity, Person, Persona, Setting, Step, utcnow,
 )
-from govern.policy import Actor
+from govern.vocabulary import vocabulary_of
+from govern.policy import ROLES, ROLES_SETTING, Actor, custom_roles_from
 
 OPP_REF = re.compile(r"^(?:OPP-)?(\d+)$", re.IGNORECASE)
 INS_REF = re.compile(r"^(?:INS-)?(\d+)$", re.IGNORECASE)
@@ -44,9 +45,13 @@ def load_actor(session: Session, person: Person | int | str) -> Actor:
     if owned:
         roles.add("owner")
         scopes["owner"] = owned
+    grants: dict[str, dict] = {}
+    if roles - set(ROLES):  # an organisation's own role: its permissions come from govern.yaml's `roles:`
+        custom = custom_roles_from(get_setting(session, ROLES_SETTING))
+        grants = {role: dict(custom[role].permissions) for role in roles if role in custom}
     return Actor(
         person_id=person.id, handle=person.handle, roles=frozenset(roles),
-        scopes={role: frozenset(ids) for role, ids in scopes.items()},
+        scopes={role: frozenset(ids) for role, ids in scopes.items()}, grants=grants, words=vocabulary_of(session),
     )
 
 

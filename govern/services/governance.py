@@ -20,8 +20,9 @@ from govern.model import (
     RitualOccurrence, Setting, Stage, Step, insight_step, opportunity_journey,
 )
 from govern.policy import Actor
+from govern.vocabulary import forget as forget_vocabulary
 
-SETTING_SECTIONS = ("organisation", "terminology", "lifecycle", "scoring", "jira", "slack")
+SETTING_SECTIONS = ("organisation", "terminology", "words", "roles", "evidence", "lifecycle", "scoring", "jira", "slack")
 
 
 @dataclass
@@ -350,6 +351,7 @@ def apply_config(session: Session, actor: Actor, doc: dict, *, dry_run: bool = F
         audit.record(session, actor, f"config.{change.op}", change.kind, change.key,
                      before=change.before, after=change.after, reason="govern apply")
     session.commit()
+    forget_vocabulary(session)  # the words may have changed
     return result
 
 

@@ -10,6 +10,7 @@ from govern.errors import GovernError
 from govern.model import CouncilSeat, Journey, Person
 from govern.policy import ROLE_DESCRIPTIONS
 from govern.services.people import authenticate
+from govern.vocabulary import vocabulary_of
 from govern.web import bp
 from govern.web.display import display_zone, iso_local, local_day, local_time, names
 from govern.web.readmodel import lifecycle_view
@@ -96,9 +97,17 @@ def state_title(state: str | None) -> str:
     return g.lifecycle_view.title_of(state)
 
 
+class _RequestWords:
+    """The organisation's words (`govern.vocabulary`) for templates, read from the database on first use only."""
+
+    def __getattr__(self, name: str):
+        return getattr(vocabulary_of(db_session()), name)
+
+
 @bp.app_context_processor
 def _template_globals():
-    return {"csrf_token": csrf_token, "whoami": whoami, "take_notices": take_notices, "state_title": state_title}
+    return {"csrf_token": csrf_token, "whoami": whoami, "take_notices": take_notices, "state_title": state_title,
+            "w": _RequestWords()}
 
 
 @bp.app_template_filter("when")

@@ -23,11 +23,11 @@ EFFECTS: dict[str, EffectSpec] = {
     for spec in (
         EffectSpec("notify", "post the transition to a Slack channel: `journey` (each touched journey's channel) or "
                    "a named channel such as `#cx-council`", required=("channel",), optional=("message",)),
-        EffectSpec("create_backlog_items", "create one backlog item (Jira) per solution that has none yet",
+        EffectSpec("create_backlog_items", "create one backlog item (Jira) per {solution} that has none yet",
                    optional=("issue_type",)),
         EffectSpec("record_kpi_baseline", "record the current value of every targeted KPI as its baseline"),
-        EffectSpec("record_outcome", "compare the latest measurement of every targeted KPI with its baseline and "
-                   "target and record the outcome (improved, no change, worse)"),
+        EffectSpec("record_outcome", "compare the latest measurement of every targeted KPI taken after the change "
+                   "went live with its baseline and target and record the outcome (improved, no change, worse)"),
         EffectSpec("schedule_evaluation", "put an evaluation review on the agenda `after_days` days from now",
                    required=("after_days",)),
     )

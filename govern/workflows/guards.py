@@ -7,8 +7,11 @@ Guards never read the database themselves, so the same answer is given in the CL
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
+
+from govern.vocabulary import DEFAULT as DEFAULT_WORDS, Vocabulary
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,8 @@ class OpportunityFacts:
     baselines_recorded: int = 0
     outcomes_recorded: int = 0
     outcomes_improved: int = 0
+    # How the organisation names things ("2 pieces of patient feedback"): guards answer in its words.
+    words: Vocabulary = field(default=DEFAULT_WORDS, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -59,13 +64,30 @@ class ParamSpec:
     description: str = ""
 
 
+_COUNTED = re.compile(r"\{(\w+):([^}|]+)(?:\|([^}]+))?\}")
+
+
 @dataclass(frozen=True)
 class GuardSpec:
     name: str
-    description: str  # plain words for the playbook and the diagram legend
+    # Plain words for the playbook and the diagram legend: `{opportunity}` is the organisation's word, `{min:solution}`
+    # the parameter counted with it ("1 solution", "2 solutions"), `{min:source|sources}` a count of a plain word.
+    description: str
     check: Callable[..., tuple[bool, str]]
     params: Mapping[str, ParamSpec] = field(default_factory=dict)
     reads: tuple[str, ...] = ()  # which groups of facts it needs: evidence, score, solutions, kpis (owner is always there)
+
+    def describe(self, params: Mapping[str, Any], words: Vocabulary = DEFAULT_WORDS) -> str:
+        """The description with its parameters counted in the organisation's words."""
+
+        def counted(match: re.Match[str]) -> str:
+            n = params.get(match.group(1), self.params[match.group(1)].default if match.group(1) in self.params else 0)
+            noun, many = match.group(2), match.group(3)
+            if many is not None:
+                return f"{n} {noun if n == 1 else many}"
+            return words.count(int(n), noun)
+
+        return words.fill(_COUNTED.sub(counted, self.description))
 
     def label(self, params: Mapping[str, Any]) -> str:
         """Short label for diagrams: `has_evidence ≥ 2`."""
@@ -83,18 +105,19 @@ def _plural(n: int, one: str, many: str | None = None) -> str:
 def _has_evidence(facts: OpportunityFacts, min: int) -> tuple[bool, str]:
     have = facts.evidence_count
     if have >= min:
-        return True, f"has {_plural(have, 'piece')} of evidence (needs {min})"
-    return False, f"needs {_plural(min, 'piece')} of evidence, has {have}"
+        return True, f"has {facts.words.count(have, 'evidence')} (needs {min})"
+    return False, f"needs {facts.words.count(min, 'evidence')}, has {have}"
 
 
 def _evidence_across_journeys(facts: OpportunityFacts, min: int) -> tuple[bool, str]:
     have = facts.evidence_journey_count
     if have >= min:
-        return True, f"has evidence from {_plural(have, 'journey')} (needs {min})"
-    message = f"needs evidence from {_plural(min, 'journey')}, has evidence from {have}"
+        return True, f"has evidence from {facts.words.count(have, 'journey')} (needs {min})"
+    message = f"needs evidence from {facts.words.count(min, 'journey')}, has evidence from {have}"
     if facts.unlinked_evidence_count:
-        message += (f" ({_plural(facts.unlinked_evidence_count, 'insight is', 'insights are')} not linked to any "
-                    f"step yet, so counted for no journey)")
+        n = facts.unlinked_evidence_count
+        message += (f" ({facts.words.count(n, 'insight')} {'is' if n == 1 else 'are'} not linked to any "
+                    f"step yet, so counted for no {facts.words.one('journey')})")
     return False, message
 
 
@@ -120,17 +143,18 @@ def _has_score(facts: OpportunityFacts) -> tuple[bool, str]:
 def _has_solution(facts: OpportunityFacts, min: int) -> tuple[bool, str]:
     have = facts.solution_count
     if have >= min:
-        return True, f"has {_plural(have, 'solution')} (needs {min})"
-    return False, f"needs {_plural(min, 'solution')}, has {have}"
+        return True, f"has {facts.words.count(have, 'solution')} (needs {min})"
+    return False, f"needs {facts.words.count(min, 'solution')}, has {have}"
 
 
 def _solutions_delivered(facts: OpportunityFacts) -> tuple[bool, str]:
     total, done = facts.solution_count, facts.solutions_done
+    w = facts.words
     if total == 0:
-        return False, "needs its solutions delivered, but it has no solutions"
+        return False, f"needs its {w.solutions} delivered, but it has no {w.solutions}"
     if done >= total:
-        return True, f"all {_plural(total, 'solution')} delivered"
-    return False, f"needs every solution delivered, {done} of {total} done"
+        return True, ("its " if total == 1 else f"all {total} ") + f"{w.word('solution', total)} delivered"
+    return False, f"needs every {w.solution} delivered, {done} of {total} done"
 
 
 def _has_kpi(facts: OpportunityFacts, min: int) -> tuple[bool, str]:
@@ -183,20 +207,20 @@ _MIN = "the least number required"
 GUARDS: dict[str, GuardSpec] = {
     spec.name: spec
     for spec in (
-        GuardSpec("has_evidence", "at least `min` pieces of evidence back the opportunity",
+        GuardSpec("has_evidence", "the {opportunity} is backed by at least {min:evidence}",
                   _has_evidence, {"min": ParamSpec(1, 1, _MIN)}, ("evidence",)),
-        GuardSpec("evidence_across_journeys", "the evidence is linked to steps of at least `min` journeys",
+        GuardSpec("evidence_across_journeys", "the evidence is linked to steps of at least {min:journey}",
                   _evidence_across_journeys, {"min": ParamSpec(2, 1, _MIN)}, ("evidence",)),
-        GuardSpec("evidence_from_sources", "the evidence comes from at least `min` distinct sources",
+        GuardSpec("evidence_from_sources", "the evidence comes from at least {min:distinct source|distinct sources}",
                   _evidence_from_sources, {"min": ParamSpec(2, 1, _MIN)}, ("evidence",)),
-        GuardSpec("has_owner", "someone owns the opportunity", _has_owner),
+        GuardSpec("has_owner", "someone owns the {opportunity}", _has_owner),
         GuardSpec("has_score", "every input of the scoring model is recorded, so it has a score", _has_score,
                   reads=("score",)),
-        GuardSpec("has_solution", "at least `min` solutions are defined", _has_solution,
+        GuardSpec("has_solution", "it has at least {min:solution}", _has_solution,
                   {"min": ParamSpec(1, 1, _MIN)}, ("solutions",)),
-        GuardSpec("solutions_delivered", "every solution's backlog item is done", _solutions_delivered,
+        GuardSpec("solutions_delivered", "every {solution}'s backlog item is done", _solutions_delivered,
                   reads=("solutions",)),
-        GuardSpec("has_kpi", "the opportunity targets at least `min` KPIs", _has_kpi, {"min": ParamSpec(1, 1, _MIN)},
+        GuardSpec("has_kpi", "the {opportunity} targets at least {min:kpi}", _has_kpi, {"min": ParamSpec(1, 1, _MIN)},
                   ("kpis",)),
         GuardSpec("kpi_baseline_recorded", "a baseline is recorded for every targeted KPI", _kpi_baseline_recorded,
                   reads=("kpis",)),

@@ -29,6 +29,7 @@ from govern.model import (
 )
 from govern.policy import Actor, who_may
 from govern.services.common import get_opportunity, get_setting
+from govern.vocabulary import vocabulary_of
 from govern.workflows import approvals
 from govern.workflows.approvals import ApprovalContext, ApprovalStatus
 from govern.workflows.definition import TransitionDef, definition_from_section
@@ -120,7 +121,8 @@ def facts_for(session: Session, opportunity: Opportunity, needs: Iterable[str] |
     if "score" in groups:
         values["missing_score_inputs"] = _missing_score_inputs(session, opportunity)
     return OpportunityFacts(opportunity_id=oid, owner_id=opportunity.owner_id,
-                            journey_ids=tuple(sorted(j.id for j in opportunity.journeys)), **values)
+                            journey_ids=tuple(sorted(j.id for j in opportunity.journeys)),
+                            words=vocabulary_of(session), **values)
 
 
 # --- approval context -------------------------------------------------------------------------------------------------

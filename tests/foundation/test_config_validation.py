@@ -80,7 +80,8 @@ def test_unknown_council_role_and_person():
     errors = errors_for(doc)
     n = len(doc["council"])
     assert errors[f"council[{n - 2}].person"] == "unknown person 'ruben'"
-    assert errors[f"council[{n - 1}].role"].startswith("Must be one of: lead, manager, coordinator, supporter")
+    assert errors[f"council[{n - 1}].role"].startswith(
+        "unknown council role 'chair' (roles: coordinator, lead, manager, supporter")
 
 
 def test_duplicate_keys_are_reported():

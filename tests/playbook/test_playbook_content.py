@@ -75,7 +75,7 @@ def test_lifecycle_page_has_diagram_guards_in_words_and_approvers(markdown_files
     page = markdown_files["lifecycle.md"]
     assert "```mermaid\nstateDiagram-v2" in page
     assert "<svg" in html_files["lifecycle.html"].decode()
-    assert "- Only when: at least 2 pieces of evidence back the opportunity; the evidence is linked to steps of " \
+    assert "- Only when: the opportunity is backed by at least 2 pieces of evidence; the evidence is linked to steps of " \
            "at least 2 journeys" in page
     assert "- Approved by: the lead (now: [Ana Silva](people/ana.md))" in page
     assert "- Approved by: the owner of every journey it touches" in page

@@ -9,6 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from govern.playbook.markup import md_code, md_escape, to_html
 from govern.playbook.words import cadence_words, guard_words
+from govern.vocabulary import vocabulary_from
 
 
 @pytest.mark.parametrize(("kind", "rule", "words"), [
@@ -32,8 +33,20 @@ def test_an_unusual_cadence_is_shown_as_written():
 
 
 def test_guard_descriptions_get_their_parameters():
-    assert guard_words("has_evidence", {"min": 3}, "at least `min` pieces of evidence back the opportunity") \
-        == "at least 3 pieces of evidence back the opportunity"
+    assert guard_words("has_evidence", {"min": 3}) == "the opportunity is backed by at least 3 pieces of evidence"
+
+
+def test_guard_descriptions_count_in_the_right_number():
+    assert guard_words("has_solution", {"min": 1}) == "it has at least 1 solution"
+    assert guard_words("has_solution", {"min": 2}) == "it has at least 2 solutions"
+    assert guard_words("evidence_from_sources", {"min": 1}) == "the evidence comes from at least 1 distinct source"
+
+
+def test_guard_descriptions_use_the_organisations_words():
+    words = vocabulary_from({"opportunity": "improvement idea",
+                             "evidence": {"one": "piece of patient feedback", "many": "pieces of patient feedback"}})
+    assert guard_words("has_evidence", {"min": 1}, words) == \
+        "the improvement idea is backed by at least 1 piece of patient feedback"
 
 
 @settings(max_examples=300, deadline=None)

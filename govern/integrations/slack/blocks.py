@@ -118,7 +118,7 @@ def help_blocks(command: str, usages: dict[str, tuple[str, str]]) -> list[dict[s
     return [
         header(f"{command}: journey ops from Slack"),
         section("\n".join(lines)),
-        context("Name an opportunity by key (`OPP-12`) or by words from its title, in quotes when more follows "
+        context("Name {a_opportunity} by key (`OPP-12`) or by words from its title, in quotes when more follows "
                 f"(`{command} move \"switchers informed\" prioritise`). "
                 "Answers are only visible to you unless you add `--public`."),
     ]
@@ -154,8 +154,8 @@ def opportunity_status(opp: Any, *, score: Any = None, pending: Iterable[Any] = 
         f"*State*\n{state_label(opp.state)}" + (f"\n_{escape(opp.state_reason)}_" if opp.state_reason else ""),
         f"*Owner*\n{escape(person_name(opp.owner))}",
         f"*Journeys*\n{journeys}",
-        f"*Evidence*\n{len(insights)} insight{'s' if len(insights) != 1 else ''}",
-        f"*Solutions*\n{len(solutions)}" + (
+        f"*Evidence*\n{len(insights)} {{{'insight' if len(insights) == 1 else 'insights'}}}",
+        f"*{{Solutions}}*\n{len(solutions)}" + (
             f" ({sum(1 for s in solutions if s.state == 'done')} done)" if solutions else ""),
         f"*Score*\n{escape(score) if score is not None else 'not scored'}",
     ]

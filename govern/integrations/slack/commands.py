@@ -23,6 +23,7 @@ from govern.services import evidence as evidence_services
 from govern.services import opportunities as opportunity_services
 from govern.services.common import get_opportunity, get_setting, journey_subtree_ids, load_actor
 from govern.integrations.slack import blocks
+from govern.vocabulary import DEFAULT as DEFAULT_WORDS, Vocabulary, vocabulary_of
 from govern.integrations.slack.parsing import USAGES, Malformed, parse, split_on_quote
 
 log = logging.getLogger(__name__)
@@ -107,10 +108,12 @@ def run(db, directory, invocation: Invocation, on_settings: Callable[[dict], Non
     `slack` setting as read for this command (the adapter picks up its acknowledgement budget from it)."""
     public = False
     command = invocation.command or DEFAULT_COMMAND
+    words = DEFAULT_WORDS
     try:
         person_id = directory.person_id_for(db, invocation.user_id) if directory is not None else None
         with db.session_scope() as session:
             settings = slack_settings(session)
+            words = vocabulary_of(session)
             if on_settings is not None:
                 on_settings(settings)
             command = command_name(settings) if settings.get("command") else command
@@ -119,28 +122,41 @@ def run(db, directory, invocation: Invocation, on_settings: Callable[[dict], Non
             try:
                 parsed = parse(invocation.text)
             except Malformed as bad:
-                return usage(command, bad.subcommand, bad.problem)
+                return _worded(usage(command, bad.subcommand, bad.problem), words)
             public = parsed.public
             if parsed.subcommand is None:
-                return blocks.reply(f"I do not know '{parsed.word}'.",
+                return _worded(blocks.reply(f"I do not know '{parsed.word}'.",
                                     blocks.notice(f"I do not know '{parsed.word}'.", emoji=":thinking_face:")
-                                    + blocks.help_blocks(command, USAGES))
+                                    + blocks.help_blocks(command, USAGES)), words)
             handler = HANDLERS[parsed.subcommand]
             ctx.rest = parsed.rest
             try:
                 text, body = handler(ctx, list(parsed.args))
             except Malformed as bad:
-                return usage(command, bad.subcommand, bad.problem)
-            return blocks.reply(text, body, in_channel=public)
+                return _worded(usage(command, bad.subcommand, bad.problem), words)
+            return _worded(blocks.reply(text, body, in_channel=public), words)
     except Unmapped as unmapped:
         text = unmapped_text(invocation.user_id, unmapped.reading)
-        return blocks.reply(text, blocks.notice(text, emoji=":bust_in_silhouette:"))
+        return _worded(blocks.reply(text, blocks.notice(text, emoji=":bust_in_silhouette:")), words)
     except GovernError as err:
-        return error_reply(err)
+        return _worded(error_reply(err), words)
     except Exception:  # noqa: BLE001 - the user gets an apology, the log gets the trace
         log.exception("slack command failed: %r", invocation.text)
         text = "Something went wrong on our side; nothing was changed. Please try again in a moment."
-        return blocks.reply(text, blocks.notice(text, emoji=":warning:"))
+        return _worded(blocks.reply(text, blocks.notice(text, emoji=":warning:")), words)
+
+
+def _worded(reply: dict[str, Any], words: Vocabulary) -> dict[str, Any]:
+    """Every text of a reply in the organisation's words: `{opportunity}` → "improvement idea" (escaped for mrkdwn)."""
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            return words.fill(value, escape=blocks.escape)
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        return value
+    return walk(reply)
 
 
 def usage(command: str, subcommand: str, problem: str | None = None) -> dict[str, Any]:
@@ -173,7 +189,7 @@ def find_opportunity(session: Session, ref: str) -> Opportunity:
         return get_opportunity(session, ref)
     words = _words(ref)
     if not words:
-        raise NotFound(f"which opportunity? Name it by key (OPP-12) or by words from its title", {"opportunity": ref})
+        raise NotFound(f"which {{opportunity}}? Name it by key (OPP-12) or by words from its title", {"opportunity": ref})
     query = sa.select(Opportunity).order_by(Opportunity.number)
     for word in words:
         query = query.where(sa.func.lower(Opportunity.title).contains(word, autoescape=True))
@@ -181,9 +197,9 @@ def find_opportunity(session: Session, ref: str) -> Opportunity:
     if len(found) == 1:
         return found[0]
     if not found:
-        raise NotFound(f"no opportunity matches '{ref}'; try its key (e.g. OPP-12) or `list`", {"opportunity": ref})
+        raise NotFound(f"no {{opportunity}} matches '{ref}'; try its key (e.g. OPP-12) or `list`", {"opportunity": ref})
     names = "; ".join(f"{o.key} {o.title}" for o in found[:5])
-    raise NotFound(f"'{ref}' matches more than one opportunity ({names}{' …' if len(found) > 5 else ''}); "
+    raise NotFound(f"'{ref}' matches more than one {{opportunity}} ({names}{' …' if len(found) > 5 else ''}); "
                    "use its key", {"opportunity": ref})
 
 
@@ -255,7 +271,7 @@ def cmd_help(ctx: Context, args: list[str]):
 
 def cmd_status(ctx: Context, args: list[str]):
     if not args:
-        raise Malformed("status", "which opportunity?")
+        raise Malformed("status", "which {opportunity}?")
     opp = find_opportunity(ctx.session, " ".join(args))
     pending = [r for r in [pending_request_of(ctx.session, opp)] if r is not None]
     return f"{opp.key} {opp.title}: {opp.state}", blocks.opportunity_status(
@@ -278,16 +294,16 @@ def cmd_list(ctx: Context, args: list[str]):
             if what:
                 raise Unmapped(reading=True)
             found = list(ctx.session.scalars(open_query))
-            return f"{len(found)} open opportunities", blocks.opportunity_list("Open opportunities", found)
+            return f"{len(found)} open {{opportunities}}", blocks.opportunity_list("Open {opportunities}", found)
         found = list(ctx.session.scalars(open_query.where(Opportunity.owner_id == ctx.person.id)))
-        return f"{len(found)} open opportunities of yours", blocks.opportunity_list(
-            "Your open opportunities", found, empty="You own no open opportunities.")
+        return f"{len(found)} open {{opportunities}} of yours", blocks.opportunity_list(
+            "Your open {opportunities}", found, empty="You own no open {opportunities}.")
     journey = find_journey(ctx.session, what)
     subtree = journey_subtree_ids(ctx.session, journey.id)
     found = list(ctx.session.scalars(open_query.where(Opportunity.id.in_(
         sa.select(opportunity_journey.c.opportunity_id).where(opportunity_journey.c.journey_id.in_(subtree))))))
-    return f"{len(found)} open opportunities in {journey.name}", blocks.opportunity_list(
-        f"Open opportunities in {journey.name}", found)
+    return f"{len(found)} open {{opportunities}} in {journey.name}", blocks.opportunity_list(
+        f"Open {{opportunities}} in {journey.name}", found)
 
 
 def _kind_of(source: str) -> str:
@@ -299,8 +315,8 @@ def cmd_evidence(ctx: Context, args: list[str]):
     # The opportunity is everything before the quoted evidence (a key or title words), the source what follows.
     parts = split_on_quote(ctx.rest)
     if parts is None or not parts[0]:
-        raise Malformed("evidence", "give the opportunity, then the evidence in quotes"
-                        if args else "which opportunity, and what evidence?")
+        raise Malformed("evidence", "give the {opportunity}, then the evidence in quotes"
+                        if args else "which {opportunity}, and what evidence?")
     ref, text, source = parts
     if not text.strip():
         raise Malformed("evidence", "the evidence text is empty")
@@ -315,7 +331,7 @@ def cmd_evidence(ctx: Context, args: list[str]):
 
 def cmd_move(ctx: Context, args: list[str]):
     if len(args) < 2:
-        raise Malformed("move", "give the opportunity and the state to move it to")
+        raise Malformed("move", "give the {opportunity} and the state to move it to")
     actor = ctx.writer()
     from govern.workflows.services import request_transition
 
@@ -329,7 +345,7 @@ def cmd_move(ctx: Context, args: list[str]):
 
 def cmd_approve(ctx: Context, args: list[str]):
     if not args:
-        raise Malformed("approve", "which opportunity?")
+        raise Malformed("approve", "which {opportunity}?")
     actor = ctx.writer()
     from govern.workflows.services import approve_request
 

@@ -12,16 +12,17 @@ _QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "«": '"', "»": '"
 
 PUBLIC_FLAG = "--public"
 
-# subcommand -> (usage after the command name, what it does)
+# subcommand -> (usage after the command name, what it does); `{opportunity}` is the organisation's word for it
+# (govern.vocabulary), filled in where the text is shown
 USAGES: dict[str, tuple[str, str]] = {
     "help": ("help", "this list of commands"),
-    "status": ("status OPP", "where an opportunity stands: state, owner, evidence, score, pending approvals"),
+    "status": ("status OPP", "where {a_opportunity} stands: state, owner, evidence, score, pending approvals"),
     "list": ("list [mine|awaiting|JOURNEY]",
-             "open opportunities: yours, those awaiting your approval, or those of one journey"),
-    "evidence": ('evidence OPP "text" [source]', "record a piece of evidence and link it to the opportunity"),
-    "move": ("move OPP STATE [reason]", "move an opportunity (or ask for approval when the lifecycle needs it)"),
-    "approve": ("approve OPP", "approve the pending request on an opportunity"),
-    "reject": ("reject OPP reason", "reject the pending request on an opportunity, with a reason"),
+             "open {opportunities}: yours, those awaiting your approval, or those of one journey"),
+    "evidence": ('evidence OPP "text" [source]', "record {a_insight} and link it to the {opportunity}"),
+    "move": ("move OPP STATE [reason]", "move {a_opportunity} (or ask for approval when the lifecycle needs it)"),
+    "approve": ("approve OPP", "approve the pending request on {a_opportunity}"),
+    "reject": ("reject OPP reason", "reject the pending request on {a_opportunity}, with a reason"),
     "agenda": ("agenda [RITUAL]", "the agenda of the next occurrence of a ritual"),
     "owner": ("owner JOURNEY", "who owns a journey"),
 }
