@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from govern import audit
 from govern.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from govern.model import COUNCIL_ROLES, ApiToken, CouncilSeat, Person, utcnow
+from govern.passwords import hash_password, verify_password
 from govern.policy import Actor
 from govern.services.common import get_journey, get_person, require_text
 
@@ -125,7 +125,7 @@ def set_password(session: Session, actor: Actor, handle: str, password: str, *, 
         actor.require("person.manage")
     if not isinstance(password, str) or len(password) < 8:
         raise InvalidInput("a password needs at least 8 characters", {"password": "at least 8 characters"})
-    person.password_hash = generate_password_hash(password)
+    person.password_hash = hash_password(password)
     audit.record(session, actor, "person.password_set", "person", person.handle)
     if commit:
         session.commit()
@@ -136,7 +136,7 @@ def authenticate(session: Session, handle_or_email: str, password: str) -> Perso
     person = session.scalar(sa.select(Person).where(
         sa.or_(Person.handle == handle_or_email, sa.func.lower(Person.email) == (handle_or_email or "").lower())))
     ok = bool(person and person.active and person.password_hash
-              and check_password_hash(person.password_hash, password or ""))
+              and verify_password(person.password_hash, password or ""))
     if not ok:
         raise Unauthenticated("unknown user or wrong password")
     return person
