@@ -310,6 +310,36 @@ class Opportunity(Base):
         return f"OPP-{self.number}"
 
 
+class EvidenceSummary(Base):
+    """What backs an opportunity, kept current in the same transaction as every change of its evidence (an insight
+    linked or unlinked, a linked insight's steps changed), so that ranking and guards read one row per opportunity
+    instead of aggregating every link each time (`govern.services.summary.refresh_evidence_summary`)."""
+
+    __tablename__ = "evidence_summary"
+
+    opportunity_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("opportunity.id", ondelete="CASCADE"), primary_key=True, autoincrement=False)
+    insight_count: Mapped[int] = mapped_column(default=0)
+    # Distinct journeys of the steps the insights are linked to (the opportunity's own journey links do not count).
+    journey_count: Mapped[int] = mapped_column(default=0)
+    # Distinct sources, compared case-insensitively and trimmed.
+    source_count: Mapped[int] = mapped_column(default=0)
+    # Linked insights attached to no step (they count for no journey).
+    unlinked_count: Mapped[int] = mapped_column(default=0)
+    newest_observed_on: Mapped[Optional[dt.date]]
+
+
+class NumberCounter(Base):
+    """The last number handed out per kind of key (INS-n, OPP-n). Taking a number updates this row, which holds its
+    lock until the transaction ends, so concurrent writers never get the same number; a deleted row's number is never
+    handed out again, because the counter only grows."""
+
+    __tablename__ = "number_counter"
+
+    kind: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    last: Mapped[int] = mapped_column(default=0)
+
+
 class OpportunityKpi(Base):
     """A KPI an opportunity targets, with the baseline taken on entering implement and the evaluated outcome."""
 

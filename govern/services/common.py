@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from govern.errors import InvalidInput, NotFound
 from govern.model import (
-    CouncilSeat, Insight, Journey, Kpi, Opportunity, Person, Persona, Setting, Step, utcnow,
+    CouncilSeat, Insight, Journey, Kpi, NumberCounter, Opportunity, Person, Persona, Setting, Step, utcnow,
 )
 from govern.vocabulary import vocabulary_of
 from govern.policy import ROLES, ROLES_SETTING, Actor, custom_roles_from
@@ -170,8 +170,35 @@ def put_setting(session: Session, key: str, value: Any) -> None:
         row.value = value
 
 
+def dialect_insert(session: Session, table):
+    """An INSERT for `table` with the dialect's ON CONFLICT clauses (SQLite and PostgreSQL share the API)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
 def next_number(session: Session, column) -> int:
-    return (session.scalar(sa.select(sa.func.max(column))) or 0) + 1
+    """The next number for a numbered kind (`Insight.number`, `Opportunity.number`), from its counter row.
+
+    One UPDATE … RETURNING: the row stays locked until the caller's transaction ends, so concurrent writers on
+    PostgreSQL queue for it and never get the same number (SQLite writers are serialised already). The counter only
+    grows, so a deleted row's number is never handed out again; it also never falls behind the numbers in the table
+    (rows written without the counter, e.g. an import), as it takes the larger of the two."""
+    column = column.property.columns[0] if hasattr(column, "property") else column
+    kind = column.table.name
+    counter = NumberCounter.__table__
+    greatest = sa.func.greatest if session.get_bind().dialect.name == "postgresql" else sa.func.max
+    taken = sa.func.coalesce(sa.select(sa.func.max(column)).scalar_subquery(), 0)
+    bump = (counter.update().where(counter.c.kind == kind)
+            .values(last=greatest(counter.c.last, taken) + 1).returning(counter.c.last))
+    number = session.execute(bump).scalar()
+    if number is None:  # the first number of this kind in this database (or its counters were emptied)
+        session.execute(dialect_insert(session, counter).values(kind=kind, last=0)
+                        .on_conflict_do_nothing(index_elements=["kind"]))
+        number = session.execute(bump).scalar()
+    return number
 
 
 def require_text(value: Any, field: str, *, max_len: int | None = None) -> str:

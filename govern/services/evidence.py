@@ -12,6 +12,7 @@ from govern.errors import InvalidInput, RefusedChange
 from govern.model import INSIGHT_KINDS, Insight, Opportunity, opportunity_insight
 from govern.policy import Actor
 from govern.services.common import get_insight, get_step, next_number, require_text
+from govern.services.summary import refresh_evidence_summary
 
 
 def insight_snapshot(i: Insight) -> dict:
@@ -70,6 +71,7 @@ def link_evidence_to_steps(session: Session, actor: Actor, insight_ref: str | in
             insight.steps.append(step)
     after = insight_snapshot(insight)
     if after != before:
+        refresh_evidence_summary(session, insight_ids=[insight.id])
         audit.record(session, actor, "evidence.linked", "insight", insight.key, before=before, after=after)
     if commit:
         session.commit()
@@ -90,6 +92,7 @@ def unlink_evidence_from_step(session: Session, actor: Actor, insight_ref: str |
         raise RefusedChange(f"{insight.key} would be orphaned: it is linked to no other step and no opportunity")
     before = insight_snapshot(insight)
     insight.steps.remove(target)
+    refresh_evidence_summary(session, insight_ids=[insight.id])
     audit.record(session, actor, "evidence.unlinked", "insight", insight.key, before=before,
                  after=insight_snapshot(insight))
     if commit:

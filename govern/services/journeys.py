@@ -15,6 +15,7 @@ from govern.model import (
 )
 from govern.policy import Actor
 from govern.services.common import get_journey, get_person, get_step, journey_subtree_ids, require_text
+from govern.services.summary import refresh_evidence_summary
 
 KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -233,6 +234,7 @@ def delete_step(session: Session, actor: Actor, ref: str, *, move_evidence_to: s
             if insight_id not in already:
                 session.execute(insight_step.insert().values(insight_id=insight_id, step_id=target.id))
         session.execute(insight_step.delete().where(insight_step.c.step_id == step.id))
+        refresh_evidence_summary(session, insight_ids=linked)  # the target step may be in another journey
     referring = session.scalars(sa.select(Journey.key).where(Journey.parent_step_id == step.id)).all()
     if referring:
         raise RefusedChange(f"step '{ref}' is detailed by journey(s) {', '.join(referring)}",

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from govern.errors import InvalidInput, RefusedChange
 from govern.model import Base
 from govern.policy import Actor
+from govern.services.summary import refresh_evidence_summary
 
 FORMAT = "govern-export"
 FORMAT_VERSION = 1
@@ -108,6 +109,8 @@ def import_data(session: Session, actor: Actor, data: dict) -> dict[str, int]:
     for table, key, values in deferred:
         session.execute(table.update().where(*[table.c[k] == v for k, v in key.items()]).values(**values))
     _reset_sequences(session)
+    # Exports made before the summary existed carry none: recompute it from the imported links.
+    refresh_evidence_summary(session, everything=True)
     session.commit()
     return counts
 
