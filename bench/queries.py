@@ -39,7 +39,7 @@ sys.path.insert(0, str(_HERE.parent))
 
 import sqlalchemy as sa  # noqa: E402
 
-from govern.cli_support import DEMO_PASSWORD  # noqa: E402
+from govern.cli.support import DEMO_PASSWORD  # noqa: E402
 from govern.config import Config  # noqa: E402
 from govern.db import Database, StatementCounter  # noqa: E402
 from govern.model import (  # noqa: E402

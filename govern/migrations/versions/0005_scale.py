@@ -1,14 +1,14 @@
 """scale: per-kind number counters and the maintained evidence summary per opportunity
 
 Revision ID: 0005_scale
-Revises: 0001
+Revises: 0004_integrations
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = "0005_scale"
-down_revision = "0001"
+down_revision = "0004_integrations"
 branch_labels = None
 depends_on = None
 
