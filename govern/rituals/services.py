@@ -141,6 +141,43 @@ def upcoming(session: Session, actor: Actor, *, ritual: str | None = None, now: 
     return found[:limit] if per_ritual is None else found
 
 
+@dataclass(frozen=True)
+class PastOccurrence:
+    ritual: Ritual
+    scheduled_at: dt.datetime
+    occurrence: RitualOccurrence | None
+
+    @property
+    def status(self) -> str:
+        """held, missed, skipped, cancelled — or 'not recorded' for a meeting nobody wrote minutes for."""
+        if self.occurrence is None or self.occurrence.status == "planned":
+            return "not recorded"
+        return self.occurrence.status
+
+
+def past_occurrences(session: Session, actor: Actor, ritual_ref: str, *, now: dt.datetime | None = None,
+                     limit: int = 12, before: dt.datetime | None = None) -> list[PastOccurrence]:
+    """The latest occurrences that have begun, newest first: every time the cadence met, recorded or not.
+
+    `before` pages further back (pass the oldest `scheduled_at` shown). Recorded rows outside the cadence (a ritual
+    whose cadence changed) are included too, so no minutes are unreachable."""
+    actor.require("read")
+    now = as_utc(now or now_utc())
+    ritual = get_ritual(session, ritual_ref)
+    until = as_utc(before) if before is not None else now + dt.timedelta(seconds=1)
+    times = occurrences_between(ritual.cadence_kind, ritual.cadence, ritual.timezone, until - LOOK_BACK, until)
+    times = [t for t in times if t < until][-limit:]
+    oldest = times[0] if len(times) == limit else until - LOOK_BACK
+    rows = {as_utc(o.scheduled_at): o for o in session.scalars(
+        sa.select(RitualOccurrence).where(RitualOccurrence.ritual_id == ritual.id,
+                                          RitualOccurrence.scheduled_at >= naive(oldest),
+                                          RitualOccurrence.scheduled_at < naive(until)))}
+    found = {t: PastOccurrence(ritual, t, rows.get(t)) for t in times}
+    for at, row in rows.items():
+        found.setdefault(at, PastOccurrence(ritual, at, row))
+    return sorted(found.values(), key=lambda p: p.scheduled_at, reverse=True)[:limit]
+
+
 # --- occurrences: sync and firing (the scheduler's use cases) ---------------------------------------------------------
 
 
@@ -690,6 +727,11 @@ def hold_ritual(
         raise Conflict("; ".join(f"{k}: {v}" for k, v in errors.items()), errors)
 
     before = occurrence_snapshot(occurrence)
+    if occurrence.agenda is None:
+        # Freeze what was on the table: the minutes are read later against this agenda, not today's data.
+        occurrence.agenda = agenda_mod.build_agenda(session, ritual, as_utc(occurrence.scheduled_at), now=now,
+                                                    occurrence_id=occurrence.id)
+        occurrence.agenda_built_at = naive(now)
     occurrence.status = "held"
     occurrence.held_at = occurrence.held_at or naive(now)
     occurrence.recorded_by_id = actor.person_id

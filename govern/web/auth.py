@@ -12,7 +12,7 @@ from govern.policy import ROLE_DESCRIPTIONS
 from govern.services.people import authenticate
 from govern.vocabulary import vocabulary_of
 from govern.web import bp
-from govern.web.display import display_zone, iso_local, local_day, local_time, names
+from govern.web.display import display_zone, iso_local, local_day, local_time, names, with_names
 from govern.web.readmodel import lifecycle_view
 from govern.web.support import (
     check_csrf, csrf_token, db_session, governed_error_page, http_error_page, login_required, safe_next,
@@ -125,6 +125,13 @@ def format_day(value) -> str:
 @bp.app_template_filter("iso_local")
 def format_iso_local(value) -> str:
     return iso_local(value, display_zone(db_session())) if value else ""
+
+
+@bp.app_template_filter("with_names")
+def format_with_names(text) -> str:
+    """Generated words with handles in parentheses, shown with names ('(owner lotte)' → '(owner Lotte de Vries)')."""
+    me = g.get("web_actor")
+    return with_names(str(text or ""), names(db_session()), me.handle if me is not None else None)
 
 
 @bp.app_template_filter("person_name")

@@ -8,7 +8,9 @@ import sqlalchemy as sa
 from flask import redirect, render_template, request, url_for
 
 from govern.errors import GovernError, InvalidInput, NotFound
-from govern.model import COUNCIL_ROLES, ApprovalRequest, CouncilSeat, Journey, Person, RitualOccurrence, utcnow
+from govern.model import (
+    COUNCIL_ROLES, ApprovalRequest, CouncilSeat, Decision, Journey, Person, RitualOccurrence, utcnow,
+)
 from govern.web import bp
 from govern.web.support import actor, db_session, field_errors, flash_message, form_list, login_required, render_error
 from govern.rituals import services as ritual_services
@@ -46,6 +48,41 @@ def council():
         .limit(8)))
     return render_template("council.html", by_role=by_role, owners=owners, upcoming=upcoming, rituals=rituals,
                            recent=recent, local_time=local_time)
+
+
+@bp.get("/rituals/<key>")
+@login_required
+def ritual(key: str):
+    """One ritual: what it is for, who attends, its next occurrences and every past one (with or without minutes)."""
+    session = db_session()
+    me = actor()
+    try:
+        r = ritual_services.get_ritual(session, key)
+    except NotFound as exc:
+        return render_error(404, exc.message)
+    before = None
+    raw_before = request.args.get("before", "").strip()
+    if raw_before:
+        try:
+            before = dt.datetime.fromisoformat(raw_before.replace("Z", "+00:00"))
+        except ValueError:
+            return render_error(400, f"'before' must be a moment such as 2026-11-25T09:00:00Z, got '{raw_before}'")
+    upcoming = ritual_services.upcoming(session, me, ritual=r.key, limit=6) if before is None else []
+    past = ritual_services.past_occurrences(session, me, r.key, limit=12, before=before)
+    decisions = _decision_counts(session, [p.occurrence.id for p in past if p.occurrence is not None])
+    attendees = sorted(_expected_attendees(session, r))
+    people = dict(session.execute(sa.select(Person.handle, Person.name)).all())
+    return render_template("ritual.html", ritual=r, upcoming=upcoming, past=past, decisions=decisions,
+                           attendees=[people.get(h, h) for h in attendees], local_time=local_time,
+                           older=past[-1].scheduled_at.isoformat().replace("+00:00", "Z") if len(past) == 12
+                           else None)
+
+
+def _decision_counts(session, occurrence_ids: list[int]) -> dict[int, int]:
+    if not occurrence_ids:
+        return {}
+    return dict(session.execute(sa.select(Decision.occurrence_id, sa.func.count()).where(
+        Decision.occurrence_id.in_(occurrence_ids)).group_by(Decision.occurrence_id)).all())
 
 
 @bp.get("/rituals/<key>/at/<when>")
@@ -124,7 +161,9 @@ def occurrence(occurrence_id: int):
                                    .order_by(ApprovalRequest.id)))
     # Minutes are recorded from the day before onwards (the rituals service refuses earlier ones).
     opens = occ.scheduled_at - dt.timedelta(days=1)
+    recorded_by = session.get(Person, occ.recorded_by_id).name if occ.recorded_by_id else None
     return render_template("occurrence.html", occ=occ, agenda=agenda, minutes=minutes, values=values, errors=errors,
+                           recorded_by=recorded_by,
                            people=people, attendees=attendees, pending=pending, minutes_open_on=opens,
                            recordable=utcnow() >= opens, can_record=me.can("ritual.record")), \
         (422 if errors else 200)

@@ -7,6 +7,7 @@ people by name. The words for audit actions live here because they are presentat
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
@@ -41,18 +42,28 @@ def as_local(when: dt.datetime, zone: ZoneInfo) -> dt.datetime:
     return aware.astimezone(zone)
 
 
-def local_time(when: dt.datetime | None, zone: ZoneInfo, *, weekday: bool = False) -> str:
+def local_time(when: dt.datetime | str | None, zone: ZoneInfo, *, weekday: bool = False) -> str:
     """'25 Nov 2026, 10:00 CET' (or 'Wed 25 Nov 2026, 10:00 CET')."""
-    if when is None:
+    if when is None or when == "":
         return "–"
+    if isinstance(when, str):
+        try:
+            when = dt.datetime.fromisoformat(when.replace("Z", "+00:00"))
+        except ValueError:
+            return when
     local = as_local(when, zone)
     return local.strftime(("%a " if weekday else "") + "%-d %b %Y, %H:%M %Z")
 
 
 def local_day(when: dt.date | dt.datetime | None, zone: ZoneInfo | None = None) -> str:
     """'25 Nov 2026' for a date, or for a moment in the display zone."""
-    if when is None:
+    if when is None or when == "":
         return "–"
+    if isinstance(when, str):
+        try:
+            when = dt.datetime.fromisoformat(when.replace("Z", "+00:00")) if "T" in when else dt.date.fromisoformat(when)
+        except ValueError:
+            return when
     if isinstance(when, dt.datetime):
         when = as_local(when, zone).date() if zone else when.date()
     return when.strftime("%-d %b %Y")
@@ -76,10 +87,10 @@ class Names:
         self._kpis: dict[str, str] | None = None
 
     def person(self, handle: str | None) -> str:
-        if not handle:
-            return "nobody"
         if self._people is None:
             self._people = dict(self.session.execute(sa.select(Person.handle, Person.name)).all())
+        if not handle:
+            return "nobody"
         if handle.startswith("manual:"):
             handle = handle.split(":", 1)[1]
         return self._people.get(handle) or {"system": "the system", "scheduler": "the scheduler"}.get(handle, handle)
@@ -93,6 +104,22 @@ class Names:
         if self._kpis is None:
             self._kpis = dict(self.session.execute(sa.select(Kpi.key, Kpi.name)).all())
         return self._kpis.get(key, key)
+
+
+_PARENTHESES = re.compile(r"\(([^()]*)\)")
+_WORD = re.compile(r"[a-z0-9][a-z0-9_.-]*")
+
+
+def with_names(text: str, n: Names, me: str | None = None) -> str:
+    """Handles inside parentheses in generated words become names: '(owner lotte)' → '(owner Lotte de Vries)'."""
+    n.person("")  # load the table once
+    people = n._people or {}
+
+    def inside(match: re.Match) -> str:
+        body = _WORD.sub(lambda w: ("you" if w.group(0) == me else people.get(w.group(0), w.group(0))),
+                         match.group(1))
+        return f"({body})"
+    return _PARENTHESES.sub(inside, text or "")
 
 
 def names(session: Session) -> Names:

@@ -74,3 +74,43 @@ def test_a_coordinator_may_not_record_minutes(web, example_db):
     assert "Save the minutes" not in lotte.get(f"/occurrences/{occurrence_id}").get_data(as_text=True)
     response = lotte.post(f"/occurrences/{occurrence_id}", {"notes": "sneaky"})
     assert response.status_code == 403
+
+
+def test_the_ritual_page_lists_past_occurrences_without_minutes_and_they_open(web, example_db):
+    marco = web("marco")
+    html = marco.get("/rituals/weekly-council-review").get_data(as_text=True)
+    assert "Past occurrences" in html and "Coming up" in html
+    assert "no minutes yet" in html
+    assert "UTC" not in html.split("Past occurrences")[1]  # local times (CET/CEST), one zone on the page
+    link = html.split("Past occurrences")[1].split('href="')[1].split('"')[0]
+    response = marco.get(link.replace("&amp;", "&"))
+    assert response.status_code == 302 and "/occurrences/" in response.headers["Location"]
+    assert marco.get("/council").get_data(as_text=True).count('href="/rituals/weekly-council-review"') >= 1
+    assert marco.get("/rituals/no-such-ritual").status_code == 404
+    assert marco.get("/rituals/weekly-council-review?before=yesterday").status_code == 400
+
+
+def test_a_held_meetings_agenda_is_frozen_with_its_minutes(web, example_db):
+    from govern.workflows.services import request_transition
+
+    occurrence_id = _last_weekly_review(example_db)
+    with example_db.session_scope() as s:
+        request_transition(s, actor(s, "lotte"), "OPP-1", "prioritise", reason="ready")
+    ana = web("ana")
+    response = ana.post(f"/occurrences/{occurrence_id}", {"attendance": ["ana", "marco"], "notes": "Porting first.",
+                                                          "follow_up_text": "Call finance", "follow_up_owner": "lotte",
+                                                          "follow_up_due": "2026-12-15"})
+    assert response.status_code == 302
+    with example_db.session_scope() as s:  # the request is withdrawn after the meeting
+        from govern.workflows.services import withdraw_request
+
+        request_id = s.scalar(sa.select(ApprovalRequest.id).where(ApprovalRequest.status == "pending"))
+        withdraw_request(s, actor(s, "lotte"), request_id)
+    html = ana.get(f"/occurrences/{occurrence_id}").get_data(as_text=True)
+    assert 'data-testid="agenda-frozen"' in html
+    agenda = html.split('id="h-agenda"')[1].split('id="h-minutes"')[0]
+    assert "OPP-1" in agenda  # still shows what was on the table
+    minutes = html.split('id="h-minutes"')[1]
+    assert "Ana Silva, Marco Rossi" in minutes and "Lotte de Vries, due 15 Dec 2026" in minutes
+    with example_db.session_scope() as s:
+        assert s.get(RitualOccurrence, occurrence_id).agenda is not None

@@ -136,3 +136,25 @@ def test_an_owner_marks_solutions_delivered_so_the_opportunity_can_move_to_evalu
     evaluate = page.locator(".transition[data-trigger='evaluate']")
     assert "ok" in evaluate.get_attribute("class").split()
     print(f"\n[clicks] mark {rows.count()} solutions delivered: {clicks.count}")
+
+
+def test_the_manager_writes_minutes_for_a_past_meeting_found_from_the_council_page(page_as, example_db):
+    page = page_as("marco")
+    clicks = Clicks(page)
+    clicks.click(page.get_by_role("link", name="Council & rituals"))
+    clicks.click(page.locator(".rituals").get_by_role("link", name="Weekly council review", exact=True))
+    page.wait_for_url("**/rituals/weekly-council-review")
+    screenshot(page, "ritual")
+    past = page.locator("tr[data-status='not recorded']").first
+    clicks.click(past.get_by_role("link"))
+    page.wait_for_url("**/occurrences/*")
+    assert "UTC" not in page.locator("main").inner_text()
+    clicks.check(page.get_by_label("Ana Silva"))
+    clicks.check(page.get_by_label("Marco Rossi"))
+    page.get_by_role("textbox", name="Notes").fill("Reviewed the porting work.")
+    clicks.click(page.get_by_role("button", name="Save the minutes"))
+    page.wait_for_url("**/occurrences/*#minutes")
+    assert page.get_by_test_id("agenda-frozen").is_visible()
+    assert "Ana Silva, Marco Rossi" in page.locator("#minutes").inner_text()
+    screenshot(page, "occurrence-held")
+    print(f"\n[clicks] minutes for a past meeting from the council page: {clicks.count}")
