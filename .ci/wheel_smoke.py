@@ -33,7 +33,8 @@ PG_ADMIN = os.environ.get("GOVERN_TEST_PG_URL", "postgresql+psycopg://postgres@1
 REQUIRED = ["govern/examples/telecom/govern.yaml", "govern/examples/telecom/runtime.yaml",
             "govern/migrations/env.py", "govern/migrations/script.py.mako",
             "govern/workflows/definitions/default.yaml", "govern/web/templates/base.html",
-            "govern/web/static/app.css", "govern/playbook/templates/index.md.j2"]
+            "govern/web/static/app.css", "govern/playbook/templates/index.md.j2",
+            "govern/schema/govern.schema.json", "govern/schema/govern-yaml.md"]
 IGNORED = shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", "instance", "test-artifacts",
                                  "__pycache__", ".hypothesis", ".import_linter_cache", ".pytest_cache")
 
@@ -129,6 +130,13 @@ def main() -> None:
         out = run([str(govern), "init", "--example"], cwd=empty, env=env)
         if "loaded the example organisation" not in out:
             fail(f"init --example did not load the example:\n{out}")
+        step("govern playbook build and govern schema (package templates and schema)")
+        run([str(govern), "playbook", "build", "--out", "playbook"], cwd=empty, env=env)
+        if not (empty / "playbook" / "configuration.html").exists():
+            fail("the playbook has no configuration page")
+        schema = json.loads(run([str(govern), "schema"], cwd=empty, env=env))
+        if schema.get("title") != "govern.yaml":
+            fail("govern schema did not print the JSON Schema")
 
         database = f"govern_wheel_{uuid.uuid4().hex[:10]}"
         base = PG_ADMIN.rsplit("/", 1)[0]

@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
-import yaml
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from govern.errors import InvalidInput
+from govern.yamltext import load_yaml
 from govern.model import COUNCIL_ROLES, DIRECTIONS, INSIGHT_KINDS, KPI_KINDS, KPI_SCALES
 
 KEY = validate.Regexp(r"^[a-z0-9][a-z0-9_-]{0,63}$", error="must be lower-case letters, digits, '-' or '_'")
@@ -256,17 +256,17 @@ Validator = Callable[[dict], dict[str, str]]
 
 
 def load_document(text: str, *, source: str = "govern.yaml",
-                  section_validators: list[Validator] | None = None) -> dict:
-    """Parse and validate a govern.yaml text; raise InvalidInput with every error (path → message)."""
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
-        raise InvalidInput(f"{source}: not valid YAML at {where}: {getattr(exc, 'problem', exc)}",
-                           {where: str(getattr(exc, "problem", exc))}) from None
+                  section_validators: list[Validator] | None = None,
+                  prepare: Callable[[dict], None] | None = None) -> dict:
+    """Parse and validate a govern.yaml text; raise InvalidInput with every error (path → message).
+
+    `prepare` may adjust the parsed mapping before it is checked (the caller resolves file references with it).
+    """
+    raw = load_yaml(text, source)
     if not isinstance(raw, dict):
         raise InvalidInput(f"{source}: expected a mapping at the top level", {"(file)": "expected a mapping"})
+    if prepare is not None:
+        prepare(raw)
     raw.pop("runtime", None)  # example seed data, loaded separately
     try:
         doc = GovernSchema().load(raw)

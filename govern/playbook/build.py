@@ -21,6 +21,7 @@ import html as html_module
 import posixpath
 import re
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
@@ -51,6 +52,7 @@ SECTIONS = (
     ("glossary.md", "Glossary", "glossary.md.j2"),
     ("tools.md", "Tools", "tools.md.j2"),
     ("onboarding.md", "Onboarding", "onboarding.md.j2"),
+    ("configuration.md", "Configuring govern.yaml (administrators)", "configuration.md.j2"),
 )
 
 
@@ -156,9 +158,19 @@ def _pct(value: float | None) -> str:
 
 
 @functools.lru_cache(maxsize=1)
+@functools.cache
+def configuration_reference() -> Raw:
+    """The generated govern.yaml reference (package data), without its own title, for the administrators' page."""
+    text = (resources.files("govern.schema") / "govern-yaml.md").read_text(encoding="utf-8")
+    lines = text.splitlines()
+    body = [line for line in lines[1:] if not line.startswith("<!--")] if lines[:1] and lines[0].startswith("# ") \
+        else lines
+    return Raw("\n".join(body).strip())
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("playbook", "templates"),
+        loader=jinja2.PackageLoader("govern.playbook", "templates"),
         autoescape=False,  # Markdown, escaped by `finalize`: every {{ value }} is data unless it is Raw
         finalize=md_escape,
         trim_blocks=True,
@@ -173,13 +185,14 @@ def _environment() -> jinja2.Environment:
                        plural=words.plural, words_list=words_list, role_grants=role_grants,
                        MAX_LISTED_JOURNEYS=MAX_LISTED_JOURNEYS, OPEN_LISTED=OPEN_LISTED, raw=Raw, pct=_pct,
                        raci=raci, RACI_ROLES=RACI_ROLES, RACI_LEGEND=RACI_LEGEND, grant_cell=grant_cell,
-                       kpi_target=kpi_target, kpi_latest=kpi_latest, slug=slug)
+                       kpi_target=kpi_target, kpi_latest=kpi_latest, slug=slug,
+                       configuration_reference=configuration_reference)
     return env
 
 
 @functools.lru_cache(maxsize=1)
 def _html_environment() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.PackageLoader("playbook", "templates"), autoescape=True,
+    return jinja2.Environment(loader=jinja2.PackageLoader("govern.playbook", "templates"), autoescape=True,
                               trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
 
 

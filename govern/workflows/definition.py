@@ -15,9 +15,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
 
 from govern.errors import InvalidInput
+from govern.yamltext import load_yaml
 from govern.workflows import approvals, guards
 from govern.workflows.effects import Effect, parse_effect
 
@@ -101,11 +101,10 @@ def read_source(name_or_path: str | Path) -> tuple[Mapping[str, Any], str]:
         text = (resources.files("govern.workflows") / "definitions" / f"{text_path}.yaml").read_text(encoding="utf-8")
         origin = f"{text_path} (shipped)"
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
-        raise InvalidInput(f"{origin} is not valid YAML ({where})", {"file": f"{where}: {err}"}) from None
+        data = load_yaml(text, origin)
+    except InvalidInput as err:
+        (where, problem), = err.details.items()
+        raise InvalidInput(err.message, {"file": f"{where}: {problem}"}) from None
     return data, origin
 
 
