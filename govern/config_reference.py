@@ -599,7 +599,7 @@ def markdown_reference() -> str:
         "",
     ]
     for section, node in schema["properties"].items():
-        lines += [f"## {section}", "", node.get("description", ""), ""]
+        lines += [f'## <a id="{section}"></a>{section}', "", node.get("description", ""), ""]
         lines.append(f"Type: {_type_of(node)}" + (f"; default `{json.dumps(node['default'])}`"
                                                   if "default" in node and node["default"] not in ([], {}) else "")
                      + ".")

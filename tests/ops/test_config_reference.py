@@ -13,7 +13,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from govern.cli import cli
+from govern.cli.root import cli
 from govern.config_reference import generated_files, json_schema, shipped_schema_text
 from govern.configure import example_text, read_config_file
 from govern.errors import InvalidInput
@@ -45,7 +45,7 @@ def test_govern_schema_prints_the_shipped_json_schema_which_is_valid_json_schema
 def test_reference_lists_every_section_and_nested_key_with_type_default_and_example():
     reference = CliRunner().invoke(cli, ["schema", "--reference"]).output
     for section in json_schema()["properties"]:
-        assert f"\n## {section}\n" in reference
+        assert f'\n## <a id="{section}"></a>{section}\n' in reference
     for row in ("`journeys[].stages[].steps[].emotion` | number", "`kpis[].scale` | one of `nps`",
                 "`rituals[].agenda_lead_minutes` | whole number |  | `60`", "`slack.approvals` | one of `channel`",
                 "`lifecycle.transitions[].approval`", "`scoring.models`", "`jira.status_map`"):
