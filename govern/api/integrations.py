@@ -56,11 +56,12 @@ def jira_sync(data):
     # The sync runs on its own sessions and takes no actor; the permission is checked here, at its one HTTP door.
     current_actor().require("integration.sync")
     db_session().rollback()  # end the request's transaction: the sync writes on its own sessions (SQLite: one writer)
-    from govern.integrations.jira.adapter import classify
+    from govern.integrations.jira.adapter import Patience, classify
     from govern.integrations.jira.sync import JiraNotConfigured, sync_now
 
     try:
-        summary = sync_now(runtime(), dry_run=data["dry_run"])
+        # An HTTP request waits out a short rate limit, not an outage: the worker and the reconciler carry on.
+        summary = sync_now(runtime(), dry_run=data["dry_run"], patience=Patience(wait_seconds=10))
     except JiraNotConfigured as exc:
         return error_response("integration_disabled", str(exc), 409)
     except Exception as exc:  # noqa: BLE001 - Jira down or refusing: say so plainly, as the CLI does

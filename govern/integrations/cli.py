@@ -43,7 +43,8 @@ def jira():
 @click.option("--rank", is_flag=True, help="Also re-order our open backlog items by our portfolio rank.")
 @translate_errors
 def jira_sync(dry_run: bool, rank: bool):
-    """Push waiting solutions to the Jira backlog and pull status back, now."""
+    """Reconcile with Jira now: queue every solution that should be in the backlog and is not, push what waits, pull
+    status back. Waits out rate limits and outages (up to 5 minutes) like the worker does."""
     from govern.integrations.jira.sync import JiraNotConfigured, sync_now
 
     runtime = get_runtime()
@@ -78,6 +79,8 @@ def jira_sync(dry_run: bool, rank: bool):
     click.echo(f"created: {len(summary.would_create) if dry_run else summary.created}  updated: {summary.updated}  "
                f"failed: {summary.failed}  unchanged: {summary.unchanged}"
                + (f"  waiting: {summary.waiting}" if summary.waiting else ""))
+    if summary.queued:
+        click.echo(f"  found missing from Jira and queued: {', '.join(summary.queued)}")
     for line in summary.errors:
         click.echo(f"  failed {line}")
     for line in summary.lifecycle:

@@ -396,14 +396,20 @@ class OutboxWorker:
             self._thread.join(timeout=30)
 
 
+def jira_adapter_of(runtime):
+    """The process's Jira adapter (built at start-up, or now from the configuration); None when Jira is off."""
+    adapter = (getattr(runtime, "adapters", None) or {}).get("jira")
+    if adapter is None and runtime.config.jira_enabled:
+        from govern.integrations.jira.adapter import build
+
+        adapter = build(runtime.config)
+    return adapter
+
+
 def build_deliverers(runtime) -> list[Deliverer]:
     """A deliverer for every enabled integration; topics without one simply wait in the outbox, visibly."""
     deliverers: list[Deliverer] = []
-    jira_adapter = (getattr(runtime, "adapters", None) or {}).get("jira")
-    if jira_adapter is None and runtime.config.jira_enabled:
-        from govern.integrations.jira.adapter import build
-
-        jira_adapter = build(runtime.config)
+    jira_adapter = jira_adapter_of(runtime)
     if jira_adapter is not None:
         from govern.integrations.jira.push import JiraDeliverer
 
@@ -413,18 +419,42 @@ def build_deliverers(runtime) -> list[Deliverer]:
     return deliverers
 
 
-def start_in_background(runtime) -> OutboxWorker | None:
-    """Run a worker thread in this process (used by `govern serve`); None when no integration is enabled."""
+def build_reconciler(runtime):
+    """The Jira reconciler beside every delivery worker (leader-elected: one acts); None when Jira is off."""
+    adapter = jira_adapter_of(runtime)
+    if adapter is None:
+        return None
+    from govern.integrations.jira.reconcile import JiraReconciler, cadence_from_env
+
+    push_every, pull_every = cadence_from_env()
+    return JiraReconciler(runtime.db, adapter, instance_path=runtime.config.instance_path, push_every=push_every,
+                          pull_every=pull_every)
+
+
+class BackgroundGroup:
+    """Services started together and stopped together (the delivery worker and the Jira reconciler)."""
+
+    def __init__(self, services: list):
+        self.services = [s for s in services if s is not None]
+
+    def stop(self) -> None:
+        for service in reversed(self.services):
+            service.stop()
+
+
+def start_in_background(runtime) -> BackgroundGroup | None:
+    """Run a worker thread (and the Jira reconciler) in this process (`govern serve`); None when nothing is enabled."""
     deliverers = build_deliverers(runtime)
     if not deliverers:
         log.info("outbox worker not started: no integration is enabled")
         return None
-    return OutboxWorker(runtime.db, deliverers).start()
+    reconciler = build_reconciler(runtime)
+    return BackgroundGroup([OutboxWorker(runtime.db, deliverers).start(), reconciler.start() if reconciler else None])
 
 
 def run(runtime, *, once: bool = False, lease_seconds: float = 120.0, poll_seconds: float = 1.0,
-        policy: RetryPolicy | None = None, batch_size: int | None = None) -> OutboxWorker:
-    """Run a worker in the foreground until interrupted (`govern worker`)."""
+        policy: RetryPolicy | None = None, batch_size: int | None = None, reconcile: bool = True) -> OutboxWorker:
+    """Run a worker in the foreground until interrupted (`govern worker`), with the Jira reconciler beside it."""
     deliverers = build_deliverers(runtime)
     for deliverer in deliverers:
         if batch_size:
@@ -434,10 +464,16 @@ def run(runtime, *, once: bool = False, lease_seconds: float = 120.0, poll_secon
     if once:
         worker.drain()
         return worker
+    reconciler = build_reconciler(runtime) if reconcile else None
+    if reconciler is not None:
+        reconciler.start()
     try:
         worker.run_forever()
     except KeyboardInterrupt:
         pass
+    finally:
+        if reconciler is not None:
+            reconciler.stop()
     return worker
 
 

@@ -239,10 +239,12 @@ class FileLeaderLock:
             self.lock.release(force=True)
 
 
-def leader_lock_for(db: Database, instance_path: Path | None, name: str) -> LeaderLock:
+def leader_lock_for(db: Database, instance_path: Path | None, name: str, *, role: str = "scheduler",
+                    lock_id: int = LEADER_LOCK_ID) -> LeaderLock:
+    """The leader lock of one role (the ritual scheduler; the Jira reconciler uses the same mechanism, its own key)."""
     if db.is_postgres:
-        return PostgresAdvisoryLock(db.url, application_name=f"govern-scheduler {name}")
-    return FileLeaderLock(Path(instance_path or default_instance_path()) / "scheduler.lock")
+        return PostgresAdvisoryLock(db.url, lock_id=lock_id, application_name=f"govern-{role} {name}")
+    return FileLeaderLock(Path(instance_path or default_instance_path()) / f"{role}.lock")
 
 
 # --- the scheduler ---------------------------------------------------------------------------------------------------

@@ -78,6 +78,17 @@ class Definition:
     def transitions_from(self, state: str) -> list[TransitionDef]:
         return [t for t in self.transitions if state in t.sources]
 
+    def backlog_states(self) -> dict[str, str | None]:
+        """The states in which an opportunity's solutions belong in the backlog: those entered by a transition whose
+        effects create backlog items (what the definition says the state means, whatever it is called), with the
+        issue type that effect names (None: the Jira mapping's)."""
+        states: dict[str, str | None] = {}
+        for t in self.transitions:
+            for effect in t.effects:
+                if effect.name == "create_backlog_items":
+                    states.setdefault(t.dest, effect.params.get("issue_type"))
+        return states
+
 
 def shipped_names() -> list[str]:
     """Names of the definitions shipped with govern (package data)."""

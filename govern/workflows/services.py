@@ -25,7 +25,7 @@ from govern import audit, metrics, outbox, scoring
 from govern.errors import Conflict, GuardsUnmet, InvalidInput, NotFound, PermissionDenied, PreconditionFailed
 from govern.model import (
     ApprovalRequest, ApprovalVote, CouncilSeat, Insight, Journey, Opportunity, OpportunityKpi,
-    OpportunityTransition, Person, Solution, Step, insight_step, opportunity_insight, utcnow,
+    OpportunityTransition, OutboxMessage, Person, Solution, Step, insight_step, opportunity_insight, utcnow,
 )
 from govern.policy import Actor, who_may
 from govern.services.common import get_opportunity, get_setting
@@ -689,3 +689,66 @@ def request_auto_transitions(session: Session, actor: Actor, opportunity_ref: st
             return request_transition(session, actor, opp.id, t.trigger,
                                       reason="requested automatically: its guards are met")
     return None
+
+
+# --- reconciliation: solutions that belong in the backlog ------------------------------------------------------------
+
+
+def backlog_states_by_lifecycle(session: Session) -> dict[str, dict[str, str | None]]:
+    """{lifecycle name: {state: issue type or None}} for every lifecycle an opportunity lives in: the states whose
+    solutions belong in the backlog, as each definition says (see `Definition.backlog_states`)."""
+    applied = applied_lifecycle(session)
+    names = set(session.scalars(sa.select(Opportunity.lifecycle).distinct())) | {applied.name}
+    found: dict[str, dict[str, str | None]] = {}
+    for name in names:
+        if name in (None, applied.name):
+            lifecycle = applied
+        else:
+            try:
+                lifecycle = get_lifecycle(name)
+            except Exception:  # noqa: BLE001 - an opportunity of a lifecycle no longer shipped: nothing to push
+                continue
+        found[name if name is not None else applied.name] = lifecycle.definition.backlog_states()
+    return found
+
+
+def queue_missing_backlog_items(session: Session, actor: Actor, *, commit: bool = True) -> list[str]:
+    """Reconciliation: queue a backlog item for every solution that should be in the backlog and is not, nor queued.
+
+    Should be: its opportunity is in a state its lifecycle enters with `create_backlog_items` (e.g. implement), so a
+    solution added during implement, or one whose opportunity entered implement before Jira was configured, gets its
+    item too. Not yet: no `external_key` and no `jira:create:<id>` message ever queued (a dead one waits for a person,
+    who retries it after fixing the cause). Two statements whatever the number of solutions; answers their keys."""
+    by_lifecycle = backlog_states_by_lifecycle(session)
+    applied_name = applied_lifecycle(session).name
+    clauses = []
+    for name, states in by_lifecycle.items():
+        if not states:
+            continue
+        in_lifecycle = (sa.or_(Opportunity.lifecycle == name, Opportunity.lifecycle.is_(None))
+                        if name == applied_name else Opportunity.lifecycle == name)
+        clauses.append(sa.and_(in_lifecycle, Opportunity.state.in_(list(states))))
+    if not clauses:
+        return []
+    queued = sa.select(OutboxMessage.id).where(
+        OutboxMessage.dedupe_key == sa.literal("jira:create:") + sa.cast(Solution.id, sa.String)).exists()
+    rows = session.execute(
+        sa.select(Solution.id, Solution.title, Opportunity)
+        .join(Opportunity, Solution.opportunity_id == Opportunity.id)
+        .where(Solution.external_key.is_(None), sa.or_(*clauses), ~queued)
+        .order_by(Solution.id)).all()
+    keys = []
+    for solution_id, title, opp in rows:
+        issue_type = by_lifecycle.get(opp.lifecycle or applied_name, {}).get(opp.state)
+        session.add(OutboxMessage(
+            topic=JIRA, kind=KIND_CREATE_BACKLOG_ITEM, status="pending", next_attempt_at=utcnow(),
+            payload={"solution_id": solution_id, "opportunity": opp.key, "summary": title,
+                     "issue_type": issue_type},
+            dedupe_key=f"jira:create:{solution_id}"))
+        keys.append(f"SOL-{solution_id}")
+    if keys:
+        audit.record(session, actor, "backlog.reconciled", "jira", "backlog", after={"queued": keys},
+                     reason="solutions that belong in the backlog had no backlog item and none was queued")
+    if commit:
+        session.commit()
+    return keys

@@ -241,3 +241,39 @@ def test_webhooks_without_a_configured_secret_are_refused(db, tmp_path, standin)
 def test_other_events_are_acknowledged_and_ignored(webhook_app, standin):
     response = _post(webhook_app, standin, {"webhookEvent": "comment_created", "user": {"name": "alice"}})
     assert response.status_code == 202
+
+
+@server_only
+def test_an_interrupted_pull_resumes_from_its_last_page_instead_of_starting_over(db, standin, adapter, jira_worker):
+    _pushed(db, jira_worker, 8)
+    pull(db, adapter)
+    for n, key in enumerate(sorted(standin.issues, key=lambda k: int(k.split("-")[1]))):
+        minute = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) + dt.timedelta(minutes=2 + n)
+        standin.clock = lambda minute=minute: minute  # each item changed in a minute of its own
+        standin.move_issue(key, "In Progress")
+    standin.set_faults(script=["ok", "ok", "500"])  # pages 1 and 2 come back, page 3 fails
+    with pytest.raises(Exception):
+        pull(db, adapter, page_size=2)
+    with db.session_scope() as session:
+        state = sync_state(session)
+    assert state["pull_progress"]["down_to"]  # the checkpoint of page 2
+    assert sorted(s.state for s in solutions(db)).count("in_progress") == 4
+    standin.reset_calls()
+    report = pull(db, adapter, page_size=2)
+    assert {s.state for s in solutions(db)} == {"in_progress"} and report.updated == 4
+    # one search above the checkpoint (nothing new), then the gap: pages 3 and 4 (and their boundary minute)
+    assert _search_calls(standin) <= 4
+    with db.session_scope() as session:
+        assert sync_state(session).get("pull_progress") is None
+
+
+@server_only
+def test_a_pull_waits_out_retry_after_when_given_patience(db, standin, adapter, jira_worker, clock):
+    from govern.integrations.jira.adapter import Patience
+
+    _pushed(db, jira_worker, 2)
+    standin.move_issue(next(iter(standin.issues)), "Done")
+    standin.set_faults(script=["429", "503", "ok"], retry_after=20)
+    patience = Patience(sleep=clock.advance)
+    report = pull(db, adapter, patience=patience)
+    assert report.updated >= 1 and patience.retries == 2 and clock.slept == 40

@@ -265,7 +265,10 @@ def test_the_in_process_worker_of_govern_serve_delivers_and_stops(db, standin, t
                                          jira_token=standin.token), db=db)
     worker = start_in_background(runtime)
     try:
-        assert worker.topics == ["jira"]
+        from govern.integrations.jira.reconcile import JiraReconciler
+
+        assert worker.services[0].topics == ["jira"]
+        assert isinstance(worker.services[1], JiraReconciler)  # the backlog converges even without events
         assert wait_until(lambda: {m.status for m in outbox_rows(db)} == {"delivered"}, timeout=30)
     finally:
         worker.stop()

@@ -74,6 +74,43 @@ def classify(exc: BaseException) -> Failure:
     return Failure(False, f"{type(exc).__name__}: {exc}")
 
 
+@dataclass
+class Patience:
+    """How long a command or job waits out Jira's transient failures (429/503 with Retry-After, 5xx, no answer)
+    before giving up for this run: like the outbox worker, Retry-After first, else exponential backoff with jitter.
+    `sleep` is injectable so that tests wait in simulated time."""
+
+    wait_seconds: float = 300.0
+    base_seconds: float = 1.0
+    cap_seconds: float = 60.0
+    sleep: Any = None  # Callable[[float], None]; time.sleep when None
+    waited: float = 0.0
+    retries: int = 0
+
+    def call(self, fn, *args, **kwargs):
+        """fn(*args, **kwargs), tried again after transient failures until it answers or patience runs out."""
+        import random
+        import time
+
+        failures = 0
+        while True:
+            try:
+                return fn(*args, **kwargs)
+            except (JIRAError, requests.RequestException) as exc:
+                failure = classify(exc)
+                if failure.permanent:
+                    raise
+                failures += 1
+                delay = (failure.retry_after if failure.retry_after is not None
+                         else min(self.cap_seconds, self.base_seconds * 2 ** (failures - 1)) * random.uniform(0.5, 1))
+                if self.waited + delay > self.wait_seconds:
+                    raise
+                log.info("Jira: %s; trying again in %.1f s", failure.message, delay)
+                (self.sleep or time.sleep)(delay)
+                self.waited += delay
+                self.retries += 1
+
+
 class ProjectProblem(Exception):
     """The mapping names a project or issue type Jira does not have: permanent until govern.yaml is fixed."""
 

@@ -1,9 +1,10 @@
 """Pull: backlog item status comes back to solutions, by incremental JQL search and by webhook (the same update).
 
 Incremental: `project = P AND labels = govern AND updated >= "<watermark minute>" ORDER BY updated DESC, key DESC`,
-page by page, each page applied and committed before the next is asked for; the watermark (the newest `updated`
-applied, to the millisecond, in the `jira.sync` Setting) moves only once every page down to it has been applied, so it
-is never ahead of what is applied (an interrupted pull is simply repeated; applying is idempotent).
+page by page, each page applied and committed with a checkpoint before the next is asked for; the watermark (the
+newest `updated` applied, to the millisecond, in the `jira.sync` Setting) moves only once every page down to it has
+been applied, so it is never ahead of what is applied, and an interrupted pull resumes from its checkpoint rather
+than starting over (applying is idempotent). Transient failures are waited out as the caller's `Patience` allows.
 Why newest first: JQL dates have minute precision, so `updated >= "<minute>"` also returns the items of the
 watermark's own minute, which are unchanged. Oldest-first paging would have to read all of them on every pull (after a
 bulk push of 1,000 items within one minute: ten pages for nothing); newest-first stops at the first page whose oldest
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from govern.model import Setting, Solution, utcnow
 from govern.policy import Actor
-from govern.integrations.jira.adapter import JiraAdapter
+from govern.integrations.jira.adapter import JiraAdapter, Patience
 from govern.integrations.jira.mapping import SYNC_STATE_KEY, JiraMapping, solution_id_from_labels
 from govern.integrations.jira.push import MARKER_LABEL, load_mapping
 from govern.workflows.services import request_auto_transitions
@@ -150,54 +151,109 @@ def _describe(result: Any) -> str:
 
 
 def pull(db, adapter: JiraAdapter, *, dry_run: bool = False, page_size: int = 100,
-         progress: Callable[[int], None] | None = None) -> PullReport:
-    """Bring status back from Jira for our items updated since the watermark, page by page."""
+         progress: Callable[[int], None] | None = None, patience: Patience | None = None) -> PullReport:
+    """Bring status back from Jira for our items updated since the watermark, page by page.
+
+    Each page is applied and committed together with a checkpoint (`pull_progress`: the newest time seen, the old
+    watermark, and how far down the pages have come), so an interrupted pull resumes where it stopped instead of
+    starting over: the next pull reads what is newer than the checkpoint, then only the gap below it. Every Jira call
+    waits out transient failures as `patience` allows (none by default: `govern jira sync` and the reconciler pass
+    theirs)."""
     report = PullReport()
+    patience = patience or Patience(wait_seconds=0)
     with db.session_scope() as session:
         mapping = load_mapping(session)
         state = sync_state(session)
         session.rollback()
     if not state.get("identity") and not dry_run:
         # Who we are in Jira (Cloud shows only an account id in webhooks): asked once, kept, used to spot echoes.
-        me = adapter.client().myself()
+        me = patience.call(lambda: adapter.client().myself())
         identity = sorted({str(me[k]) for k in ("name", "key", "emailAddress", "accountId") if me.get(k)})
         with db.session_scope() as session:
             save_sync_state(session, identity=identity)
             session.commit()
-    jql = f"project = {mapping.project} AND labels = {MARKER_LABEL}"
-    watermark = dt.datetime.fromisoformat(state["watermark"]) if state.get("watermark") else None
-    if watermark is not None:
-        jql += f' AND updated >= "{mapping.jql_time(watermark)}"'
-    jql += " ORDER BY updated DESC, key DESC"
-    newest = watermark
-    for issues in adapter.search_all(jql, PULL_FIELDS, page_size=page_size):
-        report.pages += 1
-        oldest = None
-        with db.session_scope() as session:
-            ids = [solution_id_from_labels((i.get("fields") or {}).get("labels")) for i in issues]
-            list(session.scalars(sa.select(Solution).where(Solution.id.in_([i for i in ids if i is not None]))))
-            for issue in issues:  # the page's solutions are in the session now: no query per item
-                apply_issue(session, mapping, issue, report, source="pull")
-                updated = parse_jira_time((issue.get("fields") or {}).get("updated"))
-                if updated and (newest is None or updated > newest):
-                    newest = updated
-                if updated and (oldest is None or updated < oldest):
-                    oldest = updated
-            if dry_run:
-                session.rollback()
-            else:
-                session.commit()
-        if progress:
-            progress(len(issues))
-        if watermark is not None and oldest is not None and oldest <= watermark:
-            break  # everything further down is older than what the last pull already applied
+    watermark = _time(state.get("watermark"))
+    reader = _RangeReader(db, adapter, mapping, report, dry_run=dry_run, page_size=page_size, progress=progress,
+                          patience=patience)
+    checkpoint = state.get("pull_progress") or None
+    if checkpoint:  # an earlier pull stopped part-way: what is newer than it saw, then the gap it left
+        ceiling = _time(checkpoint.get("ceiling"))
+        newest = reader.read(floor=ceiling)
+        reader.read(floor=_time(checkpoint.get("floor")), below=_time(checkpoint.get("down_to")),
+                    checkpoint=dict(checkpoint))
+        newest = max(t for t in (newest, ceiling, watermark) if t is not None) if (newest or ceiling) else watermark
+    else:
+        newest = reader.read(floor=watermark, checkpoint={"floor": watermark.isoformat() if watermark else None})
     if not dry_run:
         with db.session_scope() as session:
-            # Every page down to the old watermark is applied: only now may the watermark move.
+            # Every page down to the old watermark is applied: only now may the watermark move past them all.
             if newest is not None and newest != watermark:
                 save_sync_state(session, watermark=newest.isoformat())
-            save_sync_state(session, last_pull_at=utcnow().isoformat())
+            save_sync_state(session, last_pull_at=utcnow().isoformat(), pull_progress=None)
             session.commit()
     if not dry_run and report.delivered_opportunities:
         tell_lifecycle(db, report.delivered_opportunities, report)
     return report
+
+
+def _time(value: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(value) if value else None
+
+
+class _RangeReader:
+    """Reads `project = P AND labels = govern AND updated >= floor [AND updated < below] ORDER BY updated DESC` page by
+    page, applying each page; an item already applied in this pull is skipped (ranges overlap at their minutes)."""
+
+    def __init__(self, db, adapter, mapping, report, *, dry_run, page_size, progress, patience):
+        self.db, self.adapter, self.mapping, self.report = db, adapter, mapping, report
+        self.dry_run, self.page_size, self.progress, self.patience = dry_run, page_size, progress, patience
+        self.seen: set[str] = set()
+
+    def read(self, *, floor: dt.datetime | None, below: dt.datetime | None = None,
+             checkpoint: dict | None = None) -> dt.datetime | None:
+        """Apply every item of the range; with `checkpoint`, save progress after each page. Answers the newest time."""
+        jql = f"project = {self.mapping.project} AND labels = {MARKER_LABEL}"
+        if floor is not None:
+            jql += f' AND updated >= "{self.mapping.jql_time(floor)}"'
+        if below is not None:  # JQL has minute precision: up to the end of `below`'s minute
+            jql += f' AND updated < "{self.mapping.jql_time(below + dt.timedelta(minutes=1))}"'
+        jql += " ORDER BY updated DESC, key DESC"
+        newest = None
+        token: Any = None
+        start = 0
+        while True:
+            page = self.patience.call(self.adapter.search, jql, PULL_FIELDS, page_size=self.page_size,
+                                      token=token if self.adapter.is_cloud else None, start_at=start)
+            issues = page["issues"]
+            self.report.pages += 1
+            oldest = None
+            with self.db.session_scope() as session:
+                ids = [solution_id_from_labels((i.get("fields") or {}).get("labels")) for i in issues]
+                list(session.scalars(sa.select(Solution).where(Solution.id.in_([i for i in ids if i is not None]))))
+                for issue in issues:  # the page's solutions are in the session now: no query per item
+                    updated = parse_jira_time((issue.get("fields") or {}).get("updated"))
+                    if updated and (newest is None or updated > newest):
+                        newest = updated
+                    if updated and (oldest is None or updated < oldest):
+                        oldest = updated
+                    if issue.get("key") in self.seen:
+                        continue
+                    self.seen.add(issue.get("key"))
+                    apply_issue(session, self.mapping, issue, self.report, source="pull")
+                if self.dry_run:
+                    session.rollback()
+                else:
+                    if checkpoint is not None and page["next"] is not None and oldest is not None:
+                        if checkpoint.get("ceiling") is None and newest is not None:
+                            checkpoint["ceiling"] = newest.isoformat()
+                        checkpoint["down_to"] = oldest.isoformat()
+                        save_sync_state(session, pull_progress=dict(checkpoint))
+                    session.commit()
+            if self.progress:
+                self.progress(len(issues))
+            if page["next"] is None or (floor is not None and oldest is not None and oldest <= floor):
+                return newest  # everything further down is older than the range's floor
+            if self.adapter.is_cloud:
+                token = page["next"]
+            else:
+                start = page["next"]
