@@ -50,6 +50,10 @@ DESCRIPTIONS: dict[str, str] = {
     "terminology[].term": "The word.",
     "terminology[].definition": "What it means here.",
     "terminology[].category": "A heading to group terms under.",
+    "words": "Your organisation's words for the product's nouns (opportunity, evidence, journey, …), with plurals; "
+             "used in the playbook, the web app, Slack replies and guard messages.",
+    "roles": "Council roles of your own, besides lead, manager, coordinator and supporter.",
+    "evidence": "Evidence settings: the kinds of insight you record and how long their text is kept.",
     "people": "Everyone who takes part. Passwords and tokens are never in this file.",
     "people[].handle": "Short unique name used everywhere else in this file and to sign in.",
     "people[].name": "Full name.",
@@ -224,12 +228,13 @@ def lifecycle_schema() -> tuple[dict, dict]:
     """The `lifecycle` section and the definitions it refers to (guards, approval rules, effects)."""
     guard_variants = []
     for name, spec in guards.GUARDS.items():
-        guard_variants.append({"const": name, "description": spec.description})
+        description = spec.describe({})
+        guard_variants.append({"const": name, "description": description})
         if spec.params:
             params = {key: {"description": p.description, "type": "integer", "minimum": p.minimum,
                             "default": p.default} for key, p in spec.params.items()}
             guard_variants.append(_one_key(name, {"type": ["object", "null"], "properties": params,
-                                                  "additionalProperties": False}, spec.description))
+                                                  "additionalProperties": False}, description))
     effect_variants = []
     for name, spec in EFFECTS.items():
         params = {key: {} for key in spec.required + spec.optional}
@@ -630,7 +635,7 @@ def _lifecycle_vocabulary(defs: dict) -> list[str]:
     lines += rows + ["", "Guards (`guards:` of a transition, a name or `{name: {param: value}}`):", ""]
     for name, spec in guards.GUARDS.items():
         params = ", ".join(f"`{k}` (default {p.default}, at least {p.minimum})" for k, p in spec.params.items())
-        lines.append(f"- `{name}`: {spec.description}" + (f"; parameters: {params}" if params else ""))
+        lines.append(f"- `{name}`: {spec.describe({})}" + (f"; parameters: {params}" if params else ""))
     lines += ["", "Approval rules (`approval:` of a transition, exactly one key):", ""]
     for variant in defs["approval"]["oneOf"]:
         (key, value), = variant["properties"].items()

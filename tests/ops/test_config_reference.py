@@ -87,7 +87,7 @@ MISTAKES = [
     ("emotion off the scale", lambda d: _set(d, ["journeys", 0, "stages", 0, "steps", 0, "emotion"], 3),
      "journeys[0].stages[0].steps[0].emotion", True),
     ("owner who is not a person", lambda d: _set(d, ["journeys", 0, "owner"], "nobody"), "journeys[0].owner", False),
-    ("council role that does not exist", lambda d: _set(d, ["council", 0, "role"], "boss"), "council[0].role", True),
+    ("council role that does not exist", lambda d: _set(d, ["council", 0, "role"], "boss"), "council[0].role", False),
     ("unknown lifecycle", lambda d: _set(d, ["lifecycle"], "waterfall"), "lifecycle", True),
     ("unknown agenda section", lambda d: _set(d, ["rituals", 0, "agenda"], ["gossip"]), "rituals[0].agenda[0]", True),
     ("ritual duration as text", lambda d: _set(d, ["rituals", 0, "duration_minutes"], "an hour"),
