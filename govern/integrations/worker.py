@@ -55,7 +55,9 @@ class RetryPolicy:
     """How long a topic waits after a failed batch. Transient failures never make a message give up."""
 
     base_seconds: float = 2.0
-    cap_seconds: float = 300.0
+    # A paused topic costs one probe per step, so a short cap is cheap (an outage of two hours: ~150 calls) and
+    # Jira's return is noticed within a minute.
+    cap_seconds: float = 60.0
     max_retry_after: float = 3600.0
 
     def delay(self, failures: int, retry_after: float | None, rng: random.Random | None = None) -> float:
