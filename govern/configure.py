@@ -12,14 +12,15 @@ from govern.config_schema import load_document
 from govern.errors import InvalidInput
 from govern.yamltext import load_yaml
 from govern.metrics import validate_kpi_definitions
-from govern.policy import Actor, validate_roles
+from govern.model import COUNCIL_ROLES
+from govern.policy import ACTIONS, ROLES, Actor, custom_roles_from, validate_roles
 from govern.scoring import validate_scoring_config
 from govern.services.governance import Plan, apply_config
 from govern.vocabulary import validate_words
 from govern.integrations.jira.mapping import validate_mapping
 from govern.integrations.slack.config import validate_slack_config
 from govern.rituals.config import validate_rituals_config
-from govern.workflows.definition import resolve_lifecycle, validate_lifecycle_section
+from govern.workflows.definition import definition_from_section, resolve_lifecycle, validate_lifecycle_section
 
 
 
@@ -66,7 +67,80 @@ def _roles_validator(doc: dict) -> dict[str, str]:
     return validate_roles(doc.get("roles"))
 
 
-VALIDATORS = [_words_validator, _roles_validator, _lifecycle_validator, _scoring_validator, _rituals_validator, _jira_validator, _kpi_validator,
+def _decision_rights_validator(doc: dict) -> dict[str, str]:
+    """The lifecycle's approvers and requesters exist in this organisation and the permission table lets them act:
+    a role approves only if it holds `transition.approve`, a named approver only if one of their seats does; a
+    requester role or person must hold `transition.request`."""
+    try:
+        definition = definition_from_section(doc.get("lifecycle"))
+    except InvalidInput:
+        return {}  # the lifecycle validator reports the definition's own problems
+    custom = custom_roles_from(doc.get("roles"))
+    seats: dict[str, set[str]] = {}
+    for seat in doc.get("council") or []:
+        seats.setdefault(seat["person"], set()).add(seat["role"])
+    people = {p["handle"] for p in doc.get("people") or []}
+
+    def grants(role: str, action: str) -> bool:
+        if role in custom:
+            return action in custom[role].permissions
+        return ACTIONS[action][1].get(role) is not None
+
+    def holders_of(action: str) -> str:
+        return ", ".join([r for r in ROLES if ACTIONS[action][1].get(r) is not None]
+                         + [r for r, c in custom.items() if action in c.permissions])
+
+    problems: dict[str, str] = {}
+    section = doc.get("lifecycle")
+    if isinstance(section, dict) and "states" in section:
+        prefix = "lifecycle."
+    elif isinstance(section, dict) and "file" in section:
+        prefix = f"lifecycle.file ({section['file']}): "
+    else:
+        prefix = f"lifecycle ({definition.name}): "
+
+    def place(t, rest: str) -> str:
+        return f"{prefix}transitions[{t.index}].{rest}"
+
+    def check_role(role: str, action: str, path: str) -> None:
+        if role not in ROLES and role not in custom:
+            problems[path] = (f"unknown council role {role!r} (roles: {', '.join(COUNCIL_ROLES)}"
+                              f"{', ' + ', '.join(custom) if custom else ''}; declare your own under roles:)")
+        elif not grants(role, action):
+            problems[path] = (f"role {role!r} may not {action.split('.')[1]} transitions in the permission table "
+                              f"({action} is for {holders_of(action)})")
+
+    def check_person(handle: str, action: str, path: str) -> None:
+        if handle not in people:
+            problems[path] = f"unknown person {handle!r}"
+        elif not any(grants(role, action) for role in seats.get(handle, ())):
+            problems[path] = (f"{handle} holds no council seat whose role may {action.split('.')[1]} transitions "
+                              f"({action} is for {holders_of(action)}); seat them in council:")
+
+    def walk(rule, path: str) -> None:
+        (kind, value), = rule.items()
+        if kind == "role":
+            check_role(value, "transition.approve", f"{path}.role")
+        elif kind == "quorum":
+            check_role(value["role"], "transition.approve", f"{path}.quorum.role")
+        elif kind == "person":
+            check_person(value, "transition.approve", f"{path}.person")
+        elif kind == "all_of":
+            for i, sub in enumerate(value):
+                walk(sub, f"{path}.all_of[{i}]")
+
+    for t in definition.transitions:
+        if t.approval:
+            walk(t.approval, place(t, "approval"))
+        for i, entry in enumerate(t.requesters):
+            if entry.startswith("person:"):
+                check_person(entry.partition(":")[2], "transition.request", place(t, f"requesters[{i}]"))
+            else:
+                check_role(entry, "transition.request", place(t, f"requesters[{i}]"))
+    return problems
+
+
+VALIDATORS = [_words_validator, _roles_validator, _decision_rights_validator, _lifecycle_validator, _scoring_validator, _rituals_validator, _jira_validator, _kpi_validator,
               _slack_validator]
 
 

@@ -31,7 +31,7 @@ from markupsafe import Markup
 from govern.policy import ACTIONS, ROLE_DESCRIPTIONS, ROLES, Scope
 from govern.playbook import words
 from govern.playbook.data import (
-    MAX_LISTED_JOURNEYS, ONBOARDING_ROLES, RACI_LEGEND, RACI_ROLES, ROLE_TITLES, Playbook, raci, role_grants,
+    MAX_LISTED_JOURNEYS, ONBOARDING_ROLES, RACI_LEGEND, RACI_ROLES, ROLE_TITLES, Playbook, raci, raci_roles, role_grants,
 )
 from govern.playbook.markup import Raw, md_code, md_escape, to_html
 
@@ -184,8 +184,8 @@ def _environment() -> jinja2.Environment:
                        Scope=Scope, ONBOARDING_ROLES=ONBOARDING_ROLES, code=md_code, code_cell=lambda value: md_code(value, in_table=True), n=words.number,
                        plural=words.plural, words_list=words_list, role_grants=role_grants,
                        MAX_LISTED_JOURNEYS=MAX_LISTED_JOURNEYS, OPEN_LISTED=OPEN_LISTED, raw=Raw, pct=_pct,
-                       raci=raci, RACI_ROLES=RACI_ROLES, RACI_LEGEND=RACI_LEGEND, grant_cell=grant_cell,
-                       kpi_target=kpi_target, kpi_latest=kpi_latest, slug=slug,
+                       raci=raci, raci_roles=raci_roles, RACI_ROLES=RACI_ROLES, RACI_LEGEND=RACI_LEGEND,
+                       grant_cell=grant_cell, kpi_target=kpi_target, kpi_latest=kpi_latest, slug=slug,
                        configuration_reference=configuration_reference)
     return env
 

@@ -21,7 +21,7 @@ from govern.model import (
     COUNCIL_ROLES, CouncilSeat, Insight, Journey, Kpi, KpiMeasurement, Opportunity, Person, Persona, Ritual, Stage,
     Step, insight_step, journey_persona, opportunity_insight, opportunity_journey,
 )
-from govern.policy import ACTIONS, ROLES, Actor, Scope, who_may
+from govern.policy import ACTIONS, ROLES, ROLES_SETTING, Actor, CustomRole, Scope, custom_roles_from, who_may
 from govern.services.common import get_setting
 from govern.vocabulary import DEFAULT as DEFAULT_WORDS, Vocabulary, vocabulary_of
 from govern.integrations.slack.parsing import USAGES as SLACK_USAGES
@@ -190,6 +190,7 @@ class TransitionInfo:
     auto: bool
     effects: list[str]
     effect_names: list[str]
+    requesters: list[str] = field(default_factory=list)  # roles and person:handle, when the lifecycle limits them
 
 
 @dataclass
@@ -217,6 +218,7 @@ class Playbook:
     state_counts: dict[str, int] = field(default_factory=dict)
     open_states: list[str] = field(default_factory=list)
     words: Vocabulary = DEFAULT_WORDS  # the organisation's words for the product's nouns
+    custom_roles: dict[str, CustomRole] = field(default_factory=dict)  # govern.yaml `roles:`, by key
 
     cache: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)  # rendering caches
 
@@ -356,10 +358,22 @@ def _approval_roles(rule: Any) -> list[str]:
         return [value]
     if kind == "quorum":
         return [value["role"]]
+    if kind == "person":
+        return []
     out: list[str] = []
     for sub in value:
         out.extend(r for r in _approval_roles(sub) if r not in out)
     return out
+
+
+def _approval_people(rule: Any) -> list[str]:
+    """The handles a rule names as approvers (`{person: okafor}`)."""
+    (kind, value), = rule.items()
+    if kind == "person":
+        return [value]
+    if kind == "all_of":
+        return [h for sub in value for h in _approval_people(sub)]
+    return []
 
 
 def _lifecycle(session: Session, role_holders: dict[str, list[tuple[str, str | None]]]
@@ -379,7 +393,8 @@ def _lifecycle(session: Session, role_holders: dict[str, list[tuple[str, str | N
     transitions = []
     for t in d.transitions:
         roles = _approval_roles(t.approval) if t.approval else []
-        now = sorted({h for r in roles if r != "owner" for h, _ in role_holders.get(r, [])})
+        now = sorted({h for r in roles if r != "owner" for h, _ in role_holders.get(r, [])}
+                     | set(_approval_people(t.approval) if t.approval else []))
         transitions.append(TransitionInfo(
             trigger=t.trigger, sources=list(t.sources), dest=t.dest, description=t.description,
             guards=[words.guard_words(g.name, g.params, vocabulary) for g in t.guards],
@@ -387,7 +402,7 @@ def _lifecycle(session: Session, role_holders: dict[str, list[tuple[str, str | N
             approval=approvals_mod.describe_rule(t.approval) if t.approval else None,
             approval_roles=roles, approvers_now=now, requires_reason=t.requires_reason, auto=t.auto,
             effects=[_effect_words(e, vocabulary, jira_on) for e in t.effects],
-            effect_names=[e.name for e in t.effects]))
+            effect_names=[e.name for e in t.effects], requesters=list(t.requesters)))
     return info, transitions
 
 
@@ -458,7 +473,8 @@ def _maturity(session: Session, as_of: dt.datetime) -> dict[str, Any]:
 
 
 def _actor(person: Person, seats: list[tuple[str, int | None]], owned: set[int], children: dict[int, list[int]],
-           all_ids: frozenset[int], subtrees: dict[int, frozenset[int]]) -> Actor:
+           all_ids: frozenset[int], subtrees: dict[int, frozenset[int]],
+           custom: dict[str, CustomRole] | None = None) -> Actor:
     """The person's roles and scopes by the rules of `govern.services.common.load_actor` (seat journeys with their
     subtrees, organisation-wide seats everywhere, owned journeys for the owner role), computed from data loaded once
     for everyone; the tests check it against `load_actor` for every person."""
@@ -479,8 +495,9 @@ def _actor(person: Person, seats: list[tuple[str, int | None]], owned: set[int],
     if owned:
         roles.add("owner")
         scopes["owner"] = set(owned)
+    grants = {role: dict(custom[role].permissions) for role in roles if custom and role in custom}
     return Actor(person_id=person.id, handle=person.handle, roles=frozenset(roles),
-                 scopes={role: frozenset(ids) for role, ids in scopes.items()})
+                 scopes={role: frozenset(ids) for role, ids in scopes.items()}, grants=grants)
 
 
 def permissions_of(actor: Actor, journey_keys: dict[int, str]) -> list[Permission]:
@@ -491,7 +508,7 @@ def permissions_of(actor: Actor, journey_keys: dict[int, str]) -> list[Permissio
         reach: set[int] = set()
         if not everywhere:
             for role in sorted(actor.roles):
-                if grants.get(role) is Scope.SCOPED:
+                if (grants.get(role) or actor.grants.get(role, {}).get(action)) is Scope.SCOPED:
                     reach |= actor.scopes.get(role, frozenset())
         out.append(Permission(action, description, everywhere,
                               sorted(journey_keys[j] for j in reach if j in journey_keys), who_may(action)))
@@ -508,21 +525,29 @@ RACI_LEGEND = {
 }
 
 
-def _granted(action: str) -> set[str]:
-    return {role for role in RACI_ROLES if ACTIONS[action][1].get(role) is not None}
+def _granted(action: str, custom: dict[str, CustomRole] | None = None) -> set[str]:
+    return ({role for role in RACI_ROLES if ACTIONS[action][1].get(role) is not None}
+            | {key for key, role in (custom or {}).items() if action in role.permissions})
+
+
+def raci_roles(pb: "Playbook") -> list[str]:
+    """The RACI columns: the practice's roles and the organisation's own."""
+    return [*RACI_ROLES, *pb.custom_roles]
 
 
 def raci(pb: "Playbook") -> list[dict[str, Any]]:
     """The RACI matrix for the lifecycle's transitions and the rituals, derived from the permission table, the
     lifecycle's approval rules and effects, and the rituals' attendees."""
     rows = []
-    may_request = _granted("transition.request")
-    feeds = (_granted("evidence.record") | _granted("kpi.measure")) - may_request
+    columns = raci_roles(pb)
+    may_request = _granted("transition.request", pb.custom_roles)
+    feeds = (_granted("evidence.record", pb.custom_roles) | _granted("kpi.measure", pb.custom_roles)) - may_request
     for t in pb.transitions:
-        cells: dict[str, list[str]] = {r: [] for r in RACI_ROLES}
-        for role in sorted(may_request):
+        cells: dict[str, list[str]] = {r: [] for r in columns}
+        listed = {r for r in t.requesters if not r.startswith("person:")}
+        for role in sorted(may_request & listed if t.requesters else may_request):
             cells[role].append("R")
-        for role in (t.approval_roles or ["owner"]):
+        for role in (t.approval_roles if t.approval else ["owner"]):
             if role in cells:
                 cells[role].append("A")
         if t.guards:
@@ -535,10 +560,10 @@ def raci(pb: "Playbook") -> list[dict[str, Any]]:
         rows.append({"kind": "transition", "key": t.trigger,
                      "label": f"{t.trigger}: {', '.join(t.sources)} → {t.dest}",
                      "cells": {r: ", ".join(v) for r, v in cells.items()}})
-    record, manage = _granted("ritual.record"), _granted("ritual.manage")
+    record, manage = _granted("ritual.record", pb.custom_roles), _granted("ritual.manage", pb.custom_roles)
     for r in pb.rituals:
-        cells = {role: [] for role in RACI_ROLES}
-        for role in RACI_ROLES:
+        cells = {role: [] for role in columns}
+        for role in columns:
             if role in record:
                 cells[role].append("R")
             if role in manage:
@@ -587,6 +612,7 @@ def collect(session: Session, *, as_of: dt.datetime, base_url: str | None = None
     for role in role_holders:
         role_holders[role].sort(key=lambda item: (item[0], item[1] or ""))
 
+    custom_roles = custom_roles_from(get_setting(session, ROLES_SETTING))
     lifecycle, transitions = _lifecycle(session, role_holders)
     final_states = set(lifecycle["final"])
     closed = final_states | {"parked"}
@@ -673,7 +699,7 @@ def collect(session: Session, *, as_of: dt.datetime, base_url: str | None = None
     subtrees: dict[int, frozenset[int]] = {}
     for p in people_rows:
         actor = _actor(p, seats_by_person.get(p.id, []), owned_by_person.get(p.id, set()), children, all_ids,
-                       subtrees)
+                       subtrees, custom_roles)
         my_seats = [(role, journey_keys.get(jid)) for role, jid in seats_by_person.get(p.id, [])]
         my_seats.sort(key=lambda s: (COUNCIL_ROLES.index(s[0]) if s[0] in COUNCIL_ROLES else 9, s[1] or ""))
         owned = [j.key for j in journeys if j.owner == p.handle]
@@ -714,6 +740,7 @@ def collect(session: Session, *, as_of: dt.datetime, base_url: str | None = None
         scoring=_scoring(session, today, open_states), maturity=_maturity(session, as_of),
         slack=_slack(session), jira=dict(get_setting(session, "jira", {}) or {}), role_holders=role_holders,
         opportunity_count=count, open_count=len(opps), open_states=open_states, words=vocabulary_of(session),
+        custom_roles=custom_roles,
         state_counts=dict(session.execute(sa.select(Opportunity.state, sa.func.count())
                                           .group_by(Opportunity.state)).all()))
     playbook.index()

@@ -6,6 +6,11 @@ Rules (as written in a lifecycle definition):
 - `{owners: any}`: the owner of any one journey it touches.
 - `{role: lead}`: one person holding that council role.
 - `{quorum: {role: manager, n: 2}}`: n distinct people holding that role.
+- `{person: handle}`: one named person (who must hold a council role that may approve; `govern apply` checks).
+
+A role is one of the four from the practice or a role the organisation declares under `roles:` in govern.yaml; the
+definition only checks that it is a well-formed role key, `govern apply` that the organisation has it and that the
+permission table lets it approve.
 - `{all_of: [rule, ...]}`: every sub-rule. One person's approval counts for every part they are eligible for (a lead who
   also owns a touched journey satisfies both "the lead" and "that owner" with one approval).
 
@@ -24,12 +29,22 @@ always be decided by someone else and never by nobody:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from govern.model import COUNCIL_ROLES
 
-RULE_KINDS = ("owners", "role", "quorum", "all_of")
+RULE_KINDS = ("owners", "role", "quorum", "person", "all_of")
+ROLE_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,19}$")
+HANDLE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+def _role_problem(role: Any) -> str | None:
+    if isinstance(role, str) and ROLE_KEY.match(role):
+        return None
+    return (f"unknown council role {role!r} (roles: {', '.join(COUNCIL_ROLES)}, or a role the organisation declares "
+            "under roles: in govern.yaml)")
 FALLBACK_ROLE = "lead"
 
 
@@ -49,8 +64,11 @@ def validate_rule(rule: Any, path: str = "approval") -> dict[str, str]:
         if value not in ("all", "any"):
             problems[here] = f"must be 'all' or 'any', got {value!r}"
     elif kind == "role":
-        if value not in COUNCIL_ROLES:
-            problems[here] = f"unknown council role {value!r} (roles: {', '.join(COUNCIL_ROLES)})"
+        if (problem := _role_problem(value)) is not None:
+            problems[here] = problem
+    elif kind == "person":
+        if not isinstance(value, str) or not HANDLE.match(value):
+            problems[here] = f"must be a person's handle, got {value!r}"
     elif kind == "quorum":
         if not isinstance(value, Mapping):
             problems[here] = f"must be a mapping with role and n, got {value!r}"
@@ -61,8 +79,8 @@ def validate_rule(rule: Any, path: str = "approval") -> dict[str, str]:
             role = value.get("role")
             if role is None:
                 problems[f"{here}.role"] = "is required"
-            elif role not in COUNCIL_ROLES:
-                problems[f"{here}.role"] = f"unknown council role {role!r} (roles: {', '.join(COUNCIL_ROLES)})"
+            elif (problem := _role_problem(role)) is not None:
+                problems[f"{here}.role"] = problem
             n = value.get("n")
             if n is None:
                 problems[f"{here}.n"] = "is required"
@@ -92,6 +110,8 @@ def describe_rule(rule: Mapping[str, Any]) -> str:
     if kind == "quorum":
         n, role = value["n"], value["role"]
         return f"{n} {_ROLE_PLURALS.get(role, role + 's') if n != 1 else role}"
+    if kind == "person":
+        return f"{value} (named approver)"
     return " and ".join(describe_rule(sub) for sub in value)
 
 
@@ -100,7 +120,7 @@ def short_rule(rule: Mapping[str, Any]) -> str:
     (kind, value), = rule.items()
     if kind == "owners":
         return "all owners" if value == "all" else "any owner"
-    if kind == "role":
+    if kind in ("role", "person"):
         return value
     if kind == "quorum":
         n, role = value["n"], value["role"]
@@ -281,6 +301,11 @@ def parts_for(rule: Mapping[str, Any], ctx: ApprovalContext) -> list[Part]:
         role, n = value["role"], value["n"]
         holders = frozenset(ctx.role_holders.get(role, frozenset())) - {requester}
         return [Part(f"quorum:{role}", describe_rule(rule) + who(holders), holders, n)]
+    if kind == "person":
+        # A named approver holds a council seat (govern apply checks), so the context knows their id by handle.
+        found = frozenset(pid for pid, handle in ctx.names.items() if handle == value
+                          and any(pid in ids for ids in ctx.role_holders.values())) - {requester}
+        return [Part(f"person:{value}", describe_rule(rule), found)]
     if kind == "all_of":
         out: list[Part] = []
         for sub in value:
@@ -297,3 +322,29 @@ def evaluate(rule: Mapping[str, Any], ctx: ApprovalContext, approvals: Iterable[
         counted = tuple(p for p in approvers if p in part.candidates)
         statuses.append(PartStatus(part, counted))
     return ApprovalStatus(tuple(statuses), ctx.requester_id, frozenset(approvers))
+
+
+# --- who may request a transition (`requesters:` on a transition) ---------------------------------------------------------
+
+
+def may_request(actor: Any, requesters: Iterable[str], journey_ids: Iterable[int]) -> bool:
+    """Whether the actor is one of a transition's requesters: holds a listed role (for a role held on some journeys
+    only, on one of the opportunity's journeys) or is a listed person. No list means no limit; the local operator
+    and scheduled jobs (the system actor) are never limited."""
+    listed = list(requesters)
+    if not listed or getattr(actor, "system", False):
+        return True
+    wanted = set(journey_ids)
+    for entry in listed:
+        if entry.startswith("person:"):
+            if actor.handle == entry.partition(":")[2]:
+                return True
+        elif entry in actor.roles and (entry == "admin" or wanted & set(actor.scopes.get(entry, ()))):
+            return True
+    return False
+
+
+def describe_requesters(requesters: Iterable[str]) -> str:
+    """'coordinator or dr-okafor': who may request a limited transition, in words."""
+    words = [entry.partition(":")[2] if entry.startswith("person:") else entry for entry in requesters]
+    return " or ".join(words) if len(words) <= 2 else ", ".join(words[:-1]) + " or " + words[-1]

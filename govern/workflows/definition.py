@@ -23,7 +23,7 @@ from govern.workflows.effects import Effect, parse_effect
 
 TOP_KEYS = ("name", "title", "description", "initial", "final", "states", "transitions")
 TRANSITION_KEYS = ("trigger", "source", "dest", "guards", "requires_reason", "approval", "effects", "auto",
-                   "description")
+                   "description", "requesters")
 STATE_KEYS = ("description",)
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -61,6 +61,9 @@ class TransitionDef:
     effects: tuple[Effect, ...] = ()
     auto: bool = False
     description: str = ""
+    # Who may request it, when the lifecycle limits that: role keys and `person:handle` entries (empty: anyone the
+    # permission table lets request transitions).
+    requesters: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -293,6 +296,22 @@ def parse_definition(data: Any, origin: str = "definition") -> Definition:
                 problems[f"{path}.{flag}"] = f"must be true or false, got {value!r}"
                 value = False
             flags[flag] = value
+        requesters: list[str] = []
+        raw_requesters = body.get("requesters")
+        if raw_requesters is not None:
+            if not isinstance(raw_requesters, list) or not raw_requesters:
+                problems[f"{path}.requesters"] = "must be a non-empty list of roles and {person: handle} entries"
+                raw_requesters = []
+            for j, entry in enumerate(raw_requesters):
+                rpath = f"{path}.requesters[{j}]"
+                if isinstance(entry, str) and approvals.ROLE_KEY.match(entry):
+                    requesters.append(entry)
+                elif (isinstance(entry, Mapping) and set(entry) == {"person"} and isinstance(entry["person"], str)
+                      and approvals.HANDLE.match(entry["person"])):
+                    requesters.append(f"person:{entry['person']}")
+                else:
+                    problems[rpath] = f"a requester is a role key or {{person: handle}}, got {entry!r}"
+
         description = body.get("description", "")
         if not isinstance(description, str):
             problems[f"{path}.description"] = "must be text"
@@ -310,7 +329,7 @@ def parse_definition(data: Any, origin: str = "definition") -> Definition:
             transitions.append(TransitionDef(
                 index=i, trigger=trigger, sources=tuple(sources), dest=dest, guards=tuple(guard_refs),
                 requires_reason=flags["requires_reason"], approval=approval, effects=tuple(effects),
-                auto=flags["auto"], description=description,
+                auto=flags["auto"], description=description, requesters=tuple(requesters),
             ))
 
     # Reachability and dead ends, only when the graph itself is sound enough to judge.

@@ -341,6 +341,11 @@ def request_transition(session: Session, actor: Actor, opportunity_ref: str | in
     _check_opp_version(opp, expected_version)
     lifecycle = lifecycle_of(session, opp)
     t = lifecycle.resolve(opp.state, trigger_or_dest)
+    if not approvals.may_request(actor, t.requesters, _journey_ids(opp)):
+        raise PermissionDenied(
+            f"{actor.handle} may not request {t.trigger} for {opp.key}: the lifecycle lets only "
+            f"{approvals.describe_requesters(t.requesters)} request it",
+            {"trigger": t.trigger, "requesters": list(t.requesters)})
     reason = reason.strip() if isinstance(reason, str) and reason.strip() else None
     if t.requires_reason and not reason:
         raise InvalidInput(f"a reason is required to {t.trigger} {opp.key} ({opp.state} → {t.dest})",
@@ -638,9 +643,11 @@ def available_transitions(session: Session, actor: Actor, opportunity_ref: str |
     may_request = actor.can("transition.request", _journey_ids(opp))
     pending = _pending_request(session, opp)
     out = []
+    limited = {t.trigger: t.requesters for t in lifecycle.definition.transitions_from(opp.state)}
     for check in lifecycle.available(opp.state, facts):
         item = check.to_dict()
-        item["may_request"] = may_request
+        item["requesters"] = list(limited.get(check.trigger, ()))
+        item["may_request"] = may_request and approvals.may_request(actor, item["requesters"], _journey_ids(opp))
         item["blocked_by_request"] = pending.id if (pending is not None and check.needs_approval) else None
         out.append(item)
     return out

@@ -132,11 +132,12 @@ def test_capacity_is_recorded_for_the_vote():
 
 def test_rule_validation_names_each_problem():
     assert approvals.validate_rule({"owners": "some"}, "t.approval") == {"t.approval.owners": "must be 'all' or 'any', got 'some'"}
-    assert "t.approval.role" in approvals.validate_rule({"role": "boss"}, "t.approval")
+    assert "t.approval.role" in approvals.validate_rule({"role": "The Boss"}, "t.approval")
+    assert "t.approval.person" in approvals.validate_rule({"person": ["ana"]}, "t.approval")
     problems = approvals.validate_rule({"quorum": {"role": "manager", "n": 0, "x": 1}}, "t.approval")
     assert set(problems) == {"t.approval.quorum.n", "t.approval.quorum.x"}
     assert "t.approval.all_of" in approvals.validate_rule({"all_of": []}, "t.approval")
-    assert "t.approval.all_of[1].role" in approvals.validate_rule({"all_of": [{"role": "lead"}, {"role": "x"}]},
+    assert "t.approval.all_of[1].role" in approvals.validate_rule({"all_of": [{"role": "lead"}, {"role": "X"}]},
                                                                   "t.approval")
     assert "t.approval" in approvals.validate_rule({"vote": "all"}, "t.approval")
     assert "t.approval" in approvals.validate_rule({"role": "lead", "owners": "all"}, "t.approval")

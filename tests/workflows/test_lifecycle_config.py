@@ -34,7 +34,7 @@ def test_inline_definition_errors_carry_the_section_path():
 
 def test_file_definition_errors_name_the_file(tmp_path):
     data = default_data()
-    data["transitions"][0]["approval"] = {"role": "boss"}
+    data["transitions"][0]["approval"] = {"role": "The Boss"}
     path = tmp_path / "ours.yaml"
     path.write_text(yaml.safe_dump(data))
     problems = validate_lifecycle_section({"file": str(path)})

@@ -135,7 +135,7 @@ def test_every_problem_is_reported_at_once():
     def many(d):
         d["transitions"][0]["dest"] = "nowhere"
         d["transitions"][1]["guards"] = ["magic"]
-        d["transitions"][2]["approval"] = {"role": "king"}
+        d["transitions"][2]["approval"] = {"role": "King Arthur"}
         d["transitions"][2]["requires_reason"] = "yes"
     with pytest.raises(InvalidInput) as caught:
         parse_definition(mutated(many), "tiny.yaml")
