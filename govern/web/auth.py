@@ -127,6 +127,11 @@ def format_iso_local(value) -> str:
     return iso_local(value, display_zone(db_session())) if value else ""
 
 
+@bp.app_template_filter("prefix")
+def prefix(value, before: str) -> str:
+    return f"{before}{value}"
+
+
 @bp.app_template_filter("with_names")
 def format_with_names(text) -> str:
     """Generated words with handles in parentheses, shown with names ('(owner lotte)' → '(owner Lotte de Vries)')."""

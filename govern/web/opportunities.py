@@ -180,19 +180,6 @@ def new_opportunity():
     ), (422 if errors else 200)
 
 
-@bp.get("/evidence")
-@login_required
-def evidence_list():
-    session = db_session()
-    insights = _insight_options(session)
-    used = {}
-    for opp in session.scalars(sa.select(Opportunity)):
-        for i in opp.insights:
-            used.setdefault(i.id, []).append(opp)
-    return render_template("evidence.html", insights=insights, used=used,
-                           can_record=actor().can("evidence.record"), can_link=actor().can("evidence.link"))
-
-
 @bp.route("/evidence/new", methods=["GET", "POST"])
 @login_required
 def new_evidence():
@@ -221,9 +208,12 @@ def new_evidence():
             if target == "opportunity":
                 return redirect(url_for("web.new_opportunity", insight=insight.key,
                                         journey=sorted({s.journey.key for s in insight.steps})))
-            return redirect(url_for("web.evidence_list") + f"#{insight.key}")
+            return redirect(url_for("web.evidence_list", q=insight.key) + f"#{insight.key}")
+    focus = request.args.get("journey") or (values["steps"][0].split("/")[0] if values["steps"] else None)
+    steps = step_choices(session)
+    steps.sort(key=lambda group: group[0].key != focus)  # the journey you came from first (stable otherwise)
     return render_template("evidence_form.html", values=values, errors=errors, kinds=INSIGHT_KINDS,
-                           steps=step_choices(session)), (422 if errors else 200)
+                           steps=steps, focus=focus), (422 if errors else 200)
 
 
 @bp.route("/evidence/<ref>/steps", methods=["GET", "POST"])
@@ -246,7 +236,7 @@ def link_steps(ref: str):
                 errors["steps"] = errors.pop("step")
         else:
             flash_message("ok", f"{insight.key} is linked to {len(insight.steps)} step(s)")
-            return redirect(url_for("web.evidence_list") + f"#{insight.key}")
+            return redirect(url_for("web.evidence_list", q=insight.key) + f"#{insight.key}")
     else:
         me.require("evidence.link")
     return render_template("link_steps.html", insight=insight, chosen=chosen, errors=errors,

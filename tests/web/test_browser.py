@@ -28,6 +28,7 @@ def test_a_coordinator_adds_evidence_and_creates_an_opportunity(page_as, example
     page.get_by_label("What did customers say or do?").fill("I was without a working number for a whole day")
     page.get_by_label("Source").fill("Porting survey October")
     page.get_by_label("Kind").select_option("survey")
+    page.get_by_label("Search steps").fill("port my number")  # the step picker narrows and opens its groups
     page.check("input[value='switching-providers/port-number']")
     page.check("input[value='moving-house/port-number']")
     screenshot(page, "evidence-form")

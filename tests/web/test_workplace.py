@@ -158,3 +158,54 @@ def test_the_manager_writes_minutes_for_a_past_meeting_found_from_the_council_pa
     assert "Ana Silva, Marco Rossi" in page.locator("#minutes").inner_text()
     screenshot(page, "occurrence-held")
     print(f"\n[clicks] minutes for a past meeting from the council page: {clicks.count}")
+
+
+def test_a_supporter_finds_evidence_with_filters_and_the_url_keeps_the_view(page_as):
+    page = page_as("priya")
+    clicks = Clicks(page)
+    clicks.click(page.get_by_role("link", name="Evidence", exact=True))
+    page.get_by_label("Words or key").fill("porting")
+    clicks.select(page.get_by_label("Journey (with sub-journeys)"), "switching-providers")  # submits on change
+    page.wait_for_url(re.compile(r".*journey=switching-providers.*"))
+    rows = page.locator("table.evidence-table tbody tr")
+    assert rows.count() >= 3
+    assert all("porting" in t.lower() for t in rows.all_inner_texts())
+    clicks.click(page.get_by_role("link", name="Observed"))  # sort by date, oldest first
+    page.wait_for_url(re.compile(r".*sort=.*observed.*"))
+    saved = page.url
+    screenshot(page, "evidence-list")
+    page.goto(saved)  # the address is the saved view
+    assert page.get_by_label("Words or key").input_value() == "porting"
+    assert page.get_by_label("Journey (with sub-journeys)").input_value() == "switching-providers"
+    print(f"\n[clicks] find porting evidence on one journey, sorted by date: {clicks.count} (plus typing)")
+
+
+def test_record_evidence_from_a_step_has_that_step_chosen(page_as):
+    page = page_as("lotte")
+    clicks = Clicks(page)
+    page.goto("/journeys/switching-providers")
+    clicks.click(page.get_by_role("link", name="Add evidence about “Port my number”"))
+    page.wait_for_url(re.compile(r".*/evidence/new\?step=.*"))
+    assert page.locator("input[value='switching-providers/port-number']").is_checked()
+    assert page.locator("details[data-journey='switching-providers']").get_attribute("open") is not None
+    page.get_by_label("What did customers say or do?").fill("My number was gone for a day")
+    page.get_by_label("Source", exact=True).fill("Porting survey November")
+    clicks.click(page.get_by_role("button", name="Record evidence", exact=True))
+    page.wait_for_url(re.compile(r".*/evidence\?q=INS-\d+.*"))
+    assert page.locator("table.evidence-table tbody tr").count() == 1
+    print(f"\n[clicks] record evidence about a step from the journey map: {clicks.count} (plus typing)")
+
+
+def test_the_opportunity_table_is_sorted_and_paged_by_url(page_as):
+    page = page_as("ana")
+    page.goto("/board")
+    page.get_by_role("link", name=re.compile("^Table view")).click()
+    page.wait_for_url("**/opportunities")
+    page.get_by_label("State").select_option("research")
+    page.wait_for_url(re.compile(r".*state=research.*"))
+    assert all("Research" in t for t in page.locator("table.opportunity-table tbody tr td:nth-child(3)").all_inner_texts())
+    page.get_by_role("link", name="Owner").click()
+    page.wait_for_url(re.compile(r".*sort=owner.*"))
+    owners = page.locator("table.opportunity-table tbody tr td:nth-child(4)").all_inner_texts()
+    assert owners == sorted(owners, key=str.lower)
+    screenshot(page, "opportunity-list")

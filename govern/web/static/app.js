@@ -36,7 +36,9 @@
         if (match) { shown += 1; }
       });
       list.querySelectorAll("[data-group]").forEach(function (group) {
-        group.hidden = group.querySelectorAll("[data-text]:not([hidden])").length === 0;
+        var matches = group.querySelectorAll("[data-text]:not([hidden])").length;
+        group.hidden = matches === 0;
+        if (words.length && matches && group.tagName === "DETAILS") { group.open = true; }
       });
       if (count) { count.textContent = words.length ? shown + " shown" : ""; }
     }
