@@ -252,15 +252,20 @@ def lifecycle_schema() -> tuple[dict, dict]:
         if spec.required:
             body["required"] = list(spec.required)
         effect_variants.append(_one_key(name, body, spec.description))
+    role_key = {"type": "string", "pattern": approvals.ROLE_KEY.pattern}
     approval = {
-        "description": "Who must approve: journey owners, a council role, a quorum, or all of several rules. The "
+        "description": "Who must approve: journey owners, a council role, a quorum, a named person, or all of several "
+                       "rules. The "
                        "requester never approves their own request.",
         "oneOf": [
             _one_key("owners", {"enum": ["all", "any"]}, "the owner of every (all) or any journey it touches"),
-            _one_key("role", {"enum": list(COUNCIL_ROLES)}, "someone holding this council role"),
+            _one_key("role", role_key, "someone holding this council role (one of "
+                     f"{', '.join(f'`{r}`' for r in COUNCIL_ROLES)}, or a role declared under `roles:`)"),
             _one_key("quorum", {"type": "object", "properties": {
-                "role": {"enum": list(COUNCIL_ROLES)}, "n": {"type": "integer", "minimum": 1}},
+                "role": role_key, "n": {"type": "integer", "minimum": 1}},
                 "required": ["role", "n"], "additionalProperties": False}, "n people holding the role"),
+            _one_key("person", {"type": "string", "pattern": approvals.HANDLE.pattern},
+                     "this named person (who must hold a council seat whose role may approve)"),
             _one_key("all_of", {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/approval"}},
                      "every rule listed"),
         ],
@@ -285,6 +290,11 @@ def lifecycle_schema() -> tuple[dict, dict]:
             "auto": {"description": "Requested by the system when its guards are met (e.g. every solution done).",
                      "type": "boolean", "default": False},
             "description": {"type": "string"},
+            "requesters": {"description": "Who may request it (council roles and {person: handle}); without it, "
+                                          "anyone the permission table lets request transitions.",
+                           "type": "array", "minItems": 1, "items": {"oneOf": [
+                               role_key, {"type": "object", "additionalProperties": False, "required": ["person"],
+                                          "properties": {"person": {"type": "string"}}}]}},
         },
     }
     _cover(transition["properties"], TRANSITION_KEYS)
