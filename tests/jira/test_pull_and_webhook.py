@@ -172,8 +172,8 @@ def test_a_signed_issue_updated_event_is_applied(db, standin, jira_worker, webho
     response = _post(webhook_app, standin, payload)
     assert response.status_code == 200 and response.json["applied"] is True
     assert solutions(db)[0].state == "done"
-    again = _post(webhook_app, standin, payload)  # Jira may deliver twice
-    assert again.json["applied"] is False and again.json["unchanged"] is True
+    again = _post(webhook_app, standin, payload)  # Jira may deliver twice (a retry: the same identifier)
+    assert again.json["applied"] is False and "already handled" in again.json["ignored"]
 
 
 @server_only
@@ -277,3 +277,53 @@ def test_a_pull_waits_out_retry_after_when_given_patience(db, standin, adapter, 
     patience = Patience(sleep=clock.advance)
     report = pull(db, adapter, patience=patience)
     assert report.updated >= 1 and patience.retries == 2 and clock.slept == 40
+
+
+def _at(standin, minutes: int) -> None:
+    moment = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) + dt.timedelta(minutes=minutes)
+    standin.clock = lambda: moment
+
+
+@server_only
+def test_an_older_event_arriving_after_a_newer_one_changes_nothing(db, standin, jira_worker, webhook_app):
+    from govern.model import Opportunity
+
+    _, keys = _pushed(db, jira_worker, 1)
+    key = next(iter(keys.values()))
+    _at(standin, 1)
+    in_progress = standin.move_issue(key, "In Progress")
+    _at(standin, 2)
+    done = standin.move_issue(key, "Done")
+    assert _post(webhook_app, standin, done).json["applied"] is True
+    with db.session_scope() as session:
+        assert session.scalar(sa.select(Opportunity.state)) == "evaluate"  # every solution done: moved on
+    late = _post(webhook_app, standin, in_progress)  # delivered late, with its own identifier, validly signed
+    assert late.status_code == 200 and late.json["applied"] is False and late.json["stale"] is True
+    assert solutions(db)[0].state == "done" and solutions(db)[0].external_status == "Done"
+    with db.session_scope() as session:
+        assert session.scalar(sa.select(Opportunity.state)) == "evaluate"
+
+
+@server_only
+def test_a_delivery_is_handled_once_by_its_webhook_identifier(db, standin, jira_worker, webhook_app):
+    from govern.model import JiraWebhookReceipt
+
+    _, keys = _pushed(db, jira_worker, 1)
+    key = next(iter(keys.values()))
+    _at(standin, 1)
+    payload = standin.move_issue(key, "In Progress")
+    body, headers = standin.webhook_request(payload, SECRET, identifier="delivery-1")
+    client = webhook_app.test_client()
+    assert client.post("/jira/webhook", data=body, headers=headers).json["applied"] is True
+    # Someone moves it back to To Do here; Jira then retries the first delivery (same identifier): nothing happens.
+    from govern.policy import Actor
+    from govern.services.opportunities import set_solution_state
+
+    with db.session_scope() as session:
+        set_solution_state(session, Actor.system_actor("test"), solutions(db)[0].id, "todo")
+    again = client.post("/jira/webhook", data=body, headers=headers)
+    assert again.json["applied"] is False and "already handled" in again.json["ignored"]
+    assert solutions(db)[0].state == "todo"
+    with db.session_scope() as session:
+        receipt = session.get(JiraWebhookReceipt, "delivery-1")
+        assert receipt is not None and receipt.issue_key == key

@@ -299,3 +299,38 @@ def test_agile_rank_reorders_and_is_absent_without_jira_software():
         assert info.value.status_code == 404
     finally:
         plain.stop()
+
+
+def test_jql_compares_updated_to_the_instant_and_orders_newest_first():
+    import datetime as dt
+
+    moment = {"at": dt.datetime(2026, 5, 1, 10, 0, 30)}
+    with JiraStandIn("Server", projects=("OPS", "STAGE"), clock=lambda: moment["at"]) as fake:
+        client = fake.client()
+        first = client.create_issue(fields=_fields(fake, "First", "govern-sol-1"), prefetch=False).key
+        moment["at"] = dt.datetime(2026, 5, 1, 10, 5, 10)
+        second = client.create_issue(fields=_fields(fake, "Second", "govern-sol-2"), prefetch=False).key
+        other = dict(_fields(fake, "Elsewhere", "govern-sol-1"), project={"key": "STAGE"})
+        client.create_issue(fields=other, prefetch=False)
+        # 10:00:30 is after "10:00" (Jira compares the instant, not the minute)
+        after = client.search_issues('project = OPS AND updated > "2026/05/01 10:00" ORDER BY updated DESC',
+                                     maxResults=False)
+        assert [i.key for i in after] == [second, first]
+        assert [i.key for i in client.search_issues('project = OPS AND labels in (govern-sol-1)',
+                                                    maxResults=False)] == [first]
+
+
+def test_an_outage_refuses_every_call_until_it_ends(standin):
+    import datetime as dt
+
+    client = standin.client(timeout=2)
+    standin.start_outage("503", retry_after=30)
+    with pytest.raises(jira_lib.JIRAError) as info:
+        client.create_issue(fields=_fields(standin, "During", "x"), prefetch=False)
+    assert info.value.status_code == 503 and info.value.response.headers["Retry-After"] == "30"
+    standin.start_outage("refuse")
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{standin.base_url}/rest/api/2/serverInfo", auth=(standin.user, standin.token), timeout=2)
+    standin.start_outage("502", until=standin.clock() - dt.timedelta(seconds=1))  # already over
+    assert client.create_issue(fields=_fields(standin, "After", "x"), prefetch=False).key
+    assert len(standin.issues) == 1 and standin.calls_refused_by_outage == 2

@@ -336,6 +336,8 @@ class JqlQuery:
         have = issue.jql_values(name)
         if name in ("created", "updated", "duedate"):
             wanted = [_parse_jql_date(v) for v in raw_values]
+            if name != "duedate":  # Jira compares the exact instant with the given minute (a bare date is 00:00)
+                wanted = [w if isinstance(w, dt.datetime) else dt.datetime.combine(w, dt.time()) for w in wanted]
             have = [h for h in have if h is not None]
         else:
             wanted = [v.lower() for v in raw_values]
@@ -417,8 +419,8 @@ class StoredIssue:
             "component": self.components or [None],
             "summary": [self.summary],
             "text": [self.summary, self.description or ""],
-            "created": [self.created.replace(second=0, microsecond=0)],
-            "updated": [self.updated.replace(second=0, microsecond=0)],
+            "created": [self.created],
+            "updated": [self.updated],
             "duedate": [dt.date.fromisoformat(self.duedate)] if self.duedate else [None],
             "rank": [self.rank],
         }[name]
@@ -565,19 +567,26 @@ class JiraStandIn:
     def sign(self, body: bytes, secret: str) -> str:
         return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
-    def webhook_request(self, payload: dict[str, Any], secret: str | None) -> tuple[bytes, dict[str, str]]:
-        """The raw body and headers Jira sends for one event (signed when the webhook has a secret)."""
+    def webhook_request(self, payload: dict[str, Any], secret: str | None,
+                        identifier: str | None = None) -> tuple[bytes, dict[str, str]]:
+        """The raw body and headers Jira sends for one event (signed when the webhook has a secret).
+
+        `X-Atlassian-Webhook-Identifier` identifies the delivery: unique per event and webhook, the same on Jira's
+        retries of it (here: derived from the body unless given, so re-sending a payload is a retry)."""
         body = json.dumps(payload).encode()
-        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "Atlassian Webhook HTTP Client"}
+        identifier = identifier or hashlib.sha256(body).hexdigest()[:32]
+        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "Atlassian Webhook HTTP Client",
+                   "X-Atlassian-Webhook-Identifier": identifier, "X-Atlassian-Webhook-Flow": "Primary"}
         if secret:
             headers["X-Hub-Signature"] = self.sign(body, secret)
         return body, headers
 
-    def send_webhook(self, url: str, payload: dict[str, Any], secret: str | None = None, timeout: float = 10):
+    def send_webhook(self, url: str, payload: dict[str, Any], secret: str | None = None, timeout: float = 10,
+                     identifier: str | None = None):
         """POST one event to a URL the way Jira does; returns the `requests` response."""
         import requests
 
-        body, headers = self.webhook_request(payload, secret)
+        body, headers = self.webhook_request(payload, secret, identifier)
         return requests.post(url, data=body, headers=headers, timeout=timeout)
 
     def client(self, **kwargs):

@@ -32,6 +32,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from govern.integrations.jira.adf import adf_from_text
 
 LABEL_PREFIX = "govern-sol-"
+INSTALLATION_PREFIX = "govern-inst-"
+INSTALLATION_SETTING = "installation"
 SETTING_KEY = "jira"
 SYNC_STATE_KEY = "jira.sync"
 DEFAULT_STATUS_MAP = {"new": "todo", "indeterminate": "in_progress", "done": "done"}
@@ -43,6 +45,16 @@ SOLUTION_STATES = ("todo", "in_progress", "done")
 def solution_label(solution_id: int) -> str:
     """Our stable key on every backlog item we create: found again by JQL after a crash or a retried POST."""
     return f"{LABEL_PREFIX}{solution_id}"
+
+
+def installation_label(installation_id: str) -> str:
+    """The label that says which installation created an item: production and staging may share one Jira site and
+    both have a SOL-1, so adoption and the pull look only at items that carry this installation's label."""
+    return f"{INSTALLATION_PREFIX}{installation_id}"
+
+
+def installation_labels(labels: list[str] | None) -> set[str]:
+    return {label for label in labels or [] if label.startswith(INSTALLATION_PREFIX)}
 
 
 def solution_id_from_labels(labels: list[str] | None) -> int | None:

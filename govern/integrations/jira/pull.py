@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session
 from govern.model import Setting, Solution, utcnow
 from govern.policy import Actor
 from govern.integrations.jira.adapter import JiraAdapter, Patience
-from govern.integrations.jira.mapping import SYNC_STATE_KEY, JiraMapping, solution_id_from_labels
-from govern.integrations.jira.push import MARKER_LABEL, load_mapping
+from govern.integrations.jira.mapping import SYNC_STATE_KEY, JiraMapping, installation_labels, solution_id_from_labels
+from govern.integrations.jira.push import MARKER_LABEL, load_mapping, our_label
 from govern.workflows.services import request_auto_transitions
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,7 @@ class PullReport:
     updated: int = 0
     unchanged: int = 0
     unknown: int = 0  # items with our marker label but no solution here (e.g. another installation's)
+    stale: int = 0  # older than what we already hold (by Jira's `updated`): ignored
     pages: int = 0
     delivered_opportunities: list[str] = field(default_factory=list)
     lifecycle: list[str] = field(default_factory=list)
@@ -73,18 +74,33 @@ def save_sync_state(session: Session, **changes) -> None:
 
 
 def apply_issue(session: Session, mapping: JiraMapping, issue: dict[str, Any], report: PullReport, *,
-                source: str) -> Solution | None:
-    """Apply one backlog item's state to its solution (no commit). Unchanged items change nothing."""
+                source: str, installation: str | None = None) -> Solution | None:
+    """Apply one backlog item's state to its solution (no commit). Unchanged items change nothing.
+
+    `installation` (our installation label): an item another installation created is not ours, whatever its
+    `govern-sol-N` label says; an item we never linked is adopted only when it carries our label."""
     fields = issue.get("fields") or {}
+    if installation is not None:
+        marks = installation_labels(fields.get("labels"))
+        if marks and installation not in marks:
+            report.unknown += 1
+            return None
     solution_id = solution_id_from_labels(fields.get("labels"))
     solution = session.get(Solution, solution_id) if solution_id is not None else None
     if solution is None:
         solution = session.scalar(sa.select(Solution).where(Solution.external_key == issue.get("key")))
+    if solution is not None and solution.external_key is None and installation is not None \
+            and installation not in installation_labels(fields.get("labels")):
+        solution = None  # never linked, and not marked as ours: an item of an older or another installation
     if solution is None or (solution.external_key and solution.external_key != issue.get("key")):
         report.unknown += 1  # not ours, or a stray copy of an item we know under another key: it drives nothing
         return None
     status = fields.get("status") or {}
     updated = parse_jira_time(fields.get("updated"))
+    if (updated is not None and solution.external_updated_at is not None and updated < solution.external_updated_at
+            and solution.external_key == issue.get("key")):
+        report.stale += 1  # an older view than what we hold (a late or replayed webhook): it must not move us back
+        return None
     state = mapping.state_for(status)
     status_name = status.get("name")
     if (solution.external_key == issue.get("key") and solution.external_status == status_name
@@ -208,6 +224,7 @@ class _RangeReader:
         self.db, self.adapter, self.mapping, self.report = db, adapter, mapping, report
         self.dry_run, self.page_size, self.progress, self.patience = dry_run, page_size, progress, patience
         self.seen: set[str] = set()
+        self.installation = our_label(db)
 
     def read(self, *, floor: dt.datetime | None, below: dt.datetime | None = None,
              checkpoint: dict | None = None) -> dt.datetime | None:
@@ -239,7 +256,8 @@ class _RangeReader:
                     if issue.get("key") in self.seen:
                         continue
                     self.seen.add(issue.get("key"))
-                    apply_issue(session, self.mapping, issue, self.report, source="pull")
+                    apply_issue(session, self.mapping, issue, self.report, source="pull",
+                                installation=self.installation)
                 if self.dry_run:
                     session.rollback()
                 else:

@@ -30,7 +30,8 @@ from govern.errors import InvalidInput
 from govern.model import Opportunity, OutboxMessage, Setting, Solution, utcnow
 from govern.integrations.delivery import Outcome
 from govern.integrations.jira.adapter import JiraAdapter, ProjectProblem, classify
-from govern.integrations.jira.mapping import (SETTING_KEY, JiraMapping, solution_id_from_labels, solution_label)
+from govern.integrations.jira.mapping import (INSTALLATION_SETTING, SETTING_KEY, JiraMapping, installation_label,
+                                              solution_id_from_labels, solution_label)
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,26 @@ TOPIC = "jira"
 MARKER_LABEL = "govern"
 BULK_LIMIT = 50
 CREATE_KINDS = ("create_issue", "create_backlog_items")  # one solution ({solution_id}) or a whole opportunity
+
+
+def installation_id(db) -> str:
+    """This installation's id (made once, kept in the `installation` setting): marks the backlog items it creates."""
+    import uuid
+
+    with db.session_scope() as session:
+        setting = session.get(Setting, INSTALLATION_SETTING)
+        if setting is not None and (setting.value or {}).get("id"):
+            return str(setting.value["id"])
+        session.add(Setting(key=INSTALLATION_SETTING, value={"id": uuid.uuid4().hex[:12]}))
+        try:
+            session.commit()
+        except sa.exc.IntegrityError:  # another process made it a moment ago
+            session.rollback()
+        return str(session.get(Setting, INSTALLATION_SETTING).value["id"])
+
+
+def our_label(db) -> str:
+    return installation_label(installation_id(db))
 
 
 def load_mapping(session: Session) -> JiraMapping:
@@ -111,6 +132,13 @@ class JiraDeliverer:
         self.adapter = adapter
         self.base_url = (base_url or "http://127.0.0.1:5000").rstrip("/")
         self.last_report = PushReport()
+        self._installation_label: str | None = None
+
+    @property
+    def installation_label(self) -> str:
+        if self._installation_label is None:
+            self._installation_label = our_label(self.db)
+        return self._installation_label
 
     @classmethod
     def from_runtime(cls, runtime) -> "JiraDeliverer":
@@ -174,7 +202,8 @@ class JiraDeliverer:
                    for sid in message_solution_ids_cached(m, pending)}
         if retried:
             try:
-                found = self.find_existing([i.solution_id for i in pending if i.solution_id in retried])
+                found = self.find_existing([i.solution_id for i in pending if i.solution_id in retried],
+                                           project=mapping.project)
             except Exception as exc:  # noqa: BLE001
                 failure = classify(exc)
                 for item in pending:
@@ -200,7 +229,7 @@ class JiraDeliverer:
                 item.error = f"jira.extra_fields cannot be filled in: {type(exc).__name__}: {exc}"
                 to_create.remove(item)
                 continue
-            item.fields["labels"] = [*item.fields["labels"], MARKER_LABEL]
+            item.fields["labels"] = [*item.fields["labels"], MARKER_LABEL, self.installation_label]
         for start in range(0, len(to_create), BULK_LIMIT):
             chunk = to_create[start:start + BULK_LIMIT]
             try:
@@ -225,12 +254,14 @@ class JiraDeliverer:
         report.failed = sum(1 for i in pending if i.error)
         report.retry = sum(1 for i in pending if i.retry is not None and not i.key)
 
-    def find_existing(self, solution_ids: list[int]) -> dict[int, tuple[str, str | None]]:
-        """Backlog items that already carry our labels: {solution id: (key, status name)}."""
+    def find_existing(self, solution_ids: list[int], *, project: str) -> dict[int, tuple[str, str | None]]:
+        """Backlog items that already carry our labels, in our project, created by this installation:
+        {solution id: (key, status name)}. (Another installation on the same Jira site has a SOL-1 too.)"""
         found: dict[int, tuple[str, str | None]] = {}
         for start in range(0, len(solution_ids), BULK_LIMIT):
             labels = ", ".join(solution_label(s) for s in solution_ids[start:start + BULK_LIMIT])
-            for page in self.adapter.search_all(f"labels in ({labels}) ORDER BY key ASC", ["labels", "status"]):
+            jql = f"project = {project} AND labels = {self.installation_label} AND labels in ({labels}) ORDER BY key ASC"
+            for page in self.adapter.search_all(jql, ["labels", "status"]):
                 for issue in page:
                     sid = solution_id_from_labels(issue["fields"].get("labels"))
                     if sid is not None and sid not in found:  # the oldest wins if a duplicate ever existed

@@ -8,26 +8,37 @@ means the endpoint refuses everything. A refused request is 401 and changes noth
 
 Echoes of our own writes are ignored: an event whose `user` is our integration user (name, key, e-mail, account id)
 changes nothing, and an event that carries nothing new (same status, same `updated`) is counted as unchanged.
+
+Order and replays: Jira gives no ordering guarantee and retries deliveries. An event is applied only if its issue's
+`updated` is newer than what we hold (an older "In Progress" arriving after "Done" changes nothing), and each delivery
+is handled once, by Jira's `X-Atlassian-Webhook-Identifier` header (unique per delivery, unchanged across Jira's
+retries), recorded in `jira_webhook_receipt` in the same transaction as the change it caused (kept 30 days).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
 import logging
 
+import sqlalchemy as sa
+
 from flask import Blueprint, current_app, jsonify, request
 
+from govern.model import JiraWebhookReceipt, utcnow
 from govern.integrations.jira.mapping import JiraMapping
 from govern.integrations.jira.pull import PullReport, apply_issue, sync_state, tell_lifecycle
-from govern.integrations.jira.push import load_mapping
+from govern.integrations.jira.push import load_mapping, our_label
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("jira_webhook", __name__)
 
 HANDLED_EVENTS = ("jira:issue_updated", "jira:issue_created")
+IDENTIFIER_HEADER = "X-Atlassian-Webhook-Identifier"
+RECEIPTS_KEPT = dt.timedelta(days=30)  # Jira retries a delivery for hours, not weeks
 
 
 def signature_for(body: bytes, secret: str) -> str:
@@ -76,18 +87,35 @@ def receive():
         return jsonify({"ignored": f"event {event!r} is not used"}), 202
     adapter = runtime.adapters.get("jira")
     identity = set(getattr(adapter, "identity", set())) | {runtime.config.jira_user} - {None}
+    identifier = (request.headers.get(IDENTIFIER_HEADER) or "").strip()[:200] or None
     report = PullReport()
+    installation = our_label(runtime.db)  # (its own short transaction, before this one)
     with runtime.db.session_scope() as session:
         identity |= set(sync_state(session).get("identity") or [])
         if is_echo(payload, identity):
             return jsonify({"ignored": "our own change (echo)"}), 200
+        if identifier is not None and session.get(JiraWebhookReceipt, identifier) is not None:
+            return jsonify({"applied": False, "ignored": "this delivery was already handled (same webhook identifier)"}), 200
         try:
             mapping = load_mapping(session)
         except Exception:  # noqa: BLE001 - a broken mapping should not turn into a 500 for Jira
             mapping = JiraMapping()
-        solution = apply_issue(session, mapping, payload["issue"], report, source="webhook")
-        session.commit()
+        solution = apply_issue(session, mapping, payload["issue"], report, source="webhook",
+                               installation=installation)
+        if identifier is not None:
+            now = utcnow()
+            session.add(JiraWebhookReceipt(identifier=identifier, issue_key=str(payload["issue"].get("key"))[:64],
+                                           received_at=now))
+            session.execute(sa.delete(JiraWebhookReceipt).where(JiraWebhookReceipt.received_at < now - RECEIPTS_KEPT))
+        try:
+            session.commit()
+        except sa.exc.IntegrityError:  # the same delivery, handled a moment ago by another request
+            session.rollback()
+            return jsonify({"applied": False, "ignored": "this delivery was already handled (same webhook identifier)"}), 200
     if report.delivered_opportunities:
         tell_lifecycle(runtime.db, report.delivered_opportunities, report)
+    if report.stale:
+        return jsonify({"applied": False, "stale": True,
+                        "ignored": "older than what we hold (by the issue's updated time)"}), 200
     return jsonify({"applied": solution is not None and report.updated > 0, "unchanged": report.unchanged > 0,
                     "unknown": report.unknown > 0, "lifecycle": report.lifecycle}), 200
