@@ -7,7 +7,7 @@ Checks, in order (each failure exits non-zero and says what was wrong):
    stand-ins, and the package resources the product reads (example, lifecycles, migrations, templates, schema);
 2. installed with its dependencies into a fresh venv, `govern` is imported from that venv, not from the source tree;
 3. in an empty folder: `govern init --example` on SQLite; then on a throwaway PostgreSQL database `govern db upgrade`,
-   `govern init --example`, `govern serve` (gunicorn) and GET /healthz and /readyz.
+   `govern init --example`, `govern serve` (gunicorn) and GET /healthz, /readyz and /metrics.
 Standard library only, so any Python 3.11 runs it.
 """
 
@@ -152,7 +152,7 @@ def main() -> None:
                 fail(f"db upgrade said:\n{out}")
             run([str(govern), "init", "--example"], cwd=site, env=pg_env)
 
-            step("govern serve (gunicorn, 2 workers) and GET /healthz and /readyz")
+            step("govern serve (gunicorn, 2 workers) and GET /healthz, /readyz and /metrics")
             port = free_port()
             log_path = work / "serve.log"
             with log_path.open("w") as log:
@@ -172,6 +172,9 @@ def main() -> None:
             status, body = get(f"http://127.0.0.1:{port}/readyz")
             if status != 200:
                 fail(f"/readyz answered {status}: {body}")
+            status, body = get(f"http://127.0.0.1:{port}/metrics")
+            if status != 200 or "govern_http_requests_total" not in body or "govern_scheduler_leader" not in body:
+                fail(f"/metrics answered {status}: {body[:500]}")
             log_text = log_path.read_text()
             if "development server" in log_text.lower():
                 fail(f"govern serve printed the development server warning:\n{log_text}")

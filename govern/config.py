@@ -31,6 +31,7 @@ class Config:
     run_worker: bool = True
     testing: bool = False
     session_cookie_secure: bool = False
+    metrics_token: str | None = field(repr=False, default=None)
 
     @property
     def jira_enabled(self) -> bool:
@@ -64,6 +65,7 @@ class Config:
             run_scheduler=env.get("GOVERN_RUN_SCHEDULER", "1") not in ("0", "false", "no"),
             run_worker=env.get("GOVERN_RUN_WORKER", "1") not in ("0", "false", "no"),
             session_cookie_secure=env.get("GOVERN_SECURE_COOKIES", "0") in ("1", "true", "yes"),
+            metrics_token=env.get("GOVERN_METRICS_TOKEN") or None,
         )
 
 

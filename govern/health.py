@@ -1,11 +1,14 @@
-"""Liveness and readiness for load balancers and orchestrators: `/healthz` and `/readyz`."""
+"""What operators and their tools poll: liveness (`/healthz`), readiness (`/readyz`) and Prometheus `/metrics`,
+plus the request timing behind the latency histogram."""
 
 from __future__ import annotations
 
+import hmac
 import logging
+import time
 
 import sqlalchemy as sa
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from govern import __version__
 
@@ -59,3 +62,46 @@ def readyz():
                                 f"{', '.join(sorted(heads))}: run `govern db upgrade`")
     ready = all(value == "ok" for value in checks.values())
     return jsonify({"status": "ready" if ready else "not ready", "checks": checks}), 200 if ready else 503
+
+
+# --- metrics ----------------------------------------------------------------------------------------------------------
+
+
+@bp.record_once
+def _count_business_events(_state) -> None:
+    from govern import telemetry
+
+    telemetry.install()
+
+
+@bp.before_app_request
+def _start_timer() -> None:
+    g.govern_request_started = time.perf_counter()
+
+
+@bp.after_app_request
+def _observe(response):
+    started = g.pop("govern_request_started", None)
+    if started is not None:
+        from govern import telemetry
+
+        route = request.url_rule.rule if request.url_rule is not None else "(unmatched)"
+        telemetry.request_done(request.method, route, response.status_code, time.perf_counter() - started)
+    return response
+
+
+@bp.get("/metrics")
+def metrics():
+    """Prometheus metrics; with GOVERN_METRICS_TOKEN set, only for `Authorization: Bearer <that token>`."""
+    from govern import telemetry
+    from govern.model import utcnow
+
+    runtime = _runtime()
+    token = runtime.config.metrics_token
+    if token:
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return jsonify({"error": {"code": "unauthenticated", "message": "metrics need the metrics token "
+                                      "(Authorization: Bearer …)", "details": None}}), 401
+    body, content_type = telemetry.exposition(runtime.db.session, utcnow)
+    return Response(body, content_type=content_type)

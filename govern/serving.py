@@ -37,6 +37,8 @@ class ServeOptions:
     scheduler: bool = True
     worker: bool = True
     access_log: bool = False
+    log_format: str = "text"
+    log_level: str = "INFO"
 
 
 def wanted_services(config: Config, options: ServeOptions) -> list[str]:
@@ -51,6 +53,9 @@ def wanted_services(config: Config, options: ServeOptions) -> list[str]:
 
 def start_background(runtime: Any, names: list[str], say: Callable[[str], None] = log.info) -> list[str]:
     """Start the named background services in this process; returns the labels of those now running."""
+    from govern import telemetry
+
+    telemetry.install()
     started = []
     for name in names:
         module, label = BACKGROUND_SERVICES[name]
@@ -89,6 +94,8 @@ def serve_production(config: Config, options: ServeOptions) -> None:
     """Run the app under gunicorn (gthread workers) until stopped."""
     from gunicorn.app.base import BaseApplication
 
+    from govern.logs import dict_config
+
     services = wanted_services(config, options)
     own_metrics_folder = prepare_multiprocess_metrics(config)
 
@@ -118,6 +125,7 @@ def serve_production(config: Config, options: ServeOptions) -> None:
                 "preload_app": False,
                 "accesslog": "-" if options.access_log else None,
                 "errorlog": "-",
+                "logconfig_dict": dict_config(options.log_format, options.log_level),
                 "proc_name": "govern",
                 "post_worker_init": post_worker_init,
                 "worker_exit": worker_exit,
@@ -145,7 +153,9 @@ def serve_development(config: Config, options: ServeOptions, say: Callable[[str]
     from werkzeug.serving import run_simple
 
     from govern.app import create_app
+    from govern.logs import configure
 
+    configure(options.log_format, options.log_level)
     app = create_app(config)
     runtime = app.extensions["govern"]
     start_background(runtime, wanted_services(config, options), say=say)

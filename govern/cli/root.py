@@ -203,8 +203,12 @@ def import_cmd(file: Path):
 @click.option("--dev", is_flag=True, help="Werkzeug's development server in one process instead (never in production).")
 @click.option("--no-scheduler", is_flag=True, help="Do not run the ritual scheduler in the web processes.")
 @click.option("--no-worker", is_flag=True, help="Do not run an outbox delivery worker in the web processes.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              envvar="GOVERN_LOG_FORMAT", help="json: one JSON object per line (for log collectors).")
+@click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+              default="INFO", show_default=True, envvar="GOVERN_LOG_LEVEL")
 def serve(host: str, port: int, workers: int, threads: int, timeout: int, access_log: bool, dev: bool,
-          no_scheduler: bool, no_worker: bool):
+          no_scheduler: bool, no_worker: bool, log_format: str, log_level: str):
     """Serve the web app and API under gunicorn (the ritual scheduler and an outbox worker run in each process)."""
     from govern.serving import ServeOptions, serve_development, serve_production
 
@@ -212,7 +216,8 @@ def serve(host: str, port: int, workers: int, threads: int, timeout: int, access
     runtime.db.upgrade()
     runtime.db.dispose()  # the web processes open their own connections
     options = ServeOptions(host=host, port=port, workers=workers, threads=threads, timeout=timeout,
-                           scheduler=not no_scheduler, worker=not no_worker, access_log=access_log)
+                           scheduler=not no_scheduler, worker=not no_worker, access_log=access_log,
+                           log_format=log_format, log_level=log_level.upper())
     for name, enabled in (("jira", runtime.config.jira_enabled), ("slack", runtime.config.slack_enabled)):
         click.echo(f"  {name}: {'enabled' if enabled else 'disabled (not configured)'}")
     if dev:

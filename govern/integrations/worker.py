@@ -37,7 +37,7 @@ from typing import Callable, Iterable, Sequence
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from govern import audit
+from govern import audit, telemetry
 from govern.errors import Conflict, InvalidInput, NotFound
 from govern.model import OutboxMessage, OutboxTopicState, utcnow
 from govern.policy import Actor
@@ -187,6 +187,7 @@ def record_outcomes(session: Session, outcomes: Iterable[Outcome], claimer: str,
         message.claimed_until = None
         counts[status] = counts.get(status, 0) + 1
     session.commit()
+    telemetry.count_deliveries(topic, counts)
     return counts
 
 

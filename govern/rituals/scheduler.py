@@ -35,6 +35,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.pool import NullPool
 
 from govern.config import default_instance_path
+from govern import telemetry
 from govern.db import Database
 from govern.policy import Actor
 from govern.rituals import services
@@ -300,6 +301,7 @@ class RitualScheduler:
             log.info("scheduler %s %s", self.name, "is now the leader" if self.is_leader else "lost the leadership")
             self._last_sync = None
         report = TickReport(leader=self.is_leader)
+        telemetry.scheduler_tick(self.is_leader)
         if not self.is_leader:
             return report
         now = self.clock.now()
@@ -380,6 +382,7 @@ class RitualScheduler:
             log.info("scheduler %s steps down", self.name)
         self.lock.release()
         self.is_leader = False
+        telemetry.scheduler_stepped_down()
 
     shutdown = stop
 

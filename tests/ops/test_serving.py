@@ -33,11 +33,14 @@ def get(url: str) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
-def start_serve(tmp_path: Path, *args: str, database_url: str | None = None) -> tuple[subprocess.Popen, int, Path]:
+def start_serve(tmp_path: Path, *args: str, database_url: str | None = None,
+                multiprocess_dir: Path | None = None) -> tuple[subprocess.Popen, int, Path]:
     port = free_port()
     env = {**os.environ, "GOVERN_INSTANCE_PATH": str(tmp_path / "instance"), "GOVERN_SECRET_KEY": "serve-test"}
     env.pop("GOVERN_DATABASE_URL", None)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    if multiprocess_dir is not None:
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(multiprocess_dir)
     if database_url:
         env["GOVERN_DATABASE_URL"] = database_url
     log = tmp_path / "serve.log"
@@ -116,3 +119,17 @@ def test_readyz_is_ready_on_a_migrated_database(client):
     response = client.get("/readyz")
     assert response.status_code == 200
     assert response.json == {"status": "ready", "checks": {"database": "ok", "migrations": "ok"}}
+
+
+def test_serve_writes_json_logs_when_asked(tmp_path):
+    import json
+
+    process, port, log = start_serve(tmp_path, "--workers", "1", "--threads", "2", "--log-format", "json",
+                                     "--no-scheduler")
+    try:
+        wait_until_answering(process, port, log)
+    finally:
+        stop(process)
+    records = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    assert any("Booting worker" in r["message"] and r["logger"] == "gunicorn.error" for r in records), records
+    assert all({"time", "level", "logger", "process", "message"} <= set(r) for r in records)
