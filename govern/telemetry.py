@@ -10,7 +10,6 @@ and ritual firing is an audit event, so nothing has to remember to count and a r
 
 from __future__ import annotations
 
-import functools
 import os
 import threading
 from typing import Any, Callable, Iterable
@@ -59,9 +58,18 @@ class Metrics:
                                       multiprocess_mode="livesum")
 
 
-@functools.cache
+_metrics: Metrics | None = None
+_metrics_lock = threading.Lock()
+
+
 def metrics() -> Metrics:
-    return Metrics()
+    """This process's metrics, built by the first thread that needs them (registering twice is an error)."""
+    global _metrics
+    if _metrics is None:
+        with _metrics_lock:
+            if _metrics is None:
+                _metrics = Metrics()
+    return _metrics
 
 
 # --- counting from the audit trail ----------------------------------------------------------------------------------
@@ -132,7 +140,7 @@ def scheduler_tick(is_leader: bool) -> None:
 
 
 def scheduler_stepped_down() -> None:
-    if metrics.cache_info().currsize:  # nothing to reset in a process that never counted
+    if _metrics is not None:  # nothing to reset in a process that never counted
         metrics().scheduler_leader.set(0)
 
 
