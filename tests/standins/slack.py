@@ -1,7 +1,7 @@
 """A stand-in for the Slack Web API and for Slack's side of slash commands and interactivity, for tests and benchmarks.
 
 It answers the Web API methods govern uses (`auth.test`, `chat.postMessage`, `chat.postEphemeral`, `chat.update`,
-`users.lookupByEmail`, `views.open`) with the JSON shapes of the public documentation: HTTP 200 with `ok: true`, or
+`users.lookupByEmail`, `users.info`, `users.list` (cursor-paged), `views.open`) with the JSON shapes of the public documentation: HTTP 200 with `ok: true`, or
 HTTP 200 with `ok: false` and an `error` code (`not_authed`, `invalid_auth`, `channel_not_found`, `users_not_found`,
 `message_not_found`, `no_text`, `invalid_blocks`, `invalid_trigger_id`, `expired_trigger_id` …), and HTTP 429 with a
 `Retry-After` header when rate limited. It is driven by the real `slack_sdk.WebClient(base_url=standin.base_url)`.
@@ -16,6 +16,7 @@ tests assert on what was sent over the wire, not on our own functions.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import secrets
@@ -423,6 +424,33 @@ class SlackStandin:
         message.update(content)
         message["edited"] = {"user": self.bot_user_id, "ts": self._new_ts()}
         return {"channel": channel, "ts": message["ts"], "text": message["text"], "message": dict(message)}
+
+    def _m_users_info(self, args):
+        user = self.users.get((args.get("user") or "").strip())
+        if user is None:
+            raise SlackApiFault("user_not_found")
+        return {"user": user | {"profile": dict(user["profile"])}}
+
+    def _m_users_list(self, args):
+        """Every member, deactivated ones included (`deleted: true`), paged by `cursor`/`limit` (Slack: ≤ 1000)."""
+        try:
+            limit = int(args.get("limit") or 0)
+        except (TypeError, ValueError):
+            raise SlackApiFault("invalid_limit") from None
+        members = sorted(self.users.values(), key=lambda u: u["id"])
+        start = 0
+        cursor = args.get("cursor") or ""
+        if cursor:
+            try:
+                start = int(base64.b64decode(cursor.encode()).decode().removeprefix("user:"))
+            except Exception:  # noqa: BLE001 - any undecodable cursor
+                raise SlackApiFault("invalid_cursor") from None
+        size = min(limit, 1000) if limit > 0 else len(members)
+        page = members[start:start + size]
+        end = start + len(page)
+        next_cursor = base64.b64encode(f"user:{end}".encode()).decode() if end < len(members) else ""
+        return {"members": [u | {"profile": dict(u["profile"])} for u in page], "cache_ts": int(time.time()),
+                "response_metadata": {"next_cursor": next_cursor}}
 
     def _m_users_lookupByEmail(self, args):
         email = (args.get("email") or "").strip()

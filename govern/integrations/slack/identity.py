@@ -1,7 +1,13 @@
-"""Who is who: a Slack user maps to a person by the stored Slack id, else by e-mail through `users.lookupByEmail`.
+"""Who is who: a Slack user maps to a person by the stored Slack id, else by e-mail.
 
-Look-ups are cached per process (found ids for an hour, misses for ten minutes) so that a busy channel does not spend
-Slack's rate limit; the cache holds nothing that matters: losing it costs a few look-ups.
+What each call costs, whatever the size of the organisation:
+- a Slack user we do not know yet (a command, a button): one `users.info` (its e-mail), matched against the people
+  known only by e-mail; never one `users.lookupByEmail` per person;
+- Slack ids for people known only by e-mail (direct messages to approvers): `users.lookupByEmail` per e-mail while
+  few are unknown; one paged `users.list` for the whole workspace when many are (`BULK_THRESHOLD`).
+Answers are cached per e-mail (found ids for an hour, misses — negative caching — for ten minutes) so that a busy
+channel does not spend Slack's rate limit. A look-up Slack refused (429, an outage) is not remembered as a miss: it
+is asked again next time. The cache holds nothing that matters: losing it costs a few look-ups.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ MISS_TTL = 600.0
 # Who a Slack user is, remembered briefly: a burst of commands costs one look-up, and a change to someone's Slack id
 # or e-mail in govern.yaml is seen within a minute (a deactivated person is refused at once: load_actor checks).
 USER_TTL = 60.0
+BULK_THRESHOLD = 10  # more unknown e-mails than this at once: one users.list instead of one lookup per e-mail
+LIST_PAGE = 200  # users.list page size (Slack recommends no more than 200)
 
 
 class SlackDirectory:
@@ -87,15 +95,74 @@ class SlackDirectory:
                 sa.select(Person.id, Person.email)
                 .where(Person.slack_id.is_(None), Person.email.is_not(None), Person.active.is_(True))
                 .order_by(Person.id)).all()
-        for person_id, email in candidates:
-            if self.slack_id_by_email(email) == slack_user_id:
-                return person_id
-        return None
+        if not candidates:
+            return None
+        by_email = {email.strip().lower(): person_id for person_id, email in candidates}
+        now = time.monotonic()
+        with self._lock:  # already known from an earlier look-up?
+            for email, (found, until) in self._by_email.items():
+                if found == slack_user_id and until > now and email in by_email:
+                    return by_email[email]
+        email = self._email_of(slack_user_id)  # one call, whatever the number of people
+        return by_email.get(email) if email else None
+
+    def _email_of(self, slack_user_id: str) -> str | None:
+        """The e-mail of a Slack user (`users.info`), remembered for the e-mail look-ups too; None when unknown."""
+        if self.client is None:
+            return None
+        try:
+            user = self.client.users_info(user=slack_user_id)["user"]
+        except SlackApiError:  # user_not_found, rate limited, refused: unmapped for now
+            return None
+        except OSError:
+            return None
+        email = ((user.get("profile") or {}).get("email") or "").strip().lower()
+        if not email or user.get("deleted"):
+            return None
+        with self._lock:
+            self._by_email[email] = (slack_user_id, time.monotonic() + FOUND_TTL)
+        return email
 
     def slack_ids_for(self, people: list[tuple[str | None, str | None]]) -> list[str]:
-        """Slack ids for (stored slack_id, e-mail) pairs, looked up by e-mail where none is stored."""
+        """Slack ids for (stored slack_id, e-mail) pairs, looked up by e-mail where none is stored (one users.list
+        when many e-mails are unknown to the cache)."""
+        now = time.monotonic()
+        with self._lock:
+            unknown = {e.strip().lower() for s, e in people if not s and e
+                       and (self._by_email.get(e.strip().lower()) or (None, 0.0))[1] <= now}
+        if len(unknown) > BULK_THRESHOLD:
+            self.load_workspace(unknown)
         found = [slack_id or self.slack_id_by_email(email) for slack_id, email in people]
         return [f for f in found if f]
+
+    def load_workspace(self, wanted: set[str] | None = None) -> bool:
+        """Fill the e-mail cache from one paged `users.list`; the `wanted` e-mails it does not list are remembered
+        as misses, but only when every page came back (a 429 part-way leaves them to be asked again)."""
+        if self.client is None:
+            return False
+        found: dict[str, str] = {}
+        cursor = None
+        try:
+            while True:
+                answer = self.client.users_list(limit=LIST_PAGE, **({"cursor": cursor} if cursor else {}))
+                for user in answer.get("members") or []:
+                    email = ((user.get("profile") or {}).get("email") or "").strip().lower()
+                    if email and not user.get("deleted") and not user.get("is_bot"):
+                        found[email] = user["id"]
+                cursor = (answer.get("response_metadata") or {}).get("next_cursor")
+                if not cursor:
+                    break
+            complete = True
+        except (SlackApiError, OSError):
+            complete = False
+        now = time.monotonic()
+        with self._lock:
+            for email, user_id in found.items():
+                self._by_email[email] = (user_id, now + FOUND_TTL)
+            if complete:
+                for email in (wanted or set()) - set(found):
+                    self._by_email[email] = (None, now + MISS_TTL)
+        return complete
 
     def forget(self) -> None:
         with self._lock:
