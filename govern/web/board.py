@@ -9,9 +9,32 @@ from govern.errors import GovernError, InvalidInput
 from govern.model import ApprovalRequest, Journey, Person, Persona
 from govern.services.common import get_opportunity
 from govern.web import bp
-from govern.web.readmodel import decision_rights, lifecycle_view, portfolio, request_summaries, transitions_for
+from govern.web.readmodel import (
+    decision_rights, lifecycle_view, pending_counts, portfolio, request_summaries, transitions_for,
+)
 from govern.web.support import actor, db_session, flash_message, get_or_404, login_required, safe_next
 from govern.workflows import services as lifecycle_services
+
+
+BOARD_CAP = 8  # cards per column before "show N more": a projector shows this many at a readable size
+SHORT_TITLE = 70
+
+
+def short_title(title: str) -> str:
+    """The statement without its "How might we" opening, cut at a word near 70 characters (full title on hover)."""
+    text = title.strip()
+    for opening in ("How might we ", "how might we "):
+        if text.startswith(opening):
+            text = text[len(opening):]
+            text = text[:1].upper() + text[1:]
+    if len(text) > SHORT_TITLE:
+        text = text[:SHORT_TITLE].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+    return text
+
+
+def _size(count: int) -> str:
+    """Column width by content: empty columns stay narrow, full ones take the room."""
+    return "empty" if count == 0 else "few" if count <= 2 else "many"
 
 
 @bp.get("/board")
@@ -27,17 +50,34 @@ def board():
     except GovernError as exc:  # an unknown journey/owner/persona in the query string
         rows, filters["error"] = [], exc.message
     me = actor()
-    for row in rows:
-        row["transitions"] = [t for t in transitions_for(session, me, row["opportunity"]) if t.get("may_request")]
-    columns = [(state, lifecycle.descriptions.get(state, ""), [r for r in rows if r["state"] == state])
-               for state in lifecycle.states]
+    cap = None if request.args.get("cap") == "all" else BOARD_CAP
+    pending = pending_counts(session)
+    columns, closed = [], []
+    for state in lifecycle.states:
+        cards = [r for r in rows if r["state"] == state]
+        if lifecycle.is_open(state):
+            for position, card in enumerate(cards, start=1):
+                card["column_rank"] = position if card.get("score") is not None else None
+        else:
+            for card in cards:  # a closed item has no place in the running order
+                card["column_rank"] = None
+        for card in cards:
+            card["pending"] = pending.get(card["opportunity"].id, 0)
+            card["short_title"] = short_title(card["title"])
+        shown = cards if cap is None or not lifecycle.is_open(state) else cards[:cap]
+        for card in shown:
+            card["transitions"] = [t for t in transitions_for(session, me, card["opportunity"]) if t.get("may_request")]
+        column = {"state": state, "title": lifecycle.title_of(state), "description": lifecycle.descriptions.get(state, ""),
+                  "cards": cards, "shown": len(shown), "size": _size(len(cards))}
+        (columns if lifecycle.is_open(state) else closed).append(column)
     options = {
         "journeys": session.execute(sa.select(Journey.key, Journey.name).order_by(Journey.name)).all(),
         "owners": session.execute(sa.select(Person.handle, Person.name).where(Person.active.is_(True))
                                   .order_by(Person.name)).all(),
         "personas": session.execute(sa.select(Persona.key, Persona.name).order_by(Persona.name)).all(),
     }
-    return render_template("board.html", columns=columns, filters=filters, options=options, lifecycle=lifecycle,
+    return render_template("board.html", columns=columns, closed=closed, filters=filters, options=options,
+                           lifecycle=lifecycle, cap=cap,
                            total=len(rows), can_create=me.can("opportunity.create"))
 
 

@@ -92,7 +92,11 @@ def ritual_occurrence_at(key: str, when: str):
     session = db_session()
     actor().require("read")
     try:
-        occurrence = ritual_services.resolve_occurrence(session, ritual_services.get_ritual(session, key), at=when)
+        ritual = ritual_services.get_ritual(session, key)
+        if when in ("next", "last"):  # /rituals/<key>/at/next: the coming meeting; /at/last: the latest begun
+            occurrence = ritual_services.resolve_occurrence(session, ritual, default=when)
+        else:
+            occurrence = ritual_services.resolve_occurrence(session, ritual, at=when)
     except (InvalidInput, NotFound) as exc:
         return render_error(404, exc.message)
     session.commit()

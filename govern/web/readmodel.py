@@ -92,6 +92,15 @@ def transitions_for(session: Session, actor: Actor, opp: Opportunity) -> list[di
         return []
 
 
+def pending_counts(session: Session) -> dict[int, int]:
+    """Pending approval requests per opportunity id (the board's "awaiting approval" badge)."""
+    from govern.model import ApprovalRequest
+
+    return dict(session.execute(sa.select(ApprovalRequest.opportunity_id, sa.func.count())
+                                .where(ApprovalRequest.status == "pending")
+                                .group_by(ApprovalRequest.opportunity_id)).all())
+
+
 def pending_requests_of(session: Session, opp: Opportunity) -> list:
     from govern.model import ApprovalRequest
 

@@ -179,15 +179,4 @@
     }
   }, true);
 
-  // --- "show N more" in a board column ----------------------------------------------------------------------------------
-  document.querySelectorAll("[data-show-more]").forEach(function (button) {
-    button.hidden = false;
-    var fallback = button.parentElement.querySelector("a.more-link");
-    if (fallback) { fallback.hidden = true; }
-    button.addEventListener("click", function () {
-      var list = document.getElementById(button.getAttribute("data-show-more"));
-      list.querySelectorAll("li.over-cap").forEach(function (li) { li.classList.remove("over-cap"); });
-      button.remove();
-    });
-  });
 })();
