@@ -89,6 +89,32 @@ def jira_sync(dry_run: bool, rank: bool):
         click.echo(f"  ranking: {summary.ranking}")
 
 
+@jira.command("check")
+@translate_errors
+def jira_check():
+    """Check the Jira set-up before the first push: connection and auth mode, project, issue types, required fields."""
+    from govern.integrations.jira.check import check
+    from govern.integrations.jira.push import load_mapping
+    from govern.integrations.jira.sync import JiraNotConfigured, adapter_for
+    from govern.workflows.services import backlog_states_by_lifecycle
+
+    runtime = get_runtime()
+    try:
+        adapter = adapter_for(runtime)
+    except JiraNotConfigured as exc:
+        raise CommandFailed(str(exc), 1) from None
+    with runtime.db.session_scope() as session:
+        mapping = load_mapping(session)
+        named = {t for states in backlog_states_by_lifecycle(session).values() for t in states.values() if t}
+    report = check(adapter, mapping, issue_types=named)
+    for line in report.lines:
+        click.echo(line)
+    if not report.ok:
+        raise CommandFailed(f"Jira is not ready: {len(report.problems)} problem"
+                            f"{'s' if len(report.problems) != 1 else ''} (above)", 1)
+    click.echo("Jira is ready")
+
+
 @jira.command("status")
 @translate_errors
 def jira_status():

@@ -551,6 +551,23 @@ class JiraStandIn:
         """Make a field mandatory for an issue type, as a project's field configuration can."""
         self.required_fields.setdefault(issuetype, {})[field_id] = message
 
+    def create_fields(self, issuetype: str) -> list[dict[str, Any]]:
+        """The create screen's fields for an issue type, as createmeta answers them (required, default, schema)."""
+        system = [("summary", "Summary", True, False), ("issuetype", "Issue Type", True, False),
+                  ("project", "Project", True, False), ("reporter", "Reporter", True, True),
+                  ("description", "Description", False, False), ("labels", "Labels", False, False),
+                  ("components", "Component/s", False, False), ("priority", "Priority", False, True),
+                  ("duedate", "Due date", False, False)]
+        fields = [{"required": required, "schema": {"type": "string", "system": field_id}, "name": name,
+                   "fieldId": field_id, "key": field_id, "hasDefaultValue": default, "operations": ["set"]}
+                  for field_id, name, required, default in system]
+        names = {EPIC_NAME_FIELD_ID: "Epic Name"}
+        for field_id, _ in self.required_fields.get(issuetype, {}).items():
+            fields.append({"required": True, "schema": {"type": "string", "custom": "custom", "customId": 0},
+                           "name": names.get(field_id, field_id), "fieldId": field_id, "key": field_id,
+                           "hasDefaultValue": False, "operations": ["set"]})
+        return fields
+
     def issues_with_label(self, label: str) -> list[StoredIssue]:
         with self.lock:
             return [i for i in self.issues.values() if label in i.labels]
@@ -981,6 +998,37 @@ def create_app(jira: JiraStandIn) -> Flask:
                 return _error(404, [f"No project could be found with key '{key}'."])
             expand = request.args.get("expand", "")
             return jsonify(jira.project_json(match, "issueTypes" in expand))
+
+    # create metadata (Data Center 8.4+ and Cloud): the issue types of a project, and the fields of one of them
+
+    def _meta_page(items: list, key: str):
+        start = int(request.args.get("startAt") or 0)
+        size = min(int(request.args.get("maxResults") or 50), 200)
+        page = items[start:start + size]
+        body: dict[str, Any] = {"maxResults": size, "startAt": start, "total": len(items)}
+        if jira.deployment == "Cloud":
+            body[key] = page
+        else:
+            body.update(values=page, isLast=start + len(page) >= len(items))
+        return jsonify(body)
+
+    @app.get(f"{api}/issue/createmeta/<project>/issuetypes")
+    def createmeta_issuetypes(version, project):
+        with jira.lock:
+            match = next((k for k, p in jira.projects.items() if k == project.upper() or p["id"] == project), None)
+            if match is None:
+                return _error(404, [f"No project could be found with key '{project}'."])
+            return _meta_page([jira.issuetype_json(t["id"]) for t in ISSUE_TYPES], "issueTypes")
+
+    @app.get(f"{api}/issue/createmeta/<project>/issuetypes/<type_id>")
+    def createmeta_fields(version, project, type_id):
+        with jira.lock:
+            match = next((k for k, p in jira.projects.items() if k == project.upper() or p["id"] == project), None)
+            issue_type = next((t for t in ISSUE_TYPES if t["id"] == type_id), None)
+            if match is None or issue_type is None:
+                return _error(404, ["Issue type with given ID does not exist or you do not have permission to see "
+                                    "it." if match else f"No project could be found with key '{project}'."])
+            return _meta_page(jira.create_fields(issue_type["name"]), "fields")
 
     @app.get(f"{api}/priority")
     def priorities(version):
