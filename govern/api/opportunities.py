@@ -206,5 +206,7 @@ def update_solution(data, key: str, solution_id: int):
     solution = db_session().get(Solution, solution_id)
     if solution is None or solution.opportunity_id != opp.id:
         raise NotFound(f"{opp.key} has no solution {solution_id}", {"solution": solution_id})
-    return opportunity_service.set_solution_state(db_session(), current_actor(), solution_id, data["state"],
-                                                  external_status=data.get("external_status"))
+    # Marking the last solution done lets the lifecycle move on (its `auto` rule), as when Jira reports it.
+    solution, _ = lifecycle.record_solution_progress(db_session(), current_actor(), solution_id, data["state"],
+                                                     external_status=data.get("external_status"))
+    return solution

@@ -698,6 +698,38 @@ def request_auto_transitions(session: Session, actor: Actor, opportunity_ref: st
     return None
 
 
+def opportunity_delivered(session: Session, actor: Actor, opportunity_ref: str | int) -> str:
+    """Every solution of the opportunity is done: let the lifecycle apply its `auto` rule now (e.g. ask to move to
+    evaluate), in a transaction of its own. The one step the Jira sync and a person marking solutions done (API, web
+    app) share. A refused move is the lifecycle's answer, not a failure: it is described, never raised."""
+    try:
+        result = request_auto_transitions(session, actor, opportunity_ref)
+    except (GuardsUnmet, Conflict, PermissionDenied, PreconditionFailed, InvalidInput, NotFound) as exc:
+        session.rollback()
+        return getattr(exc, "message", None) or str(exc)
+    if result is None:
+        return "nothing to do"
+    return result.message or ("moved" if result.moved else "requested")
+
+
+def record_solution_progress(session: Session, actor: Actor, solution_id: int, state: str, *,
+                             external_status: str | None = None) -> tuple[Solution, str | None]:
+    """Record a solution's progress by hand (API, web app); when it is the last of its opportunity's solutions to be
+    done, the lifecycle's automatic move follows, as when Jira reports it. Answers the solution and what the lifecycle
+    said (None when nothing was delivered)."""
+    from govern.services.opportunities import set_solution_state
+
+    solution = set_solution_state(session, actor, solution_id, state, external_status=external_status, commit=False)
+    opportunity = solution.opportunity
+    was_delivered = state == "done" and all(s.state == "done" for s in opportunity.solutions)
+    key = opportunity.key
+    session.commit()
+    if not was_delivered:
+        return solution, None
+    said = opportunity_delivered(session, Actor.system_actor("lifecycle"), key)
+    return session.get(Solution, solution_id), said
+
+
 # --- reconciliation: solutions that belong in the backlog ------------------------------------------------------------
 
 

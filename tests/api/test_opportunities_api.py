@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import sqlalchemy as sa
+
 from .conftest import assert_error
 
 
@@ -165,3 +167,18 @@ def test_a_request_is_rejected_with_a_reason_or_withdrawn_by_its_requester(api):
     listed = api.get("/approvals?opportunity=OPP-6", as_="priya").get_json()
     assert [r["status"] for r in listed] == ["withdrawn", "rejected"]
     assert [r["status"] for r in api.get("/approvals?status=rejected", as_="priya").get_json()] == ["rejected"]
+
+
+def test_marking_every_solution_done_moves_the_opportunity_on_as_jira_would(api, example_db):
+    from govern.model import Opportunity
+
+    solutions = api.get("/opportunities/OPP-3/solutions", as_="iris").get_json()
+    assert solutions and {s["state"] for s in solutions} != {"done"}
+    for solution in solutions[:-1]:
+        api.patch(f"/opportunities/OPP-3/solutions/{solution['id']}", as_="femke", json={"state": "done"})
+    with example_db.session_scope() as s:
+        assert s.scalar(sa.select(Opportunity.state).where(Opportunity.number == 3)) == "implement"
+    last = api.patch(f"/opportunities/OPP-3/solutions/{solutions[-1]['id']}", as_="femke", json={"state": "done"})
+    assert last.status_code == 200 and last.get_json()["state"] == "done"
+    with example_db.session_scope() as s:  # the lifecycle's auto rule: implement → evaluate once all are delivered
+        assert s.scalar(sa.select(Opportunity.state).where(Opportunity.number == 3)) == "evaluate"

@@ -29,7 +29,7 @@ from govern.policy import Actor
 from govern.integrations.jira.adapter import JiraAdapter, Patience
 from govern.integrations.jira.mapping import SYNC_STATE_KEY, JiraMapping, installation_labels, solution_id_from_labels
 from govern.integrations.jira.push import MARKER_LABEL, load_mapping, our_label
-from govern.workflows.services import request_auto_transitions
+from govern.workflows.services import opportunity_delivered
 
 log = logging.getLogger(__name__)
 
@@ -138,32 +138,12 @@ def apply_issue(session: Session, mapping: JiraMapping, issue: dict[str, Any], r
 
 
 def tell_lifecycle(db, opportunity_keys: Iterable[str], report: PullReport) -> None:
-    """Every solution of these opportunities is done: let the lifecycle apply its rule (in its own transaction)."""
+    """Every solution of these opportunities is done: let the lifecycle apply its rule (each in its own transaction)."""
     for key in dict.fromkeys(opportunity_keys):
         with db.session_scope() as session:
-            try:
-                result = request_auto_transitions(session, Actor.system_actor(JIRA_ACTOR), key)
-            except Exception as exc:  # noqa: BLE001 - a refused move is the lifecycle's answer, not a sync failure
-                session.rollback()
-                message = getattr(exc, "message", None) or str(exc)
-                report.lifecycle.append(f"{key}: {message}")
-                log.info("lifecycle did not move %s: %s", key, message)
-                continue
-        report.lifecycle.append(f"{key}: {_describe(result)}")
-
-
-def _describe(result: Any) -> str:
-    if result is None:
-        return "nothing to do"
-    if isinstance(result, (list, tuple)):
-        return ", ".join(_describe(r) for r in result) or "nothing to do"
-    if getattr(result, "message", None):  # workflows.services.TransitionResult says what happened
-        return str(result.message)
-    for attr in ("to_state", "state", "status"):
-        value = getattr(result, attr, None)
-        if value:
-            return f"{type(result).__name__.lower()} {value}"
-    return str(result)
+            said = opportunity_delivered(session, Actor.system_actor(JIRA_ACTOR), key)
+        report.lifecycle.append(f"{key}: {said}")
+        log.info("lifecycle on %s: %s", key, said)
 
 
 def pull(db, adapter: JiraAdapter, *, dry_run: bool = False, page_size: int = 100,
