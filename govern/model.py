@@ -606,6 +606,20 @@ class OutboxTopicState(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class SchedulerInstance(Base):
+    """A scheduler process and its last round: the operations page shows who leads and whether they still tick.
+
+    Written by each scheduler on every round (a heartbeat); the leader lock itself stays in PostgreSQL or a file."""
+
+    __tablename__ = "scheduler_instance"
+
+    name: Mapped[str] = mapped_column(sa.String(200), primary_key=True)  # host:pid
+    leader: Mapped[bool] = mapped_column(default=False)
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_tick_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    leader_since: Mapped[Optional[dt.datetime]]
+
+
 class JiraWebhookReceipt(Base):
     """A Jira webhook delivery already handled, by Jira's `X-Atlassian-Webhook-Identifier` (unchanged across Jira's
     retries): a replayed or retried delivery changes nothing."""

@@ -159,16 +159,24 @@ cli.add_command(audit_group, "audit")
 
 @cli.command("export")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="File to write (default: stdout).")
-def export_cmd(out: Path | None):
-    """Export everything as JSON (lossless)."""
+@click.option("--without-credentials", is_flag=True,
+              help="Leave out password hashes and API/calendar tokens (people set passwords again after an import).")
+def export_cmd(out: Path | None, without_credentials: bool):
+    """Export everything as JSON (lossless).
+
+    The export holds password hashes and API and calendar token hashes: keep it as secret as the database itself,
+    or use --without-credentials.
+    """
     from govern.services.portability import dump, export_data
 
     with get_runtime().db.session_scope() as session:
-        data = export_data(session, Actor.system_actor("cli"))
+        data = export_data(session, Actor.system_actor("cli"), credentials=not without_credentials)
     if out:
         with out.open("w", encoding="utf-8") as handle:
             dump(data, handle)
-        click.echo(f"exported {sum(len(rows) for rows in data['tables'].values())} rows to {out}", err=True)
+        click.echo(f"exported {sum(len(rows) for rows in data['tables'].values())} rows to {out}"
+                   + (" (without credentials)" if without_credentials else
+                      " (it holds password and token hashes: keep it secret)"), err=True)
     else:
         dump(data, sys.stdout)
 

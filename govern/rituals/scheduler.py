@@ -37,8 +37,10 @@ from sqlalchemy.pool import NullPool
 from govern.config import default_instance_path
 from govern import telemetry
 from govern.db import Database
+from govern.model import utcnow
 from govern.policy import Actor
 from govern.rituals import services
+from govern.services import operations
 from govern.rituals.cadence import UTC, as_utc
 
 log = logging.getLogger(__name__)
@@ -302,6 +304,7 @@ class RitualScheduler:
             self._last_sync = None
         report = TickReport(leader=self.is_leader)
         telemetry.scheduler_tick(self.is_leader)
+        self._record_round()
         if not self.is_leader:
             return report
         now = self.clock.now()
@@ -325,6 +328,14 @@ class RitualScheduler:
             log.info("scheduler %s fired %s, marked missed %s", self.name, report.fired, report.missed)
         self._plan_wake_up(report.next_due)
         return report
+
+    def _record_round(self) -> None:
+        """Tell the operations page this scheduler is alive and whether it leads (skipped while the database is down)."""
+        try:
+            with self.db.session_scope() as session:
+                operations.record_scheduler_round(session, self.name, leader=self.is_leader, now=utcnow())
+        except sa.exc.OperationalError as exc:
+            log.warning("scheduler %s: cannot record its round (%s)", self.name, exc.orig)
 
     def _before_commit(self, occurrence_id: int) -> None:
         if self.announce_dir is not None:
@@ -383,6 +394,11 @@ class RitualScheduler:
         self.lock.release()
         self.is_leader = False
         telemetry.scheduler_stepped_down()
+        try:
+            with self.db.session_scope() as session:
+                operations.scheduler_stopped(session, self.name)
+        except sa.exc.SQLAlchemyError as exc:  # stopping must not fail for want of a database
+            log.warning("scheduler %s: cannot record that it stopped (%s)", self.name, type(exc).__name__)
 
     shutdown = stop
 

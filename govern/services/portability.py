@@ -19,8 +19,18 @@ FORMAT = "govern-export"
 FORMAT_VERSION = 1
 
 
+# Process bookkeeping, not data: which scheduler processes run where (rebuilt by the schedulers themselves).
+OPERATIONAL_TABLES = frozenset({"scheduler_instance"})
+# Where credentials live: columns blanked, or tables left out whole (None), by an export without credentials.
+CREDENTIALS: dict[str, tuple[str, ...] | None] = {
+    "person": ("password_hash",),
+    "api_token": None,
+    "calendar_token": None,
+}
+
+
 def _tables() -> list[sa.Table]:
-    return list(Base.metadata.sorted_tables)
+    return [t for t in Base.metadata.sorted_tables if t.name not in OPERATIONAL_TABLES]
 
 
 def _encode(value: Any, column: sa.Column) -> Any:
@@ -52,15 +62,27 @@ def _decode(value: Any, column: sa.Column) -> Any:
     return value
 
 
-def export_data(session: Session, actor: Actor) -> dict:
-    """Every row of every table, ordered by primary key, as plain JSON values."""
+def export_data(session: Session, actor: Actor, *, credentials: bool = True) -> dict:
+    """Every row of every table, ordered by primary key, as plain JSON values.
+
+    The export holds password hashes and API and calendar token hashes (enough to attack them offline): with
+    `credentials=False` they are left out, and people set their passwords again after an import.
+    """
     actor.require("config.apply")
     tables = {}
     for table in _tables():
+        blank = () if credentials else CREDENTIALS.get(table.name, ())
+        if blank is None:
+            tables[table.name] = []
+            continue
         order = list(table.primary_key.columns)
         rows = session.execute(sa.select(table).order_by(*order)).mappings()
-        tables[table.name] = [{c.name: _encode(row[c.name], c) for c in table.columns} for row in rows]
-    return {"format": FORMAT, "version": FORMAT_VERSION, "tables": tables}
+        tables[table.name] = [{c.name: None if c.name in blank else _encode(row[c.name], c) for c in table.columns}
+                              for row in rows]
+    out = {"format": FORMAT, "version": FORMAT_VERSION, "tables": tables}
+    if not credentials:
+        out["without_credentials"] = True
+    return out
 
 
 def dump(data: dict, out: IO[str]) -> None:

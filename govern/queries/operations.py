@@ -1,0 +1,94 @@
+"""What the operations page shows: outbox depth and age per topic, paused topics, dead letters and the schedulers.
+
+Reads only, in a fixed number of statements whatever the size of the outbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from govern.model import OutboxMessage, OutboxTopicState, SchedulerInstance
+
+DEAD_LETTERS_SHOWN = 50
+WAITING = ("pending", "in_flight")
+
+
+def _aware(moment: dt.datetime | None) -> dt.datetime | None:
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
+@dataclass
+class TopicHealth:
+    topic: str
+    counts: dict[str, int] = field(default_factory=dict)  # by status
+    oldest_waiting_seconds: float | None = None
+    paused_until: dt.datetime | None = None
+    failures: int = 0
+    last_error: str | None = None
+
+    @property
+    def waiting(self) -> int:
+        return sum(self.counts.get(s, 0) for s in WAITING)
+
+    @property
+    def dead(self) -> int:
+        return self.counts.get("dead", 0)
+
+
+@dataclass(frozen=True)
+class SchedulerView:
+    name: str
+    leader: bool
+    started_at: dt.datetime
+    last_tick_at: dt.datetime
+    leader_since: dt.datetime | None
+    silent_seconds: float
+
+    def alive(self, tick_seconds: float = 30.0) -> bool:
+        """Ticked within three rounds."""
+        return self.silent_seconds <= 3 * tick_seconds
+
+
+@dataclass
+class OperationsOverview:
+    topics: list[TopicHealth]
+    dead_letters: list[OutboxMessage]
+    dead_total: int
+    schedulers: list[SchedulerView]
+
+    @property
+    def leader(self) -> SchedulerView | None:
+        return next((s for s in self.schedulers if s.leader and s.alive()), None)
+
+
+def operations_overview(session: Session, now: dt.datetime) -> OperationsOverview:
+    """Everything the operations page shows, in four statements."""
+    now = _aware(now)
+    topics: dict[str, TopicHealth] = {}
+    rows = session.execute(sa.select(OutboxMessage.topic, OutboxMessage.status, sa.func.count(),
+                                     sa.func.min(OutboxMessage.created_at))
+                           .group_by(OutboxMessage.topic, OutboxMessage.status))
+    for topic, status, count, oldest in rows:
+        health = topics.setdefault(topic, TopicHealth(topic))
+        health.counts[status] = count
+        if status in WAITING and oldest is not None:
+            age = max(0.0, (now - _aware(oldest)).total_seconds())
+            health.oldest_waiting_seconds = max(age, health.oldest_waiting_seconds or 0.0)
+    for state in session.scalars(sa.select(OutboxTopicState)):
+        health = topics.setdefault(state.topic, TopicHealth(state.topic))
+        paused = _aware(state.paused_until)
+        health.paused_until = paused if paused is not None and paused > now else None
+        health.failures, health.last_error = state.failures or 0, state.last_error
+    dead = list(session.scalars(sa.select(OutboxMessage).where(OutboxMessage.status == "dead")
+                                .order_by(OutboxMessage.id.desc()).limit(DEAD_LETTERS_SHOWN)))
+    schedulers = [SchedulerView(s.name, s.leader, _aware(s.started_at), _aware(s.last_tick_at),
+                                _aware(s.leader_since), max(0.0, (now - _aware(s.last_tick_at)).total_seconds()))
+                  for s in session.scalars(sa.select(SchedulerInstance).order_by(SchedulerInstance.leader.desc(),
+                                                                               SchedulerInstance.name))]
+    return OperationsOverview(topics=[topics[t] for t in sorted(topics)], dead_letters=dead,
+                              dead_total=sum(t.dead for t in topics.values()), schedulers=schedulers)
