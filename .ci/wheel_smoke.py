@@ -6,8 +6,12 @@ Checks, in order (each failure exits non-zero and says what was wrong):
 1. the wheel holds only the `govern` package (no generic top-level names such as `migrations` or `workflows`), no test
    stand-ins, and the package resources the product reads (example, lifecycles, migrations, templates, schema);
 2. installed with its dependencies into a fresh venv, `govern` is imported from that venv, not from the source tree;
-3. in an empty folder: `govern init --example` on SQLite; then on a throwaway PostgreSQL database `govern db upgrade`,
-   `govern init --example`, `govern serve` (gunicorn) and GET /healthz, /readyz and /metrics.
+3. in an empty folder: `govern init --example`, `govern playbook build` and `govern schema` on SQLite; then on a
+   throwaway PostgreSQL database `govern db upgrade`, `govern init --example`, `govern serve` (gunicorn, 2 workers) and
+   GET /healthz, /readyz and /metrics;
+4. the deployment recipe (docs/deployment.md): two `govern scheduler` processes elect exactly one leader, a
+   `govern worker` runs, and `govern export --without-credentials` restores into an empty database whose audit chain
+   verifies.
 Standard library only, so any Python 3.11 runs it.
 """
 
@@ -105,6 +109,29 @@ def psql(venv_python: Path, sql: str) -> None:
          "with psycopg.connect(sys.argv[1], autocommit=True) as c: c.execute(sys.argv[2])", url, sql], cwd=Path("/"))
 
 
+def sql_value(venv_python: Path, database_url: str, sql: str) -> str:
+    """The first column of the first row of a query, as text."""
+    url = database_url.replace("postgresql+psycopg://", "postgresql://")
+    return run([str(venv_python), "-c", "import psycopg, sys\n"
+                "with psycopg.connect(sys.argv[1]) as c: print(c.execute(sys.argv[2]).fetchone()[0])", url, sql],
+               cwd=Path("/")).strip()
+
+
+def start(cmd: list[str], *, cwd: Path, env: dict, log_path: Path) -> subprocess.Popen:
+    with log_path.open("w") as log:
+        return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop(process: subprocess.Popen | None) -> None:
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def main() -> None:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="govern-wheel-") as tmp:
@@ -143,8 +170,10 @@ def main() -> None:
         pg_env = {**env, "GOVERN_DATABASE_URL": f"{base}/{database}", "GOVERN_SECRET_KEY": "wheel-smoke-secret"}
         site = work / "site"
         site.mkdir()
+        restored = f"{database}_restored"
         psql(python, f'CREATE DATABASE "{database}"')
         server = None
+        background: list[subprocess.Popen] = []
         try:
             step(f"govern db upgrade and init --example on PostgreSQL ({database})")
             out = run([str(govern), "db", "upgrade"], cwd=site, env=pg_env)
@@ -155,9 +184,8 @@ def main() -> None:
             step("govern serve (gunicorn, 2 workers) and GET /healthz, /readyz and /metrics")
             port = free_port()
             log_path = work / "serve.log"
-            with log_path.open("w") as log:
-                server = subprocess.Popen([str(govern), "serve", "--port", str(port), "--workers", "2"], cwd=site,
-                                          env=pg_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            server = start([str(govern), "serve", "--port", str(port), "--workers", "2"], cwd=site, env=pg_env,
+                           log_path=log_path)
             status, body = 0, ""
             for _ in range(120):
                 if server.poll() is not None:
@@ -178,14 +206,47 @@ def main() -> None:
             log_text = log_path.read_text()
             if "development server" in log_text.lower():
                 fail(f"govern serve printed the development server warning:\n{log_text}")
+            stop(server)
+            server = None
+
+            step("the deployment recipe: two schedulers elect one leader; a delivery worker runs")
+            for n in (1, 2):
+                background.append(start([str(govern), "scheduler", "--name", f"smoke-{n}"], cwd=site, env=pg_env,
+                                        log_path=work / f"scheduler-{n}.log"))
+            background.append(start([str(govern), "worker"], cwd=site, env=pg_env, log_path=work / "worker.log"))
+            rounds = "0"
+            for _ in range(240):
+                rounds = sql_value(python, pg_env["GOVERN_DATABASE_URL"],
+                                   "SELECT count(*) FROM scheduler_instance WHERE name LIKE 'smoke-%'")
+                if rounds == "2":
+                    break
+                time.sleep(0.25)
+            leaders = sql_value(python, pg_env["GOVERN_DATABASE_URL"],
+                                "SELECT count(*) FROM scheduler_instance WHERE leader")
+            if rounds != "2" or leaders != "1":
+                fail(f"two schedulers: {rounds} recorded a round, {leaders} lead (expected 2 and 1):\n"
+                     + "\n".join((work / f"scheduler-{n}.log").read_text() for n in (1, 2)))
+            for process in background:
+                if process.poll() is not None:
+                    fail(f"{process.args[1]} exited {process.returncode}")
+
+            step("backup and restore: export --without-credentials, import into an empty database, audit verify")
+            backup = work / "backup.json"
+            run([str(govern), "export", "--without-credentials", "--out", str(backup)], cwd=site, env=pg_env)
+            if '"password_hash": "' in backup.read_text():
+                fail("the export without credentials holds password hashes")
+            psql(python, f'CREATE DATABASE "{restored}"')
+            restore_env = {**pg_env, "GOVERN_DATABASE_URL": f"{base}/{restored}"}
+            run([str(govern), "import", str(backup)], cwd=site, env=restore_env)
+            out = run([str(govern), "audit", "verify"], cwd=site, env=restore_env)
+            if "audit chain intact" not in out:
+                fail(f"the restored audit chain does not verify:\n{out}")
         finally:
-            if server is not None and server.poll() is None:
-                server.terminate()
-                try:
-                    server.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    server.kill()
+            stop(server)
+            for process in background:
+                stop(process)
             psql(python, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            psql(python, f'DROP DATABASE IF EXISTS "{restored}" WITH (FORCE)')
     print(f"wheel smoke test passed in {time.monotonic() - started:.0f} s", flush=True)
 
 
