@@ -12,10 +12,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 
 def migrations_dir() -> Path:
-    """The Alembic scripts, wherever the package is installed (they ship as `govern.migrations`)."""
-    import govern.migrations
+    """The Alembic scripts, wherever the package is installed (they ship as `govern.migrations` package data).
 
-    return Path(govern.migrations.__file__).resolve().parent
+    Alembic reads them from a real folder, which an installed (unzipped) wheel always has."""
+    from importlib import resources
+
+    return Path(str(resources.files("govern.migrations")))
 
 # Transaction-scoped advisory lock ids (PostgreSQL); any constant unique to its purpose.
 AUDIT_CHAIN_LOCK = 0x6A6F7572

@@ -25,12 +25,6 @@ def csrf(page: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
 
 
-def make_admin(db, handle: str) -> None:
-    with db.session_scope() as session:
-        session.execute(sa.update(Person).where(Person.handle == handle).values(is_admin=True))
-        session.commit()
-
-
 def test_only_administrators_see_the_operations_page(example_client, example_db):
     sign_in(example_client, example_db, "lotte")
     refused = example_client.get("/operations")
@@ -40,8 +34,7 @@ def test_only_administrators_see_the_operations_page(example_client, example_db)
 
 
 def test_the_page_shows_the_scheduler_leader_and_disabled_integrations(example_client, example_db, tmp_path):
-    make_admin(example_db, "ana")
-    sign_in(example_client, example_db, "ana")
+    sign_in(example_client, example_db, "ana")  # `admin: true` in the example's govern.yaml
     page = example_client.get("/operations").get_data(as_text=True)
     assert 'data-testid="no-leader"' in page  # no scheduler has run yet
     scheduler = RitualScheduler(example_db, instance_path=tmp_path, name="web-1:4242", publish=False)
