@@ -99,8 +99,8 @@ def test_introduction_gives_the_maturity_reading_and_what_holds_it_back(markdown
 def test_tools_page_has_slack_cheat_sheet_jira_and_api(markdown_files, html_files):
     page = markdown_files["tools.md"]
     assert "| `/journey approve OPP` |" in page
-    assert r"| `/journey list [mine\|awaiting\|JOURNEY]` |" in page  # a pipe in a table cell, as GitHub wants it
-    assert b"<td><code>/journey list [mine|awaiting|JOURNEY]</code></td>" in html_files["tools.html"]
+    assert r"| `/journey list [mine\|all\|awaiting\|JOURNEY]` |" in page  # a pipe in a table cell, as GitHub wants it
+    assert b"<td><code>/journey list [mine|all|awaiting|JOURNEY]</code></td>" in html_files["tools.html"]
     assert "one Epic in the `OPS` Jira project" in page
     assert "`/api/docs`" in page
 

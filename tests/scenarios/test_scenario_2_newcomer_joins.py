@@ -108,7 +108,7 @@ def test_a_newcomer_is_seated_by_govern_yaml_finds_his_way_and_learns_who_approv
     assert "prioritise (research → prioritise): the lead: Ana Silva" in page
     # The Slack commands.
     for usage in ('/journey help', '/journey status OPP', '/journey evidence OPP "text" [source]',
-                  '/journey list [mine|awaiting|JOURNEY]'):
+                  '/journey list [mine|all|awaiting|JOURNEY]'):
         assert usage in page, usage
 
     # The calendar link works: the page leads to it, it issues his feed once, a calendar app can read the feed.

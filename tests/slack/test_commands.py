@@ -25,7 +25,7 @@ def opportunity(db, number):
 def test_help_lists_every_subcommand(slack, slack_client):
     answer = ask(slack, slack_client, "help")
     assert answer["response_type"] == "ephemeral"
-    for usage in ("status OPP", "list [mine|awaiting|JOURNEY]", 'evidence OPP "text" [source]',
+    for usage in ("status OPP", "list [mine|all|awaiting|JOURNEY]", 'evidence OPP "text" [source]',
                   "move OPP STATE [reason]", "approve OPP", "reject OPP reason", "agenda [RITUAL]", "owner JOURNEY"):
         assert f"/journey {usage}" in said(answer)
 
@@ -229,3 +229,13 @@ def test_people_without_a_stored_slack_id_are_found_by_email_once(slack, slack_c
     assert lookups == 1 and workspace.calls_to("users.lookupByEmail") == []
     assert "Your open opportunities" in said(ask(slack, slack_client, "list"))
     assert len(workspace.calls_to("users.info")) == lookups  # cached
+
+
+def test_list_says_what_it_shows_and_all_shows_every_open_one(slack, slack_client, example_db):
+    mine = said(ask(slack, slack_client, "list"))
+    assert "Your open opportunities" in mine and "`list all` for every open one" in mine
+    everything = said(ask(slack, slack_client, "list all"))
+    assert "Open opportunities" in everything and "OPP-1" in everything
+    stranger = said(ask(slack, slack_client, "list", user=STRANGER))
+    assert "OPP-1" in stranger and "Slack could not tell who you are" in stranger
+    assert "list [mine|all|awaiting|JOURNEY]" in said(ask(slack, slack_client, "help"))

@@ -289,15 +289,21 @@ def cmd_list(ctx: Context, args: list[str]):
 
         awaiting = [a.request for a in pending_for(ctx.session, ctx.person.id)]
         return f"{len(awaiting)} request(s) await you", blocks.approval_list("Awaiting your approval", awaiting)
+    if what.lower() == "all" or (what == "" and ctx.person is None):
+        found = list(ctx.session.scalars(open_query))
+        body = blocks.opportunity_list("Open {opportunities}", found)
+        if what == "":  # say why a bare `list` shows everything here, and how to get one's own
+            body.append(blocks.context("Every open {opportunity}: Slack could not tell who you are, so there is no "
+                                       "“yours”. `list all` always shows them all; `list JOURNEY` one journey's."))
+        return f"{len(found)} open {{opportunities}}", body
     if what.lower() in ("", "mine"):
         if ctx.person is None:
-            if what:
-                raise Unmapped(reading=True)
-            found = list(ctx.session.scalars(open_query))
-            return f"{len(found)} open {{opportunities}}", blocks.opportunity_list("Open {opportunities}", found)
+            raise Unmapped(reading=True)
         found = list(ctx.session.scalars(open_query.where(Opportunity.owner_id == ctx.person.id)))
-        return f"{len(found)} open {{opportunities}} of yours", blocks.opportunity_list(
-            "Your open {opportunities}", found, empty="You own no open {opportunities}.")
+        body = blocks.opportunity_list("Your open {opportunities}", found, empty="You own no open {opportunities}.")
+        body.append(blocks.context("The {opportunities} you own. `list all` for every open one, `list awaiting` for "
+                                   "requests awaiting you, `list JOURNEY` for one journey's."))
+        return f"{len(found)} open {{opportunities}} of yours", body
     journey = find_journey(ctx.session, what)
     subtree = journey_subtree_ids(ctx.session, journey.id)
     found = list(ctx.session.scalars(open_query.where(Opportunity.id.in_(

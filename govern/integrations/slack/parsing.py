@@ -17,8 +17,9 @@ PUBLIC_FLAG = "--public"
 USAGES: dict[str, tuple[str, str]] = {
     "help": ("help", "this list of commands"),
     "status": ("status OPP", "where {a_opportunity} stands: state, owner, evidence, score, pending approvals"),
-    "list": ("list [mine|awaiting|JOURNEY]",
-             "open {opportunities}: yours, those awaiting your approval, or those of one journey"),
+    "list": ("list [mine|all|awaiting|JOURNEY]",
+             "open {opportunities}: with no argument yours (every open one when Slack cannot tell who you are); "
+             "`all` every open one, `awaiting` those awaiting your approval, or those of one journey"),
     "evidence": ('evidence OPP "text" [source]', "record {a_insight} and link it to the {opportunity}"),
     "move": ("move OPP STATE [reason]", "move {a_opportunity} (or ask for approval when the lifecycle needs it)"),
     "approve": ("approve OPP", "approve the pending request on {a_opportunity}"),
