@@ -159,13 +159,14 @@ def measure(db: Database, app, show: str | None = None) -> dict[str, int]:
     counts: dict[str, int] = {}
 
     def count(label: str, fn):
-        with StatementCounter(db.engine) as counter:
+        wanted = bool(show and label in show)
+        with StatementCounter(db.engine, where=wanted) as counter:
             result = fn()
         counts[label] = counter.count
-        if show and label == show:
+        if wanted:
             print(f"--- {label}: {counter.count} statements")
-            for n, statement in enumerate(counter.statements, 1):
-                print(f"{n:3}. {' '.join(statement.split())[:300]}")
+            for n, (statement, where) in enumerate(zip(counter.statements, counter.origins), 1):
+                print(f"{n:3}. {' '.join(statement.split())[:160]}\n       from {where}")
         return result
 
     with db.session_scope() as s:
@@ -238,7 +239,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--opportunities", type=int, default=10_000)
     parser.add_argument("--database-url", help="an empty database to use instead of a temporary SQLite file")
-    parser.add_argument("--show", help="print the statements of this row (e.g. 'board (lead)')")
+    parser.add_argument("--show", action="append", help="print the statements of this row (e.g. 'board (lead)'); repeatable")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"

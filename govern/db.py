@@ -137,9 +137,11 @@ class StatementCounter:
     statements, independent of the number of rows. `statements` keeps the SQL text, to show what ran.
     """
 
-    def __init__(self, engine: sa.Engine):
+    def __init__(self, engine: sa.Engine, *, where: bool = False):
         self.engine = engine
         self.statements: list[str] = []
+        self.where = where  # also keep, per statement, the product code lines that sent it (for reading, slow)
+        self.origins: list[str] = []
 
     @property
     def count(self) -> int:
@@ -149,6 +151,12 @@ class StatementCounter:
         if statement.lstrip().upper().startswith(TRANSACTION_CONTROL):
             return
         self.statements.append(statement)
+        if self.where:
+            import traceback
+
+            frames = [f for f in traceback.extract_stack() if "/govern/" in f.filename and "/govern/db.py" not in f.filename]
+            self.origins.append(" < ".join(f"{f.filename.rsplit('/govern/', 1)[1]}:{f.lineno} {f.name}"
+                                           for f in reversed(frames[-4:])))
 
     def __enter__(self) -> "StatementCounter":
         sa.event.listen(self.engine, "before_cursor_execute", self._before)
