@@ -138,6 +138,11 @@ def grow(db: Database, journeys: int, opportunities: int, seed: int = 7) -> None
         conn.execute(sa.insert(opportunity_insight), [{"opportunity_id": a, "insight_id": b}
                                                       for a, b in sorted(opp_insights)])
         conn.execute(sa.insert(ScoreInput.__table__), scores)
+        from sqlalchemy.orm import Session
+
+        from govern.services.summary import refresh_evidence_summary
+
+        refresh_evidence_summary(Session(bind=conn), everything=True)  # the links above were bulk-inserted
 
 
 def timed_build(db: Database, fmt: str) -> dict[str, float]:

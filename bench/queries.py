@@ -24,6 +24,7 @@ Without --database-url a temporary SQLite file is used; with one, the database m
 from __future__ import annotations
 
 import argparse
+import os
 import datetime as dt
 import random
 import re
@@ -122,6 +123,11 @@ def add_bulk(db: Database, total: int, seed: int = 16) -> None:
             {"opportunity_id": oid, "trigger": "prioritise", "from_state": "research", "to_state": "prioritise",
              "requested_by_id": people["lotte"], "rule": {"role": "lead"}, "status": "pending", "created_at": now,
              "version": 1} for oid in research])
+    from govern.services.summary import refresh_evidence_summary
+
+    with db.session_scope() as s:
+        refresh_evidence_summary(s, everything=True)  # the links above were bulk-inserted
+        s.commit()
     if db.is_sqlite:
         with db.engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE")
@@ -164,9 +170,10 @@ def measure(db: Database, app, show: str | None = None) -> dict[str, int]:
             result = fn()
         counts[label] = counter.count
         if wanted:
+            width = int(os.environ.get("SQL_WIDTH", "160"))  # how much of each statement to print
             print(f"--- {label}: {counter.count} statements")
             for n, (statement, where) in enumerate(zip(counter.statements, counter.origins), 1):
-                print(f"{n:3}. {' '.join(statement.split())[:160]}\n       from {where}")
+                print(f"{n:3}. {' '.join(statement.split())[:width]}\n       from {where}")
         return result
 
     with db.session_scope() as s:

@@ -65,13 +65,24 @@ def record(
     after: Any = None,
     reason: str | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain inside the caller's transaction."""
-    lock_for_update(session, AUDIT_CHAIN_LOCK)
-    last = session.execute(
-        sa.select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
-    ).first()
+    """Append one event to the chain inside the caller's transaction.
+
+    The first event of a transaction takes the chain's lock (PostgreSQL; SQLite writers are serialised already) and
+    reads the chain's head; the lock is held to the end of the transaction, so later events of the same transaction
+    chain on from the head kept in `session.info` without reading it again. Events are written with the transaction's
+    other changes (the unit of work inserts several in one statement)."""
+    scope = (session.get_transaction(), session.get_nested_transaction())
+    head = session.info.get(_HEAD)
+    if head is None or head[0] != scope or scope[0] is None:
+        lock_for_update(session, AUDIT_CHAIN_LOCK)
+        last = session.execute(
+            sa.select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+        ).first()
+        scope = (session.get_transaction(), session.get_nested_transaction())
+        head = (scope, last.id if last else 0, last.hash if last else GENESIS)
+    _, last_id, last_hash = head
     event = AuditEvent(
-        id=(last.id + 1) if last else 1,
+        id=last_id + 1,
         at=utcnow(),
         actor=actor.label if isinstance(actor, Actor) else str(actor),
         action=action,
@@ -80,13 +91,40 @@ def record(
         before=jsonable(before),
         after=jsonable(after),
         reason=reason,
-        prev_hash=last.hash if last else GENESIS,
+        prev_hash=last_hash,
     )
     # Microsecond precision is what every backend stores; hash what will be read back.
     event.hash = _digest(event)
     session.add(event)
-    session.flush()
+    session.info[_HEAD] = (scope, event.id, event.hash)
     return event
+
+
+# session.info key: ((transaction, savepoint) the head was read in, last id, last hash).
+_HEAD = "audit_chain_head"
+
+
+def head_columns(session: Session, *, may_lock: bool) -> dict[str, sa.Select]:
+    """Scalar subqueries reading the chain's head, to ride along a statement the caller runs anyway (then pass its
+    values to `prime`), so appending costs no statement of its own.
+
+    Reading the head early is only right while holding the chain's lock to the end of the transaction: on SQLite a
+    writing transaction holds the database's write lock from its first statement; on PostgreSQL the advisory lock is
+    taken here, but only when `may_lock` (the caller already holds the rows it will change, so the lock order stays
+    rows, then chain, as everywhere else); otherwise nothing is read early."""
+    if session.get_bind().dialect.name == "postgresql":
+        if not may_lock:
+            return {}
+        lock_for_update(session, AUDIT_CHAIN_LOCK)
+    newest = sa.select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1).subquery()
+    return {"audit_head_id": sa.select(newest.c.id), "audit_head_hash": sa.select(newest.c.hash)}
+
+
+def prime(session: Session, values: dict[str, Any]) -> None:
+    """Keep the head read by `head_columns` for the events this transaction appends."""
+    if "audit_head_id" in values:
+        scope = (session.get_transaction(), session.get_nested_transaction())
+        session.info[_HEAD] = (scope, values["audit_head_id"] or 0, values["audit_head_hash"] or GENESIS)
 
 
 @dataclass

@@ -659,3 +659,22 @@ class Setting(Base):
     key: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
     value: Mapped[Optional[dict[str, Any]]] = mapped_column(sa.JSON)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+def setting_row(session, key: str) -> Setting | None:
+    """A setting's row. The first read in a transaction loads every setting at once (a handful of rows of
+    organisation configuration), so a use case reading several settings, or one that is absent, costs one statement.
+    The rows are held in `session.info` for the rest of the transaction (the identity map alone holds them weakly)."""
+    cache = session.info.get("settings")
+    if cache is None or cache[0] is not session.get_transaction():
+        rows = session.scalars(sa.select(Setting).execution_options(populate_existing=True)).all()
+        cache = session.info["settings"] = (session.get_transaction(), {row.key: row for row in rows})
+    row = cache[1].get(key)
+    if row is None:  # added in this transaction (flushed or not) after the rows were read
+        from sqlalchemy.orm.util import identity_key
+
+        row = session.identity_map.get(identity_key(Setting, (key,))) or next(
+            (o for o in session.new if isinstance(o, Setting) and o.key == key), None)
+        if row is not None:
+            cache[1][key] = row
+    return None if row is not None and row in session.deleted else row

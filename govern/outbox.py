@@ -6,9 +6,10 @@ import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from govern.audit import jsonable
+from govern.db import dialect_insert
 from govern.model import OutboxMessage, utcnow
 
 
@@ -21,17 +22,23 @@ def enqueue(
     dedupe_key: str | None = None,
     not_before: dt.datetime | None = None,
 ) -> OutboxMessage | None:
-    """Queue one message; with a dedupe key, a second enqueue of the same effect is a no-op (returns None)."""
+    """Queue one message; with a dedupe key, a second enqueue of the same effect is a no-op (returns None).
+
+    One INSERT … ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, written at once (not through the unit of work):
+    the answer is the stored message, attached to the session (changing it updates the row)."""
+    now = utcnow()
+    values = dict(topic=topic, kind=kind, payload=jsonable(payload), dedupe_key=dedupe_key, status="pending",
+                  attempts=0, next_attempt_at=not_before or now, created_at=now)
+    insert = dialect_insert(session, OutboxMessage.__table__).values(**values)
     if dedupe_key is not None:
-        existing = session.scalar(sa.select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key))
-        if existing is not None:
-            return None
-    message = OutboxMessage(
-        topic=topic, kind=kind, payload=jsonable(payload), dedupe_key=dedupe_key,
-        status="pending", next_attempt_at=not_before or utcnow(),
-    )
+        insert = insert.on_conflict_do_nothing(index_elements=["dedupe_key"])
+    new_id = session.execute(insert.returning(OutboxMessage.__table__.c.id)).scalar()
+    if new_id is None:
+        return None
+    # The stored row as a persistent object of this session, without reading it back.
+    message = OutboxMessage(id=new_id, **values)
+    make_transient_to_detached(message)
     session.add(message)
-    session.flush()
     return message
 
 

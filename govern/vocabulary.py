@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from govern.model import Setting
+from govern.model import setting_row
 
 SETTING = "words"
 
@@ -187,7 +187,7 @@ def vocabulary_of(session: Any) -> Vocabulary:
     """The applied vocabulary, read once per session (kept in `session.info`; `govern apply` drops it)."""
     cached = session.info.get("vocabulary")
     if cached is None:
-        row = session.get(Setting, SETTING)
+        row = setting_row(session, SETTING)
         cached = session.info["vocabulary"] = vocabulary_from(row.value if row is not None else None)
     return cached
 

@@ -16,8 +16,7 @@ from sqlalchemy.orm import Session
 from govern import audit
 from govern.errors import InvalidInput
 from govern.model import (
-    Insight, Journey, Opportunity, Person, ScoreInput, Step, insight_step, journey_persona, opportunity_insight,
-    opportunity_journey, utcnow,
+    EvidenceSummary, Journey, Opportunity, Person, ScoreInput, journey_persona, opportunity_journey, utcnow,
 )
 from govern.policy import Actor
 from govern.scoring.config import ScoringConfig, load_scoring_config
@@ -172,47 +171,26 @@ def recorded_input_names(config: ScoringConfig) -> list[str]:
 
 def portfolio_query(names: list[str], opportunity_ids: Iterable[int] | None = None) -> sa.Select:
     """One query: every opportunity with its evidence counts (insights, journeys, distinct sources, newest date) and
-    its recorded inputs pivoted into columns `in_0 … in_n` (in the order of `names`)."""
+    its recorded inputs pivoted into columns `in_0 … in_n` (in the order of `names`).
+
+    The evidence counts come from the evidence summary, kept current in the same transaction as every change of the
+    evidence (`govern.services.summary`), so ranking reads one row per opportunity instead of every link."""
     ids = None if opportunity_ids is None else list(opportunity_ids)
-    oi = opportunity_insight
-    # Two grouped subqueries rather than one over links × steps: each link meets its insight once (count(*) is the
-    # number of insights, as (opportunity, insight) is the link's key), and only the journey count needs the steps.
-    evidence = (
-        sa.select(
-            oi.c.opportunity_id.label("opp_id"),
-            sa.func.count().label("insights"),
-            sa.func.count(sa.distinct(sa.func.lower(sa.func.trim(Insight.source)))).label("sources"),
-            sa.func.max(Insight.observed_on).label("newest"),
-        )
-        .select_from(oi.join(Insight, Insight.id == oi.c.insight_id))
-        .group_by(oi.c.opportunity_id)
-    )
-    breadth = (
-        sa.select(oi.c.opportunity_id.label("opp_id"),
-                  sa.func.count(sa.distinct(Step.journey_id)).label("journeys"))
-        .select_from(oi.join(insight_step, insight_step.c.insight_id == oi.c.insight_id)
-                     .join(Step, Step.id == insight_step.c.step_id))
-        .group_by(oi.c.opportunity_id)
-    )
+    summary = EvidenceSummary
     inputs = (
         sa.select(ScoreInput.opportunity_id.label("opp_id"),
                   *[sa.func.max(sa.case((ScoreInput.name == n, ScoreInput.value))).label(f"in_{i}")
                     for i, n in enumerate(names)])
         .group_by(ScoreInput.opportunity_id)
     )
-    if ids is not None:  # filter inside the aggregates too, so one opportunity costs one opportunity's work
-        evidence = evidence.where(oi.c.opportunity_id.in_(ids))
-        breadth = breadth.where(oi.c.opportunity_id.in_(ids))
+    if ids is not None:  # filter inside the aggregate too, so one opportunity costs one opportunity's work
         inputs = inputs.where(ScoreInput.opportunity_id.in_(ids))
-    evidence = evidence.subquery("evidence")
-    breadth = breadth.subquery("breadth")
     inputs = inputs.subquery("inputs")
     query = (
         sa.select(Opportunity.id, Opportunity.number, Opportunity.title, Opportunity.state, Opportunity.owner_id,
-                  evidence.c.insights, breadth.c.journeys, evidence.c.sources, evidence.c.newest,
+                  summary.insight_count, summary.journey_count, summary.source_count, summary.newest_observed_on,
                   *[inputs.c[f"in_{i}"] for i in range(len(names))])
-        .outerjoin(evidence, evidence.c.opp_id == Opportunity.id)
-        .outerjoin(breadth, breadth.c.opp_id == Opportunity.id)
+        .outerjoin(summary, summary.opportunity_id == Opportunity.id)
         .outerjoin(inputs, inputs.c.opp_id == Opportunity.id)
     )
     if ids is not None:

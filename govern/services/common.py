@@ -6,11 +6,13 @@ import re
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager, joinedload
 
+from govern.db import dialect_insert
 from govern.errors import InvalidInput, NotFound
 from govern.model import (
-    CouncilSeat, Insight, Journey, Kpi, NumberCounter, Opportunity, Person, Persona, Setting, Step, utcnow,
+    CouncilSeat, Insight, Journey, Kpi, NumberCounter, Opportunity, Person, Persona, Setting, Step, setting_row,
+    utcnow,
 )
 from govern.vocabulary import vocabulary_of
 from govern.policy import ROLES, ROLES_SETTING, Actor, custom_roles_from
@@ -113,8 +115,30 @@ def get_step(session: Session, ref: int | str) -> Step:
     return step
 
 
-def get_opportunity(session: Session, ref: int | str, *, for_update: bool = False) -> Opportunity:
-    """An opportunity by id, by key (OPP-12), or by number ("12")."""
+def get_steps(session: Session, refs: list[str]) -> list[Step]:
+    """Steps by 'journey-key/step-key', in the order given (duplicates dropped), with their journeys: one statement."""
+    refs = list(dict.fromkeys(refs))
+    pairs = []
+    for ref in refs:
+        journey_key, _, step_key = str(ref).partition("/")
+        if not step_key:
+            raise InvalidInput(f"a step is named 'journey/step', got '{ref}'", {"step": ref})
+        pairs.append((journey_key, step_key))
+    if not pairs:
+        return []
+    found = {(s.journey.key, s.key): s for s in session.scalars(
+        sa.select(Step).join(Journey, Step.journey_id == Journey.id).options(contains_eager(Step.journey))
+        .where(sa.tuple_(Journey.key, Step.key).in_(pairs)))}
+    for ref, pair in zip(refs, pairs):
+        if pair not in found:
+            raise NotFound(f"unknown step '{ref}'", {"step": ref})
+    return [found[pair] for pair in pairs]
+
+
+def get_opportunity(session: Session, ref: int | str, *, for_update: bool = False,
+                    with_journeys: bool = False) -> Opportunity:
+    """An opportunity by id, by key (OPP-12), or by number ("12"); `with_journeys` reads its journeys in the same
+    statement (for use cases that need them: permissions are scoped by journey)."""
     if isinstance(ref, int):
         query = sa.select(Opportunity).where(Opportunity.id == ref)
     else:
@@ -123,8 +147,10 @@ def get_opportunity(session: Session, ref: int | str, *, for_update: bool = Fals
             raise NotFound(f"unknown opportunity '{ref}' (use its key, e.g. OPP-12)", {"opportunity": ref})
         query = sa.select(Opportunity).where(Opportunity.number == int(match.group(1)))
     if for_update:
-        query = query.with_for_update()
-    opp = session.scalar(query)
+        query = query.with_for_update(of=Opportunity)
+    if with_journeys:
+        query = query.options(joinedload(Opportunity.journeys))
+    opp = session.scalars(query).unique().first()
     if opp is None:
         raise NotFound(f"unknown opportunity '{ref}'", {"opportunity": ref})
     return opp
@@ -157,26 +183,19 @@ def get_persona(session: Session, ref: int | str) -> Persona:
 
 
 def get_setting(session: Session, key: str, default: Any = None) -> Any:
-    row = session.get(Setting, key)
+    row = setting_row(session, key)
     return default if row is None or row.value is None else row.value
 
 
 def put_setting(session: Session, key: str, value: Any) -> None:
     """Write a setting inside the caller's transaction (no commit)."""
-    row = session.get(Setting, key)
+    row = setting_row(session, key)
     if row is None:
-        session.add(Setting(key=key, value=value, updated_at=utcnow()))
+        row = Setting(key=key, value=value, updated_at=utcnow())
+        session.add(row)
+        session.info["settings"][1][key] = row
     else:
         row.value = value
-
-
-def dialect_insert(session: Session, table):
-    """An INSERT for `table` with the dialect's ON CONFLICT clauses (SQLite and PostgreSQL share the API)."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
 
 
 def next_number(session: Session, column) -> int:

@@ -11,8 +11,7 @@ from govern import audit
 from govern.errors import InvalidInput, RefusedChange
 from govern.model import INSIGHT_KINDS, Insight, Opportunity, opportunity_insight
 from govern.policy import Actor
-from govern.services.common import get_insight, get_step, next_number, require_text
-from govern.services.summary import refresh_evidence_summary
+from govern.services.common import get_insight, get_step, get_steps, next_number, require_text
 
 
 def insight_snapshot(i: Insight) -> dict:
@@ -50,7 +49,7 @@ def record_evidence(session: Session, actor: Actor, *, text: str, source: str, k
     insight = Insight(number=next_number(session, Insight.number), text=text.strip(), source=source.strip()[:200],
                       kind=kind, observed_on=_parse_date(observed_on, "observed_on"),
                       created_by_id=actor.person_id)
-    insight.steps = [get_step(session, ref) for ref in dict.fromkeys(steps or [])]
+    insight.steps = get_steps(session, steps or [])
     session.add(insight)
     session.flush()
     audit.record(session, actor, "evidence.recorded", "insight", insight.key, after=insight_snapshot(insight))
@@ -71,7 +70,6 @@ def link_evidence_to_steps(session: Session, actor: Actor, insight_ref: str | in
             insight.steps.append(step)
     after = insight_snapshot(insight)
     if after != before:
-        refresh_evidence_summary(session, insight_ids=[insight.id])
         audit.record(session, actor, "evidence.linked", "insight", insight.key, before=before, after=after)
     if commit:
         session.commit()
@@ -92,7 +90,6 @@ def unlink_evidence_from_step(session: Session, actor: Actor, insight_ref: str |
         raise RefusedChange(f"{insight.key} would be orphaned: it is linked to no other step and no opportunity")
     before = insight_snapshot(insight)
     insight.steps.remove(target)
-    refresh_evidence_summary(session, insight_ids=[insight.id])
     audit.record(session, actor, "evidence.unlinked", "insight", insight.key, before=before,
                  after=insight_snapshot(insight))
     if commit:

@@ -17,7 +17,6 @@ from govern.policy import Actor
 from govern.services.common import (
     get_insight, get_journey, get_kpi, get_opportunity, get_person, get_setting, next_number, require_text,
 )
-from govern.services.summary import refresh_evidence_summary
 
 DEFAULT_LIFECYCLE = {"name": "default", "initial": "research"}
 
@@ -62,7 +61,6 @@ def create_opportunity(session: Session, actor: Actor, *, title: str, journeys: 
         opp.kpi_links.append(OpportunityKpi(kpi=get_kpi(session, kpi_ref)))
     session.add(opp)
     session.flush()
-    refresh_evidence_summary(session, opportunity_ids=[opp.id])
     session.add(OpportunityTransition(opportunity_id=opp.id, trigger="create", from_state=None, to_state=opp.state,
                                       actor_id=actor.person_id, at=opp.created_at))
     audit.record(session, actor, "opportunity.created", "opportunity", opp.key, after=opportunity_snapshot(opp))
@@ -98,8 +96,6 @@ def update_opportunity(session: Session, actor: Actor, ref: str | int, *, expect
         else:
             raise InvalidInput(f"unknown field '{field}'", {field: "unknown field"})
     after = opportunity_snapshot(opp)
-    if after["insights"] != before["insights"]:
-        refresh_evidence_summary(session, opportunity_ids=[opp.id])
     if after != before:
         opp.updated_at = utcnow()
         audit.record(session, actor, "opportunity.updated", "opportunity", opp.key, before=before, after=after)
@@ -122,7 +118,6 @@ def link_evidence(session: Session, actor: Actor, ref: str | int, insights: list
     after = opportunity_snapshot(opp)
     if after != before:
         opp.updated_at = utcnow()
-        refresh_evidence_summary(session, opportunity_ids=[opp.id])
         audit.record(session, actor, "opportunity.evidence_linked", "opportunity", opp.key,
                      before={"insights": before["insights"]}, after={"insights": after["insights"]})
     if commit:

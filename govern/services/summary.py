@@ -1,9 +1,11 @@
 """The evidence summary per opportunity, kept current inside the transaction that changes the evidence.
 
-Every service that links or unlinks evidence, or changes the steps of a linked insight, calls
-`refresh_evidence_summary` before it commits. The summary of the opportunities concerned is recomputed from their links
-(work bounded by those opportunities' evidence, never the whole portfolio) and upserted, so ranking and guards read
-one row per opportunity instead of aggregating every link each time.
+Changes made through the ORM (an opportunity's insights, an insight's steps, source or date) are caught after each
+flush by a session event, so every writer keeps it current without thinking of it; writers that change the link
+tables with core statements (moving evidence off a removed step, an import, a bulk load) call
+`refresh_evidence_summary`. The summary of the opportunities concerned is recomputed from their links (work bounded by
+those opportunities' evidence, never the whole portfolio) and upserted, so ranking and guards read one row per
+opportunity instead of aggregating every link each time.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from govern.model import EvidenceSummary, Insight, Opportunity, Step, insight_step, opportunity_insight
-from govern.services.common import dialect_insert
+from govern.db import dialect_insert
 
 SUMMARY_COLUMNS = ("opportunity_id", "insight_count", "journey_count", "source_count", "unlinked_count",
                    "newest_observed_on")
@@ -60,7 +62,40 @@ def refresh_evidence_summary(session: Session, *, opportunity_ids: Iterable[int]
         if not target:
             return
     session.flush()  # the links as the session holds them
+    _upsert(session, session.connection(), target)
+
+
+def _changed(obj, attribute: str) -> bool:
+    history = sa.inspect(obj).attrs[attribute].history
+    return bool(history.added or history.deleted)
+
+
+def _after_flush(session: Session, _context) -> None:
+    """Keep the summary current for every change made through the ORM, whoever makes it (services, fixtures, the
+    import): after each flush, in the same transaction, recompute the opportunities whose evidence links changed
+    and those backed by an insight whose steps, source or date changed."""
+    opportunity_ids: set[int] = set()
+    insight_ids: set[int] = set()
+    for obj in list(session.new) + list(session.dirty):
+        if isinstance(obj, Opportunity) and obj.id is not None:
+            if obj in session.new or _changed(obj, "insights"):
+                opportunity_ids.add(obj.id)
+        elif isinstance(obj, Insight) and obj.id is not None and obj not in session.new:
+            if _changed(obj, "steps") or _changed(obj, "source") or _changed(obj, "observed_on"):
+                insight_ids.add(obj.id)
+    if not (opportunity_ids or insight_ids):
+        return
+    linked = sa.select(opportunity_insight.c.opportunity_id).where(
+        opportunity_insight.c.insight_id.in_(sorted(insight_ids)))
+    target = sa.union(sa.select(Opportunity.id).where(Opportunity.id.in_(sorted(opportunity_ids))), linked)
+    _upsert(session, session.connection(), sa.select(target.subquery().c[0]))
+
+
+def _upsert(session: Session, connection, target) -> None:
     table = EvidenceSummary.__table__
     insert = dialect_insert(session, table).from_select(list(SUMMARY_COLUMNS), summary_query(target))
-    session.execute(insert.on_conflict_do_update(
+    connection.execute(insert.on_conflict_do_update(
         index_elements=["opportunity_id"], set_={c: insert.excluded[c] for c in SUMMARY_COLUMNS[1:]}))
+
+
+sa.event.listen(Session, "after_flush", _after_flush)

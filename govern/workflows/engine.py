@@ -26,12 +26,13 @@ from govern.workflows.guards import GuardResult, OpportunityFacts
 class _Subject:
     """The per-call stand-in the shared machine acts on: no triggers bound, no per-row machine."""
 
-    __slots__ = ("state", "facts", "results")
+    __slots__ = ("state", "facts", "results", "known")
 
-    def __init__(self, state: str, facts: OpportunityFacts):
+    def __init__(self, state: str, facts: OpportunityFacts, known: tuple[GuardResult, ...] | None = None):
         self.state = state
         self.facts = facts
         self.results: list[GuardResult] = []
+        self.known = known  # the guard results of a Check made just before, in the transition's guard order
 
 
 @dataclass(frozen=True)
@@ -67,12 +68,15 @@ class Check:
         }
 
 
-def _condition(guard_name: str, params: Mapping[str, Any]):
-    """A machine condition for one guard; it records its result on the subject so refusals can list them."""
+def _condition(index: int, guard_name: str, params: Mapping[str, Any]):
+    """A machine condition for one guard; it records its result on the subject so refusals can list them. When the
+    caller has just checked the transition, the condition answers with that check's result: a guard is evaluated
+    once per decision."""
 
     def condition(event) -> bool:
         subject: _Subject = event.model
-        result = guards.evaluate(guard_name, params, subject.facts)
+        known = subject.known
+        result = known[index] if known is not None else guards.evaluate(guard_name, params, subject.facts)
         subject.results.append(result)
         return result.ok
 
@@ -98,7 +102,7 @@ class Lifecycle:
         for t in definition.transitions:
             self.machine.add_transition(
                 t.trigger, list(t.sources), t.dest,
-                conditions=[_condition(g.name, g.params) for g in t.guards],
+                conditions=[_condition(i, g.name, g.params) for i, g in enumerate(t.guards)],
             )
 
     # --- reading the definition ---
@@ -163,14 +167,19 @@ class Lifecycle:
         self._require_state(state)
         return [self._check_transition(state, t, facts) for t in self.definition.transitions_from(state)]
 
-    def fire(self, state: str, trigger: str, facts: OpportunityFacts) -> str:
+    def fire(self, state: str, trigger: str, facts: OpportunityFacts, check: Check | None = None) -> str:
         """Run the transition through the shared machine (its conditions are the guards); return the new state.
 
+        `check`: the Check of this transition from this state just made on the same facts; the machine's conditions
+        then answer with its results instead of evaluating the guards a second time.
         Raises GuardsUnmet (details: every unmet guard) when refused. Approval is not checked here: the services
         decide when an approved request may fire.
         """
         t = self.resolve(state, trigger)
-        subject = _Subject(state, facts)
+        known = None
+        if check is not None and check.trigger == t.trigger and check.source == state:
+            known = check.guard_results
+        subject = _Subject(state, facts, known)
         try:
             moved = self.machine.events[t.trigger].trigger(subject)
         except MachineError as err:  # resolve() already checked the source; keep the machine's word as a backstop

@@ -17,14 +17,14 @@ from typing import Any, Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import flag_modified
+from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from govern import audit, metrics, outbox, scoring
 from govern.errors import Conflict, GuardsUnmet, InvalidInput, NotFound, PermissionDenied, PreconditionFailed
 from govern.model import (
-    ApprovalRequest, ApprovalVote, CouncilSeat, Insight, Journey, Opportunity, OpportunityKpi,
+    ApprovalRequest, ApprovalVote, CouncilSeat, EvidenceSummary, Insight, Journey, Opportunity, OpportunityKpi,
     OpportunityTransition, OutboxMessage, Person, Solution, Step, insight_step, opportunity_insight, utcnow,
 )
 from govern.policy import Actor, who_may
@@ -89,20 +89,22 @@ def facts_for(session: Session, opportunity: Opportunity, needs: Iterable[str] |
     `needs` limits the work to the groups of facts some guards read (`workflows.guards.facts_needed`); facts outside
     it keep their zero defaults. Without it, everything is computed (one query, plus the scoring model if asked).
     """
+    return _facts_and(session, opportunity, needs)[0]
+
+
+def _facts_and(session: Session, opportunity: Opportunity, needs: Iterable[str] | None = None,
+               extra: dict[str, Any] | None = None) -> tuple[OpportunityFacts, dict[str, Any]]:
+    """The facts, and the `extra` scalar subqueries (name → select) read in the same statement."""
     groups = set(FACT_GROUPS if needs is None else needs)
     oid = opportunity.id
-    linked = sa.select(opportunity_insight.c.insight_id).where(opportunity_insight.c.opportunity_id == oid)
     columns: dict[str, Any] = {}
     if "evidence" in groups:
-        columns["evidence_count"] = sa.select(sa.func.count(Insight.id)).where(Insight.id.in_(linked))
-        columns["evidence_source_count"] = sa.select(sa.func.count(sa.distinct(sa.func.lower(Insight.source)))).where(
-            Insight.id.in_(linked))
-        columns["evidence_journey_count"] = (
-            sa.select(sa.func.count(sa.distinct(Step.journey_id)))
-            .select_from(insight_step.join(Step, Step.id == insight_step.c.step_id))
-            .where(insight_step.c.insight_id.in_(linked)))
-        columns["unlinked_evidence_count"] = sa.select(sa.func.count()).select_from(Insight).where(
-            Insight.id.in_(linked), ~Insight.id.in_(sa.select(insight_step.c.insight_id)))
+        # The summary is kept current in the same transaction as every change of the evidence (services.summary).
+        mine = EvidenceSummary.opportunity_id == oid
+        columns["evidence_count"] = sa.select(EvidenceSummary.insight_count).where(mine)
+        columns["evidence_source_count"] = sa.select(EvidenceSummary.source_count).where(mine)
+        columns["evidence_journey_count"] = sa.select(EvidenceSummary.journey_count).where(mine)
+        columns["unlinked_evidence_count"] = sa.select(EvidenceSummary.unlinked_count).where(mine)
     if "solutions" in groups:
         columns["solution_count"] = sa.select(sa.func.count(Solution.id)).where(Solution.opportunity_id == oid)
         columns["solutions_done"] = sa.select(sa.func.count(Solution.id)).where(
@@ -114,46 +116,106 @@ def facts_for(session: Session, opportunity: Opportunity, needs: Iterable[str] |
         columns["outcomes_recorded"] = sa.select(sa.func.count(OpportunityKpi.verdict)).where(mine)
         columns["outcomes_improved"] = sa.select(sa.func.count()).select_from(OpportunityKpi).where(
             mine, OpportunityKpi.verdict == "improved")
+    extra = extra or {}
     values: dict[str, Any] = {}
-    if columns:
-        row = session.execute(sa.select(*(q.scalar_subquery().label(k) for k, q in columns.items()))).one()
-        values = {k: (v or 0) for k, v in row._mapping.items()}
+    extras: dict[str, Any] = {}
+    if columns or extra:
+        row = session.execute(sa.select(*(q.scalar_subquery().label(k) for k, q in {**columns, **extra}.items()))
+                              ).one()._mapping
+        values = {k: (row[k] or 0) for k in columns}
+        extras = {k: row[k] for k in extra}
     if "score" in groups:
         values["missing_score_inputs"] = _missing_score_inputs(session, opportunity)
-    return OpportunityFacts(opportunity_id=oid, owner_id=opportunity.owner_id,
-                            journey_ids=tuple(sorted(j.id for j in opportunity.journeys)),
-                            words=vocabulary_of(session), **values)
+    facts = OpportunityFacts(opportunity_id=oid, owner_id=opportunity.owner_id,
+                             journey_ids=tuple(sorted(j.id for j in opportunity.journeys)),
+                             words=vocabulary_of(session), **values)
+    return facts, extras
+
+
+def _pending_request_id(opp: Opportunity, other_than: int | None = None) -> sa.Select:
+    """The oldest pending request of the opportunity (a subquery for `_facts_and`)."""
+    query = sa.select(ApprovalRequest.id).where(ApprovalRequest.opportunity_id == opp.id,
+                                                ApprovalRequest.status == "pending")
+    if other_than is not None:
+        query = query.where(ApprovalRequest.id != other_than)
+    return query.order_by(ApprovalRequest.id).limit(1)
 
 
 # --- approval context -------------------------------------------------------------------------------------------------
 
 
-def approval_context(session: Session, opp: Opportunity, requester_id: int | None) -> ApprovalContext:
+def _roles_of(rule: Any) -> set[str] | None:
+    """The council roles whose holders a rule can draw on (owners rules fall back to the lead); None: any role."""
+    if not isinstance(rule, dict) or len(rule) != 1:
+        return None
+    (kind, value), = rule.items()
+    if kind == "owners":
+        return {approvals.FALLBACK_ROLE}
+    if kind == "role":
+        return {value}
+    if kind == "quorum" and isinstance(value, dict):
+        return {value.get("role")}
+    if kind == "all_of" and isinstance(value, list):
+        roles: set[str] = set()
+        for sub in value:
+            more = _roles_of(sub)
+            if more is None:
+                return None
+            roles |= more
+        return roles
+    return None
+
+
+def approval_context(session: Session, opp: Opportunity, requester_id: int | None,
+                     rule: Any = None) -> ApprovalContext:
     """Owners of the journeys the opportunity touches and the council's role holders (organisation-wide seats, and
-    seats scoped to one of those journeys or an ancestor of it). Inactive people count as absent."""
-    active = set(session.scalars(sa.select(Person.id).where(Person.active.is_(True))))
-    owners = {j.key: (j.owner_id if j.owner_id in active else None) for j in opp.journeys}
-    parents = dict(session.execute(sa.select(Journey.id, Journey.parent_id)).all())
-    covering: set[int] = set()
-    for j in opp.journeys:
-        cursor: int | None = j.id
-        while cursor is not None and cursor not in covering:
-            covering.add(cursor)
-            cursor = parents.get(cursor)
+    seats scoped to one of those journeys or an ancestor of it). Inactive people count as absent.
+
+    With the `rule`, only the seats of the roles it can draw on are read: one statement reads them, their holders,
+    the owners and the requester (plus the journey tree when a seat is scoped to a journey the opportunity does not
+    touch directly), whatever the size of the organisation."""
+    roles = _roles_of(rule) if rule is not None else None
+    journeys = list(opp.journeys)
+    wanted = {j.owner_id for j in journeys if j.owner_id is not None}
+    if requester_id is not None:
+        wanted.add(requester_id)
+    on = CouncilSeat.person_id == Person.id
+    if roles is not None:
+        on = sa.and_(on, CouncilSeat.role.in_(sorted(r for r in roles if r)))
+    rows = session.execute(
+        sa.select(Person.id, Person.handle, Person.active, CouncilSeat.role, CouncilSeat.journey_id)
+        .outerjoin(CouncilSeat, on)
+        .where(sa.or_(sa.and_(CouncilSeat.id.is_not(None), Person.active.is_(True)), Person.id.in_(wanted)))).all()
+    names: dict[int, str] = {}
+    active: set[int] = set()
+    seats: list[tuple[str, int, int | None]] = []
+    for person_id, handle, is_active, role, journey_id in rows:
+        names[person_id] = handle
+        if is_active:
+            active.add(person_id)
+            if role is not None:
+                seats.append((role, person_id, journey_id))
+    covering = {j.id for j in journeys}
+    if any(journey_id is not None and journey_id not in covering for _, _, journey_id in seats):
+        parents = dict(session.execute(sa.select(Journey.id, Journey.parent_id)).all())
+        for j in journeys:
+            cursor = parents.get(j.id)
+            while cursor is not None and cursor not in covering:
+                covering.add(cursor)
+                cursor = parents.get(cursor)
     holders: dict[str, set[int]] = {}
-    for role, person_id, journey_id in session.execute(
-            sa.select(CouncilSeat.role, CouncilSeat.person_id, CouncilSeat.journey_id)):
-        if person_id in active and (journey_id is None or journey_id in covering):
+    for role, person_id, journey_id in seats:
+        if journey_id is None or journey_id in covering:
             holders.setdefault(role, set()).add(person_id)
-    people = set(owners.values()) | {p for ids in holders.values() for p in ids} | {requester_id}
-    names = dict(session.execute(sa.select(Person.id, Person.handle).where(Person.id.in_(
-        [p for p in people if p is not None]))).all())
+    owners = {j.key: (j.owner_id if j.owner_id in active else None) for j in journeys}
     return ApprovalContext(owners, {r: frozenset(ids) for r, ids in holders.items()}, requester_id, names)
 
 
-def approval_status(session: Session, request: ApprovalRequest) -> ApprovalStatus:
+def approval_status(session: Session, request: ApprovalRequest, ctx: ApprovalContext | None = None
+                    ) -> ApprovalStatus:
     """Where a request stands under its rule (captured when it was requested), given the approvals so far."""
-    ctx = approval_context(session, request.opportunity, request.requested_by_id)
+    if ctx is None:
+        ctx = approval_context(session, request.opportunity, request.requested_by_id, request.rule)
     approvals_so_far = [v.person_id for v in request.votes if v.decision == "approve"]
     return approvals.evaluate(request.rule, ctx, approvals_so_far)
 
@@ -292,10 +354,13 @@ def _jsonable_result(value: Any) -> Any:
 
 
 def _move(session: Session, actor: Actor, opp: Opportunity, lifecycle: Lifecycle, t: TransitionDef,
-          facts: OpportunityFacts, check: Check, reason: str | None, request: ApprovalRequest | None) -> None:
-    """Make the transition: through the shared machine, then the state column, history row, effects and audit."""
+          facts: OpportunityFacts, check: Check, reason: str | None, request: ApprovalRequest | None,
+          others_pending: bool = True) -> None:
+    """Make the transition: through the shared machine (answering with `check`'s guard results, so guards are
+    evaluated once per decision), then the state column, history row, effects and audit. `others_pending=False`: the
+    caller knows no other request of this opportunity is pending, so none is looked for to supersede."""
     from_state = opp.state
-    new_state = lifecycle.fire(from_state, t.trigger, facts)
+    new_state = lifecycle.fire(from_state, t.trigger, facts, check)
     before = {"state": from_state, "version": opp.version}
     now = utcnow()
     opp.state, opp.state_reason, opp.state_changed_at, opp.updated_at = new_state, reason, now, now
@@ -310,7 +375,7 @@ def _move(session: Session, actor: Actor, opp: Opportunity, lifecycle: Lifecycle
     others = [ApprovalRequest.opportunity_id == opp.id, ApprovalRequest.status == "pending"]
     if request is not None:
         others.append(ApprovalRequest.id != request.id)
-    stale = session.scalars(sa.select(ApprovalRequest).where(*others)).all()
+    stale = session.scalars(sa.select(ApprovalRequest).where(*others)).all() if others_pending else []
     for other in stale:
         other.status, other.decided_at = "superseded", now
         other.decided_reason = f"{opp.key} moved from {from_state} to {new_state}"
@@ -336,7 +401,7 @@ def request_transition(session: Session, actor: Actor, opportunity_ref: str | in
     - A concurrent change of the same opportunity → Conflict (409). A pending request already exists → Conflict.
     Permission: `transition.request` on the opportunity's journeys.
     """
-    opp = get_opportunity(session, opportunity_ref)
+    opp = get_opportunity(session, opportunity_ref, with_journeys=True)
     actor.require("transition.request", _journey_ids(opp))
     _check_opp_version(opp, expected_version)
     lifecycle = lifecycle_of(session, opp)
@@ -350,35 +415,40 @@ def request_transition(session: Session, actor: Actor, opportunity_ref: str | in
     if t.requires_reason and not reason:
         raise InvalidInput(f"a reason is required to {t.trigger} {opp.key} ({opp.state} → {t.dest})",
                            {"reason": "required"})
-    facts = facts_for(session, opp, facts_needed(g.name for g in t.guards))
+    # The guard facts and whether a request is pending, in one statement.
+    facts, extra = _facts_and(session, opp, facts_needed(g.name for g in t.guards),
+                              {"pending": _pending_request_id(opp), **audit.head_columns(session, may_lock=False)})
+    audit.prime(session, extra)
     check = lifecycle.check(opp.state, t.trigger, facts)
     if not check.ok:
         raise GuardsUnmet(f"{opp.key} cannot {t.trigger} ({opp.state} → {t.dest}): " + "; ".join(check.unmet),
                           {"unmet": check.unmet, "guards": [g.to_dict() for g in check.guard_results],
                            "opportunity": opp.key, "trigger": t.trigger, "from": opp.state, "to": t.dest})
     if t.approval is None:
-        _move(session, actor, opp, lifecycle, t, facts, check, reason, None)
+        _move(session, actor, opp, lifecycle, t, facts, check, reason, None,
+              others_pending=extra["pending"] is not None)
         _commit(session, opp.key)
         return TransitionResult(opp, True, check, message=f"{opp.key} moved from {check.source} to {opp.state}")
 
-    pending = _pending_request(session, opp)
-    if pending is not None:
+    if extra["pending"] is not None:
+        pending = session.get(ApprovalRequest, extra["pending"])
         raise Conflict(f"{opp.key} already has a pending request (#{pending.id}) to {pending.trigger} "
                        f"({pending.from_state} → {pending.to_state}); approve, reject or withdraw it first",
                        {"request": pending.id})
     request = ApprovalRequest(opportunity=opp, trigger=t.trigger, from_state=opp.state, to_state=t.dest,
                               requested_by_id=actor.person_id, reason=reason, rule=dict(t.approval),
-                              status="pending", created_at=utcnow())
+                              status="pending", created_at=utcnow(), votes=[])
     session.add(request)
     opp.updated_at = utcnow()  # bumps the version: two concurrent requests cannot both be created
     _flush_guarded(session, opp.key)
-    status = approval_status(session, request)
+    ctx = approval_context(session, opp, actor.person_id, request.rule)  # once: for the status and the names
+    status = approval_status(session, request, ctx)
     audit.record(session, actor, "transition.requested", "opportunity", opp.key,
                  after={"request": request.id, "trigger": t.trigger, "from": opp.state, "to": t.dest,
                         "guards": [g.to_dict() for g in check.guard_results], "approval": request.rule,
                         "waiting_for": status.waiting_for(), "impossible": status.impossible()},
                  reason=reason)
-    names = approval_context(session, opp, actor.person_id).names
+    names = ctx.names
     outbox.enqueue(session, SLACK, KIND_APPROVAL_REQUESTED, {
         "request_id": request.id, "opportunity": opp.key, "title": opp.title, "trigger": t.trigger,
         "from": opp.state, "to": t.dest, "requested_by": actor.label, "reason": reason,
@@ -417,6 +487,30 @@ def _approval_outcome(session: Session, request: ApprovalRequest, actor: Actor) 
         "request_id": request.id, "status": request.status, "opportunity": request.opportunity.key,
         "by": actor.label, "reason": request.decided_reason, "trigger": request.trigger, "to": request.to_state,
     }, dedupe_key=f"approval:{request.id}:decided")
+
+
+def _load_for_decision(session: Session, request_id: int | str) -> ApprovalRequest:
+    """The request, its votes, its opportunity and the opportunity's journeys, read in one statement that takes the
+    opportunity's row (PostgreSQL; SQLite writers queue anyway) in the same order as a direct move (opportunity, then
+    requests, then the audit chain), so decisions queue instead of deadlocking; a decision that just committed is
+    seen and reported, not overwritten (and the request's version column catches anything else)."""
+    try:
+        rid = int(str(request_id).lstrip("#"))
+    except ValueError:
+        raise NotFound(f"unknown approval request '{request_id}'", {"request": request_id}) from None
+    row = session.execute(
+        sa.select(ApprovalRequest, Opportunity)
+        .join(Opportunity, Opportunity.id == ApprovalRequest.opportunity_id)
+        .where(ApprovalRequest.id == rid)
+        .options(joinedload(ApprovalRequest.votes).joinedload(ApprovalVote.person),
+                 joinedload(Opportunity.journeys))
+        .with_for_update(of=Opportunity)
+        .execution_options(populate_existing=True)).unique().first()
+    if row is None:
+        raise NotFound(f"unknown approval request #{rid}", {"request": rid})
+    request, opp = row
+    set_committed_value(request, "opportunity", opp)  # read above: no second statement for the relationship
+    return request
 
 
 def _get_request(session: Session, request_id: int | str) -> ApprovalRequest:
@@ -485,8 +579,7 @@ def approve_request(session: Session, actor: Actor, request_id: int | str, reaso
     - If the opportunity no longer meets the guards when the rule is met: GuardsUnmet, and the approval is not kept.
     - `expected_version` is the request's version the caller saw (stale → PreconditionFailed).
     """
-    request = _get_request(session, request_id)
-    _lock_for_decision(session, request)
+    request = _load_for_decision(session, request_id)
     opp = request.opportunity
     if request.status != "pending":
         raise _already_decided(request)
@@ -494,47 +587,51 @@ def approve_request(session: Session, actor: Actor, request_id: int | str, reaso
         raise PreconditionFailed(f"request #{request.id} has changed since you loaded it (your version "
                                  f"{expected_version}, now {request.version}); reload and try again",
                                  {"version": request.version})
-    status = approval_status(session, request)
+    ctx = approval_context(session, opp, request.requested_by_id, request.rule)  # once per decision
+    status = approval_status(session, request, ctx)
     _require_decider(status, actor, request, "approve")
     capacity = status.capacity_of(actor.person_id)
-    vote = ApprovalVote(request=request, person_id=actor.person_id, decision="approve", reason=reason,
-                        capacity=capacity, at=utcnow())
-    session.add(vote)
-    flag_modified(request, "status")  # every vote bumps the request's version: concurrent votes serialise
+    # Where the request stands with this approval counted (nothing else changes it: the opportunity is locked).
+    approved_by = [v.person_id for v in request.votes if v.decision == "approve"] + [actor.person_id]
+    status = approvals.evaluate(request.rule, ctx, approved_by)
+    lifecycle = lifecycle_of(session, opp)
+    audit_after = {"request": request.id, "capacity": capacity, "satisfied": status.satisfied,
+                   "waiting_for": status.waiting_for()}
     on_stale = _stale_request(session, request.id)
+    completes = status.satisfied
+    if completes and opp.state != request.from_state:
+        raise Conflict(f"{opp.key} is no longer in {request.from_state} (now {opp.state}); the request is out of date",
+                       {"request": request.id})
+    t = lifecycle.resolve(request.from_state, request.trigger)
+    # The guards once, before anything is written; with whether another request is pending (to supersede it).
+    facts, extra = _facts_and(session, opp, facts_needed(g.name for g in t.guards),
+                              {"other": _pending_request_id(opp, other_than=request.id),
+                               **audit.head_columns(session, may_lock=True)})  # the opportunity is locked already
+    audit.prime(session, extra)
+    check = lifecycle.check(request.from_state, t.trigger, facts)
+    audit_after["guards"] = [g.to_dict() for g in check.guard_results]
+    if completes and not check.ok:
+        raise GuardsUnmet(f"your approval completes the request, but {opp.key} no longer meets its guards: "
+                          + "; ".join(check.unmet) + "; the approval was not recorded",
+                          {"unmet": check.unmet, "request": request.id})
+    session.add(ApprovalVote(request=request, person_id=actor.person_id, decision="approve", reason=reason,
+                             capacity=capacity, at=utcnow()))
+    if completes:
+        request.status, request.decided_at = "approved", utcnow()
+    else:
+        flag_modified(request, "status")  # every vote bumps the request's version: concurrent votes serialise
     try:
         _flush_guarded(session, f"request #{request.id}", on_stale)
     except IntegrityError:
         session.rollback()
         raise Conflict("you have already approved this request", {"request": request.id}) from None
-    status = approval_status(session, request)
-    lifecycle = lifecycle_of(session, opp)
-    audit_after = {"request": request.id, "capacity": capacity, "satisfied": status.satisfied,
-                   "waiting_for": status.waiting_for()}
-    if not status.satisfied:
-        facts = facts_for(session, opp)
-        check = lifecycle.check(request.from_state, request.trigger, facts)
-        audit_after["guards"] = [g.to_dict() for g in check.guard_results]
-        audit.record(session, actor, "approval.approved", "opportunity", opp.key, after=audit_after, reason=reason)
+    audit.record(session, actor, "approval.approved", "opportunity", opp.key, after=audit_after, reason=reason)
+    if not completes:
         _commit(session, f"request #{request.id}", on_stale)
         return TransitionResult(opp, False, check, request, status,
                                 f"approval recorded ({capacity}); still waiting for " + ", ".join(status.waiting_for()))
-    if opp.state != request.from_state:
-        session.rollback()
-        raise Conflict(f"{opp.key} is no longer in {request.from_state} (now {opp.state}); the request is out of date",
-                       {"request": request.id})
-    t = lifecycle.resolve(opp.state, request.trigger)
-    facts = facts_for(session, opp)
-    check = lifecycle.check(opp.state, t.trigger, facts)
-    audit_after["guards"] = [g.to_dict() for g in check.guard_results]
-    if not check.ok:
-        session.rollback()
-        raise GuardsUnmet(f"your approval completes the request, but {opp.key} no longer meets its guards: "
-                          + "; ".join(check.unmet) + "; the approval was not recorded",
-                          {"unmet": check.unmet, "request": request.id})
-    audit.record(session, actor, "approval.approved", "opportunity", opp.key, after=audit_after, reason=reason)
-    request.status, request.decided_at = "approved", utcnow()
-    _move(session, actor, opp, lifecycle, t, facts, check, request.reason, request)
+    _move(session, actor, opp, lifecycle, t, facts, check, request.reason, request,
+          others_pending=extra["other"] is not None)
     _approval_outcome(session, request, actor)
     _commit(session, f"request #{request.id}", on_stale)
     return TransitionResult(opp, True, check, request, status,
