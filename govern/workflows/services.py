@@ -474,14 +474,6 @@ def _guards_now(session: Session, request: ApprovalRequest) -> list[dict[str, An
     return [g.to_dict() for g in check.guard_results]
 
 
-def _lock_for_decision(session: Session, request: ApprovalRequest) -> None:
-    """Decisions on a request take its opportunity's row first (PostgreSQL; SQLite writers queue anyway), in the same
-    order as a direct move (opportunity, then requests, then the audit chain), so they queue instead of deadlocking;
-    then the request is re-read, so a decision that just committed is seen and reported, not overwritten."""
-    session.refresh(request.opportunity, with_for_update=True)
-    session.refresh(request)
-
-
 def _approval_outcome(session: Session, request: ApprovalRequest, actor: Actor) -> None:
     outbox.enqueue(session, SLACK, KIND_APPROVAL_DECIDED, {
         "request_id": request.id, "status": request.status, "opportunity": request.opportunity.key,
@@ -600,6 +592,11 @@ def approve_request(session: Session, actor: Actor, request_id: int | str, reaso
     on_stale = _stale_request(session, request.id)
     completes = status.satisfied
     if completes and opp.state != request.from_state:
+        # On PostgreSQL the opportunity was re-read when its lock was granted, the request as it was before: a
+        # decision that committed meanwhile is told as such rather than as an out-of-date request.
+        session.refresh(request)
+        if request.status != "pending":
+            raise _already_decided(request)
         raise Conflict(f"{opp.key} is no longer in {request.from_state} (now {opp.state}); the request is out of date",
                        {"request": request.id})
     t = lifecycle.resolve(request.from_state, request.trigger)
@@ -643,8 +640,7 @@ def reject_request(session: Session, actor: Actor, request_id: int | str, reason
     """Reject a pending request (any person the rule names as approver may; never the requester). Reason mandatory."""
     if not isinstance(reason, str) or not reason.strip():
         raise InvalidInput("a reason is required to reject a request", {"reason": "required"})
-    request = _get_request(session, request_id)
-    _lock_for_decision(session, request)
+    request = _load_for_decision(session, request_id)
     if request.status != "pending":
         raise _already_decided(request)
     if expected_version is not None and int(expected_version) != request.version:
@@ -674,8 +670,7 @@ def reject_request(session: Session, actor: Actor, request_id: int | str, reason
 def withdraw_request(session: Session, actor: Actor, request_id: int | str, reason: str | None = None
                      ) -> ApprovalRequest:
     """Withdraw a pending request: its requester may, and so may the council (admin, lead, manager)."""
-    request = _get_request(session, request_id)
-    _lock_for_decision(session, request)
+    request = _load_for_decision(session, request_id)
     if request.status != "pending":
         raise _already_decided(request)
     council = bool(actor.roles & {"admin", "lead", "manager"})
