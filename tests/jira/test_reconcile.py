@@ -31,7 +31,7 @@ def env(db, standin, tmp_path):
 
 def _reconciler(db, adapter, tmp_path, clock, name="r1"):
     return JiraReconciler(db, adapter, lock=FileLeaderLock(tmp_path / "jira-reconciler.lock"), name=name,
-                          clock=clock.now, push_every=60, pull_every=300, sleep=clock.advance)
+                          clock=clock.now, push_every=60, pull_every=300, sleep=clock.advance, check_on_lead=False)
 
 
 @server_only
@@ -160,3 +160,18 @@ def test_govern_jira_sync_succeeds_every_time_at_thirty_percent_faults(db, stand
         assert [i.key for i in standin.issues_with_label(f"govern-sol-{solution.id}")] == [solution.external_key]
     with db.session_scope() as session:
         assert set(session.scalars(sa.select(OutboxMessage.status))) == {"delivered"}
+
+
+@server_only
+def test_a_leading_reconciler_names_a_missing_epic_name_before_the_first_push(db, standin, adapter, tmp_path, clock,
+                                                                              caplog):
+    set_mapping(db)
+    standin.require_field("Epic", "customfield_10011", "Epic Name is required.")
+    reconciler = JiraReconciler(db, adapter, lock=FileLeaderLock(tmp_path / "r.lock"), clock=clock.now,
+                                sleep=clock.advance)
+    try:
+        with caplog.at_level("WARNING", logger="govern.integrations.jira.reconcile"):
+            assert reconciler.tick().leader
+    finally:
+        reconciler.stop()
+    assert "requires Epic Name (customfield_10011)" in caplog.text

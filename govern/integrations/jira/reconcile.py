@@ -53,7 +53,7 @@ class JiraReconciler:
     def __init__(self, db, adapter: JiraAdapter, *, lock=None, instance_path=None, name: str | None = None,
                  clock: Callable[[], dt.datetime] | None = None, push_every: float = DEFAULT_PUSH_EVERY,
                  pull_every: float = DEFAULT_PULL_EVERY, tick_seconds: float = 15.0,
-                 sleep: Callable[[float], None] | None = None):
+                 sleep: Callable[[float], None] | None = None, check_on_lead: bool = True):
         from govern.rituals.scheduler import leader_lock_for
 
         self.db = db
@@ -66,6 +66,7 @@ class JiraReconciler:
         self.pull_every = dt.timedelta(seconds=pull_every)
         self.tick_seconds = tick_seconds
         self.sleep = sleep
+        self.check_on_lead = check_on_lead
         self.actor = Actor.system_actor("jira")
         self.is_leader = False
         self._last_push: dt.datetime | None = None
@@ -83,6 +84,8 @@ class JiraReconciler:
         report = ReconcileReport(leader=self.is_leader)
         if not self.is_leader:
             return report
+        if not was_leader and self.check_on_lead:
+            self._check_setup()
         now = self.clock()
         try:
             with self.db.session_scope() as session:
@@ -101,6 +104,21 @@ class JiraReconciler:
             report.error = f"database unavailable: {exc.orig}"
             log.warning("jira reconciler %s: %s", self.name, report.error)
         return report
+
+    def _check_setup(self) -> None:
+        """`govern jira check` once when this process starts leading: a missing Epic Name or issue type is logged
+        before the first push fails on it."""
+        from govern.integrations.jira.check import check
+
+        try:
+            with self.db.session_scope() as session:
+                mapping = load_mapping(session)
+            report = check(self.adapter, mapping, patience=Patience(wait_seconds=0))
+        except Exception:  # noqa: BLE001 - a check is advice; the job goes on
+            log.exception("jira reconciler: the set-up check failed")
+            return
+        for problem in report.problems:
+            log.warning("Jira set-up: %s", problem)
 
     def _pull(self, report: ReconcileReport, now: dt.datetime) -> None:
         # A short patience inside the job: a longer outage is simply the next cadence's business.
