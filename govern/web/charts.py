@@ -37,7 +37,8 @@ def _kpi_charts(session, kpis):
 def _maturity(session):
     reading = maturity_reading(session)
     next_needs = REQUIREMENTS.get(reading.stage + 1, {})
-    signals = [{"key": k, "label": SIGNALS.get(k, k), "value": v, "required": next_needs.get(k)}
+    signals = [{"key": k, "label": reading.words.fill(SIGNALS[k]) if k in SIGNALS else k, "value": v,
+                "required": next_needs.get(k)}
                for k, v in reading.signals.items()]
     return {"reading": reading, "chart": svg.maturity_bars(signals, reading.stage), "signals": signals}
 
@@ -53,12 +54,13 @@ def charts():
         data = value_effort_matrix(session, journey=journey)
     except GovernError:  # an unknown journey in the query string: the whole portfolio
         data = value_effort_matrix(session)
+    titles = {state: lifecycle.title_of(state) for state in lifecycle.states}
     matrix = {"data": data, "chart": svg.value_effort(data["points"], data["value_median"], data["effort_median"],
-                                                      lifecycle.states)}
+                                                      lifecycle.states, titles, data.get("axes"))}
     rows = session.execute(sa.select(OpportunityTransition.opportunity_id, OpportunityTransition.at,
                                      OpportunityTransition.to_state)).all()
     days, counts = svg.flow_series(rows, lifecycle.states, utcnow().date())
-    flow = svg.cumulative_flow(days, counts, [s for s in lifecycle.states if s in counts])
+    flow = svg.cumulative_flow(days, counts, [s for s in lifecycle.states if s in counts], titles)
     kpis = list(session.scalars(sa.select(Kpi).order_by(Kpi.name)))
     return render_template("charts.html", matrix=matrix, flow=flow, counts=counts, lifecycle=lifecycle,
                            kpi_charts=_kpi_charts(session, kpis), maturity=_maturity(session),

@@ -26,11 +26,60 @@ def state_colour(state: str, states: Sequence[str] = ()) -> str:
 
 
 def _fmt(value: float) -> str:
+    """A value for a label: as many decimals as it has, up to two (4.25 stays 4.25, never '4.2')."""
     if abs(value) >= 10000:
-        return f"{value / 1000:.0f}k"
+        return f"{value / 1000:.0f}k" if value % 1000 == 0 or abs(value) >= 100000 else f"{value / 1000:.1f}k"
     if abs(value) >= 100 or float(value).is_integer():
         return f"{value:.0f}"
-    return f"{value:.2g}" if abs(value) < 1 else f"{value:.1f}"
+    if abs(value) < 1:
+        return f"{value:.2g}"
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def _tick_labels(ticks: Sequence[float]) -> list[str]:
+    """Tick labels with the decimals their spacing needs, the same for every tick (3.75, 4.00, 4.25)."""
+    if not ticks:
+        return []
+    if max(abs(t) for t in ticks) >= 10000:
+        return [_fmt(t) for t in ticks]
+    decimals = 0
+    for t in ticks:
+        while decimals < 4 and abs(round(t, decimals) - t) > 1e-9:
+            decimals += 1
+    return [f"{t:,.{decimals}f}" for t in ticks]
+
+
+SHAPES = ("circle", "square", "triangle", "diamond", "down", "cross", "star")
+
+
+def marker(shape: str, cx: float, cy: float, r: float, fill: str) -> str:
+    """A point drawn as a shape, so a state reads without its colour (printed in black and white, or colour-blind)."""
+    if shape == "square":
+        return (f"<rect x='{cx - r * .85:.1f}' y='{cy - r * .85:.1f}' width='{r * 1.7:.1f}' height='{r * 1.7:.1f}' "
+                f"fill='{fill}' stroke='#fff' stroke-width='2'/>")
+    if shape in ("triangle", "down", "diamond", "star", "cross"):
+        if shape == "triangle":
+            pts = [(cx, cy - r * 1.1), (cx + r, cy + r * .8), (cx - r, cy + r * .8)]
+        elif shape == "down":
+            pts = [(cx, cy + r * 1.1), (cx + r, cy - r * .8), (cx - r, cy - r * .8)]
+        elif shape == "diamond":
+            pts = [(cx, cy - r * 1.2), (cx + r * 1.1, cy), (cx, cy + r * 1.2), (cx - r * 1.1, cy)]
+        elif shape == "cross":
+            a, b = r * .4, r * 1.1
+            pts = [(cx - a, cy - b), (cx + a, cy - b), (cx + a, cy - a), (cx + b, cy - a), (cx + b, cy + a),
+                   (cx + a, cy + a), (cx + a, cy + b), (cx - a, cy + b), (cx - a, cy + a), (cx - b, cy + a),
+                   (cx - b, cy - a), (cx - a, cy - a)]
+        else:
+            pts = [(cx + (r * 1.2 if i % 2 == 0 else r * .5) * math.sin(i * math.pi / 5),
+                    cy - (r * 1.2 if i % 2 == 0 else r * .5) * math.cos(i * math.pi / 5)) for i in range(10)]
+        points = " ".join(f"{px:.1f},{py:.1f}" for px, py in pts)
+        return f"<polygon points='{points}' fill='{fill}' stroke='#fff' stroke-width='2'/>"
+    return f"<circle cx='{cx:.1f}' cy='{cy:.1f}' r='{r}' fill='{fill}' stroke='#fff' stroke-width='2'/>"
+
+
+def state_shape(state: str, states: Sequence[str] = ()) -> str:
+    index = list(states).index(state) if state in states else 0
+    return SHAPES[index % len(SHAPES)]
 
 
 def _ticks(low: float, high: float, count: int = 5) -> list[float]:
@@ -70,12 +119,19 @@ def _open(width: int, height: int, title: str, desc: str, label: str) -> list[st
             f"<title id='{label}-t'>{escape(title)}</title><desc id='{label}-d'>{escape(desc)}</desc>"]
 
 
-def value_effort(points: list[dict[str, Any]], value_mid: float, effort_mid: float, states: Sequence[str] = ()
-                 ) -> Markup:
-    """Scatter of opportunities: effort (x, lower is better) against value (y), split at the medians."""
-    width, height, left, right, top, bottom = 760, 480, 70, 20, 20, 60
+def value_effort(points: list[dict[str, Any]], value_mid: float, effort_mid: float, states: Sequence[str] = (),
+                 titles: dict[str, str] | None = None, axes: dict[str, str] | None = None) -> Markup:
+    """Scatter of opportunities: effort (x, lower is better) against value (y), split at the medians; each state has
+    its own shape and colour, named in the legend below the plot."""
+    titles = titles or {}
+    axes = axes or {}
+    present = [st for st in states if any(p["state"] == st for p in points)]
+    legend_rows = math.ceil(len(present) / 4) if present else 0
+    width, height, left, right, top, bottom = 760, 500 + 26 * legend_rows, 80, 20, 20, 80 + 26 * legend_rows
     desc = "; ".join(f"{p['key']} value {_fmt(p['value'])} effort {_fmt(p['effort'])} ({p['quadrant']})"
                      for p in points) or "no opportunity has both value and effort recorded"
+    if axes:
+        desc += ". " + "; ".join(f"{k}: {v}" for k, v in axes.items())
     out = _open(width, height, "Value against effort", desc, "ve")
     if not points:
         out.append(f"<text x='{width / 2}' y='{height / 2}' text-anchor='middle' font-size='20'>"
@@ -99,13 +155,22 @@ def value_effort(points: list[dict[str, Any]], value_mid: float, effort_mid: flo
                "stroke='#888' stroke-dasharray='6 4'/>")
     out.append(f"<line x1='{left}' x2='{left + plot_w}' y1='{y(value_mid):.1f}' y2='{y(value_mid):.1f}' "
                "stroke='#888' stroke-dasharray='6 4'/>")
-    for t in _ticks(0, xmax):
-        out.append(f"<text x='{x(t):.1f}' y='{top + plot_h + 20}' text-anchor='middle' font-size='14'>{_fmt(t)}</text>")
-    for t in _ticks(0, ymax):
-        out.append(f"<text x='{left - 8}' y='{y(t) + 5:.1f}' text-anchor='end' font-size='14'>{_fmt(t)}</text>")
-    out.append(f"<text x='{left + plot_w / 2}' y='{height - 12}' text-anchor='middle' font-size='16'>effort →</text>")
-    out.append(f"<text transform='translate(18 {top + plot_h / 2}) rotate(-90)' text-anchor='middle' "
-               "font-size='16'>value →</text>")
+    xticks = _ticks(0, xmax)
+    for t, text in zip(xticks, _tick_labels(xticks)):
+        out.append(f"<text x='{x(t):.1f}' y='{top + plot_h + 22}' text-anchor='middle' font-size='16'>{text}</text>")
+    yticks = _ticks(0, ymax)
+    for t, text in zip(yticks, _tick_labels(yticks)):
+        out.append(f"<text x='{left - 8}' y='{y(t) + 5:.1f}' text-anchor='end' font-size='16'>{text}</text>")
+    # Axis titles stay short; what value and effort are made of is said in <desc> and beside the chart.
+    out.append(f"<text x='{left + plot_w / 2}' y='{top + plot_h + 48}' text-anchor='middle' font-size='17' "
+               "font-weight='600'>Effort →</text>")
+    out.append(f"<text transform='translate(20 {top + plot_h / 2}) rotate(-90)' text-anchor='middle' "
+               "font-size='17' font-weight='600'>Value →</text>")
+    for i, st in enumerate(present):
+        lx = left + (i % 4) * (plot_w / 4)
+        ly = top + plot_h + 70 + (i // 4) * 26
+        out.append(marker(state_shape(st, states), lx + 9, ly - 5, 8, state_colour(st, states))
+                   + f"<text x='{lx + 24}' y='{ly + 1}' font-size='16'>{escape(titles.get(st, st))}</text>")
     ordered = sorted(points, key=lambda p: (y(p["value"]), x(p["effort"])))
     label_ys = _spread_labels([(x(p["effort"]), y(p["value"])) for p in ordered])
     for p, label_y in zip(ordered, label_ys):
@@ -114,8 +179,8 @@ def value_effort(points: list[dict[str, Any]], value_mid: float, effort_mid: flo
         leader = (f"<line x1='{px + 6:.1f}' y1='{py:.1f}' x2='{px + 12:.1f}' y2='{label_y:.1f}' stroke='#777'/>"
                   if abs(label_y - py) > 2 else "")
         out.append(f"<g><title>{escape(p['key'])} {escape(p['title'])}: value {_fmt(p['value'])}, effort "
-                   f"{_fmt(p['effort'])}, {escape(p['state'])}</title>{leader}"
-                   f"<circle cx='{px:.1f}' cy='{py:.1f}' r='9' fill='{colour}' stroke='#fff' stroke-width='2'/>"
+                   f"{_fmt(p['effort'])}, {escape(titles.get(p['state'], p['state']))}</title>{leader}"
+                   + marker(state_shape(p["state"], states), px, py, 9, colour) +
                    f"<text x='{px + 13:.1f}' y='{label_y + 5:.1f}' font-size='15' "
                    f"font-weight='600'>{escape(p['key'])}</text></g>")
     out.append("</svg>")
@@ -126,8 +191,8 @@ def kpi_trend(name: str, points: Sequence[tuple[dt.datetime, float]], target: fl
               direction: str, bounds: tuple[float | None, float | None] = (None, None), label: str = "kpi"
               ) -> Markup:
     """A KPI's measurements over time with its target as a dashed line."""
-    width, height, left, right, top, bottom = 480, 270, 62, 16, 18, 44
-    desc = (f"{name}: " + ", ".join(f"{at:%Y-%m-%d} {_fmt(v)}" for at, v in points)
+    width, height, left, right, top, bottom = 480, 300, 74, 16, 30, 56
+    desc = (f"{name}: " + ", ".join(f"{at:%d %b %Y} {_fmt(v)}" for at, v in points)
             + (f"; target {_fmt(target)} ({direction} is better)" if target is not None else ""))
     out = _open(width, height, f"{name} over time", desc, label)
     if not points:
@@ -149,12 +214,23 @@ def kpi_trend(name: str, points: Sequence[tuple[dt.datetime, float]], target: fl
     def y(v): return top + plot_h * (1 - (v - lo) / (hi - lo))
 
     out.append(f"<rect x='{left}' y='{top}' width='{plot_w}' height='{plot_h}' fill='#fafafa' stroke='#555'/>")
-    for t in _ticks(lo, hi, 4):
-        if not lo <= t <= hi:
-            continue
-        out.append(f"<text x='{left - 6}' y='{y(t) + 5:.1f}' text-anchor='end' font-size='16'>{_fmt(t)}</text>")
-    out.append(f"<text x='{left}' y='{height - 12}' font-size='16'>{t0:%b %Y}</text>")
-    out.append(f"<text x='{left + plot_w}' y='{height - 12}' text-anchor='end' font-size='16'>{t1:%b %Y}</text>")
+    yticks = [t for t in _ticks(lo, hi, 4) if lo <= t <= hi]
+    for t, text in zip(yticks, _tick_labels(yticks)):
+        out.append(f"<line x1='{left}' x2='{left + plot_w}' y1='{y(t):.1f}' y2='{y(t):.1f}' stroke='#e0e0e0'/>"
+                   f"<text x='{left - 6}' y='{y(t) + 5:.1f}' text-anchor='end' font-size='16'>{text}</text>")
+    out.append(f"<text transform='translate(16 {top + plot_h / 2}) rotate(-90)' text-anchor='middle' "
+               f"font-size='15'>{escape(unit or 'value')}</text>")
+    out.append(f"<text x='{left}' y='{top + plot_h + 22}' font-size='16'>{t0:%b %Y}</text>")
+    out.append(f"<text x='{left + plot_w}' y='{top + plot_h + 22}' text-anchor='end' font-size='16'>{t1:%b %Y}</text>")
+    out.append(f"<text x='{left + plot_w / 2}' y='{height - 8}' text-anchor='middle' font-size='15'>measured</text>")
+    # legend: the line with dots is the measurements, the dashed line the target
+    out.append(f"<line x1='{left}' x2='{left + 22}' y1='{top - 14}' y2='{top - 14}' stroke='#1565c0' stroke-width='3'/>"
+               f"<circle cx='{left + 11}' cy='{top - 14}' r='4' fill='#1565c0'/>"
+               f"<text x='{left + 28}' y='{top - 9}' font-size='15'>measured</text>")
+    if target is not None:
+        out.append(f"<line x1='{left + 130}' x2='{left + 152}' y1='{top - 14}' y2='{top - 14}' stroke='#2e7d32' "
+                   f"stroke-width='2' stroke-dasharray='6 4'/><text x='{left + 158}' y='{top - 9}' font-size='15'>"
+                   f"target ({'higher' if direction == 'higher' else 'lower'} is better)</text>")
     if target is not None:
         out.append(f"<line x1='{left}' x2='{left + plot_w}' y1='{y(target):.1f}' y2='{y(target):.1f}' "
                    "stroke='#2e7d32' stroke-width='2' stroke-dasharray='8 5'/>"
@@ -163,15 +239,41 @@ def kpi_trend(name: str, points: Sequence[tuple[dt.datetime, float]], target: fl
     path = " ".join(f"{'M' if i == 0 else 'L'}{x(t):.1f},{y(v):.1f}" for i, (t, v) in enumerate(points))
     out.append(f"<path d='{path}' fill='none' stroke='#1565c0' stroke-width='3'/>")
     for t, v in points:
-        out.append(f"<circle cx='{x(t):.1f}' cy='{y(v):.1f}' r='4' fill='#1565c0'><title>{t:%Y-%m-%d}: "
+        out.append(f"<circle cx='{x(t):.1f}' cy='{y(v):.1f}' r='4' fill='#1565c0'><title>{t:%d %b %Y}: "
                    f"{_fmt(v)}</title></circle>")
     out.append("</svg>")
     return Markup("".join(out))
 
 
-def cumulative_flow(days: Sequence[dt.date], counts: dict[str, list[int]], states: Sequence[str]) -> Markup:
-    """Opportunities per state over time, stacked (the first state at the bottom)."""
-    width, height, left, right, top, bottom = 760, 360, 50, 150, 16, 40
+PATTERNS = ("", "stripes", "dots", "grid", "back", "", "stripes", "dots", "grid")
+
+
+def _pattern_defs(states: Sequence[str]) -> str:
+    """Hatching per state, drawn over its colour, so neighbouring bands differ by more than hue."""
+    defs = []
+    for i, st in enumerate(states):
+        kind = PATTERNS[i % len(PATTERNS)]
+        colour = state_colour(st, states)
+        if kind == "stripes":
+            body = "<path d='M0,8 L8,0' stroke='#fff' stroke-width='2'/>"
+        elif kind == "back":
+            body = "<path d='M0,0 L8,8' stroke='#fff' stroke-width='2'/>"
+        elif kind == "dots":
+            body = "<circle cx='4' cy='4' r='1.6' fill='#fff'/>"
+        elif kind == "grid":
+            body = "<path d='M0,4 H8 M4,0 V8' stroke='#fff' stroke-width='1.2'/>"
+        else:
+            body = ""
+        defs.append(f"<pattern id='cfd-p{i}' width='8' height='8' patternUnits='userSpaceOnUse'>"
+                    f"<rect width='8' height='8' fill='{colour}'/>{body}</pattern>")
+    return "<defs>" + "".join(defs) + "</defs>"
+
+
+def cumulative_flow(days: Sequence[dt.date], counts: dict[str, list[int]], states: Sequence[str],
+                    titles: dict[str, str] | None = None) -> Markup:
+    """Opportunities per state over time, stacked (the first state at the bottom); colour and hatching per state."""
+    titles = titles or {}
+    width, height, left, right, top, bottom = 760, 380, 60, 170, 16, 58
     desc = "; ".join(f"{s}: {counts[s][-1]} now" for s in states if s in counts) if days else "no history yet"
     out = _open(width, height, "Opportunities per state over time (cumulative flow)", desc, "cfd")
     if len(days) < 2:
@@ -180,6 +282,7 @@ def cumulative_flow(days: Sequence[dt.date], counts: dict[str, list[int]], state
         return Markup("".join(out))
     total = max(sum(counts[s][i] for s in states if s in counts) for i in range(len(days))) or 1
     plot_w, plot_h = width - left - right, height - top - bottom
+    out.append(_pattern_defs(states))
 
     def x(i): return left + plot_w * i / (len(days) - 1)
 
@@ -192,21 +295,26 @@ def cumulative_flow(days: Sequence[dt.date], counts: dict[str, list[int]], state
         upper = [base[i] + counts[s][i] for i in range(len(days))]
         pts = [f"{x(i):.1f},{y(upper[i]):.1f}" for i in range(len(days))]
         pts += [f"{x(i):.1f},{y(base[i]):.1f}" for i in reversed(range(len(days)))]
-        out.append(f"<polygon points='{' '.join(pts)}' fill='{state_colour(s, states)}' fill-opacity='0.85'>"
-                   f"<title>{escape(s)}</title></polygon>")
+        out.append(f"<polygon points='{' '.join(pts)}' fill='url(#cfd-p{list(states).index(s)})'>"
+                   f"<title>{escape(titles.get(s, s))}</title></polygon>")
         base = upper
     out.append(f"<rect x='{left}' y='{top}' width='{plot_w}' height='{plot_h}' fill='none' stroke='#555'/>")
     for t in _ticks(0, total, min(total, 5)):
         if t != int(t):
             continue
         out.append(f"<text x='{left - 6}' y='{y(t) + 5:.1f}' text-anchor='end' font-size='15'>{t:.0f}</text>")
-    out.append(f"<text x='{left}' y='{height - 12}' font-size='15'>{days[0]:%d %b %Y}</text>")
-    out.append(f"<text x='{left + plot_w}' y='{height - 12}' text-anchor='end' font-size='15'>{days[-1]:%d %b %Y}"
-               "</text>")
+    out.append(f"<text x='{left}' y='{top + plot_h + 20}' font-size='15'>{days[0]:%d %b %Y}</text>")
+    out.append(f"<text x='{left + plot_w}' y='{top + plot_h + 20}' text-anchor='end' font-size='15'>"
+               f"{days[-1]:%d %b %Y}</text>")
+    out.append(f"<text x='{left + plot_w / 2}' y='{height - 8}' text-anchor='middle' font-size='15'>day</text>")
+    out.append(f"<text transform='translate(16 {top + plot_h / 2}) rotate(-90)' text-anchor='middle' "
+               "font-size='15'>number in each state</text>")
     for n, s in enumerate(s for s in reversed(states) if s in counts):
         ly = top + 10 + n * 24
-        out.append(f"<rect x='{left + plot_w + 14}' y='{ly}' width='16' height='16' fill='{state_colour(s, states)}'/>"
-                   f"<text x='{left + plot_w + 36}' y='{ly + 13}' font-size='14'>{escape(s)} ({counts[s][-1]})</text>")
+        out.append(f"<rect x='{left + plot_w + 14}' y='{ly}' width='18' height='18' "
+                   f"fill='url(#cfd-p{list(states).index(s)})' stroke='#333'/>"
+                   f"<text x='{left + plot_w + 38}' y='{ly + 14}' font-size='15'>{escape(titles.get(s, s))} "
+                   f"({counts[s][-1]})</text>")
     out.append("</svg>")
     return Markup("".join(out))
 
@@ -238,7 +346,7 @@ def flow_series(transitions: Iterable[tuple[int, dt.datetime, str]], states: Seq
 
 def maturity_bars(signals: list[dict[str, Any]], stage: int) -> Markup:
     """Each maturity signal as a bar (0-100 %) with the next stage's requirement marked."""
-    width, row, left = 1000, 44, 470
+    width, row, left = 1060, 44, 530
     height = 30 + row * len(signals)
     desc = f"stage {stage}; " + "; ".join(
         s["label"] + ": " + ("no data" if s["value"] is None else f"{s['value'] * 100:.0f}%") for s in signals)
