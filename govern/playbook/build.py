@@ -311,8 +311,11 @@ def render_markdown(pb: Playbook, page: Page, *, fmt: str = "md", live: bool = F
     return text.rstrip() + "\n"
 
 
-def render_html(pb: Playbook, page: Page, all_pages: list[Page], *, live: bool = False) -> str:
-    """One page of the HTML site: the page's Markdown converted, inside the layout with navigation."""
+def render_html(pb: Playbook, page: Page, all_pages: list[Page], *, live: bool = False,
+                app_bar: dict | None = None) -> str:
+    """One page of the HTML site: the page's Markdown converted, inside the layout with navigation.
+
+    `app_bar` (the live playbook inside the web app): links back into the app and to the reader's own page."""
     body = to_html(render_markdown(pb, page, fmt="html", live=live))
     here = posixpath.dirname(page.path)
 
@@ -323,7 +326,8 @@ def render_html(pb: Playbook, page: Page, all_pages: list[Page], *, live: bool =
            for p in all_pages if p.path == p.section]
     return _html_environment().get_template("layout.html.j2").render(
         title=page.title, org=pb.org_name, body=Markup(body), nav=nav,
-        css=rel("style.css"), home=rel("index.html"), as_of=pb.as_of.strftime("%Y-%m-%d"), live=live)
+        css=rel("style.css"), home=rel("index.html"), as_of=pb.as_of.strftime("%Y-%m-%d"), live=live,
+        app_bar=app_bar)
 
 
 def render_layout(*, title: str, body: Markup, org: str = "") -> str:

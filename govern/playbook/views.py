@@ -4,6 +4,7 @@ for anyone signed in (web session or API token), plus the page that issues perso
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from flask import Blueprint, Response, abort, redirect, request, url_for
 from markupsafe import Markup, escape
@@ -11,6 +12,7 @@ from werkzeug.routing import BuildError
 
 from govern.http.csrf import check_csrf, csrf_token
 from govern.http.request import current_actor, db_session
+from govern.model import Person
 from govern.playbook import build as build_mod
 from govern.playbook.data import collect
 
@@ -57,7 +59,42 @@ def page(name: str = "index.html"):
     wanted = next((p for p in pages if p.html_path == name), None)
     if wanted is None:
         abort(404)
-    return _html(build_mod.render_html(pb, wanted, pages, live=True))
+    actor = current_actor(required=False)
+    return _html(_link_opportunity_keys(build_mod.render_html(pb, wanted, pages, live=True,
+                                                              app_bar=_app_bar(actor, pages))))
+
+
+APP_LINKS = (("Board", "web.board"), ("Journeys", "web.journeys"), ("Evidence", "web.evidence_list"),
+             ("Approvals", "web.approvals"), ("Council & rituals", "web.council"))
+_KEY_IN_TEXT = re.compile(r"(?<![\w/-])(OPP-\d+)(?![\w-])")
+_TEXT_OR_TAG = re.compile(r"(<a\b.*?</a>|<[^>]+>)", re.S)
+
+
+def _app_bar(actor, pages) -> dict | None:
+    """Links back into the web app, and to the reader's own playbook page (when the web app is installed)."""
+    try:
+        links = [(label, url_for(endpoint)) for label, endpoint in APP_LINKS]
+    except BuildError:
+        return None
+    handle = getattr(actor, "handle", None)
+    mine = f"people/{handle}.html" if handle and any(p.html_path == f"people/{handle}.html" for p in pages) else None
+    person = db_session().get(Person, actor.person_id) if getattr(actor, "person_id", None) else None
+    name = person.name if person is not None else handle
+    return {"back": links[0][1], "links": links, "mine": url_for("playbook.page", name=mine) if mine else None,
+            "name": name}
+
+
+def _link_opportunity_keys(html: str) -> str:
+    """Opportunity keys in the text (OPP-7) become links to their page in the web app (not inside tags or links)."""
+    try:
+        target = url_for("web.opportunity", ref="OPP-0").rsplit("/", 1)[0]
+    except BuildError:
+        return html
+    parts = _TEXT_OR_TAG.split(html)
+    for i, part in enumerate(parts):
+        if part and not part.startswith("<"):
+            parts[i] = _KEY_IN_TEXT.sub(lambda m: f'<a href="{target}/{m.group(1)}">{m.group(1)}</a>', part)
+    return "".join(parts)
 
 
 @bp.route("/calendar", methods=["GET", "POST"])

@@ -261,3 +261,12 @@ def test_an_owner_adds_a_solution_and_an_empty_title_is_refused(web, example_db)
     assert response.status_code == 302
     assert "Porting date SMS" in lotte.get("/opportunities/OPP-1").get_data(as_text=True)
     assert web("priya").post("/opportunities/OPP-1/solutions", {"title": "x"}).status_code == 403
+
+
+def test_the_live_playbook_links_back_into_the_app_and_to_my_own_page(web):
+    html = web("lotte").get("/playbook/index.html").get_data(as_text=True)
+    assert "Back to the app" in html and 'href="/board"' in html
+    assert 'href="/playbook/people/lotte.html">Your page: Lotte de Vries' in html
+    lifecycle = web("lotte").get("/playbook/lifecycle.html").get_data(as_text=True)
+    person = web("lotte").get("/playbook/people/lotte.html").get_data(as_text=True)
+    assert '<a href="/opportunities/OPP-1">OPP-1</a>' in person + lifecycle
