@@ -17,6 +17,7 @@ from govern.services.opportunities import (
     add_solution, create_opportunity, link_evidence, update_opportunity, update_solution,
 )
 from govern.web.display import describe_events
+from govern.workflows import services as lifecycle_services
 from govern.web import bp
 from govern.web.readmodel import decision_rights, lifecycle_view, pending_requests_of, step_choices, transitions_for
 from govern.web.support import actor, db_session, field_errors, flash_message, form_list, get_or_404, login_required
@@ -383,15 +384,21 @@ def edit_solution(ref: str, solution_id: int):
     state = request.form.get("state") or None
     title = request.form.get("title")
     due_on = request.form.get("due_on")
+    said = None
     try:
-        solution = update_solution(session, actor(), solution_id, title=title, state=state,
-                                   **({"due_on": due_on} if due_on is not None else {}))
+        if state is not None and title is None and due_on is None:
+            # Progress alone: the lifecycle's automatic move follows when it was the last solution (as from Jira).
+            solution, said = lifecycle_services.record_solution_progress(session, actor(), solution_id, state)
+        else:
+            solution = update_solution(session, actor(), solution_id, title=title, state=state,
+                                       **({"due_on": due_on} if due_on is not None else {}))
     except InvalidInput as exc:
         session.rollback()
         errors = {f"solution-{solution_id}.{k}": v for k, v in field_errors(exc, ("title", "due_on", "state")).items()}
         errors["solution._form"] = exc.message
         return _render_opportunity(opp, errors=errors, status=422)
-    flash_message("ok", f"solution “{solution.title}” is {solution.state.replace('_', ' ')}")
+    flash_message("ok", f"solution “{solution.title}” is {solution.state.replace('_', ' ')}"
+                        + (f"; {said}" if said else ""))
     return redirect(url_for("web.opportunity", ref=opp.key) + "#solutions")
 
 

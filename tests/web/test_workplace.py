@@ -121,7 +121,7 @@ def test_an_owner_records_outcomes_evaluates_and_finishes_from_the_opportunity_p
         assert s.scalar(sa.select(Opportunity.state).where(Opportunity.number == 4)) == "done"
 
 
-def test_an_owner_marks_solutions_delivered_so_the_opportunity_can_move_to_evaluate(page_as, example_db):
+def test_an_owner_marks_solutions_delivered_and_the_opportunity_moves_to_evaluate(page_as, example_db):
     page = page_as("femke")
     clicks = Clicks(page)
     page.goto("/opportunities/OPP-3")
@@ -133,9 +133,10 @@ def test_an_owner_marks_solutions_delivered_so_the_opportunity_can_move_to_evalu
         clicks.select(row.locator("select[name=state]"), "done")
         clicks.click(row.get_by_role("button", name="Save"))
         page.wait_for_url("**/opportunities/OPP-3#solutions")
-    evaluate = page.locator(".transition[data-trigger='evaluate']")
-    assert "ok" in evaluate.get_attribute("class").split()
-    print(f"\n[clicks] mark {rows.count()} solutions delivered: {clicks.count}")
+    assert "Evaluate" in page.locator(".page-head .state").inner_text()  # the lifecycle's automatic move followed
+    print(f"\n[clicks] mark {rows.count()} solutions delivered (and so move to evaluate): {clicks.count}")
+    with example_db.session_scope() as s:
+        assert s.scalar(sa.select(Opportunity.state).where(Opportunity.number == 3)) == "evaluate"
 
 
 def test_the_manager_writes_minutes_for_a_past_meeting_found_from_the_council_page(page_as, example_db):
