@@ -422,36 +422,7 @@ def _md_escape(text: str) -> str:
     return text.replace("\n", " ")
 
 
-def _slack_escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-SLACK_SECTION_LIMIT = 2900  # Block Kit section text is at most 3,000 characters
-SLACK_BLOCK_LIMIT = 50
-
-
-def to_slack_blocks(agenda: dict[str, Any], *, link: str | None = None) -> list[dict[str, Any]]:
-    """Block Kit blocks for chat.postMessage: a header, when and where, then one section per agenda section."""
-    ritual = agenda["ritual"]
-    blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": f"Agenda: {ritual['name']}"[:150]}},
-    ]
-    context = [agenda["local_time"], f"scope: {agenda['scope']['label']}"]
-    if ritual.get("piggyback_on"):
-        context.append(f"during the {ritual['piggyback_on']}")
-    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _slack_escape(" · ".join(context))}]})
-    for section in agenda["sections"]:
-        lines = [f"• {_slack_escape(item['text'])}" for item in section["items"]] or ["_nothing_"]
-        text = f"*{_slack_escape(section['title'])}* ({len(section['items'])})\n" + "\n".join(lines)
-        if len(text) > SLACK_SECTION_LIMIT:
-            text = text[:SLACK_SECTION_LIMIT - 20].rsplit("\n", 1)[0] + "\n… and more"
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
-    if link:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"<{link}|Open the agenda>"}]})
-    return blocks[:SLACK_BLOCK_LIMIT]
-
-
 def summary_text(agenda: dict[str, Any]) -> str:
-    """The plain-text fallback of a Slack message (notifications, screen readers)."""
+    """One line saying what is on the agenda (a chat message's plain-text fallback, screen readers)."""
     counts = ", ".join(f"{len(s['items'])} {s['title'].lower()}" for s in agenda["sections"] if s["items"])
     return f"Agenda for {agenda['ritual']['name']} ({agenda['local_time']}): {counts or 'nothing to discuss'}"

@@ -37,7 +37,7 @@ class AtQuery(Schema):
 
 
 class AgendaQuery(AtQuery):
-    format = fields.String(load_default="json", validate=validate.OneOf(["json", "md", "slack"]))
+    format = fields.String(load_default="json", validate=validate.OneOf(["json", "md"]))
     fresh = fields.Boolean(load_default=False)
 
 
@@ -218,12 +218,6 @@ class AgendaSchema(Schema):
     sections = fields.List(fields.Nested(AgendaSectionSchema), required=True)
 
 
-class SlackAgendaSchema(Schema):
-    blocks = fields.List(fields.Dict(keys=fields.String()), required=True,
-                         metadata={"description": "Block Kit blocks, as posted to Slack"})
-    text = fields.String(required=True, metadata={"description": "the plain-text fallback"})
-
-
 class PublishedAgendaSchema(Schema):
     occurrence = fields.Nested(OccurrenceSchema, required=True)
     agenda = fields.Nested(AgendaSchema, required=True)
@@ -247,11 +241,6 @@ class IssuedCalendarTokenSchema(Schema):
 class RevokedCalendarTokenSchema(Schema):
     id = fields.Integer(required=True)
     revoked_at = Timestamp(required=True)
-
-
-def agenda_renderings() -> dict:
-    """The JSON answers of an agenda route: the agenda itself (`format=json`) or its Slack blocks (`format=slack`)."""
-    return {"oneOf": [AgendaSchema, SlackAgendaSchema]}
 
 
 # --- rituals ---------------------------------------------------------------------------------------------------------
@@ -310,25 +299,19 @@ def list_occurrences(args, key: str):
 
 
 def _render(agenda: dict, fmt: str) -> Response:
-    """The agenda as asked: JSON (the agenda), Markdown, or Slack blocks. Always a finished response: the JSON answer
-    takes one of two documented shapes (agenda_renderings), so no single schema can serialise it."""
+    """The agenda as asked: JSON (the agenda, as plain data) or Markdown. How a chat tool shows it is its adapter's
+    business (the Slack adapter renders the `ritual.agenda` notification). Always a finished response."""
     if fmt == "md":
         return Response(agenda_mod.to_markdown(agenda), mimetype="text/markdown; charset=utf-8")
-    if fmt == "slack":
-        return jsonify(SlackAgendaSchema().dump({"blocks": agenda_mod.to_slack_blocks(agenda),
-                                                 "text": agenda_mod.summary_text(agenda)}))
     return jsonify(AgendaSchema().dump(agenda))
 
 
 def _agenda_responses(fn):
-    """Document an agenda route's answers (JSON: the agenda or its Slack blocks; or Markdown) and its errors."""
+    """Document an agenda route's answers (JSON or Markdown) and its errors."""
     fn = blp.errors(404, 422)(fn)
     fn = blp.alt_response(200, schema={"type": "string"}, content_type="text/markdown", success=True,
-                          description="the agenda: as JSON, as Slack blocks (format=slack) or as Markdown "
-                                      "(format=md)")(fn)
-    return blp.response(200, agenda_renderings(),
-                        description="the agenda: as JSON, as Slack blocks (format=slack) or as Markdown "
-                                    "(format=md)")(fn)
+                          description="the agenda as Markdown (format=md)")(fn)
+    return blp.response(200, AgendaSchema, description="the agenda as JSON (or as Markdown with format=md)")(fn)
 
 
 @blp.route("/rituals/<key>/agenda")
@@ -346,7 +329,8 @@ def ritual_agenda(args, key: str):
 @blp.response(201, PublishedAgendaSchema)
 @blp.errors(403, 404, 409, 422)
 def publish_agenda(body, key: str):
-    """Build the agenda now and queue its Slack post (once per occurrence; the scheduler would otherwise do it)."""
+    """Build the agenda now and announce it in the ritual's channel (once per occurrence; the scheduler would
+    otherwise do it)."""
     session, actor = db_session(), current_actor()
     occurrence = services.publish_agenda(session, actor, key, at=body.get("at"),
                                          occurrence_id=body.get("occurrence_id"))

@@ -92,9 +92,9 @@ def next_command(ritual, limit, as_handle, as_json):
 @rituals.command("agenda")
 @click.argument("ritual")
 @at_option
-@click.option("--format", "fmt", type=click.Choice(["md", "json", "slack"]), default="md", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True)
 @click.option("--fresh", is_flag=True, help="Rebuild from live data even if the agenda was already posted.")
-@click.option("--publish", is_flag=True, help="Build it now and queue its Slack post (once per occurrence).")
+@click.option("--publish", is_flag=True, help="Build it now and announce it in the ritual's channel (once per occurrence).")
 @as_option
 def agenda_command(ritual, at, fmt, fresh, publish, as_handle):
     """The agenda of the next occurrence (or the one --at TIME): as posted, or built now from live data."""
@@ -109,8 +109,6 @@ def agenda_command(ritual, at, fmt, fresh, publish, as_handle):
             agenda = services.agenda_for(session, actor, ritual, at=at, fresh=fresh)
     if fmt == "json":
         _echo_json(agenda)
-    elif fmt == "slack":
-        _echo_json(agenda_mod.to_slack_blocks(agenda))
     else:
         click.echo(agenda_mod.to_markdown(agenda), nl=False)
 

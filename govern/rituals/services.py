@@ -21,12 +21,13 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from govern import audit, outbox
+from govern import audit, notifications
 from govern.errors import Conflict, GovernError, InvalidInput, NotFound, PermissionDenied
 from govern.model import (
     ApprovalRequest, Attendance, CalendarToken, CouncilSeat, Decision, FollowUp, Journey, Opportunity, OutboxMessage,
     Person, Ritual, RitualOccurrence, utcnow,
 )
+from govern.notifications import Audience
 from govern.policy import Actor
 from govern.services.common import get_opportunity, get_person
 from govern.rituals import agenda as agenda_mod
@@ -40,8 +41,6 @@ log = logging.getLogger(__name__)
 HORIZON = dt.timedelta(days=35)  # occurrence rows are kept this far ahead
 CATCH_UP_LIMIT = dt.timedelta(days=62)  # after longer downtime, older occurrences are not even recorded as missed
 LOOK_BACK = dt.timedelta(days=400)  # how far back "the latest occurrence" is looked for (a yearly ritual)
-AGENDA_OUTBOX_TOPIC = "slack"
-AGENDA_OUTBOX_KIND = "agenda"  # docs/architecture.md: slack / agenda / {occurrence_id, …}
 DECISION_OUTCOMES = ("approve", "reject", "noted")
 
 
@@ -332,19 +331,14 @@ def _fire(session: Session, actor: Actor, ritual: Ritual, occurrence_id: int, *,
 
 def queue_agenda_post(session: Session, ritual: Ritual, occurrence: RitualOccurrence,
                       agenda: Mapping[str, Any]) -> None:
-    """One outbox message per occurrence (dedupe key), delivered to Slack by the integration's worker."""
-    outbox.enqueue(
-        session, AGENDA_OUTBOX_TOPIC, AGENDA_OUTBOX_KIND,
-        {
-            "occurrence_id": occurrence.id,
-            "channel": ritual.slack_channel,
-            "text": agenda_mod.summary_text(agenda),
-            "blocks": agenda_mod.to_slack_blocks(agenda),
-            "markdown": agenda_mod.to_markdown(agenda),
-            "ritual": ritual.key,
-            "scheduled_at": iso(occurrence.scheduled_at),
-            "agenda": dict(agenda),
-        },
+    """One `ritual.agenda` notification per occurrence (dedupe key) for the ritual's channel; each chat adapter
+    renders the agenda its own way."""
+    notifications.notify(
+        session, notifications.RITUAL_AGENDA,
+        about={"ritual": ritual.key, "name": ritual.name, "occurrence_id": occurrence.id,
+               "scheduled_at": iso(occurrence.scheduled_at)},
+        audience=Audience(channels=(ritual.slack_channel,)) if ritual.slack_channel else Audience(council=True),
+        facts={"agenda": dict(agenda), "summary": agenda_mod.summary_text(agenda)},
         dedupe_key=f"ritual-agenda:{occurrence.id}",
     )
 
@@ -367,7 +361,7 @@ def next_due_at(session: Session, *, now: dt.datetime | None = None) -> dt.datet
 
 def announce_due_evaluations(session: Session, actor: Actor, *, now: dt.datetime | None = None) -> int:
     """Turn evaluation reviews whose date has come (outbox topic "rituals", queued by the lifecycle's
-    schedule_evaluation effect) into Slack `evaluation_due` notices; the rituals message is then delivered."""
+    schedule_evaluation effect) into `evaluation.due` notifications; the rituals message is then delivered."""
     actor.require("ritual.manage")
     now = as_utc(now or now_utc())
     pending = list(session.scalars(sa.select(OutboxMessage).where(
@@ -384,10 +378,12 @@ def announce_due_evaluations(session: Session, actor: Actor, *, now: dt.datetime
         if due > now:
             continue
         if opp is not None:
-            outbox.enqueue(session, "slack", "evaluation_due",
-                           {"opportunity": opp.key, "opportunity_id": opp.id, "title": opp.title, "due_at": iso(due),
-                            "journeys": [j.key for j in opp.journeys]},
-                           dedupe_key=f"evaluation-due:{message.id}")
+            journeys = [j.key for j in opp.journeys]
+            notifications.notify(
+                session, notifications.EVALUATION_DUE,
+                about={"opportunity": opp.key, "title": opp.title, "journeys": journeys},
+                audience=Audience(journeys=tuple(journeys)), facts={"due_at": iso(due)},
+                dedupe_key=f"evaluation-due:{message.id}")
             announced += 1
         message.status, message.delivered_at, message.attempts = "delivered", naive(now), message.attempts + 1
     if pending:
@@ -396,17 +392,17 @@ def announce_due_evaluations(session: Session, actor: Actor, *, now: dt.datetime
 
 
 def notify_ownership_gaps(session: Session, actor: Actor, *, now: dt.datetime | None = None) -> int:
-    """A Slack `ownership_gap` notice per journey without an (active) owner, at most once per ISO week."""
+    """A `journey.ownership_gap` notification per journey without an (active) owner, at most once per ISO week."""
     actor.require("ritual.manage")
     now = as_utc(now or now_utc())
     year, week, _ = now.isocalendar()
     queued = 0
     for item in agenda_mod.ownership_gaps_section(session, None):
         journey = session.get(Journey, item["journey_id"])
-        message = outbox.enqueue(session, "slack", "ownership_gap",
-                                 {"journey": journey.key, "name": journey.name, "channel": journey.slack_channel,
-                                  "text": item["text"]},
-                                 dedupe_key=f"ownership-gap:{journey.key}:{year}-W{week:02d}")
+        message = notifications.notify(
+            session, notifications.OWNERSHIP_GAP, about={"journey": journey.key, "name": journey.name},
+            audience=Audience(channels=(journey.slack_channel,)) if journey.slack_channel else Audience(council=True),
+            facts={"text": item["text"]}, dedupe_key=f"ownership-gap:{journey.key}:{year}-W{week:02d}")
         queued += message is not None
     session.commit()
     return queued

@@ -21,12 +21,13 @@ from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
-from govern import audit, metrics, outbox, scoring
+from govern import audit, metrics, notifications, outbox, scoring
 from govern.errors import Conflict, GuardsUnmet, InvalidInput, NotFound, PermissionDenied, PreconditionFailed
 from govern.model import (
     ApprovalRequest, ApprovalVote, CouncilSeat, EvidenceSummary, Insight, Journey, Opportunity, OpportunityKpi,
     OpportunityTransition, OutboxMessage, Person, Solution, Step, insight_step, opportunity_insight, utcnow,
 )
+from govern.notifications import Audience
 from govern.policy import Actor, who_may
 from govern.services.common import get_opportunity, get_setting
 from govern.vocabulary import vocabulary_of
@@ -40,13 +41,10 @@ from govern.workflows.guards import FACT_GROUPS, OpportunityFacts, facts_needed
 
 LIFECYCLE_SETTING = "lifecycle.current"
 
-# Outbox topics and kinds written by the lifecycle (the table in docs/architecture.md; delivered by integrations/).
-SLACK, JIRA = "slack", "jira"
-KIND_TRANSITION_NOTICE = "transition"
-KIND_APPROVAL_REQUESTED = "approval_request"
-KIND_APPROVAL_DECIDED = "approval_outcome"
+# The backlog effect's outbox topic and kind (delivered by integrations/jira). What people are told goes out as
+# notification events (govern.notifications), rendered by each chat adapter.
+JIRA = "jira"
 KIND_CREATE_BACKLOG_ITEM = "create_issue"
-KIND_EVALUATION_DUE = "evaluation_due"
 
 
 # --- which lifecycle --------------------------------------------------------------------------------------------------
@@ -309,12 +307,14 @@ def _perform_effects(session: Session, actor: Actor, opp: Opportunity, t: Transi
             done.append({"effect": effect.name, "recorded": _record_outcomes(session, actor, opp)})
         elif effect.name == "notify":
             channel = effect.params["channel"]
-            msg = outbox.enqueue(session, SLACK, KIND_TRANSITION_NOTICE, {
-                "opportunity": opp.key, "title": opp.title, "from": from_state, "to": opp.state,
-                "trigger": t.trigger, "actor": actor.label, "reason": reason, "journeys": journeys,
-                "channel": None if channel == "journey" else channel, "message": effect.params.get("message"),
-                "transition_id": transition_id,
-            }, dedupe_key=f"transition:{transition_id}:notify:{channel}")
+            msg = notifications.notify(
+                session, notifications.OPPORTUNITY_MOVED,
+                about={"opportunity": opp.key, "title": opp.title, "journeys": journeys},
+                audience=(Audience(journeys=tuple(journeys)) if channel == "journey"
+                          else Audience(channels=(channel,))),
+                facts={"from": from_state, "to": opp.state, "trigger": t.trigger, "actor": actor.label,
+                       "reason": reason, "message": effect.params.get("message"), "transition_id": transition_id},
+                dedupe_key=f"transition:{transition_id}:notify:{channel}")
             done.append({"effect": "notify", "channel": channel, "outbox": msg.id if msg else None})
         elif effect.name == "create_backlog_items":
             for solution in opp.solutions:
@@ -327,10 +327,12 @@ def _perform_effects(session: Session, actor: Actor, opp: Opportunity, t: Transi
                 done.append({"effect": effect.name, "solution": solution.key, "outbox": msg.id if msg else None})
         elif effect.name == "schedule_evaluation":
             due = utcnow() + dt.timedelta(days=int(effect.params["after_days"]))
-            msg = outbox.enqueue(session, SLACK, KIND_EVALUATION_DUE, {
-                "opportunity": opp.key, "title": opp.title, "journeys": journeys, "due_at": due,
-                "transition_id": transition_id,
-            }, dedupe_key=f"transition:{transition_id}:evaluation_due", not_before=due)
+            msg = notifications.notify(
+                session, notifications.EVALUATION_DUE,
+                about={"opportunity": opp.key, "title": opp.title, "journeys": journeys},
+                audience=Audience(journeys=tuple(journeys)),
+                facts={"due_at": due, "transition_id": transition_id},
+                dedupe_key=f"transition:{transition_id}:evaluation_due", not_before=due)
             done.append({"effect": effect.name, "due_at": due.isoformat(), "outbox": msg.id if msg else None})
     return done
 
@@ -448,13 +450,15 @@ def request_transition(session: Session, actor: Actor, opportunity_ref: str | in
                         "guards": [g.to_dict() for g in check.guard_results], "approval": request.rule,
                         "waiting_for": status.waiting_for(), "impossible": status.impossible()},
                  reason=reason)
-    names = ctx.names
-    outbox.enqueue(session, SLACK, KIND_APPROVAL_REQUESTED, {
-        "request_id": request.id, "opportunity": opp.key, "title": opp.title, "trigger": t.trigger,
-        "from": opp.state, "to": t.dest, "requested_by": actor.label, "reason": reason,
-        "approvers": sorted(names.get(p, str(p)) for p in status.eligible()), "waiting_for": status.waiting_for(),
-        "journeys": [j.key for j in opp.journeys],
-    }, dedupe_key=f"approval:{request.id}:requested")
+    journeys = [j.key for j in opp.journeys]
+    approvers = sorted(ctx.name(p) for p in status.eligible())  # handles, fixed when the request is made
+    notifications.notify(
+        session, notifications.APPROVAL_REQUESTED,
+        about={"request_id": request.id, "opportunity": opp.key, "title": opp.title, "journeys": journeys},
+        audience=Audience(journeys=tuple(journeys), people=tuple(approvers)),
+        facts={"trigger": t.trigger, "from": opp.state, "to": t.dest, "requested_by": actor.label, "reason": reason,
+               "approvers": approvers, "waiting_for": status.waiting_for()},
+        dedupe_key=approval_notice_key(request.id, "requested"))
     _commit(session, opp.key)
     message = (f"requested {t.trigger} for {opp.key} ({opp.state} → {t.dest}); waiting for approval by "
                + (", ".join(status.waiting_for()) or "nobody"))
@@ -474,11 +478,22 @@ def _guards_now(session: Session, request: ApprovalRequest) -> list[dict[str, An
     return [g.to_dict() for g in check.guard_results]
 
 
+def approval_notice_key(request_id: int, what: str) -> str:
+    """The dedupe key of a request's notification ("requested" or "decided"): one of each per request, and how a
+    chat adapter finds the message it posted for the request when the decision comes."""
+    return f"approval:{request_id}:{what}"
+
+
 def _approval_outcome(session: Session, request: ApprovalRequest, actor: Actor) -> None:
-    outbox.enqueue(session, SLACK, KIND_APPROVAL_DECIDED, {
-        "request_id": request.id, "status": request.status, "opportunity": request.opportunity.key,
-        "by": actor.label, "reason": request.decided_reason, "trigger": request.trigger, "to": request.to_state,
-    }, dedupe_key=f"approval:{request.id}:decided")
+    opp = request.opportunity
+    journeys = [j.key for j in opp.journeys]
+    notifications.notify(
+        session, notifications.APPROVAL_DECIDED,
+        about={"request_id": request.id, "opportunity": opp.key, "title": opp.title, "journeys": journeys},
+        audience=Audience(journeys=tuple(journeys)),
+        facts={"status": request.status, "by": actor.label, "reason": request.decided_reason,
+               "trigger": request.trigger, "to": request.to_state},
+        dedupe_key=approval_notice_key(request.id, "decided"))
 
 
 def _load_for_decision(session: Session, request_id: int | str) -> ApprovalRequest:

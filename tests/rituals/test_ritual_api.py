@@ -50,7 +50,7 @@ def test_unknown_ritual_and_no_credentials_get_the_error_shape(example_client, b
     assert example_client.get("/api/v1/rituals").status_code == 401
 
 
-def test_agenda_as_json_markdown_and_slack_blocks(example_client, bearer, example_db):
+def test_agenda_as_json_and_markdown(example_client, bearer, example_db):
     with example_db.session_scope() as s:
         lifecycle.request_transition(s, actor(s, "lotte"), "OPP-1", "prioritise")
     headers = bearer("marco")
@@ -59,8 +59,6 @@ def test_agenda_as_json_markdown_and_slack_blocks(example_client, bearer, exampl
     assert [i["ref"] for i in approvals["items"]] == ["OPP-1"]
     markdown = example_client.get("/api/v1/rituals/weekly-council-review/agenda?format=md", headers=headers)
     assert markdown.mimetype == "text/markdown" and markdown.get_data(as_text=True).startswith("# Weekly council")
-    slack = example_client.get("/api/v1/rituals/weekly-council-review/agenda?format=slack", headers=headers)
-    assert slack.get_json()["blocks"][0]["text"]["text"] == "Agenda: Weekly council review"
     bad = example_client.get("/api/v1/rituals/weekly-council-review/agenda?format=pdf", headers=headers)
     assert bad.status_code == 422
 
@@ -195,7 +193,7 @@ def test_every_ritual_answer_is_as_the_openapi_document_describes(example_client
     check("GET", "/rituals/{key}", 200, "/rituals/weekly-council-review")
     check("GET", "/rituals/{key}", 404, "/rituals/tea-party")
     check("GET", "/rituals/{key}/occurrences", 200, "/rituals/weekly-council-review/occurrences")
-    for fmt in ("json", "slack", "md"):
+    for fmt in ("json", "md"):
         check("GET", "/rituals/{key}/agenda", 200, f"/rituals/weekly-council-review/agenda?format={fmt}")
     check("GET", "/rituals/{key}/agenda", 422, "/rituals/weekly-council-review/agenda?format=pdf")
     published = check("POST", "/rituals/{key}/agenda/publish", 201, "/rituals/weekly-council-review/agenda/publish",
@@ -203,7 +201,7 @@ def test_every_ritual_answer_is_as_the_openapi_document_describes(example_client
     assert published["occurrence"]["id"] == held_id and published["agenda"]["sections"]
     check("POST", "/rituals/{key}/agenda/publish", 409, "/rituals/weekly-council-review/agenda/publish",
           json={"occurrence_id": held_id})
-    for fmt in ("json", "slack", "md"):
+    for fmt in ("json", "md"):
         check("GET", "/occurrences/{occurrence_id}/agenda", 200, f"/occurrences/{held_id}/agenda?format={fmt}")
 
     minutes = check("POST", "/occurrences/{occurrence_id}/hold", 200, f"/occurrences/{held_id}/hold", json={

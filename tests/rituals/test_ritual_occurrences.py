@@ -5,8 +5,10 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
+from govern import notifications
 from govern.errors import Conflict, InvalidInput, PermissionDenied
 from govern.model import AuditEvent, OutboxMessage, Ritual, RitualOccurrence
+from govern.notifications import Notification
 from govern.policy import Actor
 from govern.rituals import services
 from tests.conftest import actor
@@ -23,8 +25,8 @@ def rows(session, key="weekly-council-review"):
 
 
 def agenda_posts(session):
-    return list(session.scalars(sa.select(OutboxMessage).where(OutboxMessage.topic == "slack",
-                                                               OutboxMessage.kind == "agenda")))
+    return list(session.scalars(sa.select(OutboxMessage).where(OutboxMessage.topic == notifications.TOPIC,
+                                                               OutboxMessage.kind == notifications.RITUAL_AGENDA)))
 
 
 def test_sync_records_each_occurrence_once_however_often_it_runs(example_db):
@@ -59,8 +61,9 @@ def test_due_occurrence_fires_once_with_agenda_and_one_slack_post(example_db):
         assert occurrence.agenda["ritual"]["key"] == "weekly-council-review"
         assert occurrence.agenda["local_time"] == "Wednesday 25 November 2026, 10:00 CET"
         [post] = agenda_posts(s)
-        assert post.payload["occurrence_id"] == occurrence.id and post.payload["channel"] == "cx-council"
-        assert post.payload["blocks"][0]["text"]["text"] == "Agenda: Weekly council review"
+        notice = Notification.of(post)
+        assert notice.about["occurrence_id"] == occurrence.id and notice.audience.channels == ("cx-council",)
+        assert notice.facts["agenda"] == occurrence.agenda  # plain data: each chat adapter renders it
         assert post.dedupe_key == f"ritual-agenda:{occurrence.id}"
         built = s.scalars(sa.select(AuditEvent).where(AuditEvent.action == "ritual.agenda_built")).all()
         assert len(built) == 1
@@ -85,7 +88,7 @@ def test_after_downtime_past_occurrences_are_missed_not_fired_as_a_burst(example
             ("11-25", "missed", False), ("12-02", "missed", False), ("12-09", "missed", False),
             ("12-16", "planned", True), ("12-23", "planned", False)]
         assert report.fired == [weekly[3].id]
-        assert len([p for p in agenda_posts(s) if p.payload["ritual"] == "weekly-council-review"]) == 1
+        assert len([p for p in agenda_posts(s) if Notification.of(p).about["ritual"] == "weekly-council-review"]) == 1
         missed = s.scalars(sa.select(AuditEvent).where(AuditEvent.action == "ritual.missed")).all()
         assert any("weekly-council-review" == e.entity_id for e in missed)
 
@@ -96,7 +99,7 @@ def test_back_after_the_grace_period_everything_past_is_missed(example_db):
         report = services.fire_due(s, SCHEDULER, now=dt.datetime(2026, 11, 25, 10, 1, tzinfo=UTC))
         assert rows(s)[0].status == "missed"
         assert rows(s)[0].id in report.missed
-        assert not [p for p in agenda_posts(s) if p.payload["ritual"] == "weekly-council-review"]
+        assert not [p for p in agenda_posts(s) if Notification.of(p).about["ritual"] == "weekly-council-review"]
 
 
 def test_grace_minutes_setting_bounds_how_late_an_agenda_may_go_out(example_db):
@@ -176,9 +179,10 @@ def test_evaluation_reviews_whose_date_has_come_are_announced_once(example_db):
         s.commit()
         assert services.announce_due_evaluations(s, SCHEDULER, now=WEDNESDAY_0800) == 1
         assert services.announce_due_evaluations(s, SCHEDULER, now=WEDNESDAY_0800) == 0
-        [notice] = s.scalars(sa.select(OutboxMessage).where(OutboxMessage.kind == "evaluation_due")).all()
-        assert notice.topic == "slack" and notice.payload["opportunity"] == "OPP-4"
-        assert notice.payload["journeys"] == ["getting-help", "reporting-an-outage"]
+        [row] = s.scalars(sa.select(OutboxMessage).where(OutboxMessage.kind == notifications.EVALUATION_DUE)).all()
+        notice = Notification.of(row)
+        assert row.topic == notifications.TOPIC and notice.about["opportunity"] == "OPP-4"
+        assert notice.audience.journeys == ("getting-help", "reporting-an-outage")
         statuses = sorted(m.status for m in s.scalars(sa.select(OutboxMessage).where(OutboxMessage.topic == "rituals")))
         assert statuses == ["delivered", "pending"]
 
@@ -192,8 +196,8 @@ def test_ownership_gaps_are_announced_at_most_weekly(example_db):
         assert services.notify_ownership_gaps(s, SCHEDULER, now=WEDNESDAY_0800) == 1
         assert services.notify_ownership_gaps(s, SCHEDULER, now=WEDNESDAY_0800 + dt.timedelta(days=2)) == 0
         assert services.notify_ownership_gaps(s, SCHEDULER, now=WEDNESDAY_0800 + dt.timedelta(days=7)) == 1
-        notices = s.scalars(sa.select(OutboxMessage).where(OutboxMessage.kind == "ownership_gap")).all()
-        assert {n.payload["journey"] for n in notices} == {"moving-house"}
+        notices = s.scalars(sa.select(OutboxMessage).where(OutboxMessage.kind == notifications.OWNERSHIP_GAP)).all()
+        assert {Notification.of(n).about["journey"] for n in notices} == {"moving-house"}
 
 
 def test_a_rescheduled_ritual_drops_its_untouched_future_occurrences(example_db):

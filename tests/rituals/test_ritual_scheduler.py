@@ -7,6 +7,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
+from govern import notifications
 from govern.config import Config
 from govern.model import OutboxMessage, Ritual, RitualOccurrence
 from govern.runtime import Runtime
@@ -51,8 +52,8 @@ def test_one_leader_fires_each_occurrence_once_and_a_follower_takes_over(db, ses
     done = fired(session)
     assert [(o.scheduled_at.strftime("%H:%M"), o.fired_by) for o in done] == [
         ("01:00", "a"), ("02:00", "a"), ("03:00", "b"), ("04:00", "b")]
-    posts = session.scalars(sa.select(OutboxMessage).where(OutboxMessage.kind == "agenda")).all()
-    assert sorted(p.payload["occurrence_id"] for p in posts) == [o.id for o in done]
+    posts = session.scalars(sa.select(OutboxMessage).where(OutboxMessage.kind == notifications.RITUAL_AGENDA)).all()
+    assert sorted(p.payload["about"]["occurrence_id"] for p in posts) == [o.id for o in done]
     assert session.scalar(sa.select(sa.func.count()).select_from(RitualOccurrence)
                           .where(RitualOccurrence.status == "missed")) == 0
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from govern import audit
+from govern import audit, notifications
 from govern.model import AuditEvent, OutboxMessage, Ritual, RitualOccurrence
 from govern.policy import Actor
 from govern.rituals import services
@@ -138,8 +138,8 @@ def test_three_schedulers_fire_every_occurrence_once_and_survive_the_leader_bein
         even = [o.scheduled_at.strftime("%d %H:%M") for o in occurrences if o.ritual.key == "pulse-even"][:4]
         assert even == ["27 21:00", "27 23:00", "28 01:00", "28 02:00"]
         fired_ids = [o.id for o in occurrences]
-        posts = s.scalars(sa.select(OutboxMessage).where(OutboxMessage.kind == "agenda")).all()
-        posted = [p.payload["occurrence_id"] for p in posts if p.payload["occurrence_id"] in fired_ids]
+        posts = s.scalars(sa.select(OutboxMessage).where(OutboxMessage.kind == notifications.RITUAL_AGENDA)).all()
+        posted = [p.payload["about"]["occurrence_id"] for p in posts if p.payload["about"]["occurrence_id"] in fired_ids]
         assert sorted(posted) == sorted(fired_ids), "an agenda was posted twice or not at all"
         built = s.scalars(sa.select(AuditEvent.entity_id).where(AuditEvent.action == "ritual.agenda_built")).all()
         assert sorted(int(i) for i in built if int(i) in fired_ids) == sorted(fired_ids)

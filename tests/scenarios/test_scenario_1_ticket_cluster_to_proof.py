@@ -13,7 +13,7 @@ import datetime as dt
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from govern import audit
+from govern import audit, notifications
 from govern.cli.root import cli
 from govern.model import OutboxMessage
 from govern.integrations.slack.blocks import APPROVE_ACTION, REJECT_ACTION
@@ -97,7 +97,7 @@ def test_a_ticket_cluster_becomes_a_shipped_fix_with_proof_and_a_complete_audit_
     status, answer, _ = slack.command(client, f"move {key} prioritise porting delays show up in two journeys",
                                       user_id=LOTTE)
     assert f"Requested prioritise for {key}" in said(answer) and "the lead (ana)" in said(answer)
-    assert deliver(scenario_app, "slack") == {"delivered": 1}  # the request, posted to each journey's channel
+    assert deliver(scenario_app, notifications.TOPIC) == {"delivered": 1}  # the request, posted to each journey's channel
     council_channel, council_request = request_message(workspace, "cx-council", key, "research → prioritise")
     request_message(workspace, "cx-switching", key, "research → prioritise")
 
@@ -110,7 +110,7 @@ def test_a_ticket_cluster_becomes_a_shipped_fix_with_proof_and_a_complete_audit_
     finally:
         scheduler.stop()
     assert report.leader and len(report.fired) >= 1
-    deliver(scenario_app, "slack")
+    deliver(scenario_app, notifications.TOPIC)
     agendas = [m for m in workspace.messages[council_channel] if "Weekly council review" in said(m)]
     assert len(agendas) == 1, "the agenda is posted once"
     ranking = {row["key"]: row for row in ok(api.get("/ranking?explain=false", as_="marco"))}
@@ -158,7 +158,7 @@ def test_a_ticket_cluster_becomes_a_shipped_fix_with_proof_and_a_complete_audit_
     moved = ok(api.post(f"/opportunities/{key}/transitions", as_="lotte",
                         json={"to": "implement", "reason": "council agreed; solutions are scoped"}), 202)
     assert moved["moved"] is False and "the owner of moving-house (sam)" in moved["message"]
-    deliver(scenario_app, "slack")
+    deliver(scenario_app, notifications.TOPIC)
     channel, implement_request = request_message(workspace, "cx-council", key, "prioritise → implement")
     press_approve(slack, client, workspace, SAM, channel, implement_request)  # Sam owns "Moving house"
     assert ok(api.get(f"/opportunities/{key}", as_="lotte"))["state"] == "implement"

@@ -16,6 +16,7 @@ import icalendar
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from govern import notifications
 from govern.cli.root import cli
 from govern.model import ApprovalRequest, Opportunity
 from govern.integrations.slack.blocks import APPROVE_ACTION, REJECT_ACTION
@@ -139,7 +140,7 @@ def test_a_newcomer_is_seated_by_govern_yaml_finds_his_way_and_learns_who_approv
     workspace.add_user("ruben.mertens@telconova.example", "ruben", user_id=RUBEN_SLACK)
     status, answer, _ = slack.command(client, "move OPP-2 implement", user_id=FEMKE_SLACK)
     assert status == 200 and "waiting for approval by the owner of managing-roaming (lotte)" in said(answer)
-    assert deliver(scenario_app, "slack") == {"delivered": 1}
+    assert deliver(scenario_app, notifications.TOPIC) == {"delivered": 1}
     channel = workspace.channel_id("cx-billing")
     message = workspace.messages[channel][-1]
     assert buttons(message) == [APPROVE_ACTION, REJECT_ACTION] and "OPP-2" in said(message)

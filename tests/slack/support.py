@@ -6,6 +6,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from govern.notifications import TOPIC
+
 
 def said(answer: Any) -> str:
     """Every piece of text in a Slack message body (fallback text and blocks), joined, for assertions."""
@@ -33,13 +35,13 @@ def buttons(message: dict[str, Any]) -> list[str]:
 
 
 def deliver_slack(app) -> dict[str, int]:
-    """Run the outbox worker over the topic "slack" with the app's Slack deliverer until nothing is due."""
+    """Run the outbox worker over the notifications with the app's Slack deliverer until nothing is due."""
     from govern.integrations.slack.delivery import SlackDeliverer
     from govern.integrations.worker import OutboxWorker
 
     runtime = app.extensions["govern"]
     worker = OutboxWorker(runtime.db, [SlackDeliverer.from_runtime(runtime)], lease_seconds=30)
-    return worker.drain(["slack"])
+    return worker.drain([TOPIC])
 
 
 def make_due(db, message_id: int) -> None:
@@ -62,7 +64,7 @@ def outbox(db, kind: str | None = None):
     from govern.model import OutboxMessage
 
     with db.session_scope() as s:
-        query = sa.select(OutboxMessage).where(OutboxMessage.topic == "slack").order_by(OutboxMessage.id)
+        query = sa.select(OutboxMessage).where(OutboxMessage.topic == TOPIC).order_by(OutboxMessage.id)
         if kind:
             query = query.where(OutboxMessage.kind == kind)
         return list(s.scalars(query))

@@ -148,6 +148,24 @@ def test_reject_modal_with_an_expired_trigger_points_to_the_command(slack, slack
     assert "expired_trigger_id" in note and "/journey reject" in note
 
 
+def test_a_decision_updates_each_posted_copy_once_and_never_posts_the_outcome_again(slack, slack_client, slack_app,
+                                                                                     workspace, example_db):
+    channel, message = request_posted(slack, slack_client, slack_app, workspace)
+    council = workspace.channel_id("cx-council")
+    council_message = workspace.messages[council][-1]
+    request_id = message["blocks"][-1]["elements"][0]["value"]
+    slack.press(slack_client, user_id=ANA, channel_id=channel, message_ts=message["ts"], action_id=APPROVE_ACTION,
+                value=request_id)
+    posts_before = len(workspace.calls_to("chat.postMessage"))
+    deliver_slack(slack_app)  # the approval.decided notification and the transition notice
+    updated = [(call.args["channel"], call.args["ts"]) for call in workspace.calls_to("chat.update")]
+    assert updated.count((channel, message["ts"])) == 1  # by the press itself, not again by the notification
+    assert updated.count((council, council_message["ts"])) == 1
+    assert "approved by Ana Silva" in said(workspace.message(council, council_message["ts"]))
+    new_posts = [call.args for call in workspace.calls_to("chat.postMessage")[posts_before:]]
+    assert new_posts and all("approved by" not in said(post) for post in new_posts)
+
+
 def test_a_decision_made_elsewhere_updates_the_posted_request(slack, slack_client, slack_app, workspace, example_db):
     from tests.conftest import actor
     from govern.workflows.services import approve_request

@@ -7,7 +7,7 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from govern import outbox
+from govern import notifications, outbox
 from govern.model import Journey, OutboxMessage, utcnow
 from govern.services.common import put_setting
 from tests.conftest import actor
@@ -41,7 +41,7 @@ def test_transition_notice_goes_to_the_journey_channel(slack, slack_client, slac
     assert [c.args["channel"] for c in posts] == ["cx-switching"]
     text = said(workspace.messages[workspace.channel_id("cx-switching")][-1])
     assert "OPP-6" in text and "research → *parked* by lotte" in text and "waiting for eSIM support" in text
-    row = message_row(example_db, "transition")
+    row = message_row(example_db, notifications.OPPORTUNITY_MOVED)
     assert row.status == "delivered" and row.external_ref.startswith("cx-switching=C")
 
 
@@ -50,7 +50,7 @@ def test_a_kind_switched_off_for_a_channel_is_not_posted(slack, slack_client, sl
     park_opp6(slack, slack_client)
     assert deliver_slack(slack_app) == {"delivered": 1}
     assert workspace.calls_to("chat.postMessage") == []
-    assert message_row(example_db, "transition").external_ref == "cx-switching=switched-off"
+    assert message_row(example_db, notifications.OPPORTUNITY_MOVED).external_ref == "cx-switching=switched-off"
 
 
 def test_switches_apply_per_channel_and_star_is_every_channel(slack, slack_client, slack_app, workspace, example_db):
@@ -77,7 +77,7 @@ def test_rate_limited_posts_wait_for_retry_after_then_land_once(slack, slack_cli
     workspace.rate_limit("chat.postMessage", times=1, retry_after=30)
     before = utcnow()
     assert deliver_slack(slack_app) == {"retry": 1}
-    row = message_row(example_db, "approval_request")
+    row = message_row(example_db, notifications.APPROVAL_REQUESTED)
     assert row.status == "pending" and "rate limited" in row.last_error
     waited = (row.next_attempt_at - before).total_seconds()
     assert 29 <= waited <= 32  # Slack's Retry-After, not our own backoff
@@ -95,20 +95,20 @@ def test_a_retry_does_not_post_twice_where_it_already_landed(slack, slack_client
     # The first channel takes it, the second is rate limited.
     workspace.rate_limit("chat.postMessage", times=1, retry_after=1, after=1)
     assert deliver_slack(slack_app) == {"retry": 1}
-    row = message_row(example_db, "approval_request")
+    row = message_row(example_db, notifications.APPROVAL_REQUESTED)
     assert row.status == "pending" and row.external_ref.count("=C") == 1  # one channel done, remembered
     make_due(example_db, row.id)
     deliver_slack(slack_app)
     assert len(workspace.messages[workspace.channel_id("cx-switching")]) == 1
     assert len(workspace.messages[workspace.channel_id("cx-council")]) == 1
-    assert message_row(example_db, "approval_request").status == "delivered"
+    assert message_row(example_db, notifications.APPROVAL_REQUESTED).status == "delivered"
 
 
 def test_server_errors_are_retried(slack, slack_client, slack_app, workspace, example_db):
     park_opp6(slack, slack_client)
     workspace.fail("chat.postMessage", status=503)
     assert deliver_slack(slack_app) == {"retry": 1}
-    assert "503" in message_row(example_db, "transition").last_error
+    assert "503" in message_row(example_db, notifications.OPPORTUNITY_MOVED).last_error
 
 
 def test_a_missing_channel_fails_with_slacks_error(slack, slack_client, slack_app, workspace, example_db):
@@ -117,7 +117,7 @@ def test_a_missing_channel_fails_with_slacks_error(slack, slack_client, slack_ap
         s.commit()
     park_opp6(slack, slack_client)
     assert deliver_slack(slack_app) == {"dead": 1}
-    row = message_row(example_db, "transition")
+    row = message_row(example_db, notifications.OPPORTUNITY_MOVED)
     assert row.status == "dead" and "channel_not_found" in row.last_error
 
 
@@ -125,7 +125,7 @@ def test_a_revoked_token_fails_visibly(slack, slack_client, slack_app, workspace
     park_opp6(slack, slack_client)
     workspace.revoke(workspace.token)
     assert deliver_slack(slack_app) == {"dead": 1}
-    assert "invalid_auth" in message_row(example_db, "transition").last_error
+    assert "invalid_auth" in message_row(example_db, notifications.OPPORTUNITY_MOVED).last_error
 
 
 def test_agendas_are_posted_to_the_rituals_channel(slack_app, workspace, example_db):
@@ -149,27 +149,45 @@ def test_agendas_can_be_switched_off_for_a_channel(slack_app, workspace, example
     assert workspace.calls_to("chat.postMessage") == []
 
 
-def test_evaluation_due_and_ownership_gaps(slack_app, workspace, example_db):
+def test_evaluation_due_reaches_the_journey_channels_on_its_date(slack_app, workspace, example_db):
+    """The lifecycle's schedule_evaluation effect (OPP-3 implement → evaluate) says so on the day the review is due."""
+    from govern.model import Opportunity
+    from govern.services.opportunities import set_solution_state
+    from govern.workflows.services import request_transition
+
+    with example_db.session_scope() as s:
+        opp = s.scalar(sa.select(Opportunity).where(Opportunity.number == 3))
+        for solution in opp.solutions:
+            set_solution_state(s, actor(s, "femke"), solution.id, "done")
+        assert request_transition(s, actor(s, "femke"), "OPP-3", "evaluate").moved
+    deliver_slack(slack_app)
+    row = message_row(example_db, notifications.EVALUATION_DUE)
+    assert row.status == "pending"  # not yet due: nothing is posted before its date
+    make_due(example_db, row.id)
+    assert deliver_slack(slack_app) == {"delivered": 1}
+    billing = said(workspace.messages[workspace.channel_id("cx-billing")][-1])
+    assert "Evaluation due for *OPP-3*" in billing
+
+
+def test_ownership_gaps_go_to_the_council(slack_app, workspace, example_db):
+    from govern.rituals import services as ritual_services
+
     settings(example_db, {"council_channel": "cx-council"})
     with example_db.session_scope() as s:
         s.scalar(sa.select(Journey).where(Journey.key == "moving-house")).owner_id = None
-        outbox.enqueue(s, "slack", "evaluation_due", {"opportunity": "OPP-4", "journeys": ["reporting-an-outage"],
-                                                      "due_at": "2026-12-01T09:00:00"})
-        outbox.enqueue(s, "slack", "ownership_gap", {"journey": "moving-house"})
         s.commit()
-    assert deliver_slack(slack_app) == {"delivered": 2}
-    service = said(workspace.messages[workspace.channel_id("cx-service")][-1])
-    assert "Evaluation due for *OPP-4*" in service
+        assert ritual_services.notify_ownership_gaps(s, actor(s, "marco")) >= 1
+    deliver_slack(slack_app)
     council = said(workspace.messages[workspace.channel_id("cx-council")][-1])
     assert "Ownership gap" in council and "Moving house" in council
 
 
-def test_unknown_kinds_fail_rather_than_vanish(slack_app, example_db):
+def test_unknown_events_fail_rather_than_vanish(slack_app, example_db):
     with example_db.session_scope() as s:
-        outbox.enqueue(s, "slack", "horoscope", {})
+        outbox.enqueue(s, notifications.TOPIC, "horoscope", {})  # no producer writes this: a corrupt or future row
         s.commit()
     assert deliver_slack(slack_app) == {"dead": 1}
-    assert "unknown slack message kind" in message_row(example_db, "horoscope").last_error
+    assert "unknown notification event" in message_row(example_db, "horoscope").last_error
 
 
 def test_the_deliverer_fits_the_worker_protocol(slack_app):
@@ -179,4 +197,23 @@ def test_the_deliverer_fits_the_worker_protocol(slack_app):
 
     runtime = slack_app.extensions["govern"]
     assert isinstance(SlackDeliverer.from_runtime(runtime), Deliverer)
-    assert "slack" in [d.topic for d in build_deliverers(runtime)]
+    assert notifications.TOPIC in [d.topic for d in build_deliverers(runtime)]
+
+
+def test_an_agenda_is_rendered_by_the_slack_adapter_with_every_section(slack_app, workspace, example_db):
+    """Rituals hand over the agenda as plain data; the Slack adapter turns it into blocks, one section per part."""
+    from govern.integrations.slack.blocks import agenda_blocks
+    from govern.rituals import services as ritual_services
+
+    with example_db.session_scope() as s:
+        occurrence = ritual_services.publish_agenda(s, actor(s, "marco"), "weekly-council-review")
+        agenda = occurrence.agenda
+    deliver_slack(slack_app)
+    message = workspace.messages[workspace.channel_id("cx-council")][-1]
+    texts = said(message)
+    for section in agenda["sections"]:
+        assert f"*{section['title']}* ({len(section['items'])})" in texts
+    rendered = agenda_blocks(agenda, link="https://govern.example/rituals/council")
+    assert rendered[0]["text"]["text"] == "Agenda: Weekly council review"
+    assert "Open the agenda" in rendered[-1]["elements"][0]["text"]
+    assert all(len(b["text"]["text"]) <= 3000 for b in rendered if b["type"] == "section")

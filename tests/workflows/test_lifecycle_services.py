@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from govern import audit
+from govern import audit, notifications
 from govern.errors import Conflict, GuardsUnmet, InvalidInput, PermissionDenied, PreconditionFailed
 from govern.model import ApprovalRequest, AuditEvent, OpportunityKpi, OpportunityTransition, OutboxMessage
-from tests.workflows.conftest import use_lifecycle
+from govern.notifications import Notification
 from govern.workflows import services
+from tests.workflows.conftest import use_lifecycle
 
 
 def outbox_kinds(session):
@@ -22,7 +23,7 @@ def test_research_to_prioritise_waits_for_the_lead_and_moves_when_approved(org, 
     assert not result.moved and result.request.status == "pending"
     assert result.approval.waiting_for() == ["the lead (lea)"]
     assert opp.state == "research"
-    assert ("slack", services.KIND_APPROVAL_REQUESTED) in outbox_kinds(session)
+    assert (notifications.TOPIC, notifications.APPROVAL_REQUESTED) in outbox_kinds(session)
 
     done = services.approve_request(session, org.actor("lea"), result.request.id)
     assert done.moved and opp.state == "prioritise"
@@ -30,7 +31,7 @@ def test_research_to_prioritise_waits_for_the_lead_and_moves_when_approved(org, 
     row = session.scalars(sa.select(OpportunityTransition).where(
         OpportunityTransition.opportunity_id == opp.id).order_by(OpportunityTransition.id.desc())).first()
     assert (row.from_state, row.to_state, row.approval_request_id) == ("research", "prioritise", result.request.id)
-    assert ("slack", services.KIND_TRANSITION_NOTICE) in outbox_kinds(session)
+    assert (notifications.TOPIC, notifications.OPPORTUNITY_MOVED) in outbox_kinds(session)
 
 
 def test_refused_transition_lists_every_unmet_guard(org, session):
@@ -52,10 +53,11 @@ def test_prioritise_to_implement_needs_every_other_owner_and_records_baseline_an
     assert link.baseline_value == 3.1
     kinds = outbox_kinds(session)
     assert kinds.count(("jira", services.KIND_CREATE_BACKLOG_ITEM)) == 2
-    notices = session.scalars(sa.select(OutboxMessage).where(OutboxMessage.kind == services.KIND_TRANSITION_NOTICE)
+    notices = session.scalars(sa.select(OutboxMessage).where(OutboxMessage.kind == notifications.OPPORTUNITY_MOVED)
                               .order_by(OutboxMessage.id)).all()
-    assert (notices[-1].payload["from"], notices[-1].payload["to"]) == ("prioritise", "implement")
-    assert set(notices[-1].payload["journeys"]) == {"switching-providers", "moving-house"}
+    notice = Notification.of(notices[-1])
+    assert (notice.facts["from"], notice.facts["to"]) == ("prioritise", "implement")
+    assert set(notice.audience.journeys) == {"switching-providers", "moving-house"}
     creates = session.scalars(sa.select(OutboxMessage).where(OutboxMessage.topic == "jira")).all()
     assert {m.dedupe_key for m in creates} == {f"jira:create:{s.id}" for s in opp.solutions}
 
@@ -252,7 +254,7 @@ def test_auto_transition_when_every_solution_is_delivered(org, session, operator
     session.commit()
     result = services.request_auto_transitions(session, operator, opp.key)
     assert result.moved and opp.state == "evaluate"
-    assert ("slack", services.KIND_EVALUATION_DUE) in outbox_kinds(session)
+    assert (notifications.TOPIC, notifications.EVALUATION_DUE) in outbox_kinds(session)
 
 
 def test_facts_count_evidence_journeys_sources_and_unlinked_insights(org, session):

@@ -17,8 +17,10 @@ from sqlalchemy.orm import Session
 
 from govern.errors import GovernError
 from govern.model import ApprovalRequest, Person
+from govern.workflows.services import approval_status, approve_request, reject_request
 from govern.integrations.slack import blocks
 from govern.integrations.slack.commands import actor_for, unmapped_text
+from govern.integrations.slack.copies import record_outcome_shown
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +32,6 @@ def _names(session: Session, ids) -> str:
 
 def render_request(session: Session, request: ApprovalRequest) -> tuple[str, list[dict[str, Any]]]:
     """The approval message for a request as it stands: buttons while pending, the outcome once decided."""
-    from govern.workflows.services import approval_status
-
     opp = request.opportunity
     requested_by = request.requested_by.name if request.requested_by else "the system"
     if request.status == "pending":
@@ -89,8 +89,6 @@ def update_message(adapter, channel: str | None, ts: str | None, text: str, body
 
 def handle_approve(db, adapter, payload: dict[str, Any]) -> None:
     """An Approve press: approve as the presser; update the message; tell the presser when nothing changed."""
-    from govern.workflows.services import approve_request
-
     action = payload["actions"][0]
     user_id = payload["user"]["id"]
     response_url = payload.get("response_url")
@@ -119,15 +117,14 @@ def handle_approve(db, adapter, payload: dict[str, Any]) -> None:
                 render = render_request(session, request)
     if render is not None:
         channel, ts = _where(payload)
-        update_message(adapter, channel, ts, *render, response_url=response_url)
+        if update_message(adapter, channel, ts, *render, response_url=response_url) and channel and ts:
+            record_outcome_shown(db, request_id, channel, ts)
     if note is not None:
         adapter.respond(response_url, ephemeral(*note))
 
 
 def open_reject_modal(db, adapter, payload: dict[str, Any]) -> None:
     """A Reject press: check the presser may reject, then ask for the reason in a modal (views.open)."""
-    from govern.workflows.services import approval_status
-
     action = payload["actions"][0]
     user_id = payload["user"]["id"]
     response_url = payload.get("response_url")
@@ -170,8 +167,6 @@ def open_reject_modal(db, adapter, payload: dict[str, Any]) -> None:
 def handle_reject_submission(db, adapter, payload: dict[str, Any]) -> dict[str, Any] | None:
     """The reason modal was submitted: reject as the submitter. Returns a `response_action: errors` answer to keep
     the modal open with the problem shown, or None to close it (and the approval message is updated)."""
-    from govern.workflows.services import reject_request
-
     view = payload.get("view") or {}
     values = (view.get("state") or {}).get("values") or {}
     reason = ((values.get(blocks.REASON_BLOCK) or {}).get(blocks.REASON_ACTION) or {}).get("value") or ""
@@ -195,5 +190,7 @@ def handle_reject_submission(db, adapter, payload: dict[str, Any]) -> dict[str, 
             return {"response_action": "errors", "errors": {blocks.REASON_BLOCK: err.message[:2000]}}
         session.expire_all()
         render = render_request(session, session.get(ApprovalRequest, request_id))
-    update_message(adapter, meta.get("channel"), meta.get("ts"), *render, response_url=meta.get("response_url"))
+    channel, ts = meta.get("channel"), meta.get("ts")
+    if update_message(adapter, channel, ts, *render, response_url=meta.get("response_url")) and channel and ts:
+        record_outcome_shown(db, request_id, channel, ts)
     return None

@@ -295,18 +295,23 @@ def evaluation_due(opp: Any, *, due: Any = None) -> list[dict[str, Any]]:
                     "record the KPI outcome and the verdict.")]
 
 
-def agenda_blocks(agenda: dict[str, Any]) -> list[dict[str, Any]]:
-    """An agenda as built by the rituals package (JSON form): a title, a time and named sections of items.
+def agenda_blocks(agenda: dict[str, Any], *, link: str | None = None) -> list[dict[str, Any]]:
+    """An agenda as the rituals package builds it (plain data): a header, when and where, then one section per agenda
+    section with its item count; `link` adds "Open the agenda".
 
-    Accepts `{"ritual": {"name"}, "scheduled_at", "sections": [{"title", "items": [str | {"text"|"title"}]}]}` and
-    the mapping form `{"sections": {"title": [items]}}`; items that are dicts show their `text`, `title` or `key`.
+    Also takes the looser forms `{"ritual": {"name"}, "scheduled_at", "sections": [{"title", "items": [...]}]}` and
+    `{"sections": {"title": [items]}}`; items that are dicts show their `text`, `title` or `key`.
     """
     ritual = agenda.get("ritual")
     name = (ritual.get("name") if isinstance(ritual, dict) else ritual) or agenda.get("title") or "Agenda"
     blocks = [header(f"Agenda: {name}")]
-    when_text = agenda.get("scheduled_at") or agenda.get("starts_at")
-    if when_text:
-        blocks.append(context(f"{escape(when_text)}"))
+    where = [agenda.get("local_time") or agenda.get("scheduled_at") or agenda.get("starts_at")]
+    if isinstance(agenda.get("scope"), dict):
+        where.append(f"scope: {agenda['scope'].get('label')}")
+    if isinstance(ritual, dict) and ritual.get("piggyback_on"):
+        where.append(f"during the {ritual['piggyback_on']}")
+    if any(where):
+        blocks.append(context(escape(" · ".join(str(w) for w in where if w))))
     sections = agenda.get("sections") or []
     if isinstance(sections, dict):
         sections = [{"title": k, "items": v} for k, v in sections.items()]
@@ -314,9 +319,14 @@ def agenda_blocks(agenda: dict[str, Any]) -> list[dict[str, Any]]:
         title = part.get("title") or part.get("name") or part.get("key") or "Items"
         items = part.get("items") or []
         lines = [f"• {escape(_item_text(i))}" for i in items] or ["_nothing_"]
-        blocks.append(section(f"*{escape(title)}*\n" + "\n".join(lines)))
-    if len(blocks) == 1:
+        text = f"*{escape(title)}* ({len(items)})\n" + "\n".join(lines)
+        if len(text) > SECTION_LIMIT - 100:
+            text = text[:SECTION_LIMIT - 120].rsplit("\n", 1)[0] + "\n… and more"
+        blocks.append(section(text))
+    if not sections:
         blocks.append(section("_Nothing on the agenda._"))
+    if link:
+        blocks.append(context(f"<{link}|Open the agenda>"))
     return cap(blocks)
 
 

@@ -392,7 +392,7 @@ def cmd_agenda(ctx: Context, args: list[str]):
             return "No rituals are scheduled.", blocks.notice("No rituals are scheduled.")
         ritual = soonest[0].ritual
     agenda = ritual_services.agenda_for(ctx.session, ctx.actor, ritual.key)
-    return agenda_mod.summary_text(agenda), agenda_mod.to_slack_blocks(agenda)
+    return agenda_mod.summary_text(agenda), blocks.agenda_blocks(agenda)
 
 
 def cmd_owner(ctx: Context, args: list[str]):

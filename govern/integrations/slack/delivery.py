@@ -1,5 +1,6 @@
-"""Delivers the outbox topic "slack": transition notices, approval requests (with buttons) and their outcomes,
-ritual agendas, evaluations due and ownership gaps, each to its channel, each kind switchable per channel.
+"""The Slack adapter's side of notifications: renders the notification events (govern.notifications) queued in the
+outbox — transition notices, approval requests (with buttons) and their outcomes, ritual agendas, evaluations due and
+ownership gaps — as Slack messages, each to its channel, each kind switchable per channel.
 
 Called by the outbox worker outside any transaction; it reads what it needs in short sessions of its own and never
 holds one open across a call to Slack. Slack's 429 becomes `retry` after its Retry-After; 5xx and network trouble
@@ -16,7 +17,11 @@ Switches live in the `slack` section of govern.yaml:
         "*": {transition: true}
         cx-council: {transition: false, evaluation_due: false}
 
-Kinds: transition, approval_request, approval_outcome, agenda, evaluation_due, ownership_gap.
+Kinds (the switch names for the events): transition, approval_request, approval_outcome, agenda, evaluation_due,
+ownership_gap.
+
+An approval request's message is posted once and, when the request is decided, updated in place (every copy, once):
+the outcome is never a second post where the request was shown.
 
 Idempotency: a message that goes to several channels records the channels already done in `external_ref`
 (`channel=ID@ts,…`) with every outcome, so a retry posts only where it has not landed yet.
@@ -34,24 +39,30 @@ from typing import Any, Sequence
 import sqlalchemy as sa
 from slack_sdk.errors import SlackApiError
 
+from govern import notifications
 from govern.model import ApprovalRequest, Journey, Opportunity, OutboxMessage, Person
+from govern.notifications import Notification
 from govern.services.common import get_setting
 from govern.integrations.delivery import Outcome, parse_retry_after
 from govern.integrations.slack import blocks
+from govern.integrations.slack.adapter import build as build_adapter
+from govern.integrations.slack.approvals import render_request
+from govern.integrations.slack.copies import format_ref, parse_ref
+from govern.workflows.services import approval_notice_key
 
 log = logging.getLogger(__name__)
 
-TOPIC = "slack"
-KINDS = ("transition", "approval_request", "approval_outcome", "agenda", "evaluation_due", "ownership_gap")
-# Outbox kinds as written by the lifecycle and rituals packages (and the names docs/architecture.md uses).
-KIND_ALIASES = {
-    "transition.notify": "transition", "transition": "transition",
-    "approval.requested": "approval_request", "approval_request": "approval_request",
-    "approval.decided": "approval_outcome", "approval_outcome": "approval_outcome",
-    "ritual_agenda": "agenda", "agenda": "agenda",
-    "evaluation_due": "evaluation_due", "evaluation.due": "evaluation_due",
-    "ownership_gap": "ownership_gap", "ownership.gap": "ownership_gap",
+TOPIC = notifications.TOPIC
+# Each notification event and the name its per-channel switch has in govern.yaml.
+SWITCHES = {
+    notifications.OPPORTUNITY_MOVED: "transition",
+    notifications.APPROVAL_REQUESTED: "approval_request",
+    notifications.APPROVAL_DECIDED: "approval_outcome",
+    notifications.RITUAL_AGENDA: "agenda",
+    notifications.EVALUATION_DUE: "evaluation_due",
+    notifications.OWNERSHIP_GAP: "ownership_gap",
 }
+KINDS = tuple(SWITCHES.values())
 PERMANENT_ERRORS = {
     "channel_not_found", "not_in_channel", "is_archived", "invalid_auth", "not_authed", "account_inactive",
     "token_revoked", "invalid_blocks", "invalid_blocks_format", "no_text", "msg_too_long", "restricted_action",
@@ -101,7 +112,7 @@ def _bare(channel: str) -> str:
 
 
 class SlackDeliverer:
-    """The Deliverer for topic "slack" (see integrations.delivery)."""
+    """The Deliverer of the notifications topic for Slack (see integrations.delivery)."""
 
     topic = TOPIC
     batch_size = 20
@@ -113,11 +124,7 @@ class SlackDeliverer:
 
     @classmethod
     def from_runtime(cls, runtime) -> "SlackDeliverer":
-        adapter = (getattr(runtime, "adapters", None) or {}).get("slack")
-        if adapter is None:
-            from govern.integrations.slack.adapter import build
-
-            adapter = build(runtime.config)
+        adapter = (getattr(runtime, "adapters", None) or {}).get("slack") or build_adapter(runtime.config)
         return cls(runtime.db, adapter)
 
     # --- the protocol ------------------------------------------------------------------------------------------------
@@ -128,12 +135,13 @@ class SlackDeliverer:
         return [self._deliver_one(m, switches) for m in messages]
 
     def _deliver_one(self, message: OutboxMessage, switches: Switches) -> Outcome:
-        kind = KIND_ALIASES.get(message.kind)
+        kind = SWITCHES.get(message.kind)
         if kind is None:
-            return Outcome.failed(message.id, f"unknown slack message kind {message.kind!r}")
-        done = _parse_ref(message.external_ref)
+            return Outcome.failed(message.id, f"unknown notification event {message.kind!r}")
+        notice = Notification.of(message)
+        done = parse_ref(message.external_ref)
         try:
-            plan = getattr(self, f"_plan_{kind}")(message.payload or {}, switches)
+            plan = getattr(self, f"_plan_{kind}")(notice, switches)
         except Permanent as err:
             return Outcome.failed(message.id, str(err))
         except Exception as exc:  # noqa: BLE001 - e.g. the database briefly unavailable: try again later
@@ -149,11 +157,11 @@ class SlackDeliverer:
             try:
                 done[channel] = self._send(step)
             except Retry as err:
-                return Outcome(message.id, "retry", error=str(err), external_ref=_format_ref(done),
+                return Outcome(message.id, "retry", error=str(err), external_ref=format_ref(done),
                                retry_after=err.retry_after)
             except Permanent as err:
-                return Outcome(message.id, "failed", error=str(err), external_ref=_format_ref(done))
-        return Outcome.delivered(message.id, _format_ref(done) or "nothing-to-post")
+                return Outcome(message.id, "failed", error=str(err), external_ref=format_ref(done))
+        return Outcome.delivered(message.id, format_ref(done) or "nothing-to-post")
 
     # --- Slack calls -------------------------------------------------------------------------------------------------
 
@@ -192,53 +200,40 @@ class SlackDeliverer:
             step["skip"] = "switched-off"
         return step
 
-    def _journey_channels(self, session, channels: Sequence[str], switches: Switches) -> list[str]:
-        """Channels named by the lifecycle. `journey:KEY` is a journey without a channel of its own: the nearest
-        parent journey's channel, else the council's."""
-        out: list[str] = []
-        for channel in channels:
-            if not channel:
-                continue
-            if channel.startswith("journey:"):
-                found = _inherited_channel(session, channel.split(":", 1)[1]) or switches.council_channel
-                if found:
-                    out.append(_bare(found))
-                continue
-            out.append(_bare(channel))
+    def _channels(self, session, audience: notifications.Audience, switches: Switches) -> list[str]:
+        """The Slack channels of an audience: named channels as they are; each journey's own channel, else its nearest
+        parent's, else the council's; the council's channel for the council."""
+        out = [_bare(c) for c in audience.channels if c]
+        for key in audience.journeys:
+            found = _inherited_channel(session, key) or switches.council_channel
+            if found:
+                out.append(_bare(found))
+        if audience.council and switches.council_channel:
+            out.append(_bare(switches.council_channel))
         return list(dict.fromkeys(out))
 
-    def _channels_for(self, session, payload: dict[str, Any], switches: Switches) -> list[str]:
-        """Where a message about an opportunity goes: a named channel, else each touched journey's channel."""
-        if payload.get("channel"):
-            return self._journey_channels(session, [payload["channel"]], switches)
-        if payload.get("channels"):
-            return self._journey_channels(session, payload["channels"], switches)
-        return self._journey_channels(session, [f"journey:{key}" for key in payload.get("journeys") or []], switches)
-
-    def _plan_transition(self, payload: dict[str, Any], switches: Switches) -> list[dict[str, Any]]:
-        opp = SimpleNamespace(key=payload.get("opportunity", "?"), title=payload.get("title", ""))
-        body = blocks.transition_notice(opp, payload.get("from"), payload.get("to", "?"),
-                                        actor=str(payload.get("actor") or "someone"), reason=payload.get("reason"))
-        if payload.get("message"):
-            body.append(blocks.context(blocks.escape(payload["message"])))
-        text = f"{opp.key} moved {payload.get('from')} → {payload.get('to')}"
+    def _plan_transition(self, notice: Notification, switches: Switches) -> list[dict[str, Any]]:
+        about, facts = notice.about, notice.facts
+        opp = SimpleNamespace(key=about.get("opportunity", "?"), title=about.get("title", ""))
+        body = blocks.transition_notice(opp, facts.get("from"), facts.get("to", "?"),
+                                        actor=str(facts.get("actor") or "someone"), reason=facts.get("reason"))
+        if facts.get("message"):
+            body.append(blocks.context(blocks.escape(facts["message"])))
+        text = f"{opp.key} moved {facts.get('from')} → {facts.get('to')}"
         with self.db.session_scope() as session:
-            channels = self._channels_for(session, payload, switches)
+            channels = self._channels(session, notice.audience, switches)
         return [self._step(c, "transition", switches, text, body) for c in channels]
 
-    def _plan_approval_request(self, payload: dict[str, Any], switches: Switches) -> list[dict[str, Any]]:
-        from govern.integrations.slack.approvals import render_request
-        from govern.workflows.services import approval_status
-
+    def _plan_approval_request(self, notice: Notification, switches: Switches) -> list[dict[str, Any]]:
+        request_id = int(notice.about.get("request_id", 0))
         with self.db.session_scope() as session:
-            request = session.get(ApprovalRequest, int(payload.get("request_id", 0)))
+            request = session.get(ApprovalRequest, request_id)
             if request is None:
-                raise Permanent(f"approval request {payload.get('request_id')} does not exist")
+                raise Permanent(f"approval request {request_id} does not exist")
             text, body = render_request(session, request)
-            channels = self._channels_for(session, payload, switches)
-            approvers = [(p.slack_id, p.email) for p in (session.get(Person, i) for i in
-                                                         approval_status(session, request).eligible())
-                         if p is not None]
+            channels = self._channels(session, notice.audience, switches)  # the approvers in person: below
+            approvers = [(p.slack_id, p.email) for p in session.scalars(
+                sa.select(Person).where(Person.handle.in_(notice.audience.people)).order_by(Person.handle))]
         steps = [self._step(c, "approval_request", switches, text, body) for c in channels]
         if switches.approvals in ("dm", "both") or not channels:
             # Direct messages to the approvers are the request itself, not a channel notification: never switched
@@ -248,68 +243,64 @@ class SlackDeliverer:
             steps = (steps if switches.approvals == "both" or not dms else []) + dms
         return steps
 
-    def _plan_approval_outcome(self, payload: dict[str, Any], switches: Switches) -> list[dict[str, Any]]:
-        """Update every posted copy of the request to show the outcome (decided in Slack, the web app or the CLI)."""
-        from govern.integrations.slack.approvals import render_request
-
-        request_id = int(payload.get("request_id", 0))
+    def _plan_approval_outcome(self, notice: Notification, switches: Switches) -> list[dict[str, Any]]:
+        """Update every posted copy of the request in place to show the outcome (decided in Slack, the web app or the
+        CLI); a copy already updated (by the Approve/Reject press itself) is not updated again. Nothing is posted
+        where the request was shown; and while the request's own message is still on its way, it will show the
+        outcome itself when it lands."""
+        request_id = int(notice.about.get("request_id", 0))
         with self.db.session_scope() as session:
             request = session.get(ApprovalRequest, request_id)
             if request is None:
                 raise Permanent(f"approval request {request_id} does not exist")
             text, body = render_request(session, request)
             posted = session.scalar(sa.select(OutboxMessage).where(
-                OutboxMessage.topic == TOPIC, OutboxMessage.kind.in_(("approval_request", "approval.requested")),
-                OutboxMessage.payload["request_id"].as_integer() == request_id).order_by(OutboxMessage.id).limit(1))
-            copies = _parse_ref(posted.external_ref) if posted is not None else {}
-            original = (posted.payload or {}) if posted is not None else {
-                "journeys": [j.key for j in request.opportunity.journeys]}
-            channels = self._channels_for(session, original, switches)
+                OutboxMessage.dedupe_key == approval_notice_key(request_id, "requested")))
+            copies = parse_ref(posted.external_ref) if posted is not None else {}
+            unsent = posted is not None and posted.status != "delivered"
+            channels = self._channels(session, notice.audience, switches)
+        if unsent:
+            return []
         updates = []
         for name, where in copies.items():
             channel_id, at, ts = where.partition("@")
             if at and ts:
                 updates.append({"channel": channel_id, "text": text, "blocks": body, "update_ts": ts})
-        if updates:
+        if copies:
             return updates
-        # Never posted (or switched off): say it in the journey channels, if those want outcomes.
+        # Never shown anywhere (switched off, or no channel): say it in the journey channels that want outcomes.
         return [self._step(c, "approval_outcome", switches, text, body) for c in channels]
 
-    def _plan_agenda(self, payload: dict[str, Any], switches: Switches) -> list[dict[str, Any]]:
-        channel = payload.get("channel") or switches.council_channel
-        if not channel:
-            return []
-        body = payload.get("blocks") or blocks.agenda_blocks(payload.get("agenda") or {})
-        text = payload.get("text") or "Agenda"
-        return [self._step(channel, "agenda", switches, text, body)]
+    def _plan_agenda(self, notice: Notification, switches: Switches) -> list[dict[str, Any]]:
+        agenda = notice.facts.get("agenda") or {}
+        text = notice.facts.get("summary") or f"Agenda: {notice.about.get('name') or notice.about.get('ritual')}"
+        with self.db.session_scope() as session:
+            channels = self._channels(session, notice.audience, switches)
+        return [self._step(c, "agenda", switches, text, blocks.agenda_blocks(agenda)) for c in channels]
 
-    def _plan_evaluation_due(self, payload: dict[str, Any], switches: Switches) -> list[dict[str, Any]]:
-        key = str(payload.get("opportunity", ""))
+    def _plan_evaluation_due(self, notice: Notification, switches: Switches) -> list[dict[str, Any]]:
+        key = str(notice.about.get("opportunity", ""))
         number = key.rsplit("-", 1)[-1]
         with self.db.session_scope() as session:
             opp = session.scalar(sa.select(Opportunity).where(Opportunity.number == int(number))) \
                 if number.isdigit() else None
             if opp is None:
                 raise Permanent(f"unknown opportunity {key!r}")
-            where = payload if payload.get("journeys") or payload.get("channel") else {
-                "journeys": [j.key for j in opp.journeys]}
-            body = blocks.evaluation_due(opp, due=payload.get("due_at"))
+            body = blocks.evaluation_due(opp, due=notice.facts.get("due_at"))
             text = f"Evaluation due for {opp.key}"
-            channels = self._channels_for(session, where, switches)
+            channels = self._channels(session, notice.audience, switches)
         return [self._step(c, "evaluation_due", switches, text, body) for c in channels]
 
-    def _plan_ownership_gap(self, payload: dict[str, Any], switches: Switches) -> list[dict[str, Any]]:
-        keys = payload.get("journeys") or [payload.get("journey")]
+    def _plan_ownership_gap(self, notice: Notification, switches: Switches) -> list[dict[str, Any]]:
+        key = notice.about.get("journey")
         with self.db.session_scope() as session:
-            journeys = list(session.scalars(sa.select(Journey).where(Journey.key.in_([k for k in keys if k]))))
-            gaps = [SimpleNamespace(name=j.name, key=j.key) for j in journeys if j.owner_id is None]
+            journey = session.scalar(sa.select(Journey).where(Journey.key == key)) if key else None
+            gaps = [SimpleNamespace(name=journey.name, key=journey.key)] if journey and journey.owner_id is None else []
+            channels = self._channels(session, notice.audience, switches)
         if not gaps:
             return []  # filled since: nothing to say
-        channel = payload.get("channel") or switches.council_channel
-        if not channel:
-            return []
-        return [self._step(channel, "ownership_gap", switches, f"Ownership gap: {', '.join(g.name for g in gaps)}",
-                           blocks.ownership_gap(gaps))]
+        return [self._step(c, "ownership_gap", switches, f"Ownership gap: {gaps[0].name}", blocks.ownership_gap(gaps))
+                for c in channels]
 
 
 def _inherited_channel(session, journey_key: str) -> str | None:
@@ -322,18 +313,3 @@ def _inherited_channel(session, journey_key: str) -> str | None:
         seen.add(journey.id)
         journey = journey.parent
     return None
-
-
-def _parse_ref(ref: str | None) -> dict[str, str]:
-    """`name=ID@ts,other=switched-off` → {name: "ID@ts", other: "switched-off"}."""
-    out: dict[str, str] = {}
-    for part in (ref or "").split(","):
-        channel, sep, where = part.partition("=")
-        if sep and channel:
-            out[channel] = where
-    return out
-
-
-def _format_ref(done: dict[str, str]) -> str | None:
-    text = ",".join(f"{c}={where}" for c, where in done.items())
-    return text[:200] or None
