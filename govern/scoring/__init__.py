@@ -53,7 +53,7 @@ from govern.scoring.models import (
 )
 from govern.scoring.portfolio import (
     QUADRANTS, SCORING_SETTING, missing_inputs, model_for_opportunity, portfolio_query, rank_portfolio,
-    recorded_input_names, record_score_inputs, score_opportunity, scoring_config, value_effort_matrix,
+    missing_inputs_many, recorded_input_names, record_score_inputs, score_opportunity, scoring_config, value_effort_matrix,
 )
 from govern.scoring.ranking import Ranked, rank, rank_scores
 

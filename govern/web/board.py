@@ -10,7 +10,7 @@ from govern.model import ApprovalRequest, Journey, Person, Persona
 from govern.services.common import get_opportunity
 from govern.web import bp
 from govern.web.readmodel import (
-    decision_rights, lifecycle_view, pending_counts, portfolio, request_summaries, transitions_for,
+    cards_opportunities, decision_rights, lifecycle_view, pending_counts, portfolio, request_summaries,
 )
 from govern.web.support import actor, db_session, flash_message, get_or_404, login_required, safe_next
 from govern.workflows import services as lifecycle_services
@@ -51,8 +51,7 @@ def board():
         rows, filters["error"] = [], exc.message
     me = actor()
     cap = None if request.args.get("cap") == "all" else BOARD_CAP
-    pending = pending_counts(session)
-    columns, closed = [], []
+    columns, closed, shown_cards = [], [], []
     for state in lifecycle.states:
         cards = [r for r in rows if r["state"] == state]
         if lifecycle.is_open(state):
@@ -61,15 +60,21 @@ def board():
         else:
             for card in cards:  # a closed item has no place in the running order
                 card["column_rank"] = None
-        for card in cards:
-            card["pending"] = pending.get(card["opportunity"].id, 0)
-            card["short_title"] = short_title(card["title"])
-        shown = cards if cap is None or not lifecycle.is_open(state) else cards[:cap]
-        for card in shown:
-            card["transitions"] = [t for t in transitions_for(session, me, card["opportunity"]) if t.get("may_request")]
+        # Every column shows at most `cap` cards (closed ones too): what the page reads is bounded by the cap.
+        shown = cards if cap is None else cards[:cap]
+        shown_cards.extend(shown)
         column = {"state": state, "title": lifecycle.title_of(state), "description": lifecycle.descriptions.get(state, ""),
                   "cards": cards, "shown": len(shown), "size": _size(len(cards))}
         (columns if lifecycle.is_open(state) else closed).append(column)
+    # The cards shown, their pending requests and (for someone who may act) their transitions, read in bulk.
+    opportunities = cards_opportunities(session, [card["number"] for card in shown_cards])
+    pending = pending_counts(session, [o.id for o in opportunities.values()])
+    moves = lifecycle_services.available_transitions_many(session, me, opportunities.values())
+    for card in shown_cards:
+        opp = card["opportunity"] = opportunities[card["number"]]
+        card["pending"] = pending.get(opp.id, 0)
+        card["short_title"] = short_title(card["title"])
+        card["transitions"] = [t for t in moves.get(opp.id, []) if t.get("may_request")]
     options = {
         "journeys": session.execute(sa.select(Journey.key, Journey.name).order_by(Journey.name)).all(),
         "owners": session.execute(sa.select(Person.handle, Person.name).where(Person.active.is_(True))

@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from govern.errors import GovernError
 from govern.model import (
-    Insight, Journey, Kpi, Opportunity, Person, Step, insight_step, opportunity_insight, opportunity_journey, utcnow,
+    EvidenceSummary, Insight, Journey, Kpi, Opportunity, Person, Step, insight_step, opportunity_insight,
+    opportunity_journey, utcnow,
 )
 from govern.policy import Actor
 from govern.scoring import rank_portfolio, score_opportunity
@@ -72,17 +73,24 @@ def portfolio(session: Session, *, journey: str | None = None, owner: str | None
     if text:
         needle = text.strip().lower()
         rows = [r for r in rows if needle in r["title"].lower() or needle == r["key"].lower()]
-    counts = evidence_counts(session)
-    opps = {o.number: o for o in session.scalars(sa.select(Opportunity))}
+    # Evidence counts from the maintained summary (rows carry the key; the summary is keyed by id).
+    counts = dict(session.execute(sa.select(Opportunity.number, EvidenceSummary.insight_count)
+                                  .join(EvidenceSummary, EvidenceSummary.opportunity_id == Opportunity.id)).all())
     names = dict(session.execute(sa.select(Person.handle, Person.name)).all())
     journey_names = dict(session.execute(sa.select(Journey.key, Journey.name)).all())
     for r in rows:
-        opp = opps[r["number"]]
-        r["opportunity"] = opp
-        r["evidence"] = counts.get(opp.id, 0)
+        r["evidence"] = counts.get(r["number"], 0)
         r["owner_name"] = names.get(r.get("owner")) if r.get("owner") else None
-        r["journey_names"] = [(k, journey_names.get(k, k)) for k in r.get("journeys") or [j.key for j in opp.journeys]]
+        r["journey_names"] = [(k, journey_names.get(k, k)) for k in r.get("journeys") or []]
     return rows
+
+
+def cards_opportunities(session: Session, numbers: list[int]) -> dict[int, Opportunity]:
+    """The opportunities of the cards a page shows (by number), with their journeys: two statements."""
+    if not numbers:
+        return {}
+    return {o.number: o for o in session.scalars(sa.select(Opportunity).where(Opportunity.number.in_(numbers))
+                                                 .options(selectinload(Opportunity.journeys)))}
 
 
 def transitions_for(session: Session, actor: Actor, opp: Opportunity) -> list[dict[str, Any]]:
@@ -92,13 +100,15 @@ def transitions_for(session: Session, actor: Actor, opp: Opportunity) -> list[di
         return []
 
 
-def pending_counts(session: Session) -> dict[int, int]:
-    """Pending approval requests per opportunity id (the board's "awaiting approval" badge)."""
+def pending_counts(session: Session, opportunity_ids: list[int] | None = None) -> dict[int, int]:
+    """Pending approval requests per opportunity id (the board's "awaiting approval" badge), of some or all."""
     from govern.model import ApprovalRequest
 
-    return dict(session.execute(sa.select(ApprovalRequest.opportunity_id, sa.func.count())
-                                .where(ApprovalRequest.status == "pending")
-                                .group_by(ApprovalRequest.opportunity_id)).all())
+    query = (sa.select(ApprovalRequest.opportunity_id, sa.func.count()).where(ApprovalRequest.status == "pending")
+             .group_by(ApprovalRequest.opportunity_id))
+    if opportunity_ids is not None:
+        query = query.where(ApprovalRequest.opportunity_id.in_(opportunity_ids))
+    return dict(session.execute(query).all())
 
 
 def pending_requests_of(session: Session, opp: Opportunity) -> list:

@@ -17,7 +17,7 @@ from typing import Any, Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, selectinload
 from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -172,11 +172,19 @@ def approval_context(session: Session, opp: Opportunity, requester_id: int | Non
     With the `rule`, only the seats of the roles it can draw on are read: one statement reads them, their holders,
     the owners and the requester (plus the journey tree when a seat is scoped to a journey the opportunity does not
     touch directly), whatever the size of the organisation."""
-    roles = _roles_of(rule) if rule is not None else None
-    journeys = list(opp.journeys)
-    wanted = {j.owner_id for j in journeys if j.owner_id is not None}
-    if requester_id is not None:
-        wanted.add(requester_id)
+    return approval_contexts(session, [(opp, requester_id, rule)])[0]
+
+
+def approval_contexts(session: Session, asks: list[tuple[Opportunity, int | None, Any]]) -> list[ApprovalContext]:
+    """`approval_context` of many (opportunity, requester, rule) at once, in the same one or two statements."""
+    if not asks:
+        return []
+    roles: set[str] | None = set()
+    for _, _, rule in asks:
+        mine = _roles_of(rule) if rule is not None else None
+        roles = None if (roles is None or mine is None) else roles | mine
+    wanted = {j.owner_id for opp, _, _ in asks for j in opp.journeys if j.owner_id is not None}
+    wanted |= {requester for _, requester, _ in asks if requester is not None}
     on = CouncilSeat.person_id == Person.id
     if roles is not None:
         on = sa.and_(on, CouncilSeat.role.in_(sorted(r for r in roles if r)))
@@ -193,20 +201,27 @@ def approval_context(session: Session, opp: Opportunity, requester_id: int | Non
             active.add(person_id)
             if role is not None:
                 seats.append((role, person_id, journey_id))
-    covering = {j.id for j in journeys}
-    if any(journey_id is not None and journey_id not in covering for _, _, journey_id in seats):
+    touched = {j.id for opp, _, _ in asks for j in opp.journeys}
+    parents: dict[int, int | None] | None = None
+    if any(journey_id is not None and journey_id not in touched for _, _, journey_id in seats):
         parents = dict(session.execute(sa.select(Journey.id, Journey.parent_id)).all())
-        for j in journeys:
-            cursor = parents.get(j.id)
-            while cursor is not None and cursor not in covering:
-                covering.add(cursor)
-                cursor = parents.get(cursor)
-    holders: dict[str, set[int]] = {}
-    for role, person_id, journey_id in seats:
-        if journey_id is None or journey_id in covering:
-            holders.setdefault(role, set()).add(person_id)
-    owners = {j.key: (j.owner_id if j.owner_id in active else None) for j in journeys}
-    return ApprovalContext(owners, {r: frozenset(ids) for r, ids in holders.items()}, requester_id, names)
+    out = []
+    for opp, requester_id, _ in asks:
+        journeys = list(opp.journeys)
+        covering = {j.id for j in journeys}
+        if parents is not None:
+            for j in journeys:
+                cursor = parents.get(j.id)
+                while cursor is not None and cursor not in covering:
+                    covering.add(cursor)
+                    cursor = parents.get(cursor)
+        holders: dict[str, set[int]] = {}
+        for role, person_id, journey_id in seats:
+            if journey_id is None or journey_id in covering:
+                holders.setdefault(role, set()).add(person_id)
+        owners = {j.key: (j.owner_id if j.owner_id in active else None) for j in journeys}
+        out.append(ApprovalContext(owners, {r: frozenset(ids) for r, ids in holders.items()}, requester_id, names))
+    return out
 
 
 def approval_status(session: Session, request: ApprovalRequest, ctx: ApprovalContext | None = None
@@ -725,14 +740,24 @@ def pending_requests(session: Session) -> list[ApprovalRequest]:
 
 
 def pending_for(session: Session, person_id: int | Actor) -> list[Awaiting]:
-    """"What awaits me": the pending requests this person may approve now, oldest first."""
+    """"What awaits me": the pending requests this person may approve now, oldest first.
+
+    Bounded whatever the number of requests: the requests with their opportunities, journeys and votes, then the
+    approval contexts of them all, in a handful of statements."""
     if isinstance(person_id, Actor):
         person_id = person_id.person_id
     if person_id is None:
         return []
+    requests = list(session.scalars(
+        sa.select(ApprovalRequest).where(ApprovalRequest.status == "pending")
+        .order_by(ApprovalRequest.created_at, ApprovalRequest.id)
+        .options(selectinload(ApprovalRequest.opportunity).selectinload(Opportunity.journeys),
+                 selectinload(ApprovalRequest.votes).joinedload(ApprovalVote.person),
+                 selectinload(ApprovalRequest.requested_by))))
+    contexts = approval_contexts(session, [(r.opportunity, r.requested_by_id, r.rule) for r in requests])
     out = []
-    for request in pending_requests(session):
-        status = approval_status(session, request)
+    for request, ctx in zip(requests, contexts):
+        status = approval_status(session, request, ctx)
         capacities = status.eligible().get(person_id)
         if capacities:
             out.append(Awaiting(request, capacities, status))
@@ -758,6 +783,78 @@ def available_transitions(session: Session, actor: Actor, opportunity_ref: str |
         item["blocked_by_request"] = pending.id if (pending is not None and check.needs_approval) else None
         out.append(item)
     return out
+
+
+def available_transitions_many(session: Session, actor: Actor, opportunities: Iterable[Opportunity]
+                               ) -> dict[int, list[dict[str, Any]]]:
+    """`available_transitions` of many opportunities (by id), for pages that list them (the board's cards).
+
+    Bounded whatever the number of cards: the facts the lifecycle's guards read are computed for all of them in one
+    statement per group of facts, with the pending requests in one more; an actor who may not request transitions on
+    an opportunity's journeys gets nothing for it, and nothing is read when that is every card. The opportunities'
+    journeys should be loaded with them (they scope the permission)."""
+    actor.require("read")
+    opportunities = [o for o in opportunities if actor.can("transition.request", _journey_ids(o))]
+    if not opportunities:
+        return {}
+    lifecycles = {o.id: lifecycle_of(session, o) for o in opportunities}
+    needs = facts_needed(g.name for o in opportunities for t in lifecycles[o.id].definition.transitions_from(o.state)
+                         for g in t.guards)
+    facts = facts_for_many(session, opportunities, needs)
+    ids = [o.id for o in opportunities]
+    pending = dict(session.execute(
+        sa.select(ApprovalRequest.opportunity_id, sa.func.min(ApprovalRequest.id))
+        .where(ApprovalRequest.opportunity_id.in_(ids), ApprovalRequest.status == "pending")
+        .group_by(ApprovalRequest.opportunity_id)).all())
+    out: dict[int, list[dict[str, Any]]] = {}
+    for o in opportunities:
+        lifecycle, journey_ids = lifecycles[o.id], _journey_ids(o)
+        limited = {t.trigger: t.requesters for t in lifecycle.definition.transitions_from(o.state)}
+        items = []
+        for check in lifecycle.available(o.state, facts[o.id]):
+            item = check.to_dict()
+            item["requesters"] = list(limited.get(check.trigger, ()))
+            item["may_request"] = approvals.may_request(actor, item["requesters"], journey_ids)
+            item["blocked_by_request"] = pending.get(o.id) if check.needs_approval else None
+            items.append(item)
+        out[o.id] = items
+    return out
+
+
+def facts_for_many(session: Session, opportunities: list[Opportunity], needs: Iterable[str]
+                   ) -> dict[int, OpportunityFacts]:
+    """`facts_for` of many opportunities: one grouped statement per group of facts the guards need."""
+    groups = set(needs)
+    ids = [o.id for o in opportunities]
+    values: dict[int, dict[str, Any]] = {oid: {} for oid in ids}
+    if "evidence" in groups:
+        for oid, n, j, src, unlinked in session.execute(
+                sa.select(EvidenceSummary.opportunity_id, EvidenceSummary.insight_count,
+                          EvidenceSummary.journey_count, EvidenceSummary.source_count,
+                          EvidenceSummary.unlinked_count).where(EvidenceSummary.opportunity_id.in_(ids))):
+            values[oid].update(evidence_count=n, evidence_journey_count=j, evidence_source_count=src,
+                               unlinked_evidence_count=unlinked)
+    if "solutions" in groups:
+        for oid, total, done in session.execute(
+                sa.select(Solution.opportunity_id, sa.func.count(),
+                          sa.func.sum(sa.case((Solution.state == "done", 1), else_=0)))
+                .where(Solution.opportunity_id.in_(ids)).group_by(Solution.opportunity_id)):
+            values[oid].update(solution_count=total, solutions_done=done or 0)
+    if "kpis" in groups:
+        for oid, total, baselines, outcomes, improved in session.execute(
+                sa.select(OpportunityKpi.opportunity_id, sa.func.count(), sa.func.count(OpportunityKpi.baseline_value),
+                          sa.func.count(OpportunityKpi.verdict),
+                          sa.func.sum(sa.case((OpportunityKpi.verdict == "improved", 1), else_=0)))
+                .where(OpportunityKpi.opportunity_id.in_(ids)).group_by(OpportunityKpi.opportunity_id)):
+            values[oid].update(targeted_kpi_count=total, baselines_recorded=baselines, outcomes_recorded=outcomes,
+                               outcomes_improved=improved or 0)
+    if "score" in groups:
+        for oid, missing in scoring.missing_inputs_many(session, opportunities).items():
+            values[oid]["missing_score_inputs"] = tuple(missing)
+    words = vocabulary_of(session)
+    return {o.id: OpportunityFacts(opportunity_id=o.id, owner_id=o.owner_id,
+                                   journey_ids=tuple(sorted(j.id for j in o.journeys)), words=words, **values[o.id])
+            for o in opportunities}
 
 
 def opportunity_history(session: Session, actor: Actor, opportunity_ref: str | int) -> list[dict[str, Any]]:
