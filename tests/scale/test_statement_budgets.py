@@ -1,0 +1,110 @@
+"""Statement budgets per use case and page (issue 16), counted like bench/queries.py: SQL statements sent while the
+use case or the whole HTTP request runs (transaction control not counted). Not timed: counts only, so they do not
+regress. Each is measured on the example, then again after more rows were added through the services: a bounded
+page or use case costs the same with more rows."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from govern.cli.support import DEMO_PASSWORD
+from govern.db import StatementCounter
+from govern.model import Opportunity
+from govern.services.common import load_actor
+from govern.services.evidence import record_evidence
+from govern.services.opportunities import create_opportunity
+from govern.workflows import services as lifecycle
+
+BUDGETS = {"request_transition (asks approval)": 10, "request_transition (moves now)": 10,
+           "approve_request (completes, moves)": 12, "record_evidence": 8}
+# Pages whose reads no longer grow with the rows (their budgets are issue 16's next steps; see bench/queries.py).
+BOUNDED_PAGES = ("/board", "/api/v1/approvals/awaiting")
+TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def _sign_in(app, handle):
+    client = app.test_client()
+    token = TOKEN.search(client.get("/login").get_data(as_text=True)).group(1)
+    assert client.post("/login", data={"handle": handle, "password": DEMO_PASSWORD, "csrf_token": token}
+                       ).status_code == 302
+    return client
+
+
+def _like_opp_1(s, actors, title):
+    model = s.scalar(sa.select(Opportunity).where(Opportunity.number == 1))
+    return create_opportunity(s, actors["lotte"], title=title, journeys=[j.key for j in model.journeys],
+                              insights=[i.key for i in model.insights], owner="lotte").id
+
+
+def _measure(db, app, round_no: int) -> dict[str, int]:
+    counts: dict[str, int] = {}
+
+    def count(label, fn):
+        with StatementCounter(db.engine) as counter:
+            result = fn()
+        counts[label] = counter.count
+        return result
+
+    with db.session_scope() as s:
+        actors = {h: load_actor(s, h) for h in ("ana", "lotte", "sam")}
+        asked, waiting = (_like_opp_1(s, actors, f"How might we measure {round_no}{x}?") for x in "ab")
+        parkable = create_opportunity(s, actors["sam"], title=f"How might we park {round_no}?",
+                                      journeys=["moving-house"], owner="sam").id
+        # One request stays pending through the pages, so that they show one in every round.
+        lifecycle.request_transition(s, actors["lotte"], waiting, "prioritise")
+    with db.session_scope() as s:
+        result = count("request_transition (asks approval)",
+                       lambda: lifecycle.request_transition(s, actors["lotte"], asked, "prioritise"))
+    with db.session_scope() as s:
+        assert count("approve_request (completes, moves)",
+                     lambda: lifecycle.approve_request(s, actors["ana"], result.request.id)).moved
+    with db.session_scope() as s:
+        assert count("request_transition (moves now)",
+                     lambda: lifecycle.request_transition(s, actors["sam"], parkable, "park", reason="later")).moved
+    with db.session_scope() as s:
+        count("record_evidence", lambda: record_evidence(
+            s, actors["lotte"], text="Porting took 9 days", source="tickets", kind="ticket",
+            steps=["switching-providers/port-number", "moving-house/port-number"]))
+    lead, supporter = _sign_in(app, "ana"), _sign_in(app, "priya")
+    for page in BOUNDED_PAGES:
+        assert count(page, lambda page=page: lead.get(page).status_code) == 200, page
+    assert count("/board (supporter)", lambda: supporter.get("/board").status_code) == 200
+    return counts
+
+
+def _more_rows(db, n=25):
+    """More opportunities, evidence and pending requests, each through its service."""
+    with db.session_scope() as s:
+        lotte = load_actor(s, "lotte")
+        for i in range(n):
+            insight = record_evidence(s, lotte, text=f"more evidence {i}", source=f"source {i % 3}", kind="ticket",
+                                      steps=["switching-providers/port-number"], commit=False)
+            create_opportunity(s, lotte, title=f"How might we grow {i}?", journeys=["switching-providers"],
+                               insights=[insight.key], commit=False)
+        s.commit()
+        actors = {h: load_actor(s, h) for h in ("ana", "lotte", "sam")}
+        for i in range(3):
+            lifecycle.request_transition(s, actors["lotte"], _like_opp_1(s, actors, f"How might we wait {i}?"),
+                                         "prioritise")
+
+
+@pytest.fixture
+def measured(example_app, example_db):
+    small = _measure(example_db, example_app, 1)
+    _more_rows(example_db)
+    big = _measure(example_db, example_app, 2)
+    return small, big
+
+
+def test_use_cases_stay_within_their_statement_budgets_and_pages_do_not_grow_with_rows(measured, example_db):
+    small, big = measured
+    # On PostgreSQL a writing use case also takes the audit chain's advisory lock (`SELECT pg_advisory_xact_lock`),
+    # one statement more than on SQLite, where every writer holds the database's write lock from BEGIN.
+    lock = 1 if example_db.is_postgres else 0
+    for label, budget in BUDGETS.items():
+        assert small[label] <= budget + lock, f"{label}: {small[label]} statements (budget {budget} + {lock})"
+    assert big == small, "statements grew with the rows: " + ", ".join(
+        f"{k} {small[k]} → {big[k]}" for k in small if small[k] != big[k])
