@@ -235,3 +235,23 @@ def test_two_presses_at_the_same_moment_count_once(slack, slack_client, slack_ap
     assert state_of(example_db) == "prioritise"
     notes = [said(p.body) for b in bodies for p in workspace.posts_to(b[1])]
     assert len(notes) == 1 and "already" in notes[0]
+
+
+def test_a_decision_before_the_request_was_posted_shows_the_outcome_once(slack, slack_client, slack_app, workspace,
+                                                                         example_db):
+    """The request and its decision go out in the same batch: the request lands showing the outcome, and nothing
+    else is posted about the decision (issue 15: the outcome used to be posted a second time)."""
+    from tests.conftest import actor
+    from govern.workflows.services import approve_request
+
+    slack.command(slack_client, "move OPP-1 prioritise ready for the council", user_id=LOTTE)
+    with example_db.session_scope() as s:  # decided in the web app before the worker ran
+        approve_request(s, actor(s, "ana"), s.scalar(sa.select(ApprovalRequest.id)))
+    deliver_slack(slack_app)
+    deliver_slack(slack_app)
+    posts = [call.args for call in workspace.calls_to("chat.postMessage")]
+    shown = [said(post) for post in posts if "approved by Ana Silva" in said(post)]
+    channels = {post["channel"] for post in posts if "approved by Ana Silva" in said(post)}
+    assert shown and len(shown) == len(channels)  # once per channel where the request is shown, never a second post
+    assert all(buttons(post) == [] for post in posts)
+    assert workspace.calls_to("chat.update") == []

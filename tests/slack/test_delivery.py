@@ -217,3 +217,15 @@ def test_an_agenda_is_rendered_by_the_slack_adapter_with_every_section(slack_app
     assert rendered[0]["text"]["text"] == "Agenda: Weekly council review"
     assert "Open the agenda" in rendered[-1]["elements"][0]["text"]
     assert all(len(b["text"]["text"]) <= 3000 for b in rendered if b["type"] == "section")
+
+
+def test_every_notification_links_back_to_the_web_app(slack, slack_client, slack_app, workspace, example_db):
+    base = slack_app.extensions["govern"].config.base_url.rstrip("/")
+    park_opp6(slack, slack_client)
+    slack.command(slack_client, "move OPP-1 prioritise", user_id=LOTTE)  # an approval request
+    deliver_slack(slack_app)
+    posts = workspace.calls_to("chat.postMessage")
+    assert posts
+    for post in posts:
+        text = said(post.response["message"]) if "message" in post.response else said(post.args)
+        assert f"<{base}/opportunities/OPP-" in text and "in the web app>" in text, text

@@ -33,8 +33,11 @@ class SlackAdapter:
     """Everything the Slack endpoints and the deliverer share in one process."""
 
     def __init__(self, *, bot_token: str, signing_secret: str, api_url: str | None = None,
-                 workers: int = 4, inline_budget: float = INLINE_BUDGET_SECONDS, timeout: int = 10):
+                 workers: int = 4, inline_budget: float = INLINE_BUDGET_SECONDS, timeout: int = 10,
+                 base_url: str | None = None):
         self.signing_secret = signing_secret
+        # The web app's public address (GOVERN_BASE_URL): every notification links back to what it is about.
+        self.base_url = (base_url or "http://127.0.0.1:5000").rstrip("/")
         self.api_url = api_url or SLACK_API_URL
         # No retry handlers: request handlers must not sleep through a 429, and the outbox worker retries
         # notifications itself after Slack's Retry-After.
@@ -94,4 +97,4 @@ def build(config: Config) -> SlackAdapter | None:
     if not config.slack_enabled:
         return None
     return SlackAdapter(bot_token=config.slack_bot_token, signing_secret=config.slack_signing_secret,
-                        api_url=config.slack_api_url)
+                        api_url=config.slack_api_url, base_url=config.base_url)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import socket
 import urllib.error
+from urllib.parse import quote
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Sequence
@@ -147,6 +148,7 @@ class SlackDeliverer:
         except Exception as exc:  # noqa: BLE001 - e.g. the database briefly unavailable: try again later
             log.exception("preparing slack message %s failed", message.id)
             return Outcome.retry(message.id, f"{type(exc).__name__}: {exc}")
+        link = self.link_for(notice)
         for step in plan:
             channel = step["channel"]
             if channel in done:
@@ -154,6 +156,8 @@ class SlackDeliverer:
             if step.get("skip"):
                 done[channel] = step["skip"]
                 continue
+            if link and len(step["blocks"]) < 50:  # Block Kit allows 50 blocks in a message
+                step = dict(step, blocks=_with_link(step["blocks"], link))
             try:
                 done[channel] = self._send(step)
             except Retry as err:
@@ -162,6 +166,26 @@ class SlackDeliverer:
             except Permanent as err:
                 return Outcome(message.id, "failed", error=str(err), external_ref=format_ref(done))
         return Outcome.delivered(message.id, format_ref(done) or "nothing-to-post")
+
+    def link_for(self, notice: Notification) -> str | None:
+        """A link back to the web app (GOVERN_BASE_URL) to what the notification is about, as Slack mrkdwn."""
+        base = getattr(self.adapter, "base_url", None)
+        if not base:
+            return None
+        about = notice.about
+        if about.get("occurrence_id"):
+            path, label = f"/occurrences/{int(about['occurrence_id'])}", f"the agenda of {about.get('name') or 'the ritual'}"
+        elif about.get("ritual"):
+            path, label = f"/rituals/{quote(str(about['ritual']))}", str(about.get("name") or about["ritual"])
+        elif about.get("request_id") and about.get("opportunity"):
+            path, label = f"/opportunities/{quote(str(about['opportunity']))}", f"{about['opportunity']} and its request"
+        elif about.get("opportunity"):
+            path, label = f"/opportunities/{quote(str(about['opportunity']))}", str(about["opportunity"])
+        elif about.get("journey"):
+            path, label = f"/journeys/{quote(str(about['journey']))}", str(about.get("name") or about["journey"])
+        else:
+            return None
+        return f"<{base}{path}|Open {blocks.escape(label)} in the web app>"
 
     # --- Slack calls -------------------------------------------------------------------------------------------------
 
@@ -301,6 +325,14 @@ class SlackDeliverer:
             return []  # filled since: nothing to say
         return [self._step(c, "ownership_gap", switches, f"Ownership gap: {gaps[0].name}", blocks.ownership_gap(gaps))
                 for c in channels]
+
+
+def _with_link(body: list[dict[str, Any]], link: str) -> list[dict[str, Any]]:
+    """The message with a context line linking to the web app, above its buttons when it ends with some."""
+    line = blocks.context(link)
+    if body and body[-1].get("type") == "actions":
+        return [*body[:-1], line, body[-1]]
+    return [*body, line]
 
 
 def _inherited_channel(session, journey_key: str) -> str | None:
