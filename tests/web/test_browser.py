@@ -135,28 +135,6 @@ def test_a_form_error_keeps_the_typed_text(page_as):
     screenshot(page, "form-error")
 
 
-def test_tour_of_the_main_pages(page_as):
-    """The pages a council shows on the projector render, with no error, at projector width."""
-    page = page_as("ana", width=1920, height=1080)
-    page.keyboard.press("Tab")  # keyboard users can skip the navigation
-    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
-    for path, name, expect in [("/journeys", "journeys", "Journey framework"),
-                               ("/journeys/switching-providers", "journey", "Switching providers"),
-                               ("/opportunities/OPP-3", "opportunity", "resolve wrong charges"),
-                               ("/council", "council", "Council"),
-                               ("/charts", "charts", "Charts")]:
-        response = page.goto(path)
-        assert response.status == 200, path
-        assert expect in page.get_by_role("heading", level=1).inner_text()
-        screenshot(page, name)
-    page.goto("/council")
-    page.locator(".occurrences a").first.click()
-    page.wait_for_url("**/occurrences/*")
-    assert page.get_by_role("heading", name="Agenda").is_visible()
-    screenshot(page, "occurrence")
-    assert page.console_errors == []
-
-
 @pytest.mark.skipif(not os.environ.get("GOVERN_DOCS_SCREENSHOTS"),
                     reason="refreshes docs/screenshots/ only when GOVERN_DOCS_SCREENSHOTS=1")
 def test_refresh_the_readme_screenshots(browser, live_server, example_db):

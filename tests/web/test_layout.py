@@ -91,10 +91,25 @@ def _overflow(page) -> dict:
     }""")
 
 
+def _serious_violations(page, source: str) -> list[dict]:
+    page.evaluate(source + "\n;0")  # evaluated by the test, so the page's CSP needs no exception
+    return page.evaluate("""async () => {
+        const r = await axe.run(document, {resultTypes: ['violations']});
+        return r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+            .map(v => ({id: v.id, impact: v.impact, help: v.help,
+                        nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}));
+    }""")
+
+
 @pytest.mark.parametrize("width_name", list(WIDTHS))
-def test_every_main_page_fits_the_screen(signed_in, width_name):
+def test_every_main_page_fits_the_screen_and_passes_axe(signed_in, width_name):
+    """At each width: status 200, scrollWidth <= innerWidth, no script error, a screenshot; at laptop width (one page
+    load per page serves both checks) also axe-core with no serious or critical violation."""
     page, errors = signed_in(width_name)
-    problems = []
+    source = AXE.read_text(encoding="utf-8") if width_name == "laptop" else None
+    problems, report = [], {}
+    page.keyboard.press("Tab")  # keyboard users can skip the navigation
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
     for name, path in MAIN_PAGES:
         response = page.goto(path)
         assert response is not None and response.status == 200, (path, response and response.status)
@@ -102,24 +117,8 @@ def test_every_main_page_fits_the_screen(signed_in, width_name):
         if found["scrollWidth"] > found["innerWidth"]:
             problems.append(f"{path}: {found['scrollWidth']} px wide in {found['innerWidth']} ({found['wide']})")
         screenshot(page, f"{width_name}-{name}")
+        if source is not None and (violations := _serious_violations(page, source)):
+            report[path] = violations
     assert problems == [], "\n".join(problems)
-    assert errors == [], errors
-
-
-def test_every_main_page_has_no_serious_accessibility_violation(signed_in):
-    page, errors = signed_in("laptop")
-    source = AXE.read_text(encoding="utf-8")
-    report = {}
-    for name, path in MAIN_PAGES:
-        page.goto(path)
-        page.evaluate(source + "\n;0")  # evaluated by the test, so the page's CSP needs no exception
-        result = page.evaluate("""async () => {
-            const r = await axe.run(document, {resultTypes: ['violations']});
-            return r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
-                .map(v => ({id: v.id, impact: v.impact, help: v.help,
-                            nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}));
-        }""")
-        if result:
-            report[path] = result
     assert report == {}, json.dumps(report, indent=1)
     assert errors == [], errors

@@ -7,6 +7,7 @@ counts the clicks a person needs (printed with -s, and in the report of issue 17
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -20,11 +21,18 @@ pytestmark = pytest.mark.browser
 
 
 class Clicks:
-    """Counts the clicks (and choices) a task takes, so the report can say how many a person needs."""
+    """Counts the clicks (and choices) a task takes, and the seconds the browser spends on it, for the report.
+
+    Nothing is asserted about time (no timed assertions); it is printed with -s."""
 
     def __init__(self, page):
         self.page = page
         self.count = 0
+        self.started = time.perf_counter()
+
+    @property
+    def seconds(self) -> str:
+        return f"{time.perf_counter() - self.started:.1f} s"
 
     def click(self, locator):
         self.count += 1
@@ -76,7 +84,7 @@ def test_a_coordinator_edits_an_opportunity_and_a_stale_form_keeps_what_she_type
     assert "Lotte de Vries edited it" in history and "statement:" in history
     assert "opportunity.updated" not in history
     screenshot(page, "opportunity-after-edit")
-    print(f"\n[clicks] edit an opportunity (with a stale form): {clicks.count}")
+    print(f"\n[clicks] edit an opportunity (with a stale form): {clicks.count}, {clicks.seconds}")
     with example_db.session_scope() as s:
         opp = s.scalar(sa.select(Opportunity).where(Opportunity.number == 1))
         assert opp.owner.handle == "femke" and "INS-28" in {i.key for i in opp.insights}
@@ -116,7 +124,7 @@ def test_an_owner_records_outcomes_evaluates_and_finishes_from_the_opportunity_p
     clicks.click(finish.get_by_role("button"))
     page.wait_for_url("**/opportunities/OPP-4")
     assert "Done" in page.locator(".page-head .state").inner_text()
-    print(f"\n[clicks] record two outcomes, evaluate and finish: {clicks.count}")
+    print(f"\n[clicks] record two outcomes, evaluate and finish: {clicks.count}, {clicks.seconds}")
     with example_db.session_scope() as s:
         assert s.scalar(sa.select(Opportunity.state).where(Opportunity.number == 4)) == "done"
 
@@ -134,7 +142,8 @@ def test_an_owner_marks_solutions_delivered_and_the_opportunity_moves_to_evaluat
         clicks.click(row.get_by_role("button", name="Save"))
         page.wait_for_url("**/opportunities/OPP-3#solutions")
     assert "Evaluate" in page.locator(".page-head .state").inner_text()  # the lifecycle's automatic move followed
-    print(f"\n[clicks] mark {rows.count()} solutions delivered (and so move to evaluate): {clicks.count}")
+    print(f"\n[clicks] mark {rows.count()} solutions delivered (and so move to evaluate): {clicks.count}, "
+          f"{clicks.seconds}")
     with example_db.session_scope() as s:
         assert s.scalar(sa.select(Opportunity.state).where(Opportunity.number == 3)) == "evaluate"
 
@@ -158,7 +167,7 @@ def test_the_manager_writes_minutes_for_a_past_meeting_found_from_the_council_pa
     assert page.get_by_test_id("agenda-frozen").is_visible()
     assert "Ana Silva, Marco Rossi" in page.locator("#minutes").inner_text()
     screenshot(page, "occurrence-held")
-    print(f"\n[clicks] minutes for a past meeting from the council page: {clicks.count}")
+    print(f"\n[clicks] minutes for a past meeting from the council page: {clicks.count}, {clicks.seconds}")
 
 
 def test_a_supporter_finds_evidence_with_filters_and_the_url_keeps_the_view(page_as):
@@ -178,7 +187,8 @@ def test_a_supporter_finds_evidence_with_filters_and_the_url_keeps_the_view(page
     page.goto(saved)  # the address is the saved view
     assert page.get_by_label("Words or key").input_value() == "porting"
     assert page.get_by_label("Journey (with sub-journeys)").input_value() == "switching-providers"
-    print(f"\n[clicks] find porting evidence on one journey, sorted by date: {clicks.count} (plus typing)")
+    print(f"\n[clicks] find porting evidence on one journey, sorted by date: {clicks.count} (plus typing), "
+          f"{clicks.seconds}")
 
 
 def test_record_evidence_from_a_step_has_that_step_chosen(page_as):
@@ -194,7 +204,8 @@ def test_record_evidence_from_a_step_has_that_step_chosen(page_as):
     clicks.click(page.get_by_role("button", name="Record evidence", exact=True))
     page.wait_for_url(re.compile(r".*/evidence\?q=INS-\d+.*"))
     assert page.locator("table.evidence-table tbody tr").count() == 1
-    print(f"\n[clicks] record evidence about a step from the journey map: {clicks.count} (plus typing)")
+    print(f"\n[clicks] record evidence about a step from the journey map: {clicks.count} (plus typing), "
+          f"{clicks.seconds}")
 
 
 def test_the_opportunity_table_is_sorted_and_paged_by_url(page_as):
@@ -210,3 +221,30 @@ def test_the_opportunity_table_is_sorted_and_paged_by_url(page_as):
     owners = page.locator("table.opportunity-table tbody tr td:nth-child(4)").all_inner_texts()
     assert owners == sorted(owners, key=str.lower)
     screenshot(page, "opportunity-list")
+
+
+def test_the_lead_approves_in_place_from_an_inbox_card_showing_guards_score_and_evidence(page_as, example_db):
+    from govern.workflows.services import request_transition
+
+    with example_db.session_scope() as s:
+        request_id = request_transition(s, actor(s, "lotte"), "OPP-1", "prioritise", reason="ready").request.id
+    page = page_as("ana")
+    clicks = Clicks(page)
+    clicks.click(page.get_by_role("link", name=re.compile("^Approvals")))
+    card = page.locator(f"[data-request='{request_id}']")
+    text = card.inner_text()
+    assert "Score" in text and "Evidence" in text and "has 5 pieces of evidence" in text
+    assert card.locator(".guards li").count() >= 2
+    assert "Withdraw" not in text  # not her request
+    page.evaluate("window.__stayed = true")  # gone if the page reloads
+    clicks.click(card.get_by_role("button", name="Approve"))
+    page.get_by_role("status").first.wait_for()
+    assert "prioritise" in page.get_by_role("status").first.inner_text().lower()
+    assert page.evaluate("window.__stayed === true")  # decided in place, no page load
+    assert page.locator(f"[data-request='{request_id}']").count() == 0
+    screenshot(page, "approved-in-place")
+    print(f"\n[clicks] approve a request from the inbox: {clicks.count}, {clicks.seconds}")
+    with example_db.session_scope() as s:
+        from govern.model import ApprovalRequest
+
+        assert s.get(ApprovalRequest, request_id).status == "approved"
