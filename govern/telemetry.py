@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from govern.model import AuditEvent, OutboxMessage
+from govern.model import AuditEvent
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # Audit actions → (counter, labels read from the event).
@@ -154,9 +154,9 @@ def request_done(method: str, route: str, status: int, seconds: float) -> None:
 # --- reading ----------------------------------------------------------------------------------------------------------
 
 
-class OutboxCollector:
-    """Outbox depth and the age of the oldest waiting message per topic, read from the database at scrape time
-    (the database is the truth; no process keeps these in memory)."""
+class DatabaseCollector:
+    """Gauges read from the database at scrape time (the database is the truth; no process keeps these in memory,
+    and they are right whichever process did the work: a standalone scheduler or delivery worker included)."""
 
     def __init__(self, session_factory: Callable[[], Session], now: Callable[[], Any]):
         self.session_factory = session_factory
@@ -165,43 +165,41 @@ class OutboxCollector:
     def collect(self):
         from prometheus_client.core import GaugeMetricFamily
 
-        depth = GaugeMetricFamily("govern_outbox_messages", "Outbox messages by topic and status.",
-                                  labels=["topic", "status"])
-        age = GaugeMetricFamily("govern_outbox_oldest_waiting_seconds",
-                                "Age of the oldest message not yet delivered (pending or in flight), by topic.",
-                                labels=["topic"])
+        from govern.queries.operations import metrics_snapshot
+
         up = GaugeMetricFamily("govern_database_up", "1 when the database answered this scrape.")
         try:
-            rows = outbox_by_topic(self.session_factory)
+            with self.session_factory() as session:
+                snapshot = metrics_snapshot(session, self.now())
         except sa.exc.SQLAlchemyError:
             up.add_metric([], 0)
             return [up]
-        now = _aware(self.now())
-        for (topic, status), (count, oldest) in sorted(rows.items()):
-            depth.add_metric([topic, status], count)
-        waiting: dict[str, Any] = {}
-        for (topic, status), (_count, oldest) in rows.items():
-            if status in ("pending", "in_flight") and oldest is not None:
-                waiting[topic] = min(oldest, waiting.get(topic, oldest))
-        for topic, oldest in sorted(waiting.items()):
-            age.add_metric([topic], max(0.0, (now - _aware(oldest)).total_seconds()))
         up.add_metric([], 1)
-        return [depth, age, up]
-
-
-def _aware(moment):
-    import datetime as dt
-
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
-
-
-def outbox_by_topic(session_factory: Callable[[], Session]) -> dict[tuple[str, str], tuple[int, Any]]:
-    """{(topic, status): (count, oldest created_at)} in one statement."""
-    with session_factory() as session:
-        rows = session.execute(
-            sa.select(OutboxMessage.topic, OutboxMessage.status, sa.func.count(), sa.func.min(OutboxMessage.created_at))
-            .group_by(OutboxMessage.topic, OutboxMessage.status))
-        return {(topic, status): (count, oldest) for topic, status, count, oldest in rows}
+        depth = GaugeMetricFamily("govern_outbox_messages", "Outbox messages by topic and status.",
+                                  labels=["topic", "status"])
+        for (topic, status), count in sorted(snapshot.outbox.items()):
+            depth.add_metric([topic, status], count)
+        age = GaugeMetricFamily("govern_outbox_oldest_waiting_seconds",
+                                "Age of the oldest message not yet delivered (pending or in flight), by topic.",
+                                labels=["topic"])
+        for topic, seconds in sorted(snapshot.oldest_waiting_seconds.items()):
+            age.add_metric([topic], seconds)
+        rituals = GaugeMetricFamily("govern_ritual_occurrences",
+                                    "Ritual occurrences by status (planned, fired, missed, held, ...).",
+                                    labels=["status"])
+        for status, count in sorted(snapshot.ritual_occurrences.items()):
+            rituals.add_metric([status], count)
+        schedulers = GaugeMetricFamily("govern_scheduler_processes",
+                                       "Scheduler processes by role (silent: no round for 90 s).", labels=["role"])
+        for role, count in sorted(snapshot.schedulers.items()):
+            schedulers.add_metric([role], count)
+        out = [up, depth, age, rituals, schedulers]
+        if snapshot.leader_round_age_seconds is not None:
+            leader_age = GaugeMetricFamily("govern_scheduler_leader_last_round_seconds",
+                                           "Seconds since the leading scheduler's last round.")
+            leader_age.add_metric([], snapshot.leader_round_age_seconds)
+            out.append(leader_age)
+        return out
 
 
 def exposition(session_factory: Callable[[], Session], now: Callable[[], Any]) -> tuple[bytes, str]:
@@ -218,5 +216,5 @@ def exposition(session_factory: Callable[[], Session], now: Callable[[], Any]) -
     else:
         counted = REGISTRY
     database = CollectorRegistry()
-    database.register(OutboxCollector(session_factory, now))
+    database.register(DatabaseCollector(session_factory, now))
     return generate_latest(counted) + generate_latest(database), CONTENT_TYPE_LATEST

@@ -92,3 +92,40 @@ def operations_overview(session: Session, now: dt.datetime) -> OperationsOvervie
                                                                                SchedulerInstance.name))]
     return OperationsOverview(topics=[topics[t] for t in sorted(topics)], dead_letters=dead,
                               dead_total=sum(t.dead for t in topics.values()), schedulers=schedulers)
+
+
+@dataclass(frozen=True)
+class MetricsSnapshot:
+    """What a Prometheus scrape reads from the database (true whichever process did the work)."""
+
+    outbox: dict[tuple[str, str], int]  # (topic, status) → messages
+    oldest_waiting_seconds: dict[str, float]  # topic → age of the oldest message not yet delivered
+    ritual_occurrences: dict[str, int]  # status → occurrences
+    schedulers: dict[str, int]  # leader | standby | silent → processes
+    leader_round_age_seconds: float | None
+
+
+def metrics_snapshot(session: Session, now: dt.datetime, *, alive_seconds: float = 90.0) -> MetricsSnapshot:
+    """Outbox depth and age per topic, ritual occurrences by status and the schedulers, in three statements."""
+    from govern.model import RitualOccurrence
+
+    now = _aware(now)
+    outbox: dict[tuple[str, str], int] = {}
+    oldest: dict[str, float] = {}
+    for topic, status, count, first in session.execute(
+            sa.select(OutboxMessage.topic, OutboxMessage.status, sa.func.count(), sa.func.min(OutboxMessage.created_at))
+            .group_by(OutboxMessage.topic, OutboxMessage.status)):
+        outbox[(topic, status)] = count
+        if status in WAITING and first is not None:
+            oldest[topic] = max(oldest.get(topic, 0.0), max(0.0, (now - _aware(first)).total_seconds()))
+    occurrences = dict(session.execute(sa.select(RitualOccurrence.status, sa.func.count())
+                                       .group_by(RitualOccurrence.status)).all())
+    schedulers = {"leader": 0, "standby": 0, "silent": 0}
+    leader_age = None
+    for leader, last in session.execute(sa.select(SchedulerInstance.leader, SchedulerInstance.last_tick_at)):
+        age = max(0.0, (now - _aware(last)).total_seconds())
+        role = "silent" if age > alive_seconds else ("leader" if leader else "standby")
+        schedulers[role] += 1
+        if leader and role == "leader":
+            leader_age = age if leader_age is None else min(leader_age, age)
+    return MetricsSnapshot(outbox, oldest, occurrences, schedulers, leader_age)

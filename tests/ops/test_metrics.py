@@ -54,9 +54,11 @@ def test_a_committed_transition_is_counted_and_its_effects_show_in_the_outbox_de
     after = scrape(example_client)
     moved = {"from_state": "research", "to_state": "parked", "trigger": "park"}
     assert value(after, "govern_transitions_total", **moved) - value(before, "govern_transitions_total", **moved) == 1
-    queued = value(after, "govern_outbox_messages", topic="slack", status="pending")
-    assert queued >= 1
-    assert ("govern_outbox_oldest_waiting_seconds", (("topic", "slack"),)) in after
+    from govern.notifications import TOPIC  # the lifecycle's notify effect queues a notification event
+
+    queued = value(after, "govern_outbox_messages", topic=TOPIC, status="pending")
+    assert queued - value(before, "govern_outbox_messages", topic=TOPIC, status="pending") >= 1
+    assert ("govern_outbox_oldest_waiting_seconds", (("topic", TOPIC),)) in after
     assert value(after, "govern_database_up") == 1
 
 
@@ -110,3 +112,21 @@ def test_metrics_under_gunicorn_with_two_workers_add_up_both_processes(tmp_path)
     assert value(scraped, "govern_scheduler_leader") == 1  # exactly one of the two leads
     healthz = {"method": "GET", "route": "/healthz", "status": "200"}
     assert value(scraped, "govern_http_requests_total", **healthz) >= requests
+
+
+def test_scheduler_processes_and_ritual_occurrences_are_read_from_the_database(example_client, example_db, tmp_path):
+    from govern.rituals.scheduler import RitualScheduler
+
+    standalone = RitualScheduler(example_db, instance_path=tmp_path, name="sched-a:1", publish=False)
+    report = standalone.tick()  # as a `govern scheduler` process elsewhere would
+    try:
+        assert report.leader
+        scraped = scrape(example_client)
+        assert value(scraped, "govern_scheduler_processes", role="leader") == 1
+        assert value(scraped, "govern_scheduler_processes", role="standby") == 0
+        assert ("govern_scheduler_leader_last_round_seconds", ()) in scraped
+        planned = value(scraped, "govern_ritual_occurrences", status="planned")
+        assert planned >= 1  # the leader's first round recorded the coming occurrences
+    finally:
+        standalone.stop()
+    assert value(scrape(example_client), "govern_scheduler_processes", role="leader") == 0
