@@ -93,18 +93,22 @@ def test_metrics_under_gunicorn_with_two_workers_add_up_both_processes(tmp_path)
     process, port, log = start_serve(tmp_path, "--workers", "2", "--threads", "2", multiprocess_dir=multiproc)
     try:
         wait_until_answering(process, port, log)
-        for _ in range(100):  # both workers booted: each runs its scheduler, whose first round counts a tick
+        for _ in range(600):  # both workers booted: each runs its scheduler, whose first round counts a tick
             if log.read_text().count("ritual scheduler: running") == 2:
                 break
             time.sleep(0.1)
         requests = 40
         for _ in range(requests):
             assert get(f"http://127.0.0.1:{port}/healthz")[0] == 200
-        status, text = get(f"http://127.0.0.1:{port}/metrics")
+        for _ in range(300):  # the schedulers' first rounds run in their own threads, soon after boot
+            status, text = get(f"http://127.0.0.1:{port}/metrics")
+            scraped = samples(text)
+            if value(scraped, "govern_scheduler_ticks_total") >= 2 and value(scraped, "govern_scheduler_leader") == 1:
+                break
+            time.sleep(0.1)
     finally:
         stop(process)
     assert status == 200
-    scraped = samples(text)
     # Each worker process writes its own sample files; the scrape adds them up.
     workers_counting = {path.name.rsplit("_", 1)[-1] for path in multiproc.glob("counter_*.db")}
     assert len(workers_counting) == 2, sorted(p.name for p in multiproc.iterdir())

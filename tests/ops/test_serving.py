@@ -52,7 +52,7 @@ def start_serve(tmp_path: Path, *args: str, database_url: str | None = None,
 
 
 def wait_until_answering(process: subprocess.Popen, port: int, log: Path) -> None:
-    for _ in range(200):
+    for _ in range(600):
         assert process.poll() is None, f"govern serve exited:\n{log.read_text()}"
         try:
             get(f"http://127.0.0.1:{port}/healthz")
@@ -78,7 +78,7 @@ def test_serve_runs_gunicorn_workers_with_the_scheduler_and_no_development_serve
         wait_until_answering(process, port, log)
         assert get(f"http://127.0.0.1:{port}/healthz")[0] == 200
         assert get(f"http://127.0.0.1:{port}/readyz")[0] == 200
-        for _ in range(100):  # each worker reports its background services once it has booted
+        for _ in range(600):  # each worker reports its background services once it has booted
             if log.read_text().count("ritual scheduler: running") == 2:
                 break
             time.sleep(0.1)
