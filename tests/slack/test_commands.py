@@ -239,3 +239,9 @@ def test_list_says_what_it_shows_and_all_shows_every_open_one(slack, slack_clien
     stranger = said(ask(slack, slack_client, "list", user=STRANGER))
     assert "OPP-1" in stranger and "Slack could not tell who you are" in stranger
     assert "list [mine|all|awaiting|JOURNEY]" in said(ask(slack, slack_client, "help"))
+
+
+def test_answers_link_back_to_the_web_app(slack, slack_client, slack_app):
+    base = slack_app.extensions["govern"].config.base_url.rstrip("/")
+    assert f"<{base}/opportunities/OPP-1|Open OPP-1 in the web app>" in said(ask(slack, slack_client, "status OPP-1"))
+    assert f"<{base}/journeys/switching-providers|" in said(ask(slack, slack_client, "owner switching-providers"))

@@ -62,6 +62,10 @@ class Context:
     command: str
     settings: dict[str, Any] = field(default_factory=dict)
     rest: str = ""  # the raw text after the subcommand (quotes kept)
+    link: tuple[str, str] | None = None  # (path in the web app, what it shows): the answer links back to it
+
+    def link_to(self, path: str, label: str) -> None:
+        self.link = (path, label)
 
     def writer(self) -> Actor:
         """The actor for a write; an unmapped Slack user may read but not write."""
@@ -103,9 +107,11 @@ def unmapped_text(slack_user_id: str, reading: bool = False) -> str:
 # --- running a command ------------------------------------------------------------------------------------------------
 
 
-def run(db, directory, invocation: Invocation, on_settings: Callable[[dict], None] | None = None) -> dict[str, Any]:
+def run(db, directory, invocation: Invocation, on_settings: Callable[[dict], None] | None = None,
+        base_url: str | None = None) -> dict[str, Any]:
     """Answer one slash command (in its own session); always returns a Slack message body. `on_settings` sees the
-    `slack` setting as read for this command (the adapter picks up its acknowledgement budget from it)."""
+    `slack` setting as read for this command (the adapter picks up its acknowledgement budget from it); with
+    `base_url` (GOVERN_BASE_URL) an answer about something links back to it in the web app."""
     public = False
     command = invocation.command or DEFAULT_COMMAND
     words = DEFAULT_WORDS
@@ -134,6 +140,10 @@ def run(db, directory, invocation: Invocation, on_settings: Callable[[dict], Non
                 text, body = handler(ctx, list(parsed.args))
             except Malformed as bad:
                 return _worded(usage(command, bad.subcommand, bad.problem), words)
+            if base_url and ctx.link and len(body) < 50:
+                path, label = ctx.link
+                body = [*body, blocks.context(f"<{base_url.rstrip('/')}{path}|Open {blocks.escape(label)} in the "
+                                              "web app>")]
             return _worded(blocks.reply(text, body, in_channel=public), words)
     except Unmapped as unmapped:
         text = unmapped_text(invocation.user_id, unmapped.reading)
@@ -274,12 +284,14 @@ def cmd_status(ctx: Context, args: list[str]):
         raise Malformed("status", "which {opportunity}?")
     opp = find_opportunity(ctx.session, " ".join(args))
     pending = [r for r in [pending_request_of(ctx.session, opp)] if r is not None]
+    ctx.link_to(f"/opportunities/{opp.key}", opp.key)
     return f"{opp.key} {opp.title}: {opp.state}", blocks.opportunity_status(
         opp, score=_score_text(ctx.session, opp), pending=pending)
 
 
 def cmd_list(ctx: Context, args: list[str]):
     what = " ".join(args).strip()
+    ctx.link_to("/opportunities", "every opportunity")
     finals = final_states(ctx.session)
     open_query = sa.select(Opportunity).where(Opportunity.state.not_in(finals)).order_by(Opportunity.number)
     if what.lower() == "awaiting":
@@ -305,6 +317,7 @@ def cmd_list(ctx: Context, args: list[str]):
                                    "requests awaiting you, `list JOURNEY` for one journey's."))
         return f"{len(found)} open {{opportunities}} of yours", body
     journey = find_journey(ctx.session, what)
+    ctx.link_to(f"/journeys/{journey.key}", journey.name)
     subtree = journey_subtree_ids(ctx.session, journey.id)
     found = list(ctx.session.scalars(open_query.where(Opportunity.id.in_(
         sa.select(opportunity_journey.c.opportunity_id).where(opportunity_journey.c.journey_id.in_(subtree))))))
@@ -329,6 +342,7 @@ def cmd_evidence(ctx: Context, args: list[str]):
     source = source.strip().strip('"').strip("'").strip() or "Slack"
     actor = ctx.writer()
     opp = find_opportunity(ctx.session, ref)
+    ctx.link_to(f"/opportunities/{opp.key}", opp.key)
     insight = evidence_services.record_evidence(ctx.session, actor, text=text.strip(), source=source,
                                                 kind=_kind_of(source), commit=False)
     opportunity_services.link_evidence(ctx.session, actor, opp.key, [insight.key])  # commits both, once
@@ -342,6 +356,7 @@ def cmd_move(ctx: Context, args: list[str]):
     from govern.workflows.services import request_transition
 
     opp = find_opportunity(ctx.session, args[0])
+    ctx.link_to(f"/opportunities/{opp.key}", opp.key)
     reason = " ".join(args[2:]).strip() or None
     result = request_transition(ctx.session, actor, opp.key, args[1].lower(), reason=reason)
     emoji = ":white_check_mark:" if result.moved else ":hourglass_flowing_sand:"
@@ -356,6 +371,7 @@ def cmd_approve(ctx: Context, args: list[str]):
     from govern.workflows.services import approve_request
 
     opp = find_opportunity(ctx.session, " ".join(args))
+    ctx.link_to(f"/opportunities/{opp.key}", opp.key)
     request = pending_request_of(ctx.session, opp)
     if request is None:
         raise NotFound(f"{opp.key} has no request awaiting approval", {"opportunity": opp.key})
@@ -371,6 +387,7 @@ def cmd_reject(ctx: Context, args: list[str]):
     from govern.workflows.services import reject_request
 
     opp = find_opportunity(ctx.session, args[0])
+    ctx.link_to(f"/opportunities/{opp.key}", opp.key)
     request = pending_request_of(ctx.session, opp)
     if request is None:
         raise NotFound(f"{opp.key} has no request awaiting approval", {"opportunity": opp.key})
@@ -399,6 +416,7 @@ def cmd_owner(ctx: Context, args: list[str]):
     if not args:
         raise Malformed("owner", "which journey?")
     journey = find_journey(ctx.session, " ".join(args))
+    ctx.link_to(f"/journeys/{journey.key}", journey.name)
     owner = journey.owner
     text = f"{journey.name} is owned by {owner.name}" if owner else f"{journey.name} has no owner"
     return text, blocks.owner_blocks(journey)

@@ -133,7 +133,9 @@ def commands():
     def late(answer: dict[str, Any]) -> None:
         adapter.respond(invocation.response_url, answer)
 
-    finished, answer = _within_budget(adapter, lambda: run(db, adapter.directory, invocation, adapter.apply_settings),
+    base_url = getattr(adapter, "base_url", None)  # answers link back to the web app
+    finished, answer = _within_budget(adapter, lambda: run(db, adapter.directory, invocation, adapter.apply_settings,
+                                                           base_url=base_url),
                                       late=late if invocation.response_url else None, always_late=always_late)
     if finished:
         if answer is None:
