@@ -14,6 +14,7 @@ from govern.http.errors import install_error_handlers
 from govern.http.request import close_session
 from govern.config import Config
 from govern.db import Database
+from govern.http.security import install as install_security
 from govern.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -71,21 +72,20 @@ def create_app(config: Config | None = None, *, db: Database | None = None) -> F
         SECRET_KEY=config.secret_key,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=config.session_cookie_secure,
+        SESSION_COOKIE_SECURE=config.cookies_secure,
         PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=12),
         TESTING=config.testing,
         API_TITLE="Journey ops engine API",
         API_VERSION=__version__,
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/api",
-        OPENAPI_JSON_PATH="openapi.json",
-        OPENAPI_SWAGGER_UI_PATH="docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        OPENAPI_JSON_PATH="openapi.json",  # /api/docs is served by govern.http.security (no CDN, no inline script)
         JSON_SORT_KEYS=False,
     )
     runtime = Runtime(config=config, db=db or Database(config.database_url), adapters=build_adapters(config))
     app.extensions["govern"] = runtime
     app.teardown_appcontext(close_session)
+    install_security(app, config)
     install_error_handlers(app)
 
     api = Api(app, spec_kwargs={

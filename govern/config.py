@@ -32,6 +32,15 @@ class Config:
     testing: bool = False
     session_cookie_secure: bool = False
     metrics_token: str | None = field(repr=False, default=None)
+    # Strict-Transport-Security max-age in seconds (0: not sent). Set it once the site is served over https only.
+    hsts_max_age: int = 0
+    # Request bodies larger than this are refused (413) before anything reads them.
+    max_content_length: int = 4 * 1024 * 1024
+
+    @property
+    def cookies_secure(self) -> bool:
+        """Cookies are marked Secure when asked, and always when the site's base URL is https."""
+        return self.session_cookie_secure or self.base_url.lower().startswith("https://")
 
     @property
     def jira_enabled(self) -> bool:
@@ -66,7 +75,22 @@ class Config:
             run_worker=env.get("GOVERN_RUN_WORKER", "1") not in ("0", "false", "no"),
             session_cookie_secure=env.get("GOVERN_SECURE_COOKIES", "0") in ("1", "true", "yes"),
             metrics_token=env.get("GOVERN_METRICS_TOKEN") or None,
+            hsts_max_age=_whole_number(env, "GOVERN_HSTS_MAX_AGE", 0),
+            max_content_length=_whole_number(env, "GOVERN_MAX_CONTENT_LENGTH", 4 * 1024 * 1024),
         )
+
+
+def _whole_number(env, name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"{name} must not be negative, got {raw!r}")
+    return value
 
 
 def normalise_database_url(url: str) -> str:

@@ -148,12 +148,26 @@ def load_config_text(text: str, source: str = "govern.yaml", *, base_dir: Path |
     """Validate a govern.yaml text completely; raise InvalidInput listing every error with its place.
 
     With `base_dir` (the folder of the file the text came from), `lifecycle: {file: …}` is read relative to it.
+    Without it (a document sent over HTTP) no file is read at all: the server's files are not the sender's to name, and
+    whether one exists is not theirs to learn.
     """
     prepare = None
     if base_dir is not None:
         def prepare(raw: dict) -> None:
             resolve_relative_files(raw, base_dir)
-    return load_document(text, source=source, section_validators=VALIDATORS, prepare=prepare)
+    validators = VALIDATORS if base_dir is not None else [_refuse_file_references, *VALIDATORS]
+    return load_document(text, source=source, section_validators=validators, prepare=prepare)
+
+
+def _refuse_file_references(doc: dict) -> dict[str, str]:
+    """A validator, run first for documents sent over HTTP: `lifecycle: {file: …}` is refused before anything reads
+    it (and the section is dropped so that no later validator does)."""
+    section = doc.get("lifecycle")
+    if isinstance(section, dict) and "file" in section and "states" not in section:
+        doc["lifecycle"] = None
+        return {"lifecycle.file": "file references are read only by `govern apply FILE` on the server; send the "
+                                  "lifecycle definition inline (a mapping with states and transitions)"}
+    return {}
 
 
 def resolve_relative_files(raw: dict, base_dir: Path) -> None:
@@ -172,6 +186,7 @@ def derived_settings(doc: dict) -> dict[str, Any]:
 
 def apply_text(session: Session, actor: Actor, text: str, *, source: str = "govern.yaml",
                dry_run: bool = False, base_dir: Path | None = None) -> Plan:
+    """Validate and apply a govern.yaml text. Without `base_dir` (text sent over HTTP) it may name no file."""
     doc = load_config_text(text, source, base_dir=base_dir)
     return apply_config(session, actor, doc, dry_run=dry_run, extra_settings=derived_settings(doc))
 

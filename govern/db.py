@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 from typing import Iterator
 
@@ -87,9 +88,15 @@ class Database:
 
 
 def _ensure_sqlite_folder(url: str) -> None:
+    """The database file's folder exists, and a new database file is created readable by its owner only (0600): it
+    holds password hashes and token hashes. SQLite gives its -wal and -shm files the same permissions."""
     path = sa.engine.make_url(url).database
-    if path and path != ":memory:":
+    if path and path != ":memory:" and not path.startswith("file:"):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            pass
 
 
 def _configure_sqlite(engine: sa.Engine) -> None:

@@ -55,6 +55,10 @@ class Person(Base):
     is_admin: Mapped[bool] = mapped_column(default=False)
     active: Mapped[bool] = mapped_column(default=True)
     password_hash: Mapped[Optional[str]] = mapped_column(sa.String(255))
+    # Bumped on sign-out, password change, deactivation and role loss: every session signed with an older one ends.
+    session_version: Mapped[int] = mapped_column(default=1, server_default="1")
+    # Set when someone else set the password: the person must choose their own at the next sign-in.
+    password_reset_required: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     seats: Mapped[list["CouncilSeat"]] = relationship(back_populates="person", cascade="all, delete-orphan")
@@ -428,6 +432,9 @@ class ApprovalRequest(Base):
     requested_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("person.id"))
     reason: Mapped[Optional[str]] = mapped_column(sa.Text)
     rule: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Who could approve, fixed when the request was made (journey owners by key, council role holders, their
+    # handles): a later edit of the opportunity's journeys or of the council cannot change who must approve.
+    approvers: Mapped[Optional[dict[str, Any]]]
     status: Mapped[str] = mapped_column(sa.String(20), default="pending", index=True)
     decided_reason: Mapped[Optional[str]] = mapped_column(sa.Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -678,3 +685,31 @@ def setting_row(session, key: str) -> Setting | None:
         if row is not None:
             cache[1][key] = row
     return None if row is not None and row in session.deleted else row
+
+
+# --- protection against guessing and replays ---------------------------------------------------------------------------
+
+
+class SigninThrottle(Base):
+    """Failed sign-ins per handle (or e-mail) and per client address; a lock ends further tries until it lapses."""
+
+    __tablename__ = "signin_throttle"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(300), unique=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[Optional[dt.datetime]]
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class RequestReceipt(Base):
+    """A signed inbound request already handled (Slack request signature, Jira webhook identifier): a replay or a
+    retry of the same request is recognised and not executed twice."""
+
+    __tablename__ = "request_receipt"
+    __table_args__ = (sa.UniqueConstraint("source", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(sa.String(20))
+    key: Mapped[str] = mapped_column(sa.String(128))
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)

@@ -37,7 +37,9 @@ APPROVAL_DECIDED = "approval.decided"
 EVALUATION_DUE = "evaluation.due"
 RITUAL_AGENDA = "ritual.agenda"
 OWNERSHIP_GAP = "journey.ownership_gap"
-EVENTS = (OPPORTUNITY_MOVED, APPROVAL_REQUESTED, APPROVAL_DECIDED, EVALUATION_DUE, RITUAL_AGENDA, OWNERSHIP_GAP)
+SIGN_IN_CHANGED = "person.sign_in_changed"  # someone else set this person's password: tell them directly
+EVENTS = (OPPORTUNITY_MOVED, APPROVAL_REQUESTED, APPROVAL_DECIDED, EVALUATION_DUE, RITUAL_AGENDA, OWNERSHIP_GAP,
+          SIGN_IN_CHANGED)
 
 
 @dataclass(frozen=True)

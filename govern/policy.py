@@ -39,8 +39,15 @@ ACTIONS: dict[str, tuple[str, dict[str, Scope]]] = {
              {r: A for r in ROLES}),
     "token.manage_own": ("create and revoke their own API tokens", {r: A for r in ROLES}),
     "person.manage": ("add, change and remove people", _COUNCIL),
-    "council.manage": ("seat and unseat council members", _COUNCIL),
-    "journey.manage": ("create, move and remove journeys", _COUNCIL),
+    # Identity: who may grant which role, and who may set someone else's password (never their own role or seat).
+    "person.grant_admin": ("make someone an administrator, or take it away", {"admin": A}),
+    "person.set_password": ("set someone else's sign-in password (they must choose their own at the next sign-in)",
+                            {"admin": A}),
+    "council.seat_lead": ("seat and unseat the lead", {"admin": A}),
+    "council.seat_manager": ("seat and unseat managers", {"admin": A, "lead": A}),
+    "council.manage": ("seat and unseat coordinators and supporters", _COUNCIL),
+    "journey.manage": ("create, move and remove journeys; change their owner, scoring model and Slack channel",
+                       _COUNCIL),
     "journey.edit": ("edit a journey's stages, steps and description",
                      {**_COUNCIL, "owner": S, "coordinator": S}),
     "persona.manage": ("create and change personas", {**_COUNCIL, "coordinator": A}),
@@ -66,6 +73,16 @@ ACTIONS: dict[str, tuple[str, dict[str, Scope]]] = {
     "config.apply": ("apply govern.yaml (people, council, journeys, KPIs, rituals, settings)", _COUNCIL),
 }
 del A, S
+
+
+# The action that grants (or takes away) each council seat: a role is granted only by someone above it.
+SEAT_ACTIONS = {"lead": "council.seat_lead", "manager": "council.seat_manager",
+                "coordinator": "council.manage", "supporter": "council.manage"}
+
+
+def seat_action(role: str) -> str:
+    """The permission needed to seat or unseat someone in `role`."""
+    return SEAT_ACTIONS.get(role, "council.seat_lead")
 
 
 def permission_table() -> list[tuple[str, str, str, Scope | None]]:
@@ -116,6 +133,13 @@ class Actor:
             raise KeyError(f"unknown action {action!r}")
         if not self.can(action, journey_ids):
             raise PermissionDenied(denial_message(self, action), {"action": action, "allowed": who_may(action)})
+
+
+def require_not_self(actor: Actor, person_id: int | None, what: str) -> None:
+    """Nobody changes their own standing (seats, admin flag, active flag): another person with the right must."""
+    if not actor.system and person_id is not None and actor.person_id == person_id:
+        raise PermissionDenied(f"{actor.handle} may not {what} for themselves; someone else who may must do it",
+                               {"person": actor.handle, "reason": "self"})
 
 
 def who_may(action: str, custom: "Mapping[str, CustomRole] | None" = None) -> list[str]:

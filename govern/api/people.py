@@ -75,6 +75,8 @@ def update_person(data, handle: str):
 @blp.response(204)
 @blp.errors(403, 404, 422)
 def set_password(data, handle: str):
-    """Set a sign-in password: your own, or anyone's with person.manage."""
-    people_service.set_password(db_session(), current_actor(), handle, data["password"])
+    """Set a sign-in password: your own (give `current_password`), or someone else's as an administrator
+    (person.set_password: they must choose their own at the next sign-in and are told)."""
+    people_service.set_password(db_session(), current_actor(), handle, data["password"],
+                                current_password=data.get("current_password"))
     return None

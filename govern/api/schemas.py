@@ -105,6 +105,8 @@ class PersonUpdateSchema(Schema):
 
 class PasswordSchema(Schema):
     password = fields.String(required=True, validate=validate.Length(max=512), load_only=True)
+    current_password = fields.String(validate=validate.Length(max=512), load_only=True, metadata={
+        "description": "required when changing your own password"})
 
 
 class SeatCreateSchema(Schema):

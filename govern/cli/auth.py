@@ -33,15 +33,23 @@ def user():
 @as_option
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input (for scripts).")
 def set_password(handle: str, as_handle: str | None, password_stdin: bool):
-    """Set HANDLE's sign-in password (your own, or anyone's for those who manage people)."""
+    """Set HANDLE's sign-in password: as the local operator or an administrator (HANDLE must then choose their own at
+    the next sign-in, unless set by the local operator), or your own with --as HANDLE (asks for the current one; with
+    --password-stdin, the current password is the first line and the new one the second)."""
+    own = bool(as_handle) and as_handle == handle
+    current = None
     if password_stdin:
+        if own:
+            current = sys.stdin.readline().rstrip("\r\n")
         password = sys.stdin.readline().rstrip("\r\n")
     else:
+        if own:
+            current = click.prompt(f"Current password for {handle}", hide_input=True)
         password = click.prompt(f"New password for {handle}", hide_input=True, confirmation_prompt=True)
     runtime = get_runtime()
     with runtime.db.session_scope() as session:
         actor = resolve_actor(session, as_handle)
-        people_service.set_password(session, actor, handle, password)
+        people_service.set_password(session, actor, handle, password, current_password=current)
     click.echo(f"password set for {handle}")
 
 

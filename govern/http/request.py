@@ -7,12 +7,13 @@ import hmac
 from flask import current_app, g, request, session as web_session
 from sqlalchemy.orm import Session
 
-from govern.errors import GovernError, PermissionDenied, Unauthenticated
+from govern.errors import PermissionDenied, Unauthenticated
 from govern.http.csrf import CSRF_SESSION_KEY
 from govern.policy import Actor
 from govern.runtime import Runtime
 from govern.services.common import load_actor
-from govern.services.people import person_for_token
+from govern.model import Person
+from govern.services.people import person_for_token, session_is_current
 
 
 def runtime() -> Runtime:
@@ -50,8 +51,17 @@ def current_actor(required: bool = True) -> Actor | None:
     elif web_session.get("person_id"):
         _check_cookie_write()
         try:
-            actor = load_actor(session, int(web_session["person_id"]))
-        except (GovernError, ValueError, TypeError):
+            person = session.get(Person, int(web_session["person_id"]))
+        except (ValueError, TypeError):
+            person = None
+        # Server-side revocation: the cookie names the session version it was signed in with; sign-out, a password
+        # change, deactivation or a lost role moved the person's version on, and every older cookie stops working.
+        if person is not None and session_is_current(person, web_session.get("session_version")):
+            actor = load_actor(session, person)
+            g.password_reset_required = bool(person.password_reset_required)
+            if g.password_reset_required and request.path.startswith("/api/"):
+                raise Unauthenticated("choose your own password first (someone else set it): sign in on the web")
+        else:
             web_session.clear()
     g.actor = actor
     if actor is None and required:

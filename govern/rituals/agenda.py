@@ -25,6 +25,7 @@ from typing import Any, Iterable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from govern.escaping import markdown_inline
 from govern.metrics import KpiScale, evaluate
 from govern.scoring import rank_portfolio
 from govern.model import (
@@ -399,15 +400,15 @@ def build_agenda(session: Session, ritual: Ritual, scheduled_at: dt.datetime, *,
 
 def to_markdown(agenda: dict[str, Any]) -> str:
     ritual = agenda["ritual"]
-    lines = [f"# {ritual['name']} — {agenda['local_time']}", ""]
+    lines = [f"# {_md_escape(ritual['name'])} — {_md_escape(agenda['local_time'])}", ""]
     if ritual.get("purpose"):
-        lines += [ritual["purpose"].strip(), ""]
-    lines.append(f"Scope: {agenda['scope']['label']}.")
+        lines += [_md_escape(ritual["purpose"].strip()), ""]
+    lines.append(f"Scope: {_md_escape(agenda['scope']['label'])}.")
     if ritual.get("piggyback_on"):
-        lines.append(f"Held during the {ritual['piggyback_on']}.")
+        lines.append(f"Held during the {_md_escape(ritual['piggyback_on'])}.")
     lines.append("")
     for section in agenda["sections"]:
-        lines += [f"## {section['title']}", ""]
+        lines += [f"## {_md_escape(section['title'])}", ""]
         if not section["items"]:
             lines.append("_Nothing._")
         for item in section["items"]:
@@ -418,8 +419,7 @@ def to_markdown(agenda: dict[str, Any]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _md_escape(text: str) -> str:
-    return text.replace("\n", " ")
+_md_escape = markdown_inline
 
 
 def summary_text(agenda: dict[str, Any]) -> str:

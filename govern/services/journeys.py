@@ -65,7 +65,9 @@ def create_journey(session: Session, actor: Actor, *, key: str, name: str, level
 def update_journey(session: Session, actor: Actor, key: str, *, commit: bool = True, **changes) -> Journey:
     """Change a journey's name, description, level, parent, owner or channel."""
     journey = get_journey(session, key)
-    structural = {"level", "parent", "owner"} & set(changes)
+    # Structure, accountability, ranking and routing are council matters: a scoped journey.edit (owner, coordinator)
+    # changes only a journey's words, stages and steps.
+    structural = {"level", "parent", "owner", "scoring_model", "slack_channel"} & set(changes)
     actor.require("journey.manage" if structural else "journey.edit", [journey.id])
     before = journey_snapshot(journey)
     for field, value in changes.items():
@@ -227,6 +229,7 @@ def delete_step(session: Session, actor: Actor, ref: str, *, move_evidence_to: s
             "(move_evidence_to) so that no insight is orphaned", {"step": ref, "insights": linked})
     if linked:
         target = get_step(session, move_evidence_to)
+        actor.require("journey.edit", [target.journey_id])  # the evidence must land within the actor's reach too
         if target.id == step.id:
             raise InvalidInput("cannot move evidence to the step being removed", {"move_evidence_to": ref})
         already = set(session.scalars(sa.select(insight_step.c.insight_id).where(insight_step.c.step_id == target.id)))

@@ -36,6 +36,13 @@ def check_version(opp: Opportunity, expected_version: int | None) -> None:
             "reload and try again", {"version": opp.version})
 
 
+def require_after_edit(session: Session, actor: Actor, action: str, journey_ids: list[int]) -> None:
+    """The scope check after an edit: the target must still be within the actor's reach, or nothing is saved."""
+    if not actor.can(action, journey_ids):
+        session.rollback()
+        actor.require(action, journey_ids)
+
+
 def opportunity_journey_ids(opp: Opportunity) -> list[int]:
     return [j.id for j in opp.journeys]
 
@@ -95,6 +102,9 @@ def update_opportunity(session: Session, actor: Actor, ref: str | int, *, expect
             opp.kpi_links = [keep.get(k.id) or OpportunityKpi(kpi=k) for k in wanted]
         else:
             raise InvalidInput(f"unknown field '{field}'", {field: "unknown field"})
+    if "journeys" in changes:
+        # Checked after the edit as well as before: a scoped role may not move an opportunity out of its journeys.
+        require_after_edit(session, actor, "opportunity.edit", opportunity_journey_ids(opp))
     after = opportunity_snapshot(opp)
     if after != before:
         opp.updated_at = utcnow()

@@ -11,16 +11,23 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from govern import audit
-from govern.errors import Conflict, InvalidInput, NotFound, Unauthenticated
-from govern.model import COUNCIL_ROLES, ApiToken, CouncilSeat, Person, utcnow
+from govern import audit, notifications
+from govern.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unauthenticated
+from govern.model import COUNCIL_ROLES, ApiToken, CouncilSeat, Person, SigninThrottle, utcnow
 from govern.passwords import hash_password, verify_password
-from govern.policy import Actor
+from govern.policy import Actor, require_not_self, seat_action
 from govern.services.common import get_journey, get_person, require_text
 
 HANDLE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 TOKEN_PREFIX = "gov_"
+# Sign-in throttling: after this many failures in a row for one handle (or one client address) further tries are
+# refused, whatever the password, until the lock lapses; a success clears the count.
+SIGNIN_FAILURES_PER_HANDLE = 5
+SIGNIN_FAILURES_PER_ADDRESS = 50
+SIGNIN_LOCK = dt.timedelta(minutes=15)
+# Compared against when the handle is unknown, so that a failure costs the same time whether the handle exists or not.
+_DUMMY_HASH = hash_password("not a password anyone has")
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
 
@@ -42,8 +49,10 @@ def _check_person_fields(handle: str | None, email: str | None) -> None:
 def create_person(session: Session, actor: Actor, *, handle: str, name: str, email: str | None = None,
                   slack_id: str | None = None, title: str | None = None, department: str | None = None,
                   is_admin: bool = False, commit: bool = True) -> Person:
-    """Add a person to the organisation."""
+    """Add a person to the organisation (making them an administrator needs person.grant_admin)."""
     actor.require("person.manage")
+    if is_admin:
+        actor.require("person.grant_admin")
     name = require_text(name, "name", max_len=200)
     _check_person_fields(handle, email)
     if session.scalar(sa.select(Person.id).where(Person.handle == handle)):
@@ -69,10 +78,19 @@ def update_person(session: Session, actor: Actor, handle: str, *, commit: bool =
     if unknown:
         raise InvalidInput(f"unknown field(s): {', '.join(sorted(unknown))}", {k: "unknown field" for k in unknown})
     _check_person_fields(None, changes.get("email"))
+    if "is_admin" in changes and bool(changes["is_admin"]) != person.is_admin:
+        actor.require("person.grant_admin")
+        require_not_self(actor, person.id, "change the administrator flag")
+    if "active" in changes and bool(changes["active"]) != person.active:
+        require_not_self(actor, person.id, "deactivate or reactivate an account")
+        if person.is_admin:
+            actor.require("person.grant_admin")  # only an administrator deactivates an administrator
     before = person_snapshot(person)
     for field, value in changes.items():
         setattr(person, field, value)
     after = person_snapshot(person)
+    if (before["is_admin"] and not after["is_admin"]) or (before["active"] and not after["active"]):
+        end_sessions(person)  # deactivation or loss of a role ends every session
     if before != after:
         audit.record(session, actor, "person.updated", "person", person.handle, before=before, after=after)
     if commit:
@@ -82,11 +100,15 @@ def update_person(session: Session, actor: Actor, handle: str, *, commit: bool =
 
 def seat_member(session: Session, actor: Actor, *, person: str, role: str, journey: str | None = None,
                 commit: bool = True) -> CouncilSeat:
-    """Seat a person on the council in a role, optionally scoped to a journey (and its subtree)."""
-    actor.require("council.manage")
+    """Seat a person on the council in a role, optionally scoped to a journey (and its subtree).
+
+    Who may grant which seat is in the permission table (`policy.seat_action`); nobody seats themselves."""
     if role not in COUNCIL_ROLES:
+        actor.require("council.manage")
         raise InvalidInput(f"unknown council role '{role}' (one of {', '.join(COUNCIL_ROLES)})", {"role": role})
+    actor.require(seat_action(role))
     p = get_person(session, person)
+    require_not_self(actor, p.id, f"take a {role} seat")
     j = get_journey(session, journey) if journey else None
     exists = session.scalar(sa.select(CouncilSeat).where(
         CouncilSeat.person_id == p.id, CouncilSeat.role == role,
@@ -104,10 +126,13 @@ def seat_member(session: Session, actor: Actor, *, person: str, role: str, journ
 
 
 def unseat_member(session: Session, actor: Actor, seat_id: int, *, commit: bool = True) -> None:
+    """Remove a seat (needs the right that grants it); the person's sessions end with it."""
     actor.require("council.manage")
     seat = session.get(CouncilSeat, seat_id)
     if seat is None:
         raise NotFound(f"unknown council seat {seat_id}")
+    actor.require(seat_action(seat.role))
+    end_sessions(seat.person)
     before = {"person": seat.person.handle, "role": seat.role, "journey": seat.journey.key if seat.journey else None}
     session.delete(seat)
     audit.record(session, actor, "council.unseated", "council_seat", seat_id, before=before)
@@ -118,27 +143,114 @@ def unseat_member(session: Session, actor: Actor, seat_id: int, *, commit: bool 
 # --- sign-in and tokens -------------------------------------------------------------------------------------------------
 
 
-def set_password(session: Session, actor: Actor, handle: str, password: str, *, commit: bool = True) -> None:
-    """Set a person's sign-in password (their own, or anyone's for those who manage people)."""
-    person = get_person(session, handle)
-    if actor.person_id != person.id:
-        actor.require("person.manage")
+def end_sessions(person: Person) -> None:
+    """End every web session of this person (their cookies carry the old session version)."""
+    person.session_version = (person.session_version or 1) + 1
+
+
+def session_is_current(person: Person, version) -> bool:
+    """True when a session signed with `version` is still valid for this (active) person."""
+    return bool(person.active) and isinstance(version, int) and version == (person.session_version or 1)
+
+
+def _check_new_password(password) -> None:
     if not isinstance(password, str) or len(password) < 8:
         raise InvalidInput("a password needs at least 8 characters", {"password": "at least 8 characters"})
+    if len(password) > 1024:
+        raise InvalidInput("a password has at most 1024 characters", {"password": "at most 1024 characters"})
+
+
+def change_own_password(session: Session, actor: Actor, current_password: str | None, new_password: str, *,
+                        commit: bool = True) -> Person:
+    """A person changes their own password, proving they know the current one; every other session ends."""
+    if actor.person_id is None:
+        raise InvalidInput("the local operator has no password; set a person's with --as or as an administrator",
+                           {"person": "required"})
+    person = session.get(Person, actor.person_id)
+    if person is None or not person.active:
+        raise Unauthenticated("sign in first")
+    if not (person.password_hash and isinstance(current_password, str)
+            and verify_password(person.password_hash, current_password)):
+        raise PermissionDenied("the current password is wrong (or none is set: ask an administrator to set one)",
+                               {"current_password": "wrong or missing"})
+    _check_new_password(new_password)
+    person.password_hash = hash_password(new_password)
+    person.password_reset_required = False
+    end_sessions(person)
+    audit.record(session, actor, "person.password_changed", "person", person.handle)
+    if commit:
+        session.commit()
+    return person
+
+
+def set_password(session: Session, actor: Actor, handle: str, password: str, *, current_password: str | None = None,
+                 commit: bool = True) -> None:
+    """Set a sign-in password.
+
+    Your own: give the current one (`change_own_password`). Someone else's: an administrator's action
+    (person.set_password); the person must choose their own at the next sign-in, every session of theirs ends, and
+    they are told (a direct message), so a takeover cannot go unnoticed. The local operator (CLI) counts as an
+    administrator."""
+    person = get_person(session, handle)
+    if actor.person_id is not None and actor.person_id == person.id:
+        change_own_password(session, actor, current_password, password, commit=commit)
+        return
+    actor.require("person.set_password")
+    _check_new_password(password)
     person.password_hash = hash_password(password)
-    audit.record(session, actor, "person.password_set", "person", person.handle)
+    person.password_reset_required = not actor.system
+    end_sessions(person)
+    audit.record(session, actor, "person.password_set", "person", person.handle,
+                 after={"reset_required": person.password_reset_required})
+    if not actor.system:
+        notifications.notify(session, notifications.SIGN_IN_CHANGED, about={"person": person.handle},
+                             audience=notifications.Audience(people=(person.handle,)), facts={"by": actor.label},
+                             dedupe_key=f"sign-in:{person.handle}:{person.session_version}")
     if commit:
         session.commit()
 
 
-def authenticate(session: Session, handle_or_email: str, password: str) -> Person:
-    """The active person with these credentials, or Unauthenticated (same message whatever was wrong)."""
+def _throttle(session: Session, key: str) -> SigninThrottle:
+    row = session.scalar(sa.select(SigninThrottle).where(SigninThrottle.key == key))
+    if row is None:
+        row = SigninThrottle(key=key, failures=0, updated_at=utcnow())
+        session.add(row)
+    return row
+
+
+def authenticate(session: Session, handle_or_email: str, password: str, *, client: str | None = None) -> Person:
+    """The active person with these credentials, or Unauthenticated (same message whatever was wrong).
+
+    Throttled: after SIGNIN_FAILURES_PER_HANDLE failures for one handle (or SIGNIN_FAILURES_PER_ADDRESS from one
+    client address) every try is refused for SIGNIN_LOCK, even with the right password. A password is always
+    checked against a hash (a dummy one for an unknown handle), so a failure takes as long either way. Commits."""
+    typed = (handle_or_email or "").strip().lower()[:200]
+    keys = [f"handle:{typed}"] + ([f"address:{client[:80]}"] if client else [])
+    now = utcnow()
+    throttles = [_throttle(session, key) for key in keys]
     person = session.scalar(sa.select(Person).where(
-        sa.or_(Person.handle == handle_or_email, sa.func.lower(Person.email) == (handle_or_email or "").lower())))
-    ok = bool(person and person.active and person.password_hash
-              and verify_password(person.password_hash, password or ""))
+        sa.or_(Person.handle == typed, sa.func.lower(Person.email) == typed))) if typed else None
+    matches = verify_password(person.password_hash if person and person.password_hash else _DUMMY_HASH,
+                                  password or "")
+    locked = [t for t in throttles if t.locked_until is not None and t.locked_until > now]
+    if locked:
+        session.commit()
+        minutes = max(1, int((max(t.locked_until for t in locked) - now).total_seconds() // 60) + 1)
+        raise Unauthenticated(f"too many failed sign-ins; try again in {minutes} minute(s)",
+                              {"retry_after": minutes * 60, "reason": "locked"})
+    ok = bool(person and person.active and person.password_hash and matches)
     if not ok:
+        for t, limit in zip(throttles, (SIGNIN_FAILURES_PER_HANDLE, SIGNIN_FAILURES_PER_ADDRESS)):
+            t.failures = (t.failures or 0) + 1
+            t.updated_at = now
+            if t.failures >= limit:
+                t.locked_until = now + SIGNIN_LOCK
+                t.failures = 0
+        session.commit()
         raise Unauthenticated("unknown user or wrong password")
+    throttles[0].failures = 0
+    throttles[0].locked_until = None
+    session.commit()
     return person
 
 
@@ -176,6 +288,17 @@ def revoke_token(session: Session, actor: Actor, token_id: int) -> ApiToken:
         audit.record(session, actor, "token.revoked", "api_token", token.id, after={"name": token.name})
     session.commit()
     return token
+
+
+def sign_out(session: Session, actor: Actor) -> None:
+    """Sign out everywhere: every web session of this person ends (API tokens stay until revoked)."""
+    if actor.person_id is None:
+        return
+    person = session.get(Person, actor.person_id)
+    if person is not None:
+        end_sessions(person)
+        audit.record(session, actor, "person.signed_out", "person", person.handle)
+        session.commit()
 
 
 def person_for_token(session: Session, secret: str) -> Person:

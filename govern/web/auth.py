@@ -9,7 +9,7 @@ from werkzeug.exceptions import HTTPException, default_exceptions
 from govern.errors import GovernError
 from govern.model import CouncilSeat, Journey, Person
 from govern.policy import ROLE_DESCRIPTIONS
-from govern.services.people import authenticate
+from govern.services.people import authenticate, change_own_password, sign_out
 from govern.vocabulary import vocabulary_of
 from govern.web import bp
 from govern.web.display import display_zone, iso_local, local_day, local_time, names, with_names
@@ -47,13 +47,8 @@ for _code in default_exceptions:
 
 
 @bp.after_request
-def _security_headers(response):
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    response.headers.setdefault("Content-Security-Policy",
-                                "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-                                "form-action 'self'; frame-ancestors 'none'")
+def _no_store(response):
+    # CSP, framing, sniffing and referrer headers are set for every response by govern.http.security.
     if request.endpoint and request.endpoint != "web.login":
         response.headers.setdefault("Cache-Control", "no-store")
     return response
@@ -176,18 +171,43 @@ def login():
         return render_template("login.html", next=target, handle="", error=None)
     handle = request.form.get("handle", "").strip()
     try:
-        person = authenticate(db_session(), handle, request.form.get("password", ""))
+        person = authenticate(db_session(), handle, request.form.get("password", ""), client=request.remote_addr)
     except GovernError as exc:
         return render_template("login.html", next=target, handle=handle, error=exc.message), 401
     web_session.clear()  # a fresh session (and a fresh form token) on sign-in: no fixation
     web_session["person_id"] = person.id
+    web_session["session_version"] = person.session_version
     web_session.permanent = True
     g.pop("actor", None)
+    if person.password_reset_required:
+        return redirect(url_for("web.account_password"))
     return redirect(target)
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def account_password():
+    """Change your own password (the current one is needed); the one step left after someone else set it."""
+    me = g.web_actor
+    person = db_session().get(Person, me.person_id)
+    if request.method == "GET":
+        return render_template("account_password.html", reset_required=person.password_reset_required, error=None)
+    try:
+        person = change_own_password(db_session(), me, request.form.get("current_password"),
+                                     request.form.get("new_password", ""))
+    except GovernError as exc:
+        return render_template("account_password.html", reset_required=person.password_reset_required,
+                               error=exc.message), exc.http_status
+    web_session["session_version"] = person.session_version  # this session carries on; every other one ended
+    return redirect(url_for("web.board"))
 
 
 @bp.post("/logout")
 def logout():
+    """Sign out everywhere: a copied cookie of this (or any other) session of yours stops working."""
+    me = signed_in_actor()
+    if me is not None:
+        sign_out(db_session(), me)
     web_session.clear()
     g.pop("actor", None)
     return redirect(url_for("web.login"))

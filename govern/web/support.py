@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import abort, current_app, g, redirect, render_template, request, session as web_session, url_for
 from werkzeug.exceptions import HTTPException
@@ -33,6 +34,8 @@ def login_required(view):
         if actor is None or actor.person_id is None:
             return redirect(url_for("web.login", next=request.full_path.rstrip("?")))
         g.web_actor = actor
+        if g.get("password_reset_required") and request.endpoint != "web.account_password":
+            return redirect(url_for("web.account_password"))
         return view(*args, **kwargs)
 
     return wrapper
@@ -73,10 +76,19 @@ def take_notices() -> list[dict[str, str]]:
 
 
 def safe_next(target: str | None, default: str) -> str:
-    """Only same-site paths are followed after sign-in or a form (never another host)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return default
+    """Only same-site paths are followed after sign-in or a form (never another host).
+
+    Browsers drop tabs and newlines from URLs and read a backslash as a slash, so `/\t/evil.example` would become
+    `//evil.example`: a target with any control character, whitespace or backslash is refused, and what is left must
+    parse as a path with neither scheme nor host."""
+    if not target or not isinstance(target, str) or len(target) > 2000:
+        return default
+    if any(ord(ch) < 0x21 or ch in "\\\x7f" for ch in target):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return default
+    return target
 
 
 # --- error pages ------------------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import textwrap
 from dataclasses import dataclass
-from xml.sax.saxutils import escape
+from html import escape  # quotes too: titles land in attributes (aria-label) as well as text
 
 from govern.workflows import approvals
 from govern.workflows.definition import Definition, TransitionDef

@@ -224,11 +224,34 @@ def approval_contexts(session: Session, asks: list[tuple[Opportunity, int | None
     return out
 
 
+def approvers_snapshot(ctx: ApprovalContext) -> dict[str, Any]:
+    """The approval context as stored on a request (JSON): fixed when the request is made."""
+    return {"journey_owners": dict(ctx.journey_owners),
+            "role_holders": {role: sorted(ids) for role, ids in ctx.role_holders.items()},
+            "names": {str(pid): name for pid, name in ctx.names.items()}}
+
+
+def context_from_snapshot(snapshot: dict[str, Any], requester_id: int | None) -> ApprovalContext:
+    return ApprovalContext(
+        {str(k): (int(v) if v is not None else None) for k, v in (snapshot.get("journey_owners") or {}).items()},
+        {str(r): frozenset(int(i) for i in ids) for r, ids in (snapshot.get("role_holders") or {}).items()},
+        requester_id, {int(k): str(v) for k, v in (snapshot.get("names") or {}).items()})
+
+
+def request_context(session: Session, request: ApprovalRequest) -> ApprovalContext:
+    """Who may approve this request: fixed when it was requested (a later edit of the opportunity's journeys or of the
+    council changes nothing). Requests made before approvers were stored are judged against the current ones."""
+    if request.approvers:
+        return context_from_snapshot(request.approvers, request.requested_by_id)
+    return approval_context(session, request.opportunity, request.requested_by_id, request.rule)
+
+
 def approval_status(session: Session, request: ApprovalRequest, ctx: ApprovalContext | None = None
                     ) -> ApprovalStatus:
-    """Where a request stands under its rule (captured when it was requested), given the approvals so far."""
-    if ctx is None:
-        ctx = approval_context(session, request.opportunity, request.requested_by_id, request.rule)
+    """Where a request stands under its rule and its approvers (both captured when it was requested), given the
+    approvals so far. A `ctx` passed in is used only for requests that stored no approvers."""
+    if request.approvers or ctx is None:
+        ctx = request_context(session, request)
     approvals_so_far = [v.person_id for v in request.votes if v.decision == "approve"]
     return approvals.evaluate(request.rule, ctx, approvals_so_far)
 
@@ -452,13 +475,14 @@ def request_transition(session: Session, actor: Actor, opportunity_ref: str | in
         raise Conflict(f"{opp.key} already has a pending request (#{pending.id}) to {pending.trigger} "
                        f"({pending.from_state} → {pending.to_state}); approve, reject or withdraw it first",
                        {"request": pending.id})
+    # Who may approve is fixed now, with the request: a later edit of scope or seats cannot change it.
+    ctx = approval_context(session, opp, actor.person_id, dict(t.approval))  # once: status, names, the snapshot
     request = ApprovalRequest(opportunity=opp, trigger=t.trigger, from_state=opp.state, to_state=t.dest,
                               requested_by_id=actor.person_id, reason=reason, rule=dict(t.approval),
-                              status="pending", created_at=utcnow(), votes=[])
+                              approvers=approvers_snapshot(ctx), status="pending", created_at=utcnow(), votes=[])
     session.add(request)
     opp.updated_at = utcnow()  # bumps the version: two concurrent requests cannot both be created
     _flush_guarded(session, opp.key)
-    ctx = approval_context(session, opp, actor.person_id, request.rule)  # once: for the status and the names
     status = approval_status(session, request, ctx)
     audit.record(session, actor, "transition.requested", "opportunity", opp.key,
                  after={"request": request.id, "trigger": t.trigger, "from": opp.state, "to": t.dest,
@@ -609,7 +633,7 @@ def approve_request(session: Session, actor: Actor, request_id: int | str, reaso
         raise PreconditionFailed(f"request #{request.id} has changed since you loaded it (your version "
                                  f"{expected_version}, now {request.version}); reload and try again",
                                  {"version": request.version})
-    ctx = approval_context(session, opp, request.requested_by_id, request.rule)  # once per decision
+    ctx = request_context(session, request)  # once per decision
     status = approval_status(session, request, ctx)
     _require_decider(status, actor, request, "approve")
     capacity = status.capacity_of(actor.person_id)

@@ -11,8 +11,10 @@ EVIDENCE = {"text": "Porting took 9 days", "source": "tickets", "kind": "ticket"
 def sign_in(client, db, handle):
     with db.session_scope() as session:
         person_id = session.scalar(sa.select(Person.id).where(Person.handle == handle))
+        version = session.scalar(sa.select(Person.session_version).where(Person.handle == handle))
     with client.session_transaction() as web:
         web["person_id"] = person_id
+        web["session_version"] = version  # the session version a sign-in would record
         web["_csrf"] = "session-csrf-token"
 
 

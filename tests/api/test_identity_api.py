@@ -46,16 +46,22 @@ def test_me_names_roles_and_the_journeys_each_scoped_role_covers(api, viewer):
 def test_the_web_session_signs_in_api_calls_too(api):
     with api.db.session_scope() as s:
         person_id = s.scalar(sa.select(Person.id).where(Person.handle == "marco"))
+        version = s.scalar(sa.select(Person.session_version).where(Person.handle == "marco"))
     with api.client.session_transaction() as web:
         web["person_id"] = person_id
+        web["session_version"] = version  # the session version a sign-in would record
     assert api.get("/me").get_json()["roles"] == ["manager", "owner", "viewer"]
 
 
 def test_people_set_their_own_password_and_admins_set_anyones(api, viewer):
-    assert api.call("PUT", f"/people/{viewer}/password", as_=viewer, json={"password": "correct horse"}
-                    ).status_code == 204
+    # vera has no password yet: an administrator sets one, then she changes it giving the current one.
+    assert_error(api.call("PUT", f"/people/{viewer}/password", as_=viewer, json={"password": "correct horse"}), 403)
+    assert api.call("PUT", f"/people/{viewer}/password", as_="ana", json={"password": "temporary"}).status_code == 204
+    assert api.call("PUT", f"/people/{viewer}/password", as_=viewer,
+                    json={"password": "correct horse", "current_password": "temporary"}).status_code == 204
     assert_error(api.call("PUT", "/people/ana/password", as_=viewer, json={"password": "takeover!"}), 403)
-    assert_error(api.call("PUT", f"/people/{viewer}/password", as_=viewer, json={"password": "short"}), 422)
+    assert_error(api.call("PUT", f"/people/{viewer}/password", as_=viewer,
+                          json={"password": "short", "current_password": "correct horse"}), 422)
     assert api.call("PUT", "/people/tom/password", as_="ana", json={"password": "tom's new one"}).status_code == 204
     with api.db.session_scope() as s:
         assert authenticate(s, viewer, "correct horse").handle == viewer

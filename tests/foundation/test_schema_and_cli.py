@@ -77,6 +77,8 @@ def test_read_only_json_needs_a_caller_and_lists_journeys(example_client, exampl
 
         with example_db.session_scope() as session:
             web["person_id"] = session.scalar(sa.select(Person.id).where(Person.handle == "priya"))
+            web["session_version"] = session.scalar(sa.select(Person.session_version).where(
+                Person.handle == "priya"))  # the session version a sign-in would record
     journeys = example_client.get("/api/v1/journeys").json
     assert journeys[0]["key"] == "being-a-customer" and journeys[0]["owner"]["handle"] == "ana"
     opp = example_client.get("/api/v1/opportunities/OPP-3").json

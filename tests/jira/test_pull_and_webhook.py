@@ -210,12 +210,13 @@ def test_garbage_with_a_bad_signature_is_refused_before_parsing(webhook_app):
 
 
 @server_only
-def test_old_jira_server_may_put_the_secret_in_the_url(db, standin, jira_worker, webhook_app):
+def test_a_secret_in_the_url_is_refused_even_when_right(db, standin, jira_worker, webhook_app):
     _, keys = _pushed(db, jira_worker, 1)
     payload = standin.move_issue(next(iter(keys.values())), "In Progress", by="alice")
     assert _post(webhook_app, standin, payload, None, query="?secret=nope").status_code == 401
     response = _post(webhook_app, standin, payload, None, query=f"?secret={SECRET}")
-    assert response.status_code == 200 and solutions(db)[0].state == "in_progress"
+    assert response.status_code == 401 and "URL" in response.json["error"]["message"]
+    assert solutions(db)[0].state == "todo"
 
 
 def test_echoes_of_our_own_writes_are_ignored(db, standin, adapter, jira_worker, webhook_app):

@@ -12,8 +12,10 @@ from govern.model import CalendarToken, Person
 def sign_in(client, db, handle):
     with db.session_scope() as session:
         person_id = session.scalar(sa.select(Person.id).where(Person.handle == handle))
+        version = session.scalar(sa.select(Person.session_version).where(Person.handle == handle))
     with client.session_transaction() as web:
         web["person_id"] = person_id
+        web["session_version"] = version  # the session version a sign-in would record
 
 
 def test_the_playbook_needs_a_signed_in_person(example_client):

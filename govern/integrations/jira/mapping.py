@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from govern.escaping import jira_wiki
 from govern.integrations.jira.adf import adf_from_text
 
 LABEL_PREFIX = "govern-sol-"
@@ -121,8 +122,11 @@ class JiraMapping:
                    cloud: bool) -> dict[str, Any]:
         """The `fields` of one create call for a solution (REST v3 on Cloud wants ADF for the description)."""
         opportunity = solution.opportunity
-        text = (f"{solution.description}\n\n" if solution.description else "") + (
-            f"Opportunity {opportunity.key}: {opportunity.title}\n"
+        # Cloud's ADF carries text in text nodes; Server's wiki markup would read `{html}` or `[x|javascript:…]` in
+        # a title as markup, so the data is escaped there.
+        data = (lambda value: value) if cloud else jira_wiki
+        text = (f"{data(solution.description)}\n\n" if solution.description else "") + (
+            f"Opportunity {opportunity.key}: {data(opportunity.title)}\n"
             f"Managed in govern as {solution.key}: {link}")
         fields: dict[str, Any] = {
             "project": {"id": project_id},

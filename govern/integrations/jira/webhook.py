@@ -2,8 +2,9 @@
 
 Authenticity is checked on the raw body BEFORE anything is parsed: Jira (Cloud admin webhooks with a secret, and
 Data Center 10+) signs each request with `X-Hub-Signature: sha256=<hex HMAC-SHA256 of the body, keyed by the secret>`.
-Older Jira Server versions cannot sign; for them the same secret may be put in the webhook URL
-(`/jira/webhook?secret=...`). Both are compared in constant time. No secret configured (GOVERN_JIRA_WEBHOOK_SECRET)
+The secret is never accepted in the URL (`?secret=` would land in access logs): Jira versions that cannot sign
+cannot use the webhook (the scheduled reconciliation still brings their changes). The signature is compared in
+constant time. No secret configured (GOVERN_JIRA_WEBHOOK_SECRET)
 means the endpoint refuses everything. A refused request is 401 and changes nothing.
 
 Echoes of our own writes are ignored: an event whose `user` is our integration user (name, key, e-mail, account id)
@@ -45,15 +46,13 @@ def signature_for(body: bytes, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def verify(body: bytes, headers, args, secret: str | None) -> bool:
-    """True when the request carries a valid signature (or, for old Jira Server, the secret in the URL)."""
+def verify(body: bytes, headers, secret: str | None) -> bool:
+    """True when the request carries a valid signature in its X-Hub-Signature header. A secret in the URL is never
+    accepted: URLs end up in access logs and proxies' logs."""
     if not secret:
         return False
     signature = headers.get("X-Hub-Signature")
-    if signature:
-        return hmac.compare_digest(signature.strip(), signature_for(body, secret))
-    given = args.get("secret")
-    return bool(given) and hmac.compare_digest(given, secret)
+    return bool(signature) and hmac.compare_digest(signature.strip(), signature_for(body, secret))
 
 
 def _refuse(message: str):
@@ -72,7 +71,11 @@ def is_echo(payload: dict, identity: set[str]) -> bool:
 def receive():
     runtime = current_app.extensions["govern"]
     body = request.get_data(cache=True)  # raw bytes; nothing parsed before the signature is checked
-    if not verify(body, request.headers, request.args, runtime.config.jira_webhook_secret):
+    if "secret" in request.args:
+        log.warning("refused a Jira webhook with the secret in its URL")
+        return _refuse("the webhook secret is not accepted in the URL (it would be logged); configure Jira to sign "
+                       "requests (X-Hub-Signature) with GOVERN_JIRA_WEBHOOK_SECRET")
+    if not verify(body, request.headers, runtime.config.jira_webhook_secret):
         log.warning("refused a Jira webhook with a missing or bad signature")
         return _refuse("bad or missing webhook signature")
     try:

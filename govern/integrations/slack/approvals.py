@@ -50,7 +50,7 @@ def render_request(session: Session, request: ApprovalRequest) -> tuple[str, lis
     body = blocks.approval_outcome(request.id, opp, from_state=request.from_state, to_state=request.to_state,
                                    outcome=request.status, by=by, reason=request.decided_reason,
                                    detail=f"{opp.key} is now in {opp.state}")
-    return f"{opp.key} {request.from_state} → {request.to_state}: {request.status} by {by}", body
+    return blocks.escape(f"{opp.key} {request.from_state} → {request.to_state}: {request.status} by {by}"), body
 
 
 def ephemeral(text: str, emoji: str = ":information_source:") -> dict[str, Any]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Iterable, Sequence
 
+from govern.escaping import slack_text
+
 MAX_BLOCKS = 50
 SECTION_LIMIT = 3000
 
@@ -28,8 +30,8 @@ STATE_EMOJI = {
 
 
 def escape(value: Any) -> str:
-    """Escape the three characters Slack's mrkdwn reserves."""
-    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Escape the three characters Slack's mrkdwn reserves (so `<!channel>` in a title stays text)."""
+    return slack_text(value)
 
 
 def clip(value: str, limit: int) -> str:

@@ -285,7 +285,7 @@ def cmd_status(ctx: Context, args: list[str]):
     opp = find_opportunity(ctx.session, " ".join(args))
     pending = [r for r in [pending_request_of(ctx.session, opp)] if r is not None]
     ctx.link_to(f"/opportunities/{opp.key}", opp.key)
-    return f"{opp.key} {opp.title}: {opp.state}", blocks.opportunity_status(
+    return blocks.escape(f"{opp.key} {opp.title}: {opp.state}"), blocks.opportunity_status(
         opp, score=_score_text(ctx.session, opp), pending=pending)
 
 
@@ -321,7 +321,7 @@ def cmd_list(ctx: Context, args: list[str]):
     subtree = journey_subtree_ids(ctx.session, journey.id)
     found = list(ctx.session.scalars(open_query.where(Opportunity.id.in_(
         sa.select(opportunity_journey.c.opportunity_id).where(opportunity_journey.c.journey_id.in_(subtree))))))
-    return f"{len(found)} open {{opportunities}} in {journey.name}", blocks.opportunity_list(
+    return blocks.escape(f"{len(found)} open {{opportunities}} in {journey.name}"), blocks.opportunity_list(
         f"Open {{opportunities}} in {journey.name}", found)
 
 
@@ -409,7 +409,7 @@ def cmd_agenda(ctx: Context, args: list[str]):
             return "No rituals are scheduled.", blocks.notice("No rituals are scheduled.")
         ritual = soonest[0].ritual
     agenda = ritual_services.agenda_for(ctx.session, ctx.actor, ritual.key)
-    return agenda_mod.summary_text(agenda), blocks.agenda_blocks(agenda)
+    return blocks.escape(agenda_mod.summary_text(agenda)), blocks.agenda_blocks(agenda)
 
 
 def cmd_owner(ctx: Context, args: list[str]):
@@ -418,7 +418,7 @@ def cmd_owner(ctx: Context, args: list[str]):
     journey = find_journey(ctx.session, " ".join(args))
     ctx.link_to(f"/journeys/{journey.key}", journey.name)
     owner = journey.owner
-    text = f"{journey.name} is owned by {owner.name}" if owner else f"{journey.name} has no owner"
+    text = blocks.escape(f"{journey.name} is owned by {owner.name}" if owner else f"{journey.name} has no owner")
     return text, blocks.owner_blocks(journey)
 
 

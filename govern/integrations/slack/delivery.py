@@ -64,6 +64,8 @@ SWITCHES = {
     notifications.OWNERSHIP_GAP: "ownership_gap",
 }
 KINDS = tuple(SWITCHES.values())
+# Delivered to the person concerned, never switched off (so not among the KINDS a setting can name).
+DIRECT = {notifications.SIGN_IN_CHANGED: "sign_in_changed"}
 PERMANENT_ERRORS = {
     "channel_not_found", "not_in_channel", "is_archived", "invalid_auth", "not_authed", "account_inactive",
     "token_revoked", "invalid_blocks", "invalid_blocks_format", "no_text", "msg_too_long", "restricted_action",
@@ -136,7 +138,7 @@ class SlackDeliverer:
         return [self._deliver_one(m, switches) for m in messages]
 
     def _deliver_one(self, message: OutboxMessage, switches: Switches) -> Outcome:
-        kind = SWITCHES.get(message.kind)
+        kind = SWITCHES.get(message.kind) or DIRECT.get(message.kind)
         if kind is None:
             return Outcome.failed(message.id, f"unknown notification event {message.kind!r}")
         notice = Notification.of(message)
@@ -297,7 +299,8 @@ class SlackDeliverer:
 
     def _plan_agenda(self, notice: Notification, switches: Switches) -> list[dict[str, Any]]:
         agenda = notice.facts.get("agenda") or {}
-        text = notice.facts.get("summary") or f"Agenda: {notice.about.get('name') or notice.about.get('ritual')}"
+        text = blocks.escape(notice.facts.get("summary")
+                             or f"Agenda: {notice.about.get('name') or notice.about.get('ritual')}")
         with self.db.session_scope() as session:
             channels = self._channels(session, notice.audience, switches)
         return [self._step(c, "agenda", switches, text, blocks.agenda_blocks(agenda)) for c in channels]
@@ -323,8 +326,21 @@ class SlackDeliverer:
             channels = self._channels(session, notice.audience, switches)
         if not gaps:
             return []  # filled since: nothing to say
-        return [self._step(c, "ownership_gap", switches, f"Ownership gap: {gaps[0].name}", blocks.ownership_gap(gaps))
-                for c in channels]
+        return [self._step(c, "ownership_gap", switches, blocks.escape(f"Ownership gap: {gaps[0].name}"),
+                           blocks.ownership_gap(gaps)) for c in channels]
+
+    def _plan_sign_in_changed(self, notice: Notification, switches: Switches) -> list[dict[str, Any]]:
+        """A direct message to the person whose password someone else set (never switched off): a takeover cannot go
+        unnoticed."""
+        with self.db.session_scope() as session:
+            people = list(session.scalars(sa.select(Person).where(Person.handle.in_(notice.audience.people))))
+            who = [(p.slack_id, p.email) for p in people]
+        text = (f"{blocks.escape(notice.facts.get('by') or 'An administrator')} set a new sign-in password for you. "
+                "You will be asked to choose your own when you next sign in. If you did not expect this, tell your "
+                "administrator.")
+        body = [blocks.section(f":closed_lock_with_key: {text}")]
+        return [{"channel": user, "text": text, "blocks": body}
+                for user in dict.fromkeys(self.adapter.directory.slack_ids_for(who))]
 
 
 def _with_link(body: list[dict[str, Any]], link: str) -> list[dict[str, Any]]:

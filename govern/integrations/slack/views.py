@@ -25,7 +25,8 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from govern.integrations.slack import approvals, blocks
 from govern.integrations.slack.commands import DEFERRED, Invocation, run
 from govern.integrations.slack.parsing import Malformed, parse
-from govern.integrations.slack.signing import verify
+from govern.integrations.slack.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from govern.services.receipts import first_arrival, receipt_key
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,15 @@ def _verified_body() -> tuple[Any, bytes | None, Response | None]:
     if not verify(adapter.signing_secret, raw, request.headers):
         log.warning("refused a Slack request with a missing, wrong or stale signature")
         return adapter, None, _error(401, "invalid_signature", "the request is not signed by Slack, or is too old")
+    if request.headers.get("X-Slack-Retry-Num"):
+        # Slack retries what it thinks we missed; the first delivery is being (or was) handled: never twice.
+        log.info("acknowledged Slack retry %s without running it again", request.headers.get("X-Slack-Retry-Num"))
+        return adapter, None, Response(status=200, headers={"X-Slack-No-Retry": "1"})
+    key = receipt_key(request.headers.get(TIMESTAMP_HEADER, ""), request.headers.get(SIGNATURE_HEADER, ""))
+    with _runtime().db.session_scope() as session:
+        if not first_arrival(session, "slack", key):
+            log.warning("refused a replayed Slack request (same timestamp and signature as one already handled)")
+            return adapter, None, _error(409, "replayed", "this request was already handled")
     return adapter, raw, None
 
 

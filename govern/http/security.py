@@ -1,0 +1,139 @@
+"""What every HTTP response and request goes through, whatever blueprint serves it: security headers (a strict CSP, no
+framing, no sniffing, referrer policy, optional HSTS), the request size limit, JSON nesting depth, and the API's
+"who are you" before any body is read.
+
+Installed by the app factory (`install(app, config)`); nothing here holds a rule of the domain.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+
+from flask import Flask, Response, abort, render_template, request, send_from_directory
+from flask.json.provider import DefaultJSONProvider
+
+from govern.config import Config
+
+# No inline script or style anywhere: templates load /static/*.js and *.css; SVG is drawn without style attributes.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                           "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+                           "form-action 'self'; frame-ancestors 'none'")
+MAX_JSON_DEPTH = 32
+# Routes under /api that answer without a caller: the API's description and its documentation page.
+PUBLIC_API_PATHS = ("/api/openapi.json", "/api/docs")
+
+
+# Secrets that travel in URLs (calendar feed tokens: calendar apps cannot send headers) and a refused legacy
+# `?secret=`: what access logs write is redacted.
+_URL_SECRETS = re.compile(r"(/calendar/)[^/?\s\"]+(\.ics)|([?&](?:secret|token)=)[^&\s\"]+")
+
+
+def redact_url_secrets(text: str) -> str:
+    return _URL_SECRETS.sub(lambda m: f"{m.group(1)}[redacted]{m.group(2)}" if m.group(1)
+                            else f"{m.group(3)}[redacted]", text)
+
+
+class RedactUrlSecrets(logging.Filter):
+    """A logging filter for access logs (werkzeug's, gunicorn's): secrets in request URLs become `[redacted]`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, dict):
+            record.args = {k: redact_url_secrets(v) if isinstance(v, str) else v for k, v in record.args.items()}
+        elif isinstance(record.args, tuple):
+            record.args = tuple(redact_url_secrets(v) if isinstance(v, str) else v for v in record.args)
+        if isinstance(record.msg, str):
+            record.msg = redact_url_secrets(record.msg)
+        return True
+
+
+ACCESS_LOGGERS = ("werkzeug", "gunicorn.access")
+
+
+def install_log_redaction() -> None:
+    """Attach the redaction filter to the access loggers once (idempotent)."""
+    for name in ACCESS_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactUrlSecrets) for f in logger.filters):
+            logger.addFilter(RedactUrlSecrets())
+
+
+class DepthLimitedJSON(DefaultJSONProvider):
+    """JSON bodies nested deeper than MAX_JSON_DEPTH are refused (400) instead of recursing through them."""
+
+    def loads(self, s, **kwargs):
+        try:
+            value = json.loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+        _check_depth(value)
+        return value
+
+
+def _check_depth(value) -> None:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+
+
+def swagger_ui_dir() -> Path:
+    """swagger-ui's files, from the installed swagger-ui-bundle package (never a CDN)."""
+    import swagger_ui_bundle
+
+    return Path(swagger_ui_bundle.swagger_ui_path)
+
+
+def install(app: Flask, config: Config) -> None:
+    install_log_redaction()
+    app.json = DepthLimitedJSON(app)
+    app.config["MAX_CONTENT_LENGTH"] = config.max_content_length
+
+    @app.before_request
+    def _authenticate_api_before_reading_the_body():
+        """Under /api, the caller is known (or refused with 401) before any body is parsed or validated; an
+        oversized body is refused (413) from its declared length without reading it."""
+        if request.content_length is not None and request.content_length > config.max_content_length:
+            abort(413, description=f"the request body is larger than {config.max_content_length} bytes")
+        if not request.path.startswith("/api/") or request.path.startswith(PUBLIC_API_PATHS):
+            return None
+        if request.method == "OPTIONS":
+            return None
+        if app.url_map.bind_to_environ(request.environ).test(request.path, request.method):
+            from govern.http.request import current_actor
+
+            current_actor()  # raises Unauthenticated (401) when nobody is signed in
+            if request.is_json and request.content_length:
+                request.get_json()  # malformed or too deeply nested: 400 here, before any schema sees it
+        return None
+
+    @app.after_request
+    def _security_headers(response: Response) -> Response:
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        if config.hsts_max_age:
+            headers.setdefault("Strict-Transport-Security", f"max-age={config.hsts_max_age}; includeSubDomains")
+        return response
+
+    @app.get("/api/docs")
+    def api_docs():
+        """The API's documentation (swagger-ui from the installed package; its start-up script is a static file)."""
+        return render_template("api_docs.html")
+
+    @app.get("/api/docs/assets/<path:name>")
+    def api_docs_assets(name: str):
+        if name not in ("swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js",
+                        "favicon-32x32.png"):
+            abort(404)
+        return send_from_directory(swagger_ui_dir(), name, max_age=86400)
