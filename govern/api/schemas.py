@@ -27,6 +27,12 @@ def Text(max_len: int = 200, *, min_len: int = 0, **kwargs) -> fields.String:  #
     return fields.String(validate=validate.Length(min=min_len, max=max_len), **kwargs)
 
 
+def Email() -> fields.String:  # noqa: N802 - reads like a field
+    """An e-mail address (the pattern the people service checks), documented so that generated requests match it."""
+    return fields.String(allow_none=True, validate=[validate.Length(max=254), validate.Regexp(
+        r"^[^@\s]+@[^@\s]+\.[^@\s]+$", error="not an e-mail address")])
+
+
 def Key(**kwargs) -> fields.String:  # noqa: N802
     return fields.String(validate=validate.Regexp(KEY_PATTERN, error="lower-case letters, digits, '-' or '_'"),
                          **kwargs)
@@ -84,9 +90,12 @@ class PersonSchema(Schema):
 
 
 class PersonCreateSchema(Schema):
-    handle = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    handle = fields.String(required=True, validate=[
+        validate.Length(min=1, max=64),
+        validate.Regexp(r"^[a-z0-9][a-z0-9._-]{0,63}$", error="lower-case letters, digits, '.', '_' or '-', "
+                                                               "starting with a letter or digit")])
     name = Text(200, required=True)
-    email = Text(254, allow_none=True)
+    email = Email()
     slack_id = Text(32, allow_none=True)
     title = Text(200, allow_none=True)
     department = Text(200, allow_none=True)
@@ -95,7 +104,7 @@ class PersonCreateSchema(Schema):
 
 class PersonUpdateSchema(Schema):
     name = Text(200, min_len=1)
-    email = Text(254, allow_none=True)
+    email = Email()
     slack_id = Text(32, allow_none=True)
     title = Text(200, allow_none=True)
     department = Text(200, allow_none=True)

@@ -12,7 +12,8 @@ import logging
 import re
 from pathlib import Path
 
-from flask import Flask, Response, abort, render_template, request, send_from_directory
+from flask import Flask, Response, abort, current_app, render_template, request, send_from_directory
+from werkzeug.exceptions import BadRequest
 from flask.json.provider import DefaultJSONProvider
 
 from govern.config import Config
@@ -84,6 +85,17 @@ def _check_depth(value) -> None:
             stack.extend((v, depth + 1) for v in item)
 
 
+def _check_json_body() -> None:
+    """A JSON body that does not parse, or nests too deeply, is a 400 naming the body (the shape webargs uses)."""
+    try:
+        current_app.json.loads(request.get_data(cache=True))
+    except ValueError as exc:
+        nested = "nested deeper" in str(exc)
+        error = BadRequest(str(exc) if nested else "Invalid JSON body.")
+        error.data = {"messages": {"json": [str(exc) if nested else "Invalid JSON body."]}}
+        raise error from None
+
+
 def swagger_ui_dir() -> Path:
     """swagger-ui's files, from the installed swagger-ui-bundle package (never a CDN)."""
     import swagger_ui_bundle
@@ -111,7 +123,7 @@ def install(app: Flask, config: Config) -> None:
 
             current_actor()  # raises Unauthenticated (401) when nobody is signed in
             if request.is_json and request.content_length:
-                request.get_json()  # malformed or too deeply nested: 400 here, before any schema sees it
+                _check_json_body()  # malformed or too deeply nested: 400 here, before any schema sees it
         return None
 
     @app.after_request

@@ -19,7 +19,7 @@ from govern.model import (
     CouncilSeat, Insight, Journey, Kpi, KpiMeasurement, Opportunity, OpportunityKpi, Person, Persona, Ritual,
     RitualOccurrence, Setting, Stage, Step, insight_step, opportunity_journey,
 )
-from govern.policy import Actor
+from govern.policy import Actor, require_not_self, seat_action
 from govern.vocabulary import forget as forget_vocabulary
 
 SETTING_SECTIONS = ("organisation", "terminology", "words", "roles", "evidence", "lifecycle", "scoring", "jira", "slack")
@@ -274,6 +274,42 @@ def _refusals(session: Session, changes: list[Change]) -> list[str]:
 # --- applying -----------------------------------------------------------------------------------------------------------
 
 
+def _require_identity_rights(session: Session, actor: Actor, changes: list[Change]) -> None:
+    """Governance as code grants no more than the applier could grant by hand: seats need the right that grants
+    that role, the admin flag needs person.grant_admin, and nobody changes their own seats, admin or active flag."""
+    me = session.get(Person, actor.person_id).handle if actor.person_id is not None else None
+    for change in changes:
+        data = change.after or change.before or {}
+        if change.kind == "seat":
+            actor.require(seat_action(data.get("role", "")))
+            if data.get("person") == me:
+                require_not_self(actor, actor.person_id, f"{'take' if change.op == 'add' else 'change'} a "
+                                                         f"{data.get('role')} seat")
+        elif change.kind == "person":
+            admin_before = bool((change.before or {}).get("is_admin"))
+            admin_after = bool((change.after or {}).get("is_admin")) if change.op != "remove" else admin_before
+            if admin_before != admin_after:
+                actor.require("person.grant_admin")
+            if change.key == me and (admin_before != admin_after or change.op == "remove"
+                                     or (change.after or {}).get("active") is False):
+                require_not_self(actor, actor.person_id, "change the administrator or active flag")
+
+
+def _end_sessions_of_demoted(people: dict[str, Person], changes: list[Change]) -> None:
+    """Removal of a seat, of the admin flag or of the person ends their sessions (as the same edits by hand do)."""
+    for change in changes:
+        if change.kind == "seat" and change.op == "remove":
+            handle = (change.before or {}).get("person")
+        elif change.kind == "person" and (change.op == "remove" or (
+                (change.before or {}).get("is_admin") and not (change.after or {}).get("is_admin"))):
+            handle = change.key
+        else:
+            continue
+        person = people.get(handle)
+        if person is not None:
+            person.session_version = (person.session_version or 1) + 1
+
+
 def apply_config(session: Session, actor: Actor, doc: dict, *, dry_run: bool = False,
                  extra_settings: dict[str, Any] | None = None) -> Plan:
     """Upsert the configuration in `doc`; refuse (changing nothing) if a removal would orphan runtime data."""
@@ -282,12 +318,14 @@ def apply_config(session: Session, actor: Actor, doc: dict, *, dry_run: bool = F
     if result.refusals:
         raise RefusedChange("the configuration was not applied: " + "; ".join(result.refusals),
                             {"refused": result.refusals, "changes": result.lines()})
+    _require_identity_rights(session, actor, result.changes)
     if dry_run or result.empty:
         return result
     by_kind: dict[str, list[Change]] = {}
     for change in result.changes:
         by_kind.setdefault(change.kind, []).append(change)
     people = {p.handle: p for p in session.scalars(sa.select(Person))}
+    _end_sessions_of_demoted(people, result.changes)
     for change in by_kind.get("setting", []):
         row = session.get(Setting, change.key)
         value = change.after["value"] if change.after else None

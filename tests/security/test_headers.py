@@ -65,7 +65,7 @@ def test_hsts_is_an_option_and_cookies_are_secure_on_https(example_db, tmp_path)
     https = create_app(make_config(example_db, tmp_path, base_url="https://council.example", hsts_max_age=31536000),
                        db=example_db)
     assert https.test_client().get("/login").headers["Strict-Transport-Security"].startswith("max-age=31536000")
-    from govern.cli_support import DEMO_PASSWORD
+    from govern.cli.support import DEMO_PASSWORD
 
     _, answer = web_sign_in(https, "ana", DEMO_PASSWORD)
     cookie = answer.headers["Set-Cookie"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from govern.cli_support import DEMO_PASSWORD
+from govern.cli.support import DEMO_PASSWORD
 from govern.model import OutboxMessage, Person
 from govern.notifications import SIGN_IN_CHANGED
 from govern.policy import ACTIONS, seat_action
@@ -76,3 +76,19 @@ def test_who_may_grant_which_role_is_in_the_permission_table():
     assert set(ACTIONS["council.seat_lead"][1]) == {"admin"}
     assert "manager" not in ACTIONS["council.seat_manager"][1]
     assert set(ACTIONS["person.set_password"][1]) == {"admin"}
+
+
+def test_governance_as_code_grants_no_more_than_the_applier_could_by_hand(api):
+    import yaml
+
+    from govern.configure import examples_dir
+
+    doc = yaml.safe_load((examples_dir() / "telecom" / "govern.yaml").read_text())
+    doc["council"].append({"person": "marco", "role": "lead"})
+    answer = api.post("/config/apply", as_="marco", json={"yaml": yaml.safe_dump(doc), "dry_run": False})
+    assert_error(answer, 403)
+    doc["council"][-1] = {"person": "tom", "role": "lead"}
+    assert_error(api.post("/config/apply", as_="marco", json={"yaml": yaml.safe_dump(doc), "dry_run": True}), 403)
+    doc = yaml.safe_load((examples_dir() / "telecom" / "govern.yaml").read_text())
+    next(p for p in doc["people"] if p["handle"] == "marco")["admin"] = True
+    assert_error(api.post("/config/apply", as_="marco", json={"yaml": yaml.safe_dump(doc), "dry_run": True}), 403)

@@ -8,7 +8,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from govern.cli_support import DEMO_PASSWORD
+from govern.cli.support import DEMO_PASSWORD
 from govern.web.support import safe_next
 
 from .conftest import assert_error, web_sign_in

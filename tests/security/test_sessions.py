@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from govern.cli_support import DEMO_PASSWORD
+from govern.cli.support import DEMO_PASSWORD
 from govern.model import CouncilSeat, Person
 from govern.policy import Actor
 from govern.services import people as people_service
@@ -72,8 +72,8 @@ def test_sign_in_from_one_address_is_limited_across_handles(api, monkeypatch):
 
 def test_an_unknown_handle_costs_a_password_check_like_a_known_one(api, monkeypatch):
     checked = []
-    real = people_service.check_password_hash
-    monkeypatch.setattr(people_service, "check_password_hash",
+    real = people_service.verify_password
+    monkeypatch.setattr(people_service, "verify_password",
                         lambda stored, given: checked.append(stored) or real(stored, given))
     with api.db.session_scope() as s:
         for handle in ("ana", "no-such-person"):
