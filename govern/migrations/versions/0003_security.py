@@ -2,14 +2,14 @@
 replay protection for signed inbound requests (Slack, Jira)
 
 Revision ID: 0003_security
-Revises: 0005_scale
+Revises: 0007_ops
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = "0003_security"
-down_revision = "0005_scale"
+down_revision = "0007_ops"
 branch_labels = None
 depends_on = None
 
