@@ -20,7 +20,8 @@ FORMAT_VERSION = 1
 
 
 # Process bookkeeping, not data: which scheduler processes run where (rebuilt by the schedulers themselves).
-OPERATIONAL_TABLES = frozenset({"scheduler_instance"})
+# Sign-in throttles and replay receipts are short-lived protection state: not part of an export either.
+OPERATIONAL_TABLES = frozenset({"scheduler_instance", "signin_throttle", "request_receipt"})
 # Where credentials live: columns blanked, or tables left out whole (None), by an export without credentials.
 CREDENTIALS: dict[str, tuple[str, ...] | None] = {
     "person": ("password_hash",),

@@ -17,8 +17,10 @@ from tests.jira.conftest import adapter, add_opportunity, jira_worker, set_mappi
 def sign_in(client, db, handle: str) -> None:
     with db.session_scope() as session:
         person_id = session.scalar(sa.select(Person.id).where(Person.handle == handle))
+        version = session.scalar(sa.select(Person.session_version).where(Person.handle == handle))
     with client.session_transaction() as web:
         web["person_id"] = person_id
+        web["session_version"] = version  # the session version a sign-in would record
 
 
 def csrf(page: str) -> str:
