@@ -2,14 +2,14 @@
 replay protection for signed inbound requests (Slack, Jira)
 
 Revision ID: 0003_security
-Revises: 0007_ops
+Revises: 0009_notifications
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = "0003_security"
-down_revision = "0007_ops"
+down_revision = "0009_notifications"
 branch_labels = None
 depends_on = None
 
