@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-_MARKDOWN = re.compile(r"([\\`*_\[\]|<>#&!()])")
+_MARKDOWN = re.compile(r"([\\`*_\[\]|<>#&!])")
 _LEADING_LIST = re.compile(r"^(\s*)(\d+)([.)])(?=\s|$)")
 _JIRA_WIKI = re.compile(r"([\\{}\[\]|*_+^~?!#\-])")
 
