@@ -1,4 +1,10 @@
-"""The append-only audit log, hash-chained so that any edited, removed or inserted row is detected."""
+"""The append-only audit log, hash-chained so that any edited, removed or inserted row is detected.
+
+Each event's hash covers its header (id, time, actor, action, entity, previous hash) and the *digest* of its payload
+(before, after, reason), not the payload itself. So personal data in a payload can be erased (redaction: the payload
+is replaced by a marker, `redacted_at` set, the digest kept) and the chain still verifies; every erasure is itself an
+audit event naming the events it erased, and `verify` refuses an erased payload that no recorded redaction explains.
+"""
 
 from __future__ import annotations
 
@@ -37,21 +43,34 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+REDACTED = {"redacted": True}  # what an erased payload reads as
+REDACTION_ACTION = "audit.redacted"
+
+
+def _canonical_hash(body: Any) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def payload_digest(before: Any, after: Any, reason: str | None) -> str:
+    """The digest of an event's payload, which the chain covers in its place."""
+    return _canonical_hash({"before": before, "after": after, "reason": reason})
+
+
 def _digest(event: AuditEvent) -> str:
-    body = {
+    """The event's hash: its header and its payload's digest (the stored digest once the payload is erased)."""
+    covered = event.payload_digest if event.redacted_at is not None else payload_digest(
+        event.before, event.after, event.reason)
+    return _canonical_hash({
         "id": event.id,
         "at": event.at.isoformat(timespec="microseconds"),
         "actor": event.actor,
         "action": event.action,
         "entity_type": event.entity_type,
         "entity_id": event.entity_id,
-        "before": event.before,
-        "after": event.after,
-        "reason": event.reason,
+        "payload_digest": covered,
         "prev_hash": event.prev_hash,
-    }
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    })
 
 
 def record(
@@ -94,6 +113,7 @@ def record(
         prev_hash=last_hash,
     )
     # Microsecond precision is what every backend stores; hash what will be read back.
+    event.payload_digest = payload_digest(event.before, event.after, event.reason)
     event.hash = _digest(event)
     session.add(event)
     session.info[_HEAD] = (scope, event.id, event.hash)
@@ -136,13 +156,20 @@ class VerifyResult:
 
 
 def verify(session: Session, batch: int = 5000) -> VerifyResult:
-    """Walk the chain in order; name the first event whose hash or link does not match."""
+    """Walk the chain in order; name the first event whose hash or link does not match, or whose payload was erased
+    without a recorded redaction."""
     prev_hash, prev_id, checked = GENESIS, 0, 0
+    erased: dict[int, int] = {}  # erased event id -> position, until a redaction event explains it
+    explained: set[int] = set()
     while True:
         rows = session.scalars(
             sa.select(AuditEvent).where(AuditEvent.id > prev_id).order_by(AuditEvent.id).limit(batch)
         ).all()
         if not rows:
+            unexplained = sorted(set(erased) - explained)
+            if unexplained:
+                return VerifyResult(False, checked, unexplained[0],
+                                    "its payload was erased but no recorded redaction names it")
             return VerifyResult(True, checked)
         for event in rows:
             if event.id != prev_id + 1:
@@ -151,6 +178,10 @@ def verify(session: Session, batch: int = 5000) -> VerifyResult:
                 return VerifyResult(False, checked, event.id, "does not link to the event before it")
             if _digest(event) != event.hash:
                 return VerifyResult(False, checked, event.id, "its content does not match its hash (edited)")
+            if event.redacted_at is not None:
+                erased[event.id] = checked
+            if event.action == REDACTION_ACTION and event.redacted_at is None:
+                explained.update(int(i) for i in (event.after or {}).get("audit_events", []))
             prev_hash, prev_id = event.hash, event.id
             checked += 1
         session.expunge_all()
@@ -162,3 +193,17 @@ def history(session: Session, entity_type: str, entity_id: Any) -> list[AuditEve
         .where(AuditEvent.entity_type == entity_type, AuditEvent.entity_id == str(entity_id))
         .order_by(AuditEvent.id)
     ))
+
+
+def erase_payloads(session: Session, event_ids: list[int], now: dt.datetime) -> int:
+    """Replace the payload of these events by the redaction marker, keeping their digests (so the chain verifies).
+    The caller records the redaction event naming them (REDACTION_ACTION, `after={"audit_events": [...]}`)."""
+    erased = 0
+    for event in session.scalars(sa.select(AuditEvent).where(AuditEvent.id.in_(event_ids),
+                                                             AuditEvent.redacted_at.is_(None))):
+        if event.payload_digest is None:  # never sealed under the digest scheme (cannot happen after 0008)
+            event.payload_digest = payload_digest(event.before, event.after, event.reason)
+        event.before, event.after, event.reason = None, dict(REDACTED), None
+        event.redacted_at = now
+        erased += 1
+    return erased

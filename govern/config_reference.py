@@ -228,6 +228,8 @@ def lifecycle_schema() -> tuple[dict, dict]:
     """The `lifecycle` section and the definitions it refers to (guards, approval rules, effects)."""
     guard_variants = []
     for name, spec in guards.GUARDS.items():
+        if name == guards.CHECKLIST:
+            continue  # what a declared check becomes; it is named by the check, below
         description = spec.describe({})
         guard_variants.append({"const": name, "description": description})
         if spec.params:
@@ -281,7 +283,9 @@ def lifecycle_schema() -> tuple[dict, dict]:
                        "oneOf": [state_names, {"type": "array", "items": state_names, "minItems": 1}]},
             "dest": {"description": "The state it enters.", **state_names},
             "guards": {"description": "Conditions checked from the data; unmet guards are told in plain words.",
-                       "type": "array", "items": {"oneOf": guard_variants}},
+                       "type": "array", "items": {"oneOf": [*guard_variants, {
+                           "type": "string", "pattern": "^[a-z][a-z0-9_]*$", "not": {"enum": list(guards.GUARDS)},
+                           "description": "a check declared under `checks:` (ticked by the people it names)"}]}},
             "requires_reason": {"description": "The requester must give a reason.", "type": "boolean",
                                 "default": False},
             "approval": {"$ref": "#/$defs/approval"},
@@ -316,6 +320,20 @@ def lifecycle_schema() -> tuple[dict, dict]:
                                                     "description": "What happens in this state, in plain words.",
                                                     "type": "string"}}, STATE_KEYS)}},
             "transitions": {"type": "array", "minItems": 1, "items": transition},
+            "checks": {"description": "Checklist guards: named checks people tick (\"clinical safety case attached\"); "
+                                      "a transition lists a check among its guards.",
+                       "type": "object", "additionalProperties": {
+                           "type": "object", "additionalProperties": False, "required": ["title", "tickers"],
+                           "properties": {
+                               "title": {"type": "string", "description": "What is checked, in a few words."},
+                               "description": {"type": "string"},
+                               "tickers": {"description": "Who may tick it (council roles and {person: handle}).",
+                                           "type": "array", "minItems": 1, "items": {"oneOf": [
+                                               role_key, {"type": "object", "additionalProperties": False,
+                                                          "required": ["person"],
+                                                          "properties": {"person": {"type": "string"}}}]}},
+                               "link": {"enum": ["optional", "required", "none"], "default": "optional",
+                                        "description": "Whether a tick carries a link to its evidence."}}}},
         },
     }
     _cover(definition["properties"], TOP_KEYS)
@@ -644,8 +662,12 @@ def _lifecycle_vocabulary(defs: dict) -> list[str]:
     _rows(definition, "lifecycle", set(definition["required"]), rows)
     lines += rows + ["", "Guards (`guards:` of a transition, a name or `{name: {param: value}}`):", ""]
     for name, spec in guards.GUARDS.items():
+        if name == guards.CHECKLIST:
+            continue
         params = ", ".join(f"`{k}` (default {p.default}, at least {p.minimum})" for k, p in spec.params.items())
         lines.append(f"- `{name}`: {spec.describe({})}" + (f"; parameters: {params}" if params else ""))
+    lines.append("- the name of a check declared under `checks:` (title, description, tickers: who may tick it, "
+                 "link: optional, required or none): met once one of its tickers ticked it for the opportunity")
     lines += ["", "Approval rules (`approval:` of a transition, exactly one key):", ""]
     for variant in defs["approval"]["oneOf"]:
         (key, value), = variant["properties"].items()

@@ -15,6 +15,7 @@ from govern.metrics import validate_kpi_definitions
 from govern.model import COUNCIL_ROLES
 from govern.policy import ACTIONS, ROLES, Actor, custom_roles_from, validate_roles
 from govern.scoring import validate_scoring_config
+from govern.services.evidence import validate_evidence_settings
 from govern.services.governance import Plan, apply_config
 from govern.vocabulary import validate_words
 from govern.integrations.jira.mapping import validate_mapping
@@ -61,6 +62,10 @@ def _slack_validator(doc: dict) -> dict[str, str]:
 
 def _words_validator(doc: dict) -> dict[str, str]:
     return validate_words(doc.get("words"))
+
+
+def _evidence_validator(doc: dict) -> dict[str, str]:
+    return validate_evidence_settings(doc.get("evidence"))
 
 
 def _roles_validator(doc: dict) -> dict[str, str]:
@@ -140,7 +145,7 @@ def _decision_rights_validator(doc: dict) -> dict[str, str]:
     return problems
 
 
-VALIDATORS = [_words_validator, _roles_validator, _decision_rights_validator, _lifecycle_validator, _scoring_validator, _rituals_validator, _jira_validator, _kpi_validator,
+VALIDATORS = [_words_validator, _roles_validator, _evidence_validator, _decision_rights_validator, _lifecycle_validator, _scoring_validator, _rituals_validator, _jira_validator, _kpi_validator,
               _slack_validator]
 
 

@@ -45,7 +45,7 @@ from sqlalchemy.orm import Session
 
 from govern import audit
 from govern.errors import Conflict, InvalidInput
-from govern.model import Kpi, KpiMeasurement, Opportunity, Step, utcnow
+from govern.model import Kpi, KpiMeasurement, Opportunity, OpportunityTransition, Step, utcnow
 from govern.policy import Actor
 from govern.services.common import get_kpi, get_opportunity
 
@@ -587,11 +587,24 @@ def kpi_trend(session: Session, kpi_key: str, *, since: Any = None) -> dict[str,
     return out
 
 
-def _latest(session: Session, kpi_id: int, *, after: dt.datetime | None = None) -> KpiMeasurement | None:
+def _latest(session: Session, kpi_id: int, *, after: dt.datetime | None = None,
+            from_day: dt.date | None = None) -> KpiMeasurement | None:
     query = sa.select(KpiMeasurement).where(KpiMeasurement.kpi_id == kpi_id)
     if after is not None:
         query = query.where(KpiMeasurement.measured_at > after)
+    if from_day is not None:
+        query = query.where(KpiMeasurement.measured_at >= dt.datetime.combine(from_day, dt.time.min))
     return session.scalar(query.order_by(KpiMeasurement.measured_at.desc()).limit(1))
+
+
+def went_live_at(session: Session, opportunity: Opportunity) -> dt.datetime | None:
+    """When the change went live: the first move of the opportunity after its baseline was taken (leaving the state
+    in which its solutions were delivered, e.g. implement → evaluate). None while it has not moved on since."""
+    baselines = [link.baseline_at for link in opportunity.kpi_links if link.baseline_at is not None]
+    if not baselines:
+        return None
+    return session.scalar(sa.select(sa.func.min(OpportunityTransition.at)).where(
+        OpportunityTransition.opportunity_id == opportunity.id, OpportunityTransition.at > max(baselines)))
 
 
 def record_baselines(session: Session, actor: Actor, opportunity: Opportunity) -> list[dict[str, Any]]:
@@ -624,20 +637,28 @@ def record_outcomes(session: Session, actor: Actor, opportunity: Opportunity) ->
     measurement since it, keeps no outcome and says why.
     """
     out = []
+    live = went_live_at(session, opportunity)
     for link in opportunity.kpi_links:
         kpi = link.kpi
         if link.baseline_value is None or link.baseline_at is None:
             out.append({"kpi": kpi.key, "verdict": None, "note": "no baseline recorded"})
             continue
-        latest = _latest(session, kpi.id, after=link.baseline_at)
+        # Only a measurement taken after the change went live says whether it worked (measurements are often dated
+        # by day: one dated the day it went live counts).
+        since_words = (f"it went live on {live.date().isoformat()}" if live is not None
+                       else f"the baseline of {link.baseline_at.date().isoformat()} (it is not live yet)")
+        latest = _latest(session, kpi.id, after=link.baseline_at, from_day=live.date() if live else None)
         if latest is None:
             out.append({"kpi": kpi.key, "verdict": None, "baseline": link.baseline_value,
-                        "note": f"no measurement since the baseline of {link.baseline_at.date().isoformat()}"})
+                        "went_live_at": live.isoformat() if live else None,
+                        "note": f"no measurement since {since_words}"})
             continue
         outcome = evaluate(KpiScale.of(kpi), link.baseline_value, latest.value)
         link.outcome_value, link.outcome_at, link.verdict = latest.value, latest.measured_at, outcome.verdict
         out.append({"kpi": kpi.key, **outcome.as_dict(), "measured_at": latest.measured_at.isoformat(),
-                    "text": outcome.sentence(kpi.name)})
+                    "went_live_at": live.isoformat() if live else None,
+                    "text": f"{outcome.sentence(kpi.name)} (measured {latest.measured_at.date().isoformat()}, "
+                            f"after {since_words})"})
     session.flush()
     audit.record(session, actor, "opportunity.outcome_recorded", "opportunity", opportunity.key,
                  after={"outcomes": out, "overall": overall_verdict([o.get("verdict") for o in out])})

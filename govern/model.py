@@ -265,9 +265,13 @@ class Insight(Base):
     observed_on: Mapped[dt.date]
     created_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("person.id"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Erased personal data: the text (and source) are replaced, the insight and its links stay (see redaction).
+    redacted_at: Mapped[Optional[dt.datetime]]
+    redacted_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("person.id"))
+    redacted_reason: Mapped[Optional[str]] = mapped_column(sa.Text)
 
     steps: Mapped[list[Step]] = relationship(secondary=insight_step, order_by="Step.id")
-    created_by: Mapped[Optional[Person]] = relationship()
+    created_by: Mapped[Optional[Person]] = relationship(foreign_keys=[created_by_id])
 
     @property
     def key(self) -> str:
@@ -578,6 +582,24 @@ class CalendarToken(Base):
 # --- delivery, audit and settings ---------------------------------------------------------------------------------------
 
 
+class ChecklistTick(Base):
+    """A lifecycle check (a checklist guard such as "clinical safety case attached") ticked for an opportunity: by
+    whom, when, with an optional link to its evidence. Unticking removes the row; the audit log keeps both."""
+
+    __tablename__ = "checklist_tick"
+    __table_args__ = (sa.UniqueConstraint("opportunity_id", "check"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    opportunity_id: Mapped[int] = mapped_column(sa.ForeignKey("opportunity.id", ondelete="CASCADE"), index=True)
+    check: Mapped[str] = mapped_column(sa.String(64))
+    ticked_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("person.id"))
+    ticked_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    link: Mapped[Optional[str]] = mapped_column(sa.String(500))
+    note: Mapped[Optional[str]] = mapped_column(sa.Text)
+
+    ticked_by: Mapped[Optional[Person]] = relationship()
+
+
 class OutboxMessage(Base):
     """An effect to deliver outside the database (Jira, Slack), written in the same transaction as the change."""
 
@@ -654,6 +676,9 @@ class AuditEvent(Base):
     reason: Mapped[Optional[str]] = mapped_column(sa.Text)
     prev_hash: Mapped[str] = mapped_column(sa.String(64))
     hash: Mapped[str] = mapped_column(sa.String(64))
+    # The chain covers the digest of (before, after, reason), so an erased payload (redacted_at set) still verifies.
+    payload_digest: Mapped[Optional[str]] = mapped_column(sa.String(64))
+    redacted_at: Mapped[Optional[dt.datetime]]
 
     __table_args__ = (sa.Index("ix_audit_entity", "entity_type", "entity_id"),)
 

@@ -57,7 +57,7 @@ ACTIONS: dict[str, tuple[str, dict[str, Scope]]] = {
                         {**_COUNCIL, "owner": A, "coordinator": A, "supporter": A}),
     "evidence.link": ("link evidence to steps and {opportunities}",
                       {**_COUNCIL, "owner": A, "coordinator": A, "supporter": A}),
-    "evidence.delete": ("delete evidence that nothing refers to", _COUNCIL),
+    "evidence.delete": ("delete evidence that nothing refers to, or erase its personal data (redaction)", _COUNCIL),
     "opportunity.create": ("create {opportunities}", {**_COUNCIL, "owner": A, "coordinator": A}),
     "opportunity.edit": ("edit {a_opportunity}, its links and owner", {**_COUNCIL, "owner": S, "coordinator": S}),
     "opportunity.score": ("record scoring inputs", {**_COUNCIL, "owner": S, "coordinator": S}),

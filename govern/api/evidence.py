@@ -6,7 +6,9 @@ import sqlalchemy as sa
 
 from govern.http.openapi import Blueprint, SelectPage, like_pattern, sort_clause
 from govern.http.request import current_actor, db_session
-from govern.api.schemas import InsightCreateSchema, InsightQuerySchema, InsightSchema, ReasonQuerySchema, StepLinksSchema
+from govern.api.schemas import (
+    InsightCreateSchema, InsightQuerySchema, InsightSchema, ReasonQuerySchema, RedactionSchema, StepLinksSchema,
+)
 from govern.model import Insight, Journey, Opportunity, Step, insight_step, opportunity_insight
 from govern.services import evidence as evidence_service
 from govern.services.common import OPP_REF, get_insight
@@ -77,6 +79,16 @@ def delete_insight(args, key: str):
     """Delete evidence nothing relies on (needs evidence.delete; the audit log keeps its content)."""
     evidence_service.delete_evidence(db_session(), current_actor(), _ref(key), reason=args["reason"])
     return None
+
+
+@blp.route("/<key>/redaction", methods=["POST"])
+@blp.arguments(RedactionSchema)
+@blp.response(200, InsightSchema)
+@blp.errors(403, 404, 409, 422)
+def redact_insight(data, key: str):
+    """Erase the insight's personal data (text, source) here and in the audit log; the insight, its links and the
+    audit chain stay (needs evidence.delete)."""
+    return evidence_service.redact_evidence(db_session(), current_actor(), _ref(key), reason=data["reason"])
 
 
 @blp.route("/<key>/steps", methods=["POST"])

@@ -14,6 +14,7 @@ from govern.api.schemas import (
     ApprovalQuerySchema, ApprovalRequestSchema, EvidenceLinksSchema, HistoryEntrySchema, OpportunityCreateSchema,
     OpportunityQuerySchema, OpportunitySchema, OpportunityUpdateSchema, SolutionCreateSchema, SolutionSchema,
     SolutionUpdateSchema, TransitionOptionSchema, TransitionRequestSchema, TransitionResultSchema,
+    CheckSchema, TickSchema, UntickQuerySchema,
 )
 from govern.errors import NotFound
 from govern.model import (
@@ -21,7 +22,7 @@ from govern.model import (
 )
 from govern.services import opportunities as opportunity_service
 from govern.services.common import OPP_REF, get_opportunity, journey_subtree_ids
-from govern.workflows import services as lifecycle
+from govern.workflows import checklist, services as lifecycle
 
 blp = Blueprint("opportunities", __name__, url_prefix="/opportunities",
                 description="Opportunities, their lifecycle, approvals and solutions")
@@ -150,6 +151,35 @@ def request_transition(data, key: str):
     result = lifecycle.request_transition(db_session(), current_actor(), opp.id, data.get("trigger") or data["to"],
                                           reason=data.get("reason"), expected_version=if_match_version())
     return result.to_dict(), 200 if result.moved else 202, {"ETag": etag_for(result.opportunity.version)}
+
+
+@blp.route("/<key>/checks")
+@blp.response(200, CheckSchema(many=True))
+@blp.errors(404)
+def checks(key: str):
+    """The lifecycle's checks (checklist guards) for this opportunity: ticked or not, by whom, may you tick."""
+    return checklist.checklist(db_session(), current_actor(), load(key))
+
+
+@blp.route("/<key>/checks/<check>", methods=["POST"])
+@blp.arguments(TickSchema)
+@blp.response(201, CheckSchema)
+@blp.errors(403, 404, 409, 422)
+def tick(data, key: str, check: str):
+    """Tick a check (its tickers may), with an optional link to its evidence and a note."""
+    opp = load(key)
+    checklist.tick_check(db_session(), current_actor(), opp.id, check, link=data.get("link"), note=data.get("note"))
+    return next(c for c in checklist.checklist(db_session(), current_actor(), opp) if c["check"] == check)
+
+
+@blp.route("/<key>/checks/<check>", methods=["DELETE"])
+@blp.arguments(UntickQuerySchema, location="query")
+@blp.response(204)
+@blp.errors(403, 404, 409, 422)
+def untick(args, key: str, check: str):
+    """Take a tick back (its tickers may); the audit log keeps both."""
+    checklist.untick_check(db_session(), current_actor(), load(key).id, check, reason=args.get("reason"))
+    return None
 
 
 @blp.route("/<key>/history")

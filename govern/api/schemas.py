@@ -292,13 +292,16 @@ class InsightSchema(Schema):
     journeys = fields.Function(lambda i: sorted({s.journey.key for s in i.steps}))
     created_by = fields.Function(lambda i: i.created_by.handle if i.created_by else None)
     created_at = UtcDateTime()
+    redacted_at = UtcDateTime(allow_none=True, metadata={"description": "when its personal data was erased"})
 
 
 class InsightQuerySchema(Schema):
     q = Text(200, metadata={"description": "text search in the text and source"})
     journey = Ref(64, metadata={"description": "linked to a step of this journey"})
     step = Ref(140, metadata={"description": "linked to this step (journey/step)"})
-    kind = fields.String(validate=validate.OneOf(INSIGHT_KINDS))
+    kind = fields.String(validate=validate.Regexp(r"^[a-z][a-z0-9_]{0,19}$", error="not a kind of evidence"),
+                         metadata={"description": "a kind of evidence the organisation records (govern.yaml "
+                                                  f"evidence.kinds; by default {', '.join(INSIGHT_KINDS)})"})
     opportunity = OpportunityRef(metadata={"description": "supporting this opportunity (OPP-12)"})
     sort = fields.String(validate=validate.OneOf(["number", "-number", "observed_on", "-observed_on", "source",
                                                   "-source", "created_at", "-created_at"]))
@@ -307,7 +310,9 @@ class InsightQuerySchema(Schema):
 class InsightCreateSchema(Schema):
     text = Text(10_000, required=True)
     source = Text(200, required=True)
-    kind = fields.String(validate=validate.OneOf(INSIGHT_KINDS))
+    kind = fields.String(validate=validate.Regexp(r"^[a-z][a-z0-9_]{0,19}$", error="not a kind of evidence"),
+                         metadata={"description": "a kind of evidence the organisation records (govern.yaml "
+                                                  f"evidence.kinds; by default {', '.join(INSIGHT_KINDS)})"})
     observed_on = fields.Date(allow_none=True)
     steps = fields.List(Ref(140), validate=validate.Length(max=100),
                         metadata={"description": "steps as journey/step"})
@@ -319,6 +324,36 @@ class StepLinksSchema(Schema):
 
 class ReasonQuerySchema(Schema):
     reason = Text(2000, required=True)
+
+
+class RedactionSchema(Schema):
+    reason = Text(2000, required=True, metadata={"description": "why the personal data is erased (kept in the audit)"})
+
+
+class CheckSchema(Schema):
+    """A check of the lifecycle (a checklist guard) for one opportunity: what it asks and whether it is ticked."""
+
+    check = fields.String()
+    title = fields.String()
+    description = fields.String()
+    tickers = fields.List(fields.String(), metadata={"description": "roles and person:handle who may tick it"})
+    who_may_tick = fields.String()
+    link_rule = fields.String(metadata={"description": "optional, required or none"})
+    ticked = fields.Boolean()
+    may_tick = fields.Boolean(metadata={"description": "whether you may tick (or untick) it"})
+    ticked_by = fields.String(allow_none=True)
+    ticked_at = UtcDateTime(allow_none=True)
+    link = fields.String(allow_none=True)
+    note = fields.String(allow_none=True)
+
+
+class TickSchema(Schema):
+    link = Text(500, allow_none=True, metadata={"description": "an http(s) link to the check's evidence"})
+    note = Text(2000, allow_none=True)
+
+
+class UntickQuerySchema(Schema):
+    reason = Text(2000)
 
 
 # --- opportunities ------------------------------------------------------------------------------------------------------
@@ -432,6 +467,8 @@ class TransitionOptionSchema(Schema):
     requires_reason = fields.Boolean()
     auto = fields.Boolean()
     may_request = fields.Boolean(metadata={"description": "whether you may request it"})
+    requesters = fields.List(fields.String(), metadata={
+        "description": "who may request it when the lifecycle limits that (roles, person:handle)"})
     blocked_by_request = fields.Integer(allow_none=True)
 
 

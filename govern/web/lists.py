@@ -7,7 +7,8 @@ from flask import render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
 from govern.errors import InvalidInput, NotFound
-from govern.model import INSIGHT_KINDS, Journey, Kpi, Person, Persona
+from govern.model import Journey, Kpi, Person, Persona
+from govern.services.evidence import evidence_kinds
 from govern.queries.lists import (
     EVIDENCE_SORTS, OPPORTUNITY_SORTS, PAGE_SIZES, EvidenceList, OpportunityList, Page, evidence_page,
     insight_kinds_in_use, opportunity_page,
@@ -76,7 +77,7 @@ def evidence_list():
         page = evidence_page(session, query)
     except (InvalidInput, NotFound) as exc:
         problem, query, page = exc.message, EvidenceList(), Page([], 0, 1, PAGE_SIZES[0])
-    kinds = list(dict.fromkeys([*INSIGHT_KINDS, *insight_kinds_in_use(session)]))
+    kinds = list(dict.fromkeys([*evidence_kinds(session), *insight_kinds_in_use(session)]))
     return render_template("evidence.html", query=query, page=page, problem=problem, options=_options(session),
                            kinds=kinds, steps=step_choices(session), sorts=EVIDENCE_SORTS, page_sizes=PAGE_SIZES,
                            view_url=view_url, endpoint="web.evidence_list",

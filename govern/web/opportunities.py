@@ -10,12 +10,13 @@ from flask import redirect, render_template, request, url_for
 from govern import audit, scoring
 from govern.errors import Conflict, GovernError, InvalidInput, NotFound, PreconditionFailed
 from govern.metrics import evaluate_opportunity, record_measurement
-from govern.model import INSIGHT_KINDS, SOLUTION_STATES, AuditEvent, Insight, Journey, Kpi, Opportunity, Person
+from govern.model import SOLUTION_STATES, AuditEvent, Insight, Journey, Kpi, Opportunity, Person
 from govern.services.common import get_insight, get_kpi, get_opportunity
-from govern.services.evidence import link_evidence_to_steps, record_evidence
+from govern.services.evidence import evidence_kinds, link_evidence_to_steps, record_evidence
 from govern.services.opportunities import (
     add_solution, create_opportunity, link_evidence, update_opportunity, update_solution,
 )
+from govern.workflows import checklist
 from govern.web.display import describe_events
 from govern.workflows import services as lifecycle_services
 from govern.web import bp
@@ -72,7 +73,7 @@ def _render_opportunity(opp: Opportunity, *, errors: dict | None = None, score_v
         score_form=_score_form(session, opp, score_values), errors=errors or {},
         solution_values=solution_values or {"title": "", "due_on": ""}, score_values=score_values,
         measure_values=measure_values or {}, today=today, solution_states=SOLUTION_STATES,
-        chosen_trigger=request.args.get("trigger")), status
+        chosen_trigger=request.args.get("trigger"), checks=checklist.checklist(session, me, opp)), status
 
 
 @bp.get("/opportunities/<ref>")
@@ -117,6 +118,26 @@ def add_opportunity_solution(ref: str):
         return _render_opportunity(opp, errors=errors, solution_values=values, status=422)
     flash_message("ok", f"solution “{solution.title}” added to {opp.key}")
     return redirect(url_for("web.opportunity", ref=opp.key) + "#solutions")
+
+
+@bp.post("/opportunities/<ref>/checks/<check>")
+@login_required
+def tick_opportunity_check(ref: str, check: str):
+    """Tick a lifecycle check (or take the tick back), as its tickers may; refusals are told on the page."""
+    session = db_session()
+    opp = get_or_404(get_opportunity, session, ref)
+    try:
+        if request.form.get("action") == "untick":
+            checklist.untick_check(session, actor(), opp.key, check, reason=request.form.get("reason"))
+            flash_message("ok", f"tick taken back on {opp.key}")
+        else:
+            checklist.tick_check(session, actor(), opp.key, check, link=request.form.get("link"),
+                                 note=request.form.get("note"))
+            flash_message("ok", f"ticked on {opp.key}")
+    except GovernError as exc:
+        session.rollback()
+        flash_message("error", exc.message)
+    return redirect(url_for("web.opportunity", ref=opp.key) + "#checks")
 
 
 @bp.post("/opportunities/<ref>/evidence")
@@ -213,7 +234,7 @@ def new_evidence():
     focus = request.args.get("journey") or (values["steps"][0].split("/")[0] if values["steps"] else None)
     steps = step_choices(session)
     steps.sort(key=lambda group: group[0].key != focus)  # the journey you came from first (stable otherwise)
-    return render_template("evidence_form.html", values=values, errors=errors, kinds=INSIGHT_KINDS,
+    return render_template("evidence_form.html", values=values, errors=errors, kinds=evidence_kinds(session),
                            steps=steps, focus=focus), (422 if errors else 200)
 
 

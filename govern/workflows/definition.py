@@ -21,7 +21,9 @@ from govern.yamltext import load_yaml
 from govern.workflows import approvals, guards
 from govern.workflows.effects import Effect, parse_effect
 
-TOP_KEYS = ("name", "title", "description", "initial", "final", "states", "transitions")
+TOP_KEYS = ("name", "title", "description", "initial", "final", "states", "transitions", "checks")
+CHECK_KEYS = ("title", "description", "tickers", "link")
+LINK_RULES = ("optional", "required", "none")
 TRANSITION_KEYS = ("trigger", "source", "dest", "guards", "requires_reason", "approval", "effects", "auto",
                    "description", "requesters")
 STATE_KEYS = ("description",)
@@ -33,6 +35,24 @@ class StateDef:
     name: str
     description: str
     final: bool = False
+
+
+@dataclass(frozen=True)
+class CheckDef:
+    """A checklist guard: a named check people tick ("clinical safety case attached"), declared under `checks:`.
+
+    `tickers` are role keys and `person:handle` entries (like a transition's requesters); `link` says whether a
+    ticked check carries a link to its evidence (a document, a ticket): optional, required or none."""
+
+    key: str
+    title: str
+    description: str
+    tickers: tuple[str, ...]
+    link: str = "optional"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"check": self.key, "title": self.title, "description": self.description,
+                "tickers": list(self.tickers), "link_rule": self.link}
 
 
 @dataclass(frozen=True)
@@ -77,6 +97,7 @@ class Definition:
     transitions: tuple[TransitionDef, ...]
     raw: Mapping[str, Any]
     digest: str  # sha256 of the canonical definition: the cache key of its shared machine
+    checks: Mapping[str, CheckDef] = field(default_factory=dict)
 
     def transitions_from(self, state: str) -> list[TransitionDef]:
         return [t for t in self.transitions if state in t.sources]
@@ -209,6 +230,38 @@ def parse_definition(data: Any, origin: str = "definition") -> Definition:
     for i, fname in enumerate(final_list):
         check_state(fname, f"final[{i}]")
 
+    # Checks (checklist guards), before the transitions that name them.
+    checks: dict[str, CheckDef] = {}
+    raw_checks = data.get("checks") or {}
+    if not isinstance(raw_checks, Mapping):
+        problems["checks"] = "must be a mapping of check name to {title, description, tickers, link}"
+        raw_checks = {}
+    for cname, cbody in raw_checks.items():
+        cpath = f"checks.{cname}"
+        if not isinstance(cname, str) or not NAME_RE.match(cname):
+            problems[cpath] = "a check name is lower-case letters, digits and _"
+            continue
+        if cname in guards.GUARDS:
+            problems[cpath] = f"{cname!r} is a built-in guard; give the check another name"
+            continue
+        if not isinstance(cbody, Mapping):
+            problems[cpath] = "must be a mapping with title, description and tickers"
+            continue
+        for key in cbody:
+            if key not in CHECK_KEYS:
+                problems[f"{cpath}.{key}"] = f"unknown key (allowed: {', '.join(CHECK_KEYS)})"
+        title, cdesc = cbody.get("title"), cbody.get("description", "")
+        if not isinstance(title, str) or not title.strip():
+            problems[f"{cpath}.title"] = "is required: what is checked, in a few words"
+        if not isinstance(cdesc, str):
+            problems[f"{cpath}.description"] = "must be text"
+        tickers = _people_and_roles(cbody.get("tickers"), f"{cpath}.tickers", problems, required=True)
+        link = cbody.get("link", "optional")
+        if link not in LINK_RULES:
+            problems[f"{cpath}.link"] = f"must be one of {', '.join(LINK_RULES)}, got {link!r}"
+        if f"{cpath}.title" not in problems and isinstance(cdesc, str) and link in LINK_RULES:
+            checks[cname] = CheckDef(cname, title.strip(), cdesc.strip(), tickers, link)
+
     # Transitions.
     raw_transitions = data.get("transitions")
     transitions: list[TransitionDef] = []
@@ -262,8 +315,13 @@ def parse_definition(data: Any, origin: str = "definition") -> Definition:
             else:
                 problems[gpath] = f"a guard is a name or a one-key mapping {{name: {{params}}}}, got {g!r}"
                 continue
-            if gname not in guards.GUARDS:
-                problems[gpath] = f"unknown guard {gname!r}{_suggest(gname, list(guards.GUARDS))}"
+            if gname in checks and not gparams:
+                check = checks[gname]
+                guard_refs.append(GuardRef(guards.CHECKLIST, {"check": check.key, "title": check.title}))
+                continue
+            if gname not in guards.GUARDS or gname == guards.CHECKLIST:
+                known = [g for g in guards.GUARDS if g != guards.CHECKLIST] + list(checks)
+                problems[gpath] = f"unknown guard {gname!r}{_suggest(gname, known)} (or declare it under checks:)"
                 continue
             resolved, gproblems = guards.validate_params(gname, gparams)
             for key, msg in gproblems.items():
@@ -296,21 +354,7 @@ def parse_definition(data: Any, origin: str = "definition") -> Definition:
                 problems[f"{path}.{flag}"] = f"must be true or false, got {value!r}"
                 value = False
             flags[flag] = value
-        requesters: list[str] = []
-        raw_requesters = body.get("requesters")
-        if raw_requesters is not None:
-            if not isinstance(raw_requesters, list) or not raw_requesters:
-                problems[f"{path}.requesters"] = "must be a non-empty list of roles and {person: handle} entries"
-                raw_requesters = []
-            for j, entry in enumerate(raw_requesters):
-                rpath = f"{path}.requesters[{j}]"
-                if isinstance(entry, str) and approvals.ROLE_KEY.match(entry):
-                    requesters.append(entry)
-                elif (isinstance(entry, Mapping) and set(entry) == {"person"} and isinstance(entry["person"], str)
-                      and approvals.HANDLE.match(entry["person"])):
-                    requesters.append(f"person:{entry['person']}")
-                else:
-                    problems[rpath] = f"a requester is a role key or {{person: handle}}, got {entry!r}"
+        requesters = _people_and_roles(body.get("requesters"), f"{path}.requesters", problems)
 
         description = body.get("description", "")
         if not isinstance(description, str):
@@ -329,7 +373,7 @@ def parse_definition(data: Any, origin: str = "definition") -> Definition:
             transitions.append(TransitionDef(
                 index=i, trigger=trigger, sources=tuple(sources), dest=dest, guards=tuple(guard_refs),
                 requires_reason=flags["requires_reason"], approval=approval, effects=tuple(effects),
-                auto=flags["auto"], description=description, requesters=tuple(requesters),
+                auto=flags["auto"], description=description, requesters=requesters,
             ))
 
     # Reachability and dead ends, only when the graph itself is sound enough to judge.
@@ -363,8 +407,29 @@ def parse_definition(data: Any, origin: str = "definition") -> Definition:
     return Definition(
         name=name, title=data.get("title") or name, description=(data.get("description") or "").strip(),
         initial=initial, final=tuple(final_list), states=states, transitions=tuple(transitions),
-        raw=data, digest=digest_of(data),
+        raw=data, digest=digest_of(data), checks=checks,
     )
+
+
+def _people_and_roles(raw: Any, path: str, problems: dict[str, str], required: bool = False) -> tuple[str, ...]:
+    """A list of role keys and {person: handle} entries (requesters, tickers) as `role` / `person:handle`."""
+    if raw is None:
+        if required:
+            problems[path] = "is required: the roles and {person: handle} entries who may do it"
+        return ()
+    if not isinstance(raw, list) or not raw:
+        problems[path] = "must be a non-empty list of roles and {person: handle} entries"
+        return ()
+    out: list[str] = []
+    for j, entry in enumerate(raw):
+        if isinstance(entry, str) and approvals.ROLE_KEY.match(entry):
+            out.append(entry)
+        elif (isinstance(entry, Mapping) and set(entry) == {"person"} and isinstance(entry["person"], str)
+              and approvals.HANDLE.match(entry["person"])):
+            out.append(f"person:{entry['person']}")
+        else:
+            problems[f"{path}[{j}]"] = f"a role key or {{person: handle}}, got {entry!r}"
+    return tuple(out)
 
 
 # --- the `lifecycle` section of govern.yaml (called by govern.configure) ------------------------------------------------

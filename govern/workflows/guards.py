@@ -38,6 +38,7 @@ class OpportunityFacts:
     baselines_recorded: int = 0
     outcomes_recorded: int = 0
     outcomes_improved: int = 0
+    checks_ticked: frozenset[str] = frozenset()  # the lifecycle's checks (checklist guards) ticked now
     # How the organisation names things ("2 pieces of patient feedback"): guards answer in its words.
     words: Vocabulary = field(default=DEFAULT_WORDS, compare=False, repr=False)
 
@@ -87,7 +88,10 @@ class GuardSpec:
                 return f"{n} {noun if n == 1 else many}"
             return words.count(int(n), noun)
 
-        return words.fill(_COUNTED.sub(counted, self.description))
+        text = _COUNTED.sub(counted, self.description)
+        for key, value in params.items():
+            text = text.replace(f"`{key}`", str(value))
+        return words.fill(text)
 
     def label(self, params: Mapping[str, Any]) -> str:
         """Short label for diagrams: `has_evidence ≥ 2`."""
@@ -95,6 +99,8 @@ class GuardSpec:
             return self.name
         if set(params) == {"min"}:
             return f"{self.name} ≥ {params['min']}"
+        if self.name == CHECKLIST:
+            return f"check {params.get('check')}"
         return f"{self.name}(" + ", ".join(f"{k}={v}" for k, v in sorted(params.items())) + ")"
 
 
@@ -202,6 +208,13 @@ def _outcome_met(facts: OpportunityFacts) -> tuple[bool, str]:
     return False, f"needs every targeted KPI improved, {_plural(missed, 'KPI')} did not"
 
 
+def _checklist(facts: OpportunityFacts, check: str, title: str) -> tuple[bool, str]:
+    if check in facts.checks_ticked:
+        return True, f"“{title}” is ticked"
+    return False, f"needs “{title}” ticked"
+
+
+CHECKLIST = "checklist"  # the guard a lifecycle's declared check (`checks:`) becomes
 _MIN = "the least number required"
 
 GUARDS: dict[str, GuardSpec] = {
@@ -230,11 +243,12 @@ GUARDS: dict[str, GuardSpec] = {
                   _outcome_missed, reads=("kpis",)),
         GuardSpec("outcome_met", "the outcome is recorded and every targeted KPI improved", _outcome_met,
                   reads=("kpis",)),
+        GuardSpec(CHECKLIST, "“`title`” is ticked", _checklist, reads=("checks",)),
     )
 }
 
 
-FACT_GROUPS = ("evidence", "score", "solutions", "kpis")
+FACT_GROUPS = ("evidence", "score", "solutions", "kpis", "checks")
 
 
 def facts_needed(names) -> frozenset[str]:

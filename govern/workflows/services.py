@@ -24,7 +24,8 @@ from sqlalchemy.orm.exc import StaleDataError
 from govern import audit, metrics, notifications, outbox, scoring
 from govern.errors import Conflict, GuardsUnmet, InvalidInput, NotFound, PermissionDenied, PreconditionFailed
 from govern.model import (
-    ApprovalRequest, ApprovalVote, CouncilSeat, EvidenceSummary, Insight, Journey, Opportunity, OpportunityKpi,
+    ApprovalRequest, ApprovalVote, ChecklistTick, CouncilSeat, EvidenceSummary, Insight, Journey, Opportunity,
+    OpportunityKpi,
     OpportunityTransition, OutboxMessage, Person, Solution, Step, insight_step, opportunity_insight, utcnow,
 )
 from govern.notifications import Audience
@@ -122,8 +123,14 @@ def _facts_and(session: Session, opportunity: Opportunity, needs: Iterable[str] 
                               ).one()._mapping
         values = {k: (row[k] or 0) for k in columns}
         extras = {k: row[k] for k in extra}
+    if values.get("evidence_journey_count", 0) >= 2 and _journey_breadth_rule(session) == "independent":
+        linked = sa.select(opportunity_insight.c.insight_id).where(opportunity_insight.c.opportunity_id == oid)
+        values["evidence_journey_count"] = _independent_journeys(session, linked)
     if "score" in groups:
         values["missing_score_inputs"] = _missing_score_inputs(session, opportunity)
+    if "checks" in groups:
+        values["checks_ticked"] = frozenset(session.scalars(sa.select(ChecklistTick.check).where(
+            ChecklistTick.opportunity_id == oid)))
     facts = OpportunityFacts(opportunity_id=oid, owner_id=opportunity.owner_id,
                              journey_ids=tuple(sorted(j.id for j in opportunity.journeys)),
                              words=vocabulary_of(session), **values)
@@ -137,6 +144,32 @@ def _pending_request_id(opp: Opportunity, other_than: int | None = None) -> sa.S
     if other_than is not None:
         query = query.where(ApprovalRequest.id != other_than)
     return query.order_by(ApprovalRequest.id).limit(1)
+
+
+def _journey_breadth_rule(session: Session) -> str:
+    """govern.yaml `evidence.journey_breadth`: `independent` (default) or `distinct`."""
+    return (get_setting(session, "evidence", {}) or {}).get("journey_breadth") or "independent"
+
+
+def _independent_journeys(session: Session, linked) -> int:
+    """How many journeys the evidence comes from when a journey nested in another evidenced journey counts as that
+    one: evidence from "Switching providers" and its micro journey "Activating my SIM" is evidence from one journey;
+    from "Switching providers" and "Moving house" (neither inside the other) from two."""
+    evidenced = set(session.scalars(
+        sa.select(Step.journey_id).distinct().select_from(insight_step.join(Step, Step.id == insight_step.c.step_id))
+        .where(insight_step.c.insight_id.in_(linked))))
+    parents = dict(session.execute(sa.select(Journey.id, Journey.parent_id)).all())
+
+    def nested(jid: int) -> bool:
+        seen, cursor = {jid}, parents.get(jid)
+        while cursor is not None and cursor not in seen:
+            if cursor in evidenced:
+                return True
+            seen.add(cursor)
+            cursor = parents.get(cursor)
+        return False
+
+    return sum(1 for jid in evidenced if not nested(jid))
 
 
 # --- approval context -------------------------------------------------------------------------------------------------

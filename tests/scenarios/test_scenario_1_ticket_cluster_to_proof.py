@@ -189,9 +189,9 @@ def test_a_ticket_cluster_becomes_a_shipped_fix_with_proof_and_a_complete_audit_
     assert {s["state"] for s in ok(api.get(f"/opportunities/{key}/solutions", as_="lotte"))} == {"done"}
     assert ok(api.get(f"/opportunities/{key}", as_="lotte"))["state"] == "evaluate"
 
-    # 7. Monthly KPI review: CSAT 3.9, tickets 180, imported with `govern kpi import`.
+    # 7. Monthly KPI review: CSAT 3.9, tickets 180, imported with `govern kpi import` (measured since it went live).
     figures = tmp_path / "porting-kpis.csv"
-    measured = (today - dt.timedelta(days=1)).isoformat()
+    measured = today.isoformat()
     figures.write_text(f"kpi,value,measured_at,source\nporting-csat,3.9,{measured},monthly survey\n"
                        f"porting-tickets,180,{measured},zendesk\n")
     run = CliRunner().invoke(cli, ["kpi", "import", str(figures), "--as", "priya"],

@@ -124,7 +124,7 @@ def test_baseline_then_evaluate_scenario_one(s):
     assert {b["kpi"]: b["baseline"] for b in baselines} == {"porting-csat": 3.2, "porting-tickets": 415}
     s.commit()
     assert [o["note"] for o in record_outcomes(s, lotte, opp)] == [
-        "no measurement since the baseline of 2026-10-31"] * 2
+        "no measurement since the baseline of 2026-10-31 (it is not live yet)"] * 2
     record_measurement(s, marco, "porting-csat", 3.9, "2026-12-31")
     record_measurement(s, marco, "porting-tickets", 180, "2026-12-31")
     result = evaluate_opportunity(s, marco, "OPP-1")

@@ -72,7 +72,8 @@ def test_unknown_initial_and_final_states():
 
 def test_unknown_guard_is_named_with_a_suggestion():
     problems = problems_of(mutated(lambda d: d["transitions"][0].update(guards=["has_owner", "has_evidense"])))
-    assert problems["transitions[0].guards[1]"] == "unknown guard 'has_evidense' (did you mean 'has_evidence'?)"
+    assert problems["transitions[0].guards[1]"] == ("unknown guard 'has_evidense' (did you mean 'has_evidence'?) "
+                                                    "(or declare it under checks:)")
 
 
 def test_bad_guard_parameters_are_named():

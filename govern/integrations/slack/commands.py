@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from govern.errors import GovernError, GuardsUnmet, InvalidInput, NotFound, PermissionDenied
-from govern.model import INSIGHT_KINDS, ApprovalRequest, Journey, Opportunity, Person, Ritual, opportunity_journey
+from govern.model import ApprovalRequest, Journey, Opportunity, Person, Ritual, opportunity_journey
 from govern.policy import Actor
 from govern.services import evidence as evidence_services
 from govern.services import opportunities as opportunity_services
@@ -325,9 +325,10 @@ def cmd_list(ctx: Context, args: list[str]):
         f"Open {{opportunities}} in {journey.name}", found)
 
 
-def _kind_of(source: str) -> str:
-    word = source.strip().lower().rstrip("s")
-    return word if word in INSIGHT_KINDS else "other"
+def _kind_of(session: Session, source: str) -> str:
+    word = source.strip().lower().replace(" ", "_")
+    kinds = evidence_services.evidence_kinds(session)
+    return next((k for k in (word, word.rstrip("s")) if k in kinds), "other")
 
 
 def cmd_evidence(ctx: Context, args: list[str]):
@@ -344,7 +345,7 @@ def cmd_evidence(ctx: Context, args: list[str]):
     opp = find_opportunity(ctx.session, ref)
     ctx.link_to(f"/opportunities/{opp.key}", opp.key)
     insight = evidence_services.record_evidence(ctx.session, actor, text=text.strip(), source=source,
-                                                kind=_kind_of(source), commit=False)
+                                                kind=_kind_of(ctx.session, source), commit=False)
     opportunity_services.link_evidence(ctx.session, actor, opp.key, [insight.key])  # commits both, once
     return f"Recorded {insight.key} on {opp.key}", blocks.evidence_recorded(insight, opp)
 
