@@ -17,7 +17,7 @@ from typing import Any, Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, aliased, joinedload, selectinload
 from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -103,6 +103,8 @@ def _facts_and(session: Session, opportunity: Opportunity, needs: Iterable[str] 
         columns["evidence_count"] = sa.select(EvidenceSummary.insight_count).where(mine)
         columns["evidence_source_count"] = sa.select(EvidenceSummary.source_count).where(mine)
         columns["evidence_journey_count"] = sa.select(EvidenceSummary.journey_count).where(mine)
+        if _journey_breadth_rule(session) == "independent":
+            columns[_NESTED] = _nested_evidence_journeys(oid)
         columns["unlinked_evidence_count"] = sa.select(EvidenceSummary.unlinked_count).where(mine)
     if "solutions" in groups:
         columns["solution_count"] = sa.select(sa.func.count(Solution.id)).where(Solution.opportunity_id == oid)
@@ -123,12 +125,11 @@ def _facts_and(session: Session, opportunity: Opportunity, needs: Iterable[str] 
                               ).one()._mapping
         values = {k: (row[k] or 0) for k in columns}
         extras = {k: row[k] for k in extra}
-    if values.get("evidence_journey_count", 0) >= 2 and _journey_breadth_rule(session) == "independent":
-        linked = sa.select(opportunity_insight.c.insight_id).where(opportunity_insight.c.opportunity_id == oid)
-        values["evidence_journey_count"] = _independent_journeys(session, linked)
+    if _NESTED in values:  # a journey nested in another evidenced journey counts as that one
+        values["evidence_journey_count"] = max(0, values["evidence_journey_count"] - values.pop(_NESTED))
     if "score" in groups:
         values["missing_score_inputs"] = _missing_score_inputs(session, opportunity)
-    if "checks" in groups:
+    if "checks" in groups and lifecycle_of(session, opportunity).definition.checks:
         values["checks_ticked"] = frozenset(session.scalars(sa.select(ChecklistTick.check).where(
             ChecklistTick.opportunity_id == oid)))
     facts = OpportunityFacts(opportunity_id=oid, owner_id=opportunity.owner_id,
@@ -151,25 +152,22 @@ def _journey_breadth_rule(session: Session) -> str:
     return (get_setting(session, "evidence", {}) or {}).get("journey_breadth") or "independent"
 
 
-def _independent_journeys(session: Session, linked) -> int:
-    """How many journeys the evidence comes from when a journey nested in another evidenced journey counts as that
-    one: evidence from "Switching providers" and its micro journey "Activating my SIM" is evidence from one journey;
-    from "Switching providers" and "Moving house" (neither inside the other) from two."""
-    evidenced = set(session.scalars(
-        sa.select(Step.journey_id).distinct().select_from(insight_step.join(Step, Step.id == insight_step.c.step_id))
-        .where(insight_step.c.insight_id.in_(linked))))
-    parents = dict(session.execute(sa.select(Journey.id, Journey.parent_id)).all())
+_NESTED = "nested_evidence_journeys"
 
-    def nested(jid: int) -> bool:
-        seen, cursor = {jid}, parents.get(jid)
-        while cursor is not None and cursor not in seen:
-            if cursor in evidenced:
-                return True
-            seen.add(cursor)
-            cursor = parents.get(cursor)
-        return False
 
-    return sum(1 for jid in evidenced if not nested(jid))
+def _nested_evidence_journeys(opportunity_id: int) -> sa.Select:
+    """How many of the journeys the opportunity's evidence comes from lie inside another of them (at any depth), as
+    a scalar subquery riding along the facts statement: evidence from "Switching providers" and its micro journey
+    "Activating my SIM" is evidence from one journey; from "Switching providers" and "Moving house" from two."""
+    linked = sa.select(opportunity_insight.c.insight_id).where(opportunity_insight.c.opportunity_id == opportunity_id)
+    evidenced = (sa.select(Step.journey_id).select_from(insight_step.join(Step, Step.id == insight_step.c.step_id))
+                 .where(insight_step.c.insight_id.in_(linked)))
+    ancestry = (sa.select(Journey.id.label("start"), Journey.parent_id.label("up"))
+                .where(Journey.id.in_(evidenced)).cte(f"ancestry_{opportunity_id}", recursive=True))
+    parent = aliased(Journey)
+    ancestry = ancestry.union_all(sa.select(ancestry.c.start, parent.parent_id)
+                                  .select_from(ancestry.join(parent, parent.id == ancestry.c.up)))
+    return sa.select(sa.func.count(sa.distinct(ancestry.c.start))).where(ancestry.c.up.in_(evidenced))
 
 
 # --- approval context -------------------------------------------------------------------------------------------------
