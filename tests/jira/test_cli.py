@@ -74,3 +74,25 @@ def test_failed_messages_are_listed_with_jiras_error_and_retried_by_hand(db, sta
 def test_retrying_an_unknown_message_is_a_clear_error(db, env):
     result = CliRunner().invoke(outbox, ["retry", "999"], env=env)
     assert result.exit_code == 3 and "no outbox message 999" in result.output
+
+
+@server_only
+def test_outbox_retry_takes_every_dead_message_of_a_topic_or_since_a_time(db, standin, env):
+    standin.require_field("Epic", "customfield_10011", "Epic Name is required.")
+    set_mapping(db)
+    add_opportunity(db, 3)
+    runner = CliRunner()
+    runner.invoke(worker, ["--once"], env=env)
+    assert {m.status for m in outbox_rows(db)} == {"dead"}
+    nothing = runner.invoke(outbox, ["retry"], env=env)
+    assert nothing.exit_code == 2 and "--all, --topic TOPIC or --since WHEN" in nothing.output
+    bad = runner.invoke(outbox, ["retry", "--since", "last tuesday"], env=env)
+    assert bad.exit_code != 0 and "--since must be" in bad.output and "Traceback" not in bad.output
+    none_yet = runner.invoke(outbox, ["retry", "--topic", "slack"], env=env)
+    assert none_yet.exit_code == 0 and none_yet.output.startswith("0 dead messages of topic slack")
+    set_mapping(db, extra_fields={"customfield_10011": "{title}"})
+    retried = runner.invoke(outbox, ["retry", "--topic", "jira", "--since", "1h"], env=env)
+    assert retried.exit_code == 0 and "3 dead messages of topic jira since 1h pending again" in retried.output
+    runner.invoke(worker, ["--once"], env=env)
+    assert {m.status for m in outbox_rows(db)} == {"delivered"} and len(standin.issues) == 3
+    assert runner.invoke(outbox, ["retry", "--all"], env=env).output.startswith("0 dead messages")
