@@ -1,8 +1,10 @@
 """Benchmark: rank 100,000 opportunities backed by 300,000 evidence links (SQLite), with evidence strength.
 
 Compares `govern.scoring.rank_portfolio` (the whole portfolio scored with RICE × evidence strength, ranked, the top
-page explained) with one SQL aggregate query computing the same inputs (evidence counts per opportunity and the
-pivoted scoring inputs), measured in the same run on the same database. Goal: under 1 s, within 3× of the query.
+page explained) with reading the maintained evidence summary table, and with the SQL query of the same inputs
+(the summary joined with the pivoted scoring inputs), measured in the same run on the same database. The evidence
+counts are no longer aggregated over every link at ranking time: the summary is kept current when evidence changes.
+Goal (issue 16): under 1 s and within 2× of reading the summary table.
 
     python bench/ranking.py [--opportunities 100000] [--links 300000] [--repeat 3]
 """
@@ -24,8 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import sqlalchemy as sa  # noqa: E402
 
 from govern.db import Database  # noqa: E402
+from govern.services.summary import refresh_evidence_summary  # noqa: E402
 from govern.model import (  # noqa: E402
-    Base, Insight, Journey, Opportunity, Person, ScoreInput, Setting, Step, insight_step, opportunity_insight,
+    Base, EvidenceSummary, Insight, Journey, Opportunity, Person, ScoreInput, Setting, Step, insight_step, opportunity_insight,
     opportunity_journey,
 )
 from govern.scoring import (  # noqa: E402
@@ -78,6 +81,9 @@ def build(db: Database, n_opps: int, n_links: int, seed: int = 7) -> None:
         conn.execute(sa.insert(ScoreInput), inputs)
         conn.execute(sa.insert(Setting), [{"key": "scoring", "value": {
             "default": "rice", "models": {"rice": {"kind": "rice", "evidence_weight": 0.5}}}}])
+    with db.session_scope() as session:  # the links above were bulk-inserted: compute their summary once
+        refresh_evidence_summary(session, everything=True)
+        session.commit()
     with db.engine.begin() as conn:
         conn.exec_driver_sql("ANALYZE")
 
@@ -110,7 +116,9 @@ def main() -> None:
         with db.session() as session:
             names = recorded_input_names(scoring_config(session))
             query = portfolio_query(names)
+            summary = sa.select(EvidenceSummary.__table__)
             medians, results = interleaved({
+                "summary": lambda: session.connection().execute(summary).all(),
                 "query": lambda: session.connection().execute(query).all(),
                 "top": lambda: rank_portfolio(session, limit=50, today=TODAY),
                 "all": lambda: rank_portfolio(session, explain=False, today=TODAY),
@@ -121,13 +129,17 @@ def main() -> None:
         top = ranked[0]
         print(f"top: {top['key']} score {top['score']} (evidence strength {top['evidence_strength']}): "
               f"{top['explanation']}")
-        print(f"SQL aggregate query (same inputs, {len(rows):,} rows): {sql_s * 1000:8.1f} ms")
+        summary_s = medians["summary"]
+        print(f"reading the evidence summary table ({len(results['summary']):,} rows): {summary_s * 1000:8.1f} ms")
+        print(f"SQL query of the same inputs (summary + pivoted scoring inputs, {len(rows):,} rows): "
+              f"{sql_s * 1000:8.1f} ms")
         print(f"rank_portfolio, all scored and ranked, top 50 explained: {rank_s * 1000:8.1f} ms")
         print(f"rank_portfolio, all scored, ranked and returned:         {full_s * 1000:8.1f} ms")
         print(f"(medians of {args.repeat} interleaved runs; load average {os.getloadavg()[0]:.1f} "
               f"on {os.cpu_count()} CPUs)")
-        print(f"ratio ranking / query: {rank_s / sql_s:.2f}x (top 50 explained), {full_s / sql_s:.2f}x (all rows); "
-              f"goal < 1 s and <= 3x: {'met' if rank_s < 1 and rank_s / sql_s <= 3 else 'NOT met'}")
+        print(f"ratio ranking / query: {rank_s / sql_s:.2f}x (top 50 explained), {full_s / sql_s:.2f}x (all rows)")
+        print(f"ratio ranking / reading the summary table: {rank_s / summary_s:.2f}x (top 50 explained); "
+              f"goal < 1 s and <= 2x: {'met' if rank_s < 1 and rank_s / summary_s <= 2 else 'NOT met'}")
         db.dispose()
 
 

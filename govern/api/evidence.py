@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.orm import joinedload, selectinload
 
 from govern.http.openapi import Blueprint, SelectPage, like_pattern, sort_clause
 from govern.http.request import current_actor, db_session
@@ -27,7 +28,9 @@ SORTS = {"number": Insight.number, "observed_on": Insight.observed_on, "source":
 def list_insights(args):
     """Evidence, filtered by journey, step, kind, opportunity or text."""
     current_actor().require("read")
-    query = sa.select(Insight).order_by(*sort_clause(args.get("sort"), SORTS, "number"))
+    # Everything a listed insight shows, read for the whole page at once (never once per row).
+    query = sa.select(Insight).order_by(*sort_clause(args.get("sort"), SORTS, "number")).options(
+        selectinload(Insight.steps).joinedload(Step.journey), selectinload(Insight.created_by))
     if args.get("q"):
         pattern = like_pattern(args["q"])
         query = query.where(sa.or_(sa.func.lower(Insight.text).like(pattern, escape="\\"),

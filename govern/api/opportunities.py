@@ -7,6 +7,7 @@ Optimistic locking is visible over HTTP: every opportunity answer carries `ETag:
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.orm import joinedload, selectinload
 
 from govern.http.openapi import Blueprint, SelectPage, etag_for, if_match_version, like_pattern, sort_clause
 from govern.http.request import current_actor, db_session
@@ -18,7 +19,8 @@ from govern.api.schemas import (
 )
 from govern.errors import NotFound
 from govern.model import (
-    ApprovalRequest, Journey, Opportunity, Person, Persona, Solution, journey_persona, opportunity_journey,
+    ApprovalRequest, Journey, Opportunity, OpportunityKpi, Person, Persona, Solution, journey_persona,
+    opportunity_journey,
 )
 from govern.services import opportunities as opportunity_service
 from govern.services.common import OPP_REF, get_opportunity, journey_subtree_ids
@@ -57,7 +59,10 @@ def list_opportunities(args):
     """The portfolio, filtered by journey (optionally with its subtree), state, owner, persona or text; sortable."""
     current_actor().require("read")
     session = db_session()
-    query = sa.select(Opportunity).order_by(*sort_clause(args.get("sort"), SORTS, "number"))
+    # Everything a listed opportunity shows, read for the whole page at once (never once per row).
+    query = sa.select(Opportunity).order_by(*sort_clause(args.get("sort"), SORTS, "number")).options(
+        selectinload(Opportunity.owner), selectinload(Opportunity.journeys), selectinload(Opportunity.insights),
+        selectinload(Opportunity.kpi_links).joinedload(OpportunityKpi.kpi), selectinload(Opportunity.solutions))
     if args.get("q"):
         pattern = like_pattern(args["q"])
         query = query.where(sa.or_(sa.func.lower(Opportunity.title).like(pattern, escape="\\"),

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from flask import redirect, render_template, request, url_for
 
 from govern.errors import GovernError, InvalidInput
-from govern.model import ApprovalRequest, Journey, Person, Persona
+from govern.model import Journey, Person, Persona
 from govern.services.common import get_opportunity
 from govern.web import bp
 from govern.web.readmodel import (
@@ -118,14 +118,13 @@ def approvals():
     """What awaits me (approve or reject in place), and the requests I made that are still pending."""
     session = db_session()
     me = actor()
-    awaiting = lifecycle_services.pending_for(session, me)
-    mine = list(session.scalars(sa.select(ApprovalRequest).where(
-        ApprovalRequest.status == "pending", ApprovalRequest.requested_by_id == me.person_id)
-        .order_by(ApprovalRequest.created_at)))
-    everything = list(session.scalars(sa.select(ApprovalRequest).where(ApprovalRequest.status == "pending")
-                                      .order_by(ApprovalRequest.created_at)))
+    # Every pending request with what its status needs, and the approval contexts of them all, read at once.
+    everything, statuses = lifecycle_services.pending_with_status(session)
+    awaiting = [lifecycle_services.Awaiting(r, status.eligible()[me.person_id], status)
+                for r, status in zip(everything, statuses) if me.person_id in status.eligible()]
+    mine = [r for r in everything if r.requested_by_id == me.person_id]
     others = [r for r in everything if r not in mine and r.id not in {a.request.id for a in awaiting}]
-    rights = {r.id: decision_rights(session, me, r) for r in everything}
+    rights = {r.id: decision_rights(session, me, r, status) for r, status in zip(everything, statuses)}
     summaries = request_summaries(session, me, [a.request for a in awaiting])
     return render_template("approvals.html", awaiting=awaiting, mine=mine, others=others, rights=rights,
                            summaries=summaries)

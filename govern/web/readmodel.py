@@ -17,7 +17,10 @@ from govern.model import (
 )
 from govern.policy import Actor
 from govern.scoring import rank_portfolio, score_opportunity
-from govern.workflows.services import approval_status, available_transitions, lifecycle_of
+from govern.workflows.guards import facts_needed
+from govern.workflows.services import (
+    approval_status, available_transitions, facts_for_many, lifecycle_of,
+)
 
 DEFAULT_STATES = ["research", "prioritise", "implement", "evaluate", "done", "parked", "rejected"]
 DEFAULT_FINAL = ("done", "rejected")
@@ -131,12 +134,12 @@ def _with_names(text: str, people: dict[str, str], me: str | None) -> str:
     return _HANDLE_IN_WORDS.sub(name, text)
 
 
-def decision_rights(session: Session, actor: Actor, request) -> dict[str, Any]:
+def decision_rights(session: Session, actor: Actor, request, status=None) -> dict[str, Any]:
     """Whether this person may approve / reject / withdraw a request now, and what it still waits for.
 
     The engine's own rule decides; the words name people instead of handles, and Withdraw is offered to the person
     who asked (the council can still withdraw through the API and CLI, but it is not their button to press here)."""
-    status = approval_status(session, request)
+    status = status or approval_status(session, request)
     pid = actor.person_id
     may_approve = status.refusal(pid, decision="approve") is None if pid else False
     may_reject = status.refusal(pid, decision="reject") is None if pid else False
@@ -158,21 +161,32 @@ def _people_names(session: Session) -> dict[str, str]:
 
 
 def request_summaries(session: Session, actor: Actor, requests) -> dict[int, dict[str, Any]]:
-    """For each pending request: the guards of its transition now, the score, the evidence count (inbox cards)."""
+    """For each pending request: the guards of its transition now, the score, the evidence count (inbox cards).
+    Read for all the requests at once: the guard facts in bulk, the scores from one ranking of the portfolio."""
+    requests = list(requests)
+    if not requests:
+        return {}
+    opportunities = {r.opportunity.id: r.opportunity for r in requests}
+    lifecycles = {oid: lifecycle_of(session, o) for oid, o in opportunities.items()}
+    wanted = facts_needed(g.name for r in requests for t in lifecycles[r.opportunity.id].definition.transitions
+                          if t.trigger == r.trigger for g in t.guards)
+    facts = facts_for_many(session, list(opportunities.values()), wanted)
+    try:
+        scores = {row["number"]: row for row in rank_portfolio(session, explain=False)}
+    except GovernError:
+        scores = {}
     out: dict[int, dict[str, Any]] = {}
-    counts = evidence_counts(session)
     for r in requests:
         opp = r.opportunity
         guards: list = []
-        for t in transitions_for(session, actor, opp):
-            if t.get("trigger") == r.trigger:
-                guards = t.get("guards") or []
         try:
-            score = score_opportunity(session, opp)
-        except GovernError:
-            score = None
-        out[r.id] = {"guards": guards, "score": getattr(score, "value", None),
-                     "model": getattr(score, "model", None), "evidence": counts.get(opp.id, 0)}
+            check = lifecycles[opp.id].check(opp.state, r.trigger, facts[opp.id])
+            guards = [g.to_dict() for g in check.guard_results]
+        except GovernError:  # the opportunity has moved on: the request no longer leads anywhere from here
+            pass
+        score = scores.get(opp.number) or {}
+        out[r.id] = {"guards": guards, "score": score.get("score"), "model": score.get("model"),
+                     "evidence": facts[opp.id].evidence_count}
     return out
 
 

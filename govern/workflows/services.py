@@ -803,6 +803,16 @@ def pending_for(session: Session, person_id: int | Actor) -> list[Awaiting]:
         person_id = person_id.person_id
     if person_id is None:
         return []
+    out = []
+    for request, status in zip(*pending_with_status(session)):
+        capacities = status.eligible().get(person_id)
+        if capacities:
+            out.append(Awaiting(request, capacities, status))
+    return out
+
+
+def pending_with_status(session: Session) -> tuple[list[ApprovalRequest], list[ApprovalStatus]]:
+    """Every pending request, oldest first, and where each stands: a handful of statements for them all."""
     requests = list(session.scalars(
         sa.select(ApprovalRequest).where(ApprovalRequest.status == "pending")
         .order_by(ApprovalRequest.created_at, ApprovalRequest.id)
@@ -810,13 +820,7 @@ def pending_for(session: Session, person_id: int | Actor) -> list[Awaiting]:
                  selectinload(ApprovalRequest.votes).joinedload(ApprovalVote.person),
                  selectinload(ApprovalRequest.requested_by))))
     contexts = approval_contexts(session, [(r.opportunity, r.requested_by_id, r.rule) for r in requests])
-    out = []
-    for request, ctx in zip(requests, contexts):
-        status = approval_status(session, request, ctx)
-        capacities = status.eligible().get(person_id)
-        if capacities:
-            out.append(Awaiting(request, capacities, status))
-    return out
+    return requests, [approval_status(session, r, ctx) for r, ctx in zip(requests, contexts)]
 
 
 def available_transitions(session: Session, actor: Actor, opportunity_ref: str | int | Opportunity

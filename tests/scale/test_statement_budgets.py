@@ -21,7 +21,8 @@ from govern.workflows import services as lifecycle
 BUDGETS = {"request_transition (asks approval)": 10, "request_transition (moves now)": 10,
            "approve_request (completes, moves)": 12, "record_evidence": 8}
 # Pages whose reads no longer grow with the rows (their budgets are issue 16's next steps; see bench/queries.py).
-BOUNDED_PAGES = ("/board", "/api/v1/approvals/awaiting")
+BOUNDED_PAGES = ("/board", "/approvals", "/api/v1/approvals/awaiting", "/api/v1/opportunities",
+                 "/api/v1/insights", "/api/v1/approvals")
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
