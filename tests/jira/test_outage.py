@@ -79,3 +79,26 @@ def test_after_an_outage_a_refusal_is_dead_with_jiras_reason_and_not_retried_for
         assert standin.issues == {}
     finally:
         standin.stop()
+
+
+def test_retrying_a_topic_by_hand_resumes_it_at_once(db, clock):
+    from govern.integrations.worker import retry_messages
+    from govern.policy import Actor
+
+    standin = _standin(clock)
+    try:
+        set_mapping(db)
+        add_opportunity(db, 2)
+        clock.catch_up()
+        standin.start_outage("503", retry_after=600)
+        adapter = JiraAdapter(standin.base_url, standin.user, standin.token, timeout=2.0)
+        worker = OutboxWorker(db, [JiraDeliverer(db, adapter)], name="outage", clock=clock.now)
+        worker.drain()
+        standin.end_outage()
+        assert worker.drain() == {}  # paused for Retry-After's ten minutes
+        with db.session_scope() as session:
+            assert retry_messages(session, Actor.system_actor("test"), topic="jira", now=clock.now()) == []
+            assert session.get(OutboxTopicState, "jira").paused_until is None
+        assert worker.drain() == {"delivered": 2}
+    finally:
+        standin.stop()
