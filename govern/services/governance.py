@@ -276,23 +276,22 @@ def _refusals(session: Session, changes: list[Change]) -> list[str]:
 
 def _require_identity_rights(session: Session, actor: Actor, changes: list[Change]) -> None:
     """Governance as code grants no more than the applier could grant by hand: seats need the right that grants
-    that role, the admin flag needs person.grant_admin, and nobody changes their own seats, admin or active flag."""
+    that role, the admin flag needs person.grant_admin, and nobody gives themselves a seat or the admin flag (a file
+    that leaves the applier out lowers, never raises, their standing, so it may)."""
     me = session.get(Person, actor.person_id).handle if actor.person_id is not None else None
     for change in changes:
         data = change.after or change.before or {}
         if change.kind == "seat":
             actor.require(seat_action(data.get("role", "")))
-            if data.get("person") == me:
-                require_not_self(actor, actor.person_id, f"{'take' if change.op == 'add' else 'change'} a "
-                                                         f"{data.get('role')} seat")
+            if data.get("person") == me and change.op != "remove":
+                require_not_self(actor, actor.person_id, f"take a {data.get('role')} seat")
         elif change.kind == "person":
             admin_before = bool((change.before or {}).get("is_admin"))
             admin_after = bool((change.after or {}).get("is_admin")) if change.op != "remove" else admin_before
             if admin_before != admin_after:
                 actor.require("person.grant_admin")
-            if change.key == me and (admin_before != admin_after or change.op == "remove"
-                                     or (change.after or {}).get("active") is False):
-                require_not_self(actor, actor.person_id, "change the administrator or active flag")
+            if change.key == me and admin_after and not admin_before:
+                require_not_self(actor, actor.person_id, "make themselves an administrator")
 
 
 def _end_sessions_of_demoted(people: dict[str, Person], changes: list[Change]) -> None:
