@@ -1,8 +1,9 @@
-"""Replay protection for signed inbound requests (Slack commands and buttons, Jira webhooks).
+"""Replay protection for signed inbound requests (Slack commands and buttons; Jira webhooks keep their own
+receipts by delivery identifier, in govern.integrations.jira.webhook).
 
 A signature proves who sent a request, not that it is the first time it arrives: an attacker who saw one (or the
 sender retrying) can send it again while it is still fresh. Each request is remembered by a key (Slack: its timestamp
-and signature; Jira: the webhook identifier) for as long as a replay could be accepted, and a second arrival is
+and signature) for as long as a replay could be accepted, and a second arrival is
 recognised and not executed.
 """
 
