@@ -165,7 +165,23 @@ def configuration_reference() -> Raw:
     lines = text.splitlines()
     body = [line for line in lines[1:] if not line.startswith("<!--")] if lines[:1] and lines[0].startswith("# ") \
         else lines
-    return Raw("\n".join(body).strip())
+    return Raw(_product_nouns_as_placeholders("\n".join(body).strip()))
+
+
+_NOUN = re.compile(r"\b(customers?|opportunit(?:y|ies))\b", re.IGNORECASE)
+
+
+def _product_nouns_as_placeholders(markdown: str) -> str:
+    """The product's nouns in prose as `{customer}` / `{opportunities}` placeholders, so the page says them in the
+    organisation's words (`Vocabulary.fill` on the rendered page); code spans and fenced blocks stay as written."""
+    parts = re.split(r"(```.*?```|`[^`\n]*`)", markdown, flags=re.S)
+
+    def placeholder(match: "re.Match[str]") -> str:
+        word = match.group(1)
+        key = word.lower()
+        return "{" + (key[:1].upper() + key[1:] if word[:1].isupper() else key) + "}"
+
+    return "".join(part if part.startswith("`") else _NOUN.sub(placeholder, part) for part in parts)
 
 
 def _environment() -> jinja2.Environment:
