@@ -22,6 +22,7 @@ from govern.integrations.jira.mapping import validate_mapping
 from govern.integrations.slack.config import validate_slack_config
 from govern.rituals.config import validate_rituals_config
 from govern.workflows.definition import definition_from_section, resolve_lifecycle, validate_lifecycle_section
+from govern.services.seed import load_runtime
 
 
 
@@ -217,8 +218,6 @@ def read_config_file(path: str | Path) -> dict:
 
 def load_example(session: Session, actor: Actor, name: str = "telecom") -> dict[str, int]:
     """Apply an example organisation and load its runtime data (evidence, opportunities, KPI history)."""
-    from govern.services.seed import load_runtime
-
     apply_text(session, actor, example_text(name, "govern.yaml"), source=f"examples/{name}/govern.yaml")
     runtime = load_yaml(example_text(name, "runtime.yaml"), f"examples/{name}/runtime.yaml")
     return load_runtime(session, actor, runtime)

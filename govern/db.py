@@ -8,7 +8,14 @@ from pathlib import Path
 from typing import Iterator
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from importlib import resources
+import traceback
 
 
 
@@ -16,8 +23,6 @@ def migrations_dir() -> Path:
     """The Alembic scripts, wherever the package is installed (they ship as `govern.migrations` package data).
 
     Alembic reads them from a real folder, which an installed (unzipped) wheel always has."""
-    from importlib import resources
-
     return Path(str(resources.files("govern.migrations")))
 
 # Transaction-scoped advisory lock ids (PostgreSQL); any constant unique to its purpose.
@@ -70,16 +75,12 @@ class Database:
         upgrade(self, revision)
 
     def current_revisions(self) -> set[str]:
-        from alembic.runtime.migration import MigrationContext
-
         with self.engine.connect() as conn:
             return set(MigrationContext.configure(conn).get_current_heads())
 
     def head_revisions(self) -> set[str]:
         """The newest revisions this code ships (read once per process)."""
         if self._heads is None:
-            from alembic.script import ScriptDirectory
-
             self._heads = set(ScriptDirectory.from_config(alembic_config(self)).get_heads())
         return self._heads
 
@@ -118,8 +119,6 @@ def _configure_sqlite(engine: sa.Engine) -> None:
 
 
 def alembic_config(db: Database):
-    from alembic.config import Config as AlembicConfig
-
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(migrations_dir()))
     cfg.set_main_option("sqlalchemy.url", db.url.replace("%", "%%"))
@@ -129,18 +128,13 @@ def alembic_config(db: Database):
 
 def upgrade(db: Database, revision: str = "heads") -> None:
     """Bring the schema to the newest revision (Alembic is the only way the schema changes)."""
-    from alembic import command
-
     command.upgrade(alembic_config(db), revision)
 
 
 def dialect_insert(session: Session, table):
     """An INSERT for `table` with the dialect's ON CONFLICT clauses (SQLite and PostgreSQL share the API)."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
 
 
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "END")
@@ -168,8 +162,6 @@ class StatementCounter:
             return
         self.statements.append(statement)
         if self.where:
-            import traceback
-
             frames = [f for f in traceback.extract_stack() if "/govern/" in f.filename and "/govern/db.py" not in f.filename]
             self.origins.append(" < ".join(f"{f.filename.rsplit('/govern/', 1)[1]}:{f.lineno} {f.name}"
                                            for f in reversed(frames[-4:])))

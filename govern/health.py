@@ -10,7 +10,8 @@ import time
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from govern import __version__
+from govern import __version__, telemetry
+from govern.model import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +70,6 @@ def readyz():
 
 @bp.record_once
 def _count_business_events(_state) -> None:
-    from govern import telemetry
-
     telemetry.install()
 
 
@@ -83,8 +82,6 @@ def _start_timer() -> None:
 def _observe(response):
     started = g.pop("govern_request_started", None)
     if started is not None:
-        from govern import telemetry
-
         route = request.url_rule.rule if request.url_rule is not None else "(unmatched)"
         telemetry.request_done(request.method, route, response.status_code, time.perf_counter() - started)
     return response
@@ -93,9 +90,6 @@ def _observe(response):
 @bp.get("/metrics")
 def metrics():
     """Prometheus metrics; with GOVERN_METRICS_TOKEN set, only for `Authorization: Bearer <that token>`."""
-    from govern import telemetry
-    from govern.model import utcnow
-
     runtime = _runtime()
     token = runtime.config.metrics_token
     if token:

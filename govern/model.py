@@ -7,6 +7,7 @@ from typing import Any, Optional
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm.util import identity_key
 
 
 def utcnow() -> dt.datetime:
@@ -703,8 +704,6 @@ def setting_row(session, key: str) -> Setting | None:
         cache = session.info["settings"] = (session.get_transaction(), {row.key: row for row in rows})
     row = cache[1].get(key)
     if row is None:  # added in this transaction (flushed or not) after the rows were read
-        from sqlalchemy.orm.util import identity_key
-
         row = session.identity_map.get(identity_key(Setting, (key,))) or next(
             (o for o in session.new if isinstance(o, Setting) and o.key == key), None)
         if row is not None:

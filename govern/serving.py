@@ -16,7 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from gunicorn.app.base import BaseApplication
+from werkzeug.serving import run_simple
+
+from govern.app import create_app
 from govern.config import Config
+from govern.logs import configure, dict_config
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +58,8 @@ def wanted_services(config: Config, options: ServeOptions) -> list[str]:
 
 def start_background(runtime: Any, names: list[str], say: Callable[[str], None] = log.info) -> list[str]:
     """Start the named background services in this process; returns the labels of those now running."""
+    # Imported on call, not for a cycle: telemetry loads prometheus-client, which must not load before
+    # prepare_multiprocess_metrics has set PROMETHEUS_MULTIPROC_DIR.
     from govern import telemetry
 
     telemetry.install()
@@ -92,10 +99,6 @@ def prepare_multiprocess_metrics(config: Config) -> Path | None:
 
 def serve_production(config: Config, options: ServeOptions) -> None:
     """Run the app under gunicorn (gthread workers) until stopped."""
-    from gunicorn.app.base import BaseApplication
-
-    from govern.logs import dict_config
-
     services = wanted_services(config, options)
     own_metrics_folder = prepare_multiprocess_metrics(config)
 
@@ -109,7 +112,7 @@ def serve_production(config: Config, options: ServeOptions) -> None:
             app.extensions["govern"].stop()
 
     def child_exit(_server, worker) -> None:
-        from prometheus_client import multiprocess
+        from prometheus_client import multiprocess  # on call, not for a cycle: see prepare_multiprocess_metrics
 
         multiprocess.mark_process_dead(worker.pid)
 
@@ -137,8 +140,6 @@ def serve_production(config: Config, options: ServeOptions) -> None:
                 self.cfg.set(key, value)
 
         def load(self):
-            from govern.app import create_app
-
             return create_app(config)
 
     try:
@@ -150,11 +151,6 @@ def serve_production(config: Config, options: ServeOptions) -> None:
 
 def serve_development(config: Config, options: ServeOptions, say: Callable[[str], None]) -> None:
     """Werkzeug's development server in this one process (threaded, no reloader)."""
-    from werkzeug.serving import run_simple
-
-    from govern.app import create_app
-    from govern.logs import configure
-
     configure(options.log_format, options.log_level)
     app = create_app(config)
     runtime = app.extensions["govern"]

@@ -7,6 +7,8 @@ from marshmallow import Schema, fields
 from govern.http.errors import ErrorResponseSchema, error_response
 from govern.http.openapi import Blueprint
 from govern.http.request import current_actor, db_session, runtime
+from govern.integrations.jira.adapter import Patience, classify
+from govern.integrations.jira.sync import JiraNotConfigured, sync_now
 
 blp = Blueprint("integrations", __name__, url_prefix="/integrations", description="Jira and Slack")
 
@@ -56,9 +58,6 @@ def jira_sync(data):
     # The sync runs on its own sessions and takes no actor; the permission is checked here, at its one HTTP door.
     current_actor().require("integration.sync")
     db_session().rollback()  # end the request's transaction: the sync writes on its own sessions (SQLite: one writer)
-    from govern.integrations.jira.adapter import Patience, classify
-    from govern.integrations.jira.sync import JiraNotConfigured, sync_now
-
     try:
         # An HTTP request waits out a short rate limit, not an outage: the worker and the reconciler carry on.
         summary = sync_now(runtime(), dry_run=data["dry_run"], patience=Patience(wait_seconds=10))

@@ -10,6 +10,7 @@ from govern.http.request import current_actor, db_session
 from govern.api.schemas import OutboxMessageSchema, OutboxQuerySchema, OutboxSummarySchema
 from govern.errors import NotFound
 from govern.model import OutboxMessage
+from govern.integrations.worker import retry_message
 
 blp = Blueprint("outbox", __name__, url_prefix="/outbox", description="Deliveries to Jira and Slack")
 
@@ -57,6 +58,4 @@ def get_message(message_id: int):
 @blp.errors(403, 404, 409)
 def retry(message_id: int):
     """Send a failed or dead message again, now (needs outbox.manage); other statuses answer 409."""
-    from govern.integrations.worker import retry_message
-
     return retry_message(db_session(), current_actor(), message_id)

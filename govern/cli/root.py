@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import click
+from alembic import command as alembic_command
 import sqlalchemy as sa
 
 from govern import __version__, audit
@@ -22,6 +23,12 @@ from govern.integrations.cli import jira, outbox, worker
 from govern.playbook.cli import playbook
 from govern.rituals.cli import rituals, scheduler
 from govern.workflows.cli import opp, workflows_group
+from govern.configure import apply_file, load_example
+from govern.db import alembic_config
+from govern.model import AuditEvent, Person
+from govern.services.people import set_password
+from govern.services.portability import dump, export_data, import_data
+from govern.serving import ServeOptions, serve_development, serve_production
 
 
 @click.group(cls=GovernGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -54,8 +61,6 @@ def db_current():
 
 
 def _has_data(runtime) -> bool:
-    from govern.model import Person
-
     with runtime.db.session_scope() as session:
         return session.scalar(sa.select(sa.func.count()).select_from(Person)) > 0
 
@@ -71,11 +76,7 @@ def init(example: bool, reset: bool, yes: bool):
         if not yes:
             click.confirm(f"Drop every table in {runtime.db.engine.url.render_as_string(hide_password=True)}?",
                           abort=True)
-        from alembic import command
-
-        from govern.db import alembic_config
-
-        command.downgrade(alembic_config(runtime.db), "base")
+        alembic_command.downgrade(alembic_config(runtime.db), "base")
     runtime.db.upgrade()
     click.echo(f"database ready: {runtime.db.engine.url.render_as_string(hide_password=True)}")
     if not example:
@@ -83,10 +84,6 @@ def init(example: bool, reset: bool, yes: bool):
     if _has_data(runtime):
         click.echo("the database already holds an organisation; left as it is (use --reset to start over)")
         return
-    from govern.configure import load_example
-    from govern.model import Person
-    from govern.services.people import set_password
-
     operator = Actor.system_actor("init")
     with runtime.db.session_scope() as session:
         counts = load_example(session, operator)
@@ -105,8 +102,6 @@ def init(example: bool, reset: bool, yes: bool):
 @as_option
 def apply(file: Path, dry_run: bool, as_handle: str | None):
     """Validate govern.yaml and apply it (idempotent: a second apply changes nothing)."""
-    from govern.configure import apply_file
-
     runtime = get_runtime()
     with runtime.db.session_scope() as session:
         actor = resolve_actor(session, as_handle)
@@ -142,8 +137,6 @@ def audit_verify():
 @click.option("--limit", default=30, show_default=True)
 def audit_log(entity: str | None, limit: int):
     """Show recent audit events."""
-    from govern.model import AuditEvent
-
     query = sa.select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
     if entity:
         kind, _, ident = entity.partition(":")
@@ -167,8 +160,6 @@ def export_cmd(out: Path | None, without_credentials: bool):
     The export holds password hashes and API and calendar token hashes: keep it as secret as the database itself,
     or use --without-credentials.
     """
-    from govern.services.portability import dump, export_data
-
     with get_runtime().db.session_scope() as session:
         data = export_data(session, Actor.system_actor("cli"), credentials=not without_credentials)
     if out:
@@ -185,8 +176,6 @@ def export_cmd(out: Path | None, without_credentials: bool):
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 def import_cmd(file: Path):
     """Import a JSON export into an empty database."""
-    from govern.services.portability import import_data
-
     runtime = get_runtime()
     runtime.db.upgrade()
     try:
@@ -218,8 +207,6 @@ def import_cmd(file: Path):
 def serve(host: str, port: int, workers: int, threads: int, timeout: int, access_log: bool, dev: bool,
           no_scheduler: bool, no_worker: bool, log_format: str, log_level: str):
     """Serve the web app and API under gunicorn (the ritual scheduler and an outbox worker run in each process)."""
-    from govern.serving import ServeOptions, serve_development, serve_production
-
     runtime = get_runtime()
     runtime.db.upgrade()
     runtime.db.dispose()  # the web processes open their own connections

@@ -8,6 +8,8 @@ import click
 
 from govern.cli.support import CommandFailed
 from govern.errors import InvalidInput
+from govern.config_reference import shipped_reference_text, shipped_schema_text
+from govern.configure import read_config_file
 
 
 @click.command("schema")
@@ -19,9 +21,6 @@ def schema(files: tuple[Path, ...], reference: bool):
     Editors validate and complete govern.yaml when its first line names the schema:
     `# yaml-language-server: $schema=./govern.schema.json` (write it with `govern schema > govern.schema.json`).
     """
-    from govern.config_reference import shipped_reference_text, shipped_schema_text
-    from govern.configure import read_config_file
-
     if not files:
         click.echo(shipped_reference_text() if reference else shipped_schema_text(), nl=False)
         return

@@ -5,8 +5,18 @@ from __future__ import annotations
 import logging
 
 import click
+import sqlalchemy as sa
 
 from govern.cli.support import CommandFailed, as_option, get_runtime, resolve_actor, translate_errors
+from govern.integrations.jira.adapter import classify
+from govern.integrations.jira.check import check
+from govern.integrations.jira.pull import sync_state
+from govern.integrations.jira.push import load_mapping
+from govern.integrations.jira.sync import JiraNotConfigured, adapter_for, sync_now
+from govern.integrations.worker import build_deliverers, parse_since, retry_message, retry_messages, run
+from govern.model import OutboxMessage
+from govern.outbox import list_messages
+from govern.workflows.services import backlog_states_by_lifecycle
 
 
 @click.command()
@@ -18,8 +28,6 @@ from govern.cli.support import CommandFailed, as_option, get_runtime, resolve_ac
 @translate_errors
 def worker(once: bool, lease_seconds: float, poll_seconds: float):
     """Run an outbox delivery worker (any number may run at once; on PostgreSQL they share the queue)."""
-    from govern.integrations.worker import build_deliverers, run
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     runtime = get_runtime()
     deliverers = build_deliverers(runtime)
@@ -45,8 +53,6 @@ def jira():
 def jira_sync(dry_run: bool, rank: bool):
     """Reconcile with Jira now: queue every solution that should be in the backlog and is not, push what waits, pull
     status back. Waits out rate limits and outages (up to 5 minutes) like the worker does."""
-    from govern.integrations.jira.sync import JiraNotConfigured, sync_now
-
     runtime = get_runtime()
     bar = {"push": None}
     pulled = {"n": 0}
@@ -66,8 +72,6 @@ def jira_sync(dry_run: bool, rank: bool):
     except JiraNotConfigured as exc:
         raise CommandFailed(str(exc), 1) from None
     except Exception as exc:  # noqa: BLE001 - e.g. Jira unreachable: say so plainly
-        from govern.integrations.jira.adapter import classify
-
         raise CommandFailed(f"Jira sync stopped: {classify(exc).message}", 1) from None
     finally:
         if bar["push"] is not None:
@@ -93,11 +97,6 @@ def jira_sync(dry_run: bool, rank: bool):
 @translate_errors
 def jira_check():
     """Check the Jira set-up before the first push: connection and auth mode, project, issue types, required fields."""
-    from govern.integrations.jira.check import check
-    from govern.integrations.jira.push import load_mapping
-    from govern.integrations.jira.sync import JiraNotConfigured, adapter_for
-    from govern.workflows.services import backlog_states_by_lifecycle
-
     runtime = get_runtime()
     try:
         adapter = adapter_for(runtime)
@@ -119,11 +118,6 @@ def jira_check():
 @translate_errors
 def jira_status():
     """Show whether Jira is configured, the pull watermark, and what waits in the outbox."""
-    import sqlalchemy as sa
-
-    from govern.model import OutboxMessage
-    from govern.integrations.jira.pull import sync_state
-
     runtime = get_runtime()
     config = runtime.config
     click.echo(f"jira: {'enabled, ' + config.jira_url if config.jira_enabled else 'disabled (GOVERN_JIRA_URL/TOKEN unset)'}")
@@ -151,8 +145,6 @@ def outbox():
 @translate_errors
 def outbox_list(status: str | None, topic: str | None, limit: int):
     """List outbox messages, newest first, with attempts and the last error."""
-    from govern.outbox import list_messages
-
     runtime = get_runtime()
     with runtime.db.session_scope() as session:
         messages = list_messages(session, status=status, topic=topic, limit=limit)
@@ -181,8 +173,6 @@ def outbox_retry(message_id: int | None, all_dead: bool, topic: str | None, sinc
     """Send dead messages again (after fixing their cause, e.g. the Jira mapping): one ID, or --all/--topic/--since.
 
     Transient failures (Jira or Slack down, rate limits) never need this: the worker waits them out on its own."""
-    from govern.integrations.worker import parse_since, retry_message, retry_messages
-
     if message_id is not None and (all_dead or topic or since):
         raise CommandFailed("give either a message id or --all/--topic/--since, not both", 2)
     if message_id is None and not (all_dead or topic or since):

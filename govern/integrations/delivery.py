@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal, Protocol, Sequence, runtime_checkable
+import email.utils
+import time
 
 from govern.model import OutboxMessage
 
@@ -71,9 +73,6 @@ class Deliverer(Protocol):
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
     """Seconds to wait from a Retry-After header: delay-seconds or an HTTP-date (RFC 9110); None when absent or junk."""
-    import email.utils
-    import time
-
     if value is None or not str(value).strip():
         return None
     text = str(value).strip()

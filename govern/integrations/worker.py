@@ -36,6 +36,7 @@ from typing import Callable, Iterable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+import argparse
 
 from govern import audit, telemetry
 from govern.errors import Conflict, InvalidInput, NotFound
@@ -43,6 +44,12 @@ from govern.model import OutboxMessage, OutboxTopicState, utcnow
 from govern.policy import Actor
 from govern.integrations.delivery import Deliverer, Outcome
 from govern.integrations.slack.delivery import SlackDeliverer
+from govern.config import Config
+from govern.db import Database
+from govern.integrations.jira.adapter import build
+from govern.integrations.jira.push import JiraDeliverer
+from govern.integrations.jira.reconcile import JiraReconciler, cadence_from_env
+from govern.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -403,8 +410,6 @@ def jira_adapter_of(runtime):
     """The process's Jira adapter (built at start-up, or now from the configuration); None when Jira is off."""
     adapter = (getattr(runtime, "adapters", None) or {}).get("jira")
     if adapter is None and runtime.config.jira_enabled:
-        from govern.integrations.jira.adapter import build
-
         adapter = build(runtime.config)
     return adapter
 
@@ -414,8 +419,6 @@ def build_deliverers(runtime) -> list[Deliverer]:
     deliverers: list[Deliverer] = []
     jira_adapter = jira_adapter_of(runtime)
     if jira_adapter is not None:
-        from govern.integrations.jira.push import JiraDeliverer
-
         deliverers.append(JiraDeliverer(runtime.db, jira_adapter, base_url=runtime.config.base_url))
     if runtime.config.slack_enabled:
         deliverers.append(SlackDeliverer.from_runtime(runtime))
@@ -427,8 +430,6 @@ def build_reconciler(runtime):
     adapter = jira_adapter_of(runtime)
     if adapter is None:
         return None
-    from govern.integrations.jira.reconcile import JiraReconciler, cadence_from_env
-
     push_every, pull_every = cadence_from_env()
     return JiraReconciler(runtime.db, adapter, instance_path=runtime.config.instance_path, push_every=push_every,
                           pull_every=pull_every)
@@ -492,12 +493,6 @@ def wait_until(predicate, timeout: float = 30.0, interval: float = 0.05) -> bool
 
 def main(argv: list[str] | None = None) -> None:
     """`python -m integrations.worker`: a bare worker process (what `govern worker` runs), with tunable retries."""
-    import argparse
-
-    from govern.config import Config
-    from govern.db import Database
-    from govern.runtime import Runtime
-
     parser = argparse.ArgumentParser(prog="python -m integrations.worker")
     parser.add_argument("--lease", type=float, default=120.0)
     parser.add_argument("--poll", type=float, default=1.0)

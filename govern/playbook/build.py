@@ -27,6 +27,7 @@ from typing import Any, Callable
 
 import jinja2
 from markupsafe import Markup
+import unicodedata
 
 from govern.policy import ACTIONS, ROLE_DESCRIPTIONS, ROLES, Scope
 from govern.playbook import words
@@ -147,8 +148,6 @@ def kpi_latest(k) -> str:
 
 def slug(text: str) -> str:
     """An anchor id from any text (stable, lower-case, ASCII letters, digits and dashes)."""
-    import unicodedata
-
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-") or "term"
 

@@ -8,6 +8,8 @@ from pathlib import Path
 import click
 
 from govern.cli.support import CommandFailed, GovernGroup, get_runtime
+from govern.playbook import build as build_mod
+from govern.playbook.data import collect
 
 
 @click.group(cls=GovernGroup)
@@ -28,9 +30,6 @@ def playbook():
               help="Where the web app runs (e.g. https://govern.example.com), for calendar and API links.")
 def build_command(out: Path, fmt: str, as_of: str | None, base_url: str | None):
     """Generate the playbook from govern.yaml as applied and the database."""
-    from govern.playbook import build as build_mod
-    from govern.playbook.data import collect
-
     try:
         moment = build_mod.parse_as_of(as_of, lambda: dt.datetime.now(dt.timezone.utc).date())
     except ValueError as exc:

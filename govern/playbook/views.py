@@ -15,6 +15,7 @@ from govern.http.request import current_actor, db_session
 from govern.model import Person
 from govern.playbook import build as build_mod
 from govern.playbook.data import collect
+from govern.rituals.services import create_calendar_token
 
 bp = Blueprint("playbook", __name__, url_prefix="/playbook")
 
@@ -107,8 +108,6 @@ def calendar():
     issued = None
     if request.method == "POST":
         check_csrf()
-        from govern.rituals.services import create_calendar_token
-
         issued = create_calendar_token(db_session(), actor, ritual=ritual,
                                        person=None if ritual else actor.handle)
     token = csrf_token()

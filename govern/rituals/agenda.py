@@ -36,6 +36,8 @@ from govern.services.common import journey_subtree_ids
 from govern.rituals.cadence import UTC, CadenceError, as_utc, occurrences_between, zone
 from govern.vocabulary import vocabulary_of
 from govern.rituals.config import AGENDA_SECTION_TITLES, AGENDA_SECTIONS, DEFAULT_STALE_AFTER_DAYS
+from govern.workflows.approvals import describe_rule
+from govern.workflows.engine import get_lifecycle
 
 AGENDA_FORMAT = 1
 PREVIOUS_LOOK_BACK = dt.timedelta(days=400)
@@ -81,8 +83,6 @@ def _final_states(session: Session) -> set[str]:
         return set(final)
     name = value.get("name") or "default"
     try:  # the lifecycle engine knows the definition's final states
-        from govern.workflows.engine import get_lifecycle
-
         return set(get_lifecycle(name).definition.final)
     except Exception:  # noqa: BLE001 - an unknown or custom lifecycle: fall back on the default's words
         return set(DEFAULT_FINAL_STATES)
@@ -136,8 +136,6 @@ def _rule_words(rule: dict[str, Any] | None) -> str:
     if not rule:
         return "an approver"
     try:
-        from govern.workflows.approvals import describe_rule
-
         return describe_rule(rule)
     except Exception:  # noqa: BLE001 - a rule captured by an older definition still shows, in its raw form
         return ", ".join(f"{k}: {v}" for k, v in rule.items())

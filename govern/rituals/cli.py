@@ -20,6 +20,7 @@ from govern.cli.support import CommandFailed, GovernGroup, as_option, get_runtim
 from govern.rituals import agenda as agenda_mod
 from govern.rituals import services
 from govern.rituals.cadence import as_utc, describe, zone
+from govern.rituals.scheduler import RitualScheduler, clock_from_spec
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 at_option = click.option("--at", "at", metavar="TIME",
@@ -274,8 +275,6 @@ def follow_ups_command(owner, ritual_key, done, as_handle, as_json):
 @click.option("--announce-dir", type=click.Path(file_okay=False, path_type=Path), default=None, hidden=True)
 def scheduler(tick_seconds, name, once, clock_spec, fire_delay, announce_dir):
     """Run the ritual scheduler alone (leader-elected: start as many as you like, one leads)."""
-    from govern.rituals.scheduler import RitualScheduler, clock_from_spec
-
     runtime = get_runtime()
     runtime.db.upgrade()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -33,6 +33,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.pool import NullPool
+from filelock import FileLock, Timeout
 
 from govern.config import default_instance_path
 from govern import telemetry
@@ -218,14 +219,10 @@ class FileLeaderLock:
     """A file lock in the instance folder (SQLite installations run on one machine)."""
 
     def __init__(self, path: Path):
-        from filelock import FileLock
-
         path.parent.mkdir(parents=True, exist_ok=True)
         self.lock = FileLock(str(path))
 
     def try_acquire(self) -> bool:
-        from filelock import Timeout
-
         if self.lock.is_locked:
             return True
         try:

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from govern import audit, notifications
+from govern.db import dialect_insert
 from govern.errors import Conflict, GovernError, InvalidInput, NotFound, PermissionDenied
 from govern.model import (
     ApprovalRequest, Attendance, CalendarToken, CouncilSeat, Decision, FollowUp, Journey, Opportunity, OutboxMessage,
@@ -35,6 +36,7 @@ from govern.rituals import calendar as calendar_mod
 from govern.rituals.cadence import (
     UTC, as_utc, iter_occurrences, next_occurrence, occurrences_between, plan_due, zone,
 )
+from govern.workflows import services as lifecycle
 
 log = logging.getLogger(__name__)
 
@@ -183,14 +185,7 @@ def past_occurrences(session: Session, actor: Actor, ritual_ref: str, *, now: dt
 def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> int:
     if not rows:
         return 0
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover - only the two supported databases
-        raise RuntimeError(f"unsupported database {dialect}")
-    statement = (insert(RitualOccurrence.__table__)
+    statement = (dialect_insert(session, RitualOccurrence.__table__)
                  .on_conflict_do_nothing(index_elements=["ritual_id", "scheduled_at"])
                  .returning(RitualOccurrence.__table__.c.id))
     return len(session.connection().execute(statement, rows).all())
@@ -644,8 +639,6 @@ def _already_taken(d: dict[str, Any]) -> bool:
 def _precheck_decider(session: Session, actor: Actor, request: ApprovalRequest, outcome: str, path: str,
                       errors: dict[str, str]) -> None:
     """Refuse up front, before anything is written, a decision the actor may not take (the lifecycle's own rule)."""
-    from govern.workflows import services as lifecycle
-
     if request.status != "pending":
         errors[f"{path}.request"] = f"request #{request.id} is already {request.status}"
         return
@@ -662,8 +655,6 @@ def _precheck_decider(session: Session, actor: Actor, request: ApprovalRequest, 
 def _apply_to_request(session: Session, actor: Actor, request: ApprovalRequest, outcome: str, reason: str) -> None:
     """Approve or reject through the lifecycle engine's own service, with its permissions and rules; it commits
     (and with it the decision already added to this session), or rolls back and raises."""
-    from govern.workflows import services as lifecycle  # the lifecycle engine, a sibling package
-
     if outcome == "approve":
         lifecycle.approve_request(session, actor, request.id, reason=reason)
     else:

@@ -27,6 +27,7 @@ from govern.scoring.ranking import rank
 from govern.services.common import (
     get_journey, get_opportunity, get_person, get_persona, get_setting, journey_subtree_ids,
 )
+from govern.services.opportunities import check_version
 
 SCORING_SETTING = "scoring"
 
@@ -112,8 +113,6 @@ def record_score_inputs(session: Session, actor: Actor, opp_ref: str | int, valu
     Every name must be an input some model knows (built-in or declared under scoring.inputs); each value is checked
     against the scale of the model that scores this opportunity. The score itself is computed, never recorded.
     """
-    from govern.services.opportunities import check_version  # the opportunity service's optimistic-lock rule
-
     opp = get_opportunity(session, opp_ref)
     actor.require("opportunity.score", [j.id for j in opp.journeys])
     check_version(opp, expected_version)

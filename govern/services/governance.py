@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+import datetime
 
 from govern import audit
 from govern.errors import RefusedChange
@@ -139,8 +140,6 @@ def ritual_fields(r: dict) -> dict:
 
 def _cadence_text(cadence: dict, kind: str) -> str:
     """The stored cadence; {rrule, dtstart} become one RFC 5545 text (DTSTART local, see rituals.config)."""
-    import datetime
-
     rule = str(cadence.get(kind, "")).strip()
     start = cadence.get("dtstart")
     if kind != "rrule" or not start:

@@ -6,6 +6,7 @@ import datetime as dt
 
 import sqlalchemy as sa
 from flask import redirect, render_template, request, url_for
+from zoneinfo import ZoneInfo
 
 from govern.errors import GovernError, InvalidInput, NotFound
 from govern.model import (
@@ -18,8 +19,6 @@ from govern.rituals import services as ritual_services
 
 def local_time(when: dt.datetime, timezone: str) -> str:
     """A ritual's time as its members read it: in the ritual's own time zone ('Wed 25 Nov 2026, 10:00 CET')."""
-    from zoneinfo import ZoneInfo
-
     aware = when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
     try:
         return aware.astimezone(ZoneInfo(timezone)).strftime("%a %d %b %Y, %H:%M %Z")

@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from flask import g
 from sqlalchemy.orm import Session, selectinload
 
 from govern.errors import GovernError
 from govern.model import (
-    EvidenceSummary, Insight, Journey, Kpi, Opportunity, Person, Step, insight_step, opportunity_insight,
+    ApprovalRequest, EvidenceSummary, Insight, Journey, Kpi, Opportunity, Person, Step, insight_step, opportunity_insight,
     opportunity_journey, utcnow,
 )
 from govern.policy import Actor
@@ -105,8 +106,6 @@ def transitions_for(session: Session, actor: Actor, opp: Opportunity) -> list[di
 
 def pending_counts(session: Session, opportunity_ids: list[int] | None = None) -> dict[int, int]:
     """Pending approval requests per opportunity id (the board's "awaiting approval" badge), of some or all."""
-    from govern.model import ApprovalRequest
-
     query = (sa.select(ApprovalRequest.opportunity_id, sa.func.count()).where(ApprovalRequest.status == "pending")
              .group_by(ApprovalRequest.opportunity_id))
     if opportunity_ids is not None:
@@ -115,8 +114,6 @@ def pending_counts(session: Session, opportunity_ids: list[int] | None = None) -
 
 
 def pending_requests_of(session: Session, opp: Opportunity) -> list:
-    from govern.model import ApprovalRequest
-
     return list(session.scalars(sa.select(ApprovalRequest).where(
         ApprovalRequest.opportunity_id == opp.id, ApprovalRequest.status == "pending").order_by(ApprovalRequest.id)))
 
@@ -153,8 +150,6 @@ def decision_rights(session: Session, actor: Actor, request, status=None) -> dic
 
 
 def _people_names(session: Session) -> dict[str, str]:
-    from flask import g  # a per-request cache; the read model is only used by the web app
-
     if "people_names" not in g:
         g.people_names = dict(session.execute(sa.select(Person.handle, Person.name)).all())
     return g.people_names

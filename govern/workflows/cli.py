@@ -18,6 +18,9 @@ from govern.errors import NotFound
 from govern.model import ApprovalRequest, Journey, Opportunity, opportunity_journey
 from govern.services.common import get_opportunity
 from govern.workflows import services
+from govern.workflows.definition import load_definition, shipped_names
+from govern.workflows.diagrams import edge_lines, to_mermaid, to_svg
+from govern.workflows.engine import get_lifecycle
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 
@@ -258,16 +261,12 @@ def workflows_group():
 @workflows_group.command("list")
 def workflows_list():
     """The lifecycle definitions shipped with govern."""
-    from govern.workflows.definition import load_definition, shipped_names
-
     for name in shipped_names():
         d = load_definition(name)
         click.echo(f"{name:<16} {d.title}: {' → '.join(s for s in d.states)}")
 
 
 def _lifecycle(name: str):
-    from govern.workflows.engine import get_lifecycle
-
     if name == "current":
         with get_runtime().db.session_scope() as session:
             return services.lifecycle_of(session)
@@ -280,8 +279,6 @@ def _lifecycle(name: str):
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file.")
 def workflows_show(name, fmt, output):
     """Draw a lifecycle (a shipped name, a file, or `current`: the one applied) with its guards and approvers."""
-    from govern.workflows.diagrams import edge_lines, to_mermaid, to_svg
-
     lifecycle = _lifecycle(name)
     d = lifecycle.definition
     if fmt == "mermaid":
@@ -309,7 +306,5 @@ def workflows_show(name, fmt, output):
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def workflows_check(file):
     """Validate a lifecycle definition file; every problem is listed with its place."""
-    from govern.workflows.definition import load_definition
-
     d = load_definition(file)
     click.echo(f"ok: lifecycle '{d.name}' with {len(d.states)} states and {len(d.transitions)} transitions")

@@ -39,6 +39,7 @@ from govern.workflows.engine import (
     Check, Lifecycle, cached_lifecycle, get_lifecycle, lifecycle_for, lifecycle_from_data,
 )
 from govern.workflows.guards import FACT_GROUPS, OpportunityFacts, facts_needed
+from govern.services.opportunities import set_solution_state
 
 LIFECYCLE_SETTING = "lifecycle.current"
 
@@ -980,8 +981,6 @@ def record_solution_progress(session: Session, actor: Actor, solution_id: int, s
     """Record a solution's progress by hand (API, web app); when it is the last of its opportunity's solutions to be
     done, the lifecycle's automatic move follows, as when Jira reports it. Answers the solution and what the lifecycle
     said (None when nothing was delivered)."""
-    from govern.services.opportunities import set_solution_state
-
     solution = set_solution_state(session, actor, solution_id, state, external_status=external_status, commit=False)
     opportunity = solution.opportunity
     was_delivered = state == "done" and all(s.state == "done" for s in opportunity.solutions)

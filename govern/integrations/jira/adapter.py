@@ -16,6 +16,10 @@ from typing import Any
 
 import requests
 from jira import JIRA, JIRAError
+import json
+import os
+import random
+import time
 
 from govern.integrations.delivery import parse_retry_after
 
@@ -89,9 +93,6 @@ class Patience:
 
     def call(self, fn, *args, **kwargs):
         """fn(*args, **kwargs), tried again after transient failures until it answers or patience runs out."""
-        import random
-        import time
-
         failures = 0
         while True:
             try:
@@ -244,8 +245,6 @@ class JiraAdapter:
         """Order `keys` (≤ 50) right after `anchor` in the backlog (Jira Software's agile rank API)."""
         client = self.client()
         url = client._get_url("issue/rank", base=client.AGILE_BASE_URL)
-        import json
-
         client._session.put(url, data=json.dumps({"issues": keys, "rankAfterIssue": anchor}))
 
 
@@ -253,8 +252,6 @@ def build(config) -> JiraAdapter | None:
     """The adapter for `govern.app.build_adapters`: None (disabled, visibly) unless GOVERN_JIRA_URL and TOKEN are set."""
     if not getattr(config, "jira_enabled", False):
         return None
-    import os
-
     # GOVERN_JIRA_TIMEOUT (seconds, default 10): how long one Jira call may take before it counts as failed.
     timeout = float(os.environ.get("GOVERN_JIRA_TIMEOUT") or 10)
     return JiraAdapter(config.jira_url, config.jira_user, config.jira_token, timeout=timeout)

@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from govern.escaping import jira_wiki
 from govern.integrations.jira.adf import adf_from_text
+from govern.errors import InvalidInput
 
 LABEL_PREFIX = "govern-sol-"
 INSTALLATION_PREFIX = "govern-inst-"
@@ -86,8 +87,6 @@ class JiraMapping:
         value = dict(value or {})
         problems = validate_mapping(value)
         if problems:
-            from govern.errors import InvalidInput
-
             raise InvalidInput("the jira section of govern.yaml is not valid", problems)
         types = value.get("issue_types") or {}
         return cls(

@@ -30,6 +30,7 @@ from govern.integrations.jira.adapter import JiraAdapter, Patience
 from govern.integrations.jira.mapping import SYNC_STATE_KEY, JiraMapping, installation_labels, solution_id_from_labels
 from govern.integrations.jira.push import MARKER_LABEL, load_mapping, our_label
 from govern.workflows.services import opportunity_delivered
+from govern.services.opportunities import set_solution_state
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +109,6 @@ def apply_issue(session: Session, mapping: JiraMapping, issue: dict[str, Any], r
             and (updated is None or solution.external_updated_at == updated)):
         report.unchanged += 1
         return None
-    from govern.services.opportunities import set_solution_state
-
     actor = Actor.system_actor(JIRA_ACTOR)
     was_done = solution.state == "done"
     # Learning the first status of an item we just created is not a change; a different status or state is.

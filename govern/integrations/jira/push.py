@@ -24,6 +24,7 @@ from typing import Any, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
+import uuid
 
 from govern import audit
 from govern.errors import InvalidInput
@@ -32,6 +33,8 @@ from govern.integrations.delivery import Outcome
 from govern.integrations.jira.adapter import JiraAdapter, ProjectProblem, classify
 from govern.integrations.jira.mapping import (INSTALLATION_SETTING, SETTING_KEY, JiraMapping, installation_label,
                                               solution_id_from_labels, solution_label)
+from govern.policy import Actor
+from govern.scoring import rank_portfolio
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +46,6 @@ CREATE_KINDS = ("create_issue", "create_backlog_items")  # one solution ({soluti
 
 def installation_id(db) -> str:
     """This installation's id (made once, kept in the `installation` setting): marks the backlog items it creates."""
-    import uuid
-
     with db.session_scope() as session:
         setting = session.get(Setting, INSTALLATION_SETTING)
         if setting is not None and (setting.value or {}).get("id"):
@@ -86,8 +87,6 @@ def message_solution_ids(session: Session, message: OutboxMessage) -> list[int]:
 def opportunity_ranks(session: Session) -> dict[int, int]:
     """Our portfolio rank per opportunity id (1 = best); empty when scoring is not configured."""
     try:
-        from govern.scoring import rank_portfolio
-
         rows = rank_portfolio(session, explain=False)
     except Exception:  # noqa: BLE001 - ranking is a nicety for ordering and priority, never a reason not to push
         log.debug("portfolio rank unavailable", exc_info=True)
@@ -272,8 +271,6 @@ class JiraDeliverer:
         """Remember the backlog items on their solutions at once: one short transaction, one audit event."""
         if not linked:
             return
-        from govern.policy import Actor
-
         now = utcnow()
         keys = {item.solution_id: (item.key, status) for item, status in linked}
         with self.db.session_scope() as session:

@@ -30,6 +30,8 @@ from govern.integrations.jira.adapter import JiraAdapter, Patience, classify
 from govern.integrations.jira.pull import pull
 from govern.integrations.jira.push import load_mapping
 from govern.workflows.services import queue_missing_backlog_items
+from govern.integrations.jira.check import check
+from govern.rituals.scheduler import leader_lock_for
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +56,6 @@ class JiraReconciler:
                  clock: Callable[[], dt.datetime] | None = None, push_every: float = DEFAULT_PUSH_EVERY,
                  pull_every: float = DEFAULT_PULL_EVERY, tick_seconds: float = 15.0,
                  sleep: Callable[[float], None] | None = None, check_on_lead: bool = True):
-        from govern.rituals.scheduler import leader_lock_for
-
         self.db = db
         self.adapter = adapter
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
@@ -108,8 +108,6 @@ class JiraReconciler:
     def _check_setup(self) -> None:
         """`govern jira check` once when this process starts leading: a missing Epic Name or issue type is logged
         before the first push fails on it."""
-        from govern.integrations.jira.check import check
-
         try:
             with self.db.session_scope() as session:
                 mapping = load_mapping(session)

@@ -15,6 +15,7 @@ from govern.workflows.services import queue_missing_backlog_items
 from govern.integrations.jira.adapter import JiraAdapter, Patience, build
 from govern.integrations.jira.pull import PullReport, pull, save_sync_state
 from govern.integrations.jira.push import CREATE_KINDS, TOPIC, JiraDeliverer, load_mapping, message_solution_ids, rank_backlog
+from govern.integrations.worker import OutboxWorker
 
 
 class JiraNotConfigured(Exception):
@@ -55,8 +56,6 @@ def sync_now(runtime, *, dry_run: bool = False, rank: bool = False,
     someone asked), then pull changes since the watermark. Transient failures (429/503 with Retry-After, 5xx, no
     answer) are waited out like the worker does, within `patience` (5 minutes by default); what still waits then is
     reported as waiting and the worker carries on with it. (`clock` and `patience.sleep` let tests simulate time.)"""
-    from govern.integrations.worker import OutboxWorker
-
     adapter = adapter_for(runtime)
     patience = patience or Patience()
     summary = SyncSummary()

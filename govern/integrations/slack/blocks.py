@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any, Iterable, Sequence
+import json
 
 from govern.escaping import slack_text
 
@@ -254,8 +255,6 @@ def approval_outcome(request_id: int, opp: Any, *, from_state: str, to_state: st
 def reject_reason_modal(request_id: int, opp: Any, *, channel_id: str | None, message_ts: str | None,
                         response_url: str | None = None) -> dict[str, Any]:
     """The modal asking why a request is rejected; private_metadata carries where to show the outcome."""
-    import json
-
     metadata = json.dumps({"request_id": request_id, "channel": channel_id, "ts": message_ts,
                            "response_url": response_url})
     return {

@@ -25,6 +25,10 @@ from govern.services.common import get_opportunity, get_setting, journey_subtree
 from govern.integrations.slack import blocks
 from govern.vocabulary import DEFAULT as DEFAULT_WORDS, Vocabulary, vocabulary_of
 from govern.integrations.slack.parsing import USAGES, Malformed, parse, split_on_quote
+from govern.rituals import agenda as agenda_mod
+from govern.rituals import services as ritual_services
+from govern.scoring import score_opportunity
+from govern.workflows.services import approve_request, lifecycle_of, pending_for, reject_request, request_transition
 
 log = logging.getLogger(__name__)
 
@@ -253,8 +257,6 @@ def pending_request_of(session: Session, opp: Opportunity) -> ApprovalRequest | 
 
 def final_states(session: Session) -> set[str]:
     try:
-        from govern.workflows.services import lifecycle_of
-
         return set(lifecycle_of(session).definition.final) | {"parked"}
     except Exception:  # noqa: BLE001 - an unreadable lifecycle must not break listing
         return {"done", "rejected", "parked"}
@@ -262,8 +264,6 @@ def final_states(session: Session) -> set[str]:
 
 def _score_text(session: Session, opp: Opportunity) -> str | None:
     try:
-        from govern.scoring import score_opportunity
-
         score = score_opportunity(session, opp)
     except Exception:  # noqa: BLE001 - a score is a nicety on the status card
         return None
@@ -297,8 +297,6 @@ def cmd_list(ctx: Context, args: list[str]):
     if what.lower() == "awaiting":
         if ctx.person is None:
             raise Unmapped(reading=True)
-        from govern.workflows.services import pending_for
-
         awaiting = [a.request for a in pending_for(ctx.session, ctx.person.id)]
         return f"{len(awaiting)} request(s) await you", blocks.approval_list("Awaiting your approval", awaiting)
     if what.lower() == "all" or (what == "" and ctx.person is None):
@@ -354,8 +352,6 @@ def cmd_move(ctx: Context, args: list[str]):
     if len(args) < 2:
         raise Malformed("move", "give the {opportunity} and the state to move it to")
     actor = ctx.writer()
-    from govern.workflows.services import request_transition
-
     opp = find_opportunity(ctx.session, args[0])
     ctx.link_to(f"/opportunities/{opp.key}", opp.key)
     reason = " ".join(args[2:]).strip() or None
@@ -369,8 +365,6 @@ def cmd_approve(ctx: Context, args: list[str]):
     if not args:
         raise Malformed("approve", "which {opportunity}?")
     actor = ctx.writer()
-    from govern.workflows.services import approve_request
-
     opp = find_opportunity(ctx.session, " ".join(args))
     ctx.link_to(f"/opportunities/{opp.key}", opp.key)
     request = pending_request_of(ctx.session, opp)
@@ -385,8 +379,6 @@ def cmd_reject(ctx: Context, args: list[str]):
     if len(args) < 2:
         raise Malformed("reject", "a reason is required")
     actor = ctx.writer()
-    from govern.workflows.services import reject_request
-
     opp = find_opportunity(ctx.session, args[0])
     ctx.link_to(f"/opportunities/{opp.key}", opp.key)
     request = pending_request_of(ctx.session, opp)
@@ -399,9 +391,6 @@ def cmd_reject(ctx: Context, args: list[str]):
 
 
 def cmd_agenda(ctx: Context, args: list[str]):
-    from govern.rituals import agenda as agenda_mod
-    from govern.rituals import services as ritual_services
-
     if args:
         ritual = find_ritual(ctx.session, " ".join(args))
     else:
