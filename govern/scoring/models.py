@@ -158,7 +158,14 @@ class ScoringModel:
         return None
 
     def value_effort(self, v: Mapping[str, float], score: float | None) -> tuple[float | None, float | None]:
-        """(value, effort) for the value/effort matrix: by default the score itself against a recorded `effort`."""
+        """(value, effort) for the value/effort matrix; (None, None) when an input it reads is missing."""
+        try:
+            return self.benefit_and_cost(v, score)
+        except KeyError:
+            return None, None
+
+    def benefit_and_cost(self, v: Mapping[str, float], score: float | None) -> tuple[float | None, float | None]:
+        """What the kind calls benefit and cost; by default the score itself against a recorded `effort`."""
         return score, v.get("effort")
 
     # -- shared by every kind
@@ -265,11 +272,8 @@ class RiceModel(ScoringModel):
                 f"÷ effort {fmt(v['effort'])} = {fmt(round(value, 4))}")
         return value, terms, text
 
-    def value_effort(self, v, score):
-        try:
-            return rice_benefit(v["reach"], v["impact"], v["confidence"]), v["effort"]
-        except KeyError:
-            return None, None
+    def benefit_and_cost(self, v, score):
+        return rice_benefit(v["reach"], v["impact"], v["confidence"]), v["effort"]
 
 
 # --- ICE ----------------------------------------------------------------------------------------------------------------
@@ -311,11 +315,8 @@ class IceModel(ScoringModel):
                     f"= {fmt(value)}")
         return value, terms, text
 
-    def value_effort(self, v, score):
-        try:
-            return v["impact"] * v["confidence"], 11.0 - v["ease"]
-        except KeyError:
-            return None, None
+    def benefit_and_cost(self, v, score):
+        return v["impact"] * v["confidence"], 11.0 - v["ease"]
 
 
 # --- WSJF ---------------------------------------------------------------------------------------------------------------
@@ -353,11 +354,8 @@ class WsjfModel(ScoringModel):
                 f"= {fmt(round(value, 4))}")
         return value, terms, text
 
-    def value_effort(self, v, score):
-        try:
-            return wsjf_cost_of_delay(v["business_value"], v["time_criticality"], v["risk_reduction"]), v["job_size"]
-        except KeyError:
-            return None, None
+    def benefit_and_cost(self, v, score):
+        return wsjf_cost_of_delay(v["business_value"], v["time_criticality"], v["risk_reduction"]), v["job_size"]
 
 
 # --- weighted criteria --------------------------------------------------------------------------------------------------
