@@ -136,6 +136,7 @@ def _decision_rights_validator(doc: dict) -> dict[str, str]:
                 walk(sub, f"{path}.all_of[{i}]")
 
     for t in definition.transitions:
+        before = set(problems)
         if t.approval:
             walk(t.approval, place(t, "approval"))
         for i, entry in enumerate(t.requesters):
@@ -143,6 +144,8 @@ def _decision_rights_validator(doc: dict) -> dict[str, str]:
                 check_person(entry.partition(":")[2], "transition.request", place(t, f"requesters[{i}]"))
             else:
                 check_role(entry, "transition.request", place(t, f"requesters[{i}]"))
+        for path in set(problems) - before:  # name the transition in words too, not only by its index
+            problems[path] += f"; in transition {t.trigger!r} ({', '.join(t.sources)} → {t.dest})"
     return problems
 
 

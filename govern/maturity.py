@@ -3,7 +3,8 @@
 Signals (each a share from 0 to 1; "no data" when there is nothing to count):
 
 - ``ownership``         journeys with an owner ÷ journeys
-- ``evidence``          open opportunities with at least one insight ÷ open opportunities (not done, parked or rejected)
+- ``evidence``          open opportunities with at least one insight ÷ open opportunities (in a state of kind active
+                        or evaluation: not parked, not final)
 - ``cross_journey``     open opportunities whose evidence comes from two or more journeys ÷ open opportunities
 - ``kpis_measured``     KPIs with a measurement in the last 90 days ÷ KPIs
 - ``rituals_on_time``   ritual occurrences due in the last 90 days that were held ÷ those due
@@ -27,7 +28,7 @@ from govern.model import (
     Insight, Journey, Kpi, KpiMeasurement, Opportunity, RitualOccurrence, Solution, Step, insight_step,
     opportunity_insight, utcnow,
 )
-from govern.services.common import get_setting
+from govern.queries.states import state_catalog
 
 STAGES = {
     1: "intuition-driven",
@@ -140,15 +141,7 @@ def rule_lines() -> list[str]:
 
 # --- reading the signals from the database -----------------------------------------------------------------------------
 
-CLOSED_STATES = ("done", "rejected", "parked")
 ON_TIME_GRACE = dt.timedelta(days=1)  # an occurrence held within a day of its slot counts as on time
-
-
-def closed_states(session: Session) -> set[str]:
-    """States that take an opportunity out of the open portfolio: the lifecycle's final states, and parked."""
-    current = get_setting(session, "lifecycle.current") or {}
-    final = current.get("final") if isinstance(current, dict) else None
-    return set(final or CLOSED_STATES[:2]) | {"parked"}
 
 
 def maturity_reading(session: Session, *, now: dt.datetime | None = None) -> MaturityReading:
@@ -161,8 +154,8 @@ def maturity_reading(session: Session, *, now: dt.datetime | None = None) -> Mat
     owned = session.scalar(sa.select(sa.func.count(Journey.id)).where(Journey.owner_id.is_not(None))) or 0
     counts["journeys"] = {"total": journeys, "with_owner": owned}
 
-    closed = closed_states(session)
-    open_ids = sa.select(Opportunity.id).where(Opportunity.state.not_in(closed))
+    # Open: a state of kind active or evaluation in the lifecycle definition (govern.queries.states).
+    open_ids = sa.select(Opportunity.id).where(Opportunity.state.in_(state_catalog(session).open_states))
     open_total = session.scalar(sa.select(sa.func.count()).select_from(open_ids.subquery())) or 0
     with_evidence = session.scalar(
         sa.select(sa.func.count(sa.distinct(opportunity_insight.c.opportunity_id)))

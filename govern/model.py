@@ -296,6 +296,9 @@ class Opportunity(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     state_changed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # When the evaluation of its outcome is due: set by the lifecycle's `schedule_evaluation` effect in the transition's
+    # transaction, cleared when the opportunity leaves the state that transition led to (read by govern.queries).
+    evaluation_due_at: Mapped[Optional[dt.datetime]] = mapped_column(index=True)
     version: Mapped[int] = mapped_column(default=1)
 
     __mapper_args__ = {"version_id_col": version}

@@ -66,6 +66,9 @@ ACTIONS: dict[str, tuple[str, dict[str, Scope]]] = {
                            {**_COUNCIL, "owner": S, "coordinator": S}),
     "transition.approve": ("approve or reject transition requests (when the lifecycle names them as approver)",
                            {"lead": A, "manager": A, "owner": S}),
+    # Its requester may always withdraw their own request; this action is withdrawing someone else's.
+    "transition.withdraw": ("withdraw a pending transition request someone else made (a requester may always "
+                            "withdraw their own)", _COUNCIL),
     "ritual.manage": ("define and schedule rituals", _COUNCIL),
     "ritual.record": ("hold, skip and minute ritual occurrences, record decisions and follow-ups", _COUNCIL),
     "outbox.manage": ("retry or drop deliveries to Jira and Slack", {"admin": A, "manager": A}),

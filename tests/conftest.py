@@ -118,6 +118,50 @@ def example_db(migrated_db, example_snapshot) -> Database:
     yield migrated_db
 
 
+@pytest.fixture(scope="session")
+def hospital_snapshot(migrated_db) -> dict:
+    """Riverside General (tests/fixtures/riverside: patient journeys, the `patient_care` lifecycle), loaded once through
+    the services and kept as an export: {"keys": {story role: opportunity key}, "data": export}."""
+    from govern.cli.support import DEMO_PASSWORD
+    from govern.model import Person
+    from govern.services.people import set_password
+    from govern.services.portability import export_data
+    from tests.fixtures.riverside import load_hospital
+
+    clear_tables(migrated_db)
+    operator = Actor.system_actor("test")
+    with migrated_db.session_scope() as s:
+        keys = load_hospital(s, operator)
+        for handle in s.scalars(sa.select(Person.handle)).all():
+            set_password(s, operator, handle, DEMO_PASSWORD, commit=False)  # everyone can sign in, as in the example
+        s.commit()
+        return {"keys": keys, "data": export_data(s, operator)}
+
+
+@pytest.fixture
+def hospital_db(migrated_db, hospital_snapshot) -> Database:
+    """The session's database holding a fresh copy of Riverside General (see tests/fixtures/riverside)."""
+    from govern.services.portability import import_data
+
+    clear_tables(migrated_db)
+    with migrated_db.session_scope() as s:
+        import_data(s, Actor.system_actor("test"), hospital_snapshot["data"])
+    yield migrated_db
+
+
+@pytest.fixture
+def hospital_keys(hospital_snapshot) -> dict[str, str]:
+    """{story role: opportunity key} of Riverside General (tests.fixtures.riverside.HOSPITAL_OPPORTUNITIES)."""
+    return dict(hospital_snapshot["keys"])
+
+
+@pytest.fixture
+def hospital_app(hospital_db, tmp_path):
+    from govern.app import create_app
+
+    return create_app(make_config(hospital_db, tmp_path), db=hospital_db)
+
+
 @pytest.fixture
 def operator() -> Actor:
     """The local operator (system admin), as the CLI acts by default."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload, selectinload
 
-from govern.http.openapi import Blueprint, SelectPage, etag_for, if_match_version, like_pattern, sort_clause
+from govern.http.openapi import Blueprint, SelectPage, etag_for, if_match_version, sort_clause
 from govern.http.request import current_actor, db_session
 from govern.api.schemas import (
     ApprovalQuerySchema, ApprovalRequestSchema, EvidenceLinksSchema, HistoryEntrySchema, OpportunityCreateSchema,
@@ -18,12 +18,10 @@ from govern.api.schemas import (
     CheckSchema, TickSchema, UntickQuerySchema,
 )
 from govern.errors import NotFound
-from govern.model import (
-    ApprovalRequest, Journey, Opportunity, OpportunityKpi, Person, Persona, Solution, journey_persona,
-    opportunity_journey,
-)
+from govern.model import ApprovalRequest, Opportunity, OpportunityKpi, Solution
+from govern.queries.portfolio import PortfolioFilter, filter_clauses
 from govern.services import opportunities as opportunity_service
-from govern.services.common import OPP_REF, get_opportunity, journey_subtree_ids
+from govern.services.common import OPP_REF, get_opportunity
 from govern.workflows import checklist, services as lifecycle
 
 blp = Blueprint("opportunities", __name__, url_prefix="/opportunities",
@@ -56,33 +54,19 @@ def _with_etag(opp: Opportunity, status: int = 200):
 @blp.paginate(SelectPage, page_size=50, max_page_size=500)
 @blp.errors(404)
 def list_opportunities(args):
-    """The portfolio, filtered by journey (optionally with its subtree), state, owner, persona or text; sortable."""
+    """The portfolio, filtered by journey (that journey and every journey below it), state, owner, persona, text, and
+    `open` (only opportunities in an open state: kind active or evaluation); sortable. An unknown journey, owner or
+    persona is a 404 naming it."""
     current_actor().require("read")
     session = db_session()
+    flt = PortfolioFilter(open_only=bool(args.get("open")), journey=args.get("journey"), owner=args.get("owner"),
+                          persona=args.get("persona"), states=(args["state"],) if args.get("state") else (),
+                          text=args.get("q"))
     # Everything a listed opportunity shows, read for the whole page at once (never once per row).
-    query = sa.select(Opportunity).order_by(*sort_clause(args.get("sort"), SORTS, "number")).options(
+    return (sa.select(Opportunity).where(*filter_clauses(session, flt))
+            .order_by(*sort_clause(args.get("sort"), SORTS, "number")).options(
         selectinload(Opportunity.owner), selectinload(Opportunity.journeys), selectinload(Opportunity.insights),
-        selectinload(Opportunity.kpi_links).joinedload(OpportunityKpi.kpi), selectinload(Opportunity.solutions))
-    if args.get("q"):
-        pattern = like_pattern(args["q"])
-        query = query.where(sa.or_(sa.func.lower(Opportunity.title).like(pattern, escape="\\"),
-                                   sa.func.lower(Opportunity.description).like(pattern, escape="\\")))
-    if args.get("journey"):
-        journey = session.scalar(sa.select(Journey).where(Journey.key == args["journey"]))
-        ids = ({-1} if journey is None else
-               journey_subtree_ids(session, journey.id) if args.get("subtree") else {journey.id})
-        query = query.where(Opportunity.id.in_(sa.select(opportunity_journey.c.opportunity_id)
-                                               .where(opportunity_journey.c.journey_id.in_(ids))))
-    if args.get("state"):
-        query = query.where(Opportunity.state == args["state"])
-    if args.get("owner"):
-        query = query.where(Opportunity.owner_id.in_(sa.select(Person.id).where(Person.handle == args["owner"])))
-    if args.get("persona"):
-        seen_through = (sa.select(journey_persona.c.journey_id).join(Persona, Persona.id == journey_persona.c.persona_id)
-                        .where(Persona.key == args["persona"]))
-        query = query.where(Opportunity.id.in_(sa.select(opportunity_journey.c.opportunity_id)
-                                               .where(opportunity_journey.c.journey_id.in_(seen_through))))
-    return query
+        selectinload(Opportunity.kpi_links).joinedload(OpportunityKpi.kpi), selectinload(Opportunity.solutions)))
 
 
 @blp.route("", methods=["POST"])

@@ -394,8 +394,9 @@ class OpportunitySchema(Schema):
 
 class OpportunityQuerySchema(Schema):
     q = Text(200, metadata={"description": "text search in the statement and description"})
-    journey = Ref(64, metadata={"description": "linked to this journey"})
-    subtree = fields.Boolean(metadata={"description": "with journey: also the journeys below it"})
+    journey = Ref(64, metadata={"description": "linked to this journey or any journey below it"})
+    open = fields.Boolean(metadata={"description": "only opportunities in an open state (kind active or evaluation "
+                                                   "in the lifecycle); default: every state"})
     state = fields.String(validate=validate.Length(min=1, max=64))
     owner = Ref(64, metadata={"description": "owner's handle"})
     persona = Ref(64, metadata={"description": "touching a journey seen through this persona"})

@@ -56,6 +56,14 @@ SECTIONS = (
     ("configuration.md", "Configuring govern.yaml (administrators)", "configuration.md.j2"),
 )
 
+# What each kind of lifecycle state means, in the playbook's words (govern.queries.states.STATE_KINDS).
+STATE_KIND_WORDS = {
+    "active": "work in progress",
+    "evaluation": "delivered, waiting for its KPI outcome",
+    "parked": "put aside for now; it can come back",
+    "final": "closed for good",
+}
+
 
 class PdfUnavailable(RuntimeError):
     """WeasyPrint (or its system libraries) is not installed; the message says what to install."""
@@ -201,7 +209,7 @@ def _environment() -> jinja2.Environment:
                        MAX_LISTED_JOURNEYS=MAX_LISTED_JOURNEYS, OPEN_LISTED=OPEN_LISTED, raw=Raw, pct=_pct,
                        raci=raci, raci_roles=raci_roles, RACI_ROLES=RACI_ROLES, RACI_LEGEND=RACI_LEGEND,
                        grant_cell=grant_cell, kpi_target=kpi_target, kpi_latest=kpi_latest, slug=slug,
-                       configuration_reference=configuration_reference)
+                       configuration_reference=configuration_reference, state_kind_words=STATE_KIND_WORDS)
     return env
 
 
@@ -263,12 +271,13 @@ def _helpers(pb: Playbook, page: Page, fmt: str, live: bool) -> dict[str, Callab
             return Raw(", ".join(shown) + f" and {len(keys) - limit} more")
         return Raw(words_list([journey(k) for k in keys]))
 
-    current_states = {s["name"] for s in pb.lifecycle["states"]}
+    state_titles = {s["name"]: s.get("title") or s["name"] for s in pb.lifecycle["states"]}
 
     def state(name: str) -> Raw:
-        if name not in current_states:  # an opportunity still in a state of a lifecycle used before
+        """A state by what people call it (its title), linked to its description."""
+        if name not in state_titles:  # an opportunity still in a state of a lifecycle used before
             return Raw(md_escape(name))
-        return link(name, "lifecycle.md", f"state-{name}")
+        return link(state_titles[name], "lifecycle.md", f"state-{name}")
 
     def opp_row(o) -> Raw:
         """A table row for an open opportunity: key and title, state, owner."""

@@ -22,7 +22,8 @@ from govern.model import (
     Step, insight_step, journey_persona, opportunity_insight, opportunity_journey,
 )
 from govern.policy import ACTIONS, ROLES, ROLES_SETTING, Actor, CustomRole, Scope, custom_roles_from, who_may
-from govern.services.common import get_setting
+from govern.queries.states import state_catalog
+from govern.services.common import get_setting, load_actors
 from govern.vocabulary import DEFAULT as DEFAULT_WORDS, Vocabulary, vocabulary_of
 from govern.integrations.slack.parsing import USAGES as SLACK_USAGES
 from govern.playbook import words
@@ -32,7 +33,8 @@ from govern.rituals.config import AGENDA_SECTION_TITLES
 from govern.workflows import approvals as approvals_mod
 from govern.workflows.diagrams import to_mermaid, to_svg
 from govern.workflows.effects import EFFECTS
-from govern.workflows.services import approval_status, lifecycle_of, pending_requests
+from govern.queries.requests import pending_requests
+from govern.workflows.services import approval_status, lifecycle_of
 
 # The roles that get an onboarding page: the council's standing roles and the journey owner.
 ONBOARDING_ROLES = (*COUNCIL_ROLES, "owner")
@@ -385,8 +387,8 @@ def _lifecycle(session: Session, role_holders: dict[str, list[tuple[str, str | N
     info = {
         "name": d.name, "title": d.title, "description": d.description, "initial": d.initial,
         "final": list(d.final),
-        "states": [{"name": s.name, "description": s.description, "final": s.final,
-                    "initial": s.name == d.initial} for s in d.states.values()],
+        "states": [{"name": s.name, "title": s.title, "kind": s.kind, "description": s.description,
+                    "final": s.final, "initial": s.name == d.initial} for s in d.states.values()],
         "svg": "\n".join(line for line in to_svg(d).splitlines() if line.strip()),
         "mermaid": to_mermaid(d),
     }
@@ -470,34 +472,6 @@ def _maturity(session: Session, as_of: dt.datetime) -> dict[str, Any]:
 
 
 # --- people and permissions ---------------------------------------------------------------------------------------------
-
-
-def _actor(person: Person, seats: list[tuple[str, int | None]], owned: set[int], children: dict[int, list[int]],
-           all_ids: frozenset[int], subtrees: dict[int, frozenset[int]],
-           custom: dict[str, CustomRole] | None = None) -> Actor:
-    """The person's roles and scopes by the rules of `govern.services.common.load_actor` (seat journeys with their
-    subtrees, organisation-wide seats everywhere, owned journeys for the owner role), computed from data loaded once
-    for everyone; the tests check it against `load_actor` for every person."""
-    roles: set[str] = {"viewer"}
-    scopes: dict[str, set[int]] = {}
-    if person.is_admin:
-        roles.add("admin")
-    for role, journey_id in seats:
-        roles.add(role)
-        if journey_id is None:
-            continue
-        if journey_id not in subtrees:
-            subtrees[journey_id] = frozenset(_subtree(children, journey_id))
-        scopes.setdefault(role, set()).update(subtrees[journey_id])
-    for role, journey_id in seats:
-        if journey_id is None:
-            scopes[role] = set(all_ids)
-    if owned:
-        roles.add("owner")
-        scopes["owner"] = set(owned)
-    grants = {role: dict(custom[role].permissions) for role in roles if custom and role in custom}
-    return Actor(person_id=person.id, handle=person.handle, roles=frozenset(roles),
-                 scopes={role: frozenset(ids) for role, ids in scopes.items()}, grants=grants)
 
 
 def permissions_of(actor: Actor, journey_keys: dict[int, str]) -> list[Permission]:
@@ -614,9 +588,8 @@ def collect(session: Session, *, as_of: dt.datetime, base_url: str | None = None
 
     custom_roles = custom_roles_from(get_setting(session, ROLES_SETTING))
     lifecycle, transitions = _lifecycle(session, role_holders)
-    final_states = set(lifecycle["final"])
-    closed = final_states | {"parked"}
-    open_states = [s["name"] for s in lifecycle["states"] if s["name"] not in closed]
+    catalog = state_catalog(session)
+    open_states = catalog.open_states
 
     # Opportunities (open ones are listed per journey).
     opps: dict[int, OppInfo] = {}
@@ -625,7 +598,7 @@ def collect(session: Session, *, as_of: dt.datetime, base_url: str | None = None
             sa.select(Opportunity.id, Opportunity.number, Opportunity.title, Opportunity.state, Opportunity.owner_id)
             .order_by(Opportunity.number)):
         count += 1
-        if state not in closed:
+        if catalog.is_open(state):
             opps[oid] = OppInfo(oid, f"OPP-{number}", number, title, state, handles.get(owner_id))
     for oid, jid in session.execute(sa.select(opportunity_journey.c.opportunity_id, opportunity_journey.c.journey_id)
                                     .order_by(opportunity_journey.c.opportunity_id, opportunity_journey.c.journey_id)):
@@ -695,11 +668,9 @@ def collect(session: Session, *, as_of: dt.datetime, base_url: str | None = None
     # People.
     order = {j.key: n for n, j in enumerate(journeys)}
     people = []
-    all_ids = frozenset(journey_keys)
-    subtrees: dict[int, frozenset[int]] = {}
+    actors = load_actors(session, people_rows)  # the services' own rule, for everyone at once
     for p in people_rows:
-        actor = _actor(p, seats_by_person.get(p.id, []), owned_by_person.get(p.id, set()), children, all_ids,
-                       subtrees, custom_roles)
+        actor = actors[p.id]
         my_seats = [(role, journey_keys.get(jid)) for role, jid in seats_by_person.get(p.id, [])]
         my_seats.sort(key=lambda s: (COUNCIL_ROLES.index(s[0]) if s[0] in COUNCIL_ROLES else 9, s[1] or ""))
         owned = [j.key for j in journeys if j.owner == p.handle]

@@ -4,12 +4,13 @@ Sections (a ritual lists the ones it wants; none listed means all):
 
 * ``approvals``        requests awaiting a decision on opportunities touching the scope, oldest first, with the
                        approval rule and, when the opportunity has one, its score and rank;
-* ``stale``            opportunities in a working state (not final, not parked) unchanged for ``stale_after_days``;
+* ``stale``            opportunities in an open state (kind active or evaluation in the lifecycle definition) unchanged
+                       for ``stale_after_days``;
 * ``kpis``             KPIs of the scope whose latest measurement moved since the last occurrence (beyond the
                        scale's tolerance, see govern.metrics) or misses its target;
-* ``evaluations_due``  opportunities whose evaluation review date has come (the lifecycle's ``schedule_evaluation``
-                       effect queues it: outbox topic "rituals", kind "evaluation.schedule") and whose KPI outcome
-                       is not recorded yet, or that sit in an evaluate state without an outcome;
+* ``evaluations_due``  opportunities due for evaluation (govern.queries.evaluations: the date the lifecycle's
+                       ``schedule_evaluation`` effect wrote on the opportunity has come, or it sits in a state of
+                       kind evaluation with nothing scheduled) whose KPI outcome is not recorded yet;
 * ``ownership_gaps``   journeys of the scope without an (active) owner;
 * ``follow_ups``       the decisions of the last held occurrence, and every follow-up of this ritual not yet done.
 
@@ -27,25 +28,22 @@ from sqlalchemy.orm import Session
 
 from govern.escaping import markdown_inline
 from govern.metrics import KpiScale, evaluate
-from govern.scoring import rank_portfolio
 from govern.model import (
-    ApprovalRequest, Decision, FollowUp, Journey, Kpi, KpiMeasurement, Opportunity, OutboxMessage, Person, Ritual,
-    RitualOccurrence, Setting, Step, opportunity_journey,
+    Decision, FollowUp, Journey, Kpi, KpiMeasurement, Opportunity, Person, Ritual, RitualOccurrence, Step,
 )
+from govern.queries.evaluations import due_evaluations
+from govern.queries.portfolio import touching_journeys
+from govern.queries.requests import pending_requests
+from govern.queries.states import state_catalog
+from govern.scoring import rank_portfolio
 from govern.services.common import journey_subtree_ids
 from govern.rituals.cadence import UTC, CadenceError, as_utc, occurrences_between, zone
 from govern.vocabulary import vocabulary_of
 from govern.rituals.config import AGENDA_SECTION_TITLES, AGENDA_SECTIONS, DEFAULT_STALE_AFTER_DAYS
 from govern.workflows.approvals import describe_rule
-from govern.workflows.engine import get_lifecycle
 
 AGENDA_FORMAT = 1
 PREVIOUS_LOOK_BACK = dt.timedelta(days=400)
-PARKED_STATES = ("parked",)
-DEFAULT_FINAL_STATES = ("done", "rejected")
-# States in which an opportunity waits for its KPI outcome to be recorded (default lifecycle, triple diamond).
-EVALUATION_STATES = ("evaluate", "evaluation", "solution_evaluation")
-EVALUATION_TOPIC, EVALUATION_KIND = "rituals", "evaluation.schedule"  # written by workflows' schedule_evaluation
 
 
 def naive_utc(value: dt.datetime) -> dt.datetime:
@@ -75,24 +73,8 @@ def sections_of(ritual: Ritual) -> list[str]:
     return wanted or list(AGENDA_SECTIONS)
 
 
-def _final_states(session: Session) -> set[str]:
-    current = session.get(Setting, "lifecycle.current")
-    value = current.value if current is not None and isinstance(current.value, dict) else {}
-    final = value.get("final")
-    if isinstance(final, (list, tuple)) and final:
-        return set(final)
-    name = value.get("name") or "default"
-    try:  # the lifecycle engine knows the definition's final states
-        return set(get_lifecycle(name).definition.final)
-    except Exception:  # noqa: BLE001 - an unknown or custom lifecycle: fall back on the default's words
-        return set(DEFAULT_FINAL_STATES)
-
-
 def _opportunities_in_scope(query: sa.Select, scope: set[int] | None) -> sa.Select:
-    if scope is None:
-        return query
-    touching = sa.select(opportunity_journey.c.opportunity_id).where(opportunity_journey.c.journey_id.in_(scope))
-    return query.where(Opportunity.id.in_(touching))
+    return query if scope is None else query.where(Opportunity.id.in_(touching_journeys(scope)))
 
 
 def _person_label(person: Person | None) -> str:
@@ -107,9 +89,7 @@ def _date(value: dt.datetime | dt.date | None) -> str | None:
 
 
 def approvals_section(session: Session, scope: set[int] | None, now: dt.datetime) -> list[dict[str, Any]]:
-    query = (sa.select(ApprovalRequest).join(Opportunity, ApprovalRequest.opportunity_id == Opportunity.id)
-             .where(ApprovalRequest.status == "pending").order_by(ApprovalRequest.created_at, ApprovalRequest.id))
-    requests = list(session.scalars(_opportunities_in_scope(query, scope)))
+    requests = pending_requests(session, journey_ids=scope)
     scores = _scores(session, [r.opportunity for r in requests])
     items = []
     for request in requests:
@@ -157,9 +137,8 @@ def _scores(session: Session, opportunities: Iterable[Opportunity]) -> dict[int,
 
 def stale_section(session: Session, scope: set[int] | None, now: dt.datetime, days: int) -> list[dict[str, Any]]:
     idle_since = naive_utc(now) - dt.timedelta(days=days)
-    excluded = _final_states(session) | set(PARKED_STATES)
     query = (sa.select(Opportunity).where(Opportunity.state_changed_at <= idle_since,
-                                          Opportunity.state.not_in(excluded))
+                                          Opportunity.state.in_(state_catalog(session).open_states))
              .order_by(Opportunity.state_changed_at, Opportunity.number))
     items = []
     for opp in session.scalars(_opportunities_in_scope(query, scope)):
@@ -226,40 +205,14 @@ def _num(value: float | None) -> str:
     return f"{value:.4g}"
 
 
-def evaluation_due_dates(session: Session) -> dict[int, dt.datetime]:
-    """{opportunity id: when its evaluation review is due}, from the lifecycle's `schedule_evaluation` effect
-    (outbox topic "rituals", kind "evaluation.schedule", payload {opportunity_id, due_at}); the latest one counts."""
-    due: dict[int, dt.datetime] = {}
-    rows = session.execute(sa.select(OutboxMessage.payload).where(
-        OutboxMessage.topic == EVALUATION_TOPIC, OutboxMessage.kind == EVALUATION_KIND).order_by(OutboxMessage.id))
-    for (payload,) in rows:
-        try:
-            opp_id, at = int(payload["opportunity_id"]), dt.datetime.fromisoformat(str(payload["due_at"]))
-        except (KeyError, TypeError, ValueError):
-            continue
-        due[opp_id] = naive_utc(at)
-    return due
-
-
 def evaluations_section(session: Session, scope: set[int] | None, now: dt.datetime) -> list[dict[str, Any]]:
-    cutoff = naive_utc(now)
-    due_dates = evaluation_due_dates(session)
-    final = _final_states(session)
-    query = (sa.select(Opportunity).where(Opportunity.state.not_in(final | set(PARKED_STATES)))
-             .order_by(Opportunity.number))
     items = []
-    for opp in session.scalars(_opportunities_in_scope(query, scope)):
-        due = due_dates.get(opp.id)
-        outcome_missing = any(link.outcome_value is None for link in opp.kpi_links) or not opp.kpi_links
-        if due is not None:
-            if due > cutoff or not outcome_missing:
-                continue
-        elif not (opp.state in EVALUATION_STATES and outcome_missing):
-            continue
-        due_text = f" (due {due:%Y-%m-%d})" if due else ""
+    for due in due_evaluations(session, now=now, journey_ids=scope):
+        opp = due.opportunity
+        due_text = f" (due {due.due_at:%Y-%m-%d})" if due.due_at else ""
         items.append({
             "ref": opp.key, "opportunity_id": opp.id, "title": opp.title, "state": opp.state,
-            "due_on": _date(due), "owner": _person_label(opp.owner),
+            "due_on": _date(due.due_at), "owner": _person_label(opp.owner),
             "text": f"{opp.key} {opp.title}: record the KPI outcome and the verdict{due_text}",
         })
     return items

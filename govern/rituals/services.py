@@ -25,11 +25,14 @@ from govern import audit, notifications
 from govern.db import dialect_insert
 from govern.errors import Conflict, GovernError, InvalidInput, NotFound, PermissionDenied
 from govern.model import (
-    ApprovalRequest, Attendance, CalendarToken, CouncilSeat, Decision, FollowUp, Journey, Opportunity, OutboxMessage,
+    ApprovalRequest, Attendance, CalendarToken, CouncilSeat, Decision, FollowUp, Journey, Opportunity,
     Person, Ritual, RitualOccurrence, utcnow,
 )
 from govern.notifications import Audience
 from govern.policy import Actor
+from govern.queries.evaluations import due_evaluations
+from govern.queries.requests import pending_requests_of
+from govern.queries.rights import decision_refusal
 from govern.services.common import get_opportunity, get_person
 from govern.rituals import agenda as agenda_mod
 from govern.rituals import calendar as calendar_mod
@@ -355,33 +358,23 @@ def next_due_at(session: Session, *, now: dt.datetime | None = None) -> dt.datet
 
 
 def announce_due_evaluations(session: Session, actor: Actor, *, now: dt.datetime | None = None) -> int:
-    """Turn evaluation reviews whose date has come (outbox topic "rituals", queued by the lifecycle's
-    schedule_evaluation effect) into `evaluation.due` notifications; the rituals message is then delivered."""
+    """An `evaluation.due` notification for every opportunity due for evaluation now (govern.queries.evaluations:
+    the date the lifecycle's schedule_evaluation effect wrote on it has come), once per scheduled date."""
     actor.require("ritual.manage")
     now = as_utc(now or now_utc())
-    pending = list(session.scalars(sa.select(OutboxMessage).where(
-        OutboxMessage.topic == agenda_mod.EVALUATION_TOPIC, OutboxMessage.kind == agenda_mod.EVALUATION_KIND,
-        OutboxMessage.status == "pending").order_by(OutboxMessage.id)))
     announced = 0
-    for message in pending:
-        try:
-            due = as_utc(dt.datetime.fromisoformat(str(message.payload["due_at"])))
-            opp = session.get(Opportunity, int(message.payload["opportunity_id"]))
-        except (KeyError, TypeError, ValueError):
-            message.status, message.last_error = "dead", "payload without opportunity_id and due_at"
-            continue
-        if due > now:
-            continue
-        if opp is not None:
-            journeys = [j.key for j in opp.journeys]
-            notifications.notify(
-                session, notifications.EVALUATION_DUE,
-                about={"opportunity": opp.key, "title": opp.title, "journeys": journeys},
-                audience=Audience(journeys=tuple(journeys)), facts={"due_at": iso(due)},
-                dedupe_key=f"evaluation-due:{message.id}")
-            announced += 1
-        message.status, message.delivered_at, message.attempts = "delivered", naive(now), message.attempts + 1
-    if pending:
+    for due in due_evaluations(session, now=now):
+        opp = due.opportunity
+        since = due.due_at or opp.state_changed_at  # an unscheduled evaluation state: once per entry into it
+        journeys = [j.key for j in opp.journeys]
+        message = notifications.notify(
+            session, notifications.EVALUATION_DUE,
+            about={"opportunity": opp.key, "title": opp.title, "journeys": journeys},
+            audience=Audience(journeys=tuple(journeys)),
+            facts={"due_at": iso(as_utc(due.due_at)) if due.due_at else None},
+            dedupe_key=f"evaluation-due:{opp.id}:{since.isoformat()}")
+        announced += message is not None
+    if announced:
         session.commit()
     return announced
 
@@ -600,8 +593,7 @@ def _check_decision(session: Session, item: Any, path: str, errors: dict[str, st
         if opp is None:
             errors[f"{path}.request"] = "name the request (or the opportunity) this decision approves or rejects"
         else:
-            pending = list(session.scalars(sa.select(ApprovalRequest).where(
-                ApprovalRequest.opportunity_id == opp.id, ApprovalRequest.status == "pending")))
+            pending = pending_requests_of(session, [opp.id])[opp.id]
             if len(pending) == 1:
                 request = pending[0]
             else:
@@ -638,18 +630,26 @@ def _already_taken(d: dict[str, Any]) -> bool:
 
 def _precheck_decider(session: Session, actor: Actor, request: ApprovalRequest, outcome: str, path: str,
                       errors: dict[str, str]) -> None:
-    """Refuse up front, before anything is written, a decision the actor may not take (the lifecycle's own rule)."""
+    """Refuse up front, before anything is written, a decision the lifecycle engine would refuse: the same decision
+    rights it enforces (govern.queries.rights: the permission table and the request's approval rule), and, for an
+    approval that completes the rule, the transition's guards as they stand now."""
     if request.status != "pending":
         errors[f"{path}.request"] = f"request #{request.id} is already {request.status}"
         return
     decision = "approve" if outcome == "approve" else "reject"
     status = lifecycle.approval_status(session, request)
-    refusal = status.refusal(actor.person_id, decision=decision)
-    if actor.person_id is None:
-        refusal = refusal or "the local operator does not approve; the approver records this decision"
-    if refusal:
-        raise PermissionDenied(f"{actor.handle}: {refusal}",
-                               {f"{path}.request": refusal, "waiting_for": status.waiting_for()})
+    refusal = decision_refusal(actor, request, status, decision)
+    if refusal is not None:
+        message = refusal.message
+        if actor.person_id is None:
+            message += "; the approver records this decision"
+        error = Conflict if refusal.conflict else PermissionDenied
+        raise error(message, {f"{path}.request": message, "waiting_for": status.waiting_for()})
+    if decision == "approve":
+        unmet = lifecycle.unmet_guards_if_approved(session, request, actor)
+        if unmet:
+            errors[f"{path}.request"] = (f"approving request #{request.id} would complete it, but "
+                                         f"{request.opportunity.key} does not meet its guards: " + "; ".join(unmet))
 
 
 def _apply_to_request(session: Session, actor: Actor, request: ApprovalRequest, outcome: str, reason: str) -> None:

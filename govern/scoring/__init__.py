@@ -64,7 +64,7 @@ __all__ = [
     "SCORING_SETTING", "STALE_DAYS", "WSJF_INPUTS", "EvidenceSignals", "Formula", "FormulaError", "FormulaModel",
     "IceModel", "InputSpec", "Ranked", "RiceModel", "Score", "ScoringConfig", "ScoringModel", "WeightedModel",
     "WsjfModel", "computed_inputs", "evidence_parts", "evidence_strength", "evidence_strength_of", "freshness",
-    "load_scoring_config", "missing_inputs", "model_for_opportunity", "portfolio_query", "rank", "rank_portfolio",
+    "load_scoring_config", "missing_inputs", "missing_inputs_many", "model_for_opportunity", "portfolio_query", "rank", "rank_portfolio",
     "rank_scores", "record_score_inputs", "recorded_input_names", "score_opportunity", "scoring_config",
     "validate_journey_models", "validate_scoring_config", "value_effort_matrix", "value_effort_point",
 ]

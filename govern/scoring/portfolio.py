@@ -16,17 +16,16 @@ from sqlalchemy.orm import Session
 from govern import audit
 from govern.errors import InvalidInput
 from govern.model import (
-    EvidenceSummary, Journey, Opportunity, Person, ScoreInput, journey_persona, opportunity_journey, utcnow,
+    EvidenceSummary, Journey, Opportunity, Person, ScoreInput, opportunity_journey, utcnow,
 )
 from govern.policy import Actor
+from govern.queries.portfolio import PortfolioFilter, portfolio_ids
 from govern.scoring.config import ScoringConfig, load_scoring_config
 from govern.scoring.evidence import STALE_DAYS, evidence_strength_of
 from govern.scoring.inputs import COMPUTED_INPUTS, InputSpec
 from govern.scoring.models import BUILTIN_INPUTS, Score, ScoringModel
 from govern.scoring.ranking import rank
-from govern.services.common import (
-    get_journey, get_opportunity, get_person, get_persona, get_setting, journey_subtree_ids,
-)
+from govern.services.common import get_opportunity, get_setting
 from govern.services.opportunities import check_version
 
 SCORING_SETTING = "scoring"
@@ -312,46 +311,33 @@ def score_opportunity(session: Session, opportunity: Opportunity, *, config: Sco
 
 
 def _filter_ids(session: Session, *, journey: str | None = None, state: str | Iterable[str] | None = None,
-                owner: str | None = None, persona: str | None = None) -> set[int] | None:
-    """The opportunity ids the filters allow (None: no filter)."""
-    query = sa.select(Opportunity.id)
-    filtered = False
-    if journey:
-        subtree = journey_subtree_ids(session, get_journey(session, journey).id)
-        query = query.where(Opportunity.id.in_(
-            sa.select(opportunity_journey.c.opportunity_id).where(opportunity_journey.c.journey_id.in_(subtree))))
-        filtered = True
-    if state:
-        states = [state] if isinstance(state, str) else list(state)
-        query = query.where(Opportunity.state.in_(states))
-        filtered = True
-    if owner:
-        query = query.where(Opportunity.owner_id == get_person(session, owner).id)
-        filtered = True
-    if persona:
-        persona_id = get_persona(session, persona).id
-        query = query.where(Opportunity.id.in_(
-            sa.select(opportunity_journey.c.opportunity_id)
-            .join(journey_persona, journey_persona.c.journey_id == opportunity_journey.c.journey_id)
-            .where(journey_persona.c.persona_id == persona_id)))
-        filtered = True
-    return set(session.scalars(query)) if filtered else None
+                owner: str | None = None, persona: str | None = None, text: str | None = None,
+                open_only: bool = False) -> set[int] | None:
+    """The opportunity ids the portfolio filter allows (govern.queries.portfolio; None: no filter)."""
+    states = (state,) if isinstance(state, str) else tuple(state or ())
+    flt = PortfolioFilter(open_only=open_only, journey=journey or None, owner=owner or None, persona=persona or None,
+                          states=states, text=text or None)
+    if flt == PortfolioFilter(open_only=False):
+        return None
+    return portfolio_ids(session, flt)
 
 
 def rank_portfolio(session: Session, *, journey: str | None = None, state: str | Iterable[str] | None = None,
                    owner: str | None = None, persona: str | None = None, limit: int | None = None,
-                   explain: bool = True, today: dt.date | None = None) -> list[dict[str, Any]]:
+                   explain: bool = True, today: dt.date | None = None, text: str | None = None,
+                   open_only: bool = False) -> list[dict[str, Any]]:
     """The opportunity portfolio, best first, with score, rank and explanation (which inputs and weights produced it).
 
-    Filters: `journey` (its whole subtree), `state` (one or several), `owner` (the opportunity's owner, by handle),
-    `persona` (opportunities touching a journey seen through that persona). Scores are computed over the whole portfolio
+    Filters: the portfolio filter of govern.queries.portfolio (`journey` means its whole subtree, `state` one or
+    several, `owner` by handle, `persona`, `text`, `open_only`; unknown names are NotFound). Scores are computed over the whole portfolio
     (a weighted model normalises across all of it), so a filter never changes a score, only which rows are shown; ranks
     are positions in the filtered list. Ties: higher raw score, then stronger evidence, then the older opportunity
     (lower number). Unscorable opportunities (missing inputs) come last with `rank` None and the inputs they lack.
     """
     config = scoring_config(session)
     today = today or utcnow().date()
-    allowed = _filter_ids(session, journey=journey, state=state, owner=owner, persona=persona)
+    allowed = _filter_ids(session, journey=journey, state=state, owner=owner, persona=persona, text=text,
+                          open_only=open_only)
     with _gc_paused():
         names, rows = _load_portfolio(session, config, today)
         bounds = _score_rows(session, config, names, rows)

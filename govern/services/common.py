@@ -25,36 +25,63 @@ def load_actor(session: Session, person: Person | int | str) -> Actor:
     """The roles a person holds and the journeys each scoped role covers (a seat's journey includes its subtree)."""
     if not isinstance(person, Person):
         person = get_person(session, person)
-    if not person.active:
-        return Actor(person_id=person.id, handle=person.handle, roles=frozenset({"viewer"}))
-    roles: set[str] = {"viewer"}
-    scopes: dict[str, set[int]] = {}
-    if person.is_admin:
-        roles.add("admin")
+    return load_actors(session, [person])[person.id]
+
+
+def load_actors(session: Session, people: list[Person]) -> dict[int, Actor]:
+    """{person id: Actor} for many people at once, by the one rule (three statements whatever their number):
+
+    an inactive person is a viewer only; an admin flag adds `admin`; every council seat adds its role, scoped to the
+    seat's journey and its subtree, or to every journey when the seat has none; owning journeys adds `owner`,
+    scoped to those journeys."""
+    ids = [p.id for p in people if p.active]
     children = _children_map(session)
-    seats = session.scalars(sa.select(CouncilSeat).where(CouncilSeat.person_id == person.id)).all()
-    for seat in seats:
-        roles.add(seat.role)
-        if seat.journey_id is None:
+    all_ids = {jid for kids in children.values() for jid in kids}
+    seats: dict[int, list[tuple[str, int | None]]] = {}
+    owned: dict[int, set[int]] = {}
+    if ids:
+        for person_id, role, journey_id in session.execute(
+                sa.select(CouncilSeat.person_id, CouncilSeat.role, CouncilSeat.journey_id)
+                .where(CouncilSeat.person_id.in_(ids)).order_by(CouncilSeat.id)):
+            seats.setdefault(person_id, []).append((role, journey_id))
+        for journey_id, owner_id in session.execute(sa.select(Journey.id, Journey.owner_id)
+                                                    .where(Journey.owner_id.in_(ids))):
+            owned.setdefault(owner_id, set()).add(journey_id)
+    subtrees: dict[int, set[int]] = {}
+    custom = None
+    words = vocabulary_of(session)
+    out: dict[int, Actor] = {}
+    for person in people:
+        if not person.active:
+            out[person.id] = Actor(person_id=person.id, handle=person.handle, roles=frozenset({"viewer"}))
             continue
-        scopes.setdefault(seat.role, set()).update(_subtree(children, seat.journey_id))
-    # A role held organisation-wide (no journey scope) reaches every journey.
-    all_ids = set(session.scalars(sa.select(Journey.id)))
-    for seat in seats:
-        if seat.journey_id is None:
-            scopes[seat.role] = set(all_ids)
-    owned = set(session.scalars(sa.select(Journey.id).where(Journey.owner_id == person.id)))
-    if owned:
-        roles.add("owner")
-        scopes["owner"] = owned
-    grants: dict[str, dict] = {}
-    if roles - set(ROLES):  # an organisation's own role: its permissions come from govern.yaml's `roles:`
-        custom = custom_roles_from(get_setting(session, ROLES_SETTING))
-        grants = {role: dict(custom[role].permissions) for role in roles if role in custom}
-    return Actor(
-        person_id=person.id, handle=person.handle, roles=frozenset(roles),
-        scopes={role: frozenset(ids) for role, ids in scopes.items()}, grants=grants, words=vocabulary_of(session),
-    )
+        roles: set[str] = {"viewer"}
+        scopes: dict[str, set[int]] = {}
+        if person.is_admin:
+            roles.add("admin")
+        mine = seats.get(person.id, [])
+        for role, journey_id in mine:
+            roles.add(role)
+            if journey_id is not None:
+                if journey_id not in subtrees:
+                    subtrees[journey_id] = _subtree(children, journey_id)
+                scopes.setdefault(role, set()).update(subtrees[journey_id])
+        # A role held organisation-wide (no journey scope) reaches every journey.
+        for role, journey_id in mine:
+            if journey_id is None:
+                scopes[role] = set(all_ids)
+        if owned.get(person.id):
+            roles.add("owner")
+            scopes["owner"] = set(owned[person.id])
+        grants: dict[str, dict] = {}
+        if roles - set(ROLES):  # an organisation's own role: its permissions come from govern.yaml's `roles:`
+            if custom is None:
+                custom = custom_roles_from(get_setting(session, ROLES_SETTING))
+            grants = {role: dict(custom[role].permissions) for role in roles if role in custom}
+        out[person.id] = Actor(person_id=person.id, handle=person.handle, roles=frozenset(roles),
+                               scopes={role: frozenset(ids) for role, ids in scopes.items()}, grants=grants,
+                               words=words)
+    return out
 
 
 def _children_map(session: Session) -> dict[int | None, list[int]]:

@@ -21,6 +21,7 @@ from govern.model import (
     RitualOccurrence, Setting, Stage, Step, insight_step, opportunity_journey,
 )
 from govern.policy import Actor, require_not_self, seat_action
+from govern.queries.states import state_catalog
 from govern.vocabulary import forget as forget_vocabulary
 
 SETTING_SECTIONS = ("organisation", "terminology", "words", "roles", "evidence", "lifecycle", "scoring", "jira", "slack")
@@ -262,7 +263,8 @@ def _refusals(session: Session, changes: list[Change]) -> list[str]:
         elif change.kind == "person":
             person = session.scalar(sa.select(Person).where(Person.handle == change.key))
             owns = session.scalars(sa.select(Opportunity.number).where(
-                Opportunity.owner_id == person.id, Opportunity.state.notin_(("done", "rejected")))
+                Opportunity.owner_id == person.id,
+                Opportunity.state.not_in(state_catalog(session).final_states))  # parked ones need an owner too
                 .order_by(Opportunity.number)).all()
             if owns:
                 reasons.append(f"person '{change.key}' cannot be removed: they own open opportunities "

@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 
 from govern.errors import GovernError, InvalidInput, NotFound
 from govern.model import (
-    COUNCIL_ROLES, ApprovalRequest, CouncilSeat, Decision, Journey, Person, RitualOccurrence, utcnow,
+    COUNCIL_ROLES, CouncilSeat, Decision, Journey, Person, RitualOccurrence, utcnow,
 )
+from govern.queries.requests import pending_requests
 from govern.web import bp
 from govern.web.support import actor, db_session, field_errors, flash_message, form_list, login_required, render_error
 from govern.rituals import services as ritual_services
@@ -160,8 +161,7 @@ def occurrence(occurrence_id: int):
                   "follow_up_due": ""}
     people = session.scalars(sa.select(Person).where(Person.active.is_(True)).order_by(Person.name)).all()
     attendees = _expected_attendees(session, occ.ritual)
-    pending = list(session.scalars(sa.select(ApprovalRequest).where(ApprovalRequest.status == "pending")
-                                   .order_by(ApprovalRequest.id)))
+    pending = pending_requests(session)
     # Minutes are recorded from the day before onwards (the rituals service refuses earlier ones).
     opens = occ.scheduled_at - dt.timedelta(days=1)
     recorded_by = session.get(Person, occ.recorded_by_id).name if occ.recorded_by_id else None

@@ -18,32 +18,38 @@ from govern.model import (
 )
 from govern.policy import Actor
 from govern.scoring import rank_portfolio, score_opportunity
+from govern.queries.requests import pending_requests_of as pending_requests_by_opportunity
+from govern.queries.rights import decision_rights as core_decision_rights
+from govern.queries.states import ACTIVE, OPEN_KINDS, state_catalog
 from govern.workflows.guards import facts_needed
 from govern.workflows.services import (
     approval_status, available_transitions, facts_for_many, lifecycle_of,
 )
 
-DEFAULT_STATES = ["research", "prioritise", "implement", "evaluate", "done", "parked", "rejected"]
-DEFAULT_FINAL = ("done", "rejected")
-CLOSED_EXTRA = ("parked",)
 STALE_AFTER_DAYS = 90
 
 
 @dataclass
 class LifecycleView:
+    """The organisation's lifecycle for pages: states in order, what each is (kind) and what people call it (title),
+    all from the definition (govern.queries.states)."""
+
     name: str
     title: str
     states: list[str]
     final: tuple[str, ...]
     descriptions: dict[str, str] = field(default_factory=dict)
-
     titles: dict[str, str] = field(default_factory=dict)
+    kinds: dict[str, str] = field(default_factory=dict)
 
     def is_open(self, state: str) -> bool:
-        return state not in self.final and state not in CLOSED_EXTRA
+        return self.kinds.get(state, ACTIVE) in OPEN_KINDS
 
     def is_final(self, state: str) -> bool:
         return state in self.final
+
+    def kind_of(self, state: str | None) -> str:
+        return self.kinds.get(state or "", ACTIVE)
 
     def title_of(self, state: str | None) -> str:
         """What people call a state (the definition's title when it gives one)."""
@@ -53,15 +59,11 @@ class LifecycleView:
 
 
 def lifecycle_view(session: Session) -> LifecycleView:
-    """The organisation's lifecycle states in order (the default states when the applied lifecycle is refused)."""
-    try:
-        d = lifecycle_of(session).definition
-    except GovernError:
-        return LifecycleView("default", "Research, prioritise, implement, evaluate", list(DEFAULT_STATES),
-                             DEFAULT_FINAL)
-    return LifecycleView(d.name, d.title, list(d.states), tuple(d.final),
-                         {k: getattr(v, "description", "") for k, v in d.states.items()},
-                         {k: t for k, v in d.states.items() if (t := getattr(v, "title", None))})
+    """The organisation's lifecycle states in order, with their kinds and titles."""
+    catalog = state_catalog(session)
+    return LifecycleView(catalog.lifecycle, catalog.title, catalog.names, tuple(catalog.final_states),
+                         {s.name: s.description for s in catalog}, {s.name: s.title for s in catalog},
+                         {s.name: s.kind for s in catalog})
 
 
 def evidence_counts(session: Session) -> dict[int, int]:
@@ -73,10 +75,7 @@ def portfolio(session: Session, *, journey: str | None = None, owner: str | None
               persona: str | None = None, text: str | None = None) -> list[dict[str, Any]]:
     """Every opportunity the filters allow, best first within the ranking, with what a card shows."""
     rows: list[dict[str, Any]] = rank_portfolio(session, journey=journey or None, owner=owner or None,
-                                                persona=persona or None)
-    if text:
-        needle = text.strip().lower()
-        rows = [r for r in rows if needle in r["title"].lower() or needle == r["key"].lower()]
+                                                persona=persona or None, text=text or None)
     # Evidence counts from the maintained summary (rows carry the key; the summary is keyed by id).
     counts = dict(session.execute(sa.select(Opportunity.number, EvidenceSummary.insight_count)
                                   .join(EvidenceSummary, EvidenceSummary.opportunity_id == Opportunity.id)).all())
@@ -114,8 +113,7 @@ def pending_counts(session: Session, opportunity_ids: list[int] | None = None) -
 
 
 def pending_requests_of(session: Session, opp: Opportunity) -> list:
-    return list(session.scalars(sa.select(ApprovalRequest).where(
-        ApprovalRequest.opportunity_id == opp.id, ApprovalRequest.status == "pending").order_by(ApprovalRequest.id)))
+    return pending_requests_by_opportunity(session, [opp.id])[opp.id]
 
 
 _HANDLE_IN_WORDS = re.compile(r"\(([a-z0-9][a-z0-9_.-]*)\)")
@@ -136,17 +134,14 @@ def decision_rights(session: Session, actor: Actor, request, status=None) -> dic
 
     The engine's own rule decides; the words name people instead of handles, and Withdraw is offered to the person
     who asked (the council can still withdraw through the API and CLI, but it is not their button to press here)."""
-    status = status or approval_status(session, request)
-    pid = actor.person_id
-    may_approve = status.refusal(pid, decision="approve") is None if pid else False
-    may_reject = status.refusal(pid, decision="reject") is None if pid else False
-    why = status.refusal(pid, decision="approve") if pid else "sign in as a person"
+    rights = core_decision_rights(actor, request, status or approval_status(session, request))
+    why = rights.why_not if actor.person_id else "sign in as a person"
     people = _people_names(session)
-    waiting = [_with_names(w, people, actor.handle) for w in status.waiting_for()]
-    return {"approve": may_approve, "reject": may_reject, "waiting_for": waiting,
-            "waiting_for_me": any("(you)" in w for w in waiting) or may_approve,
+    waiting = [_with_names(w, people, actor.handle) for w in rights.waiting_for]
+    return {"approve": rights.approve, "reject": rights.reject, "waiting_for": waiting,
+            "waiting_for_me": any("(you)" in w for w in waiting) or rights.approve,
             "why_not": _with_names(why, people, actor.handle) if why else why,
-            "withdraw": pid is not None and pid == request.requested_by_id}
+            "withdraw": rights.withdraw and actor.person_id == request.requested_by_id}
 
 
 def _people_names(session: Session) -> dict[str, str]:

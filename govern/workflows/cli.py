@@ -10,12 +10,13 @@ import json
 from pathlib import Path
 
 import click
-import sqlalchemy as sa
 
 from govern.audit import jsonable
 from govern.cli.support import GovernGroup, as_option, get_runtime, resolve_actor
 from govern.errors import NotFound
-from govern.model import ApprovalRequest, Journey, Opportunity, opportunity_journey
+from govern.model import ApprovalRequest
+from govern.queries.portfolio import PortfolioFilter, portfolio_query
+from govern.queries.requests import pending_request, pending_requests
 from govern.services.common import get_opportunity
 from govern.workflows import services
 from govern.workflows.definition import load_definition, shipped_names
@@ -34,8 +35,7 @@ def _request_for(session, ref: str) -> ApprovalRequest:
     text = ref.strip()
     if text.upper().startswith("OPP-"):
         opp = get_opportunity(session, text)
-        request = session.scalar(sa.select(ApprovalRequest).where(
-            ApprovalRequest.opportunity_id == opp.id, ApprovalRequest.status == "pending"))
+        request = pending_request(session, opp.id)
         if request is None:
             raise NotFound(f"{opp.key} has no pending request", {"opportunity": opp.key})
         return request
@@ -49,23 +49,18 @@ def opp():
 
 @opp.command("list")
 @click.option("--state", help="Only opportunities in this state.")
-@click.option("--journey", help="Only opportunities touching this journey (key).")
+@click.option("--journey", help="Only opportunities touching this journey or a journey below it (key).")
+@click.option("--open", "open_only", is_flag=True, help="Only opportunities in an open state (active or evaluation).")
 @as_option
 @json_option
-def opp_list(state, journey, as_handle, as_json):
+def opp_list(state, journey, open_only, as_handle, as_json):
     """List opportunities with their state and any pending request."""
     with get_runtime().db.session_scope() as session:
         actor = resolve_actor(session, as_handle)
         actor.require("read")
-        query = sa.select(Opportunity).order_by(Opportunity.number)
-        if state:
-            query = query.where(Opportunity.state == state)
-        if journey:
-            query = query.where(Opportunity.id.in_(
-                sa.select(opportunity_journey.c.opportunity_id).join(
-                    Journey, Journey.id == opportunity_journey.c.journey_id).where(Journey.key == journey)))
-        opps = session.scalars(query).all()
-        pending = {r.opportunity_id: r for r in services.pending_requests(session)}
+        opps = session.scalars(portfolio_query(session, PortfolioFilter(
+            open_only=open_only, journey=journey, states=(state,) if state else ()))).all()
+        pending = {r.opportunity_id: r for r in pending_requests(session)}
         rows = [{"key": o.key, "state": o.state, "title": o.title, "owner": o.owner.handle if o.owner else None,
                  "version": o.version,
                  "pending": f"#{pending[o.id].id} {pending[o.id].trigger}" if o.id in pending else None}
@@ -91,8 +86,7 @@ def opp_show(ref, as_handle, as_json):
         actor = resolve_actor(session, as_handle)
         o = get_opportunity(session, ref)
         available = services.available_transitions(session, actor, o)
-        pending = session.scalar(sa.select(ApprovalRequest).where(
-            ApprovalRequest.opportunity_id == o.id, ApprovalRequest.status == "pending"))
+        pending = pending_request(session, o.id)
         status = services.approval_status(session, pending) if pending else None
         data = {"key": o.key, "title": o.title, "state": o.state, "state_reason": o.state_reason,
                 "lifecycle": o.lifecycle, "owner": o.owner.handle if o.owner else None,
@@ -231,7 +225,7 @@ def opp_awaiting(as_handle, as_json):
         actor = resolve_actor(session, as_handle)
         if actor.person_id is None:
             rows = []
-            for request in services.pending_requests(session):
+            for request in pending_requests(session):
                 status = services.approval_status(session, request)
                 rows.append({**services.request_dict(request), "waiting_for": status.waiting_for(),
                              "title": request.opportunity.title, "capacities": []})
@@ -288,7 +282,7 @@ def workflows_show(name, fmt, output):
     else:
         lines = [f"{d.title} ({d.name}): starts in {d.initial}; final: {', '.join(d.final)}", ""]
         for s in d.states.values():
-            lines.append(f"{s.name}: {s.description}")
+            lines.append(f"{s.name} ({s.title}; {s.kind}): {s.description}")
         lines.append("")
         for t in d.transitions:
             lines.append(f"{t.trigger}: {', '.join(t.sources)} → {t.dest}")

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 
 from govern.errors import InvalidInput
+from govern.queries.states import FINAL, STATE_KINDS, state_kind, state_title
 from govern.yamltext import load_yaml
 from govern.workflows import approvals, guards
 from govern.workflows.effects import Effect, parse_effect
@@ -26,15 +27,20 @@ CHECK_KEYS = ("title", "description", "tickers", "link")
 LINK_RULES = ("optional", "required", "none")
 TRANSITION_KEYS = ("trigger", "source", "dest", "guards", "requires_reason", "approval", "effects", "auto",
                    "description", "requesters")
-STATE_KEYS = ("description",)
+STATE_KEYS = ("description", "kind", "title")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 @dataclass(frozen=True)
 class StateDef:
+    """A state: what happens in it, what it is (`kind`, see govern.queries.states.STATE_KINDS) and what people
+    call it (`title`)."""
+
     name: str
     description: str
     final: bool = False
+    kind: str = "active"
+    title: str = ""
 
 
 @dataclass(frozen=True)
@@ -184,8 +190,11 @@ def parse_definition(data: Any, origin: str = "definition") -> Definition:
         raw_states = {}
     raw_final = data.get("final")
     final_list: list[str] = []
-    if raw_final is None:
-        problems["final"] = "is required: the list of final states"
+    declared_final = [n for n, b in raw_states.items() if isinstance(b, Mapping) and b.get("kind") == FINAL]
+    if raw_final is None and declared_final:
+        final_list = [str(n) for n in declared_final]  # `final` may be left out when the states say it
+    elif raw_final is None:
+        problems["final"] = "is required: the list of final states (or give final states `kind: final`)"
     elif isinstance(raw_final, str):
         final_list = [raw_final]
     elif isinstance(raw_final, list) and all(isinstance(s, str) for s in raw_final):
@@ -209,7 +218,19 @@ def parse_definition(data: Any, origin: str = "definition") -> Definition:
         if not isinstance(description, str) or not description.strip():
             problems[f"{path}.description"] = "is required: say in plain words what happens in this state"
             description = ""
-        states[sname] = StateDef(sname, description.strip(), sname in final_list)
+        kind = sbody.get("kind")
+        if kind is not None and kind not in STATE_KINDS:
+            problems[f"{path}.kind"] = (f"unknown kind {kind!r}{_suggest(kind, list(STATE_KINDS))} "
+                                        f"(one of: {', '.join(STATE_KINDS)})")
+        elif kind == FINAL and sname not in final_list:
+            problems[f"{path}.kind"] = "is final, but the state is not listed under `final`"
+        elif kind is not None and kind != FINAL and sname in final_list:
+            problems[f"{path}.kind"] = f"is {kind}, but the state is listed under `final` (a final state is kind final)"
+        title = sbody.get("title")
+        if title is not None and (not isinstance(title, str) or not title.strip()):
+            problems[f"{path}.title"] = "must be text: what people call this state"
+        states[sname] = StateDef(sname, description.strip(), sname in final_list,
+                                 state_kind(sname, sbody, final_list), state_title(sname, sbody))
     state_names = list(states)
 
     def check_state(value: Any, path: str) -> bool:

@@ -49,7 +49,7 @@ def to_mermaid(lifecycle: Lifecycle | Definition) -> str:
     d = _definition(lifecycle)
     out = ["stateDiagram-v2", "    direction LR"]
     for name, state in d.states.items():
-        out.append(f"    {name} : <b>{_mermaid_text(name)}</b><br/>{_mermaid_text(state.description)}")
+        out.append(f"    {name} : <b>{_mermaid_text(state.title or name)}</b><br/>{_mermaid_text(state.description)}")
     out.append(f"    [*] --> {d.initial}")
     for t in d.transitions:
         label = "<br/>".join([f"<b>{_mermaid_text(t.trigger)}</b>"] + [_mermaid_text(x) for x in edge_lines(t)])
@@ -292,7 +292,8 @@ def to_svg(lifecycle: Lifecycle | Definition) -> str:
         if final:
             parts.append(f'<rect x="{box.x + 5:.0f}" y="{box.y + 5:.0f}" width="{box.w - 10:.0f}" '
                          f'height="{box.h - 10:.0f}" rx="9" fill="none" stroke="{stroke}" stroke-width="1.5"/>')
-        parts.append(_text(box.cx, box.y + 30, name.replace("_", " "), size=NAME_SIZE, weight="bold"))
+        parts.append(_text(box.cx, box.y + 30, d.states[name].title or name.replace("_", " "), size=NAME_SIZE,
+                           weight="bold"))
         y = box.y + 30 + LINE + 4
         for line in _wrap(d.states[name].description, 30):
             parts.append(_text(box.cx, y, line, size=TEXT_SIZE - 1, colour=COLOURS["muted"]))

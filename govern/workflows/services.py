@@ -24,12 +24,14 @@ from sqlalchemy.orm.exc import StaleDataError
 from govern import audit, metrics, notifications, outbox, scoring
 from govern.errors import Conflict, GuardsUnmet, InvalidInput, NotFound, PermissionDenied, PreconditionFailed
 from govern.model import (
-    ApprovalRequest, ApprovalVote, ChecklistTick, CouncilSeat, EvidenceSummary, Insight, Journey, Opportunity,
+    ApprovalRequest, ApprovalVote, ChecklistTick, CouncilSeat, EvidenceSummary, Journey, Opportunity,
     OpportunityKpi,
     OpportunityTransition, OutboxMessage, Person, Solution, Step, insight_step, opportunity_insight, utcnow,
 )
 from govern.notifications import Audience
-from govern.policy import Actor, who_may
+from govern.policy import Actor
+from govern.queries.requests import pending_request
+from govern.queries.rights import decision_refusal, withdraw_refusal
 from govern.services.common import get_opportunity, get_setting
 from govern.vocabulary import vocabulary_of
 from govern.workflows import approvals
@@ -79,15 +81,11 @@ def lifecycle_of(session: Session, opportunity: Opportunity | None = None) -> Li
 # --- facts ------------------------------------------------------------------------------------------------------------
 
 
-def _missing_score_inputs(session: Session, opp: Opportunity) -> tuple[str, ...]:
-    return tuple(scoring.missing_inputs(session, opp))
-
-
 def facts_for(session: Session, opportunity: Opportunity, needs: Iterable[str] | None = None) -> OpportunityFacts:
     """The guard facts of one opportunity, computed from the database now (see OpportunityFacts for the rules).
 
     `needs` limits the work to the groups of facts some guards read (`workflows.guards.facts_needed`); facts outside
-    it keep their zero defaults. Without it, everything is computed (one query, plus the scoring model if asked).
+    it keep their zero defaults. One statement (plus the scoring model when asked).
     """
     return _facts_and(session, opportunity, needs)[0]
 
@@ -129,7 +127,7 @@ def _facts_and(session: Session, opportunity: Opportunity, needs: Iterable[str] 
     if _NESTED in values:  # a journey nested in another evidenced journey counts as that one
         values["evidence_journey_count"] = max(0, values["evidence_journey_count"] - values.pop(_NESTED))
     if "score" in groups:
-        values["missing_score_inputs"] = _missing_score_inputs(session, opportunity)
+        values["missing_score_inputs"] = tuple(scoring.missing_inputs(session, opportunity))
     if "checks" in groups and lifecycle_of(session, opportunity).definition.checks:
         values["checks_ticked"] = frozenset(session.scalars(sa.select(ChecklistTick.check).where(
             ChecklistTick.opportunity_id == oid)))
@@ -359,11 +357,6 @@ def _flush_guarded(session: Session, what: str, on_stale=None) -> None:
             {"reason": "concurrent_update"})) from None
 
 
-def _pending_request(session: Session, opp: Opportunity) -> ApprovalRequest | None:
-    return session.scalar(sa.select(ApprovalRequest).where(
-        ApprovalRequest.opportunity_id == opp.id, ApprovalRequest.status == "pending").order_by(ApprovalRequest.id))
-
-
 def _perform_effects(session: Session, actor: Actor, opp: Opportunity, t: TransitionDef, from_state: str,
                      transition_id: int, reason: str | None) -> list[dict[str, Any]]:
     """Run a transition's effects inside its transaction: database effects as writes, the rest as outbox messages
@@ -397,13 +390,10 @@ def _perform_effects(session: Session, actor: Actor, opp: Opportunity, t: Transi
                 done.append({"effect": effect.name, "solution": solution.key, "outbox": msg.id if msg else None})
         elif effect.name == "schedule_evaluation":
             due = utcnow() + dt.timedelta(days=int(effect.params["after_days"]))
-            msg = notifications.notify(
-                session, notifications.EVALUATION_DUE,
-                about={"opportunity": opp.key, "title": opp.title, "journeys": journeys},
-                audience=Audience(journeys=tuple(journeys)),
-                facts={"due_at": due, "transition_id": transition_id},
-                dedupe_key=f"transition:{transition_id}:evaluation_due", not_before=due)
-            done.append({"effect": effect.name, "due_at": due.isoformat(), "outbox": msg.id if msg else None})
+            # Domain state, in this transaction: the agenda, the board and the scheduler's Slack reminder (when the
+            # date comes) read it through govern.queries.evaluations; nothing is queued for delivery here.
+            opp.evaluation_due_at = due
+            done.append({"effect": effect.name, "due_at": due.isoformat()})
     return done
 
 
@@ -436,6 +426,7 @@ def _move(session: Session, actor: Actor, opp: Opportunity, lifecycle: Lifecycle
     before = {"state": from_state, "version": opp.version}
     now = utcnow()
     opp.state, opp.state_reason, opp.state_changed_at, opp.updated_at = new_state, reason, now, now
+    opp.evaluation_due_at = None  # a scheduled evaluation belongs to the state it was scheduled for (effects may set it)
     row = OpportunityTransition(opportunity_id=opp.id, trigger=t.trigger, from_state=from_state, to_state=new_state,
                                 actor_id=actor.person_id, reason=reason,
                                 approval_request_id=request.id if request else None, at=now)
@@ -538,6 +529,21 @@ def request_transition(session: Session, actor: Actor, opportunity_ref: str | in
     return TransitionResult(opp, False, check, request, status, message)
 
 
+def unmet_guards_if_approved(session: Session, request: ApprovalRequest, actor: Actor) -> list[str]:
+    """When `actor`'s approval would complete the request: the transition's guards that are unmet now (what
+    `approve_request` would refuse with GuardsUnmet), so a caller can refuse before writing anything else."""
+    ctx = approval_context(session, request.opportunity, request.requested_by_id)
+    so_far = [v.person_id for v in request.votes if v.decision == "approve"]
+    if not approvals.evaluate(request.rule, ctx, [*so_far, actor.person_id]).satisfied:
+        return []
+    opp = request.opportunity
+    if opp.state != request.from_state:
+        return [f"{opp.key} is no longer in {request.from_state} (now {opp.state})"]
+    lifecycle = lifecycle_of(session, opp)
+    t = lifecycle.resolve(opp.state, request.trigger)
+    return lifecycle.check(opp.state, t.trigger, facts_for(session, opp, facts_needed(g.name for g in t.guards))).unmet
+
+
 def _guards_now(session: Session, request: ApprovalRequest) -> list[dict[str, Any]] | None:
     """The request's guard results at this moment, for the audit record (None once the opportunity moved on)."""
     opp = request.opportunity
@@ -626,24 +632,13 @@ def _stale_request(session: Session, request_id: int):
 
 
 def _require_decider(status: ApprovalStatus, actor: Actor, request: ApprovalRequest, decision: str) -> None:
-    if actor.person_id is None:
-        raise PermissionDenied(status.refusal(None, decision=decision), {"request": request.id})
-    held = ", ".join(sorted(actor.roles - {"viewer"})) or "viewer"
-    # The lifecycle's rule names the approvers; the permission table must agree, so a definition that names a role
-    # the table does not trust with approvals cannot grant them.
-    if not actor.can("transition.approve", [j.id for j in request.opportunity.journeys]):
-        raise PermissionDenied(
-            f"{actor.handle} ({held}) may not approve or reject transition requests: that is for "
-            f"{', '.join(who_may('transition.approve'))}; this request is waiting for "
-            f"{', '.join(status.waiting_for()) or 'nobody'}",
-            {"request": request.id, "waiting_for": status.waiting_for()})
-    refusal = status.refusal(actor.person_id, decision=decision)
+    """Raise unless `actor` may take this decision (the core's decision rights: permission table and rule)."""
+    refusal = decision_refusal(actor, request, status, decision)
     if refusal is None:
         return
-    if decision == "approve" and actor.person_id in status.approvers:
-        raise Conflict(refusal, {"request": request.id})
-    raise PermissionDenied(f"{actor.handle} ({held}): {refusal}",
-                           {"request": request.id, "waiting_for": status.waiting_for()})
+    if refusal.conflict:
+        raise Conflict(refusal.message, {"request": request.id})
+    raise PermissionDenied(refusal.message, {"request": request.id, "waiting_for": status.waiting_for()})
 
 
 def approve_request(session: Session, actor: Actor, request_id: int | str, reason: str | None = None,
@@ -755,14 +750,13 @@ def reject_request(session: Session, actor: Actor, request_id: int | str, reason
 
 def withdraw_request(session: Session, actor: Actor, request_id: int | str, reason: str | None = None
                      ) -> ApprovalRequest:
-    """Withdraw a pending request: its requester may, and so may the council (admin, lead, manager)."""
+    """Withdraw a pending request: its requester may, and so may whoever holds `transition.withdraw`."""
     request = _load_for_decision(session, request_id)
     if request.status != "pending":
         raise _already_decided(request)
-    council = bool(actor.roles & {"admin", "lead", "manager"})
-    if actor.person_id != request.requested_by_id and not council:
-        raise PermissionDenied(f"{actor.handle} did not make request #{request.id}; only its requester or the "
-                               "council (admin, lead, manager) may withdraw it", {"request": request.id})
+    refusal = withdraw_refusal(actor, request)
+    if refusal is not None:
+        raise PermissionDenied(refusal, {"request": request.id})
     request.status, request.decided_at = "withdrawn", utcnow()
     request.decided_reason = reason.strip() if reason and reason.strip() else None
     on_stale = _stale_request(session, request.id)
@@ -787,12 +781,6 @@ class Awaiting:
     def to_dict(self) -> dict[str, Any]:
         return {**request_dict(self.request), "capacities": self.capacities,
                 "waiting_for": self.status.waiting_for(), "title": self.request.opportunity.title}
-
-
-def pending_requests(session: Session) -> list[ApprovalRequest]:
-    """Every pending approval request, oldest first (agendas use this)."""
-    return list(session.scalars(sa.select(ApprovalRequest).where(ApprovalRequest.status == "pending")
-                                .order_by(ApprovalRequest.created_at, ApprovalRequest.id)))
 
 
 def pending_for(session: Session, person_id: int | Actor) -> list[Awaiting]:
@@ -833,7 +821,7 @@ def available_transitions(session: Session, actor: Actor, opportunity_ref: str |
     lifecycle = lifecycle_of(session, opp)
     facts = facts_for(session, opp)
     may_request = actor.can("transition.request", _journey_ids(opp))
-    pending = _pending_request(session, opp)
+    pending = pending_request(session, opp.id)
     out = []
     limited = {t.trigger: t.requesters for t in lifecycle.definition.transitions_from(opp.state)}
     for check in lifecycle.available(opp.state, facts):
@@ -955,7 +943,7 @@ def request_auto_transitions(session: Session, actor: Actor, opportunity_ref: st
     facts = facts_for(session, opp)
     for t in autos:
         if lifecycle.check(opp.state, t.trigger, facts).ok:
-            if t.approval is not None and _pending_request(session, opp) is not None:
+            if t.approval is not None and pending_request(session, opp.id) is not None:
                 return None
             return request_transition(session, actor, opp.id, t.trigger,
                                       reason="requested automatically: its guards are met")

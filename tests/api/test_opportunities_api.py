@@ -16,12 +16,14 @@ def keys(response) -> list[str]:
 
 def test_the_portfolio_filters_by_journey_state_owner_and_text(api):
     assert keys(api.get("/opportunities?journey=moving-house", as_="priya")) == ["OPP-1", "OPP-7", "OPP-8"]
-    assert keys(api.get("/opportunities?journey=changing-my-plan&subtree=true", as_="priya")) == [
+    # A journey means that journey and every journey below it (one meaning, everywhere).
+    assert keys(api.get("/opportunities?journey=changing-my-plan", as_="priya")) == [
         "OPP-1", "OPP-2", "OPP-7", "OPP-8", "OPP-9", "OPP-10"]
     assert keys(api.get("/opportunities?state=research&owner=lotte", as_="priya")) == ["OPP-1", "OPP-6", "OPP-10"]
     assert keys(api.get("/opportunities?q=ROAM", as_="priya")) == ["OPP-2", "OPP-10"]
     assert keys(api.get("/opportunities?q=100%25", as_="priya")) == []  # LIKE wildcards are taken literally
-    assert keys(api.get("/opportunities?journey=no-such-journey", as_="priya")) == []
+    assert_error(api.get("/opportunities?journey=no-such-journey", as_="priya"), 404)
+    assert_error(api.get("/opportunities?owner=nobody", as_="priya"), 404)
     assert keys(api.get("/opportunities?persona=switcher", as_="priya")) == ["OPP-1", "OPP-6", "OPP-11", "OPP-12"]
 
 

@@ -190,6 +190,8 @@ ACTION_REQUESTS: dict[str, ActionRequest] = {
     "transition.approve": ActionRequest("POST", lambda c: f"/approvals/{c.made['request']}/approve",
                                         lambda c: {"reason": "agreed"}, setup=_setup_approval_request,
                                         scoped_by_journey=True),
+    "transition.withdraw": ActionRequest("POST", lambda c: f"/approvals/{c.made['request']}/withdraw",
+                                         lambda c: {"reason": "asked twice"}, setup=_setup_approval_request),
     "ritual.manage": ActionRequest("DELETE", lambda c: f"/calendar-tokens/{c.made['feed']}",
                                    setup=_setup_ritual_feed),
     "ritual.record": ActionRequest("POST", lambda c: f"/occurrences/{c.made['occurrence']}/skip",

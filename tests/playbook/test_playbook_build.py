@@ -138,7 +138,7 @@ def test_another_lifecycle_and_an_empty_portfolio_build_with_sound_links(db, ope
     files = build.build(pb, "html")
     check_links(files)
     lifecycle = build.build(pb, "md")["lifecycle.md"].decode()
-    for name in load_definition("triple_diamond").states:
-        assert f'<a id="state-{name}"></a>' + name.replace("_", "\\_") in lifecycle
+    for name, state in load_definition("triple_diamond").states.items():
+        assert f'<a id="state-{name}"></a>' + state.title in lifecycle  # headed by what people call it
     assert "2 managers" in lifecycle
     assert "No open opportunity has every input recorded yet" in build.build(pb, "md")["prioritisation.md"].decode()

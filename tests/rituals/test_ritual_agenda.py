@@ -9,7 +9,6 @@ from govern.model import (
     ApprovalRequest, Decision, FollowUp, Journey, Kpi, KpiMeasurement, Opportunity, OpportunityKpi, Person, Ritual,
     RitualOccurrence, opportunity_journey,
 )
-from govern.outbox import enqueue
 from govern.rituals import agenda as agenda_mod
 
 UTC = dt.timezone.utc
@@ -83,8 +82,6 @@ def org(session):
         for ago, value in points:
             s.add(KpiMeasurement(kpi_id=kpi.id, value=value, measured_at=days_ago(ago)))
     s.add(OpportunityKpi(opportunity_id=opps[5].id, kpi_id=nps.id, baseline_value=5, baseline_at=days_ago(60)))
-    enqueue(s, "rituals", "evaluation.schedule", {"opportunity_id": opps[6].id, "due_at": days_ago(1)})
-    enqueue(s, "rituals", "evaluation.schedule", {"opportunity_id": opps[7].id, "due_at": days_ago(-7)})
 
     council = Ritual(key="council", name="Weekly council review", purpose="Decide.", cadence_kind="cron",
                      cadence="0 10 * * WED", timezone="Europe/Amsterdam", scope_kind="council",
@@ -160,10 +157,12 @@ def test_kpis_that_moved_since_last_time_or_miss_their_target(session, org):
     assert by_ref["billing-tickets"]["text"] == "Billing tickets: now 421 /month (target 200: missed)"
 
 
-def test_evaluations_due_from_the_lifecycle_schedule_and_the_evaluate_state(session, org):
+def test_an_opportunity_in_an_evaluation_state_with_nothing_scheduled_is_due(session, org):
+    # OPP-5 sits in evaluate (kind evaluation in the default lifecycle) with no outcome and no evaluation date; dates
+    # scheduled by the lifecycle are covered in test_ritual_evaluations_due.py, through the real transition.
     items = section(agenda_mod.build_agenda(session, org["council"], MEETING, now=NOW), "evaluations_due")["items"]
-    assert [i["ref"] for i in items] == ["OPP-5", "OPP-6"]  # OPP-7's review is next week
-    assert items[1]["due_on"] == "2026-11-24" and "(due 2026-11-24)" in items[1]["text"]
+    assert [i["ref"] for i in items] == ["OPP-5"]
+    assert items[0]["due_on"] is None and "(due" not in items[0]["text"]
 
 
 def test_ownership_gaps_name_journeys_without_an_active_owner(session, org):

@@ -166,27 +166,6 @@ def test_inactive_rituals_are_not_scheduled(example_db):
         assert s.scalar(sa.select(sa.func.count()).select_from(Ritual)) == 5
 
 
-def test_evaluation_reviews_whose_date_has_come_are_announced_once(example_db):
-    from govern.outbox import enqueue
-    from govern.services.common import get_opportunity
-
-    with example_db.session_scope() as s:
-        opp = get_opportunity(s, "OPP-4")  # in evaluate
-        enqueue(s, "rituals", "evaluation.schedule",
-                {"opportunity": opp.key, "opportunity_id": opp.id, "due_at": dt.datetime(2026, 11, 20)})
-        enqueue(s, "rituals", "evaluation.schedule",
-                {"opportunity": opp.key, "opportunity_id": opp.id, "due_at": dt.datetime(2027, 1, 20)})
-        s.commit()
-        assert services.announce_due_evaluations(s, SCHEDULER, now=WEDNESDAY_0800) == 1
-        assert services.announce_due_evaluations(s, SCHEDULER, now=WEDNESDAY_0800) == 0
-        [row] = s.scalars(sa.select(OutboxMessage).where(OutboxMessage.kind == notifications.EVALUATION_DUE)).all()
-        notice = Notification.of(row)
-        assert row.topic == notifications.TOPIC and notice.about["opportunity"] == "OPP-4"
-        assert notice.audience.journeys == ("getting-help", "reporting-an-outage")
-        statuses = sorted(m.status for m in s.scalars(sa.select(OutboxMessage).where(OutboxMessage.topic == "rituals")))
-        assert statuses == ["delivered", "pending"]
-
-
 def test_ownership_gaps_are_announced_at_most_weekly(example_db):
     from govern.services.common import get_journey
 

@@ -93,8 +93,8 @@ def test_a_newcomer_is_seated_by_govern_yaml_finds_his_way_and_learns_who_approv
     assert "Paying my bill Owner: Femke Jansen ; level macro" in page
     assert "Bill CSAT: target 4.2 or more, latest 3.8" in page
     assert "Billing tickets per month: target 800 tickets or less, latest 1100 tickets" in page
-    assert "OPP-2 How might we make roaming costs easy to find on the bill? prioritise Femke Jansen" in page
-    assert "OPP-3 How might we resolve wrong charges in days, not weeks? implement Femke Jansen" in page
+    assert "OPP-2 How might we make roaming costs easy to find on the bill? Prioritise Femke Jansen" in page
+    assert "OPP-3 How might we resolve wrong charges in days, not weeks? Implement Femke Jansen" in page
     # The rituals he attends, and where to get them into his calendar.
     assert "Paying my bill coordinator check-in : next" in page and "Quarterly prioritisation : next" in page
     assert "Weekly council review :" not in page and "Monthly KPI review :" not in page

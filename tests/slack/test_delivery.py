@@ -150,8 +150,12 @@ def test_agendas_can_be_switched_off_for_a_channel(slack_app, workspace, example
 
 
 def test_evaluation_due_reaches_the_journey_channels_on_its_date(slack_app, workspace, example_db):
-    """The lifecycle's schedule_evaluation effect (OPP-3 implement → evaluate) says so on the day the review is due."""
+    """The lifecycle's schedule_evaluation effect (OPP-3 implement → evaluate) writes the date on the opportunity; on
+    that day the scheduler's reminder says so in the journey's channel (time injected, not slept)."""
+
     from govern.model import Opportunity
+    from govern.policy import Actor
+    from govern.rituals import services as ritual_services
     from govern.services.opportunities import set_solution_state
     from govern.workflows.services import request_transition
 
@@ -160,13 +164,15 @@ def test_evaluation_due_reaches_the_journey_channels_on_its_date(slack_app, work
         for solution in opp.solutions:
             set_solution_state(s, actor(s, "femke"), solution.id, "done")
         assert request_transition(s, actor(s, "femke"), "OPP-3", "evaluate").moved
+        due = opp.evaluation_due_at.replace(tzinfo=dt.timezone.utc)
+        scheduler = Actor.system_actor("scheduler")
+        ritual_services.announce_due_evaluations(s, scheduler, now=due - dt.timedelta(days=1))
+        deliver_slack(slack_app)
+        billing = workspace.channel_id("cx-billing")
+        assert not any("Evaluation due for *OPP-3*" in said(m) for m in workspace.messages.get(billing, []))  # not yet
+        ritual_services.announce_due_evaluations(s, scheduler, now=due + dt.timedelta(hours=1))
     deliver_slack(slack_app)
-    row = message_row(example_db, notifications.EVALUATION_DUE)
-    assert row.status == "pending"  # not yet due: nothing is posted before its date
-    make_due(example_db, row.id)
-    assert deliver_slack(slack_app) == {"delivered": 1}
-    billing = said(workspace.messages[workspace.channel_id("cx-billing")][-1])
-    assert "Evaluation due for *OPP-3*" in billing
+    assert any("Evaluation due for *OPP-3*" in said(m) for m in workspace.messages[billing])
 
 
 def test_ownership_gaps_go_to_the_council(slack_app, workspace, example_db):

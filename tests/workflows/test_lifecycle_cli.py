@@ -70,7 +70,7 @@ def test_stale_version_is_refused(org, run):
 def test_workflows_show_in_every_format(run, tmp_path):
     assert "stateDiagram-v2" in run("workflows", "show", "default", "--format", "mermaid").output
     svg = run("workflows", "show", "triple_diamond", "--format", "svg").output
-    assert svg.startswith("<svg") and "problem discovery" in svg
+    assert svg.startswith("<svg") and "Problem discovery" in svg  # the state's title
     text = run("workflows", "show", "default").output
     assert "implement: prioritise → implement" in text and "approved by all owners" in text
     out = tmp_path / "d.svg"

@@ -163,3 +163,32 @@ def test_unknown_names_and_missing_files_are_refused(tmp_path):
         load_definition("kanban")
     with pytest.raises(InvalidInput, match="no lifecycle definition file"):
         load_definition(tmp_path / "missing.yaml")
+
+
+def test_every_shipped_state_declares_its_kind_and_title():
+    for name in shipped_names():
+        raw = load_definition(name).raw
+        for state, body in raw["states"].items():
+            assert body.get("kind") and body.get("title"), f"{name}: states.{state}"
+
+
+def test_state_kinds_and_titles_are_read_with_plain_defaults():
+    d = parse_definition(mutated(lambda d: d["states"]["review"].update(kind="evaluation", title="Peer review")))
+    assert (d.states["review"].kind, d.states["review"].title) == ("evaluation", "Peer review")
+    assert (d.states["draft"].kind, d.states["draft"].title) == ("active", "Draft")
+    assert d.states["done"].kind == "final"
+
+
+def test_bad_state_kinds_and_titles_are_named_by_path():
+    problems = problems_of(mutated(lambda d: (d["states"]["review"].update(kind="evalution"),
+                                              d["states"]["draft"].update(kind="final"),
+                                              d["states"]["done"].update(kind="parked", title=""))))
+    assert problems["states.review.kind"].startswith("unknown kind 'evalution' (did you mean 'evaluation'?)")
+    assert problems["states.draft.kind"] == "is final, but the state is not listed under `final`"
+    assert problems["states.done.kind"].startswith("is parked, but the state is listed under `final`")
+    assert problems["states.done.title"] == "must be text: what people call this state"
+
+
+def test_final_may_be_left_to_the_state_kinds():
+    data = mutated(lambda d: (d.pop("final"), d["states"]["done"].update(kind="final")))
+    assert parse_definition(data).final == ("done",)

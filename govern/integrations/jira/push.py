@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 TOPIC = "jira"
 MARKER_LABEL = "govern"
 BULK_LIMIT = 50
-CREATE_KINDS = ("create_issue", "create_backlog_items")  # one solution ({solution_id}) or a whole opportunity
+CREATE_KINDS = ("create_issue",)  # one solution ({solution_id}), written by the lifecycle's create_backlog_items effect
 
 
 def installation_id(db) -> str:
@@ -124,6 +124,7 @@ class JiraDeliverer:
     """Delivers `jira` outbox messages (creating backlog items for solutions)."""
 
     topic = TOPIC
+    kinds = frozenset(CREATE_KINDS)
     batch_size = BULK_LIMIT
 
     def __init__(self, db, adapter: JiraAdapter, *, base_url: str | None = None):

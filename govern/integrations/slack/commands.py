@@ -17,18 +17,20 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from govern.errors import GovernError, GuardsUnmet, InvalidInput, NotFound, PermissionDenied
-from govern.model import ApprovalRequest, Journey, Opportunity, Person, Ritual, opportunity_journey
+from govern.model import Journey, Opportunity, Person, Ritual
 from govern.policy import Actor
 from govern.services import evidence as evidence_services
 from govern.services import opportunities as opportunity_services
-from govern.services.common import get_opportunity, get_setting, journey_subtree_ids, load_actor
+from govern.queries.portfolio import open_opportunities
+from govern.queries.requests import pending_request
+from govern.services.common import get_opportunity, get_setting, load_actor
 from govern.integrations.slack import blocks
 from govern.vocabulary import DEFAULT as DEFAULT_WORDS, Vocabulary, vocabulary_of
 from govern.integrations.slack.parsing import USAGES, Malformed, parse, split_on_quote
 from govern.rituals import agenda as agenda_mod
 from govern.rituals import services as ritual_services
 from govern.scoring import score_opportunity
-from govern.workflows.services import approve_request, lifecycle_of, pending_for, reject_request, request_transition
+from govern.workflows.services import approve_request, pending_for, reject_request, request_transition
 
 log = logging.getLogger(__name__)
 
@@ -250,18 +252,6 @@ def find_ritual(session: Session, ref: str) -> Ritual:
     raise NotFound(f"no single ritual matches '{ref}' (rituals: {keys or 'none'})", {"ritual": ref})
 
 
-def pending_request_of(session: Session, opp: Opportunity) -> ApprovalRequest | None:
-    return session.scalar(sa.select(ApprovalRequest).where(
-        ApprovalRequest.opportunity_id == opp.id, ApprovalRequest.status == "pending").order_by(ApprovalRequest.id))
-
-
-def final_states(session: Session) -> set[str]:
-    try:
-        return set(lifecycle_of(session).definition.final) | {"parked"}
-    except Exception:  # noqa: BLE001 - an unreadable lifecycle must not break listing
-        return {"done", "rejected", "parked"}
-
-
 def _score_text(session: Session, opp: Opportunity) -> str | None:
     try:
         score = score_opportunity(session, opp)
@@ -283,7 +273,7 @@ def cmd_status(ctx: Context, args: list[str]):
     if not args:
         raise Malformed("status", "which {opportunity}?")
     opp = find_opportunity(ctx.session, " ".join(args))
-    pending = [r for r in [pending_request_of(ctx.session, opp)] if r is not None]
+    pending = [r for r in [pending_request(ctx.session, opp.id)] if r is not None]
     ctx.link_to(f"/opportunities/{opp.key}", opp.key)
     return blocks.escape(f"{opp.key} {opp.title}: {opp.state}"), blocks.opportunity_status(
         opp, score=_score_text(ctx.session, opp), pending=pending)
@@ -292,15 +282,13 @@ def cmd_status(ctx: Context, args: list[str]):
 def cmd_list(ctx: Context, args: list[str]):
     what = " ".join(args).strip()
     ctx.link_to("/opportunities", "every opportunity")
-    finals = final_states(ctx.session)
-    open_query = sa.select(Opportunity).where(Opportunity.state.not_in(finals)).order_by(Opportunity.number)
     if what.lower() == "awaiting":
         if ctx.person is None:
             raise Unmapped(reading=True)
         awaiting = [a.request for a in pending_for(ctx.session, ctx.person.id)]
         return f"{len(awaiting)} request(s) await you", blocks.approval_list("Awaiting your approval", awaiting)
     if what.lower() == "all" or (what == "" and ctx.person is None):
-        found = list(ctx.session.scalars(open_query))
+        found = open_opportunities(ctx.session)
         body = blocks.opportunity_list("Open {opportunities}", found)
         if what == "":  # say why a bare `list` shows everything here, and how to get one's own
             body.append(blocks.context("Every open {opportunity}: Slack could not tell who you are, so there is no "
@@ -309,16 +297,14 @@ def cmd_list(ctx: Context, args: list[str]):
     if what.lower() in ("", "mine"):
         if ctx.person is None:
             raise Unmapped(reading=True)
-        found = list(ctx.session.scalars(open_query.where(Opportunity.owner_id == ctx.person.id)))
+        found = open_opportunities(ctx.session, owner=ctx.person.handle)
         body = blocks.opportunity_list("Your open {opportunities}", found, empty="You own no open {opportunities}.")
         body.append(blocks.context("The {opportunities} you own. `list all` for every open one, `list awaiting` for "
                                    "requests awaiting you, `list JOURNEY` for one journey's."))
         return f"{len(found)} open {{opportunities}} of yours", body
     journey = find_journey(ctx.session, what)
     ctx.link_to(f"/journeys/{journey.key}", journey.name)
-    subtree = journey_subtree_ids(ctx.session, journey.id)
-    found = list(ctx.session.scalars(open_query.where(Opportunity.id.in_(
-        sa.select(opportunity_journey.c.opportunity_id).where(opportunity_journey.c.journey_id.in_(subtree))))))
+    found = open_opportunities(ctx.session, journey=journey.key)
     return blocks.escape(f"{len(found)} open {{opportunities}} in {journey.name}"), blocks.opportunity_list(
         f"Open {{opportunities}} in {journey.name}", found)
 
@@ -367,7 +353,7 @@ def cmd_approve(ctx: Context, args: list[str]):
     actor = ctx.writer()
     opp = find_opportunity(ctx.session, " ".join(args))
     ctx.link_to(f"/opportunities/{opp.key}", opp.key)
-    request = pending_request_of(ctx.session, opp)
+    request = pending_request(ctx.session, opp.id)
     if request is None:
         raise NotFound(f"{opp.key} has no request awaiting approval", {"opportunity": opp.key})
     result = approve_request(ctx.session, actor, request.id)
@@ -381,7 +367,7 @@ def cmd_reject(ctx: Context, args: list[str]):
     actor = ctx.writer()
     opp = find_opportunity(ctx.session, args[0])
     ctx.link_to(f"/opportunities/{opp.key}", opp.key)
-    request = pending_request_of(ctx.session, opp)
+    request = pending_request(ctx.session, opp.id)
     if request is None:
         raise NotFound(f"{opp.key} has no request awaiting approval", {"opportunity": opp.key})
     reason = " ".join(args[1:])

@@ -118,6 +118,7 @@ class SlackDeliverer:
     """The Deliverer of the notifications topic for Slack (see integrations.delivery)."""
 
     topic = TOPIC
+    kinds = frozenset(SWITCHES) | frozenset(DIRECT)  # the events it renders (tests/foundation/test_outbox_contract.py)
     batch_size = 20
 
     def __init__(self, db, adapter):
