@@ -24,6 +24,7 @@ from govern.integrations.jira import mapping as jira_mapping
 from govern.integrations.slack import config as slack_config
 from govern.integrations.slack.delivery import KINDS as NOTIFICATION_KINDS
 from govern.model import COUNCIL_ROLES
+from govern.queries.states import STATE_KINDS
 from govern.rituals import config as rituals_config
 from govern.scoring import BUILTIN_MODELS, COMPUTED_INPUTS, KINDS as SCORING_KINDS
 from govern.workflows import approvals, guards
@@ -318,7 +319,14 @@ def lifecycle_schema() -> tuple[dict, dict]:
                        "additionalProperties": {"type": ["object", "null"], "additionalProperties": False,
                                                 "properties": _cover({"description": {
                                                     "description": "What happens in this state, in plain words.",
-                                                    "type": "string"}}, STATE_KEYS)}},
+                                                    "type": "string"},
+                                                    "kind": {"description": "What the state is: "
+                                                             + "; ".join(f"{k}: {v}" for k, v in STATE_KINDS.items())
+                                                             + " (default: final when listed under final, else "
+                                                               "active).", "enum": list(STATE_KINDS)},
+                                                    "title": {"description": "What people call the state "
+                                                              "(default: its name in words).", "type": "string"}},
+                                                    STATE_KEYS)}},
             "transitions": {"type": "array", "minItems": 1, "items": transition},
             "checks": {"description": "Checklist guards: named checks people tick (\"clinical safety case attached\"); "
                                       "a transition lists a check among its guards.",
