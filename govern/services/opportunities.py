@@ -190,6 +190,12 @@ def update_solution(session: Session, actor: Actor, solution_id: int, *, title: 
         solution.due_on = due_on
     if state is not None:
         solution.state = state
+    return _recorded_solution_change(session, actor, solution, before, commit=commit)
+
+
+def _recorded_solution_change(session: Session, actor: Actor, solution: Solution, before: dict, *,
+                              commit: bool) -> Solution:
+    """Audit what changed on a solution since `before` (nothing when nothing did), then commit if asked."""
     after = solution_snapshot(solution)
     if after != before:
         audit.record(session, actor, "solution.updated", "opportunity", solution.opportunity.key,
@@ -212,11 +218,5 @@ def set_solution_state(session: Session, actor: Actor, solution_id: int, state: 
     solution.state = state
     if external_status is not None:
         solution.external_status = external_status
-    after = solution_snapshot(solution)
-    if after != before:
-        audit.record(session, actor, "solution.updated", "opportunity", solution.opportunity.key,
-                     before=before, after=after)
-    if commit:
-        session.commit()
-    return solution
+    return _recorded_solution_change(session, actor, solution, before, commit=commit)
 
