@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session, selectinload
 from govern.errors import InvalidInput, NotFound
 from govern.model import (
     Insight, Journey, Kpi, Opportunity, OpportunityKpi, Person, Persona, Step, insight_step, journey_persona,
-    opportunity_insight, opportunity_journey,
+    opportunity_insight,
 )
+from govern.queries.portfolio import PortfolioFilter, filter_clauses, journey_subtree_of
 
 Row = TypeVar("Row")
 PAGE_SIZES = (25, 50, 100)
@@ -79,16 +80,6 @@ def _date(value: Any, name: str) -> dt.date | None:
         return dt.date.fromisoformat(str(value))
     except ValueError:
         raise InvalidInput(f"{name} must be a date (YYYY-MM-DD), got '{value}'", {name: "not a date"}) from None
-
-
-def journey_subtree_ids(session: Session, key: str) -> sa.Select:
-    """A SELECT of the journey's id and every journey id below it (NotFound names an unknown key)."""
-    root = session.scalar(sa.select(Journey.id).where(Journey.key == key))
-    if root is None:
-        raise NotFound(f"unknown journey '{key}'", {"journey": key})
-    tree = sa.select(Journey.id).where(Journey.id == root).cte("journey_tree", recursive=True)
-    tree = tree.union_all(sa.select(Journey.id).join(tree, Journey.parent_id == tree.c.id))
-    return sa.select(tree.c.id)
 
 
 def _one_id(session: Session, model, column, value: str, what: str) -> int:
@@ -154,17 +145,11 @@ class OpportunityList:
 
 
 def _opportunity_clauses(session: Session, q: OpportunityList) -> list:
-    clauses: list = []
-    if q.journey:
-        clauses.append(Opportunity.id.in_(sa.select(opportunity_journey.c.opportunity_id).where(
-            opportunity_journey.c.journey_id.in_(journey_subtree_ids(session, q.journey)))))
-    if q.owner:
-        clauses.append(Opportunity.owner_id == _one_id(session, Person, Person.handle, q.owner, "owner"))
-    if q.persona:
-        persona_id = _one_id(session, Persona, Persona.key, q.persona, "persona")
-        clauses.append(Opportunity.id.in_(sa.select(opportunity_journey.c.opportunity_id).where(
-            opportunity_journey.c.journey_id.in_(
-                sa.select(journey_persona.c.journey_id).where(journey_persona.c.persona_id == persona_id)))))
+    # journey (its subtree), owner, persona and states mean what the one portfolio filter says they mean; the list
+    # adds a KPI filter and a search by every word (not only the exact phrase).
+    clauses: list = filter_clauses(session, PortfolioFilter(open_only=False, journey=q.journey or None,
+                                                            owner=q.owner or None, persona=q.persona or None,
+                                                            states=tuple(q.states)))
     if q.kpi:
         kpi_id = _one_id(session, Kpi, Kpi.key, q.kpi, "kpi")
         clauses.append(Opportunity.id.in_(sa.select(OpportunityKpi.opportunity_id)
@@ -267,7 +252,7 @@ def _on_journeys(journey_ids: sa.Select) -> sa.Select:
 def _evidence_clauses(session: Session, q: EvidenceList) -> list:
     clauses: list = []
     if q.journey:
-        clauses.append(Insight.id.in_(_on_journeys(journey_subtree_ids(session, q.journey))))
+        clauses.append(Insight.id.in_(_on_journeys(journey_subtree_of(session, q.journey))))
     if q.step:
         journey_key, _, step_key = q.step.partition("/")
         step_id = session.scalar(sa.select(Step.id).join(Journey, Journey.id == Step.journey_id)

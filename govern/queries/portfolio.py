@@ -44,6 +44,11 @@ def journey_subtree(journey_id: int) -> sa.Select:
     return sa.select(tree.c.id)
 
 
+def journey_subtree_of(session: Session, key: str) -> sa.Select:
+    """A SELECT of the ids of the journey called `key` and of every journey below it (NotFound names an unknown key)."""
+    return journey_subtree(_journey_id(session, key))
+
+
 def _journey_id(session: Session, key: str) -> int:
     found = session.scalar(sa.select(Journey.id).where(Journey.key == key))
     if found is None:
@@ -74,7 +79,7 @@ def filter_clauses(session: Session, flt: PortfolioFilter) -> list[sa.ColumnElem
     """WHERE clauses on Opportunity for the filter (resolving names first: NotFound for an unknown one)."""
     clauses: list[sa.ColumnElement[bool]] = []
     if flt.journey:
-        clauses.append(Opportunity.id.in_(touching_journeys(journey_subtree(_journey_id(session, flt.journey)))))
+        clauses.append(Opportunity.id.in_(touching_journeys(journey_subtree_of(session, flt.journey))))
     if flt.owner:
         clauses.append(Opportunity.owner_id == _person_id(session, flt.owner))
     if flt.persona:

@@ -85,11 +85,20 @@ def whoami() -> dict | None:
     return g.whoami
 
 
-def state_title(state: str | None) -> str:
-    """A lifecycle state as people call it (from the definition), for badges and sentences."""
+def _lifecycle():
     if "lifecycle_view" not in g:
         g.lifecycle_view = lifecycle_view(db_session())
-    return g.lifecycle_view.title_of(state)
+    return g.lifecycle_view
+
+
+def state_title(state: str | None) -> str:
+    """A lifecycle state as people call it (from the definition), for badges and sentences."""
+    return _lifecycle().title_of(state)
+
+
+def state_classes(state: str | None) -> str:
+    """The CSS classes of a state badge, from the state's kind and position (never its name)."""
+    return _lifecycle().badge_classes(state)
 
 
 class _RequestWords:
@@ -101,7 +110,7 @@ class _RequestWords:
 
 @bp.app_context_processor
 def _template_globals():
-    return {"csrf_token": csrf_token, "whoami": whoami, "take_notices": take_notices, "state_title": state_title,
+    return {"csrf_token": csrf_token, "whoami": whoami, "take_notices": take_notices, "state_title": state_title, "state_classes": state_classes,
             "w": _RequestWords()}
 
 

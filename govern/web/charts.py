@@ -56,11 +56,13 @@ def charts():
         data = value_effort_matrix(session)
     titles = {state: lifecycle.title_of(state) for state in lifecycle.states}
     matrix = {"data": data, "chart": svg.value_effort(data["points"], data["value_median"], data["effort_median"],
-                                                      lifecycle.states, titles, data.get("axes"))}
+                                                      lifecycle.states, titles, data.get("axes"),
+                                                      lifecycle.kinds)}
     rows = session.execute(sa.select(OpportunityTransition.opportunity_id, OpportunityTransition.at,
                                      OpportunityTransition.to_state)).all()
     days, counts = svg.flow_series(rows, lifecycle.states, utcnow().date())
-    flow = svg.cumulative_flow(days, counts, [s for s in lifecycle.states if s in counts], titles)
+    flow = svg.cumulative_flow(days, counts, [s for s in lifecycle.states if s in counts], titles,
+                              lifecycle.kinds)
     kpis = list(session.scalars(sa.select(Kpi).order_by(Kpi.name)))
     return render_template("charts.html", matrix=matrix, flow=flow, counts=counts, lifecycle=lifecycle,
                            kpi_charts=_kpi_charts(session, kpis), maturity=_maturity(session),

@@ -21,6 +21,7 @@ from govern.scoring import rank_portfolio, score_opportunity
 from govern.queries.requests import pending_requests_of as pending_requests_by_opportunity
 from govern.queries.rights import decision_rights as core_decision_rights
 from govern.queries.states import ACTIVE, OPEN_KINDS, state_catalog
+from govern.web.svg import KIND_COLOURS, kind_position
 from govern.workflows.guards import facts_needed
 from govern.workflows.services import (
     approval_status, available_transitions, facts_for_many, lifecycle_of,
@@ -50,6 +51,12 @@ class LifecycleView:
 
     def kind_of(self, state: str | None) -> str:
         return self.kinds.get(state or "", ACTIVE)
+
+    def badge_classes(self, state: str | None) -> str:
+        """CSS classes of a state badge: its kind and its position among the states of that kind (app.css colours
+        them, as svg.KIND_COLOURS does in charts), so any lifecycle's states get sensible colours."""
+        kind, position = kind_position(state or "", self.kinds)
+        return f"state-kind-{kind} state-nth-{position % len(KIND_COLOURS.get(kind, KIND_COLOURS[ACTIVE]))}"
 
     def title_of(self, state: str | None) -> str:
         """What people call a state (the definition's title when it gives one)."""

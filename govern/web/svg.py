@@ -8,21 +8,43 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from markupsafe import Markup, escape
 
+from govern.queries.states import ACTIVE, EVALUATION, FINAL, PARKED
+
 PALETTE = ["#1565c0", "#6a1b9a", "#b26a00", "#2e7d32", "#455a64", "#8d6e63", "#c62828", "#00838f", "#ad1457"]
-STATE_COLOURS = {"research": "#1565c0", "prioritise": "#6a1b9a", "implement": "#b26a00", "evaluate": "#2e7d32",
-                 "done": "#455a64", "parked": "#8d6e63", "rejected": "#c62828"}
+# Colours by what a state *is* (its kind in the lifecycle definition), never by its name: the n-th state of a kind
+# in lifecycle order takes the n-th colour of that kind, so any organisation's lifecycle gets distinct, meaningful
+# colours (work in progress in blues/purples/ambers, evaluation green, parked brown, final greys and red). Each has
+# at least 4.5:1 contrast with white text; app.css keys the state badges on the same kinds and positions.
+KIND_COLOURS: dict[str, tuple[str, ...]] = {
+    ACTIVE: ("#1565c0", "#6a1b9a", "#8a4b00", "#00695c", "#283593", "#ad1457"),
+    EVALUATION: ("#1e6b30", "#33691e"),
+    PARKED: ("#6d4c41", "#5d4037"),
+    FINAL: ("#37474f", "#b3261e", "#4e342e"),
+}
 FONT = "font-family='system-ui, sans-serif'"
 
 
-def state_colour(state: str, states: Sequence[str] = ()) -> str:
-    if state in STATE_COLOURS:
-        return STATE_COLOURS[state]
-    index = list(states).index(state) if state in states else abs(hash(state))
-    return PALETTE[index % len(PALETTE)]
+def kind_position(state: str, kinds: Mapping[str, str]) -> tuple[str, int]:
+    """A state's kind and its position among the states of that kind, in lifecycle order (`kinds` is ordered)."""
+    kind = kinds.get(state, ACTIVE)
+    same = [name for name, k in kinds.items() if k == kind]
+    return kind, (same.index(state) if state in same else 0)
+
+
+def state_colour(state: str, kinds: Mapping[str, str]) -> str:
+    """The colour of a state from its kind and position (see KIND_COLOURS)."""
+    kind, position = kind_position(state, kinds)
+    palette = KIND_COLOURS.get(kind, KIND_COLOURS[ACTIVE])
+    return palette[position % len(palette)]
+
+
+def _kinds(states: Sequence[str], kinds: Mapping[str, str] | None) -> Mapping[str, str]:
+    """The kinds of the states; without a definition at hand every state counts as active, in the given order."""
+    return kinds if kinds is not None else {state: ACTIVE for state in states}
 
 
 def _fmt(value: float) -> str:
@@ -120,11 +142,13 @@ def _open(width: int, height: int, title: str, desc: str, label: str) -> list[st
 
 
 def value_effort(points: list[dict[str, Any]], value_mid: float, effort_mid: float, states: Sequence[str] = (),
-                 titles: dict[str, str] | None = None, axes: dict[str, str] | None = None) -> Markup:
+                 titles: dict[str, str] | None = None, axes: dict[str, str] | None = None,
+                 kinds: Mapping[str, str] | None = None) -> Markup:
     """Scatter of opportunities: effort (x, lower is better) against value (y), split at the medians; each state has
     its own shape and colour, named in the legend below the plot."""
     titles = titles or {}
     axes = axes or {}
+    kinds = _kinds(states, kinds)
     present = [st for st in states if any(p["state"] == st for p in points)]
     legend_rows = math.ceil(len(present) / 4) if present else 0
     width, height, left, right, top, bottom = 760, 500 + 26 * legend_rows, 80, 20, 20, 80 + 26 * legend_rows
@@ -169,12 +193,12 @@ def value_effort(points: list[dict[str, Any]], value_mid: float, effort_mid: flo
     for i, st in enumerate(present):
         lx = left + (i % 4) * (plot_w / 4)
         ly = top + plot_h + 70 + (i // 4) * 26
-        out.append(marker(state_shape(st, states), lx + 9, ly - 5, 8, state_colour(st, states))
+        out.append(marker(state_shape(st, states), lx + 9, ly - 5, 8, state_colour(st, kinds))
                    + f"<text x='{lx + 24}' y='{ly + 1}' font-size='16'>{escape(titles.get(st, st))}</text>")
     ordered = sorted(points, key=lambda p: (y(p["value"]), x(p["effort"])))
     label_ys = _spread_labels([(x(p["effort"]), y(p["value"])) for p in ordered])
     for p, label_y in zip(ordered, label_ys):
-        colour = state_colour(p["state"], states)
+        colour = state_colour(p["state"], kinds)
         px, py = x(p["effort"]), y(p["value"])
         leader = (f"<line x1='{px + 6:.1f}' y1='{py:.1f}' x2='{px + 12:.1f}' y2='{label_y:.1f}' stroke='#777'/>"
                   if abs(label_y - py) > 2 else "")
@@ -248,12 +272,12 @@ def kpi_trend(name: str, points: Sequence[tuple[dt.datetime, float]], target: fl
 PATTERNS = ("", "stripes", "dots", "grid", "back", "", "stripes", "dots", "grid")
 
 
-def _pattern_defs(states: Sequence[str]) -> str:
+def _pattern_defs(states: Sequence[str], kinds: Mapping[str, str]) -> str:
     """Hatching per state, drawn over its colour, so neighbouring bands differ by more than hue."""
     defs = []
     for i, st in enumerate(states):
         kind = PATTERNS[i % len(PATTERNS)]
-        colour = state_colour(st, states)
+        colour = state_colour(st, kinds)
         if kind == "stripes":
             body = "<path d='M0,8 L8,0' stroke='#fff' stroke-width='2'/>"
         elif kind == "back":
@@ -270,9 +294,10 @@ def _pattern_defs(states: Sequence[str]) -> str:
 
 
 def cumulative_flow(days: Sequence[dt.date], counts: dict[str, list[int]], states: Sequence[str],
-                    titles: dict[str, str] | None = None) -> Markup:
+                    titles: dict[str, str] | None = None, kinds: Mapping[str, str] | None = None) -> Markup:
     """Opportunities per state over time, stacked (the first state at the bottom); colour and hatching per state."""
     titles = titles or {}
+    kinds = _kinds(states, kinds)
     width, height, left, right, top, bottom = 760, 380, 60, 170, 16, 58
     desc = "; ".join(f"{s}: {counts[s][-1]} now" for s in states if s in counts) if days else "no history yet"
     out = _open(width, height, "Opportunities per state over time (cumulative flow)", desc, "cfd")
@@ -282,7 +307,7 @@ def cumulative_flow(days: Sequence[dt.date], counts: dict[str, list[int]], state
         return Markup("".join(out))
     total = max(sum(counts[s][i] for s in states if s in counts) for i in range(len(days))) or 1
     plot_w, plot_h = width - left - right, height - top - bottom
-    out.append(_pattern_defs(states))
+    out.append(_pattern_defs(states, kinds))
 
     def x(i): return left + plot_w * i / (len(days) - 1)
 

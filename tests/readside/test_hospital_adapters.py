@@ -70,3 +70,15 @@ def test_playbook_lists_open_opportunities_and_names_states_by_title(hospital_db
     assert pb.open_count == len(OPEN_ROLES)
     lifecycle = build_markdown(pb)["lifecycle.md"].decode()
     assert "Clinical safety review" in lifecycle and "put aside for now" in lifecycle
+
+
+def test_state_badges_and_chart_colours_follow_state_kinds_not_names(hospital_app, hospital_keys):
+    web = WebClient(hospital_app.test_client()).sign_in("grace")
+    html = web.get("/opportunities").get_data(as_text=True)
+    badges = dict((title, classes) for classes, title in re.findall(r'<span class="state ([^"]+)">([^<]+)</span>', html))
+    classes = set(badges.values())
+    assert {"state-kind-active state-nth-0", "state-kind-evaluation state-nth-0", "state-kind-parked state-nth-0",
+            "state-kind-final state-nth-0"} <= classes
+    assert not any(name in c for c in classes for name in ("on_hold", "closed", "intake"))
+    charts = web.get("/charts").get_data(as_text=True)
+    assert "#6d4c41" in charts  # the parked state's colour, though no state here is called "parked"
