@@ -1,0 +1,72 @@
+"""What the journey page shows, read in a bounded number of statements whatever the number of opportunities.
+
+The page lists the opportunities linked to the journey, newest-numbered first among the first `OPPORTUNITY_CAP`
+(the whole list is one click away in the opportunities table, filtered by the journey), with their total; stages,
+steps, KPIs with their measurements, the evidence per step and the parent chain are each loaded in one statement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, selectinload
+
+from govern.model import Insight, Journey, Kpi, Opportunity, Stage, Step, insight_step, opportunity_journey
+
+OPPORTUNITY_CAP = 50
+
+
+@dataclass(frozen=True)
+class JourneyPage:
+    stages: list[tuple[Stage | None, list[Step]]]
+    details: dict[int, Journey]
+    kpis: list[Kpi]
+    opportunities: list[Opportunity]
+    opportunity_total: int
+    ancestors: list[Journey]
+    evidence: dict[int, list[Insight]]
+
+
+def _ancestors(session: Session, journey: Journey) -> list[Journey]:
+    """The parent chain, root first, from one read of the (small) hierarchy table and one load of the chain."""
+    parents = dict(session.execute(sa.select(Journey.id, Journey.parent_id)).all())
+    chain: list[int] = []
+    cursor = parents.get(journey.id)
+    while cursor is not None and cursor not in chain:
+        chain.insert(0, cursor)
+        cursor = parents.get(cursor)
+    if not chain:
+        return []
+    by_id = {j.id: j for j in session.scalars(sa.select(Journey).where(Journey.id.in_(chain)))}
+    return [by_id[i] for i in chain]
+
+
+def journey_page(session: Session, journey: Journey, *, cap: int = OPPORTUNITY_CAP) -> JourneyPage:
+    """The journey page's reads (see the module docstring): bounded, independent of the number of opportunities."""
+    stage_rows = list(session.scalars(sa.select(Stage).where(Stage.journey_id == journey.id)
+                                      .order_by(Stage.position).options(selectinload(Stage.steps))))
+    steps = list(session.scalars(sa.select(Step).where(Step.journey_id == journey.id).order_by(Step.position)))
+    stages: list[tuple[Stage | None, list[Step]]] = [(stage, list(stage.steps)) for stage in stage_rows]
+    loose = [s for s in steps if s.stage_id is None]
+    if loose:
+        stages.append((None, loose))
+    children = session.scalars(sa.select(Journey).where(Journey.parent_id == journey.id)).all()
+    details = {c.parent_step_id: c for c in children if c.parent_step_id}
+    kpis = list(session.scalars(
+        sa.select(Kpi).where(sa.or_(Kpi.journey_id == journey.id,
+                                    Kpi.step_id.in_(sa.select(Step.id).where(Step.journey_id == journey.id))))
+        .order_by(Kpi.name).options(selectinload(Kpi.measurements))))
+    linked = sa.select(opportunity_journey.c.opportunity_id).where(opportunity_journey.c.journey_id == journey.id)
+    total = session.scalar(sa.select(sa.func.count()).select_from(linked.subquery())) or 0
+    opportunities = list(session.scalars(sa.select(Opportunity).where(Opportunity.id.in_(linked))
+                                         .order_by(Opportunity.number).limit(cap)))
+    evidence: dict[int, list[Insight]] = {}
+    step_ids = [s.id for s in steps]
+    if step_ids:
+        for step_id, insight in session.execute(
+                sa.select(insight_step.c.step_id, Insight).join(Insight, Insight.id == insight_step.c.insight_id)
+                .where(insight_step.c.step_id.in_(step_ids)).order_by(Insight.number)):
+            evidence.setdefault(step_id, []).append(insight)
+    return JourneyPage(stages=stages, details=details, kpis=kpis, opportunities=opportunities,
+                       opportunity_total=total, ancestors=_ancestors(session, journey), evidence=evidence)
