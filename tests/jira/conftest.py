@@ -23,7 +23,8 @@ import datetime as dt  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 from govern.model import Opportunity, OutboxMessage, Setting, Solution  # noqa: E402
-from govern.outbox import enqueue  # noqa: E402
+from govern.policy import Actor  # noqa: E402
+from govern.workflows.services import queue_missing_backlog_items  # noqa: E402
 from govern.integrations.jira.adapter import JiraAdapter  # noqa: E402
 from govern.integrations.jira.push import JiraDeliverer  # noqa: E402
 from govern.integrations.worker import OutboxWorker, RetryPolicy  # noqa: E402
@@ -41,7 +42,11 @@ def set_mapping(db, **overrides):
 
 def add_opportunity(db, solutions: int, *, number: int | None = None, enqueue_push: bool = True,
                     state: str = "implement") -> tuple[int, list[int]]:
-    """An opportunity in implement with `solutions` solutions and (by default) one create_issue message each."""
+    """An opportunity in implement with `solutions` solutions; by default their create_issue messages are queued by
+    the real producer, the reconciliation `queue_missing_backlog_items` (the same the JiraReconciler and
+    `govern jira sync` run, writing what the lifecycle's create_backlog_items effect writes). It queues for every
+    solution that belongs in the backlog and has nothing queued — so also for earlier opportunities added with
+    `enqueue_push=False` in a backlog state (a test that wants those left alone adds them last)."""
     with db.session_scope() as session:
         number = number or (session.scalar(sa.select(sa.func.max(Opportunity.number))) or 0) + 1
         opp = Opportunity(number=number, title=f"How might we keep switchers informed #{number}?", state=state,
@@ -54,11 +59,9 @@ def add_opportunity(db, solutions: int, *, number: int | None = None, enqueue_pu
         session.flush()
         ids = list(session.scalars(sa.select(Solution.id).where(Solution.opportunity_id == opp.id)
                                    .order_by(Solution.id)))
-        if enqueue_push:  # what the lifecycle's create_backlog_items effect writes
-            for sid in ids:
-                enqueue(session, "jira", "create_issue", {"solution_id": sid, "opportunity": f"OPP-{number}"},
-                        dedupe_key=f"jira:create:{sid}")
         session.commit()
+        if enqueue_push:
+            queue_missing_backlog_items(session, Actor.system_actor("jira"))
         return opp.id, ids
 
 
