@@ -38,7 +38,7 @@ def list_requests(args):
     current_actor().require("read")
     # Everything a listed request shows, read for the whole page at once (never once per row).
     query = sa.select(ApprovalRequest).order_by(*sort_clause(args.get("sort"), SORTS, "-id")).options(
-        selectinload(ApprovalRequest.opportunity), selectinload(ApprovalRequest.requested_by),
+        joinedload(ApprovalRequest.opportunity), joinedload(ApprovalRequest.requested_by),
         selectinload(ApprovalRequest.votes).joinedload(ApprovalVote.person))
     if args.get("status"):
         query = query.where(ApprovalRequest.status == args["status"])

@@ -30,7 +30,7 @@ def list_insights(args):
     current_actor().require("read")
     # Everything a listed insight shows, read for the whole page at once (never once per row).
     query = sa.select(Insight).order_by(*sort_clause(args.get("sort"), SORTS, "number")).options(
-        selectinload(Insight.steps).joinedload(Step.journey), selectinload(Insight.created_by))
+        selectinload(Insight.steps).joinedload(Step.journey), joinedload(Insight.created_by))
     if args.get("q"):
         pattern = like_pattern(args["q"])
         query = query.where(sa.or_(sa.func.lower(Insight.text).like(pattern, escape="\\"),

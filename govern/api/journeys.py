@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.orm import joinedload, selectinload
 
 from govern.http.openapi import Blueprint, SelectPage, like_pattern, sort_clause
 from govern.http.request import current_actor, db_session
@@ -32,7 +33,10 @@ def list_journeys(args):
         order = sort_clause(args["sort"], SORTS, "position")
     else:
         order = [Journey.parent_id.is_not(None), Journey.parent_id, Journey.position, Journey.id]
-    query = sa.select(Journey).order_by(*order)
+    # Everything a listed journey shows, read for the whole page at once (never once per row).
+    query = sa.select(Journey).order_by(*order).options(
+        joinedload(Journey.parent), joinedload(Journey.parent_step), joinedload(Journey.owner),
+        selectinload(Journey.children), selectinload(Journey.personas))
     if args.get("q"):
         pattern = like_pattern(args["q"])
         query = query.where(sa.or_(*(sa.func.lower(col).like(pattern, escape="\\")

@@ -65,7 +65,7 @@ def list_opportunities(args):
     # Everything a listed opportunity shows, read for the whole page at once (never once per row).
     return (sa.select(Opportunity).where(*filter_clauses(session, flt))
             .order_by(*sort_clause(args.get("sort"), SORTS, "number")).options(
-        selectinload(Opportunity.owner), selectinload(Opportunity.journeys), selectinload(Opportunity.insights),
+        joinedload(Opportunity.owner), selectinload(Opportunity.journeys), selectinload(Opportunity.insights),
         selectinload(Opportunity.kpi_links).joinedload(OpportunityKpi.kpi), selectinload(Opportunity.solutions)))
 
 

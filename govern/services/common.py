@@ -35,18 +35,21 @@ def load_actors(session: Session, people: list[Person]) -> dict[int, Actor]:
     seat's journey and its subtree, or to every journey when the seat has none; owning journeys adds `owner`,
     scoped to those journeys."""
     ids = [p.id for p in people if p.active]
-    children = _children_map(session)
+    # The hierarchy and the owners in one read of the (small) journey table.
+    children: dict[int | None, list[int]] = {}
+    owned: dict[int, set[int]] = {}
+    active = set(ids)
+    for jid, parent, owner_id in session.execute(sa.select(Journey.id, Journey.parent_id, Journey.owner_id)):
+        children.setdefault(parent, []).append(jid)
+        if owner_id in active:
+            owned.setdefault(owner_id, set()).add(jid)
     all_ids = {jid for kids in children.values() for jid in kids}
     seats: dict[int, list[tuple[str, int | None]]] = {}
-    owned: dict[int, set[int]] = {}
     if ids:
         for person_id, role, journey_id in session.execute(
                 sa.select(CouncilSeat.person_id, CouncilSeat.role, CouncilSeat.journey_id)
                 .where(CouncilSeat.person_id.in_(ids)).order_by(CouncilSeat.id)):
             seats.setdefault(person_id, []).append((role, journey_id))
-        for journey_id, owner_id in session.execute(sa.select(Journey.id, Journey.owner_id)
-                                                    .where(Journey.owner_id.in_(ids))):
-            owned.setdefault(owner_id, set()).add(journey_id)
     subtrees: dict[int, set[int]] = {}
     custom = None
     words = vocabulary_of(session)

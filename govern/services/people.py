@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from govern import audit, notifications
 from govern.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unauthenticated
@@ -303,7 +303,8 @@ def sign_out(session: Session, actor: Actor) -> None:
 
 def person_for_token(session: Session, secret: str) -> Person:
     """The person behind a bearer token; records its last use."""
-    token = session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == _hash_token(secret or "")))
+    token = session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == _hash_token(secret or ""))
+                           .options(joinedload(ApiToken.person)))
     if token is None or token.revoked_at is not None or not token.person.active:
         raise Unauthenticated("invalid or revoked API token")
     now = utcnow()

@@ -22,9 +22,10 @@ BUDGETS = {"request_transition (asks approval)": 10, "request_transition (moves 
            "approve_request (completes, moves)": 12, "record_evidence": 8}
 # Pages not yet at issue 16's budgets, held at what they cost now so that they do not regress (SQLite counts;
 # PostgreSQL sends the same statements).
-PAGE_CEILINGS = {"/journeys/switching-providers": 31}
+PAGE_CEILINGS = {"/journeys/switching-providers": 30, "/api/v1/opportunities": 10, "/api/v1/insights": 7,
+                 "/api/v1/approvals": 7, "/api/v1/journeys": 8, "/board": 32, "/board (supporter)": 26}
 # Pages whose reads no longer grow with the rows (their budgets are issue 16's next steps; see bench/queries.py).
-BOUNDED_PAGES = ("/board", "/approvals", "/journeys/switching-providers", "/api/v1/approvals/awaiting", "/api/v1/opportunities",
+BOUNDED_PAGES = ("/board", "/approvals", "/journeys/switching-providers", "/api/v1/journeys", "/api/v1/approvals/awaiting", "/api/v1/opportunities",
                  "/api/v1/insights", "/api/v1/approvals")
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -110,8 +111,9 @@ def test_use_cases_stay_within_their_statement_budgets_and_pages_do_not_grow_wit
     lock = 1 if example_db.is_postgres else 0
     for label, budget in BUDGETS.items():
         assert small[label] <= budget + lock, f"{label}: {small[label]} statements (budget {budget} + {lock})"
-    for label, ceiling in PAGE_CEILINGS.items():
-        assert big[label] <= ceiling, f"{label}: {big[label]} statements (held at {ceiling})"
+    over = [f"{label}: {big[label]} statements (held at {ceiling})" for label, ceiling in PAGE_CEILINGS.items()
+            if big[label] > ceiling]
+    assert not over, "; ".join(over)
     assert big == small, "statements grew with the rows: " + ", ".join(
         f"{k} {small[k]} → {big[k]}" for k in small if small[k] != big[k])
 
