@@ -82,3 +82,18 @@ def test_state_badges_and_chart_colours_follow_state_kinds_not_names(hospital_ap
     assert not any(name in c for c in classes for name in ("on_hold", "closed", "intake"))
     charts = web.get("/charts").get_data(as_text=True)
     assert "#6d4c41" in charts  # the parked state's colour, though no state here is called "parked"
+
+
+def test_slack_lists_show_state_titles_with_their_kinds_emoji(hospital_db, hospital_keys):
+    from govern.integrations.slack import blocks
+    from govern.model import Opportunity
+    from govern.queries.states import state_catalog
+
+    with hospital_db.session_scope() as s:
+        opps = list(s.scalars(sa.select(Opportunity).order_by(Opportunity.number)))
+        lines = {o.key: blocks.opportunity_line(o, state_catalog(s)) for o in opps}
+    assert ":parking: On hold" in lines[hospital_keys["on_hold"]]
+    assert ":bar_chart:" in lines[hospital_keys["in_outcome_review"]]
+    assert ":checkered_flag:" in lines[hospital_keys["closed"]]
+    assert ":hammer_and_wrench:" in lines[hospital_keys["in_intake"]]
+    assert not any("on_hold" in line or "outcome_review" in line for line in lines.values())  # titles, not names

@@ -11,6 +11,7 @@ from typing import Any, Iterable, Sequence
 import json
 
 from govern.escaping import slack_text
+from govern.queries.states import ACTIVE, EVALUATION, FINAL, PARKED, StateCatalog
 
 MAX_BLOCKS = 50
 SECTION_LIMIT = 3000
@@ -21,9 +22,9 @@ REJECT_MODAL = "approval.reject_reason"
 REASON_BLOCK = "reason"
 REASON_ACTION = "reason_input"
 
-STATE_EMOJI = {
-    "research": ":mag:", "prioritise": ":scales:", "implement": ":hammer_and_wrench:", "evaluate": ":bar_chart:",
-    "done": ":white_check_mark:", "parked": ":parking:", "rejected": ":no_entry_sign:",
+# An emoji per kind of lifecycle state (govern.queries.states), never per state name: any lifecycle reads right.
+KIND_EMOJI = {
+    ACTIVE: ":hammer_and_wrench:", EVALUATION: ":bar_chart:", PARKED: ":parking:", FINAL: ":checkered_flag:",
 }
 
 
@@ -108,8 +109,12 @@ def person_name(person: Any) -> str:
     return getattr(person, "name", None) or getattr(person, "handle", None) or str(person)
 
 
-def state_label(state: str) -> str:
-    return f"{STATE_EMOJI.get(state, ':small_blue_diamond:')} {state}"
+def state_label(state: str, states: StateCatalog | None = None) -> str:
+    """A state as people call it, with its kind's emoji (from the lifecycle definition when `states` is given)."""
+    if states is None:
+        return f":small_blue_diamond: {escape(state)}"
+    info = states.info(state)
+    return f"{KIND_EMOJI.get(info.kind, ':small_blue_diamond:')} {escape(info.title)}"
 
 
 # --- help and usage ---------------------------------------------------------------------------------------------------
@@ -142,19 +147,19 @@ def notice(text: str, *, emoji: str = ":information_source:") -> list[dict[str, 
 # --- opportunities ----------------------------------------------------------------------------------------------------
 
 
-def opportunity_line(opp: Any) -> str:
+def opportunity_line(opp: Any, states: StateCatalog | None = None) -> str:
     owner = person_name(getattr(opp, "owner", None)) if getattr(opp, "owner", None) else "no owner"
-    return f"*{opp.key}* {escape(opp.title)} · {state_label(opp.state)} · {escape(owner)}"
+    return f"*{opp.key}* {escape(opp.title)} · {state_label(opp.state, states)} · {escape(owner)}"
 
 
 def opportunity_status(opp: Any, *, score: Any = None, pending: Iterable[Any] = (),
-                       link: str | None = None) -> list[dict[str, Any]]:
+                       link: str | None = None, states: StateCatalog | None = None) -> list[dict[str, Any]]:
     """Where an opportunity stands: state, owner, journeys, evidence, solutions, score and open approval requests."""
     journeys = ", ".join(escape(j.name) for j in getattr(opp, "journeys", [])) or "none"
     insights = list(getattr(opp, "insights", []))
     solutions = list(getattr(opp, "solutions", []))
     fields = [
-        f"*State*\n{state_label(opp.state)}" + (f"\n_{escape(opp.state_reason)}_" if opp.state_reason else ""),
+        f"*State*\n{state_label(opp.state, states)}" + (f"\n_{escape(opp.state_reason)}_" if opp.state_reason else ""),
         f"*Owner*\n{escape(person_name(opp.owner))}",
         f"*Journeys*\n{journeys}",
         f"*Evidence*\n{len(insights)} {{{'insight' if len(insights) == 1 else 'insights'}}}",
@@ -175,10 +180,11 @@ def opportunity_status(opp: Any, *, score: Any = None, pending: Iterable[Any] = 
     return blocks
 
 
-def opportunity_list(title: str, opportunities: Sequence[Any], *, empty: str = "Nothing here.") -> list[dict[str, Any]]:
+def opportunity_list(title: str, opportunities: Sequence[Any], *, empty: str = "Nothing here.",
+                     states: StateCatalog | None = None) -> list[dict[str, Any]]:
     if not opportunities:
         return [section(f"*{escape(title)}*\n{escape(empty)}")]
-    lines = [opportunity_line(o) for o in opportunities]
+    lines = [opportunity_line(o, states) for o in opportunities]
     blocks = [section(f"*{escape(title)}* ({len(opportunities)})")]
     chunk: list[str] = []
     for line in lines:  # pack lines into sections below the per-section limit

@@ -23,6 +23,7 @@ from govern.services import evidence as evidence_services
 from govern.services import opportunities as opportunity_services
 from govern.queries.portfolio import open_opportunities
 from govern.queries.requests import pending_request
+from govern.queries.states import state_catalog
 from govern.services.common import get_opportunity, get_setting, load_actor
 from govern.integrations.slack import blocks
 from govern.vocabulary import DEFAULT as DEFAULT_WORDS, Vocabulary, vocabulary_of
@@ -276,7 +277,8 @@ def cmd_status(ctx: Context, args: list[str]):
     pending = [r for r in [pending_request(ctx.session, opp.id)] if r is not None]
     ctx.link_to(f"/opportunities/{opp.key}", opp.key)
     return blocks.escape(f"{opp.key} {opp.title}: {opp.state}"), blocks.opportunity_status(
-        opp, score=_score_text(ctx.session, opp), pending=pending)
+        opp, score=_score_text(ctx.session, opp), pending=pending,
+        states=state_catalog(ctx.session, opp.lifecycle))
 
 
 def cmd_list(ctx: Context, args: list[str]):
@@ -289,7 +291,7 @@ def cmd_list(ctx: Context, args: list[str]):
         return f"{len(awaiting)} request(s) await you", blocks.approval_list("Awaiting your approval", awaiting)
     if what.lower() == "all" or (what == "" and ctx.person is None):
         found = open_opportunities(ctx.session)
-        body = blocks.opportunity_list("Open {opportunities}", found)
+        body = blocks.opportunity_list("Open {opportunities}", found, states=state_catalog(ctx.session))
         if what == "":  # say why a bare `list` shows everything here, and how to get one's own
             body.append(blocks.context("Every open {opportunity}: Slack could not tell who you are, so there is no "
                                        "“yours”. `list all` always shows them all; `list JOURNEY` one journey's."))
@@ -298,7 +300,8 @@ def cmd_list(ctx: Context, args: list[str]):
         if ctx.person is None:
             raise Unmapped(reading=True)
         found = open_opportunities(ctx.session, owner=ctx.person.handle)
-        body = blocks.opportunity_list("Your open {opportunities}", found, empty="You own no open {opportunities}.")
+        body = blocks.opportunity_list("Your open {opportunities}", found, empty="You own no open {opportunities}.",
+                                     states=state_catalog(ctx.session))
         body.append(blocks.context("The {opportunities} you own. `list all` for every open one, `list awaiting` for "
                                    "requests awaiting you, `list JOURNEY` for one journey's."))
         return f"{len(found)} open {{opportunities}} of yours", body
@@ -306,7 +309,7 @@ def cmd_list(ctx: Context, args: list[str]):
     ctx.link_to(f"/journeys/{journey.key}", journey.name)
     found = open_opportunities(ctx.session, journey=journey.key)
     return blocks.escape(f"{len(found)} open {{opportunities}} in {journey.name}"), blocks.opportunity_list(
-        f"Open {{opportunities}} in {journey.name}", found)
+        f"Open {{opportunities}} in {journey.name}", found, states=state_catalog(ctx.session))
 
 
 def _kind_of(session: Session, source: str) -> str:
