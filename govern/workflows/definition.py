@@ -26,7 +26,7 @@ TOP_KEYS = ("name", "title", "description", "initial", "final", "states", "trans
 CHECK_KEYS = ("title", "description", "tickers", "link")
 LINK_RULES = ("optional", "required", "none")
 TRANSITION_KEYS = ("trigger", "source", "dest", "guards", "requires_reason", "approval", "effects", "auto",
-                   "description", "requesters")
+                   "description", "requesters", "title")
 STATE_KEYS = ("description", "kind", "title")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -90,6 +90,12 @@ class TransitionDef:
     # Who may request it, when the lifecycle limits that: role keys and `person:handle` entries (empty: anyone the
     # permission table lets request transitions).
     requesters: tuple[str, ...] = ()
+    # What people call it ("Request safety review"); without one, the trigger in words.
+    title: str = ""
+
+    @property
+    def display_title(self) -> str:
+        return self.title or self.trigger.replace("_", " ").capitalize()
 
 
 @dataclass(frozen=True)
@@ -381,6 +387,10 @@ def parse_definition(data: Any, origin: str = "definition") -> Definition:
         if not isinstance(description, str):
             problems[f"{path}.description"] = "must be text"
             description = ""
+        ttitle = body.get("title", "")
+        if not isinstance(ttitle, str):
+            problems[f"{path}.title"] = "must be text: what people call this transition"
+            ttitle = ""
 
         if trigger:
             for src in sources:
@@ -394,7 +404,7 @@ def parse_definition(data: Any, origin: str = "definition") -> Definition:
             transitions.append(TransitionDef(
                 index=i, trigger=trigger, sources=tuple(sources), dest=dest, guards=tuple(guard_refs),
                 requires_reason=flags["requires_reason"], approval=approval, effects=tuple(effects),
-                auto=flags["auto"], description=description, requesters=requesters,
+                auto=flags["auto"], description=description, requesters=requesters, title=ttitle.strip(),
             ))
 
     # Reachability and dead ends, only when the graph itself is sound enough to judge.

@@ -122,6 +122,13 @@ class Lifecycle:
     def is_final(self, state: str) -> bool:
         return state in self.definition.final
 
+    def title_of(self, state: str | None) -> str:
+        """What people call `state` (its declared title; a state this lifecycle lacks reads as its name)."""
+        if not state:
+            return "—"
+        found = self.definition.states.get(state)
+        return (found.title if found is not None and found.title else state)
+
     def _require_state(self, state: str) -> None:
         if state not in self.definition.states:
             raise InvalidInput(f"{state!r} is not a state of the {self.name} lifecycle "

@@ -441,7 +441,8 @@ def _move(session: Session, actor: Actor, opp: Opportunity, lifecycle: Lifecycle
     stale = session.scalars(sa.select(ApprovalRequest).where(*others)).all() if others_pending else []
     for other in stale:
         other.status, other.decided_at = "superseded", now
-        other.decided_reason = f"{opp.key} moved from {from_state} to {new_state}"
+        other.decided_reason = (f"{opp.key} moved from {lifecycle.title_of(from_state)} to "
+                                f"{lifecycle.title_of(new_state)}")
     audit.record(session, actor, "opportunity.transitioned", "opportunity", opp.key, before=before,
                  after={"state": new_state, "trigger": t.trigger, "guards": [g.to_dict() for g in check.guard_results],
                         "approval_request": request.id if request else None, "effects": effects,
@@ -476,7 +477,8 @@ def request_transition(session: Session, actor: Actor, opportunity_ref: str | in
             {"trigger": t.trigger, "requesters": list(t.requesters)})
     reason = reason.strip() if isinstance(reason, str) and reason.strip() else None
     if t.requires_reason and not reason:
-        raise InvalidInput(f"a reason is required to {t.trigger} {opp.key} ({opp.state} → {t.dest})",
+        raise InvalidInput(f"a reason is required to {t.display_title.lower()} {opp.key} "
+                           f"({lifecycle.title_of(opp.state)} → {lifecycle.title_of(t.dest)})",
                            {"reason": "required"})
     # The guard facts and whether a request is pending, in one statement.
     facts, extra = _facts_and(session, opp, facts_needed(g.name for g in t.guards),
@@ -484,19 +486,22 @@ def request_transition(session: Session, actor: Actor, opportunity_ref: str | in
     audit.prime(session, extra)
     check = lifecycle.check(opp.state, t.trigger, facts)
     if not check.ok:
-        raise GuardsUnmet(f"{opp.key} cannot {t.trigger} ({opp.state} → {t.dest}): " + "; ".join(check.unmet),
+        raise GuardsUnmet(f"{opp.key} cannot {t.display_title.lower()} ({lifecycle.title_of(opp.state)} → "
+                          f"{lifecycle.title_of(t.dest)}): " + "; ".join(check.unmet),
                           {"unmet": check.unmet, "guards": [g.to_dict() for g in check.guard_results],
                            "opportunity": opp.key, "trigger": t.trigger, "from": opp.state, "to": t.dest})
     if t.approval is None:
         _move(session, actor, opp, lifecycle, t, facts, check, reason, None,
               others_pending=extra["pending"] is not None)
         _commit(session, opp.key)
-        return TransitionResult(opp, True, check, message=f"{opp.key} moved from {check.source} to {opp.state}")
+        return TransitionResult(opp, True, check, message=f"{opp.key} moved from {lifecycle.title_of(check.source)} to "
+                                        f"{lifecycle.title_of(opp.state)}")
 
     if extra["pending"] is not None:
         pending = session.get(ApprovalRequest, extra["pending"])
         raise Conflict(f"{opp.key} already has a pending request (#{pending.id}) to {pending.trigger} "
-                       f"({pending.from_state} → {pending.to_state}); approve, reject or withdraw it first",
+                       f"({lifecycle.title_of(pending.from_state)} → {lifecycle.title_of(pending.to_state)}); "
+                       "approve, reject or withdraw it first",
                        {"request": pending.id})
     # Who may approve is fixed now, with the request: a later edit of scope or seats cannot change it.
     ctx = approval_context(session, opp, actor.person_id, dict(t.approval))  # once: status, names, the snapshot
@@ -522,7 +527,8 @@ def request_transition(session: Session, actor: Actor, opportunity_ref: str | in
                "approvers": approvers, "waiting_for": status.waiting_for()},
         dedupe_key=approval_notice_key(request.id, "requested"))
     _commit(session, opp.key)
-    message = (f"requested {t.trigger} for {opp.key} ({opp.state} → {t.dest}); waiting for approval by "
+    message = (f"requested {t.display_title.lower()} for {opp.key} ({lifecycle.title_of(opp.state)} → "
+               f"{lifecycle.title_of(t.dest)}); waiting for approval by "
                + (", ".join(status.waiting_for()) or "nobody"))
     if status.impossible():
         message += ". Note: " + "; ".join(status.impossible())
@@ -713,7 +719,8 @@ def approve_request(session: Session, actor: Actor, request_id: int | str, reaso
     _approval_outcome(session, request, actor)
     _commit(session, f"request #{request.id}", on_stale)
     return TransitionResult(opp, True, check, request, status,
-                            f"approved; {opp.key} moved from {request.from_state} to {opp.state}")
+                            f"approved; {opp.key} moved from {lifecycle.title_of(request.from_state)} to "
+                            f"{lifecycle.title_of(opp.state)}")
 
 
 def reject_request(session: Session, actor: Actor, request_id: int | str, reason: str,

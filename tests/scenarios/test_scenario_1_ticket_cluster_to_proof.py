@@ -98,8 +98,8 @@ def test_a_ticket_cluster_becomes_a_shipped_fix_with_proof_and_a_complete_audit_
                                       user_id=LOTTE)
     assert f"Requested prioritise for {key}" in said(answer) and "the lead (ana)" in said(answer)
     assert deliver(scenario_app, notifications.TOPIC) == {"delivered": 1}  # the request, posted to each journey's channel
-    council_channel, council_request = request_message(workspace, "cx-council", key, "research → prioritise")
-    request_message(workspace, "cx-switching", key, "research → prioritise")
+    council_channel, council_request = request_message(workspace, "cx-council", key, "Research → Prioritise")
+    request_message(workspace, "cx-switching", key, "Research → Prioritise")
 
     # 4. Wednesday, weekly council review. The scheduler posts the agenda to #cx-council an hour before.
     meeting = last_council_review(now)
@@ -159,7 +159,7 @@ def test_a_ticket_cluster_becomes_a_shipped_fix_with_proof_and_a_complete_audit_
                         json={"to": "implement", "reason": "council agreed; solutions are scoped"}), 202)
     assert moved["moved"] is False and "the owner of moving-house (sam)" in moved["message"]
     deliver(scenario_app, notifications.TOPIC)
-    channel, implement_request = request_message(workspace, "cx-council", key, "prioritise → implement")
+    channel, implement_request = request_message(workspace, "cx-council", key, "Prioritise → Implement")
     press_approve(slack, client, workspace, SAM, channel, implement_request)  # Sam owns "Moving house"
     assert ok(api.get(f"/opportunities/{key}", as_="lotte"))["state"] == "implement"
     baselines = {k["kpi"]: k for k in ok(api.get(f"/opportunities/{key}/kpis", as_="lotte"))}

@@ -37,7 +37,7 @@ def test_request_is_posted_to_the_journey_channels_with_buttons(slack, slack_cli
     channel, message = request_posted(slack, slack_client, slack_app, workspace)
     assert buttons(message) == [APPROVE_ACTION, REJECT_ACTION]
     text = said(message)
-    assert "Approval needed" in text and "OPP-1" in text and "research → prioritise" in text
+    assert "Approval needed" in text and "OPP-1" in text and "Research → Prioritise" in text
     assert "requested by Lotte de Vries" in text and "ready for the council" in text and "the lead (ana)" in text
     # OPP-1 also touches "Moving house", which has no channel of its own, nor has its parent: the council's.
     assert buttons(workspace.messages[workspace.channel_id("cx-council")][-1]) == [APPROVE_ACTION, REJECT_ACTION]
@@ -53,7 +53,7 @@ def test_approve_button_moves_the_opportunity_and_updates_the_message(slack, sla
     assert state_of(example_db) == "prioritise"
     updated = workspace.message(channel, message["ts"])
     assert buttons(updated) == []
-    assert "approved by Ana Silva" in said(updated) and "now in prioritise" in said(updated)
+    assert "approved by Ana Silva" in said(updated) and "now in Prioritise" in said(updated)
     assert workspace.calls_to("chat.update")[-1].args["channel"] == channel
     assert workspace.posts_to(response_url) == []  # nothing to tell the presser: the message says it all
 
@@ -177,7 +177,7 @@ def test_a_decision_made_elsewhere_updates_the_posted_request(slack, slack_clien
         request_id = s.scalar(sa.select(ApprovalRequest.id))
         approve_request(s, actor(s, "ana"), request_id)  # in the web app, say
     assert deliver_slack(slack_app) == {"delivered": 2}  # the outcome, and the transition notice
-    assert "moved research → *prioritise* by ana" in said(workspace.messages[channel][-1])
+    assert "moved Research → *Prioritise* by ana" in said(workspace.messages[channel][-1])
     for where, ts in ((channel, message["ts"]), (council, council_message["ts"])):
         updated = workspace.message(where, ts)
         assert buttons(updated) == [] and "approved by Ana Silva" in said(updated)
@@ -205,7 +205,7 @@ def test_every_owner_approves_from_the_button_and_the_message_tracks_it(slack, s
                 value=value)
     assert state_of(example_db, 2) == "implement"
     done = workspace.message(channel, message["ts"])
-    assert buttons(done) == [] and "approved by" in said(done) and "now in implement" in said(done)
+    assert buttons(done) == [] and "approved by" in said(done) and "now in Implement" in said(done)
 
 
 def test_two_presses_at_the_same_moment_count_once(slack, slack_client, slack_app, workspace, example_db):

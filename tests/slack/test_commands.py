@@ -48,7 +48,7 @@ def test_command_name_comes_from_the_slack_setting(slack, slack_client, example_
 def test_status_by_key_and_by_title_words(slack, slack_client):
     answer = ask(slack, slack_client, "status OPP-1")
     text = said(answer)
-    assert "OPP-1" in text and "keep switchers informed" in text and "research" in text and "Lotte de Vries" in text
+    assert "OPP-1" in text and "keep switchers informed" in text and "Research" in text and "Lotte de Vries" in text
     assert "Switching providers" in text and "5 insights" in text
     assert "OPP-1" in said(ask(slack, slack_client, "status switchers informed"))
     assert "OPP-3" in said(ask(slack, slack_client, "status 3"))
@@ -64,7 +64,7 @@ def test_status_malformed_ambiguous_and_unknown(slack, slack_client):
 
 def test_status_shows_a_pending_request(slack, slack_client):
     ask(slack, slack_client, "move OPP-1 prioritise")
-    assert "Awaiting approval: *research → prioritise* requested by Lotte de Vries" in said(
+    assert "Awaiting approval: *Research → Prioritise* requested by Lotte de Vries" in said(
         ask(slack, slack_client, "status OPP-1"))
 
 
@@ -78,7 +78,7 @@ def test_list_mine_awaiting_and_by_journey(slack, slack_client):
     assert "Nothing awaits you" in said(ask(slack, slack_client, "list awaiting", user=ANA))
     ask(slack, slack_client, "move OPP-1 prioritise")
     awaiting = said(ask(slack, slack_client, "list awaiting", user=ANA))
-    assert "Awaiting your approval* (1)" in awaiting and "OPP-1" in awaiting and "research → prioritise" in awaiting
+    assert "Awaiting your approval* (1)" in awaiting and "OPP-1" in awaiting and "Research → Prioritise" in awaiting
 
 
 def test_list_of_an_unknown_journey(slack, slack_client):
@@ -124,7 +124,7 @@ def test_move_that_needs_approval_creates_a_request(slack, slack_client, example
 
 def test_move_without_approval_moves_now(slack, slack_client, example_db):
     answer = said(ask(slack, slack_client, "move OPP-6 parked waiting for eSIM support"))
-    assert "OPP-6 moved from research to parked" in answer
+    assert "OPP-6 moved from Research to Parked" in answer
     assert opportunity(example_db, 6)[0] == "parked"
 
 
@@ -153,14 +153,14 @@ def test_approve_by_command(slack, slack_client, example_db):
     assert "you cannot approve it (separation of duties); waiting for: the lead (ana)" in refused
     assert opportunity(example_db, 1)[0] == "research"
     answer = said(ask(slack, slack_client, "approve switchers informed", user=ANA))
-    assert "Approved; OPP-1 moved from research to prioritise" in answer
+    assert "Approved; OPP-1 moved from Research to Prioritise" in answer
     assert opportunity(example_db, 1)[0] == "prioritise"
 
 
 def test_reject_by_command(slack, slack_client, example_db):
     ask(slack, slack_client, "move OPP-1 prioritise")
     answer = said(ask(slack, slack_client, "reject OPP-1 needs evidence from the porting partner", user=ANA))
-    assert "Rejected the request to prioritise OPP-1 (research → prioritise)" in answer
+    assert "Rejected the request to prioritise OPP-1 (Research → Prioritise)" in answer
     with example_db.session_scope() as s:
         request = s.scalar(sa.select(ApprovalRequest))
         assert (request.status, request.decided_reason) == ("rejected", "needs evidence from the porting partner")

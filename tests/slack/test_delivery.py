@@ -25,7 +25,7 @@ def settings(db, value):
 def park_opp6(slack, slack_client):
     """A transition with a `notify: journey` effect: OPP-6 touches activating-my-sim and switching-providers."""
     _, answer, _ = slack.command(slack_client, "move OPP-6 parked waiting for eSIM support", user_id=LOTTE)
-    assert "moved from research to parked" in said(answer)
+    assert "moved from Research to Parked" in said(answer)
 
 
 def message_row(db, kind):
@@ -40,7 +40,7 @@ def test_transition_notice_goes_to_the_journey_channel(slack, slack_client, slac
     # activating-my-sim has no channel of its own: its parent switching-providers' channel, posted once.
     assert [c.args["channel"] for c in posts] == ["cx-switching"]
     text = said(workspace.messages[workspace.channel_id("cx-switching")][-1])
-    assert "OPP-6" in text and "research → *parked* by lotte" in text and "waiting for eSIM support" in text
+    assert "OPP-6" in text and "Research → *Parked* by lotte" in text and "waiting for eSIM support" in text
     row = message_row(example_db, notifications.OPPORTUNITY_MOVED)
     assert row.status == "delivered" and row.external_ref.startswith("cx-switching=C")
 

@@ -72,7 +72,7 @@ def test_an_owner_approves_from_the_inbox_and_sees_the_board_update(page_as, exa
     card.get_by_role("button", name="Approve").click()
 
     page.wait_for_url("**/approvals")
-    assert "moved from prioritise to implement" in page.get_by_role("status").first.inner_text()
+    assert "moved from Prioritise to Implement" in page.get_by_role("status").first.inner_text()
     assert page.get_by_test_id("inbox-empty").is_visible()
     page.get_by_role("link", name="Board", exact=True).click()
     implement = page.locator(".column[data-state='implement']")

@@ -30,7 +30,7 @@ def test_move_request_approve_and_history(org, run):
     assert refused.exit_code == 4
     assert "separation of duties" in refused.output
     approved = run("opp", "approve", "1", "--as", "lea", "--reason", "weekly council review")
-    assert approved.exit_code == 0 and "moved from research to prioritise" in approved.output
+    assert approved.exit_code == 0 and "moved from Research to Prioritise" in approved.output
     again = run("opp", "approve", "1", "--as", "lea")
     assert again.exit_code == 5 and "already approved" in again.output
     history = run("opp", "history", "OPP-1")

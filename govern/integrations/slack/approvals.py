@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from govern.errors import GovernError
 from govern.model import ApprovalRequest, Person
+from govern.queries.states import state_catalog
 from govern.workflows.services import approval_status, approve_request, reject_request
 from govern.integrations.slack import blocks
 from govern.integrations.slack.commands import actor_for, unmapped_text
@@ -33,24 +34,26 @@ def _names(session: Session, ids) -> str:
 def render_request(session: Session, request: ApprovalRequest) -> tuple[str, list[dict[str, Any]]]:
     """The approval message for a request as it stands: buttons while pending, the outcome once decided."""
     opp = request.opportunity
+    states = state_catalog(session, opp.lifecycle)
+    step = f"{states.title_of(request.from_state)} → {states.title_of(request.to_state)}"
     requested_by = request.requested_by.name if request.requested_by else "the system"
     if request.status == "pending":
         status = approval_status(session, request)
         body = blocks.approval_request(
             request.id, opp, from_state=request.from_state, to_state=request.to_state, requested_by=requested_by,
-            reason=request.reason, approvers=", ".join(status.waiting_for()) or None)
+            reason=request.reason, approvers=", ".join(status.waiting_for()) or None, states=states)
         approved = [v.person.name for v in request.votes if v.decision == "approve"]
         if approved:
             body.insert(1, blocks.context(f"Approved so far by {blocks.escape(', '.join(approved))}"))
-        text = f"Approval needed: {opp.key} {request.from_state} → {request.to_state}"
+        text = f"Approval needed: {opp.key} {step}"
         return text, body
     deciding = "reject" if request.status == "rejected" else "approve"
     by = ", ".join(v.person.name for v in request.votes if v.decision == deciding) or (
         requested_by if request.status == "withdrawn" else "the council")
     body = blocks.approval_outcome(request.id, opp, from_state=request.from_state, to_state=request.to_state,
                                    outcome=request.status, by=by, reason=request.decided_reason,
-                                   detail=f"{opp.key} is now in {opp.state}")
-    return blocks.escape(f"{opp.key} {request.from_state} → {request.to_state}: {request.status} by {by}"), body
+                                   detail=f"{opp.key} is now in {states.title_of(opp.state)}", states=states)
+    return blocks.escape(f"{opp.key} {step}: {request.status} by {by}"), body
 
 
 def ephemeral(text: str, emoji: str = ":information_source:") -> dict[str, Any]:

@@ -109,12 +109,23 @@ def person_name(person: Any) -> str:
     return getattr(person, "name", None) or getattr(person, "handle", None) or str(person)
 
 
+def state_title(state: str | None, states: Any = None) -> str:
+    """A state as people read it: its title from the lifecycle (`states`, a `StateCatalog`), escaped for mrkdwn."""
+    if not state:
+        return "—"
+    return escape(states.title_of(state) if states is not None else state)
+
+
 def state_label(state: str, states: StateCatalog | None = None) -> str:
     """A state as people call it, with its kind's emoji (from the lifecycle definition when `states` is given)."""
     if states is None:
         return f":small_blue_diamond: {escape(state)}"
     info = states.info(state)
     return f"{KIND_EMOJI.get(info.kind, ':small_blue_diamond:')} {escape(info.title)}"
+
+
+def step_text(from_state: str | None, to_state: str | None, states: Any = None) -> str:
+    return f"{state_title(from_state, states)} → {state_title(to_state, states)}"
 
 
 # --- help and usage ---------------------------------------------------------------------------------------------------
@@ -147,13 +158,13 @@ def notice(text: str, *, emoji: str = ":information_source:") -> list[dict[str, 
 # --- opportunities ----------------------------------------------------------------------------------------------------
 
 
-def opportunity_line(opp: Any, states: StateCatalog | None = None) -> str:
+def opportunity_line(opp: Any, states: Any = None) -> str:
     owner = person_name(getattr(opp, "owner", None)) if getattr(opp, "owner", None) else "no owner"
     return f"*{opp.key}* {escape(opp.title)} · {state_label(opp.state, states)} · {escape(owner)}"
 
 
 def opportunity_status(opp: Any, *, score: Any = None, pending: Iterable[Any] = (),
-                       link: str | None = None, states: StateCatalog | None = None) -> list[dict[str, Any]]:
+                       link: str | None = None, states: Any = None) -> list[dict[str, Any]]:
     """Where an opportunity stands: state, owner, journeys, evidence, solutions, score and open approval requests."""
     journeys = ", ".join(escape(j.name) for j in getattr(opp, "journeys", [])) or "none"
     insights = list(getattr(opp, "insights", []))
@@ -173,15 +184,15 @@ def opportunity_status(opp: Any, *, score: Any = None, pending: Iterable[Any] = 
         blocks.append(context(f"{insight.key}: “{escape(clip(insight.text, 200))}” — {escape(insight.source)}"))
     for request in pending:
         blocks.append(section(
-            f":hourglass_flowing_sand: Awaiting approval: *{request.from_state} → {request.to_state}* "
+            f":hourglass_flowing_sand: Awaiting approval: *{step_text(request.from_state, request.to_state, states)}* "
             f"requested by {escape(person_name(request.requested_by))}"
             + (f" — _{escape(request.reason)}_" if request.reason else "")))
-    blocks.append(context(f"In {opp.state} since {when(getattr(opp, 'state_changed_at', None))}"))
+    blocks.append(context(f"In {state_title(opp.state, states)} since {when(getattr(opp, 'state_changed_at', None))}"))
     return blocks
 
 
 def opportunity_list(title: str, opportunities: Sequence[Any], *, empty: str = "Nothing here.",
-                     states: StateCatalog | None = None) -> list[dict[str, Any]]:
+                     states: Any = None) -> list[dict[str, Any]]:
     if not opportunities:
         return [section(f"*{escape(title)}*\n{escape(empty)}")]
     lines = [opportunity_line(o, states) for o in opportunities]
@@ -197,10 +208,11 @@ def opportunity_list(title: str, opportunities: Sequence[Any], *, empty: str = "
     return cap(blocks)
 
 
-def approval_list(title: str, requests: Sequence[Any], *, empty: str = "Nothing awaits you.") -> list[dict[str, Any]]:
+def approval_list(title: str, requests: Sequence[Any], *, empty: str = "Nothing awaits you.",
+                  states: Any = None) -> list[dict[str, Any]]:
     if not requests:
         return [section(f"*{escape(title)}*\n{escape(empty)}")]
-    lines = [f"*{r.opportunity.key}* {escape(r.opportunity.title)} · {r.from_state} → {r.to_state} · "
+    lines = [f"*{r.opportunity.key}* {escape(r.opportunity.title)} · {step_text(r.from_state, r.to_state, states)} · "
              f"asked by {escape(person_name(r.requested_by))}" for r in requests]
     return cap([section(f"*{escape(title)}* ({len(requests)})"), section("\n".join(lines))])
 
@@ -211,10 +223,10 @@ def evidence_recorded(insight: Any, opp: Any) -> list[dict[str, Any]]:
 
 
 def transition_notice(opp: Any, from_state: str | None, to_state: str, *, actor: str, reason: str | None = None,
-                      link: str | None = None) -> list[dict[str, Any]]:
+                      link: str | None = None, states: Any = None) -> list[dict[str, Any]]:
     """Posted to a journey's channel when an opportunity changes state."""
     title = f"<{link}|{opp.key}>" if link else opp.key
-    text = f"*{title}* {escape(opp.title)} moved {from_state or '—'} → *{to_state}* by {escape(actor)}"
+    text = f"*{title}* {escape(opp.title)} moved {state_title(from_state, states)} → *{state_title(to_state, states)}* by {escape(actor)}"
     if reason:
         text += f"\n_{escape(reason)}_"
     return [section(text)]
@@ -224,11 +236,12 @@ def transition_notice(opp: Any, from_state: str | None, to_state: str, *, actor:
 
 
 def approval_request(request_id: int, opp: Any, *, from_state: str, to_state: str, requested_by: str,
-                     reason: str | None, approvers: str | None = None, link: str | None = None) -> list[dict[str, Any]]:
+                     reason: str | None, approvers: str | None = None, link: str | None = None,
+                     states: Any = None) -> list[dict[str, Any]]:
     """An approval request with Approve and Reject buttons; the button value is the request id."""
     title = f"<{link}|{opp.key}>" if link else opp.key
     text = (f":raised_hand: *Approval needed*: {title} {escape(opp.title)}\n"
-            f"*{from_state} → {to_state}*, requested by {escape(requested_by)}")
+            f"*{step_text(from_state, to_state, states)}*, requested by {escape(requested_by)}")
     if reason:
         text += f"\n_{escape(reason)}_"
     blocks = [section(text, block_id=f"approval-{request_id}")]
@@ -245,11 +258,12 @@ def approval_request(request_id: int, opp: Any, *, from_state: str, to_state: st
 
 
 def approval_outcome(request_id: int, opp: Any, *, from_state: str, to_state: str, outcome: str, by: str,
-                     reason: str | None = None, detail: str | None = None) -> list[dict[str, Any]]:
+                     reason: str | None = None, detail: str | None = None,
+                     states: Any = None) -> list[dict[str, Any]]:
     """The approval message after a decision: the buttons are gone, the outcome and who decided are shown."""
     emoji = {"approved": ":white_check_mark:", "rejected": ":x:", "withdrawn": ":leftwards_arrow_with_hook:"}.get(
         outcome, ":ballot_box_with_check:")
-    text = f"{emoji} *{opp.key}* {escape(opp.title)}\n*{from_state} → {to_state}*: {outcome} by {escape(by)}"
+    text = f"{emoji} *{opp.key}* {escape(opp.title)}\n*{step_text(from_state, to_state, states)}*: {outcome} by {escape(by)}"
     if reason:
         text += f"\n_{escape(reason)}_"
     blocks = [section(text, block_id=f"approval-{request_id}")]

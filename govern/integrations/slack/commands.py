@@ -276,9 +276,9 @@ def cmd_status(ctx: Context, args: list[str]):
     opp = find_opportunity(ctx.session, " ".join(args))
     pending = [r for r in [pending_request(ctx.session, opp.id)] if r is not None]
     ctx.link_to(f"/opportunities/{opp.key}", opp.key)
-    return blocks.escape(f"{opp.key} {opp.title}: {opp.state}"), blocks.opportunity_status(
-        opp, score=_score_text(ctx.session, opp), pending=pending,
-        states=state_catalog(ctx.session, opp.lifecycle))
+    states = state_catalog(ctx.session, opp.lifecycle)
+    return blocks.escape(f"{opp.key} {opp.title}: {states.title_of(opp.state)}"), blocks.opportunity_status(
+        opp, score=_score_text(ctx.session, opp), pending=pending, states=states)
 
 
 def cmd_list(ctx: Context, args: list[str]):
@@ -288,7 +288,8 @@ def cmd_list(ctx: Context, args: list[str]):
         if ctx.person is None:
             raise Unmapped(reading=True)
         awaiting = [a.request for a in pending_for(ctx.session, ctx.person.id)]
-        return f"{len(awaiting)} request(s) await you", blocks.approval_list("Awaiting your approval", awaiting)
+        return f"{len(awaiting)} request(s) await you", blocks.approval_list("Awaiting your approval", awaiting,
+                                                                             states=state_catalog(ctx.session))
     if what.lower() == "all" or (what == "" and ctx.person is None):
         found = open_opportunities(ctx.session)
         body = blocks.opportunity_list("Open {opportunities}", found, states=state_catalog(ctx.session))
@@ -375,7 +376,9 @@ def cmd_reject(ctx: Context, args: list[str]):
         raise NotFound(f"{opp.key} has no request awaiting approval", {"opportunity": opp.key})
     reason = " ".join(args[1:])
     reject_request(ctx.session, actor, request.id, reason)
-    message = f"Rejected the request to {request.trigger} {opp.key} ({request.from_state} → {request.to_state})"
+    states = state_catalog(ctx.session, opp.lifecycle)
+    message = (f"Rejected the request to {request.trigger} {opp.key} "
+               f"({states.title_of(request.from_state)} → {states.title_of(request.to_state)})")
     return message, blocks.notice(f"{message}: {reason}", emoji=":x:")
 
 

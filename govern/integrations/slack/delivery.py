@@ -43,6 +43,7 @@ from slack_sdk.errors import SlackApiError
 from govern import notifications
 from govern.model import ApprovalRequest, Journey, Opportunity, OutboxMessage, Person
 from govern.notifications import Notification
+from govern.queries.states import state_catalog
 from govern.services.common import get_setting
 from govern.integrations.delivery import Outcome, parse_retry_after
 from govern.integrations.slack import blocks
@@ -242,13 +243,16 @@ class SlackDeliverer:
     def _plan_transition(self, notice: Notification, switches: Switches) -> list[dict[str, Any]]:
         about, facts = notice.about, notice.facts
         opp = SimpleNamespace(key=about.get("opportunity", "?"), title=about.get("title", ""))
-        body = blocks.transition_notice(opp, facts.get("from"), facts.get("to", "?"),
-                                        actor=str(facts.get("actor") or "someone"), reason=facts.get("reason"))
-        if facts.get("message"):
-            body.append(blocks.context(blocks.escape(facts["message"])))
-        text = f"{opp.key} moved {facts.get('from')} → {facts.get('to')}"
         with self.db.session_scope() as session:
             channels = self._channels(session, notice.audience, switches)
+            lifecycle = session.scalar(sa.select(Opportunity.lifecycle).where(Opportunity.key == opp.key))
+            states = state_catalog(session, lifecycle)
+        body = blocks.transition_notice(opp, facts.get("from"), facts.get("to", "?"),
+                                        actor=str(facts.get("actor") or "someone"), reason=facts.get("reason"),
+                                        states=states)
+        if facts.get("message"):
+            body.append(blocks.context(blocks.escape(facts["message"])))
+        text = f"{opp.key} moved {states.title_of(facts.get('from') or '—')} → {states.title_of(facts.get('to') or '?')}"
         return [self._step(c, "transition", switches, text, body) for c in channels]
 
     def _plan_approval_request(self, notice: Notification, switches: Switches) -> list[dict[str, Any]]:
