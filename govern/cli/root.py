@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from govern import __version__, audit
 from govern.cli.auth import token, user
+from govern.cli.evidence import evidence
 from govern.cli.metrics import kpi, maturity, rank, score
 from govern.cli.schema import schema
 from govern.cli.support import (
@@ -226,7 +227,7 @@ def serve(host: str, port: int, workers: int, threads: int, timeout: int, access
 
 
 for command in (opp, workflows_group, rituals, scheduler, worker, jira, outbox, playbook, kpi, rank, maturity, score,
-                token, user, schema):
+                token, user, schema, evidence):
     cli.add_command(command)
 
 

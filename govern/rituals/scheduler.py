@@ -41,6 +41,8 @@ from govern.db import Database
 from govern.model import utcnow
 from govern.policy import Actor
 from govern.rituals import services
+from govern.errors import GovernError
+from govern.services import evidence as evidence_services
 from govern.services import operations
 from govern.rituals.cadence import UTC, as_utc
 
@@ -257,6 +259,8 @@ class TickReport:
     fired: list[int] = field(default_factory=list)
     missed: list[int] = field(default_factory=list)
     next_due: dt.datetime | None = None
+    # Insights erased by the daily evidence retention run in this round (empty on other rounds).
+    retained: list[str] = field(default_factory=list)
 
 
 class RitualScheduler:
@@ -275,6 +279,9 @@ class RitualScheduler:
         self.actor = Actor.system_actor("scheduler")
         self.is_leader = False
         self._last_sync: dt.datetime | None = None
+        # The day (on the scheduler's clock) retention last ran: once a day, by the leader. Kept in memory: a new
+        # leader runs it again at once, which is harmless (erased insights are not erased twice).
+        self._last_retention: dt.date | None = None
         self._tick_lock = threading.Lock()
         self._scheduler: BackgroundScheduler | None = None
         # Test hooks: hold each agenda build open this long (a leader killed mid-build must leave nothing behind),
@@ -318,6 +325,8 @@ class RitualScheduler:
                                           before_commit=self._before_commit if self.fire_delay else None)
                 report.fired, report.missed = fired.fired, fired.missed
                 report.next_due = services.next_due_at(session, now=now)
+            if self._last_retention != now.date():
+                report.retained = self._apply_retention(now.date())
         except sa.exc.OperationalError as exc:  # the database went away: try again next tick
             log.warning("scheduler %s: database unavailable (%s)", self.name, exc.orig)
             return report
@@ -325,6 +334,19 @@ class RitualScheduler:
             log.info("scheduler %s fired %s, marked missed %s", self.name, report.fired, report.missed)
         self._plan_wake_up(report.next_due)
         return report
+
+    def _apply_retention(self, today: dt.date) -> list[str]:
+        """The daily evidence retention run (`evidence.retention_days` in govern.yaml; nothing when unset)."""
+        try:
+            with self.db.session_scope() as session:
+                erased = evidence_services.apply_retention(session, self.actor, today=today)
+        except GovernError as exc:  # a refusal must not stop the rituals; it is retried tomorrow
+            log.warning("scheduler %s: evidence retention refused: %s", self.name, exc.message)
+            erased = []
+        self._last_retention = today
+        if erased:
+            log.info("scheduler %s: evidence retention erased %s", self.name, ", ".join(erased))
+        return erased
 
     def _record_round(self) -> None:
         """Tell the operations page this scheduler is alive and whether it leads (skipped while the database is down)."""

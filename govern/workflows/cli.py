@@ -18,7 +18,7 @@ from govern.model import ApprovalRequest
 from govern.queries.portfolio import PortfolioFilter, portfolio_query
 from govern.queries.requests import pending_request, pending_requests
 from govern.services.common import get_opportunity
-from govern.workflows import services
+from govern.workflows import checklist, services
 from govern.workflows.definition import load_definition, shipped_names
 from govern.workflows.diagrams import edge_lines, to_mermaid, to_svg
 from govern.workflows.engine import get_lifecycle
@@ -185,6 +185,34 @@ def opp_withdraw(request_ref, reason, as_handle):
         request = _request_for(session, request_ref)
         services.withdraw_request(session, actor, request.id, reason)
         click.echo(f"withdrew request #{request.id} ({request.trigger} {request.opportunity.key})")
+
+
+@opp.command("tick")
+@click.argument("ref", metavar="OPP")
+@click.argument("check", metavar="CHECK")
+@click.option("--link", help="Where the evidence for the check is (required or refused as the check declares).")
+@click.option("--note", help="An optional note for the record.")
+@as_option
+def opp_tick(ref, check, link, note, as_handle):
+    """Tick a checklist check of an opportunity (the people the check names may)."""
+    with get_runtime().db.session_scope() as session:
+        actor = resolve_actor(session, as_handle)
+        tick = checklist.tick_check(session, actor, ref, check, link=link, note=note)
+        key = get_opportunity(session, ref).key
+        click.echo(f"ticked {tick.check} for {key}" + (f" ({tick.link})" if tick.link else ""))
+
+
+@opp.command("untick")
+@click.argument("ref", metavar="OPP")
+@click.argument("check", metavar="CHECK")
+@click.option("--reason", help="Why the tick is taken back (optional).")
+@as_option
+def opp_untick(ref, check, reason, as_handle):
+    """Take back a checklist tick (the check's tickers may); the audit log keeps both."""
+    with get_runtime().db.session_scope() as session:
+        actor = resolve_actor(session, as_handle)
+        checklist.untick_check(session, actor, ref, check, reason=reason)
+        click.echo(f"took back the tick of {check} for {get_opportunity(session, ref).key}")
 
 
 @opp.command("history")
