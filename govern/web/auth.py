@@ -21,6 +21,8 @@ from govern.web.support import (
 from govern.workflows.services import pending_for
 
 ROLE_ORDER = ("admin", "lead", "manager", "owner", "coordinator", "supporter")
+# Marks the owned-journey rows in the user menu's one read of seats and owned journeys (never a seat role).
+OWNED = "\u0000owned"
 
 
 @bp.record_once
@@ -63,9 +65,13 @@ def whoami() -> dict | None:
         return g.whoami
     session = db_session()
     person = session.get(Person, actor.person_id)
-    seats = session.execute(sa.select(CouncilSeat.role, Journey.name).outerjoin(
-        Journey, CouncilSeat.journey_id == Journey.id).where(CouncilSeat.person_id == person.id)).all()
-    owned = session.scalars(sa.select(Journey.name).where(Journey.owner_id == person.id).order_by(Journey.name)).all()
+    # The seats' journeys and the owned journeys in one statement ("owner" is not a seat role: owning is not a seat).
+    seats_and_owned = session.execute(sa.union_all(
+        sa.select(CouncilSeat.role, Journey.name).outerjoin(Journey, CouncilSeat.journey_id == Journey.id)
+        .where(CouncilSeat.person_id == person.id),
+        sa.select(sa.literal(OWNED).label("role"), Journey.name).where(Journey.owner_id == person.id))).all()
+    seats = [(r, name) for r, name in seats_and_owned if r != OWNED]
+    owned = sorted(name for r, name in seats_and_owned if r == OWNED)
     roles = []
     for role in ROLE_ORDER:
         if role not in actor.roles:

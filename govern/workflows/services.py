@@ -812,9 +812,9 @@ def pending_with_status(session: Session) -> tuple[list[ApprovalRequest], list[A
     requests = list(session.scalars(
         sa.select(ApprovalRequest).where(ApprovalRequest.status == "pending")
         .order_by(ApprovalRequest.created_at, ApprovalRequest.id)
-        .options(selectinload(ApprovalRequest.opportunity).selectinload(Opportunity.journeys),
+        .options(joinedload(ApprovalRequest.opportunity).selectinload(Opportunity.journeys),
                  selectinload(ApprovalRequest.votes).joinedload(ApprovalVote.person),
-                 selectinload(ApprovalRequest.requested_by))))
+                 joinedload(ApprovalRequest.requested_by))).unique())
     contexts = approval_contexts(session, [(r.opportunity, r.requested_by_id, r.rule) for r in requests])
     return requests, [approval_status(session, r, ctx) for r, ctx in zip(requests, contexts)]
 
