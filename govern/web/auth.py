@@ -22,7 +22,7 @@ from govern.workflows.services import pending_for
 
 ROLE_ORDER = ("admin", "lead", "manager", "owner", "coordinator", "supporter")
 # Marks the owned-journey rows in the user menu's one read of seats and owned journeys (never a seat role).
-OWNED = "\u0000owned"
+OWNED = "owned journey"  # role names are identifiers, never with a space
 
 
 @bp.record_once
