@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from govern.outbox import enqueue
+import sqlalchemy as sa
+
+from govern.model import OutboxMessage
+from govern.policy import Actor
+from govern.workflows.services import queue_missing_backlog_items
 
 from .conftest import assert_error
 
@@ -106,15 +110,22 @@ def test_the_audit_trail_filters_by_entity_and_verifies(api):
 
 
 def test_the_outbox_lists_by_status_and_topic_and_retries_dead_messages(api):
-    with api.db.session_scope() as s:
-        dead = enqueue(s, "jira", "create_issue", {"solution_id": 1}, dedupe_key="jira:create:1")
+    with api.db.session_scope() as s:  # the reconciler's producer queues the solutions of OPP-3 (in implement)
+        queued = queue_missing_backlog_items(s, Actor.system_actor("jira"))
+    assert queued
+    asked = api.post("/opportunities/OPP-1/transitions", as_="lotte", json={"to": "prioritise"})
+    assert asked.status_code == 202  # the request notifies whoever must decide
+    with api.db.session_scope() as s:  # Jira refuses the first item for good (a fault on the producer's own row)
+        dead = s.scalars(sa.select(OutboxMessage).where(OutboxMessage.topic == "jira")
+                         .order_by(OutboxMessage.id)).first()
         dead.status, dead.last_error = "dead", "HTTP 400: project OPS does not exist"
-        enqueue(s, "slack", "transition", {"opportunity": "OPP-1"})
         s.commit()
         dead_id = dead.id
-    assert [m["topic"] for m in api.get("/outbox/messages?status=dead", as_="iris").get_json()] == ["jira"]
-    assert [m["kind"] for m in api.get("/outbox/messages?topic=slack", as_="iris").get_json()] == ["transition"]
-    assert api.get("/outbox/summary", as_="iris").get_json()["counts"] == {"dead": 1, "pending": 1}
+    assert [m["id"] for m in api.get("/outbox/messages?status=dead", as_="iris").get_json()] == [dead_id]
+    notices = api.get("/outbox/messages?topic=notifications", as_="iris").get_json()
+    assert notices and {m["topic"] for m in notices} == {"notifications"}
+    counts = api.get("/outbox/summary", as_="iris").get_json()["counts"]
+    assert counts == {"dead": 1, "pending": len(queued) - 1 + len(notices)}
     assert_error(api.post(f"/outbox/messages/{dead_id}/retry", as_="lotte"), 403)
     retried = api.post(f"/outbox/messages/{dead_id}/retry", as_="marco")
     assert retried.status_code == 200 and retried.get_json()["status"] == "pending"
