@@ -16,6 +16,7 @@ import json
 import click
 
 from govern.audit import jsonable
+from govern.queries.states import state_catalog
 from govern.cli.support import GovernGroup, as_option, get_runtime, resolve_actor
 from govern.errors import InvalidInput
 from govern.maturity import STAGE_MEANINGS, SIGNALS, maturity_reading, rule_lines
@@ -204,6 +205,7 @@ def rank(journey, state, owner, persona, limit, as_handle, as_json):
         rows = rank_portfolio(session, journey=journey, state=list(state) or None, owner=owner, persona=persona,
                               limit=limit)
         config = scoring_config(session)
+        states = state_catalog(session)
     if as_json:
         _echo_json(rows)
         return
@@ -214,7 +216,7 @@ def rank(journey, state, owner, persona, limit, as_handle, as_json):
     for r in rows:
         place = f"{r['rank']:>3}." if r["rank"] else "  –."
         click.echo(f"{place} {r['key']:8} {_num(r['score']):>10}  es {r['evidence_strength']:>5}  "
-                   f"{r['state']:12} {r['owner'] or '–':10} {r['title']}")
+                   f"{states.title_of(r['state']):12} {r['owner'] or '–':10} {r['title']}")
         click.echo(f"       {r['explanation']}")
     click.echo(f"es = {EVIDENCE_RULE}")
 

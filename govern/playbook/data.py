@@ -193,6 +193,10 @@ class TransitionInfo:
     effects: list[str]
     effect_names: list[str]
     requesters: list[str] = field(default_factory=list)  # roles and person:handle, when the lifecycle limits them
+    # What people call the transition and its states (the lifecycle's titles; identifiers stay in the fields above).
+    title: str = ""
+    source_titles: list[str] = field(default_factory=list)
+    dest_title: str = ""
 
 
 @dataclass
@@ -404,7 +408,9 @@ def _lifecycle(session: Session, role_holders: dict[str, list[tuple[str, str | N
             approval=approvals_mod.describe_rule(t.approval) if t.approval else None,
             approval_roles=roles, approvers_now=now, requires_reason=t.requires_reason, auto=t.auto,
             effects=[_effect_words(e, vocabulary, jira_on) for e in t.effects],
-            effect_names=[e.name for e in t.effects], requesters=list(t.requesters)))
+            effect_names=[e.name for e in t.effects], requesters=list(t.requesters),
+            title=t.display_title, source_titles=[lifecycle.title_of(x) for x in t.sources],
+            dest_title=lifecycle.title_of(t.dest)))
     return info, transitions
 
 
@@ -532,7 +538,8 @@ def raci(pb: "Playbook") -> list[dict[str, Any]]:
                 if not letters:
                     letters.append("I")
         rows.append({"kind": "transition", "key": t.trigger,
-                     "label": f"{t.trigger}: {', '.join(t.sources)} → {t.dest}",
+                     "label": f"{t.title or t.trigger}: {', '.join(t.source_titles or t.sources)} → "
+                              f"{t.dest_title or t.dest}",
                      "cells": {r: ", ".join(v) for r, v in cells.items()}})
     record, manage = _granted("ritual.record", pb.custom_roles), _granted("ritual.manage", pb.custom_roles)
     for r in pb.rituals:

@@ -91,6 +91,7 @@ def _date(value: dt.datetime | dt.date | None) -> str | None:
 def approvals_section(session: Session, scope: set[int] | None, now: dt.datetime) -> list[dict[str, Any]]:
     requests = pending_requests(session, journey_ids=scope)
     scores = _scores(session, [r.opportunity for r in requests])
+    states = state_catalog(session)
     items = []
     for request in requests:
         opp = request.opportunity
@@ -103,10 +104,12 @@ def approvals_section(session: Session, scope: set[int] | None, now: dt.datetime
         items.append({
             "ref": opp.key, "request_id": request.id, "opportunity_id": opp.id, "title": opp.title,
             "from_state": request.from_state, "to_state": request.to_state, "trigger": request.trigger,
+            "from_title": states.title_of(request.from_state), "to_title": states.title_of(request.to_state),
             "requested_by": _person_label(request.requested_by), "requested_at": _date(request.created_at),
             "approvers": rule, "score": score["value"] if score else None, "rank": score["rank"] if score else None,
             "votes": [{"person": v.person.handle, "decision": v.decision} for v in request.votes],
-            "text": (f"{opp.key} {opp.title}: {request.from_state} → {request.to_state}, requested by "
+            "text": (f"{opp.key} {opp.title}: {states.title_of(request.from_state)} → "
+                     f"{states.title_of(request.to_state)}, requested by "
                      f"{_person_label(request.requested_by)} on {_date(request.created_at)}; needs {rule}{score_text}"),
         })
     return items
@@ -137,16 +140,18 @@ def _scores(session: Session, opportunities: Iterable[Opportunity]) -> dict[int,
 
 def stale_section(session: Session, scope: set[int] | None, now: dt.datetime, days: int) -> list[dict[str, Any]]:
     idle_since = naive_utc(now) - dt.timedelta(days=days)
+    states = state_catalog(session)
     query = (sa.select(Opportunity).where(Opportunity.state_changed_at <= idle_since,
-                                          Opportunity.state.in_(state_catalog(session).open_states))
+                                          Opportunity.state.in_(states.open_states))
              .order_by(Opportunity.state_changed_at, Opportunity.number))
     items = []
     for opp in session.scalars(_opportunities_in_scope(query, scope)):
         idle = (naive_utc(now) - opp.state_changed_at).days
         items.append({
             "ref": opp.key, "opportunity_id": opp.id, "title": opp.title, "state": opp.state, "days": idle,
-            "owner": _person_label(opp.owner),
-            "text": f"{opp.key} {opp.title}: {idle} days in {opp.state} (owner {_person_label(opp.owner)})",
+            "state_title": states.title_of(opp.state), "owner": _person_label(opp.owner),
+            "text": (f"{opp.key} {opp.title}: {idle} days in {states.title_of(opp.state)} "
+                     f"(owner {_person_label(opp.owner)})"),
         })
     return items
 

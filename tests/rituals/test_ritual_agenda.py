@@ -134,7 +134,7 @@ def test_approvals_awaiting_a_decision_oldest_first_with_their_rule(session, org
     assert refs(agenda, "approvals") == ["OPP-1", "OPP-2"]  # the approved request is not listed
     first = section(agenda, "approvals")["items"][0]
     assert first["text"].startswith("OPP-1 How might we keep switchers informed while their number ports?: "
-                                    "research → prioritise, requested by lotte on 2026-11-23; needs the lead")
+                                    "Research → Prioritise, requested by lotte on 2026-11-23; needs the lead")
     assert first["request_id"] and first["approvers"] == "the lead"
 
 
@@ -142,7 +142,7 @@ def test_stale_lists_working_states_idle_beyond_the_threshold_only(session, org)
     agenda = agenda_mod.build_agenda(session, org["council"], MEETING, now=NOW)
     stale = section(agenda, "stale")["items"]
     assert [i["ref"] for i in stale] == ["OPP-1"]  # parked and done are never stale; OPP-2 moved 3 days ago
-    assert stale[0]["days"] == 30 and "30 days in research" in stale[0]["text"]
+    assert stale[0]["days"] == 30 and "30 days in Research" in stale[0]["text"]
     org["council"].settings = {"stale_after_days": 4}
     assert refs(agenda_mod.build_agenda(session, org["council"], MEETING, now=NOW), "stale") == [
         "OPP-1", "OPP-6", "OPP-7"]

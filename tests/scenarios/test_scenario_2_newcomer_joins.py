@@ -106,7 +106,7 @@ def test_a_newcomer_is_seated_by_govern_yaml_finds_his_way_and_learns_who_approv
     assert ("transition.approve approve or reject transition requests (when the lifecycle names them as approver) "
             "✗ (for lead, manager, owner (of the journeys concerned))") in page
     assert "You cannot approve transition requests (approving is for lead, manager, owner)" in page
-    assert "prioritise (research → prioritise): the lead: Ana Silva" in page
+    assert "prioritise (Research → Prioritise): the lead: Ana Silva" in page
     # The Slack commands.
     for usage in ('/journey help', '/journey status OPP', '/journey evidence OPP "text" [source]',
                   '/journey list [mine|all|awaiting|JOURNEY]'):

@@ -16,6 +16,11 @@ from tests.conftest import cli_invoker
 from tests.web.conftest import WebClient
 
 HOSPITAL = Path(__file__).resolve().parents[1] / "fixtures" / "hospital" / "govern.yaml"
+# The identifiers of the states the hospital gave titles of its own (`done` keeps its name): `safety_review` anywhere;
+# the others are also English words ("evaluate whether the KPIs moved"), so where a state would stand.
+_IDS = r"(?:discover|safety_review|deliver|evaluate|dropped)"
+RENAMED_STATE = re.compile(rf"\bsafety_review\b|\b{_IDS}\s*(?:→|,\s*{_IDS}\s*→)|→\s*\**{_IDS}\b|\(to {_IDS}\)"
+                           rf"|\b[Ii]n {_IDS}\b|\|\s*{_IDS}\s*\|")
 SAFETY_CASE = "https://docs.elsewhere.example/safety/DCB0129-77"
 
 
@@ -67,6 +72,7 @@ def test_a_hospital_runs_end_to_end_in_its_own_words(app, db, tmp_path):
                                                         "--as", "okafor").output
     moved = govern("opp", "move", opp, "request_safety_review", "--as", "ines")
     assert moved.exit_code == 0, moved.output
+    assert f"{opp} moved from Gathering feedback to Clinical safety review" in moved.output
 
     # Delivery needs a change and the clinical safety case: the refusal is in the hospital's words.
     blocked = api.post(f"/opportunities/{opp}/transitions", as_="ines", json={"trigger": "approve_for_delivery"})
@@ -98,6 +104,13 @@ def test_a_hospital_runs_end_to_end_in_its_own_words(app, db, tmp_path):
     done = api.post(f"/approvals/{request_id}/approve", as_="hana", json={})
     assert done.status_code == 200 and done.json["state"] == "deliver", done.json
 
+    # Slack and the council's agenda name states by the hospital's titles, never by the identifiers it renamed.
+    status = run(db, directory, Invocation(user_id="U0OKAFOR1", text=f"status {opp}", command="/care"))
+    agenda = govern("rituals", "agenda", "--format", "md")
+    for said in (visible_text(str(status)), visible_text(agenda.output)):
+        assert not RENAMED_STATE.search(said), RENAMED_STATE.search(said)
+    assert "On the wards" in str(status)
+
     # The playbook never says customer or opportunity, and does not describe Jira when it is off.
     out = tmp_path / "playbook"
     built = govern("playbook", "build", "--out", str(out), "--format", "md")
@@ -106,6 +119,8 @@ def test_a_hospital_runs_end_to_end_in_its_own_words(app, db, tmp_path):
         text = visible_text(page_path.read_text(encoding="utf-8")).lower()
         for word in ("customer", "opportunit", "epic"):
             assert word not in text, f"{page_path.relative_to(out)} says {word!r}"
+        raw = RENAMED_STATE.search(visible_text(page_path.read_text(encoding="utf-8")).replace("\\_", "_"))
+        assert raw is None, f"{page_path.relative_to(out)} shows the state identifier {raw.group(0)!r}"
     roles = (out / "roles.md").read_text(encoding="utf-8")
     assert "Chief Medical Officer (`cmo`)" in roles
     lifecycle = (out / "lifecycle.md").read_text(encoding="utf-8")
