@@ -831,8 +831,10 @@ def available_transitions(session: Session, actor: Actor, opportunity_ref: str |
     pending = pending_request(session, opp.id)
     out = []
     limited = {t.trigger: t.requesters for t in lifecycle.definition.transitions_from(opp.state)}
+    titles = {t.trigger: t.title for t in lifecycle.definition.transitions_from(opp.state)}
     for check in lifecycle.available(opp.state, facts):
         item = check.to_dict()
+        item["title"] = titles.get(check.trigger) or None  # what the lifecycle calls it, when it names it
         item["requesters"] = list(limited.get(check.trigger, ()))
         item["may_request"] = may_request and approvals.may_request(actor, item["requesters"], _journey_ids(opp))
         item["blocked_by_request"] = pending.id if (pending is not None and check.needs_approval) else None
@@ -865,9 +867,11 @@ def available_transitions_many(session: Session, actor: Actor, opportunities: It
     for o in opportunities:
         lifecycle, journey_ids = lifecycles[o.id], _journey_ids(o)
         limited = {t.trigger: t.requesters for t in lifecycle.definition.transitions_from(o.state)}
+        titles = {t.trigger: t.title for t in lifecycle.definition.transitions_from(o.state)}
         items = []
         for check in lifecycle.available(o.state, facts[o.id]):
             item = check.to_dict()
+            item["title"] = titles.get(check.trigger) or None
             item["requesters"] = list(limited.get(check.trigger, ()))
             item["may_request"] = approvals.may_request(actor, item["requesters"], journey_ids)
             item["blocked_by_request"] = pending.get(o.id) if check.needs_approval else None

@@ -66,6 +66,9 @@ def test_a_hospital_runs_end_to_end_in_its_own_words(app, db, tmp_path):
 
     # Only a coordinator or the manager may ask for the safety review (not even the lead); the CLI moves it. The
     # CMO may request nothing at all, and is told so in the hospital's words.
+    # The web page offers the transition by the title the lifecycle gives it.
+    ines_page = WebClient(app.test_client()).sign_in("ines").get(f"/opportunities/{opp}").get_data(as_text=True)
+    assert "Request clinical safety review" in ines_page and "Request safety review" not in ines_page
     refused = govern("opp", "move", opp, "request_safety_review", "--as", "hana")
     assert refused.exit_code != 0 and "the lifecycle lets only coordinator or manager request it" in refused.output
     assert "may not move an improvement idea" in govern("opp", "move", opp, "request_safety_review",
