@@ -295,6 +295,8 @@ def lifecycle_schema() -> tuple[dict, dict]:
             "auto": {"description": "Requested by the system when its guards are met (e.g. every solution done).",
                      "type": "boolean", "default": False},
             "description": {"type": "string"},
+            "title": {"description": "What people call it (\"Request clinical safety review\"): buttons, messages and "
+                                     "the playbook; without it, the trigger in words.", "type": "string"},
             "requesters": {"description": "Who may request it (council roles and {person: handle}); without it, "
                                           "anyone the permission table lets request transitions.",
                            "type": "array", "minItems": 1, "items": {"oneOf": [
