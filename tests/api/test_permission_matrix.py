@@ -20,14 +20,16 @@ from typing import Callable
 import pytest
 import sqlalchemy as sa
 
+from govern import notifications
 from govern.configure import examples_dir
-from govern.model import ApprovalRequest, CouncilSeat, Journey, Opportunity, Person, Ritual, RitualOccurrence
-from govern.outbox import enqueue
+from govern.model import (
+    ApprovalRequest, CouncilSeat, Journey, Opportunity, OutboxMessage, Person, Ritual, RitualOccurrence,
+)
 from govern.policy import ACTIONS, ROLES, Scope
-from govern.services.common import get_journey
+from govern.services.common import get_journey, load_actor
 from govern.services.evidence import record_evidence
 from govern.services.opportunities import create_opportunity
-from govern.services.people import create_person
+from govern.services.people import create_person, set_password
 
 from .conftest import ApiClient, assert_error
 
@@ -100,9 +102,15 @@ def _setup_approval_request(case: Case) -> None:
 
 
 def _setup_dead_message(case: Case) -> None:
+    """A message from a real producer (an admin resets a newcomer's password: the newcomer is notified), which the
+    chat tool then refused for good (a fault injected on the producer's own row)."""
     with case.db.session_scope() as s:
-        message = enqueue(s, "slack", "transition", {"opportunity": "OPP-1"}, dedupe_key=f"matrix:{case.n}")
-        message.status, message.last_error = "dead", "gave up after 8 attempts"
+        newcomer = create_person(s, _operator(), handle=case.key("reset"), name="Reset Newcomer").handle
+        set_password(s, load_actor(s, "ada"), newcomer, "a-new-password-for-the-matrix")
+        message = s.scalar(sa.select(OutboxMessage).where(OutboxMessage.topic == notifications.TOPIC)
+                           .order_by(OutboxMessage.id.desc()).limit(1))
+        assert message.payload["about"] == {"person": newcomer}
+        message.status, message.last_error = "dead", "channel_not_found"
         s.commit()
         case.made["message"] = message.id
 

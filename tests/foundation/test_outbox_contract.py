@@ -1,7 +1,8 @@
 """The outbox is a delivery queue between capabilities: every (topic, kind) a deliverer consumes has a producer in
 product code, and every (topic, kind) product code produces has a deliverer that consumes it.
 
-Producers are found by reading the source: every call of `enqueue(session, TOPIC, KIND, …)` under govern/, and every
+Producers are found by reading the source: every call of `enqueue(session, TOPIC, KIND, …)` or
+`OutboxMessage(topic=TOPIC, kind=KIND, …)` under govern/, and every
 `notify(session, EVENT, …)` (govern.notifications: topic `notifications`, kind the event), with the topic, kind or
 event written as text or as a name (resolved in its module). Consumers are the deliverers: the classes of
 govern.integrations with a `topic`, the `kinds` they consume and a `deliver` method."""
@@ -57,6 +58,10 @@ def produced() -> dict[tuple[str, str], list[str]]:
                 if module == "govern.notifications":
                     continue  # notify's own enqueue of the event it is given: counted at each notify call
                 topic, kind = _resolve(node.args[1], module), _resolve(node.args[2], module)
+            elif name == "OutboxMessage" and {"topic", "kind"} <= {k.arg for k in node.keywords}:
+                # a producer that writes its rows in bulk (the Jira reconciler) rather than through enqueue
+                given = {k.arg: k.value for k in node.keywords}
+                topic, kind = _resolve(given["topic"], module), _resolve(given["kind"], module)
             else:
                 continue
             assert isinstance(topic, str) and isinstance(kind, str), (
