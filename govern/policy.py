@@ -109,6 +109,8 @@ class Actor:
     # What the organisation's own council roles (govern.yaml `roles:`) held by this actor may do: role -> action -> scope.
     grants: dict[str, dict[str, Scope]] = field(default_factory=dict)
     words: Vocabulary = field(default=DEFAULT_WORDS, compare=False, repr=False)  # for refusals in the org's words
+    # The council seats the roles come from, (role, journey id or None for organisation-wide), for saying where.
+    seats: tuple[tuple[str, int | None], ...] = field(default=(), compare=False, repr=False)
 
     @classmethod
     def system_actor(cls, name: str = "system") -> "Actor":

@@ -47,7 +47,8 @@ def current_actor(required: bool = True) -> Actor | None:
         scheme, _, secret = header.partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
             raise Unauthenticated("use 'Authorization: Bearer <token>'")
-        actor = load_actor(session, person_for_token(session, secret.strip()))
+        g.person = person_for_token(session, secret.strip())
+        actor = load_actor(session, g.person)
     elif web_session.get("person_id"):
         _check_cookie_write()
         try:
@@ -58,6 +59,7 @@ def current_actor(required: bool = True) -> Actor | None:
         # change, deactivation or a lost role moved the person's version on, and every older cookie stops working.
         if person is not None and session_is_current(person, web_session.get("session_version")):
             actor = load_actor(session, person)
+            g.person = person  # held for the request: the identity map alone keeps it only weakly
             g.password_reset_required = bool(person.password_reset_required)
             if g.password_reset_required and request.path.startswith("/api/"):
                 raise Unauthenticated("choose your own password first (someone else set it): sign in on the web")

@@ -6,6 +6,7 @@ here, so that each question has one answer and no adapter holds a rule or its ow
                  open-only or all is an explicit choice)
 - `requests`     pending approval requests of one opportunity, of many, or of part of the portfolio
 - `rights`       decision rights: who may approve, reject and withdraw a request (the permission table and the rule)
+- `reference`    the small reference tables (journeys, people, personas), read once per transaction whoever asks
 - `evaluations`  due evaluations (domain state written by the lifecycle's `schedule_evaluation` effect)
 
 Pure SQLAlchemy 2 reads. The core imports nothing from flask, click or the capabilities: what only the lifecycle

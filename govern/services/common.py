@@ -14,6 +14,7 @@ from govern.model import (
     CouncilSeat, Insight, Journey, Kpi, NumberCounter, Opportunity, Person, Persona, Setting, Step, setting_row,
     utcnow,
 )
+from govern.queries.reference import reference
 from govern.vocabulary import vocabulary_of
 from govern.policy import ROLES, ROLES_SETTING, Actor, custom_roles_from
 
@@ -35,15 +36,15 @@ def load_actors(session: Session, people: list[Person]) -> dict[int, Actor]:
     seat's journey and its subtree, or to every journey when the seat has none; owning journeys adds `owner`,
     scoped to those journeys."""
     ids = [p.id for p in people if p.active]
-    # The hierarchy and the owners in one read of the (small) journey table.
-    children: dict[int | None, list[int]] = {}
+    # The hierarchy and the owners from the transaction's reference snapshot of the (small) journey table.
+    ref = reference(session)
+    children = ref.children()
     owned: dict[int, set[int]] = {}
     active = set(ids)
-    for jid, parent, owner_id in session.execute(sa.select(Journey.id, Journey.parent_id, Journey.owner_id)):
-        children.setdefault(parent, []).append(jid)
-        if owner_id in active:
-            owned.setdefault(owner_id, set()).add(jid)
-    all_ids = {jid for kids in children.values() for jid in kids}
+    for journey in ref.journeys:
+        if journey.owner_id in active:
+            owned.setdefault(journey.owner_id, set()).add(journey.id)
+    all_ids = {journey.id for journey in ref.journeys}
     seats: dict[int, list[tuple[str, int | None]]] = {}
     if ids:
         for person_id, role, journey_id in session.execute(
@@ -67,7 +68,7 @@ def load_actors(session: Session, people: list[Person]) -> dict[int, Actor]:
             roles.add(role)
             if journey_id is not None:
                 if journey_id not in subtrees:
-                    subtrees[journey_id] = _subtree(children, journey_id)
+                    subtrees[journey_id] = ref.subtree(journey_id)
                 scopes.setdefault(role, set()).update(subtrees[journey_id])
         # A role held organisation-wide (no journey scope) reaches every journey.
         for role, journey_id in mine:
@@ -83,30 +84,13 @@ def load_actors(session: Session, people: list[Person]) -> dict[int, Actor]:
             grants = {role: dict(custom[role].permissions) for role in roles if role in custom}
         out[person.id] = Actor(person_id=person.id, handle=person.handle, roles=frozenset(roles),
                                scopes={role: frozenset(ids) for role, ids in scopes.items()}, grants=grants,
-                               words=words)
+                               words=words, seats=tuple(mine))
     return out
-
-
-def _children_map(session: Session) -> dict[int | None, list[int]]:
-    children: dict[int | None, list[int]] = {}
-    for jid, parent in session.execute(sa.select(Journey.id, Journey.parent_id)):
-        children.setdefault(parent, []).append(jid)
-    return children
-
-
-def _subtree(children: dict[int | None, list[int]], root: int) -> set[int]:
-    seen, todo = set(), [root]
-    while todo:
-        jid = todo.pop()
-        if jid not in seen:
-            seen.add(jid)
-            todo.extend(children.get(jid, ()))
-    return seen
 
 
 def journey_subtree_ids(session: Session, root_id: int) -> set[int]:
     """The journey and every journey below it, at any depth."""
-    return _subtree(_children_map(session), root_id)
+    return reference(session).subtree(root_id)
 
 
 def get_person(session: Session, ref: int | str) -> Person:

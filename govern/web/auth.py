@@ -9,6 +9,7 @@ from werkzeug.exceptions import HTTPException, default_exceptions
 from govern.errors import GovernError
 from govern.model import CouncilSeat, Journey, Person
 from govern.policy import ROLE_DESCRIPTIONS
+from govern.queries.reference import reference
 from govern.services.people import authenticate, change_own_password, sign_out
 from govern.vocabulary import vocabulary_of
 from govern.web import bp
@@ -64,14 +65,12 @@ def whoami() -> dict | None:
     if "whoami" in g:
         return g.whoami
     session = db_session()
-    person = session.get(Person, actor.person_id)
-    # The seats' journeys and the owned journeys in one statement ("owner" is not a seat role: owning is not a seat).
-    seats_and_owned = session.execute(sa.union_all(
-        sa.select(CouncilSeat.role, Journey.name).outerjoin(Journey, CouncilSeat.journey_id == Journey.id)
-        .where(CouncilSeat.person_id == person.id),
-        sa.select(sa.literal(OWNED).label("role"), Journey.name).where(Journey.owner_id == person.id))).all()
-    seats = [(r, name) for r, name in seats_and_owned if r != OWNED]
-    owned = sorted(name for r, name in seats_and_owned if r == OWNED)
+    person = g.get("person") or session.get(Person, actor.person_id)
+    # Where each role applies: the actor's seats and owned journeys, named from the transaction's journey snapshot.
+    ref = reference(session)
+    seats = [(role, ref.journey(journey_id).name if journey_id is not None else None)
+             for role, journey_id in actor.seats]
+    owned = sorted(j.name for j in ref.journeys if j.owner_id == actor.person_id)
     roles = []
     for role in ROLE_ORDER:
         if role not in actor.roles:
