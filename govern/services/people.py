@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload
 
 from govern import audit, notifications
+from govern.db import dialect_insert
 from govern.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from govern.model import COUNCIL_ROLES, ApiToken, CouncilSeat, Person, SigninThrottle, utcnow
 from govern.passwords import hash_password, verify_password
@@ -213,8 +214,12 @@ def set_password(session: Session, actor: Actor, handle: str, password: str, *, 
 def _throttle(session: Session, key: str) -> SigninThrottle:
     row = session.scalar(sa.select(SigninThrottle).where(SigninThrottle.key == key))
     if row is None:
-        row = SigninThrottle(key=key, failures=0, updated_at=utcnow())
-        session.add(row)
+        # Two first sign-ins at once (one office address, one person in two browsers) would both insert the key:
+        # the insert yields to a row another transaction wrote, so neither sign-in is refused with a conflict.
+        session.execute(dialect_insert(session, SigninThrottle.__table__)
+                        .values(key=key, failures=0, updated_at=utcnow())
+                        .on_conflict_do_nothing(index_elements=["key"]))
+        row = session.scalar(sa.select(SigninThrottle).where(SigninThrottle.key == key))
     return row
 
 
