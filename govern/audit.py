@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import enum
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -136,8 +137,14 @@ def head_columns(session: Session, *, may_lock: bool) -> dict[str, sa.Select]:
         if not may_lock:
             return {}
         lock_for_update(session, AUDIT_CHAIN_LOCK)
+    return dict(_head_selects())
+
+
+@functools.lru_cache(maxsize=1)
+def _head_selects() -> tuple[tuple[str, sa.Select], ...]:
+    """The head's two scalar subqueries, built once (they take no parameters)."""
     newest = sa.select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1).subquery()
-    return {"audit_head_id": sa.select(newest.c.id), "audit_head_hash": sa.select(newest.c.hash)}
+    return (("audit_head_id", sa.select(newest.c.id)), ("audit_head_hash", sa.select(newest.c.hash)))
 
 
 def prime(session: Session, values: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ wins, the other gets Conflict (HTTP 409) with what happened, never a lost update
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -91,38 +92,21 @@ def facts_for(session: Session, opportunity: Opportunity, needs: Iterable[str] |
 
 
 def _facts_and(session: Session, opportunity: Opportunity, needs: Iterable[str] | None = None,
-               extra: dict[str, Any] | None = None) -> tuple[OpportunityFacts, dict[str, Any]]:
-    """The facts, and the `extra` scalar subqueries (name → select) read in the same statement."""
-    groups = set(FACT_GROUPS if needs is None else needs)
+               extra: dict[str, Any] | None = None, params: dict[str, Any] | None = None
+               ) -> tuple[OpportunityFacts, dict[str, Any]]:
+    """The facts, and the `extra` scalar subqueries (name → select) read in the same statement; `params` are the
+    values of bound parameters the extras use (the opportunity's id is `FACTS_OPPORTUNITY`, bound here)."""
+    groups = frozenset(FACT_GROUPS if needs is None else needs)
     oid = opportunity.id
-    columns: dict[str, Any] = {}
-    if "evidence" in groups:
-        # The summary is kept current in the same transaction as every change of the evidence (services.summary).
-        mine = EvidenceSummary.opportunity_id == oid
-        columns["evidence_count"] = sa.select(EvidenceSummary.insight_count).where(mine)
-        columns["evidence_source_count"] = sa.select(EvidenceSummary.source_count).where(mine)
-        columns["evidence_journey_count"] = sa.select(EvidenceSummary.journey_count).where(mine)
-        if _journey_breadth_rule(session) == "independent":
-            columns[_NESTED] = _nested_evidence_journeys(oid)
-        columns["unlinked_evidence_count"] = sa.select(EvidenceSummary.unlinked_count).where(mine)
-    if "solutions" in groups:
-        columns["solution_count"] = sa.select(sa.func.count(Solution.id)).where(Solution.opportunity_id == oid)
-        columns["solutions_done"] = sa.select(sa.func.count(Solution.id)).where(
-            Solution.opportunity_id == oid, Solution.state == "done")
-    if "kpis" in groups:
-        mine = OpportunityKpi.opportunity_id == oid
-        columns["targeted_kpi_count"] = sa.select(sa.func.count()).select_from(OpportunityKpi).where(mine)
-        columns["baselines_recorded"] = sa.select(sa.func.count(OpportunityKpi.baseline_value)).where(mine)
-        columns["outcomes_recorded"] = sa.select(sa.func.count(OpportunityKpi.verdict)).where(mine)
-        columns["outcomes_improved"] = sa.select(sa.func.count()).select_from(OpportunityKpi).where(
-            mine, OpportunityKpi.verdict == "improved")
+    nested = "evidence" in groups and _journey_breadth_rule(session) == "independent"
+    columns = _fact_columns(groups, nested)
     extra = extra or {}
     values: dict[str, Any] = {}
     extras: dict[str, Any] = {}
     if columns or extra:
-        row = session.execute(sa.select(*(q.scalar_subquery().label(k) for k, q in {**columns, **extra}.items()))
-                              ).one()._mapping
-        values = {k: (row[k] or 0) for k in columns}
+        statement = sa.select(*columns, *(q.scalar_subquery().label(k) for k, q in extra.items()))
+        row = session.execute(statement, {FACTS_OPPORTUNITY.key: oid, **(params or {})}).one()._mapping
+        values = {c.name: (row[c.name] or 0) for c in columns}
         extras = {k: row[k] for k in extra}
     if _NESTED in values:  # a journey nested in another evidenced journey counts as that one
         values["evidence_journey_count"] = max(0, values["evidence_journey_count"] - values.pop(_NESTED))
@@ -137,12 +121,50 @@ def _facts_and(session: Session, opportunity: Opportunity, needs: Iterable[str] 
     return facts, extras
 
 
-def _pending_request_id(opp: Opportunity, other_than: int | None = None) -> sa.Select:
-    """The oldest pending request of the opportunity (a subquery for `_facts_and`)."""
-    query = sa.select(ApprovalRequest.id).where(ApprovalRequest.opportunity_id == opp.id,
+# The opportunity whose facts `_facts_and` reads: the statement is built once per set of fact groups with this
+# parameter (so it is neither rebuilt nor recompiled per call; the compiled form is cached by SQLAlchemy).
+FACTS_OPPORTUNITY = sa.bindparam("facts_opportunity_id", type_=sa.Integer)
+
+
+@functools.lru_cache(maxsize=None)
+def _fact_columns(groups: frozenset[str], nested: bool) -> tuple[Any, ...]:
+    """The labelled scalar subqueries reading the groups of facts of the opportunity `FACTS_OPPORTUNITY`."""
+    oid = FACTS_OPPORTUNITY
+    columns: dict[str, Any] = {}
+    if "evidence" in groups:
+        # The summary is kept current in the same transaction as every change of the evidence (services.summary).
+        mine = EvidenceSummary.opportunity_id == oid
+        columns["evidence_count"] = sa.select(EvidenceSummary.insight_count).where(mine)
+        columns["evidence_source_count"] = sa.select(EvidenceSummary.source_count).where(mine)
+        columns["evidence_journey_count"] = sa.select(EvidenceSummary.journey_count).where(mine)
+        if nested:
+            columns[_NESTED] = _nested_evidence_journeys(oid)
+        columns["unlinked_evidence_count"] = sa.select(EvidenceSummary.unlinked_count).where(mine)
+    if "solutions" in groups:
+        columns["solution_count"] = sa.select(sa.func.count(Solution.id)).where(Solution.opportunity_id == oid)
+        columns["solutions_done"] = sa.select(sa.func.count(Solution.id)).where(
+            Solution.opportunity_id == oid, Solution.state == "done")
+    if "kpis" in groups:
+        mine = OpportunityKpi.opportunity_id == oid
+        columns["targeted_kpi_count"] = sa.select(sa.func.count()).select_from(OpportunityKpi).where(mine)
+        columns["baselines_recorded"] = sa.select(sa.func.count(OpportunityKpi.baseline_value)).where(mine)
+        columns["outcomes_recorded"] = sa.select(sa.func.count(OpportunityKpi.verdict)).where(mine)
+        columns["outcomes_improved"] = sa.select(sa.func.count()).select_from(OpportunityKpi).where(
+            mine, OpportunityKpi.verdict == "improved")
+    return tuple(q.scalar_subquery().label(k) for k, q in columns.items())
+
+
+PENDING_OTHER_THAN = sa.bindparam("pending_other_than", type_=sa.Integer)
+
+
+@functools.lru_cache(maxsize=None)
+def _pending_request_id(other_than: bool = False) -> sa.Select:
+    """The oldest pending request of the opportunity `FACTS_OPPORTUNITY` (a subquery for `_facts_and`); with
+    `other_than`, one other than the request `PENDING_OTHER_THAN`."""
+    query = sa.select(ApprovalRequest.id).where(ApprovalRequest.opportunity_id == FACTS_OPPORTUNITY,
                                                 ApprovalRequest.status == "pending")
-    if other_than is not None:
-        query = query.where(ApprovalRequest.id != other_than)
+    if other_than:
+        query = query.where(ApprovalRequest.id != PENDING_OTHER_THAN)
     return query.order_by(ApprovalRequest.id).limit(1)
 
 
@@ -154,7 +176,7 @@ def _journey_breadth_rule(session: Session) -> str:
 _NESTED = "nested_evidence_journeys"
 
 
-def _nested_evidence_journeys(opportunity_id: int) -> sa.Select:
+def _nested_evidence_journeys(opportunity_id: Any) -> sa.Select:
     """How many of the journeys the opportunity's evidence comes from lie inside another of them (at any depth), as
     a scalar subquery riding along the facts statement: evidence from "Switching providers" and its micro journey
     "Activating my SIM" is evidence from one journey; from "Switching providers" and "Moving house" from two."""
@@ -162,7 +184,7 @@ def _nested_evidence_journeys(opportunity_id: int) -> sa.Select:
     evidenced = (sa.select(Step.journey_id).select_from(insight_step.join(Step, Step.id == insight_step.c.step_id))
                  .where(insight_step.c.insight_id.in_(linked)))
     ancestry = (sa.select(Journey.id.label("start"), Journey.parent_id.label("up"))
-                .where(Journey.id.in_(evidenced)).cte(f"ancestry_{opportunity_id}", recursive=True))
+                .where(Journey.id.in_(evidenced)).cte("ancestry", recursive=True))
     parent = aliased(Journey)
     ancestry = ancestry.union_all(sa.select(ancestry.c.start, parent.parent_id)
                                   .select_from(ancestry.join(parent, parent.id == ancestry.c.up)))
@@ -482,7 +504,7 @@ def request_transition(session: Session, actor: Actor, opportunity_ref: str | in
                            {"reason": "required"})
     # The guard facts and whether a request is pending, in one statement.
     facts, extra = _facts_and(session, opp, facts_needed(g.name for g in t.guards),
-                              {"pending": _pending_request_id(opp), **audit.head_columns(session, may_lock=False)})
+                              {"pending": _pending_request_id(), **audit.head_columns(session, may_lock=False)})
     audit.prime(session, extra)
     check = lifecycle.check(opp.state, t.trigger, facts)
     if not check.ok:
@@ -689,8 +711,9 @@ def approve_request(session: Session, actor: Actor, request_id: int | str, reaso
     t = lifecycle.resolve(request.from_state, request.trigger)
     # The guards once, before anything is written; with whether another request is pending (to supersede it).
     facts, extra = _facts_and(session, opp, facts_needed(g.name for g in t.guards),
-                              {"other": _pending_request_id(opp, other_than=request.id),
-                               **audit.head_columns(session, may_lock=True)})  # the opportunity is locked already
+                              {"other": _pending_request_id(other_than=True),
+                               **audit.head_columns(session, may_lock=True)},  # the opportunity is locked already
+                              {PENDING_OTHER_THAN.key: request.id})
     audit.prime(session, extra)
     check = lifecycle.check(request.from_state, t.trigger, facts)
     audit_after["guards"] = [g.to_dict() for g in check.guard_results]
