@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session
 from govern import audit
 from govern.errors import InvalidInput
 from govern.model import (
-    EvidenceSummary, Journey, Opportunity, Person, ScoreInput, opportunity_journey, utcnow,
+    EvidenceSummary, Journey, Opportunity, ScoreInput, opportunity_journey, utcnow,
 )
 from govern.policy import Actor
 from govern.queries.portfolio import PortfolioFilter, portfolio_ids
+from govern.queries.reference import reference
 from govern.scoring.config import ScoringConfig, load_scoring_config
 from govern.scoring.evidence import STALE_DAYS, evidence_strength_of
 from govern.scoring.inputs import COMPUTED_INPUTS, InputSpec
@@ -38,7 +39,7 @@ def scoring_config(session: Session) -> ScoringConfig:
 
 def _journey_models(session: Session, config: ScoringConfig) -> dict[int, str]:
     """Each journey's model: its own, else its nearest ancestor's, else the default. Empty when no journey names one."""
-    rows = session.execute(sa.select(Journey.id, Journey.parent_id, Journey.scoring_model)).all()
+    rows = reference(session).journeys
     own = {r.id: r.scoring_model for r in rows if r.scoring_model and r.scoring_model in config.models}
     if not own:
         return {}
@@ -344,7 +345,7 @@ def rank_portfolio(session: Session, *, journey: str | None = None, state: str |
         if allowed is not None:
             rows = [row for row in rows if row.id in allowed]
         ranked = rank([(row, row.model, row.value, (-row.strength, row.number)) for row in rows], limit)
-    people = dict(session.execute(sa.select(Person.id, Person.handle)).all())
+    people = {p.id: p.handle for p in reference(session).people}
     journeys = _journey_keys(session, [r.key.id for r in ranked]) if explain else {}
     out = []
     for entry in ranked:
@@ -354,7 +355,7 @@ def rank_portfolio(session: Session, *, journey: str | None = None, state: str |
             "state": row.state, "owner": people.get(row.owner_id), "model": row.model,
             "score": None if row.value is None else round(row.value, 4),
             "relative_score": None if entry.relative is None else round(entry.relative, 2),
-            "evidence_strength": row.strength,
+            "evidence_strength": row.strength, "evidence_count": row.evidence[0],
         }
         if explain:
             score = config.models[row.model].score(row.values(names), bounds[row.model])

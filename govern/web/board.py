@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import redirect, render_template, request, url_for
 
 from govern.errors import GovernError, InvalidInput
-from govern.model import Journey, Person, Persona
+from govern.queries.reference import reference
 from govern.services.common import get_opportunity
 from govern.web import bp
 from govern.web.readmodel import (
@@ -75,11 +74,11 @@ def board():
         card["pending"] = pending.get(opp.id, 0)
         card["short_title"] = short_title(card["title"])
         card["transitions"] = [t for t in moves.get(opp.id, []) if t.get("may_request")]
+    ref = reference(session)  # the filters' choices, from the transaction's snapshot
     options = {
-        "journeys": session.execute(sa.select(Journey.key, Journey.name).order_by(Journey.name)).all(),
-        "owners": session.execute(sa.select(Person.handle, Person.name).where(Person.active.is_(True))
-                                  .order_by(Person.name)).all(),
-        "personas": session.execute(sa.select(Persona.key, Persona.name).order_by(Persona.name)).all(),
+        "journeys": [(j.key, j.name) for j in ref.journeys_by_name()],
+        "owners": [(p.handle, p.name) for p in ref.active_people()],
+        "personas": [(p.key, p.name) for p in ref.personas],
     }
     return render_template("board.html", columns=columns, closed=closed, filters=filters, options=options,
                            lifecycle=lifecycle, cap=cap,

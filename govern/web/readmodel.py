@@ -13,11 +13,12 @@ from sqlalchemy.orm import Session, selectinload
 
 from govern.errors import GovernError
 from govern.model import (
-    ApprovalRequest, EvidenceSummary, Insight, Journey, Kpi, Opportunity, Person, Step, insight_step, opportunity_insight,
+    ApprovalRequest, Insight, Journey, Kpi, Opportunity, Step, insight_step, opportunity_insight,
     opportunity_journey, utcnow,
 )
 from govern.policy import Actor
 from govern.scoring import rank_portfolio, score_opportunity
+from govern.queries.reference import reference
 from govern.queries.requests import pending_requests_of as pending_requests_by_opportunity
 from govern.queries.rights import decision_rights as core_decision_rights
 from govern.queries.states import ACTIVE, OPEN_KINDS, state_catalog
@@ -83,13 +84,11 @@ def portfolio(session: Session, *, journey: str | None = None, owner: str | None
     """Every opportunity the filters allow, best first within the ranking, with what a card shows."""
     rows: list[dict[str, Any]] = rank_portfolio(session, journey=journey or None, owner=owner or None,
                                                 persona=persona or None, text=text or None)
-    # Evidence counts from the maintained summary (rows carry the key; the summary is keyed by id).
-    counts = dict(session.execute(sa.select(Opportunity.number, EvidenceSummary.insight_count)
-                                  .join(EvidenceSummary, EvidenceSummary.opportunity_id == Opportunity.id)).all())
-    names = dict(session.execute(sa.select(Person.handle, Person.name)).all())
-    journey_names = dict(session.execute(sa.select(Journey.key, Journey.name)).all())
+    ref = reference(session)  # owners and journeys are named from the transaction's snapshot
+    names = {p.handle: p.name for p in ref.people}
+    journey_names = {j.key: j.name for j in ref.journeys}
     for r in rows:
-        r["evidence"] = counts.get(r["number"], 0)
+        r["evidence"] = r["evidence_count"]
         r["owner_name"] = names.get(r.get("owner")) if r.get("owner") else None
         r["journey_names"] = [(k, journey_names.get(k, k)) for k in r.get("journeys") or []]
     return rows
@@ -152,9 +151,7 @@ def decision_rights(session: Session, actor: Actor, request, status=None) -> dic
 
 
 def _people_names(session: Session) -> dict[str, str]:
-    if "people_names" not in g:
-        g.people_names = dict(session.execute(sa.select(Person.handle, Person.name)).all())
-    return g.people_names
+    return {p.handle: p.name for p in reference(session).people}
 
 
 def request_summaries(session: Session, actor: Actor, requests) -> dict[int, dict[str, Any]]:
