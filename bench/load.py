@@ -7,13 +7,15 @@ holding 10,000 opportunities (issue 16).
 2. `govern serve --workers 4` (gunicorn; the default threads, ritual scheduler and outbox worker in each process).
 3. locust, headless, in its own process (bench/load_users.py): each user signs in through the web form as one of the
    example's people (round robin) and mixes the board, opportunity pages, the evidence list, the approvals inbox,
-   transition requests (web form and API), approvals (inbox button and API) and the API lists, 1–4 s apart.
+   transition requests (web form and API), approvals (inbox button and API) and the API lists, 1–4 s apart, and
+   `/healthz` as the baseline of the same run (no database: its time is the time spent waiting for a free worker).
 4. Printed: p50/p95/p99 and count by page, server errors (5xx or no answer: the goal is 0), legitimate domain refusals
    (409/403 and form error notices, named by their message: guards unmet, decided by someone faster, ...), unexpected
    answers, what changed, and the audit chain verified (`govern.audit.verify`, as `govern audit verify` does).
 
 Times are wall-clock on a shared machine (the load generator runs on it too): read them as orders of magnitude and
-compare pages with each other; the server errors and the audit chain are the verdicts.
+compare pages with each other and with the /healthz baseline (the machine's load average is printed too); the server
+errors and the audit chain are the verdicts.
 
     pip install -e '.[bench]'                                   # locust (not part of the test extra)
     python bench/load.py                                        # 2 minutes, 50 users, 10,000 opportunities
@@ -48,6 +50,7 @@ sys.path.insert(0, str(_HERE.parent))
 import sqlalchemy as sa  # noqa: E402
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/govern_load"
+BASELINE = "GET /healthz (baseline: no database)"  # the name bench/load_users.py gives it
 
 
 def recreate_database(url: str) -> None:
@@ -158,11 +161,14 @@ def report(results: dict, duration: int, users: int, opportunities: int, workers
     total = sum(len(v) for v in samples.values())
     print(f"\nLoad run: {users} council members, {duration} s, gunicorn {workers} workers, PostgreSQL, "
           f"{opportunities:,} opportunities: {total:,} requests ({total / duration:.1f}/s)")
-    print(f"  {'page':52} {'count':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    baseline = sorted(samples.get(BASELINE) or [0.0])
+    print(f"  {'page':52} {'count':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'p95/base':>9}")
     for name in sorted(samples, key=lambda n: -percentile(sorted(samples[n]), 95)):
         values = sorted(samples[name])
+        ratio = f"{percentile(values, 95) / percentile(baseline, 95):.1f}" if percentile(baseline, 95) else "-"
         print(f"  {name:52} {len(values):6} {statistics.median(values):8.0f} {percentile(values, 95):8.0f} "
-              f"{percentile(values, 99):8.0f} {values[-1]:8.0f}")
+              f"{percentile(values, 99):8.0f} {values[-1]:8.0f} {ratio:>9}")
+    print(f"  (p95/base: against {BASELINE}, which waits in the same queues but reads nothing)")
     for title, counts in (("Server errors (5xx or no answer; goal 0)", results["server_errors"]),
                           ("Legitimate domain refusals (not errors)", results["refusals"]),
                           ("Unexpected answers (other 4xx: a bench or app bug)", results["unexpected"]),
@@ -203,10 +209,12 @@ def main() -> None:
         print("bench/load.py needs locust, which is not installed: pip install -e '.[bench]' "
               "(the optional `bench` extra; the test extra does not include it)", file=sys.stderr)
         sys.exit(2)
+    sys.stdout.reconfigure(line_buffering=True)  # progress shows as it happens, also when sent to a file
     tokens = prepare(args.database_url, args.opportunities)
     tmp = Path(tempfile.mkdtemp(prefix="govern-load-"))  # kept: the server's and locust's logs are read after a run
     server_log = tmp / "serve.log"
     server, base = start_server(args.database_url, args.workers, tmp, server_log)
+    load_before = os.getloadavg()[0]
     try:
         results = run_locust(base, args.users, args.duration, tokens, args.opportunities, tmp)
     finally:
@@ -218,6 +226,8 @@ def main() -> None:
         first = server_output.index("Traceback")
         print("First traceback in the server log:\n" + "\n".join(server_output[first:].splitlines()[:40]))
     report(results, args.duration, args.users, args.opportunities, args.workers)
+    print(f"Machine load average (1 min): {load_before:.1f} before the run, {os.getloadavg()[0]:.1f} at its end "
+          f"({os.cpu_count()} CPUs; the load generator runs here too)")
     print(f"Tracebacks in the server log: {tracebacks}; workers killed (timeout): {worker_deaths} "
           f"(logs: {tmp}/serve.log, {tmp}/locust.log)")
     chain_ok = verify_audit(args.database_url)

@@ -204,6 +204,11 @@ class CouncilMember(HttpUser):
         if outcome == "ok":
             done[name] += 1
 
+    @task(2)
+    def health(self):
+        """The baseline in the same run: an answer that reads no database, so its time is the queueing alone."""
+        self.get("/healthz", "GET /healthz (baseline: no database)")
+
     @task(4)
     def api_lists(self):
         path = random.choice(("/opportunities", "/insights", "/approvals", "/journeys"))
