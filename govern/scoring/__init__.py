@@ -53,7 +53,7 @@ from govern.scoring.models import (
 )
 from govern.scoring.portfolio import (
     QUADRANTS, SCORING_SETTING, missing_inputs, model_for_opportunity, portfolio_query, rank_portfolio,
-    missing_inputs_many, recorded_input_names, record_score_inputs, score_opportunity, scoring_config, value_effort_matrix,
+    missing_inputs_many, recorded_input_names, record_score_inputs, score_and_rank, score_opportunity, scoring_config, value_effort_matrix,
 )
 from govern.scoring.ranking import Ranked, rank, rank_scores
 
@@ -65,6 +65,6 @@ __all__ = [
     "IceModel", "InputSpec", "Ranked", "RiceModel", "Score", "ScoringConfig", "ScoringModel", "WeightedModel",
     "WsjfModel", "computed_inputs", "evidence_parts", "evidence_strength", "evidence_strength_of", "freshness",
     "load_scoring_config", "missing_inputs", "missing_inputs_many", "model_for_opportunity", "portfolio_query", "rank", "rank_portfolio",
-    "rank_scores", "record_score_inputs", "recorded_input_names", "score_opportunity", "scoring_config",
+    "rank_scores", "record_score_inputs", "recorded_input_names", "score_and_rank", "score_opportunity", "scoring_config",
     "validate_journey_models", "validate_scoring_config", "value_effort_matrix", "value_effort_point",
 ]

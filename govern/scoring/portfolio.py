@@ -311,6 +311,22 @@ def score_opportunity(session: Session, opportunity: Opportunity, *, config: Sco
     return model.score(rows[0].values(names))
 
 
+def score_and_rank(session: Session, opportunity: Opportunity, *, config: ScoringConfig | None = None,
+                   today: dt.date | None = None) -> tuple[Score, int | None, int]:
+    """The opportunity's score with its explanation, its rank in the whole portfolio (None: unscorable) and how many
+    the portfolio holds — the same as :func:`score_opportunity` and an unfiltered :func:`rank_portfolio` give, from one
+    read of the portfolio (the page of one opportunity shows all three)."""
+    config = config or scoring_config(session)
+    today = today or utcnow().date()
+    with _gc_paused():
+        names, rows = _load_portfolio(session, config, today)
+        bounds = _score_rows(session, config, names, rows)
+        ranked = rank([(row, row.model, row.value, (-row.strength, row.number)) for row in rows])
+    row = next(r for r in rows if r.id == opportunity.id)
+    position = next(entry.rank for entry in ranked if entry.key is row)
+    return config.models[row.model].score(row.values(names), bounds.get(row.model)), position, len(ranked)
+
+
 def _filter_ids(session: Session, *, journey: str | None = None, state: str | Iterable[str] | None = None,
                 owner: str | None = None, persona: str | None = None, text: str | None = None,
                 open_only: bool = False) -> set[int] | None:

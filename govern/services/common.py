@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, contains_eager, joinedload
@@ -150,9 +150,10 @@ def get_steps(session: Session, refs: list[str]) -> list[Step]:
 
 
 def get_opportunity(session: Session, ref: int | str, *, for_update: bool = False,
-                    with_journeys: bool = False) -> Opportunity:
+                    with_journeys: bool = False, load: Sequence[Any] = ()) -> Opportunity:
     """An opportunity by id, by key (OPP-12), or by number ("12"); `with_journeys` reads its journeys in the same
-    statement (for use cases that need them: permissions are scoped by journey)."""
+    statement (for use cases that need them: permissions are scoped by journey); `load` adds loader options (a page
+    that shows related rows reads them with it, e.g. `queries.opportunity.opportunity_page_loads()`)."""
     if isinstance(ref, int):
         query = sa.select(Opportunity).where(Opportunity.id == ref)
     else:
@@ -164,6 +165,8 @@ def get_opportunity(session: Session, ref: int | str, *, for_update: bool = Fals
         query = query.with_for_update(of=Opportunity)
     if with_journeys:
         query = query.options(joinedload(Opportunity.journeys))
+    if load:
+        query = query.options(*load)
     opp = session.scalars(query).unique().first()
     if opp is None:
         raise NotFound(f"unknown opportunity '{ref}'", {"opportunity": ref})

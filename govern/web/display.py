@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from flask import g
 from sqlalchemy.orm import Session
 
-from govern.model import Insight, Journey, Kpi, Person, Ritual
+from govern.model import Insight, Kpi, Ritual
+from govern.queries.reference import reference
 
 FALLBACK_ZONE = "UTC"
 
@@ -87,8 +88,8 @@ class Names:
         self._kpis: dict[str, str] | None = None
 
     def person(self, handle: str | None) -> str:
-        if self._people is None:
-            self._people = dict(self.session.execute(sa.select(Person.handle, Person.name)).all())
+        if self._people is None:  # from the transaction's reference snapshot (read once, whoever asks)
+            self._people = {p.handle: p.name for p in reference(self.session).people}
         if not handle:
             return "nobody"
         if handle.startswith("manual:"):
@@ -97,7 +98,7 @@ class Names:
 
     def journey(self, key: str) -> str:
         if self._journeys is None:
-            self._journeys = dict(self.session.execute(sa.select(Journey.key, Journey.name)).all())
+            self._journeys = {j.key: j.name for j in reference(self.session).journeys}
         return self._journeys.get(key, key)
 
     def kpi(self, key: str) -> str:

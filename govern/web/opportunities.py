@@ -11,6 +11,7 @@ from govern import audit, scoring
 from govern.errors import Conflict, GovernError, InvalidInput, NotFound, PreconditionFailed
 from govern.metrics import evaluate_opportunity, record_measurement
 from govern.model import SOLUTION_STATES, AuditEvent, Insight, Journey, Kpi, Opportunity, Person
+from govern.queries.opportunity import linkable_insights, opportunity_page_loads
 from govern.services.common import get_insight, get_kpi, get_opportunity
 from govern.services.evidence import evidence_kinds, link_evidence_to_steps, record_evidence
 from govern.services.opportunities import (
@@ -29,10 +30,8 @@ from govern.web.support import actor, db_session, field_errors, flash_message, f
 
 def _score(session, opp: Opportunity) -> dict:
     """Score with its breakdown and the opportunity's rank in the whole portfolio."""
-    score = scoring.score_opportunity(session, opp)
-    ranking = scoring.rank_portfolio(session, explain=False)
-    rank = next((r["rank"] for r in ranking if r["number"] == opp.number), None)
-    return {"score": score, "rank": rank, "total": len(ranking)}
+    score, rank, total = scoring.score_and_rank(session, opp)
+    return {"score": score, "rank": rank, "total": total}
 
 
 def _score_form(session, opp: Opportunity, values: dict | None = None) -> dict:
@@ -55,19 +54,21 @@ def _render_opportunity(opp: Opportunity, *, errors: dict | None = None, score_v
     session = db_session()
     me = actor()
     lifecycle = lifecycle_view(session)
-    pending = [(r, decision_rights(session, me, r)) for r in pending_requests_of(session, opp)]
+    requests = pending_requests_of(session, opp)
+    pending = [(r, decision_rights(session, me, r)) for r in requests]
     history = list(reversed(describe_events(session, audit.history(session, "opportunity", opp.key),
                                             lifecycle.title_of)))
     journey_ids = [j.id for j in opp.journeys]
     insights = sorted(opp.insights, key=lambda i: i.number)
-    linked = {i.id for i in insights}
-    linkable = [i for i in _insight_options(session) if i.id not in linked]
+    can_link = me.can("evidence.link")
+    linkable = linkable_insights(session, opp.id) if can_link else []
     today = dt.date.today().isoformat()
     return render_template(
         "opportunity.html", opp=opp, lifecycle=lifecycle, score=_score(session, opp), pending=pending,
-        transitions=transitions_for(session, me, opp), history=history, insights=insights, linkable=linkable,
+        transitions=transitions_for(session, me, opp, requests), history=history, insights=insights,
+        linkable=linkable,
         evidence_journeys=sorted({s.journey.name for i in insights for s in i.steps}),
-        can_link=me.can("evidence.link"), can_request=me.can("transition.request", journey_ids),
+        can_link=can_link, can_request=me.can("transition.request", journey_ids),
         can_edit=me.can("opportunity.edit", journey_ids), can_measure=me.can("kpi.measure", journey_ids),
         can_score=me.can("opportunity.score", journey_ids), can_add_solution=me.can("solution.manage", journey_ids),
         score_form=_score_form(session, opp, score_values), errors=errors or {},
@@ -79,7 +80,7 @@ def _render_opportunity(opp: Opportunity, *, errors: dict | None = None, score_v
 @bp.get("/opportunities/<ref>")
 @login_required
 def opportunity(ref: str):
-    return _render_opportunity(get_or_404(get_opportunity, db_session(), ref))
+    return _render_opportunity(get_or_404(get_opportunity, db_session(), ref, load=opportunity_page_loads()))
 
 
 @bp.post("/opportunities/<ref>/score")

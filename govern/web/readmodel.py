@@ -102,9 +102,10 @@ def cards_opportunities(session: Session, numbers: list[int]) -> dict[int, Oppor
                                                  .options(selectinload(Opportunity.journeys)))}
 
 
-def transitions_for(session: Session, actor: Actor, opp: Opportunity) -> list[dict[str, Any]]:
+def transitions_for(session: Session, actor: Actor, opp: Opportunity, pending_requests: list | None = None
+                    ) -> list[dict[str, Any]]:
     try:
-        return available_transitions(session, actor, opp)
+        return available_transitions(session, actor, opp, pending_requests=pending_requests)
     except GovernError:
         return []
 

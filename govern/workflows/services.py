@@ -842,16 +842,22 @@ def pending_with_status(session: Session) -> tuple[list[ApprovalRequest], list[A
     return requests, [approval_status(session, r, ctx) for r, ctx in zip(requests, contexts)]
 
 
-def available_transitions(session: Session, actor: Actor, opportunity_ref: str | int | Opportunity
-                          ) -> list[dict[str, Any]]:
+def available_transitions(session: Session, actor: Actor, opportunity_ref: str | int | Opportunity, *,
+                          pending_requests: list[ApprovalRequest] | None = None) -> list[dict[str, Any]]:
     """Every transition from the opportunity's state, for the UI and Slack: guards (met or not, in plain words),
-    approval rule in words, whether a reason is required, and whether this actor may request it."""
+    approval rule in words, whether a reason is required, and whether this actor may request it.
+
+    `pending_requests`: the opportunity's pending requests, oldest first, when the caller has read them already
+    (`queries.requests.pending_requests_of`); otherwise they are read here."""
     opp = opportunity_ref if isinstance(opportunity_ref, Opportunity) else get_opportunity(session, opportunity_ref)
     actor.require("read")
     lifecycle = lifecycle_of(session, opp)
     facts = facts_for(session, opp)
     may_request = actor.can("transition.request", _journey_ids(opp))
-    pending = pending_request(session, opp.id)
+    if pending_requests is None:
+        pending = pending_request(session, opp.id)
+    else:
+        pending = pending_requests[0] if pending_requests else None
     out = []
     limited = {t.trigger: t.requesters for t in lifecycle.definition.transitions_from(opp.state)}
     titles = {t.trigger: t.title for t in lifecycle.definition.transitions_from(opp.state)}

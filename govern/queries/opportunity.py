@@ -1,0 +1,31 @@
+"""What the opportunity page reads about one opportunity, in a fixed number of statements whatever the portfolio holds.
+
+The opportunity comes with its owner and journeys joined, and its evidence (each insight joined with its steps and their
+journeys), targeted KPIs, solutions and scoring inputs one statement each, so rendering the page never lazy-loads a row
+per related object. The insights offered for linking are the newest ones not yet linked, capped: the form takes any key
+typed, the list only suggests.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from govern.model import Insight, Opportunity, OpportunityKpi, Step, opportunity_insight
+
+LINKABLE_SHOWN = 200  # suggestions in the "add evidence" box (newest first); any other key can still be typed
+
+
+def opportunity_page_loads() -> tuple:
+    """Loader options for `get_opportunity(..., load=...)`: everything the opportunity page shows of it."""
+    return (joinedload(Opportunity.owner), joinedload(Opportunity.journeys),
+            selectinload(Opportunity.insights).joinedload(Insight.steps).joinedload(Step.journey),
+            selectinload(Opportunity.kpi_links).joinedload(OpportunityKpi.kpi),
+            selectinload(Opportunity.solutions), selectinload(Opportunity.score_inputs))
+
+
+def linkable_insights(session: Session, opportunity_id: int, limit: int = LINKABLE_SHOWN) -> list[Insight]:
+    """The newest insights not linked to the opportunity yet (at most `limit`), newest first: one statement."""
+    linked = sa.select(opportunity_insight.c.insight_id).where(opportunity_insight.c.opportunity_id == opportunity_id)
+    return list(session.scalars(sa.select(Insight).where(Insight.id.not_in(linked))
+                                .order_by(Insight.number.desc()).limit(limit)))
