@@ -14,6 +14,7 @@ from flask_smorest import Page
 from govern.errors import PreconditionFailed
 from govern.http.errors import ERROR_WORDS, MAX_ID, ErrorResponseSchema, IdConverter
 from govern.http.request import db_session
+from govern.queries.paging import page_with_total
 
 
 def _id_schema(converter, *_args, **_kwargs):
@@ -58,19 +59,24 @@ class Blueprint(SmorestBlueprint):
 
 
 class SelectPage(Page):
-    """A page of a SQLAlchemy select, run on the request's session (flask-smorest puts the totals in X-Pagination)."""
+    """A page of a SQLAlchemy select (or of a core `PagedRead`), run on the request's session: the page's rows and
+    the list's total come in one statement (flask-smorest puts the totals in X-Pagination)."""
+
+    def __init__(self, collection, page_params):
+        offset, limit = page_params.first_item, page_params.page_size
+        if isinstance(collection, sa.Select):
+            self._items, self._total = page_with_total(db_session(), collection, offset, limit)
+        else:
+            self._items, self._total = collection.page(db_session(), offset, limit)
+        super().__init__(collection, page_params)
 
     @property
     def item_count(self) -> int:
-        counted = self.collection.order_by(None).subquery()
-        return db_session().scalar(sa.select(sa.func.count()).select_from(counted)) or 0
+        return self._total
 
     @property
     def items(self) -> list:
-        if self.page_params.first_item > MAX_ID:
-            return []  # far past the end (and past what a database offset holds)
-        query = self.collection.offset(self.page_params.first_item).limit(self.page_params.page_size)
-        return list(db_session().scalars(query).unique())
+        return self._items
 
 
 def sort_clause(sort: str | None, columns: Mapping[str, Any], default: str) -> list:

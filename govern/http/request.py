@@ -11,7 +11,7 @@ from govern.errors import PermissionDenied, Unauthenticated
 from govern.http.csrf import CSRF_SESSION_KEY
 from govern.policy import Actor
 from govern.runtime import Runtime
-from govern.services.common import load_actor
+from govern.services.common import load_actor, person_with_seats
 from govern.model import Person
 from govern.services.people import person_for_token, session_is_current
 
@@ -47,18 +47,19 @@ def current_actor(required: bool = True) -> Actor | None:
         scheme, _, secret = header.partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
             raise Unauthenticated("use 'Authorization: Bearer <token>'")
-        g.person = person_for_token(session, secret.strip())
-        actor = load_actor(session, g.person)
+        g.person, seats = person_for_token(session, secret.strip())
+        actor = load_actor(session, g.person, seats=seats)
     elif web_session.get("person_id"):
         _check_cookie_write()
         try:
-            person = session.get(Person, int(web_session["person_id"]))
+            found = person_with_seats(session, Person.id == int(web_session["person_id"]))
         except (ValueError, TypeError):
-            person = None
+            found = None
+        person, seats = found if found is not None else (None, [])
         # Server-side revocation: the cookie names the session version it was signed in with; sign-out, a password
         # change, deactivation or a lost role moved the person's version on, and every older cookie stops working.
         if person is not None and session_is_current(person, web_session.get("session_version")):
-            actor = load_actor(session, person)
+            actor = load_actor(session, person, seats=seats)
             g.person = person  # held for the request: the identity map alone keeps it only weakly
             g.password_reset_required = bool(person.password_reset_required)
             if g.password_reset_required and request.path.startswith("/api/"):

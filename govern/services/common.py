@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, contains_eager, joinedload
@@ -22,15 +22,33 @@ OPP_REF = re.compile(r"^(?:OPP-)?(\d+)$", re.IGNORECASE)
 INS_REF = re.compile(r"^(?:INS-)?(\d+)$", re.IGNORECASE)
 
 
-def load_actor(session: Session, person: Person | int | str) -> Actor:
-    """The roles a person holds and the journeys each scoped role covers (a seat's journey includes its subtree)."""
+Seat = tuple[str, "int | None"]  # a council seat as (role, journey id or None for organisation-wide)
+
+
+def load_actor(session: Session, person: Person | int | str, *, seats: Iterable[Seat] | None = None) -> Actor:
+    """The roles a person holds and the journeys each scoped role covers (a seat's journey includes its subtree).
+
+    `seats`: the person's council seats when the caller read them with the person (see `person_with_seats`)."""
     if not isinstance(person, Person):
         person = get_person(session, person)
-    return load_actors(session, [person])[person.id]
+    return load_actors(session, [person], seats=None if seats is None else {person.id: list(seats)})[person.id]
 
 
-def load_actors(session: Session, people: list[Person]) -> dict[int, Actor]:
-    """{person id: Actor} for many people at once, by the one rule (three statements whatever their number):
+def person_with_seats(session: Session, *where) -> tuple[Person, list[Seat]] | None:
+    """The one person matching `where` (clauses on Person, e.g. its id)
+    with their council seats, in one statement: the seats come along through an outer join, oldest seat first."""
+    rows = session.execute(sa.select(Person, CouncilSeat.role, CouncilSeat.journey_id)
+                           .outerjoin(CouncilSeat, CouncilSeat.person_id == Person.id)
+                           .where(*where).order_by(CouncilSeat.id)).all()
+    if not rows:
+        return None
+    return rows[0][0], [(role, journey_id) for _, role, journey_id in rows if role is not None]
+
+
+def load_actors(session: Session, people: list[Person],
+                seats: Mapping[int, list[Seat]] | None = None) -> dict[int, Actor]:
+    """{person id: Actor} for many people at once, by the one rule (three statements whatever their number, two when
+    the caller passes the people's `seats`, read with them):
 
     an inactive person is a viewer only; an admin flag adds `admin`; every council seat adds its role, scoped to the
     seat's journey and its subtree, or to every journey when the seat has none; owning journeys adds `owner`,
@@ -45,12 +63,14 @@ def load_actors(session: Session, people: list[Person]) -> dict[int, Actor]:
         if journey.owner_id in active:
             owned.setdefault(journey.owner_id, set()).add(journey.id)
     all_ids = {journey.id for journey in ref.journeys}
-    seats: dict[int, list[tuple[str, int | None]]] = {}
-    if ids:
+    held: dict[int, list[Seat]] = {}
+    if seats is not None:
+        held = {person_id: list(seats.get(person_id, ())) for person_id in ids}
+    elif ids:
         for person_id, role, journey_id in session.execute(
                 sa.select(CouncilSeat.person_id, CouncilSeat.role, CouncilSeat.journey_id)
                 .where(CouncilSeat.person_id.in_(ids)).order_by(CouncilSeat.id)):
-            seats.setdefault(person_id, []).append((role, journey_id))
+            held.setdefault(person_id, []).append((role, journey_id))
     subtrees: dict[int, set[int]] = {}
     custom = None
     words = vocabulary_of(session)
@@ -63,7 +83,7 @@ def load_actors(session: Session, people: list[Person]) -> dict[int, Actor]:
         scopes: dict[str, set[int]] = {}
         if person.is_admin:
             roles.add("admin")
-        mine = seats.get(person.id, [])
+        mine = held.get(person.id, [])
         for role, journey_id in mine:
             roles.add(role)
             if journey_id is not None:

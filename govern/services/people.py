@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from govern import audit, notifications
 from govern.db import dialect_insert
@@ -17,7 +17,7 @@ from govern.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Un
 from govern.model import COUNCIL_ROLES, ApiToken, CouncilSeat, Person, SigninThrottle, utcnow
 from govern.passwords import hash_password, verify_password
 from govern.policy import Actor, require_not_self, seat_action
-from govern.services.common import get_journey, get_person, require_text
+from govern.services.common import Seat, get_journey, get_person, require_text
 
 HANDLE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -306,18 +306,23 @@ def sign_out(session: Session, actor: Actor) -> None:
         session.commit()
 
 
-def person_for_token(session: Session, secret: str) -> Person:
-    """The person behind a bearer token; records its last use."""
-    token = session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == _hash_token(secret or ""))
-                           .options(joinedload(ApiToken.person)))
-    if token is None or token.revoked_at is not None or not token.person.active:
+def person_for_token(session: Session, secret: str) -> tuple[Person, list[Seat]]:
+    """The person behind a bearer token and their council seats, read in one statement (the seats through an outer
+    join, so that loading the caller's actor needs no statement of its own for them); records the token's last use."""
+    rows = session.execute(
+        sa.select(ApiToken, Person, CouncilSeat.role, CouncilSeat.journey_id)
+        .join(Person, Person.id == ApiToken.person_id)
+        .outerjoin(CouncilSeat, CouncilSeat.person_id == Person.id)
+        .where(ApiToken.token_hash == _hash_token(secret or "")).order_by(CouncilSeat.id)).all()
+    token, person = (rows[0][0], rows[0][1]) if rows else (None, None)
+    if token is None or token.revoked_at is not None or not person.active:
         raise Unauthenticated("invalid or revoked API token")
     now = utcnow()
     # Recorded at most once a minute, so that reads do not turn every API call into a write.
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         token.last_used_at = now
         session.commit()
-    return token.person
+    return person, [(role, journey_id) for _, _, role, journey_id in rows if role is not None]
 
 
 def list_tokens(session: Session, actor: Actor) -> list[ApiToken]:
