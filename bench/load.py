@@ -11,7 +11,8 @@ holding 10,000 opportunities (issue 16).
    `/healthz` as the baseline of the same run (no database: its time is the time spent waiting for a free worker).
 4. Printed: p50/p95/p99 and count by page, server errors (5xx or no answer: the goal is 0), legitimate domain refusals
    (409/403 and form error notices, named by their message: guards unmet, decided by someone faster, ...), unexpected
-   answers, what changed, and the audit chain verified (`govern.audit.verify`, as `govern audit verify` does).
+   answers, what changed, the time inside the app by route (the app's own /metrics histogram, read before the server
+   stops: no queueing in it), and the audit chain verified (`govern.audit.verify`, as `govern audit verify` does).
 
 Times are wall-clock on a shared machine (the load generator runs on it too): read them as orders of magnitude and
 compare pages with each other and with the /healthz baseline (the machine's load average is printed too); the server
@@ -180,6 +181,46 @@ def report(results: dict, duration: int, users: int, opportunities: int, workers
             print(f"  {n:6}  {what}")
 
 
+def server_times(base: str) -> dict[str, tuple[int, float, dict[float, float]]]:
+    """The app's own request-duration histogram (`/metrics`, every worker): per route, count, seconds in all and the
+    cumulative count per bucket bound, summed over methods and statuses. This is the time inside the app, without the
+    wait for a free worker thread that the client-side times include."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"{base}/metrics", timeout=60) as response:
+        text = response.read().decode()
+    routes: dict[str, list] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != "govern_http_request_duration_seconds":
+            continue
+        for sample in family.samples:
+            route = f"{sample.labels['method']} {sample.labels['route']}"
+            count, total, buckets = routes.setdefault(route, [0, 0.0, {}])
+            if sample.name.endswith("_count"):
+                routes[route][0] += int(sample.value)
+            elif sample.name.endswith("_sum"):
+                routes[route][1] += sample.value
+            elif sample.name.endswith("_bucket"):
+                bound = float(sample.labels["le"])
+                buckets[bound] = buckets.get(bound, 0) + sample.value
+    return {route: (count, total, buckets) for route, (count, total, buckets) in routes.items()}
+
+
+def report_server_times(routes: dict[str, tuple[int, float, dict[float, float]]]) -> None:
+    def bound(buckets: dict[float, float], count: int, p: float) -> str:
+        for le in sorted(buckets):
+            if buckets[le] >= p / 100 * count:
+                return f"<= {le:g} s" if le != float("inf") else "> " + f"{max(b for b in buckets if b != float('inf')):g} s"
+        return "-"
+
+    print("Time inside the app by route (its /metrics histogram, all workers; no queueing):")
+    print(f"  {'route':52} {'count':>6} {'mean ms':>8} {'p50':>10} {'p95':>10}")
+    for route, (count, total, buckets) in sorted(routes.items(), key=lambda item: -item[1][1] / max(1, item[1][0])):
+        if count:
+            print(f"  {route:52} {count:6} {total / count * 1000:8.0f} {bound(buckets, count, 50):>10} "
+                  f"{bound(buckets, count, 95):>10}")
+
+
 def verify_audit(url: str) -> bool:
     from govern import audit
     from govern.db import Database
@@ -217,6 +258,7 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     try:
         results = run_locust(base, args.users, args.duration, tokens, args.opportunities, tmp)
+        in_app = server_times(base)
     finally:
         stop(server)
     server_output = server_log.read_text()
@@ -226,6 +268,7 @@ def main() -> None:
         first = server_output.index("Traceback")
         print("First traceback in the server log:\n" + "\n".join(server_output[first:].splitlines()[:40]))
     report(results, args.duration, args.users, args.opportunities, args.workers)
+    report_server_times(in_app)
     print(f"Machine load average (1 min): {load_before:.1f} before the run, {os.getloadavg()[0]:.1f} at its end "
           f"({os.cpu_count()} CPUs; the load generator runs here too)")
     print(f"Tracebacks in the server log: {tracebacks}; workers killed (timeout): {worker_deaths} "
