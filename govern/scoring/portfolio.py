@@ -19,13 +19,14 @@ from govern.model import (
     EvidenceSummary, Journey, Opportunity, ScoreInput, opportunity_journey, utcnow,
 )
 from govern.policy import Actor
-from govern.queries.portfolio import PortfolioFilter, portfolio_ids
+from govern.queries.portfolio import PortfolioFilter, filter_clauses, portfolio_ids
 from govern.queries.reference import reference
 from govern.scoring.config import ScoringConfig, load_scoring_config
 from govern.scoring.evidence import STALE_DAYS, evidence_strength_of
 from govern.scoring.inputs import COMPUTED_INPUTS, InputSpec
 from govern.scoring.models import BUILTIN_INPUTS, Score, ScoringModel
-from govern.scoring.ranking import rank
+from govern.scoring.ranking import Ranked, rank
+from govern.scoring.sql import scored_query
 from govern.services.common import get_opportunity, get_setting
 from govern.services.opportunities import check_version
 
@@ -191,15 +192,7 @@ def portfolio_query(names: list[str], opportunity_ids: Iterable[int] | None = No
     evidence (`govern.services.summary`), so ranking reads one row per opportunity instead of every link."""
     ids = None if opportunity_ids is None else list(opportunity_ids)
     summary = EvidenceSummary
-    inputs = (
-        sa.select(ScoreInput.opportunity_id.label("opp_id"),
-                  *[sa.func.max(sa.case((ScoreInput.name == n, ScoreInput.value))).label(f"in_{i}")
-                    for i, n in enumerate(names)])
-        .group_by(ScoreInput.opportunity_id)
-    )
-    if ids is not None:  # filter inside the aggregate too, so one opportunity costs one opportunity's work
-        inputs = inputs.where(ScoreInput.opportunity_id.in_(ids))
-    inputs = inputs.subquery("inputs")
+    inputs = _pivoted_inputs(names, ids)
     query = (
         sa.select(Opportunity.id, Opportunity.number, Opportunity.title, Opportunity.state, Opportunity.owner_id,
                   summary.insight_count, summary.journey_count, summary.source_count, summary.newest_observed_on,
@@ -210,6 +203,19 @@ def portfolio_query(names: list[str], opportunity_ids: Iterable[int] | None = No
     if ids is not None:
         query = query.where(Opportunity.id.in_(ids))
     return query
+
+
+def _pivoted_inputs(names: list[str], ids: list[int] | None = None) -> sa.Subquery:
+    """The recorded inputs in `names`, one row per opportunity (`opp_id`, then columns `in_0 … in_n`)."""
+    inputs = (
+        sa.select(ScoreInput.opportunity_id.label("opp_id"),
+                  *[sa.func.max(sa.case((ScoreInput.name == n, ScoreInput.value))).label(f"in_{i}")
+                    for i, n in enumerate(names)])
+        .group_by(ScoreInput.opportunity_id)
+    )
+    if ids is not None:  # filter inside the aggregate too, so one opportunity costs one opportunity's work
+        inputs = inputs.where(ScoreInput.opportunity_id.in_(ids))
+    return inputs.subquery("inputs")
 
 
 @contextlib.contextmanager
@@ -266,9 +272,19 @@ def _load_portfolio(session: Session, config: ScoringConfig, today: dt.date,
     return names, rows
 
 
-def _score_rows(session: Session, config: ScoringConfig, names: list[str], rows: list[_Row]) -> dict[str, Any]:
+def _evidence(n: int | None, j: int | None, s: int | None, newest: dt.date | str | None,
+              today: dt.date) -> tuple[int, int, int, int | None]:
+    """(insights, journeys, sources, age in days) as `_Row.evidence` holds them."""
+    if isinstance(newest, str):  # a bare aggregate over a date column may come back as text
+        newest = dt.date.fromisoformat(newest[:10])
+    return n or 0, j or 0, s or 0, None if newest is None else max(0, (today - newest).days)
+
+
+def _score_rows(session: Session, config: ScoringConfig, names: list[str], rows: list[_Row],
+                journey_models: Mapping[int, str] | None = None) -> dict[str, Any]:
     """Assign each row its model and score; returns the per-model portfolio bounds (for explanations)."""
-    journey_models = _journey_models(session, config)
+    if journey_models is None:
+        journey_models = _journey_models(session, config)
     if journey_models:
         links: dict[int, list[int]] = {}
         for opp_id, journey_id in session.execute(sa.select(opportunity_journey.c.opportunity_id,
@@ -327,16 +343,20 @@ def score_and_rank(session: Session, opportunity: Opportunity, *, config: Scorin
     return config.models[row.model].score(row.values(names), bounds.get(row.model)), position, len(ranked)
 
 
-def _filter_ids(session: Session, *, journey: str | None = None, state: str | Iterable[str] | None = None,
-                owner: str | None = None, persona: str | None = None, text: str | None = None,
-                open_only: bool = False) -> set[int] | None:
-    """The opportunity ids the portfolio filter allows (govern.queries.portfolio; None: no filter)."""
+def _portfolio_filter(*, journey: str | None = None, state: str | Iterable[str] | None = None,
+                      owner: str | None = None, persona: str | None = None, text: str | None = None,
+                      open_only: bool = False) -> PortfolioFilter | None:
+    """The portfolio filter (govern.queries.portfolio) of these arguments; None: no filter."""
     states = (state,) if isinstance(state, str) else tuple(state or ())
     flt = PortfolioFilter(open_only=open_only, journey=journey or None, owner=owner or None, persona=persona or None,
                           states=states, text=text or None)
-    if flt == PortfolioFilter(open_only=False):
-        return None
-    return portfolio_ids(session, flt)
+    return None if flt == PortfolioFilter(open_only=False) else flt
+
+
+def _filter_ids(session: Session, **filters: Any) -> set[int] | None:
+    """The opportunity ids the portfolio filter allows (None: no filter)."""
+    flt = _portfolio_filter(**filters)
+    return None if flt is None else portfolio_ids(session, flt)
 
 
 def rank_portfolio(session: Session, *, journey: str | None = None, state: str | Iterable[str] | None = None,
@@ -353,14 +373,16 @@ def rank_portfolio(session: Session, *, journey: str | None = None, state: str |
     """
     config = scoring_config(session)
     today = today or utcnow().date()
-    allowed = _filter_ids(session, journey=journey, state=state, owner=owner, persona=persona, text=text,
-                          open_only=open_only)
-    with _gc_paused():
-        names, rows = _load_portfolio(session, config, today)
-        bounds = _score_rows(session, config, names, rows)
-        if allowed is not None:
-            rows = [row for row in rows if row.id in allowed]
-        ranked = rank([(row, row.model, row.value, (-row.strength, row.number)) for row in rows], limit)
+    flt = _portfolio_filter(journey=journey, state=state, owner=owner, persona=persona, text=text,
+                            open_only=open_only)
+    journey_models = _journey_models(session, config)
+    model = config.model(config.default)
+    if limit is not None and not journey_models and model.fast(model.recorded_inputs) is not None:
+        # A page, and one model with a positional formula scores every opportunity: the database scores and orders
+        # them all and returns the page (govern.scoring.sql); the same scores as the Python path, to the last bit.
+        names, bounds, ranked = _rank_in_sql(session, model, flt, limit, today)
+    else:
+        names, bounds, ranked = _rank_in_python(session, config, journey_models, flt, limit, today)
     people = {p.id: p.handle for p in reference(session).people}
     journeys = _journey_keys(session, [r.key.id for r in ranked]) if explain else {}
     out = []
@@ -379,6 +401,65 @@ def rank_portfolio(session: Session, *, journey: str | None = None, state: str |
                         explanation=score.explanation, missing=score.missing, error=score.error)
         out.append(item)
     return out
+
+
+def _rank_in_python(session: Session, config: ScoringConfig, journey_models: Mapping[int, str],
+                    flt: PortfolioFilter | None, limit: int | None, today: dt.date
+                    ) -> tuple[list[str], dict[str, Any], list[Ranked]]:
+    """(input names, bounds per model, ranked rows): the whole portfolio loaded and scored here, any models."""
+    allowed = None if flt is None else portfolio_ids(session, flt)
+    with _gc_paused():
+        names, rows = _load_portfolio(session, config, today)
+        bounds = _score_rows(session, config, names, rows, journey_models)
+        if allowed is not None:
+            rows = [row for row in rows if row.id in allowed]
+        return names, bounds, rank([(row, row.model, row.value, (-row.strength, row.number)) for row in rows], limit)
+
+
+def _rank_in_sql(session: Session, model: ScoringModel, flt: PortfolioFilter | None, limit: int | None,
+                 today: dt.date) -> tuple[list[str], dict[str, Any], list[Ranked]]:
+    """:func:`rank` of the (filtered) portfolio under one positional model, computed by the database: scored,
+    ordered (score, then evidence strength, then the older opportunity; unscored last) and cut to `limit`; the
+    lowest and highest score (for the relative score) come from the same scored rows."""
+    names = model.recorded_inputs
+    clauses = filter_clauses(session, flt) if flt is not None else []
+    summary = EvidenceSummary
+    inputs = _pivoted_inputs(names)
+    rows = (
+        sa.select(Opportunity.id, Opportunity.number, Opportunity.title, Opportunity.state, Opportunity.owner_id,
+                  summary.insight_count.label("insights"), summary.journey_count.label("journeys"),
+                  summary.source_count.label("sources"), summary.newest_observed_on.label("newest"),
+                  *[inputs.c[f"in_{i}"] for i in range(len(names))])
+        .outerjoin(summary, summary.opportunity_id == Opportunity.id)
+        .outerjoin(inputs, inputs.c.opp_id == Opportunity.id)
+        .where(*clauses)
+    )
+    dialect = session.get_bind().dialect.name
+    scored, score = scored_query(rows, today=today, dialect=dialect, formula=model.positional(),
+                                 evidence_weight=model.evidence_weight,
+                                 inputs=[f"in_{i}" for i in range(len(names))])
+    scored = scored.cte("scored")
+    page = (sa.select(scored).order_by(sa.desc(scored.c.score).nulls_last(), scored.c.strength.desc(),
+                                       scored.c.number))
+    if limit is not None:
+        page = page.limit(max(0, int(limit)))
+    connection = session.connection()
+    if limit is None:  # every row comes back: the lowest and highest score are among them
+        result = connection.execute(page).all()
+        scores = [r.score for r in result if r.score is not None]
+        low, high = (min(scores), max(scores)) if scores else (None, None)
+    else:
+        low, high = connection.execute(sa.select(sa.func.min(scored.c.score), sa.func.max(scored.c.score))).one()
+        result = connection.execute(page).all()
+    ranked = []
+    span = None if low is None else high - low
+    for position, r in enumerate(result, start=1):
+        row = _Row(r.id, r.number, r.title, r.state, r.owner_id, [getattr(r, f"in_{i}") for i in range(len(names))],
+                   _evidence(r.insights, r.journeys, r.sources, r.newest, today), r.strength)
+        row.model, row.value = model.name, r.score
+        relative = None if r.score is None else (100.0 if span == 0 else 100.0 * (r.score - low) / span)
+        ranked.append(Ranked(row, model.name, r.score, relative, None if r.score is None else position))
+    return names, {model.name: None}, ranked
 
 
 def _journey_keys(session: Session, opp_ids: list[int]) -> dict[int, list[str]]:
