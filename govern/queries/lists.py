@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Sequence, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from govern.errors import InvalidInput, NotFound
 from govern.model import (
@@ -299,7 +299,7 @@ def evidence_page(session: Session, q: EvidenceList) -> Page[EvidenceRow]:
     order = [column.desc() if q.descending else column.asc(), Insight.number.desc()]
     insights = list(session.scalars(
         sa.select(Insight).where(*clauses).order_by(*order).limit(q.per_page).offset((q.page - 1) * q.per_page)
-        .options(selectinload(Insight.steps).selectinload(Step.journey))))
+        .options(joinedload(Insight.created_by), selectinload(Insight.steps).joinedload(Step.journey))))
     ids = [i.id for i in insights]
     used: dict[int, list[Opportunity]] = {}
     if ids:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import sqlalchemy as sa
 from flask import g, redirect, render_template, request, session as web_session, url_for
 from werkzeug.exceptions import HTTPException, default_exceptions
@@ -127,8 +129,9 @@ def format_when(value, weekday: bool = False) -> str:
 
 @bp.app_template_filter("day")
 def format_day(value) -> str:
-    """A date, or a moment's local date: '25 Nov 2026'."""
-    return local_day(value, display_zone(db_session()))
+    """A date, or a moment's local date: '25 Nov 2026' (the display zone is read only for a moment: a date has none)."""
+    moment = isinstance(value, dt.datetime) or (isinstance(value, str) and "T" in value)
+    return local_day(value, display_zone(db_session()) if moment else None)
 
 
 @bp.app_template_filter("iso_local")

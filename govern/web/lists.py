@@ -7,7 +7,8 @@ from flask import render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
 from govern.errors import InvalidInput, NotFound
-from govern.model import Journey, Kpi, Person, Persona
+from govern.model import Kpi
+from govern.queries.reference import reference
 from govern.services.evidence import evidence_kinds
 from govern.queries.lists import (
     EVIDENCE_SORTS, OPPORTUNITY_SORTS, PAGE_SIZES, EvidenceList, OpportunityList, Page, evidence_page,
@@ -35,14 +36,21 @@ def view_url(endpoint: str, **changes) -> str:
     return url_for(endpoint, **args.to_dict(flat=False))
 
 
-def _options(session) -> dict:
-    return {
-        "journeys": session.execute(sa.select(Journey.key, Journey.name).order_by(Journey.name)).all(),
-        "owners": session.execute(sa.select(Person.handle, Person.name).where(Person.active.is_(True))
-                                  .order_by(Person.name)).all(),
-        "personas": session.execute(sa.select(Persona.key, Persona.name).order_by(Persona.name)).all(),
-        "kpis": session.execute(sa.select(Kpi.key, Kpi.name).order_by(Kpi.name)).all(),
-    }
+def _options(session, *lists: str) -> dict:
+    """The filters' choices a list view offers (all four unless named): journeys, people and personas from the
+    transaction's reference snapshot, KPIs read when asked for."""
+    ref = reference(session)
+    wanted = lists or ("journeys", "owners", "personas", "kpis")
+    options: dict = {}
+    if "journeys" in wanted:
+        options["journeys"] = [(j.key, j.name) for j in ref.journeys_by_name()]
+    if "owners" in wanted:
+        options["owners"] = [(p.handle, p.name) for p in ref.active_people()]
+    if "personas" in wanted:
+        options["personas"] = [(p.key, p.name) for p in ref.personas]
+    if "kpis" in wanted:
+        options["kpis"] = session.execute(sa.select(Kpi.key, Kpi.name).order_by(Kpi.name)).all()
+    return options
 
 
 @bp.get("/opportunities")
@@ -78,7 +86,8 @@ def evidence_list():
     except (InvalidInput, NotFound) as exc:
         problem, query, page = exc.message, EvidenceList(), Page([], 0, 1, PAGE_SIZES[0])
     kinds = list(dict.fromkeys([*evidence_kinds(session), *insight_kinds_in_use(session)]))
-    return render_template("evidence.html", query=query, page=page, problem=problem, options=_options(session),
+    return render_template("evidence.html", query=query, page=page, problem=problem,
+                           options=_options(session, "journeys", "personas"),
                            kinds=kinds, steps=step_choices(session), sorts=EVIDENCE_SORTS, page_sizes=PAGE_SIZES,
                            view_url=view_url, endpoint="web.evidence_list",
                            can_record=me.can("evidence.record"), can_link=me.can("evidence.link")), \

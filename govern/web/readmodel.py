@@ -18,7 +18,7 @@ from govern.model import (
 )
 from govern.policy import Actor
 from govern.scoring import rank_portfolio, score_opportunity
-from govern.queries.reference import reference
+from govern.queries.reference import JourneyRef, reference
 from govern.queries.requests import pending_requests_of as pending_requests_by_opportunity
 from govern.queries.rights import decision_rights as core_decision_rights
 from govern.queries.states import ACTIVE, OPEN_KINDS, state_catalog
@@ -257,17 +257,21 @@ def last_activity(session: Session) -> dict[int, dt.datetime]:
     return out
 
 
-def step_choices(session: Session) -> list[tuple[Journey, list[Step]]]:
-    """Every step, grouped by journey, for the step pickers in forms."""
-    journeys = list(session.scalars(sa.select(Journey).order_by(Journey.position, Journey.id)))
-    children: dict[int | None, list[Journey]] = {}
+def step_choices(session: Session) -> list[tuple[JourneyRef, list[Step]]]:
+    """Every step, grouped by journey, for the step pickers in forms: the journeys from the reference snapshot, the
+    steps in one statement."""
+    journeys = sorted(reference(session).journeys, key=lambda j: (j.position, j.id))
+    steps: dict[int, list[Step]] = {}
+    for step in session.scalars(sa.select(Step).order_by(Step.journey_id, Step.position, Step.id)):
+        steps.setdefault(step.journey_id, []).append(step)
+    children: dict[int | None, list[JourneyRef]] = {}
     for j in journeys:
         children.setdefault(j.parent_id, []).append(j)
-    out: list[tuple[Journey, list[Step]]] = []
+    out: list[tuple[JourneyRef, list[Step]]] = []
     todo = list(reversed(children.get(None, [])))
     while todo:  # depth first: a journey, then the journeys below it, as in the framework tree
         j = todo.pop()
-        if j.steps:
-            out.append((j, list(j.steps)))
+        if j.id in steps:
+            out.append((j, steps[j.id]))
         todo.extend(reversed(children.get(j.id, [])))
     return out
