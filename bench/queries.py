@@ -187,6 +187,12 @@ def measure(db: Database, app, show: str | None = None) -> dict[str, int]:
                                   owner="lotte").id
         parkable = create_opportunity(s, actors["sam"], title="How might we bench the move?",
                                       journeys=["moving-house"], owner="sam").id
+        # One request that stays pending while the pages are measured, so that the example's pages show an awaiting
+        # badge and pending requests as the big data set's do: the columns then differ only in the number of rows.
+        waiting = create_opportunity(s, actors["lotte"], title="How might we bench the waiting?",
+                                     journeys=[j.key for j in model.journeys], insights=[i.key for i in model.insights],
+                                     owner="lotte").id
+        assert lifecycle.request_transition(s, actors["lotte"], waiting, "prioritise").request is not None
 
     with db.session_scope() as s:
         result = count("request_transition (asks approval)",
