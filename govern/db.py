@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from pathlib import Path
 from typing import Iterator
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -135,6 +137,33 @@ def dialect_insert(session: Session, table):
     """An INSERT for `table` with the dialect's ON CONFLICT clauses (SQLite and PostgreSQL share the API)."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     return dialect.insert(table)
+
+
+class json_rows(sa.sql.functions.GenericFunction):
+    """An aggregate: the group's rows as one JSON text, an array of arrays of the given columns (`[[1, "a"], …]`).
+
+    SQLite: json_group_array(json_array(…)); PostgreSQL: json_agg(json_build_array(…))::text. The order of the
+    rows is not defined (SQLite before 3.44 cannot order inside an aggregate): include what to sort by and sort after
+    `from_json_rows`. An empty group gives '[]' on SQLite and NULL on PostgreSQL; `from_json_rows` reads both as []."""
+
+    type = sa.Text()
+    inherit_cache = True
+    name = "json_rows"
+
+
+@compiles(json_rows, "sqlite")
+def _json_rows_sqlite(element, compiler, **kw):
+    return f"json_group_array(json_array({compiler.process(element.clauses, **kw)}))"
+
+
+@compiles(json_rows, "postgresql")
+def _json_rows_postgresql(element, compiler, **kw):
+    return f"CAST(json_agg(json_build_array({compiler.process(element.clauses, **kw)})) AS TEXT)"
+
+
+def from_json_rows(text: str | None) -> list[list]:
+    """The rows a `json_rows` aggregate gave (None, from an empty group on PostgreSQL, is no rows)."""
+    return json.loads(text) if text else []
 
 
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "END")

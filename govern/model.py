@@ -321,6 +321,23 @@ class Opportunity(Base):
     def key(self) -> str:
         return f"OPP-{self.number}"
 
+    # The keys of what it links to, as the API shows them; a list's row (govern.queries.listings) has the same names.
+    @property
+    def journey_keys(self) -> list[str]:
+        return [j.key for j in self.journeys]
+
+    @property
+    def insight_keys(self) -> list[str]:
+        return [i.key for i in self.insights]
+
+    @property
+    def kpi_keys(self) -> list[str]:
+        return [link.kpi.key for link in self.kpi_links]
+
+    @property
+    def solution_keys(self) -> list[str]:
+        return [s.key for s in self.solutions]
+
 
 class EvidenceSummary(Base):
     """What backs an opportunity, kept current in the same transaction as every change of its evidence (an insight

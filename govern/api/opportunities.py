@@ -7,7 +7,6 @@ Optimistic locking is visible over HTTP: every opportunity answer carries `ETag:
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.orm import joinedload, selectinload
 
 from govern.http.openapi import Blueprint, SelectPage, etag_for, if_match_version, sort_clause
 from govern.http.request import current_actor, db_session
@@ -18,8 +17,9 @@ from govern.api.schemas import (
     CheckSchema, TickSchema, UntickQuerySchema,
 )
 from govern.errors import NotFound
-from govern.model import ApprovalRequest, Opportunity, OpportunityKpi, Solution
-from govern.queries.portfolio import PortfolioFilter, filter_clauses
+from govern.model import ApprovalRequest, Opportunity, Solution
+from govern.queries.listings import opportunity_listing
+from govern.queries.portfolio import PortfolioFilter
 from govern.services import opportunities as opportunity_service
 from govern.services.common import OPP_REF, get_opportunity
 from govern.workflows import checklist, services as lifecycle
@@ -58,15 +58,10 @@ def list_opportunities(args):
     `open` (only opportunities in an open state: kind active or evaluation); sortable. An unknown journey, owner or
     persona is a 404 naming it."""
     current_actor().require("read")
-    session = db_session()
     flt = PortfolioFilter(open_only=bool(args.get("open")), journey=args.get("journey"), owner=args.get("owner"),
                           persona=args.get("persona"), states=(args["state"],) if args.get("state") else (),
                           text=args.get("q"))
-    # Everything a listed opportunity shows, read for the whole page at once (never once per row).
-    return (sa.select(Opportunity).where(*filter_clauses(session, flt))
-            .order_by(*sort_clause(args.get("sort"), SORTS, "number")).options(
-        joinedload(Opportunity.owner), selectinload(Opportunity.journeys), selectinload(Opportunity.insights),
-        selectinload(Opportunity.kpi_links).joinedload(OpportunityKpi.kpi), selectinload(Opportunity.solutions)))
+    return opportunity_listing(db_session(), flt, sort_clause(args.get("sort"), SORTS, "number"))
 
 
 @blp.route("", methods=["POST"])

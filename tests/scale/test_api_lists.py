@@ -1,0 +1,54 @@
+"""The API lists read a page in one statement (issue 16); what they answer stays what the single resources answer:
+every listed item equals the item read on its own, in every order, and the paging metadata counts the whole list."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.api.conftest import ApiClient
+
+
+@pytest.fixture
+def api(example_app, example_db) -> ApiClient:
+    return ApiClient(example_app, example_db)
+
+
+def _listed(api, path: str, **params) -> tuple[list[dict], dict]:
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    response = api.get(f"{path}?{query}", as_="ana")
+    assert response.status_code == 200, response.get_json()
+    return response.get_json(), json.loads(response.headers["X-Pagination"])
+
+
+def test_a_listed_opportunity_reads_exactly_like_the_opportunity_itself(api):
+    # Give two opportunities everything a listed one embeds: solutions, KPIs, more journeys and evidence.
+    for key in ("OPP-1", "OPP-3"):
+        for title in ("Second thing to try", "First thing to try"):
+            assert api.post(f"/opportunities/{key}/solutions", as_="ana", json={"title": title}).status_code == 201
+    kpis = [k["key"] for k in api.get("/kpis", as_="ana").get_json()][:3]
+    insights = [i["key"] for i in _listed(api, "/insights", page_size=6)[0]]
+    journeys = [j["key"] for j in _listed(api, "/journeys", page_size=4)[0]]
+    response = api.patch("/opportunities/OPP-3", as_="ana",
+                         json={"kpis": list(reversed(kpis)), "insights": insights, "journeys": journeys})
+    assert response.status_code == 200, response.get_json()
+    for sort in ("number", "-title", "state", "-updated_at"):
+        items, paging = _listed(api, "/opportunities", sort=sort, page_size=500)
+        assert paging["total"] == len(items) > 10
+        for item in items:
+            assert item == api.get(f"/opportunities/{item['key']}", as_="ana").get_json(), (sort, item["key"])
+    assert any(item["solutions"] and item["kpis"] for item in items)
+
+
+def test_pages_of_a_list_carry_the_total_of_the_whole_list_also_past_its_end(api):
+    everything, paging = _listed(api, "/opportunities", page_size=500)
+    total = paging["total"]
+    second, paging = _listed(api, "/opportunities", page=2, page_size=5)
+    assert [o["key"] for o in second] == [o["key"] for o in everything[5:10]]
+    assert paging == {"total": total, "total_pages": -(-total // 5), "first_page": 1, "last_page": -(-total // 5),
+                      "page": 2, "previous_page": 1, "next_page": 3}
+    past, paging = _listed(api, "/opportunities", page=99, page_size=5)
+    assert past == [] and paging["total"] == total
+    nothing, paging = _listed(api, "/opportunities", q="no such words anywhere")
+    assert nothing == [] and paging == {"total": 0, "total_pages": 0}
