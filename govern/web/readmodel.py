@@ -82,15 +82,14 @@ def evidence_counts(session: Session) -> dict[int, int]:
 def portfolio(session: Session, *, journey: str | None = None, owner: str | None = None,
               persona: str | None = None, text: str | None = None) -> list[dict[str, Any]]:
     """Every opportunity the filters allow, best first within the ranking, with what a card shows."""
+    # A card shows the score, not how it was made: without the explanations (and each row's journeys, read for them)
+    # ranking 10,000 opportunities costs a fraction (bench/board_pg.py --profile).
     rows: list[dict[str, Any]] = rank_portfolio(session, journey=journey or None, owner=owner or None,
-                                                persona=persona or None, text=text or None)
-    ref = reference(session)  # owners and journeys are named from the transaction's snapshot
-    names = {p.handle: p.name for p in ref.people}
-    journey_names = {j.key: j.name for j in ref.journeys}
+                                                persona=persona or None, text=text or None, explain=False)
+    names = {p.handle: p.name for p in reference(session).people}  # owners named from the transaction's snapshot
     for r in rows:
         r["evidence"] = r["evidence_count"]
         r["owner_name"] = names.get(r.get("owner")) if r.get("owner") else None
-        r["journey_names"] = [(k, journey_names.get(k, k)) for k in r.get("journeys") or []]
     return rows
 
 
