@@ -334,13 +334,35 @@ def score_and_rank(session: Session, opportunity: Opportunity, *, config: Scorin
     read of the portfolio (the page of one opportunity shows all three)."""
     config = config or scoring_config(session)
     today = today or utcnow().date()
+    journey_models = _journey_models(session, config)
+    model = config.model(config.default)
+    if not journey_models and model.fast(model.recorded_inputs) is not None:
+        # One model with a positional formula scores every opportunity: the database scores and orders them all and
+        # returns this one's row with its position (as rank_portfolio's page does), not the whole portfolio.
+        return _score_and_rank_in_sql(session, model, opportunity, today)
     with _gc_paused():
         names, rows = _load_portfolio(session, config, today)
-        bounds = _score_rows(session, config, names, rows)
+        bounds = _score_rows(session, config, names, rows, journey_models)
         ranked = rank([(row, row.model, row.value, (-row.strength, row.number)) for row in rows])
     row = next(r for r in rows if r.id == opportunity.id)
     position = next(entry.rank for entry in ranked if entry.key is row)
     return config.models[row.model].score(row.values(names), bounds.get(row.model)), position, len(ranked)
+
+
+def _score_and_rank_in_sql(session: Session, model: ScoringModel, opportunity: Opportunity, today: dt.date
+                           ) -> tuple[Score, int | None, int]:
+    """:func:`score_and_rank` under one positional model: one statement numbers the scored portfolio in ranking order
+    (score, then evidence strength, then the older opportunity; unscored last) and returns this opportunity's row."""
+    names = model.recorded_inputs
+    scored = _scored_in_sql(session, model, [], today)
+    order = (sa.desc(scored.c.score).nulls_last(), scored.c.strength.desc(), scored.c.number)
+    numbered = sa.select(scored, sa.func.row_number().over(order_by=order).label("position"),
+                         sa.func.count().over().label("total")).subquery("numbered")
+    r = session.connection().execute(sa.select(numbered).where(numbered.c.id == opportunity.id)).one()
+    evidence = _evidence(r.insights, r.journeys, r.sources, r.newest, today)
+    row = _Row(r.id, r.number, r.title, r.state, r.owner_id, [getattr(r, f"in_{i}") for i in range(len(names))],
+               evidence, evidence_strength_of(*evidence))
+    return model.score(row.values(names)), (None if r.score is None else r.position), r.total
 
 
 def _portfolio_filter(*, journey: str | None = None, state: str | Iterable[str] | None = None,
@@ -416,13 +438,11 @@ def _rank_in_python(session: Session, config: ScoringConfig, journey_models: Map
         return names, bounds, rank([(row, row.model, row.value, (-row.strength, row.number)) for row in rows], limit)
 
 
-def _rank_in_sql(session: Session, model: ScoringModel, flt: PortfolioFilter | None, limit: int | None,
-                 today: dt.date) -> tuple[list[str], dict[str, Any], list[Ranked]]:
-    """:func:`rank` of the (filtered) portfolio under one positional model, computed by the database: scored,
-    ordered (score, then evidence strength, then the older opportunity; unscored last) and cut to `limit`; the
-    lowest and highest score (for the relative score) come from the same scored rows."""
+def _scored_in_sql(session: Session, model: ScoringModel, clauses: list, today: dt.date) -> sa.CTE:
+    """The portfolio's opportunities (under `clauses`) scored by the database under one positional model (CTE
+    "scored": id, number, title, state, owner_id, insights, journeys, sources, newest, in_0 … in_n in the model's
+    recorded inputs' order, strength, score)."""
     names = model.recorded_inputs
-    clauses = filter_clauses(session, flt) if flt is not None else []
     summary = EvidenceSummary
     inputs = _pivoted_inputs(names)
     rows = (
@@ -435,10 +455,20 @@ def _rank_in_sql(session: Session, model: ScoringModel, flt: PortfolioFilter | N
         .where(*clauses)
     )
     dialect = session.get_bind().dialect.name
-    scored, score = scored_query(rows, today=today, dialect=dialect, formula=model.positional(),
-                                 evidence_weight=model.evidence_weight,
-                                 inputs=[f"in_{i}" for i in range(len(names))])
-    scored = scored.cte("scored")
+    scored, _score = scored_query(rows, today=today, dialect=dialect, formula=model.positional(),
+                                  evidence_weight=model.evidence_weight,
+                                  inputs=[f"in_{i}" for i in range(len(names))])
+    return scored.cte("scored")
+
+
+def _rank_in_sql(session: Session, model: ScoringModel, flt: PortfolioFilter | None, limit: int | None,
+                 today: dt.date) -> tuple[list[str], dict[str, Any], list[Ranked]]:
+    """:func:`rank` of the (filtered) portfolio under one positional model, computed by the database: scored,
+    ordered (score, then evidence strength, then the older opportunity; unscored last) and cut to `limit`; the
+    lowest and highest score (for the relative score) come from the same scored rows."""
+    names = model.recorded_inputs
+    clauses = filter_clauses(session, flt) if flt is not None else []
+    scored = _scored_in_sql(session, model, clauses, today)
     page = (sa.select(scored).order_by(sa.desc(scored.c.score).nulls_last(), scored.c.strength.desc(),
                                        scored.c.number))
     if limit is not None:

@@ -1,0 +1,36 @@
+"""The opportunity page's score and rank (scoring.score_and_rank) are what scoring one opportunity and ranking the whole
+portfolio give, whether the database ranks (one positional model) or Python does (any other model)."""
+
+import datetime as dt
+
+import sqlalchemy as sa
+
+from govern.model import Opportunity, Setting
+from govern.scoring import rank_portfolio, record_score_inputs, score_and_rank, score_opportunity
+from tests.conftest import actor
+
+TODAY = dt.date(2026, 11, 23)
+
+
+def _agrees_with_score_and_ranking(s) -> None:
+    ranking = rank_portfolio(s, today=TODAY, explain=False)
+    ranks = {row["number"]: row["rank"] for row in ranking}
+    for opp in s.scalars(sa.select(Opportunity).order_by(Opportunity.number)):
+        score, rank, total = score_and_rank(s, opp, today=TODAY)
+        assert (score, rank, total) == (score_opportunity(s, opp, today=TODAY), ranks[opp.number], len(ranking)), opp.key
+
+
+def test_score_and_rank_of_one_opportunity_are_its_score_and_its_place_in_the_whole_ranking(example_db):
+    with example_db.session_scope() as s:
+        lotte = actor(s, "lotte")
+        record_score_inputs(s, lotte, "OPP-1", {"effort": None})  # unscored: missing an input, no rank
+        same = {"reach": 1000, "impact": 1, "confidence": 100, "effort": 1}  # ties broken by evidence, then age
+        for ref in ("OPP-6", "OPP-10"):
+            record_score_inputs(s, lotte, ref, same)
+        _agrees_with_score_and_ranking(s)  # RICE: ranked by the database
+        assert score_and_rank(s, s.scalar(sa.select(Opportunity).where(Opportunity.number == 1)), today=TODAY)[1] is None
+        s.execute(sa.update(Setting).where(Setting.key == "scoring").values(value={
+            "default": "council", "models": {"council": {"kind": "weighted", "criteria": {
+                "reach": 2, "evidence_strength": 3, "effort": -1}}}}))
+        s.commit()
+        _agrees_with_score_and_ranking(s)  # a weighted model normalises across the portfolio: ranked in Python
