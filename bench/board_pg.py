@@ -160,9 +160,9 @@ def main() -> None:
     filtered = f", journey {args.journey}" if args.journey else ""
     print(f"Board on PostgreSQL with {args.opportunities:,} opportunities{filtered}, signed in as the council lead "
           f"({args.rounds} rounds, ms):")
-    print(f"  {'':34} {'p50':>8} {'p95':>8} {'max':>8}")
+    print(f"  {'':56} {'p50':>8} {'p95':>8} {'max':>8}")
     for label, values in ((f"GET {path} (in-process)", board_times), (f"bare SELECT of the {cards} cards", bare_times)):
-        print(f"  {label:34} {percentile(values, 50):8.1f} {percentile(values, 95):8.1f} {values[-1]:8.1f}")
+        print(f"  {label:56} {percentile(values, 50):8.1f} {percentile(values, 95):8.1f} {values[-1]:8.1f}")
     ratio = percentile(board_times, 95) / percentile(bare_times, 95)
     print(f"  board: {counter.count} SQL statements; bare SELECT: 1")
     print(f"Ratio board p95 / bare SELECT p95: {ratio:.1f}x (goal <= 3x) -> {'ok' if ratio <= 3 else 'OVER'}")
