@@ -135,3 +135,19 @@ def test_journey_page_shows_a_capped_list_of_its_opportunities_with_their_total(
     assert everything.opportunity_total == len(everything.opportunities) > 2
     assert capped.opportunity_total == everything.opportunity_total
     assert [o.key for o in capped.opportunities] == [o.key for o in everything.opportunities[:2]]
+
+
+def test_opportunity_page_suggests_the_newest_unlinked_insights_up_to_a_cap(example_db):
+    from govern.model import Insight
+    from govern.queries.opportunity import linkable_insights
+    from govern.services.common import get_opportunity
+
+    with example_db.session_scope() as s:
+        opp = get_opportunity(s, "OPP-1")
+        linked = {i.number for i in opp.insights}
+        everything = [i.number for i in linkable_insights(s, opp.id, limit=100_000)]
+        capped = [i.number for i in linkable_insights(s, opp.id, limit=3)]
+        every_insight = set(s.scalars(sa.select(Insight.number)))
+    assert linked and set(everything) == every_insight - linked
+    assert everything == sorted(everything, reverse=True)
+    assert capped == everything[:3]
