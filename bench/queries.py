@@ -126,8 +126,15 @@ def add_bulk(db: Database, total: int, seed: int = 16) -> None:
              "version": 1} for oid in research])
     from govern.services.summary import refresh_evidence_summary
 
+    from govern.workflows.services import approval_contexts, approvers_snapshot
+
     with db.session_scope() as s:
         refresh_evidence_summary(s, everything=True)  # the links above were bulk-inserted
+        # A request stores the approvers fixed when it is made (as request_transition does).
+        requests = s.scalars(sa.select(ApprovalRequest).where(ApprovalRequest.approvers.is_(None))).all()
+        for r, ctx in zip(requests, approval_contexts(s, [(r.opportunity, r.requested_by_id, r.rule)
+                                                          for r in requests])):
+            r.approvers = approvers_snapshot(ctx)
         s.commit()
     if db.is_sqlite:
         with db.engine.begin() as conn:

@@ -19,6 +19,7 @@ from govern.model import (
     EvidenceSummary, Journey, Opportunity, ScoreInput, opportunity_journey, utcnow,
 )
 from govern.policy import Actor
+from govern.queries.cards import OpportunityCard, journey_ids_of
 from govern.queries.portfolio import PortfolioFilter, filter_clauses, portfolio_ids
 from govern.queries.reference import reference
 from govern.scoring.config import ScoringConfig, load_scoring_config
@@ -82,18 +83,23 @@ def missing_inputs(session: Session, opportunity: Opportunity | str | int) -> li
     return model.missing({si.name: si.value for si in opportunity.score_inputs})
 
 
-def missing_inputs_many(session: Session, opportunities: Iterable[Opportunity]) -> dict[int, list[str]]:
-    """`missing_inputs` of many opportunities at once (their journeys already loaded): two statements in all."""
+def missing_inputs_many(session: Session, opportunities: Iterable[Opportunity | OpportunityCard],
+                        inputs: Mapping[int, Mapping[str, float]] | None = None) -> dict[int, list[str]]:
+    """`missing_inputs` of many opportunities at once (ORM ones with their journeys loaded, or cards): one statement
+    in all, none when the caller passes each one's `inputs` by name as it read them (the ranking's)."""
     opportunities = list(opportunities)
     config = scoring_config(session)
     journey_models = _journey_models(session, config)
-    recorded: dict[int, dict[str, float]] = {o.id: {} for o in opportunities}
-    if opportunities:
-        for opp_id, name, value in session.execute(
-                sa.select(ScoreInput.opportunity_id, ScoreInput.name, ScoreInput.value)
-                .where(ScoreInput.opportunity_id.in_(list(recorded)))):
-            recorded[opp_id][name] = value
-    return {o.id: config.model(_model_name(config, [j.id for j in o.journeys], journey_models)).missing(recorded[o.id])
+    if inputs is not None:
+        recorded: dict[int, Mapping[str, float]] = {o.id: inputs.get(o.id) or {} for o in opportunities}
+    else:
+        recorded = {o.id: {} for o in opportunities}
+        if opportunities:
+            for opp_id, name, value in session.execute(
+                    sa.select(ScoreInput.opportunity_id, ScoreInput.name, ScoreInput.value)
+                    .where(ScoreInput.opportunity_id.in_(list(recorded)))):
+                recorded[opp_id][name] = value
+    return {o.id: config.model(_model_name(config, journey_ids_of(o), journey_models)).missing(recorded[o.id])
             for o in opportunities}
 
 

@@ -84,10 +84,12 @@ def whoami() -> dict | None:
         roles.append({"role": role, "where": where, "meaning": ROLE_DESCRIPTIONS[role]})
     if not roles:
         roles.append({"role": "viewer", "where": "", "meaning": ROLE_DESCRIPTIONS["viewer"]})
-    try:
-        awaiting = len(pending_for(session, actor))
-    except GovernError:
-        awaiting = 0
+    awaiting = g.get("awaiting_count")  # the inbox has just counted them
+    if awaiting is None:
+        try:
+            awaiting = len(pending_for(session, actor))
+        except GovernError:
+            awaiting = 0
     g.whoami = {"person": person, "roles": roles, "awaiting": awaiting}
     return g.whoami
 

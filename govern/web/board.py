@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from flask import redirect, render_template, request, url_for
+from flask import g, redirect, render_template, request, url_for
 
 from govern.errors import GovernError, InvalidInput
+from govern.queries.cards import opportunity_cards
 from govern.queries.reference import reference
 from govern.services.common import get_opportunity
 from govern.web import bp
 from govern.web.readmodel import (
-    cards_opportunities, decision_rights, lifecycle_view, pending_counts, portfolio, request_summaries,
+    decision_rights, lifecycle_view, portfolio, request_summaries,
 )
 from govern.web.support import actor, db_session, flash_message, get_or_404, login_required, safe_next
 from govern.workflows import services as lifecycle_services
@@ -65,13 +66,14 @@ def board():
         column = {"state": state, "title": lifecycle.title_of(state), "description": lifecycle.descriptions.get(state, ""),
                   "cards": cards, "shown": len(shown), "size": _size(len(cards))}
         (columns if lifecycle.is_open(state) else closed).append(column)
-    # The cards shown, their pending requests and (for someone who may act) their transitions, read in bulk.
-    opportunities = cards_opportunities(session, [card["number"] for card in shown_cards])
-    pending = pending_counts(session, [o.id for o in opportunities.values()])
-    moves = lifecycle_services.available_transitions_many(session, me, opportunities.values())
+    # The cards shown (with their journeys, evidence summary and pending requests) and, for someone who may act,
+    # their transitions, computed from what the cards and the ranking already read.
+    cards = opportunity_cards(session, [card["number"] for card in shown_cards])
+    moves = lifecycle_services.available_transitions_many(
+        session, me, cards.values(), inputs={cards[c["number"]].id: c.get("inputs") or {} for c in shown_cards})
     for card in shown_cards:
-        opp = card["opportunity"] = opportunities[card["number"]]
-        card["pending"] = pending.get(opp.id, 0)
+        opp = card["opportunity"] = cards[card["number"]]
+        card["pending"] = opp.pending
         card["short_title"] = short_title(card["title"])
         card["transitions"] = [t for t in moves.get(opp.id, []) if t.get("may_request")]
     ref = reference(session)  # the filters' choices, from the transaction's snapshot
@@ -118,9 +120,10 @@ def approvals():
     session = db_session()
     me = actor()
     # Every pending request with what its status needs, and the approval contexts of them all, read at once.
-    everything, statuses = lifecycle_services.pending_with_status(session)
+    everything, statuses = lifecycle_services.pending_with_status(session, with_journeys=True)
     awaiting = [lifecycle_services.Awaiting(r, status.eligible()[me.person_id], status)
                 for r, status in zip(everything, statuses) if me.person_id in status.eligible()]
+    g.awaiting_count = len(awaiting)  # the header's badge counts the same requests: not read again
     mine = [r for r in everything if r.requested_by_id == me.person_id]
     others = [r for r in everything if r not in mine and r.id not in {a.request.id for a in awaiting}]
     rights = {r.id: decision_rights(session, me, r, status) for r, status in zip(everything, statuses)}

@@ -9,11 +9,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import g
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from govern.errors import GovernError
 from govern.model import (
-    ApprovalRequest, Insight, Journey, Kpi, Opportunity, Step, insight_step, opportunity_insight,
+    Insight, Journey, Kpi, Opportunity, Step, insight_step, opportunity_insight,
     opportunity_journey, utcnow,
 )
 from govern.policy import Actor
@@ -93,29 +93,12 @@ def portfolio(session: Session, *, journey: str | None = None, owner: str | None
     return rows
 
 
-def cards_opportunities(session: Session, numbers: list[int]) -> dict[int, Opportunity]:
-    """The opportunities of the cards a page shows (by number), with their journeys: two statements."""
-    if not numbers:
-        return {}
-    return {o.number: o for o in session.scalars(sa.select(Opportunity).where(Opportunity.number.in_(numbers))
-                                                 .options(selectinload(Opportunity.journeys)))}
-
-
 def transitions_for(session: Session, actor: Actor, opp: Opportunity, pending_requests: list | None = None
                     ) -> list[dict[str, Any]]:
     try:
         return available_transitions(session, actor, opp, pending_requests=pending_requests)
     except GovernError:
         return []
-
-
-def pending_counts(session: Session, opportunity_ids: list[int] | None = None) -> dict[int, int]:
-    """Pending approval requests per opportunity id (the board's "awaiting approval" badge), of some or all."""
-    query = (sa.select(ApprovalRequest.opportunity_id, sa.func.count()).where(ApprovalRequest.status == "pending")
-             .group_by(ApprovalRequest.opportunity_id))
-    if opportunity_ids is not None:
-        query = query.where(ApprovalRequest.opportunity_id.in_(opportunity_ids))
-    return dict(session.execute(query).all())
 
 
 def pending_requests_of(session: Session, opp: Opportunity) -> list:

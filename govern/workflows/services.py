@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -27,10 +27,13 @@ from govern.errors import Conflict, GuardsUnmet, InvalidInput, NotFound, Permiss
 from govern.model import (
     ApprovalRequest, ApprovalVote, ChecklistTick, CouncilSeat, EvidenceSummary, Journey, Opportunity,
     OpportunityKpi,
-    OpportunityTransition, OutboxMessage, Person, Solution, Step, insight_step, opportunity_insight, utcnow,
+    OpportunityTransition, OutboxMessage, Person, Solution, Step, insight_step, opportunity_insight,
+    opportunity_journey, utcnow,
 )
 from govern.notifications import Audience
 from govern.policy import Actor
+from govern.queries.cards import EvidenceCounts, OpportunityCard, journey_ids_of
+from govern.queries.reference import reference
 from govern.queries.requests import pending_request
 from govern.queries.rights import decision_refusal, withdraw_refusal
 from govern.services.common import get_opportunity, get_setting
@@ -256,7 +259,7 @@ def approval_contexts(session: Session, asks: list[tuple[Opportunity, int | None
     touched = {j.id for opp, _, _ in asks for j in opp.journeys}
     parents: dict[int, int | None] | None = None
     if any(journey_id is not None and journey_id not in touched for _, _, journey_id in seats):
-        parents = dict(session.execute(sa.select(Journey.id, Journey.parent_id)).all())
+        parents = {j.id: j.parent_id for j in reference(session).journeys}
     out = []
     for opp, requester_id, _ in asks:
         journeys = list(opp.journeys)
@@ -348,7 +351,7 @@ def request_dict(r: ApprovalRequest) -> dict[str, Any]:
 
 
 def _journey_ids(opp: Opportunity) -> list[int]:
-    return [j.id for j in opp.journeys]
+    return list(journey_ids_of(opp))
 
 
 def _check_opp_version(opp: Opportunity, expected_version: int | None) -> None:
@@ -830,16 +833,40 @@ def pending_for(session: Session, person_id: int | Actor) -> list[Awaiting]:
     return out
 
 
-def pending_with_status(session: Session) -> tuple[list[ApprovalRequest], list[ApprovalStatus]]:
-    """Every pending request, oldest first, and where each stands: a handful of statements for them all."""
+def pending_with_status(session: Session, *, with_journeys: bool = False
+                        ) -> tuple[list[ApprovalRequest], list[ApprovalStatus]]:
+    """Every pending request, oldest first, and where each stands: one statement for them all (the requests with
+    their opportunities, requesters and votes), as each request carries the approvers fixed when it was made.
+    `with_journeys` loads the opportunities' journeys too, in one more (pages that check decision rights need them).
+    Requests made before approvers were stored are judged against the current ones, read for them in bulk."""
     requests = list(session.scalars(
         sa.select(ApprovalRequest).where(ApprovalRequest.status == "pending")
         .order_by(ApprovalRequest.created_at, ApprovalRequest.id)
-        .options(joinedload(ApprovalRequest.opportunity).selectinload(Opportunity.journeys),
-                 selectinload(ApprovalRequest.votes).joinedload(ApprovalVote.person),
-                 joinedload(ApprovalRequest.requested_by))).unique())
-    contexts = approval_contexts(session, [(r.opportunity, r.requested_by_id, r.rule) for r in requests])
-    return requests, [approval_status(session, r, ctx) for r, ctx in zip(requests, contexts)]
+        .options(joinedload(ApprovalRequest.opportunity), joinedload(ApprovalRequest.requested_by),
+                 joinedload(ApprovalRequest.votes).joinedload(ApprovalVote.person))).unique())
+    unfixed = [r for r in requests if not r.approvers]
+    if with_journeys or unfixed:
+        journeys_of = requests if with_journeys else unfixed
+        load_journeys(session, [r.opportunity for r in journeys_of])
+    contexts = dict(zip((r.id for r in unfixed), approval_contexts(
+        session, [(r.opportunity, r.requested_by_id, r.rule) for r in unfixed])))
+    return requests, [approval_status(session, r, contexts.get(r.id)) for r in requests]
+
+
+def load_journeys(session: Session, opportunities: Iterable[Opportunity]) -> None:
+    """Load the journeys of many opportunities in one statement, as a `selectinload` would have (those already loaded
+    are left as they are)."""
+    unloaded = {o.id: o for o in opportunities if "journeys" in sa.inspect(o).unloaded}
+    if not unloaded:
+        return
+    found: dict[int, list[Journey]] = {oid: [] for oid in unloaded}
+    for opp_id, journey in session.execute(
+            sa.select(opportunity_journey.c.opportunity_id, Journey)
+            .join(Journey, Journey.id == opportunity_journey.c.journey_id)
+            .where(opportunity_journey.c.opportunity_id.in_(list(unloaded))).order_by(Journey.id)):
+        found[opp_id].append(journey)
+    for opp_id, journeys in found.items():
+        set_committed_value(unloaded[opp_id], "journeys", journeys)
 
 
 def available_transitions(session: Session, actor: Actor, opportunity_ref: str | int | Opportunity, *,
@@ -871,30 +898,35 @@ def available_transitions(session: Session, actor: Actor, opportunity_ref: str |
     return out
 
 
-def available_transitions_many(session: Session, actor: Actor, opportunities: Iterable[Opportunity]
+def available_transitions_many(session: Session, actor: Actor, opportunities: Iterable[Opportunity | OpportunityCard],
+                               *, inputs: Mapping[int, Mapping[str, float]] | None = None
                                ) -> dict[int, list[dict[str, Any]]]:
     """`available_transitions` of many opportunities (by id), for pages that list them (the board's cards).
 
     Bounded whatever the number of cards: the facts the lifecycle's guards read are computed for all of them in one
     statement per group of facts, with the pending requests in one more; an actor who may not request transitions on
-    an opportunity's journeys gets nothing for it, and nothing is read when that is every card. The opportunities'
-    journeys should be loaded with them (they scope the permission)."""
+    an opportunity's journeys gets nothing for it, and nothing is read when that is every card. Cards
+    (`govern.queries.cards`) bring their journeys, evidence summary and pending requests, so none of that is read
+    again; ORM opportunities should have their journeys loaded (they scope the permission). `inputs`: each
+    opportunity's scoring inputs as the caller already read them (see `facts_for_many`)."""
     actor.require("read")
-    opportunities = [o for o in opportunities if actor.can("transition.request", _journey_ids(o))]
+    opportunities = [o for o in opportunities if actor.can("transition.request", journey_ids_of(o))]
     if not opportunities:
         return {}
     lifecycles = {o.id: lifecycle_of(session, o) for o in opportunities}
     needs = facts_needed(g.name for o in opportunities for t in lifecycles[o.id].definition.transitions_from(o.state)
                          for g in t.guards)
-    facts = facts_for_many(session, opportunities, needs)
-    ids = [o.id for o in opportunities]
-    pending = dict(session.execute(
-        sa.select(ApprovalRequest.opportunity_id, sa.func.min(ApprovalRequest.id))
-        .where(ApprovalRequest.opportunity_id.in_(ids), ApprovalRequest.status == "pending")
-        .group_by(ApprovalRequest.opportunity_id)).all())
+    facts = facts_for_many(session, opportunities, needs, inputs=inputs)
+    pending = {o.id: o.oldest_pending_id for o in opportunities if isinstance(o, OpportunityCard)}
+    unread = [o.id for o in opportunities if not isinstance(o, OpportunityCard)]
+    if unread:
+        pending.update(session.execute(
+            sa.select(ApprovalRequest.opportunity_id, sa.func.min(ApprovalRequest.id))
+            .where(ApprovalRequest.opportunity_id.in_(unread), ApprovalRequest.status == "pending")
+            .group_by(ApprovalRequest.opportunity_id)).all())
     out: dict[int, list[dict[str, Any]]] = {}
     for o in opportunities:
-        lifecycle, journey_ids = lifecycles[o.id], _journey_ids(o)
+        lifecycle, journey_ids = lifecycles[o.id], list(journey_ids_of(o))
         limited = {t.trigger: t.requesters for t in lifecycle.definition.transitions_from(o.state)}
         titles = {t.trigger: t.title for t in lifecycle.definition.transitions_from(o.state)}
         items = []
@@ -909,19 +941,31 @@ def available_transitions_many(session: Session, actor: Actor, opportunities: It
     return out
 
 
-def facts_for_many(session: Session, opportunities: list[Opportunity], needs: Iterable[str]
-                   ) -> dict[int, OpportunityFacts]:
-    """`facts_for` of many opportunities: one grouped statement per group of facts the guards need."""
+def facts_for_many(session: Session, opportunities: list[Opportunity | OpportunityCard], needs: Iterable[str],
+                   *, inputs: Mapping[int, Mapping[str, float]] | None = None) -> dict[int, OpportunityFacts]:
+    """`facts_for` of many opportunities: one grouped statement per group of facts the guards need, under the same
+    rules (the journey breadth of the evidence, the lifecycle's checks).
+
+    What the caller already read is not read again: a card's evidence summary, and with `inputs` ({opportunity id:
+    its scoring inputs by name, as the ranking read them}) the recorded inputs; the facts are computed from them by
+    the same functions."""
     groups = set(needs)
     ids = [o.id for o in opportunities]
     values: dict[int, dict[str, Any]] = {oid: {} for oid in ids}
     if "evidence" in groups:
-        for oid, n, j, src, unlinked in session.execute(
+        counts = {o.id: o.evidence for o in opportunities if isinstance(o, OpportunityCard)}
+        unread = [oid for oid in ids if oid not in counts]
+        if unread:
+            counts.update((oid, EvidenceCounts(n, j, src, unlinked)) for oid, n, j, src, unlinked in session.execute(
                 sa.select(EvidenceSummary.opportunity_id, EvidenceSummary.insight_count,
                           EvidenceSummary.journey_count, EvidenceSummary.source_count,
-                          EvidenceSummary.unlinked_count).where(EvidenceSummary.opportunity_id.in_(ids))):
+                          EvidenceSummary.unlinked_count).where(EvidenceSummary.opportunity_id.in_(unread))))
+        for oid, (n, j, src, unlinked) in counts.items():
             values[oid].update(evidence_count=n, evidence_journey_count=j, evidence_source_count=src,
                                unlinked_evidence_count=unlinked)
+        if _journey_breadth_rule(session) == "independent":
+            for oid, nested in _nested_evidence_journeys_many(session, ids).items():
+                values[oid]["evidence_journey_count"] = max(0, values[oid]["evidence_journey_count"] - nested)
     if "solutions" in groups:
         for oid, total, done in session.execute(
                 sa.select(Solution.opportunity_id, sa.func.count(),
@@ -937,12 +981,52 @@ def facts_for_many(session: Session, opportunities: list[Opportunity], needs: It
             values[oid].update(targeted_kpi_count=total, baselines_recorded=baselines, outcomes_recorded=outcomes,
                                outcomes_improved=improved or 0)
     if "score" in groups:
-        for oid, missing in scoring.missing_inputs_many(session, opportunities).items():
+        for oid, missing in scoring.missing_inputs_many(session, opportunities, inputs).items():
             values[oid]["missing_score_inputs"] = tuple(missing)
+    if "checks" in groups:
+        checked = [o.id for o in opportunities if lifecycle_of(session, o).definition.checks]
+        if checked:
+            ticked: dict[int, set[str]] = {oid: set() for oid in checked}
+            for oid, check in session.execute(sa.select(ChecklistTick.opportunity_id, ChecklistTick.check)
+                                              .where(ChecklistTick.opportunity_id.in_(checked))):
+                ticked[oid].add(check)
+            for oid, names in ticked.items():
+                values[oid]["checks_ticked"] = frozenset(names)
     words = vocabulary_of(session)
     return {o.id: OpportunityFacts(opportunity_id=o.id, owner_id=o.owner_id,
-                                   journey_ids=tuple(sorted(j.id for j in o.journeys)), words=words, **values[o.id])
+                                   journey_ids=tuple(sorted(journey_ids_of(o))), words=words, **values[o.id])
             for o in opportunities}
+
+
+def _nested_evidence_journeys_many(session: Session, opportunity_ids: list[int]) -> dict[int, int]:
+    """`_nested_evidence_journeys` of many opportunities in one statement: of the journeys each one's evidence comes
+    from, how many lie inside another of them (at any depth), by the journey tree of the reference snapshot."""
+    if not opportunity_ids:
+        return {}
+    evidenced: dict[int, set[int]] = {}
+    for oid, journey_id in session.execute(
+            sa.select(opportunity_insight.c.opportunity_id, Step.journey_id).distinct()
+            .select_from(opportunity_insight.join(insight_step,
+                                                  insight_step.c.insight_id == opportunity_insight.c.insight_id)
+                         .join(Step, Step.id == insight_step.c.step_id))
+            .where(opportunity_insight.c.opportunity_id.in_(opportunity_ids))):
+        evidenced.setdefault(oid, set()).add(journey_id)
+    ref = reference(session)
+    out: dict[int, int] = {}
+    for oid, journeys in evidenced.items():
+        nested = 0
+        for jid in journeys:
+            cursor, seen = ref.journey(jid), set()
+            parent = cursor.parent_id if cursor is not None else None
+            while parent is not None and parent not in seen:
+                if parent in journeys:
+                    nested += 1
+                    break
+                seen.add(parent)
+                up = ref.journey(parent)
+                parent = up.parent_id if up is not None else None
+        out[oid] = nested
+    return out
 
 
 def opportunity_history(session: Session, actor: Actor, opportunity_ref: str | int) -> list[dict[str, Any]]:
