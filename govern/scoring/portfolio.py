@@ -83,22 +83,18 @@ def missing_inputs(session: Session, opportunity: Opportunity | str | int) -> li
     return model.missing({si.name: si.value for si in opportunity.score_inputs})
 
 
-def missing_inputs_many(session: Session, opportunities: Iterable[Opportunity | OpportunityCard],
-                        inputs: Mapping[int, Mapping[str, float]] | None = None) -> dict[int, list[str]]:
-    """`missing_inputs` of many opportunities at once (ORM ones with their journeys loaded, or cards): one statement
-    in all, none when the caller passes each one's `inputs` by name as it read them (the ranking's)."""
+def missing_inputs_many(session: Session, opportunities: Iterable[Opportunity | OpportunityCard]
+                        ) -> dict[int, list[str]]:
+    """`missing_inputs` of many opportunities at once (ORM ones with their journeys loaded, or cards): one statement."""
     opportunities = list(opportunities)
     config = scoring_config(session)
     journey_models = _journey_models(session, config)
-    if inputs is not None:
-        recorded: dict[int, Mapping[str, float]] = {o.id: inputs.get(o.id) or {} for o in opportunities}
-    else:
-        recorded = {o.id: {} for o in opportunities}
-        if opportunities:
-            for opp_id, name, value in session.execute(
-                    sa.select(ScoreInput.opportunity_id, ScoreInput.name, ScoreInput.value)
-                    .where(ScoreInput.opportunity_id.in_(list(recorded)))):
-                recorded[opp_id][name] = value
+    recorded: dict[int, dict[str, float]] = {o.id: {} for o in opportunities}
+    if opportunities:
+        for opp_id, name, value in session.execute(
+                sa.select(ScoreInput.opportunity_id, ScoreInput.name, ScoreInput.value)
+                .where(ScoreInput.opportunity_id.in_(list(recorded)))):
+            recorded[opp_id][name] = value
     return {o.id: config.model(_model_name(config, journey_ids_of(o), journey_models)).missing(recorded[o.id])
             for o in opportunities}
 

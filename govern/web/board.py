@@ -67,10 +67,9 @@ def board():
                   "cards": cards, "shown": len(shown), "size": _size(len(cards))}
         (columns if lifecycle.is_open(state) else closed).append(column)
     # The cards shown (with their journeys, evidence summary and pending requests) and, for someone who may act,
-    # their transitions, computed from what the cards and the ranking already read.
+    # their transitions, computed from what the cards already read.
     cards = opportunity_cards(session, [card["number"] for card in shown_cards])
-    moves = lifecycle_services.available_transitions_many(
-        session, me, cards.values(), inputs={cards[c["number"]].id: c.get("inputs") or {} for c in shown_cards})
+    moves = lifecycle_services.available_transitions_many(session, me, cards.values())
     for card in shown_cards:
         opp = card["opportunity"] = cards[card["number"]]
         card["pending"] = opp.pending

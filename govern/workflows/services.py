@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -898,8 +898,7 @@ def available_transitions(session: Session, actor: Actor, opportunity_ref: str |
     return out
 
 
-def available_transitions_many(session: Session, actor: Actor, opportunities: Iterable[Opportunity | OpportunityCard],
-                               *, inputs: Mapping[int, Mapping[str, float]] | None = None
+def available_transitions_many(session: Session, actor: Actor, opportunities: Iterable[Opportunity | OpportunityCard]
                                ) -> dict[int, list[dict[str, Any]]]:
     """`available_transitions` of many opportunities (by id), for pages that list them (the board's cards).
 
@@ -907,8 +906,7 @@ def available_transitions_many(session: Session, actor: Actor, opportunities: It
     statement per group of facts, with the pending requests in one more; an actor who may not request transitions on
     an opportunity's journeys gets nothing for it, and nothing is read when that is every card. Cards
     (`govern.queries.cards`) bring their journeys, evidence summary and pending requests, so none of that is read
-    again; ORM opportunities should have their journeys loaded (they scope the permission). `inputs`: each
-    opportunity's scoring inputs as the caller already read them (see `facts_for_many`)."""
+    again; ORM opportunities should have their journeys loaded (they scope the permission)."""
     actor.require("read")
     opportunities = [o for o in opportunities if actor.can("transition.request", journey_ids_of(o))]
     if not opportunities:
@@ -916,7 +914,7 @@ def available_transitions_many(session: Session, actor: Actor, opportunities: It
     lifecycles = {o.id: lifecycle_of(session, o) for o in opportunities}
     needs = facts_needed(g.name for o in opportunities for t in lifecycles[o.id].definition.transitions_from(o.state)
                          for g in t.guards)
-    facts = facts_for_many(session, opportunities, needs, inputs=inputs)
+    facts = facts_for_many(session, opportunities, needs)
     pending = {o.id: o.oldest_pending_id for o in opportunities if isinstance(o, OpportunityCard)}
     unread = [o.id for o in opportunities if not isinstance(o, OpportunityCard)]
     if unread:
@@ -941,14 +939,13 @@ def available_transitions_many(session: Session, actor: Actor, opportunities: It
     return out
 
 
-def facts_for_many(session: Session, opportunities: list[Opportunity | OpportunityCard], needs: Iterable[str],
-                   *, inputs: Mapping[int, Mapping[str, float]] | None = None) -> dict[int, OpportunityFacts]:
+def facts_for_many(session: Session, opportunities: list[Opportunity | OpportunityCard], needs: Iterable[str]
+                   ) -> dict[int, OpportunityFacts]:
     """`facts_for` of many opportunities: one grouped statement per group of facts the guards need, under the same
     rules (the journey breadth of the evidence, the lifecycle's checks).
 
-    What the caller already read is not read again: a card's evidence summary, and with `inputs` ({opportunity id:
-    its scoring inputs by name, as the ranking read them}) the recorded inputs; the facts are computed from them by
-    the same functions."""
+    What the caller already read is not read again: a card (govern.queries.cards) brings its journeys and evidence
+    summary, and the facts are computed from them by the same rules."""
     groups = set(needs)
     ids = [o.id for o in opportunities]
     values: dict[int, dict[str, Any]] = {oid: {} for oid in ids}
@@ -981,7 +978,7 @@ def facts_for_many(session: Session, opportunities: list[Opportunity | Opportuni
             values[oid].update(targeted_kpi_count=total, baselines_recorded=baselines, outcomes_recorded=outcomes,
                                outcomes_improved=improved or 0)
     if "score" in groups:
-        for oid, missing in scoring.missing_inputs_many(session, opportunities, inputs).items():
+        for oid, missing in scoring.missing_inputs_many(session, opportunities).items():
             values[oid]["missing_score_inputs"] = tuple(missing)
     if "checks" in groups:
         checked = [o.id for o in opportunities if lifecycle_of(session, o).definition.checks]
