@@ -6,10 +6,10 @@ import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from govern.audit import jsonable
-from govern.db import dialect_insert
 from govern.model import OutboxMessage, utcnow
 
 
@@ -29,10 +29,8 @@ def enqueue(
     now = utcnow()
     values = dict(topic=topic, kind=kind, payload=jsonable(payload), dedupe_key=dedupe_key, status="pending",
                   attempts=0, next_attempt_at=not_before or now, created_at=now)
-    insert = dialect_insert(session, OutboxMessage.__table__).values(**values)
-    if dedupe_key is not None:
-        insert = insert.on_conflict_do_nothing(index_elements=["dedupe_key"])
-    new_id = session.execute(insert.returning(OutboxMessage.__table__.c.id)).scalar()
+    insert = _insert_statement(session.get_bind().dialect.name, dedupe_key is not None)
+    new_id = session.execute(insert, values).scalar()
     if new_id is None:
         return None
     # The stored row as a persistent object of this session, without reading it back.
@@ -40,6 +38,21 @@ def enqueue(
     make_transient_to_detached(message)
     session.add(message)
     return message
+
+
+_INSERTS: dict[tuple[str, bool], Any] = {}
+
+
+def _insert_statement(dialect: str, deduplicated: bool) -> Any:
+    """The INSERT … RETURNING id, built once per dialect (values are bound per call): queueing is on every use case's
+    path, so the statement is neither rebuilt nor re-keyed for SQLAlchemy's compiled cache each time."""
+    key = (dialect, deduplicated)
+    if key not in _INSERTS:
+        insert = (postgresql if dialect == "postgresql" else sqlite).insert(OutboxMessage.__table__)
+        if deduplicated:
+            insert = insert.on_conflict_do_nothing(index_elements=["dedupe_key"])
+        _INSERTS[key] = insert.returning(OutboxMessage.__table__.c.id)
+    return _INSERTS[key]
 
 
 def list_messages(session: Session, *, status: str | None = None, topic: str | None = None,

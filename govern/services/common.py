@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -175,22 +176,31 @@ def get_opportunity(session: Session, ref: int | str, *, for_update: bool = Fals
     statement (for use cases that need them: permissions are scoped by journey); `load` adds loader options (a page
     that shows related rows reads them with it, e.g. `queries.opportunity.opportunity_page_loads()`)."""
     if isinstance(ref, int):
-        query = sa.select(Opportunity).where(Opportunity.id == ref)
+        value = ref
     else:
         match = OPP_REF.match(str(ref).strip())
         if not match:
             raise NotFound(f"unknown opportunity '{ref}' (use its key, e.g. OPP-12)", {"opportunity": ref})
-        query = sa.select(Opportunity).where(Opportunity.number == int(match.group(1)))
+        value = int(match.group(1))
+    query = _opportunity_query(isinstance(ref, int), for_update, with_journeys)
+    if load:
+        query = query.options(*load)
+    opp = session.scalars(query, {"opportunity_ref": value}).unique().first()
+    if opp is None:
+        raise NotFound(f"unknown opportunity '{ref}'", {"opportunity": ref})
+    return opp
+
+
+@functools.lru_cache(maxsize=None)
+def _opportunity_query(by_id: bool, for_update: bool, with_journeys: bool) -> sa.Select:
+    """The statement `get_opportunity` runs, built once (use cases run it on every call)."""
+    column = Opportunity.id if by_id else Opportunity.number
+    query = sa.select(Opportunity).where(column == sa.bindparam("opportunity_ref", type_=sa.Integer))
     if for_update:
         query = query.with_for_update(of=Opportunity)
     if with_journeys:
         query = query.options(joinedload(Opportunity.journeys))
-    if load:
-        query = query.options(*load)
-    opp = session.scalars(query).unique().first()
-    if opp is None:
-        raise NotFound(f"unknown opportunity '{ref}'", {"opportunity": ref})
-    return opp
+    return query
 
 
 def get_insight(session: Session, ref: int | str) -> Insight:

@@ -107,7 +107,7 @@ def _facts_and(session: Session, opportunity: Opportunity, needs: Iterable[str] 
     values: dict[str, Any] = {}
     extras: dict[str, Any] = {}
     if columns or extra:
-        statement = sa.select(*columns, *(q.scalar_subquery().label(k) for k, q in extra.items()))
+        statement = _facts_statement(columns, tuple(extra.items()))
         row = session.execute(statement, {FACTS_OPPORTUNITY.key: oid, **(params or {})}).one()._mapping
         values = {c.name: (row[c.name] or 0) for c in columns}
         extras = {k: row[k] for k in extra}
@@ -155,6 +155,13 @@ def _fact_columns(groups: frozenset[str], nested: bool) -> tuple[Any, ...]:
         columns["outcomes_improved"] = sa.select(sa.func.count()).select_from(OpportunityKpi).where(
             mine, OpportunityKpi.verdict == "improved")
     return tuple(q.scalar_subquery().label(k) for k, q in columns.items())
+
+
+@functools.lru_cache(maxsize=64)
+def _facts_statement(columns: tuple[Any, ...], extra: tuple[tuple[str, sa.Select], ...]) -> sa.Select:
+    """The facts statement with the extras riding along. Callers pass extras built once (`_pending_request_id`,
+    `audit.head_columns`), so the same statement object is reused and SQLAlchemy neither rebuilds nor re-keys it."""
+    return sa.select(*columns, *(q.scalar_subquery().label(k) for k, q in extra))
 
 
 PENDING_OTHER_THAN = sa.bindparam("pending_other_than", type_=sa.Integer)
@@ -450,15 +457,9 @@ def _move(session: Session, actor: Actor, opp: Opportunity, lifecycle: Lifecycle
     new_state = lifecycle.fire(from_state, t.trigger, facts, check)
     before = {"state": from_state, "version": opp.version}
     now = utcnow()
-    opp.state, opp.state_reason, opp.state_changed_at, opp.updated_at = new_state, reason, now, now
-    opp.evaluation_due_at = None  # a scheduled evaluation belongs to the state it was scheduled for (effects may set it)
-    row = OpportunityTransition(opportunity_id=opp.id, trigger=t.trigger, from_state=from_state, to_state=new_state,
-                                actor_id=actor.person_id, reason=reason,
-                                approval_request_id=request.id if request else None, at=now)
-    session.add(row)
-    # One flush: the versioned UPDATE takes the row (PostgreSQL) and surfaces a concurrent move before more work.
-    _flush_guarded(session, opp.key)
-    effects = _perform_effects(session, actor, opp, t, from_state, row.id, reason)
+    transition_id = _write_move(session, opp, t.trigger, from_state, new_state, reason, actor.person_id,
+                                request.id if request else None, now)
+    effects = _perform_effects(session, actor, opp, t, from_state, transition_id, reason)
     # Any other request still pending for this opportunity was made from the old state: it is superseded.
     others = [ApprovalRequest.opportunity_id == opp.id, ApprovalRequest.status == "pending"]
     if request is not None:
@@ -473,6 +474,43 @@ def _move(session: Session, actor: Actor, opp: Opportunity, lifecycle: Lifecycle
                         "approval_request": request.id if request else None, "effects": effects,
                         "superseded": [o.id for o in stale]},
                  reason=reason)
+
+
+_MOVE_TABLE = Opportunity.__table__
+# The state change as one versioned UPDATE (a scheduled evaluation belongs to the state it was scheduled for: cleared;
+# effects may set it again), and its history row; built once, values bound per move.
+_MOVE_UPDATE = (sa.update(_MOVE_TABLE)
+                .where(_MOVE_TABLE.c.id == sa.bindparam("move_id"),
+                       _MOVE_TABLE.c.version == sa.bindparam("move_old_version"))
+                .values(state=sa.bindparam("move_state"), state_reason=sa.bindparam("move_reason"),
+                        state_changed_at=sa.bindparam("move_at"), updated_at=sa.bindparam("move_at"),
+                        evaluation_due_at=None, version=sa.bindparam("move_new_version")))
+_HISTORY_INSERT = sa.insert(OpportunityTransition.__table__).returning(OpportunityTransition.__table__.c.id)
+
+
+def _write_move(session: Session, opp: Opportunity, trigger: str, from_state: str, new_state: str, reason: str | None,
+                actor_id: int | None, request_id: int | None, now: dt.datetime) -> int:
+    """Write the move: the versioned UPDATE first (it takes the row on PostgreSQL and surfaces a concurrent move
+    before more work: Conflict), then the history row; answers the history row's id. Written as statements of their
+    own rather than through the unit of work (the opportunity object is told the values it now holds), as a move is
+    on the path of every transition."""
+    if sa.inspect(opp).modified:  # changes of the caller's go first, in the ORM's own UPDATE
+        _flush_guarded(session, opp.key)
+    new_version = opp.version + 1
+    updated = session.execute(_MOVE_UPDATE, {
+        "move_id": opp.id, "move_old_version": opp.version, "move_state": new_state, "move_reason": reason,
+        "move_at": now, "move_new_version": new_version})
+    if updated.rowcount != 1:
+        session.rollback()
+        raise Conflict(f"{opp.key} was changed by someone else at the same moment; nothing was saved, reload and "
+                       "try again", {"reason": "concurrent_update"})
+    for attribute, value in (("state", new_state), ("state_reason", reason), ("state_changed_at", now),
+                             ("updated_at", now), ("evaluation_due_at", None), ("version", new_version)):
+        set_committed_value(opp, attribute, value)
+    return session.execute(_HISTORY_INSERT, {
+        "opportunity_id": opp.id, "trigger": trigger, "from_state": from_state,
+        "to_state": new_state, "actor_id": actor_id, "reason": reason, "approval_request_id": request_id,
+        "at": now}).scalar_one()
 
 
 # --- use cases --------------------------------------------------------------------------------------------------------
