@@ -2,7 +2,8 @@
 
 The page lists the opportunities linked to the journey, newest-numbered first among the first `OPPORTUNITY_CAP`
 (the whole list is one click away in the opportunities table, filtered by the journey), with their total; stages,
-steps, KPIs with their measurements, the evidence per step and the parent chain are each loaded in one statement.
+steps, KPIs with their measurements, the evidence per step are each loaded in one statement; the parent chain and the owner come from the reference
+snapshot.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
 from govern.model import Insight, Journey, Kpi, Opportunity, Stage, Step, insight_step, opportunity_journey
+from govern.queries.reference import JourneyRef, PersonRef, reference
 
 OPPORTUNITY_CAP = 50
 
@@ -24,22 +26,20 @@ class JourneyPage:
     kpis: list[Kpi]
     opportunities: list[Opportunity]
     opportunity_total: int
-    ancestors: list[Journey]
+    ancestors: list[JourneyRef]  # root first; the last is the parent
     evidence: dict[int, list[Insight]]
+    owner: PersonRef | None  # the journey's owner, named from the snapshot
 
 
-def _ancestors(session: Session, journey: Journey) -> list[Journey]:
-    """The parent chain, root first, from one read of the (small) hierarchy table and one load of the chain."""
-    parents = dict(session.execute(sa.select(Journey.id, Journey.parent_id)).all())
-    chain: list[int] = []
-    cursor = parents.get(journey.id)
+def _ancestors(session: Session, journey: Journey) -> list[JourneyRef]:
+    """The parent chain, root first, from the transaction's journey snapshot (no statement of its own)."""
+    ref = reference(session)
+    chain: list[JourneyRef] = []
+    cursor = ref.journey(journey.parent_id)
     while cursor is not None and cursor not in chain:
         chain.insert(0, cursor)
-        cursor = parents.get(cursor)
-    if not chain:
-        return []
-    by_id = {j.id: j for j in session.scalars(sa.select(Journey).where(Journey.id.in_(chain)))}
-    return [by_id[i] for i in chain]
+        cursor = ref.journey(cursor.parent_id)
+    return chain
 
 
 def journey_page(session: Session, journey: Journey, *, cap: int = OPPORTUNITY_CAP) -> JourneyPage:
@@ -69,4 +69,5 @@ def journey_page(session: Session, journey: Journey, *, cap: int = OPPORTUNITY_C
                 .where(insight_step.c.step_id.in_(step_ids)).order_by(Insight.number)):
             evidence.setdefault(step_id, []).append(insight)
     return JourneyPage(stages=stages, details=details, kpis=kpis, opportunities=opportunities,
-                       opportunity_total=total, ancestors=_ancestors(session, journey), evidence=evidence)
+                       opportunity_total=total, ancestors=_ancestors(session, journey), evidence=evidence,
+                       owner=reference(session).person(journey.owner_id))
