@@ -154,6 +154,15 @@ class Journey(Base):
     parent_step: Mapped[Optional["Step"]] = relationship(foreign_keys=[parent_step_id], post_update=True)
     personas: Mapped[list[Persona]] = relationship(secondary=journey_persona, back_populates="journeys")
 
+    # As the API shows them (a list's row has the same names): children by position (ties by id), personas by id.
+    @property
+    def child_keys(self) -> list[str]:
+        return [c.key for c in sorted(self.children, key=lambda c: (c.position, c.id))]
+
+    @property
+    def persona_keys(self) -> list[str]:
+        return [p.key for p in sorted(self.personas, key=lambda p: p.id)]
+
 
 class Stage(Base):
     __tablename__ = "stage"
@@ -277,6 +286,11 @@ class Insight(Base):
     @property
     def key(self) -> str:
         return f"INS-{self.number}"
+
+    @property
+    def step_refs(self) -> list[str]:
+        """Its steps as 'journey/step' keys, as the API shows them (a list's row has the same name)."""
+        return [f"{s.journey.key}/{s.key}" for s in self.steps]
 
 
 class Opportunity(Base):

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from sqlalchemy.orm import joinedload, selectinload
-
-from govern.http.openapi import Blueprint, SelectPage, like_pattern, sort_clause
+from govern.http.openapi import Blueprint, SelectPage, sort_clause
 from govern.http.request import current_actor, db_session
 from govern.api.schemas import (
     InsightCreateSchema, InsightQuerySchema, InsightSchema, ReasonQuerySchema, RedactionSchema, StepLinksSchema,
 )
-from govern.model import Insight, Journey, Opportunity, Step, insight_step, opportunity_insight
+from govern.model import Insight
+from govern.queries.listings import insight_listing
 from govern.services import evidence as evidence_service
 from govern.services.common import OPP_REF, get_insight
 
@@ -28,33 +26,12 @@ SORTS = {"number": Insight.number, "observed_on": Insight.observed_on, "source":
 def list_insights(args):
     """Evidence, filtered by journey, step, kind, opportunity or text."""
     current_actor().require("read")
-    # Everything a listed insight shows, read for the whole page at once (never once per row).
-    query = sa.select(Insight).order_by(*sort_clause(args.get("sort"), SORTS, "number")).options(
-        selectinload(Insight.steps).joinedload(Step.journey), joinedload(Insight.created_by))
-    if args.get("q"):
-        pattern = like_pattern(args["q"])
-        query = query.where(sa.or_(sa.func.lower(Insight.text).like(pattern, escape="\\"),
-                                   sa.func.lower(Insight.source).like(pattern, escape="\\")))
-    if args.get("kind"):
-        query = query.where(Insight.kind == args["kind"])
-    if args.get("journey"):
-        steps = sa.select(Step.id).join(Journey, Journey.id == Step.journey_id).where(Journey.key == args["journey"])
-        query = query.where(Insight.id.in_(sa.select(insight_step.c.insight_id)
-                                           .where(insight_step.c.step_id.in_(steps))))
-    if args.get("step"):
-        journey_key, _, step_key = args["step"].partition("/")
-        steps = sa.select(Step.id).join(Journey, Journey.id == Step.journey_id).where(
-            Journey.key == journey_key, Step.key == step_key)
-        query = query.where(Insight.id.in_(sa.select(insight_step.c.insight_id)
-                                           .where(insight_step.c.step_id.in_(steps))))
+    number = None
     if args.get("opportunity"):
         match = OPP_REF.match(args["opportunity"].strip())
         number = int(match.group(1)) if match and len(match.group(1)) < 10 else -1
-        query = query.where(Insight.id.in_(
-            sa.select(opportunity_insight.c.insight_id).join(Opportunity, Opportunity.id ==
-                                                             opportunity_insight.c.opportunity_id)
-            .where(Opportunity.number == number)))
-    return query
+    return insight_listing(sort_clause(args.get("sort"), SORTS, "number"), text=args.get("q"), kind=args.get("kind"),
+                           journey=args.get("journey"), step=args.get("step"), opportunity_number=number)
 
 
 @blp.route("", methods=["POST"])

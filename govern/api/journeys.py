@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.orm import joinedload, selectinload
 
-from govern.http.openapi import Blueprint, SelectPage, like_pattern, sort_clause
+from govern.http.openapi import Blueprint, SelectPage, sort_clause
 from govern.http.request import current_actor, db_session
 from govern.api.schemas import (
     InsightSchema, JourneyCreateSchema, JourneyQuerySchema, JourneySchema, JourneySummarySchema, JourneyUpdateSchema,
     StageCreateSchema, StageSchema, StepCreateSchema, StepDeleteQuerySchema, StepSchema, StepUpdateSchema,
 )
-from govern.model import Insight, Journey, Person, insight_step
+from govern.model import Insight, Journey, insight_step
+from govern.queries.listings import journey_listing
 from govern.services import journeys as journey_service
 from govern.services.common import get_journey, get_step
 
@@ -33,24 +33,8 @@ def list_journeys(args):
         order = sort_clause(args["sort"], SORTS, "position")
     else:
         order = [Journey.parent_id.is_not(None), Journey.parent_id, Journey.position, Journey.id]
-    # Everything a listed journey shows, read for the whole page at once (never once per row).
-    query = sa.select(Journey).order_by(*order).options(
-        joinedload(Journey.parent), joinedload(Journey.parent_step), joinedload(Journey.owner),
-        selectinload(Journey.children), selectinload(Journey.personas))
-    if args.get("q"):
-        pattern = like_pattern(args["q"])
-        query = query.where(sa.or_(*(sa.func.lower(col).like(pattern, escape="\\")
-                                     for col in (Journey.key, Journey.name, Journey.description))))
-    if args.get("parent"):
-        query = query.where(Journey.parent_id.in_(sa.select(Journey.id).where(Journey.key == args["parent"])
-                                                  .scalar_subquery()))
-    if args.get("level"):
-        query = query.where(Journey.level == args["level"])
-    if args.get("owner"):
-        query = query.where(Journey.owner_id.in_(sa.select(Person.id).where(Person.handle == args["owner"])))
-    if args.get("ownerless") is not None:
-        query = query.where(Journey.owner_id.is_(None) if args["ownerless"] else Journey.owner_id.is_not(None))
-    return query
+    return journey_listing(order, text=args.get("q"), parent=args.get("parent"), level=args.get("level"),
+                           owner=args.get("owner"), ownerless=args.get("ownerless"))
 
 
 @blp.route("", methods=["POST"])

@@ -196,8 +196,8 @@ class JourneySummarySchema(Schema):
                           metadata={"description": "the one accountable journey owner; null is an ownership gap"})
     slack_channel = fields.String(allow_none=True)
     scoring_model = fields.String(allow_none=True)
-    children = fields.Function(lambda j: [c.key for c in j.children])
-    personas = fields.Function(lambda j: [p.key for p in j.personas])
+    children = fields.Function(lambda j: j.child_keys)
+    personas = fields.Function(lambda j: j.persona_keys)
 
 
 class JourneySchema(JourneySummarySchema):
@@ -288,8 +288,8 @@ class InsightSchema(Schema):
     source = fields.String()
     kind = fields.String()
     observed_on = fields.Date()
-    steps = fields.Function(lambda i: [f"{s.journey.key}/{s.key}" for s in i.steps])
-    journeys = fields.Function(lambda i: sorted({s.journey.key for s in i.steps}))
+    steps = fields.Function(lambda i: i.step_refs)
+    journeys = fields.Function(lambda i: sorted({ref.partition("/")[0] for ref in i.step_refs}))
     created_by = fields.Function(lambda i: i.created_by.handle if i.created_by else None)
     created_at = UtcDateTime()
     redacted_at = UtcDateTime(allow_none=True, metadata={"description": "when its personal data was erased"})

@@ -14,6 +14,7 @@ from flask_smorest import Page
 from govern.errors import PreconditionFailed
 from govern.http.errors import ERROR_WORDS, MAX_ID, ErrorResponseSchema, IdConverter
 from govern.http.request import db_session
+from govern.queries.listings import like_pattern  # noqa: F401  (the blueprints' text filters take it from here)
 from govern.queries.paging import page_with_total
 
 
@@ -94,12 +95,6 @@ def sort_clause(sort: str | None, columns: Mapping[str, Any], default: str) -> l
 def sort_choices(columns: Iterable[str]) -> list[str]:
     names = [c for c in columns if c != "id"]
     return names + ["-" + c for c in names]
-
-
-def like_pattern(text: str) -> str:
-    """A case-insensitive contains-pattern with LIKE's wildcards escaped (use with escape='\\\\')."""
-    escaped = text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 _ETAG = re.compile(r'^\s*(?:W/)?"?v?(\d{1,9})"?\s*$')

@@ -16,7 +16,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload
 
 from govern.db import from_json_rows, json_rows
-from govern.model import Insight, Kpi, Opportunity, OpportunityKpi, Solution, opportunity_insight, opportunity_journey
+from govern.model import (
+    Insight, Journey, Kpi, Opportunity, OpportunityKpi, Person, Persona, Solution, Step, insight_step, journey_persona,
+    opportunity_insight, opportunity_journey,
+)
 from govern.queries.paging import rows_with_total
 from govern.queries.portfolio import PortfolioFilter, filter_clauses
 from govern.queries.reference import reference
@@ -92,3 +95,141 @@ class OpportunityListing:
 def opportunity_listing(session: Session, flt: PortfolioFilter, order: Sequence[Any]) -> OpportunityListing:
     """The listing of the opportunities under `flt` (its names resolved now: NotFound for an unknown one)."""
     return OpportunityListing(tuple(filter_clauses(session, flt)), tuple(order))
+
+
+# --- evidence -----------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListedInsight:
+    """An insight as a list shows it: the row (who recorded it loaded with it) and its steps as 'journey/step' keys,
+    by step id like the insight's own relationship. Everything else is the insight's own attribute."""
+
+    insight: Insight
+    step_refs: list[str]
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "insight":
+            raise AttributeError(name)
+        return getattr(self.insight, name)
+
+
+def _insight_steps() -> sa.ScalarSelect:
+    return _linked(Step.id, Step.journey_id, Step.key, table=insight_step,
+                   joins=[(Step, Step.id == insight_step.c.step_id)], where=insight_step.c.insight_id == Insight.id)
+
+
+def _steps_matching(journey: str | None = None, step: str | None = None) -> sa.Select:
+    steps = sa.select(Step.id).join(Journey, Journey.id == Step.journey_id)
+    if step is not None:
+        journey, _, step_key = step.partition("/")
+        steps = steps.where(Step.key == step_key)
+    return sa.select(insight_step.c.insight_id).where(insight_step.c.step_id.in_(steps.where(Journey.key == journey)))
+
+
+@dataclass(frozen=True)
+class InsightListing:
+    clauses: tuple[sa.ColumnElement[bool], ...]
+    order: tuple[Any, ...]
+
+    def page(self, session: Session, offset: int, limit: int) -> tuple[list[ListedInsight], int]:
+        query = (sa.select(Insight).where(*self.clauses).order_by(*self.order)
+                 .options(joinedload(Insight.created_by)))
+        rows, total = rows_with_total(session, query, offset, limit, columns=[_insight_steps()])
+        ref = reference(session)
+        return [ListedInsight(insight, [f"{ref.journey(journey_id).key}/{key}" for _, journey_id, key in _by_id(steps)])
+                for insight, steps in rows], total
+
+
+def insight_listing(order: Sequence[Any], *, text: str | None = None, kind: str | None = None,
+                    journey: str | None = None, step: str | None = None,
+                    opportunity_number: int | None = None) -> InsightListing:
+    """Evidence containing `text` (in its text or source), of a kind, on a journey's steps or one step
+    ('journey/step'), or linked to an opportunity (by number); every filter optional. Unknown names match nothing."""
+    clauses: list[sa.ColumnElement[bool]] = []
+    if text:
+        pattern = like_pattern(text)
+        clauses.append(sa.or_(sa.func.lower(Insight.text).like(pattern, escape="\\"),
+                              sa.func.lower(Insight.source).like(pattern, escape="\\")))
+    if kind:
+        clauses.append(Insight.kind == kind)
+    if journey:
+        clauses.append(Insight.id.in_(_steps_matching(journey=journey)))
+    if step:
+        clauses.append(Insight.id.in_(_steps_matching(step=step)))
+    if opportunity_number is not None:
+        clauses.append(Insight.id.in_(
+            sa.select(opportunity_insight.c.insight_id)
+            .join(Opportunity, Opportunity.id == opportunity_insight.c.opportunity_id)
+            .where(Opportunity.number == opportunity_number)))
+    return InsightListing(tuple(clauses), tuple(order))
+
+
+# --- journeys -----------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListedJourney:
+    """A journey as a list shows it: the row (parent, the step it details and owner loaded with it), its children's
+    keys (from the reference snapshot, by position) and its personas' keys (by id)."""
+
+    journey: Journey
+    child_keys: list[str]
+    persona_keys: list[str]
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "journey":
+            raise AttributeError(name)
+        return getattr(self.journey, name)
+
+
+def _journey_personas() -> sa.ScalarSelect:
+    return _linked(Persona.id, Persona.key, table=journey_persona,
+                   joins=[(Persona, Persona.id == journey_persona.c.persona_id)],
+                   where=journey_persona.c.journey_id == Journey.id)
+
+
+@dataclass(frozen=True)
+class JourneyListing:
+    clauses: tuple[sa.ColumnElement[bool], ...]
+    order: tuple[Any, ...]
+
+    def page(self, session: Session, offset: int, limit: int) -> tuple[list[ListedJourney], int]:
+        query = (sa.select(Journey).where(*self.clauses).order_by(*self.order)
+                 .options(joinedload(Journey.parent), joinedload(Journey.parent_step), joinedload(Journey.owner)))
+        rows, total = rows_with_total(session, query, offset, limit, columns=[_journey_personas()])
+        ref = reference(session)
+        children = ref.children()
+        listed = []
+        for journey, personas in rows:
+            kids = sorted((ref.journey(child_id) for child_id in children.get(journey.id, ())),
+                          key=lambda child: (child.position, child.id))
+            listed.append(ListedJourney(journey, [child.key for child in kids], [key for _, key in _by_id(personas)]))
+        return listed, total
+
+
+def journey_listing(order: Sequence[Any], *, text: str | None = None, parent: str | None = None,
+                    level: str | None = None, owner: str | None = None,
+                    ownerless: bool | None = None) -> JourneyListing:
+    """Journeys whose key, name or description contain `text`, under a parent (by key), at a level, owned by someone
+    (by handle), or with (False) or without (True) an owner; every filter optional. Unknown names match nothing."""
+    clauses: list[sa.ColumnElement[bool]] = []
+    if text:
+        pattern = like_pattern(text)
+        clauses.append(sa.or_(*(sa.func.lower(column).like(pattern, escape="\\")
+                                for column in (Journey.key, Journey.name, Journey.description))))
+    if parent:
+        clauses.append(Journey.parent_id.in_(sa.select(Journey.id).where(Journey.key == parent).scalar_subquery()))
+    if level:
+        clauses.append(Journey.level == level)
+    if owner:
+        clauses.append(Journey.owner_id.in_(sa.select(Person.id).where(Person.handle == owner)))
+    if ownerless is not None:
+        clauses.append(Journey.owner_id.is_(None) if ownerless else Journey.owner_id.is_not(None))
+    return JourneyListing(tuple(clauses), tuple(order))
+
+
+def like_pattern(text: str) -> str:
+    """A case-insensitive contains-pattern with LIKE's wildcards escaped (use with escape='\\\\')."""
+    escaped = text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"

@@ -52,3 +52,25 @@ def test_pages_of_a_list_carry_the_total_of_the_whole_list_also_past_its_end(api
     assert past == [] and paging["total"] == total
     nothing, paging = _listed(api, "/opportunities", q="no such words anywhere")
     assert nothing == [] and paging == {"total": 0, "total_pages": 0}
+
+
+def test_listed_evidence_and_journeys_read_exactly_like_each_read_on_its_own(api):
+    insight = api.post("/insights", as_="ana", json={
+        "text": "Porting took 9 days", "source": "tickets", "kind": "ticket", "observed_on": "2026-03-01",
+        "steps": ["moving-house/port-number", "switching-providers/port-number"]}).get_json()
+    assert len(insight["steps"]) == 2
+    for sort in ("number", "-observed_on", "source"):
+        items, paging = _listed(api, "/insights", sort=sort, page_size=500)
+        assert paging["total"] == len(items) > 10
+        for item in items:
+            assert item == api.get(f"/insights/{item['key']}", as_="ana").get_json(), (sort, item["key"])
+    on_the_step = _listed(api, "/insights", step="moving-house/port-number", page_size=500)[0]
+    assert insight["key"] in [i["key"] for i in on_the_step]
+    assert all("moving-house/port-number" in i["steps"] for i in on_the_step)
+    for sort in (None, "key", "-name"):
+        items, paging = _listed(api, "/journeys", page_size=500, **({"sort": sort} if sort else {}))
+        assert paging["total"] == len(items) > 3
+        for item in items:
+            whole = api.get(f"/journeys/{item['key']}", as_="ana").get_json()
+            assert item == {name: whole[name] for name in item}, (sort, item["key"])
+    assert any(item["children"] for item in items) and any(item["personas"] for item in items)
