@@ -140,9 +140,10 @@ def grow(db: Database, journeys: int, opportunities: int, seed: int = 7) -> None
         conn.execute(sa.insert(ScoreInput.__table__), scores)
         from sqlalchemy.orm import Session
 
-        from govern.services.summary import refresh_evidence_summary
+        from govern.services.summary import refresh_evidence_summary, refresh_recorded_inputs
 
         refresh_evidence_summary(Session(bind=conn), everything=True)  # the links above were bulk-inserted
+        refresh_recorded_inputs(Session(bind=conn), everything=True)  # and the scoring inputs
 
 
 def timed_build(db: Database, fmt: str) -> dict[str, float]:

@@ -124,12 +124,13 @@ def add_bulk(db: Database, total: int, seed: int = 16) -> None:
             {"opportunity_id": oid, "trigger": "prioritise", "from_state": "research", "to_state": "prioritise",
              "requested_by_id": people["lotte"], "rule": {"role": "lead"}, "status": "pending", "created_at": now,
              "version": 1} for oid in research])
-    from govern.services.summary import refresh_evidence_summary
+    from govern.services.summary import refresh_evidence_summary, refresh_recorded_inputs
 
     from govern.workflows.services import approval_contexts, approvers_snapshot
 
     with db.session_scope() as s:
         refresh_evidence_summary(s, everything=True)  # the links above were bulk-inserted
+        refresh_recorded_inputs(s, everything=True)  # and the scoring inputs
         # A request stores the approvers fixed when it is made (as request_transition does).
         requests = s.scalars(sa.select(ApprovalRequest).where(ApprovalRequest.approvers.is_(None))).all()
         for r, ctx in zip(requests, approval_contexts(s, [(r.opportunity, r.requested_by_id, r.rule)

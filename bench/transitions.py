@@ -48,7 +48,7 @@ from govern.model import (  # noqa: E402
     insight_step, opportunity_insight, opportunity_journey, utcnow,
 )
 from govern.services.common import load_actor, put_setting  # noqa: E402
-from govern.services.summary import refresh_evidence_summary  # noqa: E402
+from govern.services.summary import refresh_evidence_summary, refresh_recorded_inputs  # noqa: E402
 from govern.workflows import services  # noqa: E402
 from govern.workflows.definition import parse_definition, resolve_lifecycle  # noqa: E402
 from govern.workflows.engine import Lifecycle  # noqa: E402
@@ -114,6 +114,7 @@ def seed(db: Database) -> None:
                                                       "at": now} for o in ids])
         put_setting(s, "lifecycle.current", resolve_lifecycle(BENCH_LIFECYCLE))
         refresh_evidence_summary(s, everything=True)  # the links above were bulk-inserted
+        refresh_recorded_inputs(s, everything=True)  # and the scoring inputs
         s.commit()
 
 

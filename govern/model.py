@@ -372,6 +372,32 @@ class EvidenceSummary(Base):
     newest_observed_on: Mapped[Optional[dt.date]]
 
 
+# The inputs the built-in models (RICE, ICE, WSJF) record: one column each in RecordedInputs.
+RECORDED_INPUT_COLUMNS = ("reach", "impact", "confidence", "effort", "ease", "business_value", "time_criticality",
+                          "risk_reduction", "job_size")
+
+
+class RecordedInputs(Base):
+    """The built-in models' recorded inputs of an opportunity in one row (NULL: not recorded), kept current in the same
+    transaction as every change of its ScoreInput rows, so that ranking a large portfolio reads one row per
+    opportunity instead of pivoting every input each time (`govern.services.summary.refresh_recorded_inputs`). An
+    opportunity with no recorded input has no row. Custom inputs (scoring.inputs) are read from ScoreInput."""
+
+    __tablename__ = "recorded_inputs"
+
+    opportunity_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("opportunity.id", ondelete="CASCADE"), primary_key=True, autoincrement=False)
+    reach: Mapped[Optional[float]]
+    impact: Mapped[Optional[float]]
+    confidence: Mapped[Optional[float]]
+    effort: Mapped[Optional[float]]
+    ease: Mapped[Optional[float]]
+    business_value: Mapped[Optional[float]]
+    time_criticality: Mapped[Optional[float]]
+    risk_reduction: Mapped[Optional[float]]
+    job_size: Mapped[Optional[float]]
+
+
 class NumberCounter(Base):
     """The last number handed out per kind of key (INS-n, OPP-n). Taking a number updates this row, which holds its
     lock until the transaction ends, so concurrent writers never get the same number; a deleted row's number is never

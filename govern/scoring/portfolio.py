@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 from govern import audit
 from govern.errors import InvalidInput
 from govern.model import (
-    EvidenceSummary, Journey, Opportunity, ScoreInput, opportunity_journey, utcnow,
+    RECORDED_INPUT_COLUMNS, EvidenceSummary, Journey, Opportunity, RecordedInputs, ScoreInput, opportunity_journey,
+    utcnow,
 )
 from govern.policy import Actor
 from govern.queries.cards import OpportunityCard, journey_ids_of
@@ -194,7 +195,7 @@ def portfolio_query(names: list[str], opportunity_ids: Iterable[int] | None = No
     evidence (`govern.services.summary`), so ranking reads one row per opportunity instead of every link."""
     ids = None if opportunity_ids is None else list(opportunity_ids)
     summary = EvidenceSummary
-    inputs = _pivoted_inputs(names, ids)
+    inputs = _recorded_inputs(names, ids)
     query = (
         sa.select(Opportunity.id, Opportunity.number, Opportunity.title, Opportunity.state, Opportunity.owner_id,
                   summary.insight_count, summary.journey_count, summary.source_count, summary.newest_observed_on,
@@ -205,6 +206,16 @@ def portfolio_query(names: list[str], opportunity_ids: Iterable[int] | None = No
     if ids is not None:
         query = query.where(Opportunity.id.in_(ids))
     return query
+
+
+def _recorded_inputs(names: list[str], ids: list[int] | None = None) -> sa.Subquery | sa.Alias:
+    """The recorded inputs in `names`, one row per opportunity (`opp_id`, then columns `in_0 … in_n`): from the
+    maintained RecordedInputs row when every name is a built-in input, else pivoted from the ScoreInput rows."""
+    if all(n in RECORDED_INPUT_COLUMNS for n in names):
+        table = RecordedInputs.__table__
+        return sa.select(table.c.opportunity_id.label("opp_id"),
+                         *[table.c[n].label(f"in_{i}") for i, n in enumerate(names)]).subquery("inputs")
+    return _pivoted_inputs(names, ids)
 
 
 def _pivoted_inputs(names: list[str], ids: list[int] | None = None) -> sa.Subquery:
@@ -440,56 +451,68 @@ def _rank_in_python(session: Session, config: ScoringConfig, journey_models: Map
         return names, bounds, rank([(row, row.model, row.value, (-row.strength, row.number)) for row in rows], limit)
 
 
-def _scored_in_sql(session: Session, model: ScoringModel, clauses: list, today: dt.date) -> sa.CTE:
+def _scored_in_sql(session: Session, model: ScoringModel, clauses: list, today: dt.date, *,
+                   slim: bool = False) -> sa.CTE:
     """The portfolio's opportunities (under `clauses`) scored by the database under one positional model (CTE
     "scored": id, number, title, state, owner_id, insights, journeys, sources, newest, in_0 … in_n in the model's
-    recorded inputs' order, strength, score)."""
+    recorded inputs' order, strength, score; `slim`: id, number, strength, score only). Materialised: each
+    opportunity is scored once however often the statement reads the CTE."""
     names = model.recorded_inputs
+    columns = [f"in_{i}" for i in range(len(names))]
+    shown = () if slim else (Opportunity.title, Opportunity.state, Opportunity.owner_id)
     summary = EvidenceSummary
-    inputs = _pivoted_inputs(names)
+    inputs = _recorded_inputs(names)
     rows = (
-        sa.select(Opportunity.id, Opportunity.number, Opportunity.title, Opportunity.state, Opportunity.owner_id,
+        sa.select(Opportunity.id, Opportunity.number, *shown,
                   summary.insight_count.label("insights"), summary.journey_count.label("journeys"),
                   summary.source_count.label("sources"), summary.newest_observed_on.label("newest"),
-                  *[inputs.c[f"in_{i}"] for i in range(len(names))])
+                  *[inputs.c[c] for c in columns])
         .outerjoin(summary, summary.opportunity_id == Opportunity.id)
         .outerjoin(inputs, inputs.c.opp_id == Opportunity.id)
         .where(*clauses)
     )
-    dialect = session.get_bind().dialect.name
-    scored, _score = scored_query(rows, today=today, dialect=dialect, formula=model.positional(),
-                                  evidence_weight=model.evidence_weight,
-                                  inputs=[f"in_{i}" for i in range(len(names))])
-    return scored.cte("scored")
+    scored, _score = scored_query(rows, today=today, dialect=session.get_bind().dialect.name,
+                                  formula=model.positional(), evidence_weight=model.evidence_weight, inputs=columns,
+                                  keep=["id", "number"] if slim else None)
+    return scored.cte("scored").prefix_with("MATERIALIZED")
 
 
 def _rank_in_sql(session: Session, model: ScoringModel, flt: PortfolioFilter | None, limit: int | None,
                  today: dt.date) -> tuple[list[str], dict[str, Any], list[Ranked]]:
-    """:func:`rank` of the (filtered) portfolio under one positional model, computed by the database: scored,
-    ordered (score, then evidence strength, then the older opportunity; unscored last) and cut to `limit`; the
-    lowest and highest score (for the relative score) come from the same scored rows."""
+    """:func:`rank` of the (filtered) portfolio under one positional model, computed by the database in one statement:
+    every opportunity scored once, ordered (score, then evidence strength, then the older opportunity; unscored last)
+    and cut to `limit`; the lowest and highest score (for the relative score) come from the same scored rows, and only
+    the rows returned are joined to what the page shows."""
     names = model.recorded_inputs
+    columns = [f"in_{i}" for i in range(len(names))]
     clauses = filter_clauses(session, flt) if flt is not None else []
-    scored = _scored_in_sql(session, model, clauses, today)
-    page = (sa.select(scored).order_by(sa.desc(scored.c.score).nulls_last(), scored.c.strength.desc(),
-                                       scored.c.number))
+    scored = _scored_in_sql(session, model, clauses, today, slim=True)
+    page = sa.select(scored).order_by(sa.desc(scored.c.score).nulls_last(), scored.c.strength.desc(),
+                                      scored.c.number)
     if limit is not None:
         page = page.limit(max(0, int(limit)))
-    connection = session.connection()
-    if limit is None:  # every row comes back: the lowest and highest score are among them
-        result = connection.execute(page).all()
-        scores = [r.score for r in result if r.score is not None]
-        low, high = (min(scores), max(scores)) if scores else (None, None)
-    else:
-        low, high = connection.execute(sa.select(sa.func.min(scored.c.score), sa.func.max(scored.c.score))).one()
-        result = connection.execute(page).all()
+    page = page.subquery("page")
+    summary = EvidenceSummary
+    shown = _recorded_inputs(names)
+    query = (
+        sa.select(page, Opportunity.title, Opportunity.state, Opportunity.owner_id,
+                  summary.insight_count, summary.journey_count, summary.source_count, summary.newest_observed_on,
+                  *[shown.c[c] for c in columns],
+                  sa.select(sa.func.min(scored.c.score)).scalar_subquery().label("low"),
+                  sa.select(sa.func.max(scored.c.score)).scalar_subquery().label("high"))
+        .join(Opportunity, Opportunity.id == page.c.id)
+        .outerjoin(summary, summary.opportunity_id == page.c.id)
+        .outerjoin(shown, shown.c.opp_id == page.c.id)
+        .order_by(sa.desc(page.c.score).nulls_last(), page.c.strength.desc(), page.c.number)
+    )
     ranked = []
-    span = None if low is None else high - low
-    for position, r in enumerate(result, start=1):
-        row = _Row(r.id, r.number, r.title, r.state, r.owner_id, [getattr(r, f"in_{i}") for i in range(len(names))],
-                   _evidence(r.insights, r.journeys, r.sources, r.newest, today), r.strength)
+    for position, r in enumerate(session.connection().execute(query), start=1):
+        row = _Row(r.id, r.number, r.title, r.state, r.owner_id, [getattr(r, c) for c in columns],
+                   _evidence(r.insight_count, r.journey_count, r.source_count, r.newest_observed_on, today),
+                   r.strength)
         row.model, row.value = model.name, r.score
-        relative = None if r.score is None else (100.0 if span == 0 else 100.0 * (r.score - low) / span)
+        span = None if r.low is None else r.high - r.low
+        relative = None if r.score is None else (100.0 if span == 0 else 100.0 * (r.score - r.low) / span)
         ranked.append(Ranked(row, model.name, r.score, relative, None if r.score is None else position))
     return names, {model.name: None}, ranked
 

@@ -96,9 +96,11 @@ def _fenced(query: sa.Select, name: str) -> sa.Subquery:
 
 
 def scored_query(rows: sa.Select, *, today: dt.date, dialect: str, formula: Callable[..., Any],
-                 evidence_weight: float, inputs: list[str]) -> tuple[sa.Select, sa.ColumnElement]:
+                 evidence_weight: float, inputs: list[str], keep: list[str] | None = None
+                 ) -> tuple[sa.Select, sa.ColumnElement]:
     """`rows` (columns: insights, journeys, sources, newest, the model's recorded inputs named in `inputs`, and any
-    others) with evidence strength and the score added; returns (query, score label)."""
+    others) with evidence strength and the score added; returns (query, score label). The query's columns: those
+    named in `keep` (default: all of `rows`), then strength and score."""
     evidence = _fenced(rows, "evidence")
     kept = list(evidence.c)
     total = unrounded_strength_sql(evidence.c.insights, evidence.c.journeys, evidence.c.sources, evidence.c.newest,
@@ -107,7 +109,8 @@ def scored_query(rows: sa.Select, *, today: dt.date, dialect: str, formula: Call
     strength = _round_tenths(unrounded.c.unrounded, dialect).label("strength")
     rounded = _fenced(sa.select(*[c for c in unrounded.c if c.name != "unrounded"], strength), "strength")
     score = score_sql(formula, [rounded.c[n] for n in inputs], rounded.c.strength, evidence_weight).label("score")
-    return sa.select(*rounded.c, score), score
+    kept = list(rounded.c) if keep is None else [rounded.c[name] for name in keep] + [rounded.c.strength]
+    return sa.select(*kept, score), score
 
 
 def score_sql(formula: Callable[..., Any], inputs: list[sa.ColumnElement], strength: sa.ColumnElement,

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from govern.errors import InvalidInput, RefusedChange
 from govern.model import Base
 from govern.policy import Actor
-from govern.services.summary import refresh_evidence_summary
+from govern.services.summary import refresh_evidence_summary, refresh_recorded_inputs
 
 FORMAT = "govern-export"
 FORMAT_VERSION = 1
@@ -134,6 +134,7 @@ def import_data(session: Session, actor: Actor, data: dict) -> dict[str, int]:
     _reset_sequences(session)
     # Exports made before the summary existed carry none: recompute it from the imported links.
     refresh_evidence_summary(session, everything=True)
+    refresh_recorded_inputs(session, everything=True)
     session.commit()
     return counts
 

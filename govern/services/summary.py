@@ -1,4 +1,4 @@
-"""The evidence summary per opportunity, kept current inside the transaction that changes the evidence.
+"""The evidence summary and the recorded inputs per opportunity, kept current inside the transaction that changes them.
 
 Changes made through the ORM (an opportunity's insights, an insight's steps, source or date) are caught after each
 flush by a session event, so every writer keeps it current without thinking of it; writers that change the link
@@ -6,6 +6,10 @@ tables with core statements (moving evidence off a removed step, an import, a bu
 `refresh_evidence_summary`. The summary of the opportunities concerned is recomputed from their links (work bounded by
 those opportunities' evidence, never the whole portfolio) and upserted, so ranking and guards read one row per
 opportunity instead of aggregating every link each time.
+
+The recorded inputs (`RecordedInputs`: the built-in models' scoring inputs in one row) are kept the same way: any
+ScoreInput added, changed or removed through the ORM refreshes its opportunity's row after the flush; a bulk load calls
+`refresh_recorded_inputs`.
 """
 
 from __future__ import annotations
@@ -15,7 +19,10 @@ from typing import Iterable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from govern.model import EvidenceSummary, Insight, Opportunity, Step, insight_step, opportunity_insight
+from govern.model import (
+    RECORDED_INPUT_COLUMNS, EvidenceSummary, Insight, Opportunity, RecordedInputs, ScoreInput, Step, insight_step,
+    opportunity_insight,
+)
 from govern.db import dialect_insert
 
 SUMMARY_COLUMNS = ("opportunity_id", "insight_count", "journey_count", "source_count", "unlinked_count",
@@ -70,10 +77,56 @@ def _changed(obj, attribute: str) -> bool:
     return bool(history.added or history.deleted)
 
 
+def recorded_inputs_query(target) -> sa.Select:
+    """The RecordedInputs rows of the opportunities `target` (a list or a select of ids; None: all) names: their
+    ScoreInput rows pivoted, one column per built-in input (only opportunities with at least one input)."""
+    query = (sa.select(ScoreInput.opportunity_id,
+                       *[sa.func.max(sa.case((ScoreInput.name == name, ScoreInput.value))).label(name)
+                         for name in RECORDED_INPUT_COLUMNS])
+             .group_by(ScoreInput.opportunity_id))
+    return query if target is None else query.where(ScoreInput.opportunity_id.in_(target))
+
+
+def refresh_recorded_inputs(session: Session, *, opportunity_ids: Iterable[int] | None = None,
+                            everything: bool = False) -> None:
+    """Recompute the recorded inputs of some opportunities (or of every one, after an import or a bulk load) inside the
+    caller's transaction."""
+    target = None if everything else sorted(set(opportunity_ids or ()))
+    if target is not None and not target:
+        return
+    session.flush()
+    _replace_inputs(session.connection(), target)
+
+
+def _replace_inputs(connection, target) -> None:
+    table = RecordedInputs.__table__
+    delete = table.delete()
+    connection.execute(delete if target is None else delete.where(table.c.opportunity_id.in_(target)))
+    connection.execute(table.insert().from_select(["opportunity_id", *RECORDED_INPUT_COLUMNS],
+                                                  recorded_inputs_query(target)))
+
+
+def _inputs_changed(session: Session) -> set[int]:
+    """The opportunities whose ScoreInput rows this flush added, changed or removed."""
+    changed: set[int] = set()
+    for obj in list(session.new) + list(session.dirty) + list(session.deleted):
+        if isinstance(obj, ScoreInput):
+            history = sa.inspect(obj).attrs.opportunity_id.history
+            changed.update(i for i in (*history.added, *history.deleted, *history.unchanged) if i is not None)
+        elif isinstance(obj, Opportunity) and obj.id is not None and obj not in session.new:
+            if _changed(obj, "score_inputs"):
+                changed.add(obj.id)
+    return changed
+
+
 def _after_flush(session: Session, _context) -> None:
     """Keep the summary current for every change made through the ORM, whoever makes it (services, fixtures, the
     import): after each flush, in the same transaction, recompute the opportunities whose evidence links changed
-    and those backed by an insight whose steps, source or date changed."""
+    and those backed by an insight whose steps, source or date changed; and the recorded inputs of those whose
+    scoring inputs changed."""
+    inputs_changed = _inputs_changed(session)
+    if inputs_changed:
+        _replace_inputs(session.connection(), sorted(inputs_changed))
     opportunity_ids: set[int] = set()
     insight_ids: set[int] = set()
     for obj in list(session.new) + list(session.dirty):
