@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterable
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from govern.model import ApprovalRequest, ApprovalVote, Opportunity, opportunity_journey
 
@@ -24,15 +24,21 @@ def pending_request(session: Session, opportunity_id: int) -> ApprovalRequest | 
         .order_by(ApprovalRequest.id).limit(1))
 
 
-def pending_requests_of(session: Session, opportunity_ids: Iterable[int]) -> dict[int, list[ApprovalRequest]]:
-    """{opportunity id: its pending requests, oldest first} for many opportunities in one statement."""
+def pending_requests_of(session: Session, opportunity_ids: Iterable[int], *, with_votes: bool = False
+                        ) -> dict[int, list[ApprovalRequest]]:
+    """{opportunity id: its pending requests, oldest first} for many opportunities in one statement; `with_votes`
+    joins each request's requester and votes with their voters (what deciding on it and showing it read)."""
     ids = sorted(set(opportunity_ids))
     out: dict[int, list[ApprovalRequest]] = {i: [] for i in ids}
     if not ids:
         return out
-    for request in session.scalars(sa.select(ApprovalRequest).where(ApprovalRequest.status == PENDING,
-                                                                    ApprovalRequest.opportunity_id.in_(ids))
-                                   .order_by(ApprovalRequest.id)):
+    query = (sa.select(ApprovalRequest)
+             .where(ApprovalRequest.status == PENDING, ApprovalRequest.opportunity_id.in_(ids))
+             .order_by(ApprovalRequest.id))
+    if with_votes:
+        query = query.options(joinedload(ApprovalRequest.requested_by),
+                              joinedload(ApprovalRequest.votes).joinedload(ApprovalVote.person))
+    for request in session.scalars(query).unique():
         out[request.opportunity_id].append(request)
     return out
 

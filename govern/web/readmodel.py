@@ -102,7 +102,7 @@ def transitions_for(session: Session, actor: Actor, opp: Opportunity, pending_re
 
 
 def pending_requests_of(session: Session, opp: Opportunity) -> list:
-    return pending_requests_by_opportunity(session, [opp.id])[opp.id]
+    return pending_requests_by_opportunity(session, [opp.id], with_votes=True)[opp.id]
 
 
 _HANDLE_IN_WORDS = re.compile(r"\(([a-z0-9][a-z0-9_.-]*)\)")
