@@ -27,7 +27,7 @@ from govern.errors import Conflict, GuardsUnmet, InvalidInput, NotFound, Permiss
 from govern.model import (
     ApprovalRequest, ApprovalVote, ChecklistTick, CouncilSeat, EvidenceSummary, Journey, Opportunity,
     OpportunityKpi,
-    OpportunityTransition, OutboxMessage, Person, Solution, Step, insight_step, opportunity_insight,
+    OpportunityTransition, OutboxMessage, Person, ScoreInput, Solution, Step, insight_step, opportunity_insight,
     opportunity_journey, utcnow,
 )
 from govern.notifications import Audience
@@ -113,8 +113,10 @@ def _facts_and(session: Session, opportunity: Opportunity, needs: Iterable[str] 
         extras = {k: row[k] for k in extra}
     if _NESTED in values:  # a journey nested in another evidenced journey counts as that one
         values["evidence_journey_count"] = max(0, values["evidence_journey_count"] - values.pop(_NESTED))
-    if "score" in groups:
-        values["missing_score_inputs"] = tuple(scoring.missing_inputs(session, opportunity))
+    if _RECORDED in values:  # the names of the recorded scoring inputs; the opportunity's model says which it needs
+        names = values.pop(_RECORDED)
+        recorded = dict.fromkeys(names.split(",")) if names else {}
+        values["missing_score_inputs"] = tuple(scoring.model_for_opportunity(session, opportunity).missing(recorded))
     if "checks" in groups and lifecycle_of(session, opportunity).definition.checks:
         values["checks_ticked"] = frozenset(session.scalars(sa.select(ChecklistTick.check).where(
             ChecklistTick.opportunity_id == oid)))
@@ -143,6 +145,9 @@ def _fact_columns(groups: frozenset[str], nested: bool) -> tuple[Any, ...]:
         if nested:
             columns[_NESTED] = _nested_evidence_journeys(oid)
         columns["unlinked_evidence_count"] = sa.select(EvidenceSummary.unlinked_count).where(mine)
+    if "score" in groups:
+        columns[_RECORDED] = sa.select(sa.func.aggregate_strings(ScoreInput.name, ",")).where(
+            ScoreInput.opportunity_id == oid)
     if "solutions" in groups:
         columns["solution_count"] = sa.select(sa.func.count(Solution.id)).where(Solution.opportunity_id == oid)
         columns["solutions_done"] = sa.select(sa.func.count(Solution.id)).where(
@@ -184,6 +189,7 @@ def _journey_breadth_rule(session: Session) -> str:
 
 
 _NESTED = "nested_evidence_journeys"
+_RECORDED = "recorded_score_inputs"
 
 
 def _nested_evidence_journeys(opportunity_id: Any) -> sa.Select:
