@@ -18,7 +18,7 @@
    Goal: at least 10x less memory.
 
 The machine is shared: compare CPU ratios when wall time is inflated by other work.
-Run: `.venv/bin/python bench/transitions.py [--transitions 10000] [--rows 100000]`. The ratios are printed last.
+Run: `.venv/bin/python bench/transitions.py [--transitions 10000] [--rows 100000] [--database-url URL]`. The ratios are printed last.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import argparse
 import datetime as dt
 import hashlib
 import json
+import re
 import shutil
 import sqlite3
 import sys
@@ -200,12 +201,17 @@ EVIDENCE_FACTS = (
     "WHERE opportunity_id = :id)) UNION ALL SELECT a.start, p.parent_id FROM ancestry a JOIN journey p ON p.id = a.up) "
     "SELECT count(DISTINCT start) FROM ancestry WHERE up IN (SELECT st.journey_id FROM insight_step i JOIN step st ON "
     "st.id = i.step_id WHERE i.insight_id IN (SELECT insight_id FROM opportunity_insight WHERE opportunity_id = :id))), "
-    f"{PENDING}, {HEAD} FROM (SELECT :id AS id) o LEFT JOIN evidence_summary s ON s.opportunity_id = o.id")
+    f"{PENDING}, {{head}} FROM (SELECT CAST(:id AS INTEGER) AS id) o LEFT JOIN evidence_summary s "
+    "ON s.opportunity_id = o.id")
 SOLUTION_FACTS = (
     "SELECT (SELECT count(*) FROM solution WHERE opportunity_id = :id), "
     "(SELECT count(*) FROM solution WHERE opportunity_id = :id AND state = 'done'), "
     "(SELECT count(DISTINCT name) FROM score_input WHERE opportunity_id = :id "
-    f"AND name IN ('reach', 'impact', 'confidence', 'effort')), {PENDING}, {HEAD}")
+    f"AND name IN ('reach', 'impact', 'confidence', 'effort')), {PENDING}, {{head}}")
+# SQLite: the write lock is held from BEGIN IMMEDIATE, so the chain's head rides along the facts. PostgreSQL: the head
+# is read after the chain's advisory lock, taken after the row's (the versioned UPDATE), as the engine orders them.
+FACTS = {(kind, postgres): sql.format(head="NULL, NULL" if postgres else HEAD)
+         for kind, sql in (("evidence", EVIDENCE_FACTS), ("solutions", SOLUTION_FACTS)) for postgres in (False, True)}
 
 
 def _evidence_guards(row, owner_id) -> list[dict]:
@@ -264,16 +270,12 @@ def raw_transition(execute, oid: int, trigger: str, handle: str, postgres: bool 
     assert active and (roles & MAY_REQUEST or owns_all), f"{handle} may not request transitions here"
     if trigger == "prioritise" and src == "research":
         dest = "prioritise"
-        if postgres:
-            execute("SELECT pg_advisory_xact_lock(:k)", {"k": AUDIT_CHAIN_LOCK})
-        facts = execute(EVIDENCE_FACTS, {"id": oid}).fetchone()
+        facts = execute(FACTS["evidence", postgres], {"id": oid}).fetchone()
         guards = _evidence_guards(facts, owner_id)
         pending, head_id, head_hash = facts[4], facts[5], facts[6]
     elif trigger == "research_again" and src == "prioritise":
         dest = "research"
-        if postgres:
-            execute("SELECT pg_advisory_xact_lock(:k)", {"k": AUDIT_CHAIN_LOCK})
-        facts = execute(SOLUTION_FACTS, {"id": oid}).fetchone()
+        facts = execute(FACTS["solutions", postgres], {"id": oid}).fetchone()
         guards = _way_back_guards(execute, oid, facts)
         pending, head_id, head_hash = facts[3], facts[4], facts[5]
     else:
@@ -304,6 +306,10 @@ def raw_transition(execute, oid: int, trigger: str, handle: str, postgres: bool 
     after = {"state": dest, "trigger": trigger, "guards": guards, "approval_request": None,
              "effects": [{"effect": "notify", "channel": "journey", "outbox": message_id}], "superseded": []}
     digest = _canonical_hash({"before": before, "after": after, "reason": None})
+    if postgres:
+        execute("SELECT pg_advisory_xact_lock(:k)", {"k": AUDIT_CHAIN_LOCK})
+        head_id, head_hash = execute("SELECT id, hash FROM audit_event ORDER BY id DESC LIMIT 1", {}).fetchone() or (
+            None, None)
     event_id, prev = (head_id or 0) + 1, head_hash or "0" * 64
     event_hash = _canonical_hash({"id": event_id, "at": now.isoformat(timespec="microseconds"), "actor": handle,
                                   "action": "opportunity.transitioned", "entity_type": "opportunity",
@@ -329,12 +335,13 @@ class _CountingExecute:
 def run_raw_sqlalchemy(db: Database, steps: list[tuple[int, str, str, str]]) -> tuple[float, float, int]:
     """The hand-written SQL as text through the same engine (same driver, pragmas, BEGIN IMMEDIATE), one transaction
     each."""
+    postgres = db.engine.dialect.name == "postgresql"
     start, cpu = time.perf_counter(), time.process_time()
     with db.engine.connect() as conn:
         execute = _CountingExecute(lambda sql, params: conn.execute(sa.text(sql), params))
         for oid, trigger, _, _ in steps:
             with conn.begin():
-                raw_transition(execute, oid, trigger, ACTOR)
+                raw_transition(execute, oid, trigger, ACTOR, postgres)
     return time.perf_counter() - start, time.process_time() - cpu, execute.count
 
 
@@ -352,6 +359,70 @@ def run_raw_sqlite3(path: Path, steps: list[tuple[int, str, str, str]]) -> tuple
     elapsed = time.perf_counter() - start, time.process_time() - cpu, execute.count
     conn.close()
     return elapsed
+
+
+def run_raw_psycopg(url: str, steps: list[tuple[int, str, str, str]]) -> tuple[float, float, int]:
+    """The same statements straight through psycopg on PostgreSQL (`:name` parameters as `%(name)s`): the floor."""
+    import psycopg
+
+    conn = psycopg.connect(sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False),
+                           autocommit=True)
+    execute = _CountingExecute(lambda sql, params: conn.execute(_PARAM.sub(r"%(\1)s", sql), params))
+    start, cpu = time.perf_counter(), time.process_time()
+    for oid, trigger, _, _ in steps:
+        with conn.transaction():
+            raw_transition(execute, oid, trigger, ACTOR, postgres=True)
+    elapsed = time.perf_counter() - start, time.process_time() - cpu, execute.count
+    conn.close()
+    return elapsed
+
+
+_PARAM = re.compile(r"(?<![:\w]):(\w+)")
+
+
+def fresh_postgres(url: str) -> Database:
+    """The bench's PostgreSQL database emptied (its public schema dropped), migrated and seeded."""
+    db = Database(url)
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+        conn.exec_driver_sql("CREATE SCHEMA public")
+    db.upgrade()
+    seed(db)
+    return db
+
+
+def run_postgres(url: str, steps: list[tuple[int, str, str, str]]) -> list[tuple[str, float, float, int]]:
+    """The three sides on PostgreSQL, each on the database freshly seeded."""
+    out = []
+    for label, run in (
+            ("engine: rights, services, guards from the database, shared machine, history, outbox, audit",
+             lambda db: run_engine(db, steps)),
+            ("hand-written SQL, the same reads and writes, through the same SQLAlchemy engine",
+             lambda db: run_raw_sqlalchemy(db, steps)),
+            ("hand-written SQL, the same reads and writes, straight through psycopg",
+             lambda db: run_raw_psycopg(url, steps))):
+        db = fresh_postgres(url)
+        wall, cpu, count = run(db)
+        check_moved(db, len(steps))
+        db.dispose()
+        out.append((label, wall, cpu, count))
+    return out
+
+
+def report(title: str, n: int, sides: list[tuple[str, float, float, int]]) -> None:
+    print(f"transitions on {title} ({n:,}, one transaction each, {OPPORTUNITIES:,} opportunities; statements per "
+          "transition without BEGIN/COMMIT, half forward (evidence guards), half back (score, solutions)):")
+    for label, wall, cpu, count in sides:
+        print(f"  {label}:\n    {wall:7.2f} s wall ({n / wall:6.0f}/s), {cpu:7.2f} s CPU ({n / cpu:6.0f}/s), "
+              f"{count / n:4.1f} statements per transition")
+
+
+def ratios(title: str, floor: str, n: int, sides: list[tuple[str, float, float, int]]) -> None:
+    (_, engine_s, engine_cpu, engine_n), (_, raw_s, raw_cpu, raw_n), (_, floor_s, floor_cpu, _) = sides
+    print(f"  {title}: engine / hand-written SQL (same engine) throughput: {raw_s / engine_s:.2f} wall, "
+          f"{raw_cpu / engine_cpu:.2f} CPU (goal >= 0.50); statements {engine_n / n:.1f} vs {raw_n / n:.1f}")
+    print(f"  {title}: engine / hand-written SQL ({floor}) throughput: {floor_s / engine_s:.2f} wall, "
+          f"{floor_cpu / engine_cpu:.2f} CPU")
 
 
 class Row:
@@ -414,6 +485,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--transitions", type=int, default=10_000)
     parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--database-url", help="also on PostgreSQL, in this database (postgresql+psycopg://...), which "
+                        "the bench empties: its public schema is dropped")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="govern-bench-"))
@@ -436,20 +509,19 @@ def main() -> None:
         check_moved(raw_db, args.transitions)
         raw_db.dispose()
         floor_s, floor_cpu, floor_n = run_raw_sqlite3(floor_path, steps)
-        n = args.transitions
-        print(f"transitions on SQLite ({n:,}, one transaction each, {OPPORTUNITIES:,} opportunities; statements per "
-              "transition without BEGIN/COMMIT, half forward (evidence guards), half back (score, solutions)):")
-        for label, wall, cpu, count in (
-                ("engine: rights, services, guards from the database, shared machine, history, outbox, audit",
-                 engine_s, engine_cpu, engine_n),
-                ("hand-written SQL, the same reads and writes, through the same SQLAlchemy engine", raw_s, raw_cpu,
-                 raw_n),
-                ("hand-written SQL, the same reads and writes, straight through sqlite3", floor_s, floor_cpu,
-                 floor_n)):
-            print(f"  {label}:\n    {wall:7.2f} s wall ({n / wall:6.0f}/s), {cpu:7.2f} s CPU ({n / cpu:6.0f}/s), "
-                  f"{count / n:4.1f} statements per transition")
+        sqlite_sides = [
+            ("engine: rights, services, guards from the database, shared machine, history, outbox, audit",
+             engine_s, engine_cpu, engine_n),
+            ("hand-written SQL, the same reads and writes, through the same SQLAlchemy engine", raw_s, raw_cpu, raw_n),
+            ("hand-written SQL, the same reads and writes, straight through sqlite3", floor_s, floor_cpu, floor_n)]
+        report("SQLite", args.transitions, sqlite_sides)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+    pg_sides = []
+    if args.database_url:
+        pg_sides = run_postgres(args.database_url, plan(args.transitions))
+        report("PostgreSQL", args.transitions, pg_sides)
 
     lifecycle = Lifecycle(parse_definition(BENCH_LIFECYCLE))
     facts = OpportunityFacts(owner_id=1, evidence_count=3, evidence_journey_count=2, solution_count=2)
@@ -459,10 +531,9 @@ def main() -> None:
     print(f"  one shared machine:  {shared_s:8.2f} s  peak {shared_peak / 2**20:9.1f} MiB")
     print(f"  a Machine per row:   {per_row_s:8.2f} s  peak {per_row_peak / 2**20:9.1f} MiB")
     print("ratios:")
-    print(f"  engine / hand-written SQL (same engine) throughput: {raw_s / engine_s:.2f} wall, "
-          f"{raw_cpu / engine_cpu:.2f} CPU (goal >= 0.50); statements {engine_n / n:.1f} vs {raw_n / n:.1f}")
-    print(f"  engine / hand-written SQL (sqlite3) throughput:     {floor_s / engine_s:.2f} wall, "
-          f"{floor_cpu / engine_cpu:.2f} CPU")
+    ratios("SQLite", "sqlite3", args.transitions, sqlite_sides)
+    if pg_sides:
+        ratios("PostgreSQL", "psycopg", args.transitions, pg_sides)
     print(f"  memory, Machine per row / shared machine: {per_row_peak / shared_peak:.1f}x (goal >= 10x)")
     print(f"  time, Machine per row / shared machine:   {per_row_s / shared_s:.1f}x")
 
