@@ -35,6 +35,7 @@ class JourneyRef:
     owner_id: int | None
     scoring_model: str | None
     position: int
+    parent_step_id: int | None  # the parent's step this journey details (a micro journey), if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +73,7 @@ class Reference:
         if self._journeys is None:
             rows = self._session.execute(sa.select(
                 Journey.id, Journey.key, Journey.name, Journey.level, Journey.parent_id, Journey.owner_id,
-                Journey.scoring_model, Journey.position).order_by(Journey.position, Journey.name, Journey.id))
+                Journey.scoring_model, Journey.position, Journey.parent_step_id).order_by(Journey.position, Journey.name, Journey.id))
             self._journeys = tuple(JourneyRef(*row) for row in rows)
         return self._journeys
 

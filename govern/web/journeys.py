@@ -32,6 +32,7 @@ def journey(key: str):
     me = actor()
     return render_template("journey.html", journey=j, evidence=page.evidence, stages=page.stages,
                            details=page.details, kpis=page.kpis, opps=page.opportunities,
-                           opps_total=page.opportunity_total, lifecycle=lifecycle, ancestors=page.ancestors, owner=page.owner,
+                           opps_total=page.opportunity_total, lifecycle=lifecycle, ancestors=page.ancestors,
+                           owner=page.owner, children=page.children,
                            can_record=me.can("evidence.record"),
                            can_measure={k.key: me.can("kpi.measure", [j.id]) for k in page.kpis})
