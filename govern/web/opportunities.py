@@ -10,8 +10,8 @@ from flask import redirect, render_template, request, url_for
 from govern import audit, scoring
 from govern.errors import Conflict, GovernError, InvalidInput, NotFound, PreconditionFailed
 from govern.metrics import evaluate_opportunity, record_measurement
-from govern.model import SOLUTION_STATES, AuditEvent, Insight, Journey, Kpi, Opportunity, Person
-from govern.queries.opportunity import linkable_insights, opportunity_page_loads
+from govern.model import SOLUTION_STATES, AuditEvent, Journey, Kpi, Opportunity, Person
+from govern.queries.opportunity import insight_choices, linkable_insights, opportunity_page_loads
 from govern.services.common import get_insight, get_kpi, get_opportunity
 from govern.services.evidence import evidence_kinds, link_evidence_to_steps, record_evidence
 from govern.services.opportunities import (
@@ -160,10 +160,6 @@ def link_opportunity_evidence(ref: str):
 # --- forms ------------------------------------------------------------------------------------------------------------
 
 
-def _insight_options(session):
-    return list(session.scalars(sa.select(Insight).order_by(Insight.number.desc())))
-
-
 @bp.route("/opportunities/new", methods=["GET", "POST"])
 @login_required
 def new_opportunity():
@@ -197,7 +193,7 @@ def new_opportunity():
     return render_template(
         "opportunity_form.html", values=values, errors=errors,
         journeys=session.scalars(sa.select(Journey).order_by(Journey.name)).all(),
-        insights=_insight_options(session),
+        choices=insight_choices(session, values["insights"]),
         kpis=session.scalars(sa.select(Kpi).order_by(Kpi.name)).all(),
         people=session.scalars(sa.select(Person).where(Person.active.is_(True)).order_by(Person.name)).all(),
     ), (422 if errors else 200)
@@ -388,7 +384,7 @@ def edit_opportunity(ref: str):
     return render_template(
         "opportunity_edit.html", opp=opp, values=values, errors=errors, meanwhile=meanwhile, version=version,
         seen=seen, journeys=session.scalars(sa.select(Journey).order_by(Journey.name)).all(),
-        insights=_insight_options(session),
+        choices=insight_choices(session, values["insights"]),
         kpis=session.scalars(sa.select(Kpi).order_by(Kpi.name)).all(),
         people=session.scalars(sa.select(Person).where(Person.active.is_(True)).order_by(Person.name)).all(),
     ), (409 if meanwhile else 422 if errors else 200)

@@ -155,3 +155,16 @@ def test_opportunity_page_suggests_the_newest_unlinked_insights_up_to_a_cap(exam
     assert linked and set(everything) == every_insight - linked
     assert everything == sorted(everything, reverse=True)
     assert capped == everything[:3]
+
+
+def test_opportunity_forms_offer_the_chosen_and_the_newest_evidence_with_the_total(example_db):
+    from govern.model import Insight
+    from govern.queries.opportunity import insight_choices
+
+    with example_db.session_scope() as s:
+        numbers = sorted(s.scalars(sa.select(Insight.number)), reverse=True)
+        choices = insight_choices(s, ["INS-1", "ins-2"], limit=3)
+        offered = [i.number for i in choices.insights]
+        assert choices.total == len(numbers) > 5
+        assert offered == [*numbers[:3], 2, 1]
+        assert [i.number for i in insight_choices(s, [], limit=len(numbers)).insights] == numbers
