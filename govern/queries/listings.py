@@ -20,7 +20,7 @@ from govern.model import (
     Insight, Journey, Kpi, Opportunity, OpportunityKpi, Person, Persona, Solution, Step, insight_step, journey_persona,
     opportunity_insight, opportunity_journey,
 )
-from govern.queries.paging import rows_with_total
+from govern.queries.paging import rows_with_extras
 from govern.queries.portfolio import PortfolioFilter, filter_clauses
 from govern.queries.reference import reference
 
@@ -77,9 +77,8 @@ class OpportunityListing:
     order: tuple[Any, ...]
 
     def page(self, session: Session, offset: int, limit: int) -> tuple[list[ListedOpportunity], int]:
-        query = (sa.select(Opportunity).where(*self.clauses).order_by(*self.order)
-                 .options(joinedload(Opportunity.owner)))
-        rows, total = rows_with_total(session, query, offset, limit, columns=_opportunity_links())
+        rows, total = rows_with_extras(session, Opportunity, self.clauses, self.order, offset, limit,
+                                       extras=_opportunity_links(), options=[joinedload(Opportunity.owner)])
         ref = reference(session)
         listed = []
         for opportunity, journeys, insights, kpis, solutions in rows:
@@ -133,9 +132,8 @@ class InsightListing:
     order: tuple[Any, ...]
 
     def page(self, session: Session, offset: int, limit: int) -> tuple[list[ListedInsight], int]:
-        query = (sa.select(Insight).where(*self.clauses).order_by(*self.order)
-                 .options(joinedload(Insight.created_by)))
-        rows, total = rows_with_total(session, query, offset, limit, columns=[_insight_steps()])
+        rows, total = rows_with_extras(session, Insight, self.clauses, self.order, offset, limit,
+                                       extras=[_insight_steps()], options=[joinedload(Insight.created_by)])
         ref = reference(session)
         return [ListedInsight(insight, [f"{ref.journey(journey_id).key}/{key}" for _, journey_id, key in _by_id(steps)])
                 for insight, steps in rows], total
@@ -195,9 +193,10 @@ class JourneyListing:
     order: tuple[Any, ...]
 
     def page(self, session: Session, offset: int, limit: int) -> tuple[list[ListedJourney], int]:
-        query = (sa.select(Journey).where(*self.clauses).order_by(*self.order)
-                 .options(joinedload(Journey.parent), joinedload(Journey.parent_step), joinedload(Journey.owner)))
-        rows, total = rows_with_total(session, query, offset, limit, columns=[_journey_personas()])
+        rows, total = rows_with_extras(session, Journey, self.clauses, self.order, offset, limit,
+                                       extras=[_journey_personas()],
+                                       options=[joinedload(Journey.parent), joinedload(Journey.parent_step),
+                                                joinedload(Journey.owner)])
         ref = reference(session)
         children = ref.children()
         listed = []

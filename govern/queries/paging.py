@@ -32,19 +32,37 @@ def _counting(query: sa.Select) -> sa.Select:
     return sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
 
 
-def rows_with_total(session: Session, query: sa.Select, offset: int, limit: int,
-                    columns: Sequence[Any] = ()) -> tuple[list[sa.Row], int]:
-    """The rows of `query` from `offset` (at most `limit`) and how many rows `query` has in all.
-
-    `columns` are added to the page only (not to the count): per-row extras such as related keys, computed for the
-    rows shown and never for the whole list."""
+def rows_with_total(session: Session, query: sa.Select, offset: int, limit: int) -> tuple[list[sa.Row], int]:
+    """The rows of `query` from `offset` (at most `limit`) and how many rows `query` has in all."""
     if offset > MAX_OFFSET:
         return [], count_of(session, query)
     total = _counting(query).scalar_subquery().label("list_total")
-    rows = session.execute(query.add_columns(*columns, total).offset(offset).limit(limit)).all()
+    rows = session.execute(query.add_columns(total).offset(offset).limit(limit)).all()
     if rows:
         return [row[:-1] for row in rows], rows[0][-1]
     return [], 0 if offset == 0 else count_of(session, query)
+
+
+def rows_with_extras(session: Session, entity: Any, clauses: Sequence[Any], order: Sequence[Any], offset: int,
+                     limit: int, *, extras: Sequence[Any], options: Sequence[Any] = ()) -> tuple[list[sa.Row], int]:
+    """Rows of (entity, *extras) under `clauses` in `order` from `offset` (at most `limit`), and the total, in one
+    statement. `extras` are per-row columns correlated to the entity (e.g. the keys of its related rows).
+
+    The page's ids are chosen first, by a subquery sorted and cut to the page, and the outer query computes the
+    extras for those rows only: with them in the one sorted query, a database sorting without an index (SQLite)
+    would compute them for every row of the list before keeping the page. `order` must end in a unique key, so that
+    sorting the page again gives the same order."""
+    listed = sa.select(entity.id).where(*clauses)
+    if offset > MAX_OFFSET:
+        return [], count_of(session, listed)
+    page = listed.order_by(*order).offset(offset).limit(limit).subquery("page")
+    total = _counting(listed).scalar_subquery().label("list_total")
+    # From the page to the entity (the page drives the join: a planner starting from the entity's table would walk it).
+    rows = session.execute(sa.select(entity, *extras, total).select_from(page).join(entity, entity.id == page.c.id)
+                           .order_by(*order).options(*options)).all()
+    if rows:
+        return [row[:-1] for row in rows], rows[0][-1]
+    return [], 0 if offset == 0 else count_of(session, listed)
 
 
 def page_with_total(session: Session, query: sa.Select, offset: int, limit: int) -> tuple[list[Any], int]:
