@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session, contains_eager, joinedload
 from govern.db import dialect_insert
 from govern.errors import InvalidInput, NotFound
 from govern.model import (
-    CouncilSeat, Insight, Journey, Kpi, NumberCounter, Opportunity, Person, Persona, Setting, Step, setting_row,
-    utcnow,
+    CouncilSeat, Insight, Journey, Kpi, NumberCounter, Opportunity, Person, Persona, Setting, Step,
+    opportunity_journey, setting_row, utcnow,
 )
 from govern.queries.reference import reference
 from govern.vocabulary import vocabulary_of
@@ -193,13 +193,18 @@ def get_opportunity(session: Session, ref: int | str, *, for_update: bool = Fals
 
 @functools.lru_cache(maxsize=None)
 def _opportunity_query(by_id: bool, for_update: bool, with_journeys: bool) -> sa.Select:
-    """The statement `get_opportunity` runs, built once (use cases run it on every call)."""
+    """The statement `get_opportunity` runs, built once (use cases run it on every call). The journeys are joined as
+    a plain chain of outer joins (opportunity, link, journey), not as `joinedload` writes a many-to-many (an outer
+    join to a nested inner join), which SQLite runs by materialising the join of every link with its journey: a
+    read of the whole link table on every call."""
     column = Opportunity.id if by_id else Opportunity.number
     query = sa.select(Opportunity).where(column == sa.bindparam("opportunity_ref", type_=sa.Integer))
     if for_update:
         query = query.with_for_update(of=Opportunity)
     if with_journeys:
-        query = query.options(joinedload(Opportunity.journeys))
+        query = (query.outerjoin(opportunity_journey, opportunity_journey.c.opportunity_id == Opportunity.id)
+                 .outerjoin(Journey, Journey.id == opportunity_journey.c.journey_id)
+                 .options(contains_eager(Opportunity.journeys)).order_by(Journey.id))
     return query
 
 

@@ -18,7 +18,7 @@ from typing import Any, Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased, joinedload, selectinload
+from sqlalchemy.orm import Session, aliased, contains_eager, joinedload, selectinload
 from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -26,9 +26,8 @@ from govern import audit, metrics, notifications, outbox, scoring
 from govern.errors import Conflict, GuardsUnmet, InvalidInput, NotFound, PermissionDenied, PreconditionFailed
 from govern.model import (
     ApprovalRequest, ApprovalVote, ChecklistTick, CouncilSeat, EvidenceSummary, Journey, Opportunity,
-    OpportunityKpi,
-    OpportunityTransition, OutboxMessage, Person, ScoreInput, Solution, Step, insight_step, opportunity_insight,
-    opportunity_journey, utcnow,
+    OpportunityKpi, OpportunityTransition, OutboxMessage, Person, ScoreInput, Solution, Step, insight_step,
+    opportunity_insight, opportunity_journey, utcnow,
 )
 from govern.notifications import Audience
 from govern.policy import Actor
@@ -660,9 +659,14 @@ def _load_for_decision(session: Session, request_id: int | str) -> ApprovalReque
     row = session.execute(
         sa.select(ApprovalRequest, Opportunity)
         .join(Opportunity, Opportunity.id == ApprovalRequest.opportunity_id)
+        # The journeys as a plain chain of outer joins (see `common._opportunity_query`: joinedload's nested join
+        # makes SQLite read every opportunity's links).
+        .outerjoin(opportunity_journey, opportunity_journey.c.opportunity_id == Opportunity.id)
+        .outerjoin(Journey, Journey.id == opportunity_journey.c.journey_id)
         .where(ApprovalRequest.id == rid)
+        .order_by(Journey.id)
         .options(joinedload(ApprovalRequest.votes).joinedload(ApprovalVote.person),
-                 joinedload(Opportunity.journeys))
+                 contains_eager(Opportunity.journeys))
         .with_for_update(of=Opportunity)
         .execution_options(populate_existing=True)).unique().first()
     if row is None:
