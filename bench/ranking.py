@@ -8,7 +8,10 @@ and so is the row of recorded inputs per opportunity. A page (top 50) is scored,
 (govern.scoring.sql); the whole list ("all") is scored in Python.
 Goal (issue 16): under 1 s and within 2× of reading the summary table.
 
-    python bench/ranking.py [--opportunities 100000] [--links 300000] [--repeat 3]
+    python bench/ranking.py [--opportunities 100000] [--links 300000] [--repeat 3] [--database URL]
+
+--database runs it on another database (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/bench_ranking): its tables
+are dropped and built anew, so name a database kept for benchmarks. Default: a temporary SQLite file.
 """
 
 from __future__ import annotations
@@ -109,9 +112,13 @@ def main() -> None:
     parser.add_argument("--opportunities", type=int, default=100_000)
     parser.add_argument("--links", type=int, default=300_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--database", help="a database URL whose tables are dropped and rebuilt (default: temporary "
+                                           "SQLite)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        db = Database(f"sqlite:///{Path(tmp) / 'bench.db'}")
+        db = Database(args.database or f"sqlite:///{Path(tmp) / 'bench.db'}")
+        if args.database:
+            Base.metadata.drop_all(db.engine)
         start = time.perf_counter()
         build(db, args.opportunities, args.links)
         print(f"built {args.opportunities:,} opportunities, {args.links:,} evidence links "
@@ -138,7 +145,7 @@ def main() -> None:
               f"{sql_s * 1000:8.1f} ms")
         print(f"rank_portfolio, all scored and ranked, top 50 explained: {rank_s * 1000:8.1f} ms")
         print(f"rank_portfolio, all scored, ranked and returned:         {full_s * 1000:8.1f} ms")
-        print(f"(medians of {args.repeat} interleaved runs; load average {os.getloadavg()[0]:.1f} "
+        print(f"(on {db.engine.dialect.name}; medians of {args.repeat} interleaved runs; load average {os.getloadavg()[0]:.1f} "
               f"on {os.cpu_count()} CPUs)")
         print(f"ratio ranking / query: {rank_s / sql_s:.2f}x (top 50 explained), {full_s / sql_s:.2f}x (all rows)")
         print(f"ratio ranking / reading the summary table: {rank_s / summary_s:.2f}x (top 50 explained); "
