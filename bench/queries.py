@@ -55,6 +55,7 @@ BUDGETS = {
     "approve_request (completes, moves)": 12, "record_evidence (2 steps)": 8,
     "board (lead)": 15, "board (supporter)": 15, "opportunity page": 20, "evidence list": 15,
     "API GET /opportunities": 6, "API GET /insights": 6, "API GET /approvals": 6, "API GET /journeys": 6,
+    "API GET /approvals/awaiting": 6,
 }
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 PENDING_REQUESTS = 200

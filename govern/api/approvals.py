@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from sqlalchemy.orm import joinedload, selectinload
-
 from govern.http.openapi import Blueprint, SelectPage, if_match_version, sort_clause
 from govern.http.request import current_actor, db_session
 from govern.api.schemas import ApprovalQuerySchema, ApprovalRequestSchema, DecisionSchema, TransitionResultSchema
 from govern.errors import NotFound
-from govern.model import ApprovalRequest, ApprovalVote, Opportunity
+from govern.model import ApprovalRequest
+from govern.queries.listings import request_listing
 from govern.services.common import OPP_REF
 from govern.workflows import services as lifecycle
 
@@ -36,17 +34,9 @@ class _RequestPage(SelectPage):
 def list_requests(args):
     """Every transition request, newest first; filter by status or opportunity."""
     current_actor().require("read")
-    # Everything a listed request shows, read for the whole page at once (never once per row).
-    query = sa.select(ApprovalRequest).order_by(*sort_clause(args.get("sort"), SORTS, "-id")).options(
-        joinedload(ApprovalRequest.opportunity), joinedload(ApprovalRequest.requested_by),
-        selectinload(ApprovalRequest.votes).joinedload(ApprovalVote.person))
-    if args.get("status"):
-        query = query.where(ApprovalRequest.status == args["status"])
-    if args.get("opportunity"):
-        number = int(OPP_REF.match(args["opportunity"]).group(1))
-        query = query.where(ApprovalRequest.opportunity_id.in_(
-            sa.select(Opportunity.id).where(Opportunity.number == number)))
-    return query
+    number = int(OPP_REF.match(args["opportunity"]).group(1)) if args.get("opportunity") else None
+    return request_listing(sort_clause(args.get("sort"), SORTS, "-id"), status=args.get("status"),
+                           opportunity_number=number)
 
 
 @blp.route("/awaiting")

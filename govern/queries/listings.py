@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from govern.db import from_json_rows, json_rows
 from govern.model import (
-    Insight, Journey, Kpi, Opportunity, OpportunityKpi, Person, Persona, Solution, Step, insight_step, journey_persona,
+    ApprovalRequest, ApprovalVote, Insight, Journey, Kpi, Opportunity, OpportunityKpi, Person, Persona, Solution, Step, insight_step, journey_persona,
     opportunity_insight, opportunity_journey,
 )
-from govern.queries.paging import rows_with_extras
+from govern.queries.paging import page_with_total, rows_with_extras
 from govern.queries.portfolio import PortfolioFilter, filter_clauses
 from govern.queries.reference import reference
 
@@ -232,3 +232,32 @@ def like_pattern(text: str) -> str:
     """A case-insensitive contains-pattern with LIKE's wildcards escaped (use with escape='\\\\')."""
     escaped = text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+# --- approval requests --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestListing:
+    """Transition requests with their opportunity, requester and votes (with who voted), a page at a time."""
+
+    clauses: tuple[sa.ColumnElement[bool], ...]
+    order: tuple[Any, ...]
+
+    def page(self, session: Session, offset: int, limit: int) -> tuple[list[ApprovalRequest], int]:
+        query = (sa.select(ApprovalRequest).where(*self.clauses).order_by(*self.order).options(
+            joinedload(ApprovalRequest.opportunity), joinedload(ApprovalRequest.requested_by),
+            selectinload(ApprovalRequest.votes).joinedload(ApprovalVote.person)))
+        return page_with_total(session, query, offset, limit)
+
+
+def request_listing(order: Sequence[Any], *, status: str | None = None,
+                    opportunity_number: int | None = None) -> RequestListing:
+    """Requests in a status, or about one opportunity (by number); both optional."""
+    clauses: list[sa.ColumnElement[bool]] = []
+    if status:
+        clauses.append(ApprovalRequest.status == status)
+    if opportunity_number is not None:
+        clauses.append(ApprovalRequest.opportunity_id.in_(
+            sa.select(Opportunity.id).where(Opportunity.number == opportunity_number)))
+    return RequestListing(tuple(clauses), tuple(order))

@@ -74,3 +74,21 @@ def test_listed_evidence_and_journeys_read_exactly_like_each_read_on_its_own(api
             whole = api.get(f"/journeys/{item['key']}", as_="ana").get_json()
             assert item == {name: whole[name] for name in item}, (sort, item["key"])
     assert any(item["children"] for item in items) and any(item["personas"] for item in items)
+
+
+def test_a_listed_request_reads_exactly_like_the_request_itself(api):
+    first = api.post("/opportunities/OPP-1/transitions", as_="lotte", json={"to": "prioritise", "reason": "asked"})
+    assert first.status_code == 202, first.get_json()
+    others = [o["key"] for o in _listed(api, "/opportunities", state="research")[0] if o["key"] != "OPP-1"]
+    asked = [api.post(f"/opportunities/{key}/transitions", as_="lotte", json={"to": "prioritise", "reason": "too"})
+             for key in others]
+    assert 202 in [response.status_code for response in asked]
+    assert api.post(f"/approvals/{first.get_json()['request']['id']}/reject", as_="ana",
+                    json={"reason": "not yet"}).status_code == 200
+    for params in ({}, {"sort": "created_at"}, {"status": "pending"}, {"opportunity": "OPP-1"}):
+        items, paging = _listed(api, "/approvals", page_size=500, **params)
+        assert paging["total"] == len(items) >= 1, params
+        for item in items:
+            assert item == api.get(f"/approvals/{item['id']}", as_="ana").get_json(), (params, item["id"])
+    assert [r["status"] for r in _listed(api, "/approvals", opportunity="OPP-1")[0]] == ["rejected"]
+    assert all(r["status"] == "pending" for r in _listed(api, "/approvals", status="pending")[0])
