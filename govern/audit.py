@@ -27,8 +27,13 @@ from govern.policy import Actor
 GENESIS = "0" * 64
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def jsonable(value: Any) -> Any:
     """Plain JSON values for audit snapshots and exports (dates as ISO strings, sets as sorted lists)."""
+    if type(value) in _PLAIN:  # most of a payload: answered without the checks below (subclasses still take them)
+        return value
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -754,13 +754,16 @@ class Setting(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+_EVERY_SETTING = sa.select(Setting).execution_options(populate_existing=True)  # built once: read in most transactions
+
+
 def setting_row(session, key: str) -> Setting | None:
     """A setting's row. The first read in a transaction loads every setting at once (a handful of rows of
     organisation configuration), so a use case reading several settings, or one that is absent, costs one statement.
     The rows are held in `session.info` for the rest of the transaction (the identity map alone holds them weakly)."""
     cache = session.info.get("settings")
     if cache is None or cache[0] is not session.get_transaction():
-        rows = session.scalars(sa.select(Setting).execution_options(populate_existing=True)).all()
+        rows = session.scalars(_EVERY_SETTING).all()
         cache = session.info["settings"] = (session.get_transaction(), {row.key: row for row in rows})
     row = cache[1].get(key)
     if row is None:  # added in this transaction (flushed or not) after the rows were read
