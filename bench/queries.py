@@ -3,7 +3,8 @@
 Statements are counted with a SQLAlchemy `before_cursor_execute` listener on the engine (`govern.db.StatementCounter`);
 transaction control (BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE) is not counted. A use case is one service call with
 an actor already loaded; a page is one whole HTTP request through the Flask test client (signing-in cookie or bearer
-token checked, actor loaded, page read and rendered), so it counts everything a server would do.
+token checked, actor loaded, page read and rendered), so it counts everything a server would do. The API rows are a
+bearer token's steady state: a warm-up request first takes the token's once-a-minute last-use UPDATE.
 
 The two data sets:
 - the example organisation (Telco Nova, 12 opportunities), loaded through the services (`govern init --example`);

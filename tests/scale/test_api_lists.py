@@ -92,3 +92,16 @@ def test_a_listed_request_reads_exactly_like_the_request_itself(api):
             assert item == api.get(f"/approvals/{item['id']}", as_="ana").get_json(), (params, item["id"])
     assert [r["status"] for r in _listed(api, "/approvals", opportunity="OPP-1")[0]] == ["rejected"]
     assert all(r["status"] == "pending" for r in _listed(api, "/approvals", status="pending")[0])
+
+
+def test_a_token_request_reads_the_token_its_person_and_seats_in_one_statement(api, example_db):
+    from govern.db import StatementCounter
+
+    assert api.get("/journeys?page_size=1", as_="sam").status_code == 200  # the token's first use records it
+    with StatementCounter(example_db.engine) as counter:
+        assert api.get("/opportunities", as_="sam").status_code == 200
+    signing_in = [s for s in counter.statements if "api_token" in s]
+    assert len(signing_in) == 1 and "JOIN person" in signing_in[0] and "LEFT OUTER JOIN council_seat" in signing_in[0]
+    assert not any("council_seat" in s for s in counter.statements if s not in signing_in)
+    assert not any(s.lstrip().upper().startswith("UPDATE") for s in counter.statements)
+    assert counter.count <= 6
