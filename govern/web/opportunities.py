@@ -80,7 +80,8 @@ def _render_opportunity(opp: Opportunity, *, errors: dict | None = None, score_v
 @bp.get("/opportunities/<ref>")
 @login_required
 def opportunity(ref: str):
-    return _render_opportunity(get_or_404(get_opportunity, db_session(), ref, load=opportunity_page_loads()))
+    return _render_opportunity(get_or_404(get_opportunity, db_session(), ref, load=opportunity_page_loads(),
+                                           with_journeys=True))
 
 
 @bp.post("/opportunities/<ref>/score")
