@@ -52,7 +52,8 @@ from govern.scoring.models import (
     WsjfModel, value_effort_point,
 )
 from govern.scoring.portfolio import (
-    QUADRANTS, SCORING_SETTING, missing_inputs, model_for_opportunity, portfolio_query, rank_portfolio,
+    QUADRANTS, SCORING_SETTING, StateColumn, missing_inputs, model_for_opportunity, portfolio_query, rank_by_state,
+    rank_portfolio,
     missing_inputs_many, recorded_input_names, record_score_inputs, score_and_rank, score_opportunity, scoring_config, value_effort_matrix,
 )
 from govern.scoring.ranking import Ranked, rank, rank_scores
@@ -61,10 +62,11 @@ __all__ = [
     "BUILTIN_INPUTS", "BUILTIN_MODELS", "COMPUTED_INPUTS", "DEFAULT_SECTION", "EVIDENCE_PARTS", "EVIDENCE_RULE",
     "FIBONACCI_LEVELS", "FORMULA_FUNCTIONS", "FRESH_DAYS", "ICE_INPUTS", "KINDS", "MAX_FORMULA_LENGTH", "MAX_INPUT",
     "MODEL_KINDS", "MODEL_RULES", "QUADRANTS", "RICE_CONFIDENCE_LEVELS", "RICE_IMPACT_LEVELS", "RICE_INPUTS",
-    "SCORING_SETTING", "STALE_DAYS", "WSJF_INPUTS", "EvidenceSignals", "Formula", "FormulaError", "FormulaModel",
+    "SCORING_SETTING", "STALE_DAYS", "StateColumn", "WSJF_INPUTS", "EvidenceSignals", "Formula", "FormulaError", "FormulaModel",
     "IceModel", "InputSpec", "Ranked", "RiceModel", "Score", "ScoringConfig", "ScoringModel", "WeightedModel",
     "WsjfModel", "computed_inputs", "evidence_parts", "evidence_strength", "evidence_strength_of", "freshness",
-    "load_scoring_config", "missing_inputs", "missing_inputs_many", "model_for_opportunity", "portfolio_query", "rank", "rank_portfolio",
+    "load_scoring_config", "missing_inputs", "missing_inputs_many", "model_for_opportunity", "portfolio_query", "rank", "rank_by_state",
+    "rank_portfolio",
     "rank_scores", "record_score_inputs", "recorded_input_names", "score_and_rank", "score_opportunity", "scoring_config",
     "validate_journey_models", "validate_scoring_config", "value_effort_matrix", "value_effort_point",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import gc
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 import sqlalchemy as sa
@@ -453,14 +454,17 @@ def _rank_in_python(session: Session, config: ScoringConfig, journey_models: Map
 
 
 def _scored_in_sql(session: Session, model: ScoringModel, clauses: list, today: dt.date, *,
-                   slim: bool = False) -> sa.CTE:
+                   slim: bool = False, keep: list[str] | None = None) -> sa.CTE:
     """The portfolio's opportunities (under `clauses`) scored by the database under one positional model (CTE
     "scored": id, number, title, state, owner_id, insights, journeys, sources, newest, in_0 … in_n in the model's
-    recorded inputs' order, strength, score; `slim`: id, number, strength, score only). Materialised: each
-    opportunity is scored once however often the statement reads the CTE."""
+    recorded inputs' order, strength, score; `slim`: id, number, strength, score only; `keep`: those columns, then
+    strength and score). Materialised: each opportunity is scored once however often the statement reads the CTE."""
     names = model.recorded_inputs
     columns = [f"in_{i}" for i in range(len(names))]
-    shown = () if slim else (Opportunity.title, Opportunity.state, Opportunity.owner_id)
+    if slim:
+        keep = ["id", "number"]
+    # Only the opportunity's columns kept are carried through the scoring subqueries (a title is wide).
+    shown = [c for c in (Opportunity.title, Opportunity.state, Opportunity.owner_id) if keep is None or c.key in keep]
     summary = EvidenceSummary
     inputs = _recorded_inputs(names)
     rows = (
@@ -474,7 +478,7 @@ def _scored_in_sql(session: Session, model: ScoringModel, clauses: list, today: 
     )
     scored, _score = scored_query(rows, today=today, dialect=session.get_bind().dialect.name,
                                   formula=model.positional(), evidence_weight=model.evidence_weight, inputs=columns,
-                                  keep=["id", "number"] if slim else None)
+                                  keep=keep)
     return scored.cte("scored").prefix_with("MATERIALIZED")
 
 
@@ -516,6 +520,79 @@ def _rank_in_sql(session: Session, model: ScoringModel, flt: PortfolioFilter | N
         relative = None if r.score is None else (100.0 if span == 0 else 100.0 * (r.score - r.low) / span)
         ranked.append(Ranked(row, model.name, r.score, relative, None if r.score is None else position))
     return names, {model.name: None}, ranked
+
+
+@dataclass
+class StateColumn:
+    """One lifecycle state's part of the (filtered) ranking: how many opportunities it holds, and the best of them
+    (at most the number asked for) in ranking order."""
+
+    state: str
+    count: int = 0
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+def rank_by_state(session: Session, *, per_state: int | None, journey: str | None = None, owner: str | None = None,
+                  persona: str | None = None, text: str | None = None, today: dt.date | None = None
+                  ) -> dict[str, StateColumn]:
+    """The filtered portfolio's ranking cut into its states: {state: column}, each column with its count and its first
+    `per_state` rows (every row: None) in the order of :func:`rank_portfolio` — the board's columns.
+
+    A row is what a card shows: key, number, title, state, owner (handle), model, score, evidence_strength,
+    evidence_count, and `rank`, its position in its state's column (None when unscored). When one positional model
+    scores every opportunity, the database scores, numbers each state's rows and cuts them in one statement (only the
+    rows shown leave it); otherwise the portfolio is ranked in Python and cut the same way — the same rows either way.
+    """
+    config = scoring_config(session)
+    today = today or utcnow().date()
+    flt = _portfolio_filter(journey=journey, owner=owner, persona=persona, text=text)
+    journey_models = _journey_models(session, config)
+    model = config.model(config.default)
+    people = {p.id: p.handle for p in reference(session).people}
+    columns: dict[str, StateColumn] = {}
+    if not journey_models and model.fast(model.recorded_inputs) is not None:
+        for r in _top_per_state_in_sql(session, model, flt, per_state, today):
+            column = columns.get(r.state) or columns.setdefault(r.state, StateColumn(r.state, r.in_state))
+            if per_state is None or len(column.rows) < per_state:
+                column.rows.append(_card_row(r.number, r.title, r.state, people.get(r.owner_id), model.name,
+                                             r.score, r.strength, r.insights or 0, r.position))
+        return columns
+    _names, _bounds, ranked = _rank_in_python(session, config, journey_models, flt, None, today)
+    for entry in ranked:
+        row = entry.key
+        column = columns.get(row.state) or columns.setdefault(row.state, StateColumn(row.state))
+        column.count += 1
+        if per_state is None or len(column.rows) < per_state:
+            column.rows.append(_card_row(row.number, row.title, row.state, people.get(row.owner_id), row.model,
+                                         row.value, row.strength, row.evidence[0], column.count))
+    return columns
+
+
+def _card_row(number: int, title: str, state: str, owner: str | None, model: str, score: float | None,
+              strength: float, evidence_count: int, position: int) -> dict[str, Any]:
+    return {"key": f"OPP-{number}", "number": number, "title": title, "state": state, "owner": owner, "model": model,
+            "score": None if score is None else round(score, 4), "evidence_strength": strength,
+            "evidence_count": evidence_count, "rank": None if score is None else position}
+
+
+def _top_per_state_in_sql(session: Session, model: ScoringModel, flt: PortfolioFilter | None,
+                          per_state: int | None, today: dt.date) -> sa.CursorResult:
+    """One statement: the (filtered) portfolio scored under one positional model, numbered within each state in
+    ranking order (score, then evidence strength, then the older opportunity; unscored last), with each state's count;
+    only the first `per_state` of each state (at least one, which carries the count) are returned, in state and
+    ranking order, with their titles."""
+    clauses = filter_clauses(session, flt) if flt is not None else []
+    scored = _scored_in_sql(session, model, clauses, today, keep=["id", "number", "state", "owner_id", "insights"])
+    order = (sa.desc(scored.c.score).nulls_last(), scored.c.strength.desc(), scored.c.number)
+    numbered = sa.select(
+        scored, sa.func.row_number().over(partition_by=scored.c.state, order_by=order).label("position"),
+        sa.func.count().over(partition_by=scored.c.state).label("in_state")).subquery("numbered")
+    # The title read for the rows kept only (a lookup each), not joined to every scored row before the cut.
+    title = sa.select(Opportunity.title).where(Opportunity.id == numbered.c.id).scalar_subquery().label("title")
+    query = sa.select(numbered, title).order_by(numbered.c.state, numbered.c.position)
+    if per_state is not None:
+        query = query.where(numbered.c.position <= max(1, int(per_state)))
+    return session.connection().execute(query)
 
 
 def _journey_keys(session: Session, opp_ids: list[int]) -> dict[int, list[str]]:

@@ -10,7 +10,7 @@ from govern.queries.reference import reference
 from govern.services.common import get_opportunity
 from govern.web import bp
 from govern.web.readmodel import (
-    decision_rights, lifecycle_view, portfolio, request_summaries,
+    board_columns, decision_rights, lifecycle_view, request_summaries,
 )
 from govern.web.support import actor, db_session, flash_message, get_or_404, login_required, safe_next
 from govern.workflows import services as lifecycle_services
@@ -44,27 +44,24 @@ def board():
     session = db_session()
     filters = {k: request.args.get(k, "").strip() for k in ("journey", "owner", "persona", "q")}
     lifecycle = lifecycle_view(session)
-    try:
-        rows = portfolio(session, journey=filters["journey"], owner=filters["owner"], persona=filters["persona"],
-                         text=filters["q"])
-    except GovernError as exc:  # an unknown journey/owner/persona in the query string
-        rows, filters["error"] = [], exc.message
-    me = actor()
     cap = None if request.args.get("cap") == "all" else BOARD_CAP
+    try:
+        found = board_columns(session, per_state=cap, journey=filters["journey"], owner=filters["owner"],
+                              persona=filters["persona"], text=filters["q"])
+    except GovernError as exc:  # an unknown journey/owner/persona in the query string
+        found, filters["error"] = {}, exc.message
+    me = actor()
     columns, closed, shown_cards = [], [], []
     for state in lifecycle.states:
-        cards = [r for r in rows if r["state"] == state]
-        if lifecycle.is_open(state):
-            for position, card in enumerate(cards, start=1):
-                card["column_rank"] = position if card.get("score") is not None else None
-        else:
-            for card in cards:  # a closed item has no place in the running order
-                card["column_rank"] = None
         # Every column shows at most `cap` cards (closed ones too): what the page reads is bounded by the cap.
-        shown = cards if cap is None else cards[:cap]
+        found_column = found.get(state)
+        shown = found_column.rows if found_column else []
+        count = found_column.count if found_column else 0
+        for card in shown:  # its place in the column's running order; a closed item has none
+            card["column_rank"] = card["rank"] if lifecycle.is_open(state) else None
         shown_cards.extend(shown)
         column = {"state": state, "title": lifecycle.title_of(state), "description": lifecycle.descriptions.get(state, ""),
-                  "cards": cards, "shown": len(shown), "size": _size(len(cards))}
+                  "cards": shown, "count": count, "shown": len(shown), "size": _size(count)}
         (columns if lifecycle.is_open(state) else closed).append(column)
     # The cards shown (with their journeys, evidence summary and pending requests) and, for someone who may act,
     # their transitions, computed from what the cards already read.
@@ -82,8 +79,8 @@ def board():
         "personas": [(p.key, p.name) for p in ref.personas],
     }
     return render_template("board.html", columns=columns, closed=closed, filters=filters, options=options,
-                           lifecycle=lifecycle, cap=cap,
-                           total=len(rows), can_create=me.can("opportunity.create"))
+                           lifecycle=lifecycle, cap=cap, total=sum(column.count for column in found.values()),
+                           can_create=me.can("opportunity.create"))
 
 
 @bp.post("/opportunities/<ref>/transition")

@@ -17,7 +17,7 @@ from govern.model import (
     opportunity_journey, utcnow,
 )
 from govern.policy import Actor
-from govern.scoring import rank_portfolio, score_opportunity
+from govern.scoring import StateColumn, rank_by_state, rank_portfolio, score_opportunity
 from govern.queries.reference import JourneyRef, reference
 from govern.queries.requests import pending_requests_of as pending_requests_by_opportunity
 from govern.queries.rights import decision_rights as core_decision_rights
@@ -79,18 +79,20 @@ def evidence_counts(session: Session) -> dict[int, int]:
                                 .group_by(opportunity_insight.c.opportunity_id)).all())
 
 
-def portfolio(session: Session, *, journey: str | None = None, owner: str | None = None,
-              persona: str | None = None, text: str | None = None) -> list[dict[str, Any]]:
-    """Every opportunity the filters allow, best first within the ranking, with what a card shows."""
-    # A card shows the score, not how it was made: without the explanations (and each row's journeys, read for them)
-    # ranking 10,000 opportunities costs a fraction (bench/board_pg.py --profile).
-    rows: list[dict[str, Any]] = rank_portfolio(session, journey=journey or None, owner=owner or None,
-                                                persona=persona or None, text=text or None, explain=False)
+def board_columns(session: Session, *, per_state: int | None, journey: str | None = None, owner: str | None = None,
+                  persona: str | None = None, text: str | None = None) -> dict[str, StateColumn]:
+    """{state: column} of the opportunities the filters allow: each state's count and its best `per_state` cards in
+    ranking order (all of them: None), with what a card shows."""
+    # Only the cards shown are built: under one positional model the database ranks and cuts each state's column
+    # (govern.scoring.rank_by_state), so 10,000 opportunities do not become 10,000 rows here (bench/board_pg.py).
+    columns = rank_by_state(session, per_state=per_state, journey=journey or None, owner=owner or None,
+                            persona=persona or None, text=text or None)
     names = {p.handle: p.name for p in reference(session).people}  # owners named from the transaction's snapshot
-    for r in rows:
-        r["evidence"] = r["evidence_count"]
-        r["owner_name"] = names.get(r.get("owner")) if r.get("owner") else None
-    return rows
+    for column in columns.values():
+        for r in column.rows:
+            r["evidence"] = r["evidence_count"]
+            r["owner_name"] = names.get(r.get("owner")) if r.get("owner") else None
+    return columns
 
 
 def transitions_for(session: Session, actor: Actor, opp: Opportunity, pending_requests: list | None = None
