@@ -12,7 +12,6 @@ from govern.http.csrf import CSRF_SESSION_KEY
 from govern.policy import Actor
 from govern.runtime import Runtime
 from govern.services.common import load_actor, person_with_seats
-from govern.model import Person
 from govern.services.people import person_for_token, session_is_current
 
 
@@ -52,7 +51,7 @@ def current_actor(required: bool = True) -> Actor | None:
     elif web_session.get("person_id"):
         _check_cookie_write()
         try:
-            found = person_with_seats(session, Person.id == int(web_session["person_id"]))
+            found = person_with_seats(session, int(web_session["person_id"]))
         except (ValueError, TypeError):
             found = None
         person, seats = found if found is not None else (None, [])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 import sqlalchemy as sa
@@ -27,26 +28,57 @@ Seat = tuple[str, "int | None"]  # a council seat as (role, journey id or None f
 
 
 def load_actor(session: Session, person: Person | int | str, *, seats: Iterable[Seat] | None = None) -> Actor:
-    """The roles a person holds and the journeys each scoped role covers (a seat's journey includes its subtree).
+    """The roles a person (an object, or its id, handle or e-mail) holds and the journeys each scoped role covers (a
+    seat's journey includes its subtree).
 
-    `seats`: the person's council seats when the caller read them with the person (see `person_with_seats`)."""
+    `seats`: the person's council seats when the caller read them with the person (see `person_with_seats`); a person
+    named by id, handle or e-mail is read with their seats in one statement, as plain values (no ORM object)."""
     if not isinstance(person, Person):
-        person = get_person(session, person)
+        found = person_with_seats(session, person, plain=True)
+        if found is None:
+            raise NotFound(f"unknown person '{person}'", {"person": person})
+        person, seats = found
     return load_actors(session, [person], seats=None if seats is None else {person.id: list(seats)})[person.id]
 
 
-def person_with_seats(session: Session, *where) -> tuple[Person, list[Seat]] | None:
-    """The one person matching `where` (clauses on Person, e.g. its id)
-    with their council seats, in one statement: the seats come along through an outer join, oldest seat first."""
-    rows = session.execute(sa.select(Person, CouncilSeat.role, CouncilSeat.journey_id)
-                           .outerjoin(CouncilSeat, CouncilSeat.person_id == Person.id)
-                           .where(*where).order_by(CouncilSeat.id)).all()
+@dataclass(frozen=True, slots=True)
+class ActorPerson:
+    """What deciding a person's rights reads of them: a plain row, for callers that need no ORM object."""
+    id: int
+    handle: str
+    active: bool
+    is_admin: bool
+
+
+def person_with_seats(session: Session, ref: int | str, *, plain: bool = False
+                      ) -> tuple[Person | ActorPerson, list[Seat]] | None:
+    """The person named by `ref` (as `get_person` names them: an id, or a handle, else an e-mail address) with their
+    council seats, in one statement: the seats come along through an outer join, oldest seat first. `plain`: the
+    person as an ActorPerson (the columns rights depend on) rather than an ORM object. None when nobody matches."""
+    if isinstance(ref, int):
+        rows = session.execute(_person_with_seats_query("id", plain), {"person_ref": ref}).all()
+    else:
+        rows = session.execute(_person_with_seats_query("handle", plain), {"person_ref": ref}).all()
+        if not rows and "@" in ref:
+            rows = session.execute(_person_with_seats_query("email", plain), {"person_ref": ref.lower()}).all()
     if not rows:
         return None
-    return rows[0][0], [(role, journey_id) for _, role, journey_id in rows if role is not None]
+    person = ActorPerson(*rows[0][:4]) if plain else rows[0][0]
+    return person, [(row[-2], row[-1]) for row in rows if row[-2] is not None]
 
 
-def load_actors(session: Session, people: list[Person],
+@functools.lru_cache(maxsize=None)
+def _person_with_seats_query(by: str, plain: bool) -> sa.Select:
+    """The statement `person_with_seats` runs, built once per way of naming the person (it runs on every request)."""
+    column = {"id": Person.id, "handle": Person.handle, "email": sa.func.lower(Person.email)}[by]
+    person = (Person.id, Person.handle, Person.active, Person.is_admin) if plain else (Person,)
+    return (sa.select(*person, CouncilSeat.role, CouncilSeat.journey_id)
+            .outerjoin(CouncilSeat, CouncilSeat.person_id == Person.id)
+            .where(column == sa.bindparam("person_ref", type_=sa.Integer if by == "id" else sa.String))
+            .order_by(CouncilSeat.id))
+
+
+def load_actors(session: Session, people: Sequence[Person | ActorPerson],
                 seats: Mapping[int, list[Seat]] | None = None) -> dict[int, Actor]:
     """{person id: Actor} for many people at once, by the one rule (three statements whatever their number, two when
     the caller passes the people's `seats`, read with them):
