@@ -65,6 +65,12 @@ def test_each_states_best_cards_ranked_by_the_database_are_the_python_ranking_cu
         assert research.count > 3 and len(research.rows) == 3 and [r["rank"] for r in research.rows] == [1, 2, 3]
         everything = rank_by_state(s, per_state=None, today=TODAY)["research"].rows
         assert everything[-1]["rank"] is None and everything[-1]["score"] is None  # unscored last, no place
+        s.execute(sa.update(Setting).where(Setting.key == "scoring").values(value={
+            "default": "rice", "models": {"rice": {"kind": "rice", "evidence_weight": 0}}}))
+        s.commit()
+        _columns_are_the_ranking_cut_by_state(s)  # equal scores whatever the evidence: ties go to the stronger evidence
+        tied = [r for r in rank_by_state(s, per_state=None, today=TODAY)["research"].rows if r["score"] == 1000.0]
+        assert len({r["evidence_strength"] for r in tied}) > 1
 
 
 def test_columns_ranked_in_python_for_a_weighted_or_journey_model_are_the_same_cut(example_db):
