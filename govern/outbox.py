@@ -10,6 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from govern.audit import jsonable
+from govern.db import core_connection
 from govern.model import OutboxMessage, utcnow
 
 
@@ -30,7 +31,7 @@ def enqueue(
     values = dict(topic=topic, kind=kind, payload=jsonable(payload), dedupe_key=dedupe_key, status="pending",
                   attempts=0, next_attempt_at=not_before or now, created_at=now)
     insert = _insert_statement(session.get_bind().dialect.name, dedupe_key is not None)
-    new_id = session.execute(insert, values).scalar()
+    new_id = core_connection(session, autoflush=False).execute(insert, values).scalar()
     if new_id is None:
         return None
     # The stored row as a persistent object of this session, without reading it back.

@@ -19,6 +19,7 @@ from typing import Any, Iterable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from govern.db import core_connection
 from govern.model import CouncilSeat, Journey, Person, Persona
 
 _KEY = "govern.reference"
@@ -53,6 +54,12 @@ class PersonaRef:
     name: str
 
 
+# Built once: read in most transactions (the actor's scopes need the journey tree).
+_JOURNEYS = sa.select(Journey.id, Journey.key, Journey.name, Journey.level, Journey.parent_id, Journey.owner_id,
+                      Journey.scoring_model, Journey.position, Journey.parent_step_id
+                      ).order_by(Journey.position, Journey.name, Journey.id)
+
+
 class Reference:
     """One transaction's view of the reference tables; each table is read on first use."""
 
@@ -71,9 +78,7 @@ class Reference:
     def journeys(self) -> tuple[JourneyRef, ...]:
         """Every journey, in the order of the journey tree's siblings (position, then name)."""
         if self._journeys is None:
-            rows = self._session.execute(sa.select(
-                Journey.id, Journey.key, Journey.name, Journey.level, Journey.parent_id, Journey.owner_id,
-                Journey.scoring_model, Journey.position, Journey.parent_step_id).order_by(Journey.position, Journey.name, Journey.id))
+            rows = core_connection(self._session, autoflush=True).execute(_JOURNEYS)
             self._journeys = tuple(JourneyRef(*row) for row in rows)
         return self._journeys
 

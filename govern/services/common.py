@@ -10,7 +10,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, contains_eager, joinedload
 
-from govern.db import dialect_insert
+from govern.db import core_connection, dialect_insert
 from govern.errors import InvalidInput, NotFound
 from govern.model import (
     CouncilSeat, Insight, Journey, Kpi, NumberCounter, Opportunity, Person, Persona, Setting, Step,
@@ -55,12 +55,14 @@ def person_with_seats(session: Session, ref: int | str, *, plain: bool = False
     """The person named by `ref` (as `get_person` names them: an id, or a handle, else an e-mail address) with their
     council seats, in one statement: the seats come along through an outer join, oldest seat first. `plain`: the
     person as an ActorPerson (the columns rights depend on) rather than an ORM object. None when nobody matches."""
+    # Plain values need no ORM object: read through the connection (see `core_connection`).
+    execute = core_connection(session, autoflush=True).execute if plain else session.execute
     if isinstance(ref, int):
-        rows = session.execute(_person_with_seats_query("id", plain), {"person_ref": ref}).all()
+        rows = execute(_person_with_seats_query("id", plain), {"person_ref": ref}).all()
     else:
-        rows = session.execute(_person_with_seats_query("handle", plain), {"person_ref": ref}).all()
+        rows = execute(_person_with_seats_query("handle", plain), {"person_ref": ref}).all()
         if not rows and "@" in ref:
-            rows = session.execute(_person_with_seats_query("email", plain), {"person_ref": ref.lower()}).all()
+            rows = execute(_person_with_seats_query("email", plain), {"person_ref": ref.lower()}).all()
     if not rows:
         return None
     person = ActorPerson(*rows[0][:4]) if plain else rows[0][0]

@@ -23,6 +23,7 @@ from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from govern import audit, metrics, notifications, outbox, scoring
+from govern.db import core_connection
 from govern.errors import Conflict, GuardsUnmet, InvalidInput, NotFound, PermissionDenied, PreconditionFailed
 from govern.model import (
     ApprovalRequest, ApprovalVote, ChecklistTick, CouncilSeat, EvidenceSummary, Journey, Opportunity,
@@ -107,7 +108,8 @@ def _facts_and(session: Session, opportunity: Opportunity, needs: Iterable[str] 
     extras: dict[str, Any] = {}
     if columns or extra:
         statement = _facts_statement(columns, tuple(extra.items()))
-        row = session.execute(statement, {FACTS_OPPORTUNITY.key: oid, **(params or {})}).one()._mapping
+        row = core_connection(session, autoflush=True).execute(
+            statement, {FACTS_OPPORTUNITY.key: oid, **(params or {})}).one()._mapping
         values = {c.name: (row[c.name] or 0) for c in columns}
         extras = {k: row[k] for k in extra}
     if _NESTED in values:  # a journey nested in another evidenced journey counts as that one
@@ -502,7 +504,8 @@ def _write_move(session: Session, opp: Opportunity, trigger: str, from_state: st
     if sa.inspect(opp).modified:  # changes of the caller's go first, in the ORM's own UPDATE
         _flush_guarded(session, opp.key)
     new_version = opp.version + 1
-    updated = session.execute(_MOVE_UPDATE, {
+    connection = core_connection(session, autoflush=False)  # the caller's changes of `opp` were flushed above
+    updated = connection.execute(_MOVE_UPDATE, {
         "move_id": opp.id, "move_old_version": opp.version, "move_state": new_state, "move_reason": reason,
         "move_at": now, "move_new_version": new_version})
     if updated.rowcount != 1:
@@ -512,7 +515,7 @@ def _write_move(session: Session, opp: Opportunity, trigger: str, from_state: st
     for attribute, value in (("state", new_state), ("state_reason", reason), ("state_changed_at", now),
                              ("updated_at", now), ("evaluation_due_at", None), ("version", new_version)):
         set_committed_value(opp, attribute, value)
-    return session.execute(_HISTORY_INSERT, {
+    return connection.execute(_HISTORY_INSERT, {
         "opportunity_id": opp.id, "trigger": trigger, "from_state": from_state,
         "to_state": new_state, "actor_id": actor_id, "reason": reason, "approval_request_id": request_id,
         "at": now}).scalar_one()
