@@ -56,6 +56,7 @@ from govern.scoring.portfolio import (
     rank_portfolio,
     missing_inputs_many, recorded_input_names, record_score_inputs, score_and_rank, score_opportunity, scoring_config, value_effort_matrix,
 )
+from govern.scoring.portfolio import PortfolioPlace, places_in_ranking
 from govern.scoring.ranking import Ranked, rank, rank_scores
 
 __all__ = [
@@ -64,6 +65,7 @@ __all__ = [
     "MODEL_KINDS", "MODEL_RULES", "QUADRANTS", "RICE_CONFIDENCE_LEVELS", "RICE_IMPACT_LEVELS", "RICE_INPUTS",
     "SCORING_SETTING", "STALE_DAYS", "StateColumn", "WSJF_INPUTS", "EvidenceSignals", "Formula", "FormulaError", "FormulaModel",
     "IceModel", "InputSpec", "Ranked", "RiceModel", "Score", "ScoringConfig", "ScoringModel", "WeightedModel",
+    "PortfolioPlace", "places_in_ranking",
     "WsjfModel", "computed_inputs", "evidence_parts", "evidence_strength", "evidence_strength_of", "freshness",
     "load_scoring_config", "missing_inputs", "missing_inputs_many", "model_for_opportunity", "portfolio_query", "rank", "rank_by_state",
     "rank_portfolio",

@@ -379,6 +379,49 @@ def _score_and_rank_in_sql(session: Session, model: ScoringModel, opportunity: O
     return model.score(row.values(names)), (None if r.score is None else r.position), r.total
 
 
+@dataclass(frozen=True)
+class PortfolioPlace:
+    """Where one opportunity stands in the whole portfolio's ranking: the model that scores it, its score as the
+    ranking shows it (None: unscorable), its rank (None: unscorable) and how many opportunities were ranked."""
+
+    model: str
+    score: float | None
+    rank: int | None
+    total: int
+
+
+def places_in_ranking(session: Session, opportunity_ids: Iterable[int], *, today: dt.date | None = None
+                      ) -> dict[int, PortfolioPlace]:
+    """The score and rank of each of these opportunities (by id) in the whole portfolio, as an unfiltered
+    :func:`rank_portfolio` gives them: for pages that show a few opportunities' places (the approvals inbox).
+
+    Under one positional model the database scores and numbers the portfolio and returns only these rows, in one
+    statement; any other model ranks the whole portfolio in Python, as rank_portfolio does."""
+    wanted = sorted(set(opportunity_ids))
+    if not wanted:
+        return {}
+    config = scoring_config(session)
+    today = today or utcnow().date()
+    journey_models = _journey_models(session, config)
+    model = config.model(config.default)
+    if not journey_models and model.fast(model.recorded_inputs) is not None:
+        scored = _scored_in_sql(session, model, [], today, slim=True)
+        order = (sa.desc(scored.c.score).nulls_last(), scored.c.strength.desc(), scored.c.number)
+        numbered = sa.select(scored.c.id, scored.c.score, sa.func.row_number().over(order_by=order).label("position"),
+                             sa.func.count().over().label("total")).subquery("numbered")
+        rows = session.connection().execute(sa.select(numbered).where(numbered.c.id.in_(wanted)))
+        return {r.id: PortfolioPlace(model.name, None if r.score is None else round(r.score, 4),
+                                     None if r.score is None else r.position, r.total) for r in rows}
+    with _gc_paused():
+        _, rows = _load_portfolio(session, config, today)
+        _score_rows(session, config, recorded_input_names(config), rows, journey_models)
+        ranked = rank([(row, row.model, row.value, (-row.strength, row.number)) for row in rows])
+    keep = set(wanted)
+    return {entry.key.id: PortfolioPlace(entry.key.model, None if entry.value is None else round(entry.value, 4),
+                                         entry.rank, len(ranked))
+            for entry in ranked if entry.key.id in keep}
+
+
 def _portfolio_filter(*, journey: str | None = None, state: str | Iterable[str] | None = None,
                       owner: str | None = None, persona: str | None = None, text: str | None = None,
                       open_only: bool = False) -> PortfolioFilter | None:

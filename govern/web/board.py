@@ -6,6 +6,7 @@ from flask import g, redirect, render_template, request, url_for
 
 from govern.errors import GovernError, InvalidInput
 from govern.queries.cards import opportunity_cards
+from govern.queries.lists import PAGE_SIZES, Page
 from govern.queries.reference import reference
 from govern.services.common import get_opportunity
 from govern.web import bp
@@ -109,23 +110,54 @@ def request_transition(ref: str):
     return redirect(back)
 
 
+INBOX_SECTIONS = ("awaiting", "mine", "others")  # each pages on its own: ?awaiting=2, ?mine=3, ...
+
+
+def _inbox_page(rows: list, page_arg: str | None, per_page: int) -> Page:
+    """One section of the inbox as a page of `per_page` requests (oldest first); a page past the end shows the last."""
+    number = int(page_arg) if page_arg and page_arg.isdigit() and int(page_arg) > 0 else 1
+    number = min(number, max(1, -(-len(rows) // per_page)))
+    return Page(rows[(number - 1) * per_page:number * per_page], len(rows), number, per_page)
+
+
+def _inbox_url(section: str, number: int) -> str:
+    """This inbox with one section at another page (the other sections' pages and the page size are kept)."""
+    args = {key: request.args[key] for key in (*INBOX_SECTIONS, "per_page") if request.args.get(key)}
+    args[section] = str(number)
+    if number == 1:
+        del args[section]
+    return url_for("web.approvals", **args) + f"#{section}"
+
+
 @bp.get("/approvals")
 @login_required
 def approvals():
-    """What awaits me (approve or reject in place), and the requests I made that are still pending."""
+    """What awaits me (approve or reject in place), and the requests I made that are still pending; each section paged
+    (25, 50 or 100 a page, oldest first), so what the page reads and renders is bounded by the page size."""
     session = db_session()
     me = actor()
-    # Every pending request with what its status needs, and the approval contexts of them all, read at once.
-    everything, statuses = lifecycle_services.pending_with_status(session, with_journeys=True)
+    per_page = int(request.args.get("per_page", "")) if request.args.get("per_page", "") in map(str, PAGE_SIZES) \
+        else PAGE_SIZES[0]
+    # Every pending request with where it stands (to sort them into the sections and count them), read at once.
+    everything, statuses = lifecycle_services.pending_with_status(session)
+    status_of = {r.id: status for r, status in zip(everything, statuses)}
     awaiting = [lifecycle_services.Awaiting(r, status.eligible()[me.person_id], status)
                 for r, status in zip(everything, statuses) if me.person_id in status.eligible()]
     g.awaiting_count = len(awaiting)  # the header's badge counts the same requests: not read again
+    awaiting_ids = {a.request.id for a in awaiting}
     mine = [r for r in everything if r.requested_by_id == me.person_id]
-    others = [r for r in everything if r not in mine and r.id not in {a.request.id for a in awaiting}]
-    rights = {r.id: decision_rights(session, me, r, status) for r, status in zip(everything, statuses)}
-    summaries = request_summaries(session, me, [a.request for a in awaiting])
-    return render_template("approvals.html", awaiting=awaiting, mine=mine, others=others, rights=rights,
-                           summaries=summaries)
+    others = [r for r in everything if r.requested_by_id != me.person_id and r.id not in awaiting_ids]
+    pages = {"awaiting": _inbox_page(awaiting, request.args.get("awaiting"), per_page),
+             "mine": _inbox_page(mine, request.args.get("mine"), per_page),
+             "others": _inbox_page(others, request.args.get("others"), per_page)}
+    # Only the requests shown need their journeys (decision rights), rights and summaries.
+    shown = [a.request for a in pages["awaiting"].rows] + pages["mine"].rows + pages["others"].rows
+    lifecycle_services.load_journeys(session, [r.opportunity for r in shown])
+    rights = {r.id: decision_rights(session, me, r, status_of[r.id]) for r in shown}
+    summaries = request_summaries(session, me, [a.request for a in pages["awaiting"].rows])
+    return render_template("approvals.html", pages=pages, rights=rights, summaries=summaries,
+                           page_url=_inbox_url, page_sizes=PAGE_SIZES, per_page=per_page,
+                           here=request.full_path.rstrip("?"))
 
 
 def _decide(request_id: int, decision: str):

@@ -17,7 +17,7 @@ from govern.model import (
     opportunity_journey, utcnow,
 )
 from govern.policy import Actor
-from govern.scoring import StateColumn, rank_by_state, rank_portfolio, score_opportunity
+from govern.scoring import StateColumn, places_in_ranking, rank_by_state
 from govern.queries.reference import JourneyRef, reference
 from govern.queries.requests import pending_requests_of as pending_requests_by_opportunity
 from govern.queries.rights import decision_rights as core_decision_rights
@@ -141,7 +141,8 @@ def _people_names(session: Session) -> dict[str, str]:
 
 def request_summaries(session: Session, actor: Actor, requests) -> dict[int, dict[str, Any]]:
     """For each pending request: the guards of its transition now, the score, the evidence count (inbox cards).
-    Read for all the requests at once: the guard facts in bulk, the scores from one ranking of the portfolio."""
+    Read for all the requests at once: the guard facts in bulk, the scores and ranks of their opportunities in the
+    whole portfolio from the core (one statement under a positional model), not a ranking of every opportunity."""
     requests = list(requests)
     if not requests:
         return {}
@@ -151,9 +152,9 @@ def request_summaries(session: Session, actor: Actor, requests) -> dict[int, dic
                           if t.trigger == r.trigger for g in t.guards)
     facts = facts_for_many(session, list(opportunities.values()), wanted)
     try:
-        scores = {row["number"]: row for row in rank_portfolio(session, explain=False)}
+        places = places_in_ranking(session, list(opportunities))
     except GovernError:
-        scores = {}
+        places = {}
     out: dict[int, dict[str, Any]] = {}
     for r in requests:
         opp = r.opportunity
@@ -163,8 +164,9 @@ def request_summaries(session: Session, actor: Actor, requests) -> dict[int, dic
             guards = [g.to_dict() for g in check.guard_results]
         except GovernError:  # the opportunity has moved on: the request no longer leads anywhere from here
             pass
-        score = scores.get(opp.number) or {}
-        out[r.id] = {"guards": guards, "score": score.get("score"), "model": score.get("model"),
+        place = places.get(opp.id)
+        out[r.id] = {"guards": guards, "score": place and place.score, "model": place and place.model,
+                     "rank": place and place.rank, "ranked": place and place.total,
                      "evidence": facts[opp.id].evidence_count}
     return out
 
