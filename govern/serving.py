@@ -101,6 +101,7 @@ def serve_production(config: Config, options: ServeOptions) -> None:
     """Run the app under gunicorn (gthread workers) until stopped."""
     services = wanted_services(config, options)
     own_metrics_folder = prepare_multiprocess_metrics(config)
+    master_pid = os.getpid()
 
     def post_worker_init(worker) -> None:
         runtime = worker.wsgi.extensions["govern"]
@@ -145,7 +146,9 @@ def serve_production(config: Config, options: ServeOptions) -> None:
     try:
         GovernServer().run()
     finally:
-        if own_metrics_folder is not None:
+        # A worker leaves gunicorn by SystemExit up through this same stack (it was forked inside run()): only the
+        # master may remove the folder, or an exiting worker pulls it from under a sibling still recording metrics.
+        if own_metrics_folder is not None and os.getpid() == master_pid:
             shutil.rmtree(own_metrics_folder, ignore_errors=True)
 
 
