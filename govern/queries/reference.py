@@ -160,11 +160,15 @@ def _after_flush(session: Session, _context) -> None:
         forget(session)
 
 
+_TABLE_NAMES = frozenset(t.__tablename__ for t in _TABLES)
+
+
 def _on_execute(state) -> None:
-    # A bulk UPDATE/DELETE (or a core statement run through the session) may change a reference table: drop the
-    # snapshot rather than work out which table it names.
+    # A bulk UPDATE/DELETE/INSERT through the session on one of these tables changes what the snapshot holds.
     if (state.is_update or state.is_delete or state.is_insert) and _KEY in state.session.info:
-        forget(state.session)
+        table = getattr(state.statement, "table", None)
+        if table is None or getattr(table, "name", None) in _TABLE_NAMES:
+            forget(state.session)
 
 
 def _after_transaction_end(session: Session, _transaction) -> None:
