@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from govern import audit
 from govern.model import AuditEvent
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -91,20 +92,15 @@ def _count_audit_events(events: Iterable[AuditEvent]) -> None:
             m.ritual_firings.labels(RITUAL_FIRINGS[action]).inc()
 
 
-def _after_flush(session: Session, _context) -> None:
-    events = [obj for obj in session.new if isinstance(obj, AuditEvent)]
-    if events:
-        session.info.setdefault("govern.audit_written", []).extend(events)
-
-
 def _after_commit(session: Session) -> None:
-    events = session.info.pop("govern.audit_written", None)
-    if events:
-        _count_audit_events(events)
+    # The events the transaction appended, as `audit.record` lists them (it writes them at once, not at a flush).
+    written = session.info.pop(audit.WRITTEN, None)
+    if written:
+        _count_audit_events(written[1])
 
 
 def _after_rollback(session: Session) -> None:
-    session.info.pop("govern.audit_written", None)
+    session.info.pop(audit.WRITTEN, None)
 
 
 _installed = threading.Lock()
@@ -117,7 +113,6 @@ def install() -> None:
     with _installed:
         if _is_installed:
             return
-        sa.event.listen(Session, "after_flush", _after_flush)
         sa.event.listen(Session, "after_commit", _after_commit)
         sa.event.listen(Session, "after_soft_rollback", lambda session, _tx: _after_rollback(session))
         _is_installed = True
