@@ -56,6 +56,7 @@ def main() -> None:
     from govern.http.request import db_session
     from govern.services.common import load_actor
     from govern.web.auth import whoami
+    from govern.workflows.services import awaiting_count, pending_for
 
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'inbox.db'}"
@@ -78,6 +79,13 @@ def main() -> None:
                 g.web_actor = load_actor(db_session(), "ana")
                 whoami()
         rows.append(("header badge: whoami()", timed(badge, args.repeat), None))
+        with db.session_scope() as s:  # the badge's count both ways: every pending request as objects, plain rows
+            ana = load_actor(s, "ana")
+            assert len(pending_for(s, ana)) == awaiting_count(s, ana)
+            rows.append(("len(pending_for(lead))", timed(lambda: (len(pending_for(s, ana)), s.expunge_all()),
+                                                         args.repeat), None))
+            rows.append(("awaiting_count(lead)", timed(lambda: (awaiting_count(s, ana), s.expunge_all()),
+                                                       args.repeat), None))
         if args.profile:
             profiler = cProfile.Profile()
             profiler.enable()

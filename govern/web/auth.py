@@ -21,7 +21,7 @@ from govern.web.support import (
     check_csrf, csrf_token, db_session, governed_error_page, http_error_page, login_required, safe_next,
     signed_in_actor, take_notices,
 )
-from govern.workflows.services import pending_for
+from govern.workflows.services import awaiting_count
 
 ROLE_ORDER = ("admin", "lead", "manager", "owner", "coordinator", "supporter")
 # Marks the owned-journey rows in the user menu's one read of seats and owned journeys (never a seat role).
@@ -87,7 +87,7 @@ def whoami() -> dict | None:
     awaiting = g.get("awaiting_count")  # the inbox has just counted them
     if awaiting is None:
         try:
-            awaiting = len(pending_for(session, actor))
+            awaiting = awaiting_count(session, actor)
         except GovernError:
             awaiting = 0
     g.whoami = {"person": person, "roles": roles, "awaiting": awaiting}

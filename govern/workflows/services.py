@@ -884,6 +884,33 @@ def pending_for(session: Session, person_id: int | Actor) -> list[Awaiting]:
     return out
 
 
+def awaiting_count(session: Session, person_id: int | Actor) -> int:
+    """How many pending requests this person may approve now: `len(pending_for(...))`, by the same rule, for the
+    header's badge on every signed-in page. One statement of plain rows (each request's rule, stored approvers and
+    requester, and who approved it so far) instead of the requests with their opportunities, requesters and votes as
+    objects. Requests made before approvers were stored are judged against the current ones: then pending_for counts."""
+    if isinstance(person_id, Actor):
+        person_id = person_id.person_id
+    if person_id is None:
+        return 0
+    rows = session.execute(
+        sa.select(ApprovalRequest.id, ApprovalRequest.rule, ApprovalRequest.approvers, ApprovalRequest.requested_by_id,
+                  ApprovalVote.person_id)
+        .outerjoin(ApprovalVote, sa.and_(ApprovalVote.request_id == ApprovalRequest.id,
+                                         ApprovalVote.decision == "approve"))
+        .where(ApprovalRequest.status == "pending")).all()
+    standing: dict[int, tuple[Any, Any, int | None, list[int]]] = {}
+    for request_id, rule, approvers_stored, requester_id, voter_id in rows:
+        entry = standing.setdefault(request_id, (rule, approvers_stored, requester_id, []))
+        if voter_id is not None:
+            entry[3].append(voter_id)
+    if any(not approvers_stored for _, approvers_stored, _, _ in standing.values()):
+        return len(pending_for(session, person_id))
+    return sum(1 for rule, approvers_stored, requester_id, voters in standing.values()
+               if person_id in approvals.evaluate(rule, context_from_snapshot(approvers_stored, requester_id),
+                                                  voters).eligible())
+
+
 def pending_with_status(session: Session, *, with_journeys: bool = False
                         ) -> tuple[list[ApprovalRequest], list[ApprovalStatus]]:
     """Every pending request, oldest first, and where each stands: one statement for them all (the requests with
