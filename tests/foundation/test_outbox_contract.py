@@ -5,7 +5,12 @@ Producers are found by reading the source: every call of `enqueue(session, TOPIC
 `OutboxMessage(topic=TOPIC, kind=KIND, …)` under govern/, and every
 `notify(session, EVENT, …)` (govern.notifications: topic `notifications`, kind the event), with the topic, kind or
 event written as text or as a name (resolved in its module). Consumers are the deliverers: the classes of
-govern.integrations with a `topic`, the `kinds` they consume and a `deliver` method."""
+govern.integrations with a `topic`, the `kinds` they consume and a `deliver` method.
+
+This test builds no rows: it reads the source, so a producer nobody's test drives is still caught. The tests that run
+the real producers into the real deliverers are tests/slack/test_every_notification_reaches_slack.py (every
+notification event, from its use case to the Slack stand-in) and tests/jira/test_scenario.py and
+tests/jira/test_reconcile.py (backlog items, from entering implement and from the reconciler to the Jira stand-in)."""
 
 from __future__ import annotations
 
