@@ -14,8 +14,7 @@ import functools
 import html
 import re
 
-_ESCAPE = re.compile(r"([\\`*_\[\]|<>#&!])")
-_LEADING_LIST = re.compile(r"^(\s*)(\d+)([.)])(?=\s|$)")
+from govern.escaping import markdown_inline
 
 
 class Raw(str):
@@ -28,14 +27,7 @@ def md_escape(value: object) -> str:
     """Data as Markdown inline text: every character Markdown would read as markup is backslash-escaped."""
     if isinstance(value, Raw):
         return value
-    if value is None:
-        return ""
-    text = " ".join(str(value).split())
-    text = _ESCAPE.sub(r"\\\1", text)
-    text = _LEADING_LIST.sub(r"\1\2\\\3", text)
-    if text[:1] in ("-", "+", "="):
-        text = "\\" + text
-    return text
+    return markdown_inline(value)
 
 
 def md_code(value: object, *, in_table: bool = False) -> Raw:
