@@ -6,11 +6,10 @@ import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from govern.audit import jsonable
-from govern.db import core_connection
+from govern.db import core_connection, dialect_insert
 from govern.model import OutboxMessage, utcnow
 
 
@@ -30,7 +29,7 @@ def enqueue(
     now = utcnow()
     values = dict(topic=topic, kind=kind, payload=jsonable(payload), dedupe_key=dedupe_key, status="pending",
                   attempts=0, next_attempt_at=not_before or now, created_at=now)
-    insert = _insert_statement(session.get_bind().dialect.name, dedupe_key is not None)
+    insert = _insert_statement(session, dedupe_key is not None)
     new_id = core_connection(session, autoflush=False).execute(insert, values).scalar()
     if new_id is None:
         return None
@@ -44,12 +43,12 @@ def enqueue(
 _INSERTS: dict[tuple[str, bool], Any] = {}
 
 
-def _insert_statement(dialect: str, deduplicated: bool) -> Any:
+def _insert_statement(session: Session, deduplicated: bool) -> Any:
     """The INSERT … RETURNING id, built once per dialect (values are bound per call): queueing is on every use case's
     path, so the statement is neither rebuilt nor re-keyed for SQLAlchemy's compiled cache each time."""
-    key = (dialect, deduplicated)
+    key = (session.get_bind().dialect.name, deduplicated)
     if key not in _INSERTS:
-        insert = (postgresql if dialect == "postgresql" else sqlite).insert(OutboxMessage.__table__)
+        insert = dialect_insert(session, OutboxMessage.__table__)
         if deduplicated:
             insert = insert.on_conflict_do_nothing(index_elements=["dedupe_key"])
         _INSERTS[key] = insert.returning(OutboxMessage.__table__.c.id)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-import sqlalchemy as sa
 from flask import g, redirect, render_template, request, session as web_session, url_for
 from werkzeug.exceptions import HTTPException, default_exceptions
 
 from govern.errors import GovernError
-from govern.model import CouncilSeat, Journey, Person
+from govern.model import Person
 from govern.policy import ROLE_DESCRIPTIONS
 from govern.queries.reference import reference
 from govern.services.people import authenticate, change_own_password, sign_out
@@ -24,8 +23,6 @@ from govern.web.support import (
 from govern.workflows.services import awaiting_count
 
 ROLE_ORDER = ("admin", "lead", "manager", "owner", "coordinator", "supporter")
-# Marks the owned-journey rows in the user menu's one read of seats and owned journeys (never a seat role).
-OWNED = "owned journey"  # role names are identifiers, never with a space
 
 
 @bp.record_once
