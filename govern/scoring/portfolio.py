@@ -349,15 +349,15 @@ def score_and_rank(session: Session, opportunity: Opportunity, *, config: Scorin
     config = config or scoring_config(session)
     today = today or utcnow().date()
     journey_models = _journey_models(session, config)
-    model = config.model(config.default)
-    if not journey_models and model.fast(model.recorded_inputs) is not None:
-        # One model with a positional formula scores every opportunity: the database scores and orders them all and
-        # returns this one's row with its position (as rank_portfolio's page does), not the whole portfolio.
+    model = _model_scored_in_sql(config, journey_models)
+    if model is not None:
+        # The database scores and orders them all and returns this one's row with its position (as rank_portfolio's
+        # page does), not the whole portfolio.
         return _score_and_rank_in_sql(session, model, opportunity, today)
     with _gc_paused():
         names, rows = _load_portfolio(session, config, today)
         bounds = _score_rows(session, config, names, rows, journey_models)
-        ranked = rank([(row, row.model, row.value, (-row.strength, row.number)) for row in rows])
+        ranked = _ranked(rows)
     row = next(r for r in rows if r.id == opportunity.id)
     position = next(entry.rank for entry in ranked if entry.key is row)
     return config.models[row.model].score(row.values(names), bounds.get(row.model)), position, len(ranked)
@@ -369,7 +369,7 @@ def _score_and_rank_in_sql(session: Session, model: ScoringModel, opportunity: O
     (score, then evidence strength, then the older opportunity; unscored last) and returns this opportunity's row."""
     names = model.recorded_inputs
     scored = _scored_in_sql(session, model, [], today)
-    order = (sa.desc(scored.c.score).nulls_last(), scored.c.strength.desc(), scored.c.number)
+    order = _ranking_order(scored.c)
     numbered = sa.select(scored, sa.func.row_number().over(order_by=order).label("position"),
                          sa.func.count().over().label("total")).subquery("numbered")
     r = session.connection().execute(sa.select(numbered).where(numbered.c.id == opportunity.id)).one()
@@ -403,10 +403,10 @@ def places_in_ranking(session: Session, opportunity_ids: Iterable[int], *, today
     config = scoring_config(session)
     today = today or utcnow().date()
     journey_models = _journey_models(session, config)
-    model = config.model(config.default)
-    if not journey_models and model.fast(model.recorded_inputs) is not None:
+    model = _model_scored_in_sql(config, journey_models)
+    if model is not None:
         scored = _scored_in_sql(session, model, [], today, slim=True)
-        order = (sa.desc(scored.c.score).nulls_last(), scored.c.strength.desc(), scored.c.number)
+        order = _ranking_order(scored.c)
         numbered = sa.select(scored.c.id, scored.c.score, sa.func.row_number().over(order_by=order).label("position"),
                              sa.func.count().over().label("total")).subquery("numbered")
         rows = session.connection().execute(sa.select(numbered).where(numbered.c.id.in_(wanted)))
@@ -415,7 +415,7 @@ def places_in_ranking(session: Session, opportunity_ids: Iterable[int], *, today
     with _gc_paused():
         _, rows = _load_portfolio(session, config, today)
         _score_rows(session, config, recorded_input_names(config), rows, journey_models)
-        ranked = rank([(row, row.model, row.value, (-row.strength, row.number)) for row in rows])
+        ranked = _ranked(rows)
     keep = set(wanted)
     return {entry.key.id: PortfolioPlace(entry.key.model, None if entry.value is None else round(entry.value, 4),
                                          entry.rank, len(ranked))
@@ -455,10 +455,10 @@ def rank_portfolio(session: Session, *, journey: str | None = None, state: str |
     flt = _portfolio_filter(journey=journey, state=state, owner=owner, persona=persona, text=text,
                             open_only=open_only)
     journey_models = _journey_models(session, config)
-    model = config.model(config.default)
-    if limit is not None and not journey_models and model.fast(model.recorded_inputs) is not None:
-        # A page, and one model with a positional formula scores every opportunity: the database scores and orders
-        # them all and returns the page (govern.scoring.sql); the same scores as the Python path, to the last bit.
+    model = _model_scored_in_sql(config, journey_models)
+    if limit is not None and model is not None:
+        # A page: the database scores and orders them all and returns the page (govern.scoring.sql); the same scores
+        # as the Python path, to the last bit.
         names, bounds, ranked = _rank_in_sql(session, model, flt, limit, today)
     else:
         names, bounds, ranked = _rank_in_python(session, config, journey_models, flt, limit, today)
@@ -493,7 +493,25 @@ def _rank_in_python(session: Session, config: ScoringConfig, journey_models: Map
         bounds = _score_rows(session, config, names, rows, journey_models)
         if allowed is not None:
             rows = [row for row in rows if row.id in allowed]
-        return names, bounds, rank([(row, row.model, row.value, (-row.strength, row.number)) for row in rows], limit)
+        return names, bounds, _ranked(rows, limit)
+
+
+def _model_scored_in_sql(config: ScoringConfig, journey_models: Mapping[int, str]) -> ScoringModel | None:
+    """The model the database scores the whole portfolio with, when one model with a positional formula (RICE, ICE,
+    WSJF) scores every opportunity (no journey names a model of its own); None: the portfolio is scored in Python."""
+    model = config.model(config.default)
+    return model if not journey_models and model.fast(model.recorded_inputs) is not None else None
+
+
+def _ranking_order(columns: Any) -> tuple:
+    """The ranking's order in SQL, as :func:`_ranked` orders in Python: score (unscored last), then stronger
+    evidence, then the older opportunity."""
+    return (sa.desc(columns.score).nulls_last(), columns.strength.desc(), columns.number)
+
+
+def _ranked(rows: list[_Row], limit: int | None = None) -> list[Ranked]:
+    """Scored rows in ranking order (ties: stronger evidence, then the older opportunity), cut to `limit`."""
+    return rank([(row, row.model, row.value, (-row.strength, row.number)) for row in rows], limit)
 
 
 def _scored_in_sql(session: Session, model: ScoringModel, clauses: list, today: dt.date, *,
@@ -535,8 +553,7 @@ def _rank_in_sql(session: Session, model: ScoringModel, flt: PortfolioFilter | N
     columns = [f"in_{i}" for i in range(len(names))]
     clauses = filter_clauses(session, flt) if flt is not None else []
     scored = _scored_in_sql(session, model, clauses, today, slim=True)
-    page = sa.select(scored).order_by(sa.desc(scored.c.score).nulls_last(), scored.c.strength.desc(),
-                                      scored.c.number)
+    page = sa.select(scored).order_by(*_ranking_order(scored.c))
     if limit is not None:
         page = page.limit(max(0, int(limit)))
     page = page.subquery("page")
@@ -551,7 +568,7 @@ def _rank_in_sql(session: Session, model: ScoringModel, flt: PortfolioFilter | N
         .join(Opportunity, Opportunity.id == page.c.id)
         .outerjoin(summary, summary.opportunity_id == page.c.id)
         .outerjoin(shown, shown.c.opp_id == page.c.id)
-        .order_by(sa.desc(page.c.score).nulls_last(), page.c.strength.desc(), page.c.number)
+        .order_by(*_ranking_order(page.c))
     )
     ranked = []
     for position, r in enumerate(session.connection().execute(query), start=1):
@@ -590,10 +607,10 @@ def rank_by_state(session: Session, *, per_state: int | None, journey: str | Non
     today = today or utcnow().date()
     flt = _portfolio_filter(journey=journey, owner=owner, persona=persona, text=text)
     journey_models = _journey_models(session, config)
-    model = config.model(config.default)
+    model = _model_scored_in_sql(config, journey_models)
     people = {p.id: p.handle for p in reference(session).people}
     columns: dict[str, StateColumn] = {}
-    if not journey_models and model.fast(model.recorded_inputs) is not None:
+    if model is not None:
         for r in _top_per_state_in_sql(session, model, flt, per_state, today):
             column = columns.get(r.state) or columns.setdefault(r.state, StateColumn(r.state, r.in_state))
             if per_state is None or len(column.rows) < per_state:
@@ -643,7 +660,7 @@ _UNFILTERED_TOP_PER_STATE: dict[tuple, sa.Select] = {}
 def _top_per_state_query(session: Session, model: ScoringModel, clauses: list, per_state: int | None,
                          today: dt.date) -> sa.Select:
     scored = _scored_in_sql(session, model, clauses, today, keep=["id", "number", "state", "owner_id", "insights"])
-    order = (sa.desc(scored.c.score).nulls_last(), scored.c.strength.desc(), scored.c.number)
+    order = _ranking_order(scored.c)
     numbered = sa.select(
         scored, sa.func.row_number().over(partition_by=scored.c.state, order_by=order).label("position"),
         sa.func.count().over(partition_by=scored.c.state).label("in_state")).subquery("numbered")
