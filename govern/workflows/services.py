@@ -963,15 +963,23 @@ def available_transitions(session: Session, actor: Actor, opportunity_ref: str |
         pending = pending_request(session, opp.id)
     else:
         pending = pending_requests[0] if pending_requests else None
+    return _offered(actor, lifecycle, opp.state, facts, _journey_ids(opp), pending.id if pending is not None else None,
+                    may_request=may_request)
+
+
+def _offered(actor: Actor, lifecycle: Lifecycle, state: str, facts: OpportunityFacts, journey_ids: list[int],
+             pending_id: int | None, *, may_request: bool = True) -> list[dict[str, Any]]:
+    """Each transition from `state` as the UI and Slack show it: its check (guards met or not), its title, who may
+    request it and whether this actor may, and the pending request that blocks it when it needs approval."""
+    transitions = {t.trigger: t for t in lifecycle.definition.transitions_from(state)}
     out = []
-    limited = {t.trigger: t.requesters for t in lifecycle.definition.transitions_from(opp.state)}
-    titles = {t.trigger: t.title for t in lifecycle.definition.transitions_from(opp.state)}
-    for check in lifecycle.available(opp.state, facts):
+    for check in lifecycle.available(state, facts):
+        transition = transitions.get(check.trigger)
         item = check.to_dict()
-        item["title"] = titles.get(check.trigger) or None  # what the lifecycle calls it, when it names it
-        item["requesters"] = list(limited.get(check.trigger, ()))
-        item["may_request"] = may_request and approvals.may_request(actor, item["requesters"], _journey_ids(opp))
-        item["blocked_by_request"] = pending.id if (pending is not None and check.needs_approval) else None
+        item["title"] = (transition.title if transition else None) or None  # what the lifecycle calls it, if named
+        item["requesters"] = list(transition.requesters if transition else ())
+        item["may_request"] = may_request and approvals.may_request(actor, item["requesters"], journey_ids)
+        item["blocked_by_request"] = pending_id if check.needs_approval else None
         out.append(item)
     return out
 
@@ -1000,21 +1008,8 @@ def available_transitions_many(session: Session, actor: Actor, opportunities: It
             sa.select(ApprovalRequest.opportunity_id, sa.func.min(ApprovalRequest.id))
             .where(ApprovalRequest.opportunity_id.in_(unread), ApprovalRequest.status == "pending")
             .group_by(ApprovalRequest.opportunity_id)).all())
-    out: dict[int, list[dict[str, Any]]] = {}
-    for o in opportunities:
-        lifecycle, journey_ids = lifecycles[o.id], list(journey_ids_of(o))
-        limited = {t.trigger: t.requesters for t in lifecycle.definition.transitions_from(o.state)}
-        titles = {t.trigger: t.title for t in lifecycle.definition.transitions_from(o.state)}
-        items = []
-        for check in lifecycle.available(o.state, facts[o.id]):
-            item = check.to_dict()
-            item["title"] = titles.get(check.trigger) or None
-            item["requesters"] = list(limited.get(check.trigger, ()))
-            item["may_request"] = approvals.may_request(actor, item["requesters"], journey_ids)
-            item["blocked_by_request"] = pending.get(o.id) if check.needs_approval else None
-            items.append(item)
-        out[o.id] = items
-    return out
+    return {o.id: _offered(actor, lifecycles[o.id], o.state, facts[o.id], list(journey_ids_of(o)), pending.get(o.id))
+            for o in opportunities}
 
 
 def facts_for_many(session: Session, opportunities: list[Opportunity | OpportunityCard], needs: Iterable[str]
