@@ -71,6 +71,13 @@ def _within(page: int, total: int, per_page: int) -> int:
     return max(1, min(page, math.ceil(total / per_page)))
 
 
+def page_of(rows: list[Row], page: int, per_page: int) -> Page[Row]:
+    """A page of rows already read (a section of a page that sorts its rows itself), by the lists' rule: a page past
+    the end shows the last."""
+    page = _within(page, len(rows), per_page)
+    return Page(rows[(page - 1) * per_page:page * per_page], len(rows), page, per_page)
+
+
 def _date(value: Any, name: str) -> dt.date | None:
     if value in (None, ""):
         return None

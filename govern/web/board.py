@@ -6,7 +6,7 @@ from flask import g, redirect, render_template, request, url_for
 
 from govern.errors import GovernError, InvalidInput
 from govern.queries.cards import opportunity_cards
-from govern.queries.lists import PAGE_SIZES, Page
+from govern.queries.lists import PAGE_SIZES, Page, page_of
 from govern.queries.reference import reference
 from govern.services.common import get_opportunity
 from govern.web import bp
@@ -116,8 +116,7 @@ INBOX_SECTIONS = ("awaiting", "mine", "others")  # each pages on its own: ?await
 def _inbox_page(rows: list, page_arg: str | None, per_page: int) -> Page:
     """One section of the inbox as a page of `per_page` requests (oldest first); a page past the end shows the last."""
     number = int(page_arg) if page_arg and page_arg.isdigit() and int(page_arg) > 0 else 1
-    number = min(number, max(1, -(-len(rows) // per_page)))
-    return Page(rows[(number - 1) * per_page:number * per_page], len(rows), number, per_page)
+    return page_of(rows, number, per_page)
 
 
 def _inbox_url(section: str, number: int) -> str:
