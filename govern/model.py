@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -396,6 +396,12 @@ class RecordedInputs(Base):
     time_criticality: Mapped[Optional[float]]
     risk_reduction: Mapped[Optional[float]]
     job_size: Mapped[Optional[float]]
+
+
+def pivoted_inputs(names: Iterable[str]) -> list[sa.ColumnElement]:
+    """Over ScoreInput rows grouped by opportunity: one column per input name, the value recorded under it (NULL: not
+    recorded). The one pivot that both the maintained RecordedInputs rows and ranking by custom inputs read."""
+    return [sa.func.max(sa.case((ScoreInput.name == name, ScoreInput.value))) for name in names]
 
 
 class NumberCounter(Base):

@@ -18,7 +18,7 @@ from govern import audit
 from govern.errors import InvalidInput
 from govern.model import (
     RECORDED_INPUT_COLUMNS, EvidenceSummary, Journey, Opportunity, RecordedInputs, ScoreInput, opportunity_journey,
-    utcnow,
+    pivoted_inputs, utcnow,
 )
 from govern.policy import Actor
 from govern.queries.cards import OpportunityCard, journey_ids_of
@@ -223,8 +223,7 @@ def _pivoted_inputs(names: list[str], ids: list[int] | None = None) -> sa.Subque
     """The recorded inputs in `names`, one row per opportunity (`opp_id`, then columns `in_0 … in_n`)."""
     inputs = (
         sa.select(ScoreInput.opportunity_id.label("opp_id"),
-                  *[sa.func.max(sa.case((ScoreInput.name == n, ScoreInput.value))).label(f"in_{i}")
-                    for i, n in enumerate(names)])
+                  *[column.label(f"in_{i}") for i, column in enumerate(pivoted_inputs(names))])
         .group_by(ScoreInput.opportunity_id)
     )
     if ids is not None:  # filter inside the aggregate too, so one opportunity costs one opportunity's work

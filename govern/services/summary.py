@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from govern.model import (
     RECORDED_INPUT_COLUMNS, EvidenceSummary, Insight, Opportunity, RecordedInputs, ScoreInput, Step, insight_step,
-    opportunity_insight,
+    opportunity_insight, pivoted_inputs,
 )
 from govern.db import dialect_insert
 
@@ -81,8 +81,8 @@ def recorded_inputs_query(target) -> sa.Select:
     """The RecordedInputs rows of the opportunities `target` (a list or a select of ids; None: all) names: their
     ScoreInput rows pivoted, one column per built-in input (only opportunities with at least one input)."""
     query = (sa.select(ScoreInput.opportunity_id,
-                       *[sa.func.max(sa.case((ScoreInput.name == name, ScoreInput.value))).label(name)
-                         for name in RECORDED_INPUT_COLUMNS])
+                       *[column.label(name) for name, column in zip(RECORDED_INPUT_COLUMNS,
+                                                                    pivoted_inputs(RECORDED_INPUT_COLUMNS))])
              .group_by(ScoreInput.opportunity_id))
     return query if target is None else query.where(ScoreInput.opportunity_id.in_(target))
 
