@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any, Generic, Sequence, TypeVar
+from typing import Any, Generic, Iterable, Sequence, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload, selectinload
@@ -251,7 +251,7 @@ class EvidenceList:
                     or self.since or self.until or self.unused)
 
 
-def _on_journeys(journey_ids: sa.Select) -> sa.Select:
+def _on_journeys(journey_ids: Iterable[int]) -> sa.Select:
     return sa.select(insight_step.c.insight_id).join(Step, Step.id == insight_step.c.step_id).where(
         Step.journey_id.in_(journey_ids))
 

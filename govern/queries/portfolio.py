@@ -20,7 +20,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from govern.errors import NotFound
-from govern.model import Journey, Opportunity, Person, Persona, journey_persona, opportunity_journey
+from govern.model import Opportunity, journey_persona, opportunity_journey
+from govern.queries.reference import reference
 from govern.queries.states import state_catalog
 
 
@@ -36,35 +37,25 @@ class PortfolioFilter:
     text: str | None = None
 
 
-def journey_subtree(journey_id: int) -> sa.Select:
-    """A SELECT of the journey's id and every journey id below it, at any depth (one recursive CTE)."""
-    tree = sa.select(Journey.id).where(Journey.id == journey_id).cte("journey_tree", recursive=True)
-    below = sa.select(Journey.id).join(tree, Journey.parent_id == tree.c.id)
-    tree = tree.union_all(below)
-    return sa.select(tree.c.id)
-
-
-def journey_subtree_of(session: Session, key: str) -> sa.Select:
-    """A SELECT of the ids of the journey called `key` and of every journey below it (NotFound names an unknown key)."""
-    return journey_subtree(_journey_id(session, key))
-
-
-def _journey_id(session: Session, key: str) -> int:
-    found = session.scalar(sa.select(Journey.id).where(Journey.key == key))
+def journey_subtree_of(session: Session, key: str) -> list[int]:
+    """The ids of the journey called `key` and of every journey below it, from the transaction's reference snapshot
+    (NotFound names an unknown key)."""
+    ref = reference(session)
+    found = next((j.id for j in ref.journeys if j.key == key), None)
     if found is None:
         raise NotFound(f"unknown journey '{key}'", {"journey": key})
-    return found
+    return sorted(ref.subtree(found))
 
 
 def _person_id(session: Session, handle: str) -> int:
-    found = session.scalar(sa.select(Person.id).where(Person.handle == handle))
+    found = next((p.id for p in reference(session).people if p.handle == handle), None)
     if found is None:
         raise NotFound(f"unknown person '{handle}'", {"owner": handle})
     return found
 
 
 def _persona_id(session: Session, key: str) -> int:
-    found = session.scalar(sa.select(Persona.id).where(Persona.key == key))
+    found = next((p.id for p in reference(session).personas if p.key == key), None)
     if found is None:
         raise NotFound(f"unknown persona '{key}'", {"persona": key})
     return found
