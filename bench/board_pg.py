@@ -136,7 +136,7 @@ def main() -> None:
     from bench.load import recreate_database
     from bench.queries import Browser, add_bulk, load_example
     from govern.app import create_app
-    from govern.config import Config
+    from govern.settings import Config
     from govern.db import Database, StatementCounter
     from govern.model import utcnow
     from govern.queries.states import state_catalog

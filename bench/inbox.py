@@ -28,7 +28,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
 from bench.queries import Browser, add_bulk, load_example  # noqa: E402
-from govern.config import Config  # noqa: E402
+from govern.settings import Config  # noqa: E402
 from govern.db import Database, StatementCounter  # noqa: E402
 
 BASELINE = "/evidence"

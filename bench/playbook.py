@@ -27,7 +27,7 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
-from govern.configure import load_example  # noqa: E402
+from govern.orgfile.load import load_example  # noqa: E402
 from govern.db import Database  # noqa: E402
 from govern.model import (  # noqa: E402
     CouncilSeat, Insight, Journey, Kpi, KpiMeasurement, Opportunity, Person, ScoreInput, Stage, Step, insight_step,

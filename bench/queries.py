@@ -43,7 +43,7 @@ sys.path.insert(0, str(_HERE.parent))
 import sqlalchemy as sa  # noqa: E402
 
 from govern.cli.support import DEMO_PASSWORD  # noqa: E402
-from govern.config import Config  # noqa: E402
+from govern.settings import Config  # noqa: E402
 from govern.db import Database, StatementCounter  # noqa: E402
 from govern.model import (  # noqa: E402
     ApprovalRequest, Insight, Journey, Opportunity, OpportunityTransition, Person, ScoreInput, Step, insight_step,
@@ -67,7 +67,7 @@ PENDING_REQUESTS = 200
 
 def load_example(db: Database) -> None:
     """The example organisation through the services, with the demo password for every person."""
-    from govern.configure import load_example as load
+    from govern.orgfile.load import load_example as load
     from govern.services.people import set_password
 
     operator = Actor.system_actor("bench")

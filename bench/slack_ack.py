@@ -50,7 +50,7 @@ def free_port() -> int:
 
 
 def prepare_database(folder: Path, budget_ms: float | None) -> str:
-    from govern.configure import load_example
+    from govern.orgfile.load import load_example
     from govern.db import Database
     from govern.policy import Actor
 

@@ -12,7 +12,7 @@ from flask_smorest import Api
 from govern import __version__
 from govern.http.errors import install_error_handlers
 from govern.http.request import close_session
-from govern.config import Config
+from govern.settings import Config
 from govern.db import Database
 from govern.http.security import install as install_security
 from govern.runtime import Runtime
@@ -33,7 +33,7 @@ API_BLUEPRINTS = [
     ("govern.api.tokens", "blp"),
     ("govern.api.config", "blp"),
     ("govern.api.integrations", "blp"),
-    ("govern.api.metrics", "blp"),
+    ("govern.api.measurement", "blp"),
     ("govern.rituals.api", "blp"),
 ]
 # (module, attribute) of plain Flask blueprints: the web UI, Slack and Jira endpoints, calendars, the playbook.

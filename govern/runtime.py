@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from govern.config import Config
+from govern.settings import Config
 from govern.db import Database
 
 

@@ -20,7 +20,7 @@ from gunicorn.app.base import BaseApplication
 from werkzeug.serving import run_simple
 
 from govern.app import create_app
-from govern.config import Config
+from govern.settings import Config
 from govern.logs import configure, dict_config
 
 log = logging.getLogger(__name__)

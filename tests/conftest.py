@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from govern.config import Config
+from govern.settings import Config
 from govern.db import Database
 from govern.model import Base
 from govern.policy import Actor
@@ -92,7 +92,7 @@ def session(db):
 def example_snapshot(migrated_db) -> dict:
     """The example organisation, loaded once through the services, kept as an export to restore per test."""
     from govern.cli.support import DEMO_PASSWORD
-    from govern.configure import load_example
+    from govern.orgfile.load import load_example
     from govern.model import Person
     from govern.services.people import set_password
     from govern.services.portability import export_data

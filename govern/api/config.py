@@ -5,7 +5,7 @@ from __future__ import annotations
 from govern.http.openapi import Blueprint
 from govern.http.request import current_actor, db_session
 from govern.api.schemas import ConfigApplySchema, PlanSchema
-from govern.configure import apply_text
+from govern.orgfile.load import apply_text
 
 blp = Blueprint("config", __name__, url_prefix="/config", description="Governance as code")
 

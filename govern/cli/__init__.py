@@ -2,7 +2,7 @@
 
 - `govern.cli.root`: the root command group and the commands of the engine itself (init, apply, db, audit, export,
   import, serve); it adds every capability's command groups.
-- `govern.cli.auth`, `govern.cli.metrics`: the engine's other command groups (sign-in and tokens; KPIs and scoring).
+- `govern.cli.auth`, `govern.cli.measurement`: the engine's other command groups (sign-in and tokens; KPIs and scoring).
 - `govern.cli.support`: what every command uses (runtime, `--as`, error translation); capabilities import it for their
   own command groups.
 

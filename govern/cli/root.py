@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from govern import __version__, audit
 from govern.cli.auth import token, user
 from govern.cli.evidence import evidence
-from govern.cli.metrics import kpi, maturity, rank, score
+from govern.cli.measurement import kpi, maturity, rank, score
 from govern.cli.schema import schema
 from govern.cli.support import (
     DEMO_PASSWORD, CommandFailed, GovernGroup, as_option, get_runtime, resolve_actor,
@@ -24,7 +24,7 @@ from govern.integrations.cli import jira, outbox, worker
 from govern.playbook.cli import playbook
 from govern.rituals.cli import rituals, scheduler
 from govern.workflows.cli import opp, workflows_group
-from govern.configure import apply_file, load_example
+from govern.orgfile.load import apply_file, load_example
 from govern.db import alembic_config
 from govern.model import AuditEvent, Person
 from govern.services.people import set_password

@@ -8,8 +8,8 @@ import click
 
 from govern.cli.support import CommandFailed
 from govern.errors import InvalidInput
-from govern.config_reference import shipped_reference_text, shipped_schema_text
-from govern.configure import read_config_file
+from govern.orgfile.reference import shipped_reference_text, shipped_schema_text
+from govern.orgfile.load import read_config_file
 
 
 @click.command("schema")

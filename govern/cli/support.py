@@ -9,7 +9,7 @@ from typing import Callable
 import click
 import sqlalchemy as sa
 
-from govern.config import Config
+from govern.settings import Config
 from govern.db import Database
 from govern.errors import GovernError
 from govern.policy import Actor

@@ -16,7 +16,7 @@ from flask import Flask, Response, abort, current_app, render_template, request,
 from werkzeug.exceptions import BadRequest
 from flask.json.provider import DefaultJSONProvider
 
-from govern.config import Config
+from govern.settings import Config
 
 # No inline script or style anywhere: templates load /static/*.js and *.css; SVG is drawn without style attributes.
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

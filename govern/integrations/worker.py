@@ -44,11 +44,11 @@ from govern.model import OutboxMessage, OutboxTopicState, utcnow
 from govern.policy import Actor
 from govern.integrations.delivery import Deliverer, Outcome
 from govern.integrations.slack.delivery import SlackDeliverer
-from govern.config import Config
+from govern.settings import Config
 from govern.db import Database
 from govern.integrations.jira.adapter import build
 from govern.integrations.jira.push import JiraDeliverer
-from govern.integrations.jira.reconcile import JiraReconciler, cadence_from_env
+from govern.integrations.jira.reconcile import JiraReconciler
 from govern.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -430,9 +430,9 @@ def build_reconciler(runtime):
     adapter = jira_adapter_of(runtime)
     if adapter is None:
         return None
-    push_every, pull_every = cadence_from_env()
-    return JiraReconciler(runtime.db, adapter, instance_path=runtime.config.instance_path, push_every=push_every,
-                          pull_every=pull_every)
+    config = runtime.config
+    return JiraReconciler(runtime.db, adapter, instance_path=config.instance_path, push_every=config.jira_push_every,
+                          pull_every=config.jira_pull_every)
 
 
 class BackgroundGroup:

@@ -7,7 +7,7 @@ Sections (a ritual lists the ones it wants; none listed means all):
 * ``stale``            opportunities in an open state (kind active or evaluation in the lifecycle definition) unchanged
                        for ``stale_after_days``;
 * ``kpis``             KPIs of the scope whose latest measurement moved since the last occurrence (beyond the
-                       scale's tolerance, see govern.metrics) or misses its target;
+                       scale's tolerance, see govern.kpis) or misses its target;
 * ``evaluations_due``  opportunities due for evaluation (govern.queries.evaluations: the date the lifecycle's
                        ``schedule_evaluation`` effect wrote on the opportunity has come, or it sits in a state of
                        kind evaluation with nothing scheduled) whose KPI outcome is not recorded yet;
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from govern.escaping import markdown_inline
-from govern.metrics import KpiScale, evaluate
+from govern.kpis import KpiScale, evaluate
 from govern.model import (
     Decision, FollowUp, Journey, Kpi, KpiMeasurement, Opportunity, Person, Ritual, RitualOccurrence, Step,
 )

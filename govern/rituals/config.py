@@ -246,12 +246,12 @@ def validate_rituals(
 
 
 def validate_document(doc: Mapping[str, Any]) -> dict[str, str]:
-    """Section validator for govern.config_schema.load_document: the `rituals:` section against the rest of the file."""
+    """Section validator for govern.orgfile.schema.load_document: the `rituals:` section against the rest of the file."""
     return validate_rituals_config(doc.get("rituals"), doc)
 
 
 def validate_rituals_config(section: Any, doc: Mapping[str, Any]) -> dict[str, str]:
-    """The validator govern.configure calls: the section, checked against the people and journeys of `doc`."""
+    """The validator govern.orgfile.load calls: the section, checked against the people and journeys of `doc`."""
     return validate_rituals(
         section or [],
         people=[p.get("handle") for p in doc.get("people") or []],

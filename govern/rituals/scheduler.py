@@ -35,7 +35,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.pool import NullPool
 from filelock import FileLock, Timeout
 
-from govern.config import default_instance_path
+from govern.settings import default_instance_path
 from govern import telemetry
 from govern.db import Database
 from govern.model import utcnow

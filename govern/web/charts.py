@@ -9,7 +9,7 @@ from flask import render_template, request
 
 from govern.errors import GovernError
 from govern.maturity import REQUIREMENTS, SIGNALS, maturity_reading
-from govern.metrics import KpiScale, trend
+from govern.kpis import KpiScale, trend
 from govern.model import Kpi, OpportunityTransition, utcnow
 from govern.scoring import value_effort_matrix
 from govern.web import bp, svg

@@ -9,7 +9,7 @@ from flask import redirect, render_template, request, url_for
 
 from govern import audit, scoring
 from govern.errors import Conflict, GovernError, InvalidInput, NotFound, PreconditionFailed
-from govern.metrics import evaluate_opportunity, record_measurement
+from govern.kpis import evaluate_opportunity, record_measurement
 from govern.model import SOLUTION_STATES, AuditEvent, Journey, Kpi, Opportunity, Person
 from govern.queries.opportunity import insight_choices, linkable_insights, opportunity_page_loads
 from govern.services.common import get_insight, get_kpi, get_opportunity

@@ -463,7 +463,7 @@ def _people_and_roles(raw: Any, path: str, problems: dict[str, str], required: b
     return tuple(out)
 
 
-# --- the `lifecycle` section of govern.yaml (called by govern.configure) ------------------------------------------------
+# --- the `lifecycle` section of govern.yaml (called by govern.orgfile.load) ------------------------------------------------
 
 
 def definition_from_section(section: Any) -> Definition:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, aliased, contains_eager, joinedload
 from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
-from govern import audit, metrics, notifications, outbox, scoring
+from govern import audit, kpis, notifications, outbox, scoring
 from govern.db import core_connection
 from govern.errors import Conflict, GuardsUnmet, InvalidInput, NotFound, PermissionDenied, PreconditionFailed
 from govern.model import (
@@ -438,11 +438,11 @@ def _perform_effects(session: Session, actor: Actor, opp: Opportunity, t: Transi
 
 def _record_baselines(session: Session, actor: Actor, opp: Opportunity) -> Any:
     # The metrics services write inside this transaction and never commit: one commit per use case.
-    return _jsonable_result(metrics.record_baselines(session, actor, opp))
+    return _jsonable_result(kpis.record_baselines(session, actor, opp))
 
 
 def _record_outcomes(session: Session, actor: Actor, opp: Opportunity) -> Any:
-    return _jsonable_result(metrics.record_outcomes(session, actor, opp))
+    return _jsonable_result(kpis.record_outcomes(session, actor, opp))
 
 
 def _jsonable_result(value: Any) -> Any:

@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 
 from govern import notifications
-from govern.configure import examples_dir
+from govern.orgfile.load import examples_dir
 from govern.model import (
     ApprovalRequest, CouncilSeat, Journey, Opportunity, OutboxMessage, Person, Ritual, RitualOccurrence,
 )

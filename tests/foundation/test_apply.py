@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from govern.configure import apply_text
+from govern.orgfile.load import apply_text
 from govern.errors import RefusedChange
 from govern.model import AuditEvent, CouncilSeat, Journey, Person, Step
 from govern.services.common import get_journey

@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from govern.configure import apply_text, load_config_text
+from govern.orgfile.load import apply_text, load_config_text
 from govern.errors import InvalidInput
 from govern.model import AuditEvent, Person
 

@@ -14,8 +14,8 @@ import yaml
 from click.testing import CliRunner
 
 from govern.cli.root import cli
-from govern.config_reference import generated_files, json_schema, shipped_schema_text
-from govern.configure import example_text, read_config_file
+from govern.orgfile.reference import generated_files, json_schema, shipped_schema_text
+from govern.orgfile.load import example_text, read_config_file
 from govern.errors import InvalidInput
 from tests.conftest import cli_invoker
 
@@ -31,7 +31,7 @@ def schema_cli(*args: str):
 def test_committed_schema_and_reference_match_the_code():
     stale = [str(path.relative_to(ROOT)) for path, text in generated_files().items()
              if not path.exists() or path.read_text(encoding="utf-8") != text]
-    assert not stale, f"out of date: {stale}; regenerate with `python -m govern.config_reference` and commit them"
+    assert not stale, f"out of date: {stale}; regenerate with `python -m govern.orgfile.reference` and commit them"
 
 
 def test_govern_schema_prints_the_shipped_json_schema_which_is_valid_json_schema():

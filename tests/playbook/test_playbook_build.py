@@ -126,7 +126,7 @@ def test_the_pdf_document_links_resolve_inside_it(example_playbook):
 
 def test_another_lifecycle_and_an_empty_portfolio_build_with_sound_links(db, operator):
     """The playbook follows the configured lifecycle (here the triple diamond) and copes with no runtime data."""
-    from govern.configure import apply_text
+    from govern.orgfile.load import apply_text
     from govern.workflows.definition import load_definition
 
     from .conftest import EXAMPLE_YAML

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from govern.configure import apply_text
+from govern.orgfile.load import apply_text
 from govern.errors import PermissionDenied
 from govern.services.common import load_actor
 from govern.playbook import build

@@ -117,7 +117,7 @@ def test_document_validator_checks_rituals_against_the_people_and_journeys_of_th
     assert validate_document({"people": [], "journeys": []}) == {}
 
 
-# --- through `govern apply` (govern.configure), on the example organisation ------------------------------------------
+# --- through `govern apply` (govern.orgfile.load), on the example organisation ------------------------------------------
 
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "telecom" / "govern.yaml"
@@ -131,7 +131,7 @@ def example_with(rituals):
 
 
 def test_apply_refuses_a_bad_rituals_section_naming_each_place(session, operator):
-    from govern.configure import apply_text
+    from govern.orgfile.load import apply_text
 
     text = example_with([
         {"key": "ok", "name": "OK", "cadence": {"cron": "0 10 * * WED"}},
@@ -149,7 +149,7 @@ def test_apply_refuses_a_bad_rituals_section_naming_each_place(session, operator
 
 
 def test_apply_stores_an_rrule_with_its_local_dtstart_and_the_extra_settings(session, operator):
-    from govern.configure import apply_text
+    from govern.orgfile.load import apply_text
     from govern.rituals import services
     from govern.rituals.cadence import occurrences_between
 

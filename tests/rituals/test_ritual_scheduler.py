@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from govern import notifications
-from govern.config import Config
+from govern.settings import Config
 from govern.model import OutboxMessage, Ritual, RitualOccurrence
 from govern.runtime import Runtime
 from govern.rituals.scheduler import CompressedClock, ManualClock, RitualScheduler, clock_from_spec, start_in_background

@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from govern.metrics import KpiScale, ScaleError, evaluate, overall_verdict, trend
+from govern.kpis import KpiScale, ScaleError, evaluate, overall_verdict, trend
 
 
 @pytest.mark.parametrize("scale, value, expected", [
@@ -99,7 +99,7 @@ def test_overall_verdict():
 
 
 def test_apply_refuses_kpis_that_cannot_be_normalised():
-    from govern.metrics import validate_kpi_definitions
+    from govern.kpis import validate_kpi_definitions
     errors = validate_kpi_definitions([
         {"key": "ok", "scale": "csat5", "target": 4.2},
         {"key": "tickets", "scale": "count", "direction": "lower"},

@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from govern.errors import Conflict, InvalidInput, PermissionDenied
-from govern.metrics import (
+from govern.kpis import (
     evaluate_opportunity, import_measurements_csv, kpi_trend, list_kpis, record_baselines, record_measurement,
     record_outcomes,
 )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from govern.configure import examples_dir
+from govern.orgfile.load import examples_dir
 from tests.conftest import cli_invoker
 
 from .conftest import assert_error

@@ -81,7 +81,7 @@ def test_who_may_grant_which_role_is_in_the_permission_table():
 def test_governance_as_code_grants_no_more_than_the_applier_could_by_hand(api):
     import yaml
 
-    from govern.configure import examples_dir
+    from govern.orgfile.load import examples_dir
 
     doc = yaml.safe_load((examples_dir() / "telecom" / "govern.yaml").read_text())
     doc["council"].append({"person": "marco", "role": "lead"})

@@ -25,7 +25,7 @@ def test_every_problem_is_named_by_its_place():
 
 
 def test_apply_refuses_a_bad_slack_section(db, operator):
-    from govern.configure import apply_text
+    from govern.orgfile.load import apply_text
 
     with db.session_scope() as s, pytest.raises(InvalidInput) as refused:
         apply_text(s, operator, "version: 1\norganisation: {name: X}\nslack: {approvals: pigeon}\n")

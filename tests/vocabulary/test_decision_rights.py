@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from govern.configure import apply_text
+from govern.orgfile.load import apply_text
 from govern.errors import InvalidInput, PermissionDenied
 from govern.playbook import build
 from govern.playbook.data import collect

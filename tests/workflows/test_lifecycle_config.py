@@ -57,7 +57,7 @@ def test_an_applied_custom_lifecycle_drives_the_services(org, session):
 def test_govern_apply_reports_a_bad_lifecycle_with_its_place():
     import pytest
 
-    from govern.configure import examples_dir, load_config_text
+    from govern.orgfile.load import examples_dir, load_config_text
     from govern.errors import InvalidInput
 
     text = (examples_dir() / "telecom" / "govern.yaml").read_text()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from govern.configure import apply_file, examples_dir
+from govern.orgfile.load import apply_file, examples_dir
 from govern.errors import InvalidInput, PermissionDenied
 from govern.policy import Actor
 from govern.workflows.services import approve_request, request_transition

@@ -17,7 +17,6 @@ from typing import Any
 import requests
 from jira import JIRA, JIRAError
 import json
-import os
 import random
 import time
 
@@ -252,6 +251,4 @@ def build(config) -> JiraAdapter | None:
     """The adapter for `govern.app.build_adapters`: None (disabled, visibly) unless GOVERN_JIRA_URL and TOKEN are set."""
     if not getattr(config, "jira_enabled", False):
         return None
-    # GOVERN_JIRA_TIMEOUT (seconds, default 10): how long one Jira call may take before it counts as failed.
-    timeout = float(os.environ.get("GOVERN_JIRA_TIMEOUT") or 10)
-    return JiraAdapter(config.jira_url, config.jira_user, config.jira_token, timeout=timeout)
+    return JiraAdapter(config.jira_url, config.jira_user, config.jira_token, timeout=config.jira_timeout)

@@ -156,11 +156,3 @@ class JiraReconciler:
             log.info("jira reconciler %s steps down", self.name)
         self.lock.release()
         self.is_leader = False
-
-
-def cadence_from_env() -> tuple[float, float]:
-    """GOVERN_JIRA_PUSH_EVERY / GOVERN_JIRA_PULL_EVERY (seconds; defaults 60 and 300): how often the reconciler
-    looks for solutions missing from Jira and pulls changes."""
-    push = float(os.environ.get("GOVERN_JIRA_PUSH_EVERY") or DEFAULT_PUSH_EVERY)
-    pull_every = float(os.environ.get("GOVERN_JIRA_PULL_EVERY") or DEFAULT_PULL_EVERY)
-    return push, pull_every

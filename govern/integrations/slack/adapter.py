@@ -15,7 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from slack_sdk import WebClient
 from slack_sdk.webhook import WebhookClient
 
-from govern.config import Config
+from govern.settings import Config
 from govern.integrations.slack.identity import SlackDirectory
 
 log = logging.getLogger(__name__)

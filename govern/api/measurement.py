@@ -1,6 +1,6 @@
 """KPIs and measurements, scoring inputs and scores, the ranked portfolio, the value/effort matrix and maturity.
 
-Every route delegates to govern.metrics / govern.scoring / govern.maturity; the rules live there.
+Every route delegates to govern.kpis / govern.scoring / govern.maturity; the rules live there.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from govern.http.request import current_actor, db_session
 from govern.api.schemas import Ref, Text, UtcDateTime
 from govern.errors import InvalidInput, NotFound
 from govern.maturity import maturity_reading
-from govern.metrics import (
+from govern.kpis import (
     evaluate_opportunity, import_measurements_csv, kpi_trend, list_kpis, measurement_dict, opportunity_kpis,
     record_measurement,
 )

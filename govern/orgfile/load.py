@@ -8,15 +8,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from govern.config_schema import load_document
+from govern.orgfile.schema import load_document
 from govern.errors import InvalidInput
 from govern.yamltext import load_yaml
-from govern.metrics import validate_kpi_definitions
+from govern.kpis import validate_kpi_definitions
 from govern.model import COUNCIL_ROLES
 from govern.policy import ACTIONS, ROLES, Actor, custom_roles_from, validate_roles
 from govern.scoring import validate_scoring_config
 from govern.services.evidence import validate_evidence_settings
-from govern.services.governance import Plan, apply_config
+from govern.orgfile.apply import Plan, apply_config
 from govern.vocabulary import validate_words
 from govern.integrations.jira.mapping import validate_mapping
 from govern.integrations.slack.config import validate_slack_config

@@ -36,6 +36,11 @@ class Config:
     hsts_max_age: int = 0
     # Request bodies larger than this are refused (413) before anything reads them.
     max_content_length: int = 4 * 1024 * 1024
+    # How long one Jira call may take before it counts as failed, and how often the reconciler looks for solutions
+    # missing from Jira and pulls changes (seconds).
+    jira_timeout: float = 10.0
+    jira_push_every: float = 60.0
+    jira_pull_every: float = 300.0
 
     @property
     def cookies_secure(self) -> bool:
@@ -77,6 +82,9 @@ class Config:
             metrics_token=env.get("GOVERN_METRICS_TOKEN") or None,
             hsts_max_age=_whole_number(env, "GOVERN_HSTS_MAX_AGE", 0),
             max_content_length=_whole_number(env, "GOVERN_MAX_CONTENT_LENGTH", 4 * 1024 * 1024),
+            jira_timeout=_seconds(env, "GOVERN_JIRA_TIMEOUT", 10.0),
+            jira_push_every=_seconds(env, "GOVERN_JIRA_PUSH_EVERY", 60.0),
+            jira_pull_every=_seconds(env, "GOVERN_JIRA_PULL_EVERY", 300.0),
         )
 
 
@@ -90,6 +98,19 @@ def _whole_number(env, name: str, default: int) -> int:
         raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
     if value < 0:
         raise ValueError(f"{name} must not be negative, got {raw!r}")
+    return value
+
+
+def _seconds(env, name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"{name} must be a positive number of seconds, got {raw!r}")
     return value
 
 

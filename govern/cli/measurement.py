@@ -5,7 +5,7 @@
     govern rank [--journey KEY] [--state S] [--owner HANDLE] [--persona KEY]
     govern maturity
 
-Every command delegates to govern.scoring / govern.metrics / govern.maturity; refusals come back as domain errors that
+Every command delegates to govern.scoring / govern.kpis / govern.maturity; refusals come back as domain errors that
 GovernGroup turns into a message and an exit code (2 invalid input, 3 not found, 4 not allowed, 5 conflict).
 """
 
@@ -20,7 +20,7 @@ from govern.queries.states import state_catalog
 from govern.cli.support import GovernGroup, as_option, get_runtime, resolve_actor
 from govern.errors import InvalidInput
 from govern.maturity import STAGE_MEANINGS, SIGNALS, maturity_reading, rule_lines
-from govern.metrics import (
+from govern.kpis import (
     evaluate_opportunity, import_measurements_csv, kpi_trend, list_kpis, record_measurement,
 )
 from govern.scoring import (

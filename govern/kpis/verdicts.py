@@ -1,0 +1,125 @@
+"""Trends and the evaluate verdict of a KPI (improved / no_change / worse) against its baseline and target."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+
+from govern.kpis.scales import KpiScale, ScaleError, format_value
+
+# --- trend --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Trend:
+    """Where a KPI stands: latest vs previous, the slope per 30 days, and the target."""
+
+    latest: float | None
+    latest_at: dt.datetime | None
+    previous: float | None
+    change: float | None
+    slope_per_30_days: float | None
+    direction: str  # improving | worsening | flat | unknown
+    normalised: float | None
+    target: float | None
+    target_met: bool | None
+    points: int
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["latest_at"] = self.latest_at.isoformat() if self.latest_at else None
+        return out
+
+
+def slope_per_30_days(points: Sequence[tuple[dt.datetime, float]]) -> float | None:
+    """Least-squares slope of value against time, per 30 days; None with fewer than two distinct times."""
+    if len(points) < 2:
+        return None
+    t0 = points[0][0]
+    xs = [(at - t0).total_seconds() / 86400.0 for at, _ in points]
+    ys = [v for _, v in points]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    if sxx == 0:
+        return None
+    return 30.0 * sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+
+
+def trend(scale: KpiScale, points: Sequence[tuple[dt.datetime, float]]) -> Trend:
+    """The trend of a KPI from its measurements (any order)."""
+    pts = sorted(points, key=lambda p: p[0])
+    if not pts:
+        return Trend(None, None, None, None, None, "unknown", None, scale.target, None, 0)
+    latest_at, latest = pts[-1]
+    previous = pts[-2][1] if len(pts) > 1 else None
+    change = None if previous is None else latest - previous
+    direction = "unknown"
+    if previous is not None:
+        gain = change if scale.higher_is_better else -change
+        tol = scale.tolerance(previous)
+        direction = "improving" if gain > tol else "worsening" if gain < -tol else "flat"
+    try:
+        normalised = round(scale.normalise(latest), 2)
+    except ScaleError:
+        normalised = None
+    slope = slope_per_30_days(pts)
+    return Trend(latest, latest_at, previous, change, None if slope is None else round(slope, 4), direction,
+                 normalised, scale.target, scale.target_met(latest), len(pts))
+
+
+# --- evaluate -----------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """The evaluate verdict for one KPI, with the numbers behind it."""
+
+    verdict: str
+    baseline: float
+    value: float
+    change: float
+    change_pct: float | None
+    tolerance: float
+    target: float | None
+    target_met: bool | None
+    baseline_normalised: float | None
+    value_normalised: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    def sentence(self, kpi_name: str = "KPI") -> str:
+        words = {"improved": "improved", "no_change": "did not change", "worse": "got worse"}[self.verdict]
+        target = ""
+        if self.target is not None:
+            target = f"; target {format_value(self.target)} {'met' if self.target_met else 'not met'}"
+        return f"{kpi_name} {words}: {format_value(self.baseline)} → {format_value(self.value)} ({self.change:+.4g}){target}"
+
+
+def evaluate(scale: KpiScale, baseline: float, value: float) -> Outcome:
+    """Compare a later measurement with the baseline (and the target): improved, no_change or worse."""
+    change = value - baseline
+    gain = change if scale.higher_is_better else -change
+    tol = scale.tolerance(baseline)
+    verdict = "improved" if gain > tol else "worse" if gain < -tol else "no_change"
+    try:
+        before, after = round(scale.normalise(baseline), 2), round(scale.normalise(value), 2)
+    except ScaleError:
+        before = after = None
+    pct = None if baseline == 0 else round(100.0 * change / abs(baseline), 2)
+    return Outcome(verdict, baseline, value, round(change, 6), pct, round(tol, 6), scale.target,
+                   scale.target_met(value), before, after)
+
+
+def overall_verdict(verdicts: Sequence[str | None]) -> str | None:
+    """One word for an opportunity: worse if any KPI got worse, improved if any improved (and none worse)."""
+    known = [v for v in verdicts if v]
+    if not known:
+        return None
+    if "worse" in known:
+        return "worse"
+    if "improved" in known:
+        return "improved"
+    return "no_change"
