@@ -59,7 +59,7 @@ from govern.integrations.delivery import Outcome, parse_retry_after
 from govern.integrations.slack import blocks
 from govern.integrations.slack.adapter import build as build_adapter
 from govern.integrations.slack.approvals import render_request
-from govern.integrations.slack.copies import format_ref, parse_ref
+from govern.integrations.slack.copies import format_ref, parse_ref, record_outcome_shown
 from govern.workflows.services import approval_notice_key
 
 log = logging.getLogger(__name__)
@@ -184,6 +184,9 @@ class SlackDeliverer:
                 found = self._already_posted(message, channel) if message.unsure_since and not step.get(
                     "update_ts") else None
                 done[channel] = found or self._send(step, message.id)
+                if not found and step.get("shows_decision"):  # rendered after the decision: it shows the outcome
+                    channel_id, _, ts = done[channel].partition("@")
+                    record_outcome_shown(self.db, step["shows_decision"], channel_id, ts)
             except Retry as err:
                 unsure = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) if err.unsure else None
                 return Outcome(message.id, "retry", error=str(err), external_ref=format_ref(done),
@@ -356,6 +359,7 @@ class SlackDeliverer:
             channels = self._channels(session, notice.audience, switches)  # the approvers in person: below
             approvers = [(p.slack_id, p.email) for p in session.scalars(
                 sa.select(Person).where(Person.handle.in_(notice.audience.people)).order_by(Person.handle))]
+            decided = request.status != "pending"
         steps = [self._step(c, "approval_request", switches, text, body) for c in channels]
         if switches.approvals in ("dm", "both") or not channels:
             # Direct messages to the approvers are the request itself, not a channel notification: never switched
@@ -363,6 +367,8 @@ class SlackDeliverer:
             dms = [{"channel": user, "text": text, "blocks": body}
                    for user in dict.fromkeys(self.adapter.directory.slack_ids_for(approvers))]
             steps = (steps if switches.approvals == "both" or not dms else []) + dms
+        if decided:  # decided before it was posted: each copy shows the outcome, the decision need not update it
+            steps = [dict(step, shows_decision=request_id) for step in steps]
         return steps
 
     def _plan_approval_outcome(self, notice: Notification, switches: Switches) -> list[dict[str, Any]]:
@@ -380,13 +386,17 @@ class SlackDeliverer:
                 OutboxMessage.dedupe_key == approval_notice_key(request_id, "requested")))
             copies = parse_ref(posted.external_ref) if posted is not None else {}
             unsent = posted is not None and posted.status != "delivered"
+            # Copies that already show the outcome (an Approve/Reject press, or posted after the decision), as recorded
+            # now (the message handed to us was read when its batch was claimed).
+            shown = parse_ref(session.scalar(sa.select(OutboxMessage.external_ref).where(
+                OutboxMessage.dedupe_key == approval_notice_key(request_id, "decided"))))
             channels = self._channels(session, notice.audience, switches)
         if unsent:
             return []
         updates = []
         for name, where in copies.items():
             channel_id, at, ts = where.partition("@")
-            if at and ts:
+            if at and ts and channel_id not in shown:
                 updates.append({"channel": channel_id, "text": text, "blocks": body, "update_ts": ts})
         if copies:
             return updates
