@@ -80,3 +80,23 @@ def test_a_create_refused_outright_is_tried_again_without_waiting_to_settle(db, 
         assert len(standin.issues) == 3
     finally:
         standin.stop()
+
+
+@pytest.mark.parametrize("standin", ["Server"], indirect=True)
+def test_a_refused_connection_is_no_lost_answer_but_a_dropped_one_is(standin, adapter):
+    import socket
+
+    from govern.integrations.jira.adapter import answer_lost
+
+    with socket.socket() as probe:  # a port nobody listens on: the connection is refused, nothing was sent
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    closed = JiraAdapter(f"http://127.0.0.1:{port}", standin.user, standin.token, timeout=2.0)
+    with pytest.raises(Exception) as refused:
+        closed.client()
+    assert answer_lost(refused.value) is False
+    standin.set_faults(write_script=["drop"])
+    with pytest.raises(Exception) as dropped:
+        adapter.bulk_create([{"project": {"key": "OPS"}, "summary": "x", "issuetype": {"name": "Epic"}}])
+    assert answer_lost(dropped.value) is True
+    assert len(standin.issues) == 1  # it did land
