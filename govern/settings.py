@@ -41,6 +41,9 @@ class Config:
     jira_timeout: float = 10.0
     jira_push_every: float = 60.0
     jira_pull_every: float = 300.0
+    # After a create whose answer was lost (a timeout, a connection dropped after sending), how long to wait before
+    # the search that decides whether it landed: longer than Jira's search index lag (seconds).
+    jira_settle_seconds: float = 60.0
 
     @property
     def cookies_secure(self) -> bool:
@@ -85,6 +88,7 @@ class Config:
             jira_timeout=_seconds(env, "GOVERN_JIRA_TIMEOUT", 10.0),
             jira_push_every=_seconds(env, "GOVERN_JIRA_PUSH_EVERY", 60.0),
             jira_pull_every=_seconds(env, "GOVERN_JIRA_PULL_EVERY", 300.0),
+            jira_settle_seconds=_seconds(env, "GOVERN_JIRA_SETTLE_SECONDS", 60.0),
         )
 
 
