@@ -28,10 +28,10 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
-from tests.security.hostile import EXAMPLE, cases  # noqa: E402
 
 HTTP_ONE = r"""
 import json, resource, sys, time
+from pathlib import Path
 from govern.settings import Config
 from govern.db import Database
 from govern.app import create_app
@@ -39,7 +39,7 @@ from govern.services.common import load_actor
 from govern.services.people import create_token
 url, instance, path = sys.argv[1:4]
 db = Database(url)
-app = create_app(Config(database_url=url, instance_path=instance, secret_key="bench", run_scheduler=False,
+app = create_app(Config(database_url=url, instance_path=Path(instance), secret_key="bench", run_scheduler=False,
                         run_worker=False), db=db)
 with db.session_scope() as s:
     secret = create_token(s, load_actor(s, "ana"), "bench").secret
@@ -55,7 +55,7 @@ print(json.dumps({"status": answer.status_code, "seconds": seconds,
 """
 
 
-def huge_legal() -> str:
+def huge_legal(example: str) -> str:
     """A valid organisation file near the 2,000,000-byte limit: the example plus many people and journeys."""
     people = "".join(f"  - {{handle: p{i:05d}, name: Person number {i}, email: p{i}@example.org}}\n"
                      for i in range(2000))
@@ -65,7 +65,7 @@ def huge_legal() -> str:
                   + "".join(f"          - {{key: st{j}-{k}, name: Step {k} of stage {j}}}\n" for k in range(4))
                   for j in range(4))
         for i in range(400))
-    text = EXAMPLE.replace("people:\n", "people:\n" + people, 1).replace("journeys:\n", "journeys:\n" + journeys, 1)
+    text = example.replace("people:\n", "people:\n" + people, 1).replace("journeys:\n", "journeys:\n" + journeys, 1)
     return text
 
 
@@ -80,20 +80,31 @@ def run(cmd: list[str], env: dict) -> tuple[float, int, int, str]:
     return seconds, usage.ru_maxrss // 1024, os.waitstatus_to_exitcode(status), output
 
 
+def write_files(folder: Path) -> None:
+    from tests.security.hostile import EXAMPLE, cases
+
+    contents = {"baseline: the example (valid)": EXAMPLE, "huge legal document": huge_legal(EXAMPLE),
+                **{n: c for n, (c, _, _) in cases().items()}}
+    for i, content in enumerate(contents.values()):
+        (folder / f"case{i}.yaml").write_bytes(content if isinstance(content, bytes) else content.encode())
+    print(json.dumps(list(contents)))
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--write"]:
+        write_files(Path(sys.argv[2]))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         url = f"sqlite:///{tmp_path / 'bench.db'}"
         env = {**os.environ, "GOVERN_DATABASE_URL": url, "GOVERN_INSTANCE_PATH": str(tmp_path / "instance")}
         subprocess.run([sys.executable, "-m", "govern.cli", "init", "--example"], env=env, check=True,
                        capture_output=True)
-        files: dict[str, Path] = {}
-        for i, (name, content) in enumerate({"baseline: the example (valid)": EXAMPLE,
-                                             "huge legal document": huge_legal(),
-                                             **{n: c for n, (c, _, _) in cases().items()}}.items()):
-            path = tmp_path / f"case{i}.yaml"
-            path.write_bytes(content if isinstance(content, bytes) else content.encode())
-            files[name] = path
+        # The files are written by a child process: a process forked from a parent holding 50 MB strings would
+        # start with the parent's resident size as its own peak (Linux keeps ru_maxrss across fork until exec).
+        names = json.loads(subprocess.run([sys.executable, __file__, "--write", str(tmp_path)], check=True,
+                                          capture_output=True, text=True).stdout)
+        files = {name: tmp_path / f"case{i}.yaml" for i, name in enumerate(names)}
         print(f"{'case':34} {'bytes':>11} | {'cli s':>6} {'MB':>5} {'exit':>4} {'×base':>6} | "
               f"{'http s':>7} {'MB':>5} {'code':>4} {'×base':>6}")
         base_cli = base_http = None
@@ -101,7 +112,7 @@ def main() -> None:
         for name, path in files.items():
             args = ["apply", str(path)] + (["--dry-run"] if name.startswith(("baseline", "huge")) else [])
             cli_s, cli_mb, code, output = run([sys.executable, "-m", "govern.cli", *args], env)
-            http_s_total, http_mb, _, http_out = run([sys.executable, "-c", HTTP_ONE, url, str(tmp_path / "inst"),
+            _, http_mb, _, http_out = run([sys.executable, "-c", HTTP_ONE, url, str(tmp_path / "inst"),
                                                       str(path)], env)
             try:
                 http = json.loads(http_out.strip().splitlines()[-1])
