@@ -70,13 +70,15 @@ def huge_legal(example: str) -> str:
 
 
 def run(cmd: list[str], env: dict) -> tuple[float, int, int, str]:
-    """(wall seconds, peak RSS in MB, exit code, output) of one child process."""
-    started = time.perf_counter()
-    process = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    output = process.stdout.read().decode(errors="replace")
-    process.stdout.close()
+    """(wall seconds, peak RSS in MB, exit code, output) of one child process (output through a file: a pipe would
+    fill up with a long dry-run plan while we wait)."""
+    with tempfile.TemporaryFile() as out:
+        started = time.perf_counter()
+        process = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        out.seek(0)
+        output = out.read().decode(errors="replace")
     return seconds, usage.ru_maxrss // 1024, os.waitstatus_to_exitcode(status), output
 
 
