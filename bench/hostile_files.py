@@ -141,11 +141,14 @@ def main() -> None:
                 base.setdefault(via, answer["seconds"])
                 added = answer["after"] - answer["before"]
                 if not name.startswith(("baseline", "huge")):
-                    worst = (max(worst[0], answer["seconds"]), max(worst[1], peak))
+                    # The http harness itself holds the body it sends (50 MB, several times over) before the
+                    # request: there the refusal's own memory is what it added to the process's peak.
+                    worst = (max(worst[0], answer["seconds"]), max(worst[1], peak if via == "cli" else added))
                 row.append(f"{answer['seconds']:6.3f} {peak:4d} {added:4d} {answer['status']!s:>4} "
                            f"{answer['seconds'] / base[via]:6.2f}")
             print(f"{name:32} {path.stat().st_size:>11,} | {row[0]} | {row[1]}")
-        print(f"worst refusal: {worst[0]:.3f} s, {worst[1]} MB peak RSS (goal: within 2 s and 200 MB)")
+        print(f"worst refusal: {worst[0]:.3f} s; {worst[1]} MB: the cli process's whole peak, or what a request "
+              f"added to the http process's (goal: within 2 s and 200 MB)")
 
 
 if __name__ == "__main__":

@@ -190,3 +190,14 @@ def test_a_served_process_keeps_answering_healthz_while_it_refuses_bombs(example
         from govern.services.common import get_setting
 
         assert "extra_fields" not in (get_setting(s, "jira", {}) or {})
+
+
+@pytest.mark.parametrize("name", ["alias bomb in jira.extra_fields", "python tag", "binary junk"])
+def test_ritual_minutes_from_a_hostile_file_are_refused_with_exit_2(example_db, tmp_path, name):
+    from tests.conftest import cli_invoker
+
+    path = write_case(tmp_path, name)
+    result = cli_invoker(example_db, tmp_path)("rituals", "hold", "weekly-council-review", "--minutes", str(path),
+                                               "--as", "ana")
+    assert result.exit_code == 2, result.output
+    assert str(path) in result.output and CASES[name][1] in result.output and len(result.output) < 2000
