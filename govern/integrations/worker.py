@@ -45,7 +45,7 @@ from govern.policy import Actor
 from govern.integrations.delivery import Deliverer, Outcome
 from govern.integrations.slack.delivery import SlackDeliverer
 from govern.settings import Config
-from govern.db import Database
+from govern.db import Database, OutageWatch, database_unavailable
 from govern.integrations.jira.adapter import build
 from govern.integrations.jira.push import JiraDeliverer
 from govern.integrations.jira.reconcile import JiraReconciler
@@ -291,7 +291,8 @@ class OutboxWorker:
     """Delivers the outbox for a set of deliverers (one per topic) until stopped."""
 
     def __init__(self, db, deliverers: Sequence[Deliverer], *, name: str | None = None, lease_seconds: float = 120.0,
-                 poll_seconds: float = 1.0, policy: RetryPolicy | None = None, clock: Now | None = None):
+                 poll_seconds: float = 1.0, policy: RetryPolicy | None = None, clock: Now | None = None,
+                 outage_wait_cap: float = 30.0):
         self.db = db
         self.deliverers = list(deliverers)
         self.name = name or worker_name()
@@ -302,6 +303,8 @@ class OutboxWorker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._announced = False
+        self._outage = OutageWatch(f"outbox worker {self.name}", log, first=min(1.0, outage_wait_cap),
+                                   cap=outage_wait_cap)
 
     @property
     def topics(self) -> list[str]:
@@ -422,9 +425,19 @@ class OutboxWorker:
         while not self._stop.is_set():
             try:
                 worked = self.run_once()
-            except Exception:  # noqa: BLE001 - e.g. the database restarting; keep the worker alive
+            except (sa.exc.DBAPIError, sa.exc.DisconnectionError, sa.exc.TimeoutError) as exc:
+                if not database_unavailable(exc):
+                    log.exception("outbox worker pass failed")
+                    worked = {}
+                else:  # one warning per outage, then waits doubling up to outage_wait_cap; resumes by itself
+                    telemetry.database_unavailable("worker")
+                    self._stop.wait(self._outage.failed(exc))
+                    continue
+            except Exception:  # noqa: BLE001 - a bug in one pass must not stop the worker
                 log.exception("outbox worker pass failed")
                 worked = {}
+            else:
+                self._outage.succeeded()
             if not worked:
                 self._stop.wait(self.poll_seconds)
 
