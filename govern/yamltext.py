@@ -49,6 +49,14 @@ def excerpt(value: Any, limit: int = EXCERPT_CHARS) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def excerpt_path(path: str, limit: int = 240) -> str:
+    """A path in the file cut in the middle when too long: its start says which section, its end which field."""
+    if len(path) <= limit:
+        return path
+    head = limit // 3
+    return path[:head] + "…" + path[-(limit - head - 1):]
+
+
 class DuplicateKey(ConstructorError):
     """A mapping repeats a key; `line` and `first_line` are 1-based."""
 

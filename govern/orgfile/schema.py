@@ -13,7 +13,7 @@ from typing import Any, Callable
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from govern.errors import InvalidInput
-from govern.yamltext import excerpt, load_yaml
+from govern.yamltext import excerpt, excerpt_path, load_yaml
 from govern.model import COUNCIL_ROLES, DIRECTIONS, INSIGHT_KINDS, KPI_KINDS, KPI_SCALES
 
 KEY = validate.Regexp(r"^[a-z0-9][a-z0-9_-]{0,63}$", error="must be lower-case letters, digits, '-' or '_'")
@@ -289,7 +289,7 @@ def _short(errors: dict[str, str]) -> dict[str, str]:
     """Errors in file order, each path and message cut to a short excerpt (a message may quote what was written, and
     what was written may be large), at most MAX_REPORTED_ERRORS of them."""
     ordered = sorted(errors.items(), key=_path_order)
-    out = {excerpt(path, 120): excerpt(message, 300) for path, message in ordered[:MAX_REPORTED_ERRORS]}
+    out = {excerpt_path(path): excerpt(message, 300) for path, message in ordered[:MAX_REPORTED_ERRORS]}
     if len(ordered) > MAX_REPORTED_ERRORS:
         out["(more)"] = f"{len(ordered) - MAX_REPORTED_ERRORS} more error(s) not shown; fix these first"
     return out
