@@ -11,7 +11,7 @@ import click
 from alembic import command as alembic_command
 import sqlalchemy as sa
 
-from govern import __version__, audit
+from govern import __version__, audit, migrate
 from govern.cli.auth import token, user
 from govern.cli.evidence import evidence
 from govern.cli.measurement import kpi, maturity, rank, score
@@ -47,12 +47,36 @@ def db():
     """Database schema (Alembic)."""
 
 
+def _upgrade(runtime) -> None:
+    """Bring the schema to the newest revision, saying where the backup of a SQLite file went (nothing said when the
+    schema is already current)."""
+    result = migrate.upgrade(runtime.db, runtime.config.instance_path)
+    if result.backup:
+        click.echo(f"backup of the database before the upgrade: {result.backup}", err=True)
+    if result.revisions:
+        click.echo(f"applied {len(result.revisions)} revision(s): {', '.join(result.revisions)}", err=True)
+
+
 @db.command("upgrade")
 def db_upgrade():
-    """Create or migrate the schema to the newest revision."""
+    """Migrate the schema to the newest revision, one revision per transaction.
+
+    A SQLite database file is backed up first (into the instance folder; the path is printed). A failure leaves the
+    database at the last complete revision and says which revision failed, why, and how to restore the backup."""
     runtime = get_runtime()
-    runtime.db.upgrade()
+    _upgrade(runtime)
     click.echo(f"schema at revision {', '.join(sorted(runtime.db.current_revisions()))}")
+
+
+@db.command("downgrade")
+@click.argument("revision", required=False)
+def db_downgrade(revision: str | None):
+    """Undo the newest revision (or every revision above REVISION); a SQLite database file is backed up first."""
+    runtime = get_runtime()
+    result = migrate.downgrade(runtime.db, runtime.config.instance_path, target=revision)
+    if result.backup:
+        click.echo(f"backup of the database before the downgrade: {result.backup}", err=True)
+    click.echo(f"schema at revision {', '.join(sorted(result.at)) or '(none)'}")
 
 
 @db.command("current")
@@ -78,7 +102,7 @@ def init(example: bool, reset: bool, yes: bool):
             click.confirm(f"Drop every table in {runtime.db.engine.url.render_as_string(hide_password=True)}?",
                           abort=True)
         alembic_command.downgrade(alembic_config(runtime.db), "base")
-    runtime.db.upgrade()
+    _upgrade(runtime)
     click.echo(f"database ready: {runtime.db.engine.url.render_as_string(hide_password=True)}")
     if not example:
         return
@@ -178,7 +202,7 @@ def export_cmd(out: Path | None, without_credentials: bool):
 def import_cmd(file: Path):
     """Import a JSON export into an empty database."""
     runtime = get_runtime()
-    runtime.db.upgrade()
+    _upgrade(runtime)
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
@@ -209,7 +233,7 @@ def serve(host: str, port: int, workers: int, threads: int, timeout: int, access
           no_scheduler: bool, no_worker: bool, log_format: str, log_level: str):
     """Serve the web app and API under gunicorn (the ritual scheduler and an outbox worker run in each process)."""
     runtime = get_runtime()
-    runtime.db.upgrade()
+    _upgrade(runtime)
     runtime.db.dispose()  # the web processes open their own connections
     options = ServeOptions(host=host, port=port, workers=workers, threads=threads, timeout=timeout,
                            scheduler=not no_scheduler, worker=not no_worker, access_log=access_log,
