@@ -197,10 +197,37 @@ def export_cmd(out: Path | None, without_credentials: bool):
         dump(data, sys.stdout)
 
 
+@cli.command("backup")
+@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
+def backup_cmd(path: Path | None):
+    """Online backup of the embedded SQLite database into PATH (default: the instance folder's backups/, timestamped).
+
+    People may go on working meanwhile: the copy is one consistent state (SQLite's backup API). On PostgreSQL, use
+    pg_dump (the command is printed)."""
+    runtime = get_runtime()
+    if migrate.sqlite_path(runtime.db) is None:
+        url = runtime.db.engine.url
+        if runtime.db.is_postgres:
+            libpq = url.set(drivername="postgresql").render_as_string(hide_password=True)
+            raise CommandFailed("the database is PostgreSQL: back it up with pg_dump (an online, consistent "
+                                f"snapshot), e.g. `pg_dump --format=custom --file=govern.dump '{libpq}'`, and restore "
+                                "with `pg_restore --dbname=... govern.dump` (see docs/deployment.md)", 2)
+        raise CommandFailed("only a SQLite database file can be backed up with `govern backup`", 2)
+    target = path or migrate.default_backup_path(runtime.config.instance_path, "backup")
+    if target.exists():
+        raise CommandFailed(f"{target} exists already; choose another path (nothing was written)", 2)
+    migrate.backup_sqlite(runtime.db, target)
+    click.echo(f"backed up the database to {target} (it holds password and token hashes: keep it secret)")
+
+
 @cli.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 def import_cmd(file: Path):
-    """Import a JSON export into an empty database."""
+    """Import a JSON export into an empty database.
+
+    The file is checked first: every reference points at a row in the file, the audit chain verifies and every
+    opportunity is in the state its last transition moved it to; an inconsistent file is refused (exit 2, nothing
+    written)."""
     runtime = get_runtime()
     _upgrade(runtime)
     try:

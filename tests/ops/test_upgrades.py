@@ -13,9 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -27,7 +25,7 @@ from govern import audit, migrate
 from govern.db import Database, alembic_config
 from govern.db import upgrade as alembic_upgrade
 from govern.passwords import hash_password
-from tests.conftest import ON_POSTGRES, PG_ADMIN_URL, cli_invoker, make_config
+from tests.conftest import ON_POSTGRES, cli_invoker, make_config
 
 pytestmark = pytest.mark.slow
 
@@ -46,24 +44,6 @@ def _chain() -> list[str]:
 
 CHAIN = _chain()
 EARLIER = CHAIN[:-1]
-
-
-@pytest.fixture
-def fresh_url(tmp_path):
-    """A database of this test's own: a SQLite file, or a new PostgreSQL database dropped after."""
-    if not ON_POSTGRES:
-        yield f"sqlite:///{tmp_path / 'govern.db'}"
-        return
-    name = f"govern_upg_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                             "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name})
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-    admin.dispose()
 
 
 def _t(minutes: int) -> dt.datetime:
@@ -217,11 +197,14 @@ def _counts(db: Database) -> dict[str, int]:
 
 
 def _report(request, line: str) -> None:
+    """Write past pytest's output capture, so the figure shows with or without `-s`."""
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(line)
-    else:  # pragma: no cover - without the terminal reporter (e.g. -p no:terminal)
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None:  # pragma: no cover - plugins switched off
         print(line)
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.write_line(line)
 
 
 def _serves(db: Database, tmp_path: Path) -> None:
