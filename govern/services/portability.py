@@ -165,6 +165,12 @@ def import_data(session: Session, actor: Actor, data: dict) -> dict[str, int]:
     return counts
 
 
+def check_export(data: dict) -> None:
+    """The checks `import_data` makes before writing, on their own (InvalidInput naming what is inconsistent)."""
+    known = {t.name: t for t in _tables()}
+    _check_consistent(_decoded(data.get("tables") or {}, known))
+
+
 def _decoded(tables_in: dict, known: dict[str, sa.Table]) -> dict[str, list[dict]]:
     """The file's rows as column values, every table's rows a list of objects (else refused, naming the table)."""
     out = {}
