@@ -338,3 +338,18 @@ def test_every_revision_downgrades_to_the_one_before(fresh_url, tmp_path):
         assert govern("audit", "verify").exit_code == 0
     finally:
         db.dispose()
+
+
+def test_a_command_on_a_database_behind_the_code_says_to_run_db_upgrade_never_init(fresh_url, tmp_path):
+    db = Database(fresh_url)
+    try:
+        alembic_upgrade(db, FIRST)
+        _insert(db, _rows_0001())
+        result = cli_invoker(db, tmp_path)("audit", "verify")  # reads audit_event.payload_digest, added later
+        text = " ".join(result.output.split())
+        assert result.exit_code == 1, result.output
+        assert f"the database schema is at revision {FIRST} and this version needs" in text
+        assert "run `govern db upgrade`" in text
+        assert "init" not in text and "--reset" not in text and "Traceback" not in result.output
+    finally:
+        db.dispose()
