@@ -109,10 +109,10 @@ def default_backup_path(instance_path: Path, label: str) -> Path:
 
 def restore_hint(db: Database, backup: Path | None) -> str:
     if backup is None:
-        return ("no backup was taken (PostgreSQL: restore from your pg_dump, or fix the cause and run "
+        return ("No backup was taken (PostgreSQL: restore from your pg_dump, or fix the cause and run "
                 "`govern db upgrade` again)")
     path = sqlite_path(db)
-    return (f"a backup taken before it is at {backup}; to go back to it, stop every govern process, then "
+    return (f"A backup taken before it is at {backup}; to go back to it, stop every govern process, then "
             f"`cp {backup} {path}` and `rm -f {path}-wal {path}-shm`")
 
 
@@ -148,7 +148,7 @@ def upgrade(db: Database, instance_path: Path, *, target: str = "heads", backup:
                 f"the upgrade stopped at revision {revision}: {_reason(exc)}. Nothing of {revision} was written; "
                 f"the database is at revision {', '.join(sorted(at)) or '(none)'}, every revision before it complete. "
                 f"{restore_hint(db, taken)}. Fix the cause, then run `govern db upgrade` again.",
-                {"revision": revision, "at": sorted(at), "backup": str(taken) if taken else None}) from None
+                {"revision": revision, "at": ", ".join(sorted(at)), "backup": str(taken) if taken else None}) from None
         done.append(revision)
     return Migration(done, taken, db.current_revisions())
 
@@ -181,7 +181,7 @@ def downgrade(db: Database, instance_path: Path, *, target: str | None = None, b
         raise UpgradeFailed(
             f"the downgrade to {target} stopped: {_reason(exc)}. The database is at revision "
             f"{', '.join(sorted(at)) or '(none)'}. {restore_hint(db, taken)}.",
-            {"target": target, "at": sorted(at), "backup": str(taken) if taken else None}) from None
+            {"target": target, "at": ", ".join(sorted(at)), "backup": str(taken) if taken else None}) from None
     return Migration([], taken, db.current_revisions())
 
 
