@@ -184,35 +184,61 @@ class VerifyResult:
     problem: str | None = None
 
 
+class ChainCheck:
+    """The chain's rules, event by event in id order: `add` answers the first problem (or None), `result` the end."""
+
+    def __init__(self) -> None:
+        self.prev_hash, self.prev_id, self.checked = GENESIS, 0, 0
+        self.erased: set[int] = set()  # erased event ids, until a redaction event explains them
+        self.explained: set[int] = set()
+
+    def add(self, event) -> VerifyResult | None:
+        if event.id != self.prev_id + 1:
+            return VerifyResult(False, self.checked, event.id, f"events {self.prev_id + 1}..{event.id - 1} are missing")
+        if event.prev_hash != self.prev_hash:
+            return VerifyResult(False, self.checked, event.id, "does not link to the event before it")
+        if _digest(event) != event.hash:
+            return VerifyResult(False, self.checked, event.id, "its content does not match its hash (edited)")
+        if event.redacted_at is not None:
+            self.erased.add(event.id)
+        if event.action == REDACTION_ACTION and event.redacted_at is None:
+            self.explained.update(int(i) for i in (event.after or {}).get("audit_events", []))
+        self.prev_hash, self.prev_id = event.hash, event.id
+        self.checked += 1
+        return None
+
+    def result(self) -> VerifyResult:
+        unexplained = sorted(self.erased - self.explained)
+        if unexplained:
+            return VerifyResult(False, self.checked, unexplained[0],
+                                "its payload was erased but no recorded redaction names it")
+        return VerifyResult(True, self.checked)
+
+
+def verify_events(events) -> VerifyResult:
+    """`verify`'s rules over events held in memory (e.g. the ones in an export file), in id order."""
+    check = ChainCheck()
+    for event in events:
+        problem = check.add(event)
+        if problem:
+            return problem
+    return check.result()
+
+
 def verify(session: Session, batch: int = 5000) -> VerifyResult:
     """Walk the chain in order; name the first event whose hash or link does not match, or whose payload was erased
     without a recorded redaction."""
-    prev_hash, prev_id, checked = GENESIS, 0, 0
-    erased: dict[int, int] = {}  # erased event id -> position, until a redaction event explains it
-    explained: set[int] = set()
+    check = ChainCheck()
     while True:
         rows = session.scalars(
-            sa.select(AuditEvent).where(AuditEvent.id > prev_id).order_by(AuditEvent.id).limit(batch)
+            sa.select(AuditEvent).where(AuditEvent.id > check.prev_id).order_by(AuditEvent.id).limit(batch)
         ).all()
         if not rows:
-            unexplained = sorted(set(erased) - explained)
-            if unexplained:
-                return VerifyResult(False, checked, unexplained[0],
-                                    "its payload was erased but no recorded redaction names it")
-            return VerifyResult(True, checked)
+            return check.result()
         for event in rows:
-            if event.id != prev_id + 1:
-                return VerifyResult(False, checked, event.id, f"events {prev_id + 1}..{event.id - 1} are missing")
-            if event.prev_hash != prev_hash:
-                return VerifyResult(False, checked, event.id, "does not link to the event before it")
-            if _digest(event) != event.hash:
-                return VerifyResult(False, checked, event.id, "its content does not match its hash (edited)")
-            if event.redacted_at is not None:
-                erased[event.id] = checked
-            if event.action == REDACTION_ACTION and event.redacted_at is None:
-                explained.update(int(i) for i in (event.after or {}).get("audit_events", []))
-            prev_hash, prev_id = event.hash, event.id
-            checked += 1
+            problem = check.add(event)
+            if problem:
+                return problem
         session.expunge_all()
 
 

@@ -28,6 +28,10 @@ def migrations_dir() -> Path:
     Alembic reads them from a real folder, which an installed (unzipped) wheel always has."""
     return Path(str(resources.files("govern.migrations")))
 
+# Execution option of a read-only snapshot (govern.services.portability.read_snapshot): on SQLite its transaction
+# begins deferred (a plain BEGIN), so it reads one state without taking the write lock.
+READ_SNAPSHOT = "govern_read_snapshot"
+
 # Transaction-scoped advisory lock ids (PostgreSQL); any constant unique to its purpose.
 AUDIT_CHAIN_LOCK = 0x6A6F7572
 
@@ -118,7 +122,7 @@ def _configure_sqlite(engine: sa.Engine) -> None:
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_SNAPSHOT) else "BEGIN IMMEDIATE")
 
 
 def alembic_config(db: Database):

@@ -10,7 +10,7 @@ import click
 from alembic import command as alembic_command
 import sqlalchemy as sa
 
-from govern import __version__, audit
+from govern import __version__, audit, migrate
 from govern.cli.auth import token, user
 from govern.cli.evidence import evidence
 from govern.cli.measurement import kpi, maturity, rank, score
@@ -48,12 +48,36 @@ def db():
     """Database schema (Alembic)."""
 
 
+def _upgrade(runtime) -> None:
+    """Bring the schema to the newest revision, saying where the backup of a SQLite file went (nothing said when the
+    schema is already current)."""
+    result = migrate.upgrade(runtime.db, runtime.config.instance_path)
+    if result.backup:
+        click.echo(f"backup of the database before the upgrade: {result.backup}", err=True)
+    if result.revisions:
+        click.echo(f"applied {len(result.revisions)} revision(s): {', '.join(result.revisions)}", err=True)
+
+
 @db.command("upgrade")
 def db_upgrade():
-    """Create or migrate the schema to the newest revision."""
+    """Migrate the schema to the newest revision, one revision per transaction.
+
+    A SQLite database file is backed up first (into the instance folder; the path is printed). A failure leaves the
+    database at the last complete revision and says which revision failed, why, and how to restore the backup."""
     runtime = get_runtime()
-    runtime.db.upgrade()
+    _upgrade(runtime)
     click.echo(f"schema at revision {', '.join(sorted(runtime.db.current_revisions()))}")
+
+
+@db.command("downgrade")
+@click.argument("revision", required=False)
+def db_downgrade(revision: str | None):
+    """Undo the newest revision (or every revision above REVISION); a SQLite database file is backed up first."""
+    runtime = get_runtime()
+    result = migrate.downgrade(runtime.db, runtime.config.instance_path, target=revision)
+    if result.backup:
+        click.echo(f"backup of the database before the downgrade: {result.backup}", err=True)
+    click.echo(f"schema at revision {', '.join(sorted(result.at)) or '(none)'}")
 
 
 @db.command("current")
@@ -79,7 +103,7 @@ def init(example: bool, reset: bool, yes: bool):
             click.confirm(f"Drop every table in {runtime.db.engine.url.render_as_string(hide_password=True)}?",
                           abort=True)
         alembic_command.downgrade(alembic_config(runtime.db), "base")
-    runtime.db.upgrade()
+    _upgrade(runtime)
     click.echo(f"database ready: {runtime.db.engine.url.render_as_string(hide_password=True)}")
     if not example:
         return
@@ -174,12 +198,39 @@ def export_cmd(out: Path | None, without_credentials: bool):
         dump(data, sys.stdout)
 
 
+@cli.command("backup")
+@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
+def backup_cmd(path: Path | None):
+    """Online backup of the embedded SQLite database into PATH (default: the instance folder's backups/, timestamped).
+
+    People may go on working meanwhile: the copy is one consistent state (SQLite's backup API). On PostgreSQL, use
+    pg_dump (the command is printed)."""
+    runtime = get_runtime()
+    if migrate.sqlite_path(runtime.db) is None:
+        url = runtime.db.engine.url
+        if runtime.db.is_postgres:
+            libpq = url.set(drivername="postgresql").render_as_string(hide_password=True)
+            raise CommandFailed("the database is PostgreSQL: back it up with pg_dump (an online, consistent "
+                                f"snapshot), e.g. `pg_dump --format=custom --file=govern.dump '{libpq}'`, and restore "
+                                "with `pg_restore --dbname=... govern.dump` (see docs/deployment.md)", 2)
+        raise CommandFailed("only a SQLite database file can be backed up with `govern backup`", 2)
+    target = path or migrate.default_backup_path(runtime.config.instance_path, "backup")
+    if target.exists():
+        raise CommandFailed(f"{target} exists already; choose another path (nothing was written)", 2)
+    migrate.backup_sqlite(runtime.db, target)
+    click.echo(f"backed up the database to {target} (it holds password and token hashes: keep it secret)")
+
+
 @cli.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 def import_cmd(file: Path):
-    """Import a JSON export into an empty database."""
+    """Import a JSON export into an empty database.
+
+    The file is checked first: every reference points at a row in the file, the audit chain verifies and every
+    opportunity is in the state its last transition moved it to; an inconsistent file is refused (exit 2, nothing
+    written)."""
     runtime = get_runtime()
-    runtime.db.upgrade()
+    _upgrade(runtime)
     try:
         data = load_json(file.read_bytes(), str(file))  # not UTF-8, not JSON, or nested too deeply: named, exit 2
     except InvalidInput as exc:
@@ -210,7 +261,7 @@ def serve(host: str, port: int, workers: int, threads: int, timeout: int, access
           no_scheduler: bool, no_worker: bool, log_format: str, log_level: str):
     """Serve the web app and API under gunicorn (the ritual scheduler and an outbox worker run in each process)."""
     runtime = get_runtime()
-    runtime.db.upgrade()
+    _upgrade(runtime)
     runtime.db.dispose()  # the web processes open their own connections
     options = ServeOptions(host=host, port=port, workers=workers, threads=threads, timeout=timeout,
                            scheduler=not no_scheduler, worker=not no_worker, access_log=access_log,

@@ -72,11 +72,35 @@ def translate_errors(fn: Callable) -> Callable:
             return fn(*args, **kwargs)
         except GovernError as exc:
             raise CommandFailed(exc.message, exc.exit_code, exc.details) from None
-        except sa.exc.OperationalError as exc:
-            raise CommandFailed(f"the database is not reachable or not initialised ({exc.orig}); "
-                                "run `govern init` or check GOVERN_DATABASE_URL", 1) from None
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
+            behind = _schema_behind()
+            if behind:
+                raise CommandFailed(behind, 1) from None
+            if isinstance(exc, sa.exc.ProgrammingError):
+                raise
+            raise CommandFailed(f"the database is not reachable ({str(exc.orig).strip()}); "
+                                "check GOVERN_DATABASE_URL", 1) from None
 
     return wrapper
+
+
+def _schema_behind() -> str | None:
+    """What to say when the database's schema is not the one this version needs (None when it is, or is unknown).
+    Never suggests a command that could destroy data: `govern db upgrade` backs up a SQLite file first."""
+    ctx = click.get_current_context(silent=True)
+    runtime = ctx.find_root().obj if ctx else None
+    if runtime is None:
+        return None
+    try:
+        current, heads = runtime.db.current_revisions(), runtime.db.head_revisions()
+    except Exception:  # noqa: BLE001 - unreachable: the caller says so
+        return None
+    if current == heads:
+        return None
+    if not current:
+        return "the database has no schema yet: run `govern db upgrade`"
+    return (f"the database schema is at revision {', '.join(sorted(current))} and this version needs "
+            f"{', '.join(sorted(heads))}: run `govern db upgrade` (a SQLite file is backed up first)")
 
 
 class GovernGroup(click.Group):

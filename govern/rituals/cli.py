@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from govern import migrate
 from govern.audit import jsonable
 from govern.errors import InvalidInput
 from govern.yamltext import load_yaml, read_text_file
@@ -277,7 +278,7 @@ def follow_ups_command(owner, ritual_key, done, as_handle, as_json):
 def scheduler(tick_seconds, name, once, clock_spec, fire_delay, announce_dir):
     """Run the ritual scheduler alone (leader-elected: start as many as you like, one leads)."""
     runtime = get_runtime()
-    runtime.db.upgrade()
+    migrate.upgrade(runtime.db, runtime.config.instance_path)  # a SQLite file is backed up first; failure explained
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("apscheduler", "alembic"):  # a line per tick or per migration plug-in is noise here
         logging.getLogger(noisy).setLevel(logging.WARNING)

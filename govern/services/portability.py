@@ -5,13 +5,17 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-from typing import Any, IO
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from govern import audit
+from govern.db import READ_SNAPSHOT
 from govern.errors import InvalidInput, RefusedChange
-from govern.model import Base
+from govern.model import AuditEvent, Base
 from govern.policy import Actor
 from govern.services.summary import refresh_evidence_summary, refresh_recorded_inputs
 
@@ -63,23 +67,43 @@ def _decode(value: Any, column: sa.Column) -> Any:
     return value
 
 
+@contextmanager
+def read_snapshot(bind: sa.Engine | sa.Connection) -> Iterator[Session]:
+    """A session of its own whose every read sees one state of the database, as a backup must: PostgreSQL's
+    REPEATABLE READ (one snapshot for the whole transaction; READ ONLY, DEFERRABLE), SQLite one deferred read
+    transaction (WAL: readers see the state as of their first read and never block writers). Nothing is written."""
+    engine = bind.engine if isinstance(bind, sa.Connection) else bind
+    with Session(engine) as snapshot:
+        if engine.dialect.name == "postgresql":
+            snapshot.execute(sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY, DEFERRABLE"))
+        else:
+            snapshot.connection(execution_options={READ_SNAPSHOT: True})
+        try:
+            yield snapshot
+        finally:
+            snapshot.rollback()
+
+
 def export_data(session: Session, actor: Actor, *, credentials: bool = True) -> dict:
-    """Every row of every table, ordered by primary key, as plain JSON values.
+    """Every row of every table, ordered by primary key, as plain JSON values, all read in one snapshot (a state the
+    database was in, even while people work): on a connection of its own, so the caller's session is left as it is
+    and sees nothing it has not committed.
 
     The export holds password hashes and API and calendar token hashes (enough to attack them offline): with
     `credentials=False` they are left out, and people set their passwords again after an import.
     """
     actor.require("config.apply")
     tables = {}
-    for table in _tables():
-        blank = () if credentials else CREDENTIALS.get(table.name, ())
-        if blank is None:
-            tables[table.name] = []
-            continue
-        order = list(table.primary_key.columns)
-        rows = session.execute(sa.select(table).order_by(*order)).mappings()
-        tables[table.name] = [{c.name: None if c.name in blank else _encode(row[c.name], c) for c in table.columns}
-                              for row in rows]
+    with read_snapshot(session.get_bind()) as snapshot:
+        for table in _tables():
+            blank = () if credentials else CREDENTIALS.get(table.name, ())
+            if blank is None:
+                tables[table.name] = []
+                continue
+            order = list(table.primary_key.columns)
+            rows = snapshot.execute(sa.select(table).order_by(*order)).mappings()
+            tables[table.name] = [{c.name: None if c.name in blank else _encode(row[c.name], c)
+                                   for c in table.columns} for row in rows]
     out = {"format": FORMAT, "version": FORMAT_VERSION, "tables": tables}
     if not credentials:
         out["without_credentials"] = True
@@ -107,17 +131,19 @@ def import_data(session: Session, actor: Actor, data: dict) -> dict[str, int]:
         if session.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first():
             raise RefusedChange(f"the database is not empty (table '{table.name}' has rows); import needs an "
                                 "empty database so that nothing is merged by accident")
+    decoded = _decoded(tables_in, known)
+    _check_consistent(decoded)
     counts: dict[str, int] = {}
     deferred: list[tuple[sa.Table, dict, dict]] = []
     order = [t.name for t in _tables()]
     for table in _tables():
-        rows = tables_in.get(table.name) or []
+        rows = decoded.get(table.name) or []
         # Foreign keys to a table not yet loaded (or to the same table) are filled in after everything is in.
         late = {fk.parent.name for fk in table.foreign_keys
                 if fk.column.table.name == table.name or order.index(fk.column.table.name) > order.index(table.name)}
         batch = []
-        for row in rows:
-            values = {c.name: _decode(row.get(c.name), c) for c in table.columns}
+        for values in rows:
+            values = dict(values)
             postponed = {k: values[k] for k in late if values.get(k) is not None}
             for k in postponed:
                 values[k] = None
@@ -137,6 +163,69 @@ def import_data(session: Session, actor: Actor, data: dict) -> dict[str, int]:
     refresh_recorded_inputs(session, everything=True)
     session.commit()
     return counts
+
+
+def check_export(data: dict) -> None:
+    """The checks `import_data` makes before writing, on their own (InvalidInput naming what is inconsistent)."""
+    known = {t.name: t for t in _tables()}
+    _check_consistent(_decoded(data.get("tables") or {}, known))
+
+
+def _decoded(tables_in: dict, known: dict[str, sa.Table]) -> dict[str, list[dict]]:
+    """The file's rows as column values, every table's rows a list of objects (else refused, naming the table)."""
+    out = {}
+    for name, table in known.items():
+        rows = tables_in.get(name) or []
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise InvalidInput(f"table '{name}' in the export is not a list of rows", {f"tables.{name}": "not rows"})
+        try:
+            out[name] = [{c.name: _decode(row.get(c.name), c) for c in table.columns} for row in rows]
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"table '{name}' in the export holds a value of the wrong type ({exc})",
+                               {f"tables.{name}": "wrong type"}) from None
+    return out
+
+
+def _check_consistent(tables: dict[str, list[dict]]) -> None:
+    """Refuse a file that is not a state a database could be in, before anything is written: a reference to a row
+    not in the file, an audit chain that `govern audit verify` would not pass, or an opportunity whose state is not
+    the one its last transition moved it to."""
+    problems: list[str] = []
+    keys: dict[tuple[str, str], set] = {}
+    for table in _tables():
+        for fk in sorted(table.foreign_keys, key=lambda f: f.parent.name):
+            parent = fk.column.table.name
+            if parent not in tables:
+                continue
+            present = keys.setdefault((parent, fk.column.name),
+                                      {row[fk.column.name] for row in tables[parent]})
+            for row in tables[table.name]:
+                value = row.get(fk.parent.name)
+                if value is not None and value not in present:
+                    ident = ", ".join(f"{c.name}={row.get(c.name)!r}" for c in table.primary_key.columns)
+                    problems.append(f"{table.name} ({ident}): {fk.parent.name}={value!r} points at no row of "
+                                    f"{parent}")
+                    if len(problems) >= 20:
+                        break
+    events = sorted(tables.get("audit_event", []), key=lambda row: row["id"] or 0)
+    verified = audit.verify_events(AuditEvent(**row) for row in events)
+    if not verified.ok:
+        problems.append(f"the audit chain is broken at event {verified.first_broken_id}: {verified.problem} "
+                        f"({verified.checked} events before it verified)")
+    last: dict[int, dict] = {}
+    for move in tables.get("opportunity_transition", []):
+        if move["opportunity_id"] not in last or move["id"] > last[move["opportunity_id"]]["id"]:
+            last[move["opportunity_id"]] = move
+    for opp in tables.get("opportunity", []):
+        move = last.get(opp["id"])
+        if move is not None and move["to_state"] != opp["state"]:
+            problems.append(f"opportunity {opp['id']} (number {opp['number']}) is in state {opp['state']!r} but its "
+                            f"last transition (id {move['id']}) moved it to {move['to_state']!r}")
+    if problems:
+        shown = problems[:10]
+        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+        raise InvalidInput("the export is not consistent, nothing was imported: " + "; ".join(shown) + more,
+                           {"problems": problems[:50]})
 
 
 def _reset_sequences(session: Session) -> None:
