@@ -9,7 +9,7 @@ import logging
 from flask import Flask
 from flask_smorest import Api
 
-from govern import __version__
+from govern import __version__, passwords
 from govern.http.errors import install_error_handlers
 from govern.http.request import close_session
 from govern.settings import Config
@@ -66,6 +66,8 @@ def build_adapters(config: Config) -> dict:
 def create_app(config: Config | None = None, *, db: Database | None = None) -> Flask:
     """Build the WSGI app. Nothing connects to anything until a request needs it."""
     config = config or Config.from_env()
+    if config.password_hash_cost is not None:
+        passwords.use_cost(config.password_hash_cost)
     app = Flask("govern", instance_path=str(config.instance_path.resolve()), instance_relative_config=False,
                 template_folder="web/templates", static_folder="web/static")
     app.config.update(

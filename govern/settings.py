@@ -44,6 +44,10 @@ class Config:
     # After a create whose answer was lost (a timeout, a connection dropped after sending), how long to wait before
     # the search that decides whether it landed: longer than Jira's search index lag (seconds).
     jira_settle_seconds: float = 60.0
+    # The scrypt (N, r, p) of new password hashes. None (always, outside tests) keeps govern.passwords' production
+    # default; the test configuration sets a cheap cost so that signing in is not the slowest part of the suite. Not
+    # read from the environment on purpose.
+    password_hash_cost: tuple[int, int, int] | None = None
 
     @property
     def cookies_secure(self) -> bool:

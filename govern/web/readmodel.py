@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from flask import g
 from sqlalchemy.orm import Session
 
 from govern.errors import GovernError

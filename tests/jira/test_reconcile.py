@@ -5,7 +5,6 @@ rate limits and outages."""
 
 from __future__ import annotations
 
-import datetime as dt
 
 import pytest
 import sqlalchemy as sa

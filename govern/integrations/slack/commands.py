@@ -206,7 +206,7 @@ def find_opportunity(session: Session, ref: str) -> Opportunity:
         return get_opportunity(session, ref)
     words = _words(ref)
     if not words:
-        raise NotFound(f"which {{opportunity}}? Name it by key (OPP-12) or by words from its title", {"opportunity": ref})
+        raise NotFound("which {opportunity}? Name it by key (OPP-12) or by words from its title", {"opportunity": ref})
     query = sa.select(Opportunity).order_by(Opportunity.number)
     for word in words:
         query = query.where(sa.func.lower(Opportunity.title).contains(word, autoescape=True))
