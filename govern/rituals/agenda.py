@@ -21,6 +21,7 @@ ids), so that the UI and Slack can link and act on it.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any, Iterable
 
 import sqlalchemy as sa
@@ -41,6 +42,8 @@ from govern.rituals.cadence import UTC, CadenceError, as_utc, occurrences_betwee
 from govern.vocabulary import vocabulary_of
 from govern.rituals.config import AGENDA_SECTION_TITLES, AGENDA_SECTIONS, DEFAULT_STALE_AFTER_DAYS
 from govern.workflows.approvals import describe_rule
+
+log = logging.getLogger(__name__)
 
 AGENDA_FORMAT = 1
 PREVIOUS_LOOK_BACK = dt.timedelta(days=400)
@@ -121,6 +124,7 @@ def _rule_words(rule: dict[str, Any] | None) -> str:
     try:
         return describe_rule(rule)
     except Exception:  # noqa: BLE001 - a rule captured by an older definition still shows, in its raw form
+        log.warning("agenda: approval rule %r cannot be described; shown raw", rule, exc_info=True)
         return ", ".join(f"{k}: {v}" for k, v in rule.items())
 
 
@@ -132,6 +136,7 @@ def _scores(session: Session, opportunities: Iterable[Opportunity]) -> dict[int,
     try:
         ranked = rank_portfolio(session, explain=False)
     except Exception:  # noqa: BLE001 - a score helps the agenda; a scoring problem must never stop it being posted
+        log.warning("agenda: the portfolio cannot be scored; the agenda goes out without scores", exc_info=True)
         return {}
     return {wanted[row["number"]]: {"value": row["score"], "rank": row["rank"],
                                     "evidence": row.get("evidence_strength")}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import sqlalchemy as sa
 from flask import render_template, request
@@ -16,6 +17,8 @@ from govern.web import bp, svg
 from govern.web.readmodel import lifecycle_view
 from govern.web.support import actor, db_session, login_required
 
+log = logging.getLogger(__name__)
+
 
 def _kpi_charts(session, kpis):
     """Per KPI: the trend chart, and the trend reading from the metrics module."""
@@ -28,6 +31,7 @@ def _kpi_charts(session, kpis):
             bounds = scale.bounds
             reading = trend(scale, points)
         except Exception:  # noqa: BLE001 - a KPI with a scale the metrics module refuses still gets its chart
+            log.warning("no trend for KPI %s (%s): its scale is refused", kpi.key, kpi.id, exc_info=True)
             reading = None
         chart = svg.kpi_trend(kpi.name, points, kpi.target, kpi.unit, kpi.direction, bounds, label=f"kpi-{kpi.id}")
         out.append({"kpi": kpi, "chart": chart, "trend": reading, "points": points})

@@ -257,6 +257,7 @@ def _score_text(session: Session, opp: Opportunity) -> str | None:
     try:
         score = score_opportunity(session, opp)
     except Exception:  # noqa: BLE001 - a score is a nicety on the status card
+        log.warning("Slack status card: no score for opportunity %s", opp.key, exc_info=True)
         return None
     if score.value is None:
         return f"missing {', '.join(score.missing)}" if score.missing else None
