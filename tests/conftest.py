@@ -64,7 +64,9 @@ def database_url(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def migrated_db(database_url) -> Database:
-    db = Database(database_url)
+    from govern.bootstrap import bootstrap
+
+    db = bootstrap(Database(database_url))
     db.upgrade()
     yield db
     db.dispose()

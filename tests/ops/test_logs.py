@@ -13,6 +13,7 @@ import time
 
 import sqlalchemy as sa
 
+from govern.bootstrap import bootstrap
 from govern.db import Database
 from govern.logs import LIBRARY_LOGGERS, dict_config
 from govern.model import Opportunity, SchedulerInstance
@@ -39,7 +40,7 @@ def test_a_served_example_writes_no_info_line_from_a_library_while_the_scheduler
     assert init.returncode == 0, init.stderr
     monkeypatch.setenv("GOVERN_SCHEDULER_TICK", "1")  # a round every second instead of every 30
     process, port, log = start_serve(tmp_path, "--workers", "1", "--threads", "2")
-    db = Database(f"sqlite:///{tmp_path / 'instance' / 'govern.db'}")
+    db = bootstrap(Database(f"sqlite:///{tmp_path / 'instance' / 'govern.db'}"))
     try:
         wait_until_answering(process, port, log)
         started = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
