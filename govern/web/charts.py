@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 
 import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
 from flask import render_template, request
 
 from govern.errors import GovernError
@@ -67,7 +68,7 @@ def charts():
     days, counts = svg.flow_series(rows, lifecycle.states, utcnow().date())
     flow = svg.cumulative_flow(days, counts, [s for s in lifecycle.states if s in counts], titles,
                               lifecycle.kinds)
-    kpis = list(session.scalars(sa.select(Kpi).order_by(Kpi.name)))
+    kpis = list(session.scalars(sa.select(Kpi).options(selectinload(Kpi.measurements)).order_by(Kpi.name)))
     return render_template("charts.html", matrix=matrix, flow=flow, counts=counts, lifecycle=lifecycle,
                            kpi_charts=_kpi_charts(session, kpis), maturity=_maturity(session),
                            today=dt.date.today())
