@@ -5,6 +5,7 @@ rate limits and outages."""
 
 from __future__ import annotations
 
+import datetime as dt
 
 import pytest
 import sqlalchemy as sa
