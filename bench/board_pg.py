@@ -137,6 +137,7 @@ def main() -> None:
     from bench.queries import Browser, add_bulk, load_example
     from govern.app import create_app
     from govern.settings import Config
+    from govern.bootstrap import bootstrap
     from govern.db import Database, StatementCounter
     from govern.model import utcnow
     from govern.queries.states import state_catalog
@@ -144,7 +145,7 @@ def main() -> None:
     from govern.web.board import BOARD_CAP
 
     recreate_database(args.database_url)
-    db = Database(args.database_url)
+    db = bootstrap(Database(args.database_url))
     db.upgrade()
     start = time.perf_counter()
     load_example(db)

@@ -33,13 +33,14 @@ HTTP_ONE = r"""
 import json, resource, sys, time
 from pathlib import Path
 from govern.settings import Config
+from govern.bootstrap import bootstrap
 from govern.db import Database
 from govern.app import create_app
 from govern.services.common import load_actor
 from govern.services.people import create_token
 def rss(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 url, instance, path = sys.argv[1:4]
-db = Database(url)
+db = bootstrap(Database(url))
 app = create_app(Config(database_url=url, instance_path=Path(instance), secret_key="bench", run_scheduler=False,
                         run_worker=False), db=db)
 with db.session_scope() as s:

@@ -29,6 +29,7 @@ sys.path.insert(0, str(_HERE.parent))
 
 from bench.queries import Browser, add_bulk, load_example  # noqa: E402
 from govern.settings import Config  # noqa: E402
+from govern.bootstrap import bootstrap  # noqa: E402
 from govern.db import Database, StatementCounter  # noqa: E402
 
 BASELINE = "/evidence"
@@ -60,7 +61,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'inbox.db'}"
-        db = Database(url)
+        db = bootstrap(Database(url))
         db.upgrade()
         load_example(db)
         add_bulk(db, args.opportunities)

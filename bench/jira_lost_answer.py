@@ -19,6 +19,7 @@ from pathlib import Path
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from govern.bootstrap import bootstrap  # noqa: E402
 from govern.db import Database  # noqa: E402
 from govern.integrations.jira.adapter import JiraAdapter  # noqa: E402
 from govern.integrations.jira.push import JiraDeliverer  # noqa: E402
@@ -28,7 +29,7 @@ from tests.standins.jira import JiraStandIn  # noqa: E402
 
 
 def duplicates(folder: Path, deployment: str, lag: float, settle: float, n: int) -> tuple[int, int]:
-    db = Database(f"sqlite:///{folder / f'{deployment}-{lag}-{settle}.db'}")
+    db = bootstrap(Database(f"sqlite:///{folder / f'{deployment}-{lag}-{settle}.db'}"))
     db.upgrade()
     clock = SimulatedClock()
     standin = JiraStandIn(deployment, clock=clock.now, search_lag_seconds=lag)

@@ -20,6 +20,7 @@ from pathlib import Path
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from govern.bootstrap import bootstrap  # noqa: E402
 from govern.db import Database  # noqa: E402
 from govern.integrations.jira.adapter import JiraAdapter  # noqa: E402
 from govern.integrations.jira.push import JiraDeliverer  # noqa: E402
@@ -33,7 +34,7 @@ TICK = 15.0
 
 
 def outage_calls(folder: Path, kind: str, hours: float, n: int) -> dict[str, int]:
-    db = Database(f"sqlite:///{folder / f'outage-{kind}.db'}")
+    db = bootstrap(Database(f"sqlite:///{folder / f'outage-{kind}.db'}"))
     db.upgrade()
     clock = SimulatedClock()
     standin = JiraStandIn("Server", clock=clock.now)

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlalchemy as sa  # noqa: E402
 
+from govern.bootstrap import bootstrap  # noqa: E402
 from govern.db import Database  # noqa: E402
 from govern.model import Opportunity, Setting, Solution  # noqa: E402
 from govern.outbox import enqueue  # noqa: E402
@@ -39,7 +40,7 @@ MAPPING = {"project": "OPS", "issue_types": {"solution": "Epic"}, "labels": ["cu
 
 
 def make_database(folder: Path, solutions: int, per_opportunity: int = 10) -> Database:
-    db = Database(f"sqlite:///{folder / 'bench.db'}")
+    db = bootstrap(Database(f"sqlite:///{folder / 'bench.db'}"))
     db.upgrade()
     with db.session_scope() as session:
         session.add(Setting(key="jira", value=MAPPING))

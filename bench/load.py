@@ -74,13 +74,14 @@ def recreate_database(url: str) -> None:
 def prepare(url: str, opportunities: int) -> dict[str, str]:
     """The example organisation plus bulk rows; an API token per person (handle -> secret)."""
     from bench.queries import add_bulk, load_example
+    from govern.bootstrap import bootstrap
     from govern.db import Database
     from govern.model import Person
     from govern.services.common import load_actor
     from govern.services.people import create_token
 
     recreate_database(url)
-    db = Database(url)
+    db = bootstrap(Database(url))
     db.upgrade()
     start = time.perf_counter()
     load_example(db)
@@ -223,9 +224,10 @@ def report_server_times(routes: dict[str, tuple[int, float, dict[float, float]]]
 
 def verify_audit(url: str) -> bool:
     from govern import audit
+    from govern.bootstrap import bootstrap
     from govern.db import Database
 
-    db = Database(url)
+    db = bootstrap(Database(url))
     with db.session_scope() as s:
         result = audit.verify(s)
     db.dispose()

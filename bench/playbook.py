@@ -28,6 +28,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
 from govern.orgfile.load import load_example  # noqa: E402
+from govern.bootstrap import bootstrap  # noqa: E402
 from govern.db import Database  # noqa: E402
 from govern.model import (  # noqa: E402
     CouncilSeat, Insight, Journey, Kpi, KpiMeasurement, Opportunity, Person, ScoreInput, Stage, Step, insight_step,
@@ -168,7 +169,7 @@ def best_of(db: Database, fmt: str, runs: int) -> dict[str, float]:
 
 
 def make_db(folder: Path, name: str) -> Database:
-    db = Database(f"sqlite:///{folder / name}")
+    db = bootstrap(Database(f"sqlite:///{folder / name}"))
     db.upgrade()
     with db.session_scope() as session:
         load_example(session, Actor.system_actor("bench"))

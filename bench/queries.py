@@ -44,6 +44,7 @@ import sqlalchemy as sa  # noqa: E402
 
 from govern.cli.support import DEMO_PASSWORD  # noqa: E402
 from govern.settings import Config  # noqa: E402
+from govern.bootstrap import bootstrap  # noqa: E402
 from govern.db import Database, StatementCounter  # noqa: E402
 from govern.model import (  # noqa: E402
     ApprovalRequest, Insight, Journey, Opportunity, OpportunityTransition, Person, ScoreInput, Step, insight_step,
@@ -246,7 +247,7 @@ def measure(db: Database, app, show: str | None = None) -> dict[str, int]:
 def run(url: str, opportunities: int, show: str | None, tmp: Path) -> tuple[dict[str, int], dict[str, int]]:
     from govern.app import create_app
 
-    db = Database(url)
+    db = bootstrap(Database(url))
     db.upgrade()
     load_example(db)
     config = Config(database_url=url, instance_path=tmp / "instance", secret_key="bench-secret", testing=True,

@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlalchemy as sa  # noqa: E402
 
+from govern.bootstrap import bootstrap  # noqa: E402
 from govern.db import Database  # noqa: E402
 from govern.services.summary import refresh_evidence_summary, refresh_recorded_inputs  # noqa: E402
 from govern.model import (  # noqa: E402
@@ -116,7 +117,7 @@ def main() -> None:
                                            "SQLite)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        db = Database(args.database or f"sqlite:///{Path(tmp) / 'bench.db'}")
+        db = bootstrap(Database(args.database or f"sqlite:///{Path(tmp) / 'bench.db'}"))
         if args.database:
             Base.metadata.drop_all(db.engine)
         start = time.perf_counter()

@@ -51,11 +51,12 @@ def free_port() -> int:
 
 def prepare_database(folder: Path, budget_ms: float | None) -> str:
     from govern.orgfile.load import load_example
+    from govern.bootstrap import bootstrap
     from govern.db import Database
     from govern.policy import Actor
 
     url = f"sqlite:///{folder / 'govern.db'}"
-    db = Database(url)
+    db = bootstrap(Database(url))
     db.upgrade()
     with db.session_scope() as session:
         load_example(session, Actor.system_actor("bench"))

@@ -43,6 +43,7 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
+from govern.bootstrap import bootstrap  # noqa: E402
 from govern.db import AUDIT_CHAIN_LOCK, Database  # noqa: E402
 from govern.model import (  # noqa: E402
     CouncilSeat, Insight, Journey, Opportunity, OpportunityTransition, Person, ScoreInput, Solution, Step,
@@ -382,7 +383,7 @@ _PARAM = re.compile(r"(?<![:\w]):(\w+)")
 
 def fresh_postgres(url: str) -> Database:
     """The bench's PostgreSQL database emptied (its public schema dropped), migrated and seeded."""
-    db = Database(url)
+    db = bootstrap(Database(url))
     with db.engine.begin() as conn:
         conn.exec_driver_sql("DROP SCHEMA public CASCADE")
         conn.exec_driver_sql("CREATE SCHEMA public")
@@ -492,7 +493,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="govern-bench-"))
     try:
         engine_path, raw_path, floor_path = work / "engine.db", work / "raw.db", work / "floor.db"
-        db = Database(f"sqlite:///{engine_path}")
+        db = bootstrap(Database(f"sqlite:///{engine_path}"))
         db.upgrade()
         seed(db)
         db.dispose()
@@ -500,11 +501,11 @@ def main() -> None:
         shutil.copyfile(engine_path, floor_path)
         steps = plan(args.transitions)
 
-        db = Database(f"sqlite:///{engine_path}")
+        db = bootstrap(Database(f"sqlite:///{engine_path}"))
         engine_s, engine_cpu, engine_n = run_engine(db, steps)
         check_moved(db, args.transitions)
         db.dispose()
-        raw_db = Database(f"sqlite:///{raw_path}")
+        raw_db = bootstrap(Database(f"sqlite:///{raw_path}"))
         raw_s, raw_cpu, raw_n = run_raw_sqlalchemy(raw_db, steps)
         check_moved(raw_db, args.transitions)
         raw_db.dispose()

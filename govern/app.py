@@ -9,10 +9,11 @@ import logging
 from flask import Flask
 from flask_smorest import Api
 
-from govern import __version__
+from govern import __version__, passwords
 from govern.http.errors import install_error_handlers
 from govern.http.request import close_session
 from govern.settings import Config
+from govern.bootstrap import bootstrap
 from govern.db import Database
 from govern.http.security import install as install_security
 from govern.runtime import Runtime
@@ -66,6 +67,8 @@ def build_adapters(config: Config) -> dict:
 def create_app(config: Config | None = None, *, db: Database | None = None) -> Flask:
     """Build the WSGI app. Nothing connects to anything until a request needs it."""
     config = config or Config.from_env()
+    if config.password_hash_cost is not None:
+        passwords.use_cost(config.password_hash_cost)
     app = Flask("govern", instance_path=str(config.instance_path.resolve()), instance_relative_config=False,
                 template_folder="web/templates", static_folder="web/static")
     app.config.update(
@@ -82,7 +85,7 @@ def create_app(config: Config | None = None, *, db: Database | None = None) -> F
         OPENAPI_JSON_PATH="openapi.json",  # /api/docs is served by govern.http.security (no CDN, no inline script)
         JSON_SORT_KEYS=False,
     )
-    runtime = Runtime(config=config, db=db or Database(config.database_url), adapters=build_adapters(config))
+    runtime = Runtime(config=config, db=bootstrap(db or Database(config.database_url)), adapters=build_adapters(config))
     app.extensions["govern"] = runtime
     app.teardown_appcontext(close_session)
     install_security(app, config)

@@ -12,7 +12,11 @@ import hmac
 import secrets
 import string
 
+# The production cost of a new hash (werkzeug's default). `use_cost` lowers it for a test run only: nothing in the
+# environment or the organisation file can, and hashes made at any accepted cost still verify.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
+DEFAULT_COST = (SCRYPT_N, SCRYPT_R, SCRYPT_P)
+_cost: tuple[int, int, int] = DEFAULT_COST
 SALT_LENGTH = 16
 _SALT_CHARS = string.ascii_letters + string.digits
 # Bounds on the cost parameters read back from a stored hash: generous for any real setting, but a corrupt or hostile
@@ -27,10 +31,40 @@ def _scrypt(password: str, salt: str, n: int, r: int, p: int) -> str:
     return hashlib.scrypt(password.encode(), salt=salt.encode(), n=n, r=r, p=p, maxmem=132 * n * r * p).hex()
 
 
+def use_cost(cost: tuple[int, int, int] | None) -> None:
+    """Set the scrypt (N, r, p) of new hashes for this process; None restores the production default.
+
+    Called at start-up from `Config.password_hash_cost`, which only a test configuration sets."""
+    global _cost
+    n, r, p = DEFAULT_COST if cost is None else cost
+    # Below N=256 OpenSSL refuses the memory bound this module (and werkzeug) gives scrypt.
+    if not (256 <= n <= _MAX_SCRYPT_N and n & (n - 1) == 0 and 0 < r <= _MAX_SCRYPT_R and 0 < p <= _MAX_SCRYPT_P):
+        raise ValueError(f"scrypt cost must be N a power of two from 256 to {_MAX_SCRYPT_N}, r up to {_MAX_SCRYPT_R}, "
+                         f"p up to {_MAX_SCRYPT_P}; got {cost!r}")
+    _cost = (n, r, p)
+    _dummy.clear()
+
+
+def current_cost() -> tuple[int, int, int]:
+    return _cost
+
+
 def hash_password(password: str) -> str:
-    """A salted scrypt hash of `password`, safe to store."""
+    """A salted scrypt hash of `password`, safe to store (at the process's cost, see `use_cost`)."""
+    n, r, p = _cost
     salt = "".join(secrets.choice(_SALT_CHARS) for _ in range(SALT_LENGTH))
-    return f"scrypt:{SCRYPT_N}:{SCRYPT_R}:{SCRYPT_P}${salt}${_scrypt(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)}"
+    return f"scrypt:{n}:{r}:{p}${salt}${_scrypt(password, salt, n, r, p)}"
+
+
+_dummy: dict[tuple[int, int, int], str] = {}
+
+
+def dummy_hash() -> str:
+    """A hash of nothing anyone types, at the current cost: checked against when a handle is unknown, so that a failed
+    sign-in takes as long whether the handle exists or not."""
+    if _cost not in _dummy:
+        _dummy[_cost] = hash_password("not a password anyone has")
+    return _dummy[_cost]
 
 
 def _digest(method: str, salt: str, password: str) -> str | None:

@@ -44,6 +44,7 @@ class ServeOptions:
     access_log: bool = False
     log_format: str = "text"
     log_level: str = "INFO"
+    library_log_level: str = "WARNING"
 
 
 def wanted_services(config: Config, options: ServeOptions) -> list[str]:
@@ -129,7 +130,7 @@ def serve_production(config: Config, options: ServeOptions) -> None:
                 "preload_app": False,
                 "accesslog": "-" if options.access_log else None,
                 "errorlog": "-",
-                "logconfig_dict": dict_config(options.log_format, options.log_level),
+                "logconfig_dict": dict_config(options.log_format, options.log_level, options.library_log_level),
                 "proc_name": "govern",
                 "post_worker_init": post_worker_init,
                 "worker_exit": worker_exit,
@@ -154,7 +155,7 @@ def serve_production(config: Config, options: ServeOptions) -> None:
 
 def serve_development(config: Config, options: ServeOptions, say: Callable[[str], None]) -> None:
     """Werkzeug's development server in this one process (threaded, no reloader)."""
-    configure(options.log_format, options.log_level)
+    configure(options.log_format, options.log_level, options.library_log_level, access_log=options.access_log)
     app = create_app(config)
     runtime = app.extensions["govern"]
     start_background(runtime, wanted_services(config, options), say=say)

@@ -44,6 +44,12 @@ class Config:
     # After a create whose answer was lost (a timeout, a connection dropped after sending), how long to wait before
     # the search that decides whether it landed: longer than Jira's search index lag (seconds).
     jira_settle_seconds: float = 60.0
+    # How often the ritual scheduler in a web process looks for rituals due (seconds).
+    scheduler_tick_seconds: float = 30.0
+    # The scrypt (N, r, p) of new password hashes. None (always, outside tests) keeps govern.passwords' production
+    # default; the test configuration sets a cheap cost so that signing in is not the slowest part of the suite. Not
+    # read from the environment on purpose.
+    password_hash_cost: tuple[int, int, int] | None = None
 
     @property
     def cookies_secure(self) -> bool:
@@ -89,6 +95,7 @@ class Config:
             jira_push_every=_seconds(env, "GOVERN_JIRA_PUSH_EVERY", 60.0),
             jira_pull_every=_seconds(env, "GOVERN_JIRA_PULL_EVERY", 300.0),
             jira_settle_seconds=_seconds(env, "GOVERN_JIRA_SETTLE_SECONDS", 60.0),
+            scheduler_tick_seconds=_seconds(env, "GOVERN_SCHEDULER_TICK", 30.0),
         )
 
 

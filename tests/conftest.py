@@ -17,6 +17,10 @@ from govern.policy import Actor
 
 PG_ADMIN_URL = os.environ.get("GOVERN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 ON_POSTGRES = os.environ.get("GOVERN_TEST_DATABASE", "sqlite").lower() in ("postgresql", "postgres", "pg")
+# The scrypt cost of password hashes made during the tests (the production default is 2**15, 8, 1: 0.1-0.4 s per
+# sign-in on a busy machine; this one under a millisecond). Hashes at this cost verify like any other;
+# tests/foundation/test_passwords.py checks the default.
+TEST_PASSWORD_COST = (256, 8, 1)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -26,6 +30,16 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashes():
+    """Every hash made in this test process is cheap (the app's test configuration says the same)."""
+    from govern import passwords
+
+    passwords.use_cost(TEST_PASSWORD_COST)
+    yield
+    passwords.use_cost(None)
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +64,9 @@ def database_url(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def migrated_db(database_url) -> Database:
-    db = Database(database_url)
+    from govern.bootstrap import bootstrap
+
+    db = bootstrap(Database(database_url))
     db.upgrade()
     yield db
     db.dispose()
@@ -107,14 +123,60 @@ def example_snapshot(migrated_db) -> dict:
         return export_data(s, operator)
 
 
-@pytest.fixture
-def example_db(migrated_db, example_snapshot) -> Database:
-    """The session's database holding a fresh copy of the example organisation (Telco Nova)."""
+def _import(db: Database, data: dict) -> None:
     from govern.services.portability import import_data
 
-    clear_tables(migrated_db)
-    with migrated_db.session_scope() as s:
-        import_data(s, Actor.system_actor("test"), example_snapshot)
+    clear_tables(db)
+    with db.session_scope() as s:
+        import_data(s, Actor.system_actor("test"), data)
+
+
+def _copy_sqlite(source: Database | Path, target: Database | Path) -> None:
+    """The whole SQLite database copied page by page (sqlite3's backup API): a restore in milliseconds, where
+    importing the export through the services takes a few hundred."""
+    import sqlite3
+
+    def connect(end):
+        if isinstance(end, Path):
+            return sqlite3.connect(end), None
+        raw = end.engine.raw_connection()
+        return raw.driver_connection, raw
+
+    (src, src_raw), (dst, dst_raw) = connect(source), connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        for conn, raw in ((src, src_raw), (dst, dst_raw)):
+            (raw or conn).close()
+
+
+class Restorer:
+    """Puts an exported organisation into the session's database for each test: imported through the services the
+    first time; on SQLite that result is kept as a file and copied back for the tests after."""
+
+    def __init__(self, db: Database, data: dict, folder: Path):
+        self.db, self.data, self.copy = db, data, folder / "restored.db"
+        self.kept = False
+
+    def restore(self) -> None:
+        if self.kept:
+            _copy_sqlite(self.copy, self.db)
+            return
+        _import(self.db, self.data)
+        if self.db.is_sqlite:
+            _copy_sqlite(self.db, self.copy)
+            self.kept = True
+
+
+@pytest.fixture(scope="session")
+def example_restorer(migrated_db, example_snapshot, tmp_path_factory) -> Restorer:
+    return Restorer(migrated_db, example_snapshot, tmp_path_factory.mktemp("example"))
+
+
+@pytest.fixture
+def example_db(migrated_db, example_restorer) -> Database:
+    """The session's database holding a fresh copy of the example organisation (Telco Nova)."""
+    example_restorer.restore()
     yield migrated_db
 
 
@@ -138,14 +200,15 @@ def hospital_snapshot(migrated_db) -> dict:
         return {"keys": keys, "data": export_data(s, operator)}
 
 
-@pytest.fixture
-def hospital_db(migrated_db, hospital_snapshot) -> Database:
-    """The session's database holding a fresh copy of Riverside General (see tests/fixtures/riverside)."""
-    from govern.services.portability import import_data
+@pytest.fixture(scope="session")
+def hospital_restorer(migrated_db, hospital_snapshot, tmp_path_factory) -> Restorer:
+    return Restorer(migrated_db, hospital_snapshot["data"], tmp_path_factory.mktemp("hospital"))
 
-    clear_tables(migrated_db)
-    with migrated_db.session_scope() as s:
-        import_data(s, Actor.system_actor("test"), hospital_snapshot["data"])
+
+@pytest.fixture
+def hospital_db(migrated_db, hospital_restorer) -> Database:
+    """The session's database holding a fresh copy of Riverside General (see tests/fixtures/riverside)."""
+    hospital_restorer.restore()
     yield migrated_db
 
 
@@ -156,10 +219,10 @@ def hospital_keys(hospital_snapshot) -> dict[str, str]:
 
 
 @pytest.fixture
-def hospital_app(hospital_db, tmp_path):
-    from govern.app import create_app
-
-    return create_app(make_config(hospital_db, tmp_path), db=hospital_db)
+def hospital_app(hospital_db, shared_app):
+    """The session's app on a fresh copy of Riverside General."""
+    _check_untouched(shared_app)
+    return shared_app
 
 
 @pytest.fixture
@@ -169,22 +232,41 @@ def operator() -> Actor:
 
 
 def make_config(db: Database, tmp_path: Path, **overrides) -> Config:
+    overrides.setdefault("password_hash_cost", TEST_PASSWORD_COST)
     return Config(database_url=db.url, instance_path=tmp_path / "instance", secret_key="test-secret-key",
                   testing=True, run_scheduler=False, run_worker=False, **overrides)
 
 
-@pytest.fixture
-def app(db, tmp_path):
+@pytest.fixture(scope="session")
+def shared_app(migrated_db, tmp_path_factory):
+    """One app (govern.app.create_app, no integrations configured) for the whole session, bound to the session's
+    database: building one costs about 0.3 s, and the app keeps no state between requests beyond what the database
+    holds. `app`, `example_app` and `hospital_app` hand it out after restoring the database; a test that needs other
+    settings or changes the app's runtime builds its own with create_app(make_config(...))."""
     from govern.app import create_app
 
-    return create_app(make_config(db, tmp_path), db=db)
+    return create_app(make_config(migrated_db, tmp_path_factory.mktemp("app")), db=migrated_db)
 
 
 @pytest.fixture
-def example_app(example_db, tmp_path):
-    from govern.app import create_app
+def app(db, shared_app):
+    """The session's app on empty tables."""
+    _check_untouched(shared_app)
+    return shared_app
 
-    return create_app(make_config(example_db, tmp_path), db=example_db)
+
+@pytest.fixture
+def example_app(example_db, shared_app):
+    """The session's app on a fresh copy of the example organisation."""
+    _check_untouched(shared_app)
+    return shared_app
+
+
+def _check_untouched(app) -> None:
+    """The shared app is handed out as built: a test that swapped its adapters or settings would leak into the next."""
+    runtime = app.extensions["govern"]
+    assert runtime.adapters == {"jira": None, "slack": None} and not runtime.background, (
+        "a test changed the shared app's runtime; build a separate app with create_app for that test")
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
 
 from govern.http.openapi import Blueprint, SelectPage, like_pattern, sort_clause
 from govern.http.request import current_actor, db_session
@@ -26,7 +27,9 @@ SORTS = {"handle": Person.handle, "name": Person.name, "created_at": Person.crea
 def list_people(args):
     """Everyone, filtered by text, role or active flag."""
     current_actor().require("read")
-    query = sa.select(Person).order_by(*sort_clause(args.get("sort"), SORTS, "handle"))
+    # Everyone's seats in one statement for the page (their journeys' keys come from the reference snapshot).
+    query = (sa.select(Person).options(selectinload(Person.seats))
+             .order_by(*sort_clause(args.get("sort"), SORTS, "handle")))
     if args.get("q"):
         pattern = like_pattern(args["q"])
         query = query.where(sa.or_(*(sa.func.lower(sa.func.coalesce(col, "")).like(pattern, escape="\\")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-import sqlalchemy as sa
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from sqlalchemy.orm import object_session
 
-from govern.model import APPROVAL_STATUSES, COUNCIL_ROLES, INSIGHT_KINDS, OUTBOX_STATUSES, SOLUTION_STATES, Journey
+from govern.model import APPROVAL_STATUSES, COUNCIL_ROLES, INSIGHT_KINDS, OUTBOX_STATUSES, SOLUTION_STATES
+from govern.queries.reference import reference
 
 KEY_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
@@ -43,10 +43,19 @@ def Ref(max_len: int = 140, **kwargs) -> fields.String:  # noqa: N802 - a refere
 
 
 def owned_journeys(person) -> list[str]:
+    """Keys of the journeys `person` owns, from the transaction's reference snapshot (no statement per person)."""
     session = object_session(person)
     if session is None:
         return []
-    return list(session.scalars(sa.select(Journey.key).where(Journey.owner_id == person.id).order_by(Journey.key)))
+    return sorted(j.key for j in reference(session).journeys if j.owner_id == person.id)
+
+
+def _seat_journey(seat) -> str | None:
+    if seat.journey_id is None:
+        return None
+    session = object_session(seat)
+    found = reference(session).journey(seat.journey_id) if session is not None else None
+    return found.key if found is not None else seat.journey.key
 
 
 def InsightRef(**kwargs) -> fields.String:  # noqa: N802
@@ -71,7 +80,7 @@ class SeatSchema(Schema):
     id = fields.Integer()
     person = fields.Function(lambda s: s.person.handle)
     role = fields.String()
-    journey = fields.Function(lambda s: s.journey.key if s.journey else None,
+    journey = fields.Function(_seat_journey,
                               metadata={"description": "the journey (and its subtree) a scoped seat covers"})
 
 

@@ -257,15 +257,19 @@ def import_cmd(file: Path):
               envvar="GOVERN_LOG_FORMAT", help="json: one JSON object per line (for log collectors).")
 @click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
               default="INFO", show_default=True, envvar="GOVERN_LOG_LEVEL")
+@click.option("--library-log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+              default="WARNING", show_default=True, envvar="GOVERN_LIBRARY_LOG_LEVEL",
+              help="Level of the libraries' loggers (APScheduler, alembic, transitions, urllib3, werkzeug ...).")
 def serve(host: str, port: int, workers: int, threads: int, timeout: int, access_log: bool, dev: bool,
-          no_scheduler: bool, no_worker: bool, log_format: str, log_level: str):
+          no_scheduler: bool, no_worker: bool, log_format: str, log_level: str, library_log_level: str):
     """Serve the web app and API under gunicorn (the ritual scheduler and an outbox worker run in each process)."""
     runtime = get_runtime()
     _upgrade(runtime)
     runtime.db.dispose()  # the web processes open their own connections
     options = ServeOptions(host=host, port=port, workers=workers, threads=threads, timeout=timeout,
                            scheduler=not no_scheduler, worker=not no_worker, access_log=access_log,
-                           log_format=log_format, log_level=log_level.upper())
+                           log_format=log_format, log_level=log_level.upper(),
+                           library_log_level=library_log_level.upper())
     for name, enabled in (("jira", runtime.config.jira_enabled), ("slack", runtime.config.slack_enabled)):
         click.echo(f"  {name}: {'enabled' if enabled else 'disabled (not configured)'}")
     if dev:

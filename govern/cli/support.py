@@ -9,6 +9,7 @@ from typing import Callable
 import click
 import sqlalchemy as sa
 
+from govern.bootstrap import bootstrap
 from govern.settings import Config
 from govern.db import Database
 from govern.errors import GovernError
@@ -47,7 +48,7 @@ def get_runtime(ctx: click.Context | None = None) -> Runtime:
     root = ctx.find_root()
     if root.obj is None:
         config = Config.from_env()
-        root.obj = Runtime(config=config, db=Database(config.database_url))
+        root.obj = Runtime(config=config, db=bootstrap(Database(config.database_url)))
         root.call_on_close(root.obj.db.dispose)
     return root.obj
 

@@ -44,6 +44,7 @@ from govern.model import OutboxMessage, OutboxTopicState, utcnow
 from govern.policy import Actor
 from govern.integrations.delivery import Deliverer, Outcome
 from govern.integrations.slack.delivery import SlackDeliverer
+from govern.bootstrap import bootstrap
 from govern.settings import Config
 from govern.db import Database, OutageWatch, database_unavailable
 from govern.integrations.jira.adapter import build
@@ -550,7 +551,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = Config.from_env()
-    runtime = Runtime(config=config, db=Database(config.database_url))
+    runtime = Runtime(config=config, db=bootstrap(Database(config.database_url)))
     policy = RetryPolicy(base_seconds=args.backoff_base, cap_seconds=args.backoff_cap)
     try:
         run(runtime, once=args.once, lease_seconds=args.lease, poll_seconds=args.poll, policy=policy,

@@ -258,7 +258,7 @@ def _refusals(session: Session, changes: list[Change]) -> list[str]:
                                        .where(OpportunityKpi.kpi_id == kpi.id).order_by(Opportunity.number)).all()
             if measured or targeted:
                 what = [f"{measured} measurement(s)"] if measured else []
-                what += [f"targeted by " + ", ".join(f"OPP-{n}" for n in targeted)] if targeted else []
+                what += ["targeted by " + ", ".join(f"OPP-{n}" for n in targeted)] if targeted else []
                 reasons.append(f"KPI '{change.key}' cannot be removed: " + "; ".join(what))
         elif change.kind == "person":
             person = session.scalar(sa.select(Person).where(Person.handle == change.key))

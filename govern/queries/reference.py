@@ -141,6 +141,9 @@ def reference(session: Session) -> Reference:
     """This transaction's reference snapshot (each table is read when first asked for)."""
     snapshot = session.info.get(_KEY)
     if snapshot is None:
+        if _after_transaction_end not in list(session.dispatch.after_transaction_end):
+            raise RuntimeError("this session's database was not bootstrapped: call govern.bootstrap.bootstrap(db) "
+                               "at start-up (the reference snapshot would never be refreshed)")
         snapshot = session.info[_KEY] = Reference(session)
     return snapshot
 
@@ -175,6 +178,7 @@ def _after_transaction_end(session: Session, _transaction) -> None:
     forget(session)
 
 
-sa.event.listen(Session, "after_flush", _after_flush)
-sa.event.listen(Session, "after_transaction_end", _after_transaction_end)
-sa.event.listen(Session, "do_orm_execute", _on_execute)
+# (session event, listener): what drops the snapshot when its tables change or the transaction ends; registered on a
+# Database's sessions by govern.bootstrap, never at import.
+SESSION_HOOKS = (("after_flush", _after_flush), ("after_transaction_end", _after_transaction_end),
+                 ("do_orm_execute", _on_execute))

@@ -204,7 +204,7 @@ class PostgresAdvisoryLock:
             try:
                 self.connection.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": self.lock_id})
             except sa.exc.DBAPIError:
-                pass
+                log.debug("leader lock %s: unlock failed (the session ends anyway)", self.lock_id, exc_info=True)
         self._drop()
         self.engine.dispose()
 
@@ -213,7 +213,7 @@ class PostgresAdvisoryLock:
             try:
                 self.connection.close()
             except Exception:  # noqa: BLE001 - the connection is gone either way
-                pass
+                log.debug("leader lock %s: closing its connection failed", self.lock_id, exc_info=True)
         self.connection = None
 
 
@@ -390,7 +390,7 @@ class RitualScheduler:
             self._scheduler.add_job(self.tick, "date", run_date=run_at, id="wake-up", replace_existing=True,
                                     misfire_grace_time=None)
         except Exception:  # noqa: BLE001 - the scheduler is shutting down
-            pass
+            log.debug("scheduler %s: wake-up not scheduled (shutting down)", self.name, exc_info=True)
 
     # running in the background ---------------------------------------------------------------------------------------
 
@@ -411,7 +411,7 @@ class RitualScheduler:
             scheduler.add_job(self._tick_and_reschedule, "date", id="tick", replace_existing=True,
                               run_date=dt.datetime.now(UTC) + dt.timedelta(seconds=delay), misfire_grace_time=None)
         except Exception:  # noqa: BLE001 - the scheduler is shutting down
-            pass
+            log.debug("scheduler %s: next tick not scheduled (shutting down)", self.name, exc_info=True)
 
     def _tick_and_reschedule(self) -> None:
         try:
@@ -440,7 +440,9 @@ class RitualScheduler:
     shutdown = stop
 
 
-def start_in_background(runtime: Any, *, tick_seconds: float = DEFAULT_TICK_SECONDS) -> RitualScheduler | None:
-    """For `govern serve`: run the scheduler in this process (it only acts while it holds the leader lock)."""
-    scheduler = RitualScheduler(runtime.db, instance_path=runtime.config.instance_path, tick_seconds=tick_seconds)
+def start_in_background(runtime: Any, *, tick_seconds: float | None = None) -> RitualScheduler | None:
+    """For `govern serve`: run the scheduler in this process (it only acts while it holds the leader lock), ticking
+    every `tick_seconds` or the configuration's GOVERN_SCHEDULER_TICK."""
+    tick = tick_seconds or getattr(runtime.config, "scheduler_tick_seconds", DEFAULT_TICK_SECONDS)
+    scheduler = RitualScheduler(runtime.db, instance_path=runtime.config.instance_path, tick_seconds=tick)
     return scheduler.start()

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, contains_eager, joinedload
+from sqlalchemy.orm import Session, contains_eager
 
 from govern.db import core_connection, dialect_insert
 from govern.errors import InvalidInput, NotFound
@@ -91,7 +91,6 @@ def load_actors(session: Session, people: Sequence[Person | ActorPerson],
     ids = [p.id for p in people if p.active]
     # The hierarchy and the owners from the transaction's reference snapshot of the (small) journey table.
     ref = reference(session)
-    children = ref.children()
     owned: dict[int, set[int]] = {}
     active = set(ids)
     for journey in ref.journeys:

@@ -15,7 +15,7 @@ from govern import audit, notifications
 from govern.db import dialect_insert
 from govern.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from govern.model import COUNCIL_ROLES, ApiToken, CouncilSeat, Person, SigninThrottle, utcnow
-from govern.passwords import hash_password, verify_password
+from govern.passwords import dummy_hash, hash_password, verify_password
 from govern.policy import Actor, require_not_self, seat_action
 from govern.services.common import Seat, get_journey, get_person, require_text
 
@@ -27,8 +27,6 @@ TOKEN_PREFIX = "gov_"
 SIGNIN_FAILURES_PER_HANDLE = 5
 SIGNIN_FAILURES_PER_ADDRESS = 50
 SIGNIN_LOCK = dt.timedelta(minutes=15)
-# Compared against when the handle is unknown, so that a failure costs the same time whether the handle exists or not.
-_DUMMY_HASH = hash_password("not a password anyone has")
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
 
@@ -235,7 +233,7 @@ def authenticate(session: Session, handle_or_email: str, password: str, *, clien
     throttles = [_throttle(session, key) for key in keys]
     person = session.scalar(sa.select(Person).where(
         sa.or_(Person.handle == typed, sa.func.lower(Person.email) == typed))) if typed else None
-    matches = verify_password(person.password_hash if person and person.password_hash else _DUMMY_HASH,
+    matches = verify_password(person.password_hash if person and person.password_hash else dummy_hash(),
                                   password or "")
     locked = [t for t in throttles if t.locked_until is not None and t.locked_until > now]
     if locked:

@@ -1,7 +1,8 @@
 """The evidence summary and the recorded inputs per opportunity, kept current inside the transaction that changes them.
 
 Changes made through the ORM (an opportunity's insights, an insight's steps, source or date) are caught after each
-flush by a session event, so every writer keeps it current without thinking of it; writers that change the link
+flush by a session event (SESSION_HOOKS, registered on the process's Database by `govern.bootstrap.bootstrap`), so
+every writer keeps it current without thinking of it; writers that change the link
 tables with core statements (moving evidence off a removed step, an import, a bulk load) call
 `refresh_evidence_summary`. The summary of the opportunities concerned is recomputed from their links (work bounded by
 those opportunities' evidence, never the whole portfolio) and upserted, so ranking and guards read one row per
@@ -151,4 +152,5 @@ def _upsert(session: Session, connection, target) -> None:
         index_elements=["opportunity_id"], set_={c: insert.excluded[c] for c in SUMMARY_COLUMNS[1:]}))
 
 
-sa.event.listen(Session, "after_flush", _after_flush)
+# (session event, listener): registered on a Database's sessions by govern.bootstrap, never at import.
+SESSION_HOOKS = (("after_flush", _after_flush),)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
 from flask import render_template, request
 
 from govern.errors import GovernError
@@ -15,6 +17,8 @@ from govern.scoring import value_effort_matrix
 from govern.web import bp, svg
 from govern.web.readmodel import lifecycle_view
 from govern.web.support import actor, db_session, login_required
+
+log = logging.getLogger(__name__)
 
 
 def _kpi_charts(session, kpis):
@@ -28,6 +32,7 @@ def _kpi_charts(session, kpis):
             bounds = scale.bounds
             reading = trend(scale, points)
         except Exception:  # noqa: BLE001 - a KPI with a scale the metrics module refuses still gets its chart
+            log.warning("no trend for KPI %s (%s): its scale is refused", kpi.key, kpi.id, exc_info=True)
             reading = None
         chart = svg.kpi_trend(kpi.name, points, kpi.target, kpi.unit, kpi.direction, bounds, label=f"kpi-{kpi.id}")
         out.append({"kpi": kpi, "chart": chart, "trend": reading, "points": points})
@@ -63,7 +68,7 @@ def charts():
     days, counts = svg.flow_series(rows, lifecycle.states, utcnow().date())
     flow = svg.cumulative_flow(days, counts, [s for s in lifecycle.states if s in counts], titles,
                               lifecycle.kinds)
-    kpis = list(session.scalars(sa.select(Kpi).order_by(Kpi.name)))
+    kpis = list(session.scalars(sa.select(Kpi).options(selectinload(Kpi.measurements)).order_by(Kpi.name)))
     return render_template("charts.html", matrix=matrix, flow=flow, counts=counts, lifecycle=lifecycle,
                            kpi_charts=_kpi_charts(session, kpis), maturity=_maturity(session),
                            today=dt.date.today())

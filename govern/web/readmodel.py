@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from flask import g
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from govern.errors import GovernError
 from govern.model import (
@@ -187,7 +186,8 @@ class JourneyNode:
 
 def journey_tree(session: Session, lifecycle: LifecycleView) -> tuple[list[JourneyNode], list[JourneyNode]]:
     """The journey framework as a tree (roots first), and a flat list of every node."""
-    journeys = list(session.scalars(sa.select(Journey).order_by(Journey.position, Journey.id)))
+    journeys = list(session.scalars(sa.select(Journey).options(joinedload(Journey.owner))
+                                    .order_by(Journey.position, Journey.id)))
     kpis: dict[int, list[Kpi]] = {}
     step_journey = dict(session.execute(sa.select(Step.id, Step.journey_id)).all())
     for kpi in session.scalars(sa.select(Kpi).order_by(Kpi.key)):
@@ -195,7 +195,8 @@ def journey_tree(session: Session, lifecycle: LifecycleView) -> tuple[list[Journ
         if jid:
             kpis.setdefault(jid, []).append(kpi)
     opps: dict[int, list[Opportunity]] = {}
-    for opp in session.scalars(sa.select(Opportunity).order_by(Opportunity.number)):
+    for opp in session.scalars(sa.select(Opportunity).options(selectinload(Opportunity.journeys))
+                               .order_by(Opportunity.number)):
         if lifecycle.is_open(opp.state):
             for j in opp.journeys:
                 opps.setdefault(j.id, []).append(opp)

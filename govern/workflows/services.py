@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import logging
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -46,6 +47,8 @@ from govern.workflows.engine import (
 )
 from govern.workflows.guards import FACT_GROUPS, OpportunityFacts, facts_needed
 from govern.services.opportunities import set_solution_state
+
+log = logging.getLogger(__name__)
 
 LIFECYCLE_SETTING = "lifecycle.current"
 
@@ -1190,6 +1193,8 @@ def backlog_states_by_lifecycle(session: Session) -> dict[str, dict[str, str | N
             try:
                 lifecycle = get_lifecycle(name)
             except Exception:  # noqa: BLE001 - an opportunity of a lifecycle no longer shipped: nothing to push
+                log.warning("lifecycle %r of some opportunities is not available; their solutions are not pushed",
+                            name, exc_info=True)
                 continue
         found[name if name is not None else applied.name] = lifecycle.definition.backlog_states()
     return found

@@ -4,6 +4,7 @@ waiting is lost on upgrade (and a downgrade gives them back)."""
 import sqlalchemy as sa
 
 from govern import notifications
+from govern.bootstrap import bootstrap
 from govern.db import Database
 from govern.model import OutboxMessage
 from govern.notifications import Notification
@@ -14,7 +15,7 @@ def test_queued_slack_messages_become_notifications_and_come_back_on_downgrade(t
 
     from govern.db import alembic_config
 
-    db = Database(f"sqlite:///{tmp_path / 'old.db'}")
+    db = bootstrap(Database(f"sqlite:///{tmp_path / 'old.db'}"))
     db.upgrade("0007_ops")
     table = OutboxMessage.__table__
     # Rows as the previous version's producers wrote them (no producer writes them any more).

@@ -1,12 +1,10 @@
 """The migration creates exactly the model's schema; the CLI and the first HTTP routes behave for users."""
 
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from govern.bootstrap import bootstrap
 from govern.db import Database
 from govern.integrations.jira.adapter import JiraAdapter
 from govern.integrations.jira.pull import pull
@@ -16,7 +17,7 @@ from .conftest import add_opportunity, server_only, set_mapping, solutions
 
 @pytest.fixture
 def staging(tmp_path):
-    db = Database(f"sqlite:///{tmp_path / 'staging.db'}")
+    db = bootstrap(Database(f"sqlite:///{tmp_path / 'staging.db'}"))
     db.upgrade()
     yield db
     db.dispose()

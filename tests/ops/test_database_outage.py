@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from govern.app import create_app
+from govern.bootstrap import bootstrap
 from govern.db import Database, database_unavailable
 from govern.integrations.delivery import Outcome
 from govern.integrations.worker import OutboxWorker, wait_until
@@ -99,9 +100,9 @@ def outage_db(migrated_db, example_snapshot, tmp_path):
         from tests.conftest import clear_tables
 
         clear_tables(migrated_db)
-        db = Database(migrated_db.url)
+        db = bootstrap(Database(migrated_db.url))
     else:
-        db = Database(f"sqlite:///{tmp_path / 'outage.db'}")
+        db = bootstrap(Database(f"sqlite:///{tmp_path / 'outage.db'}"))
         db.upgrade()
     with db.session_scope() as s:
         import_data(s, Actor.system_actor("test"), example_snapshot)

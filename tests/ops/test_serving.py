@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from govern.app import create_app
+from govern.bootstrap import bootstrap
 from govern.db import Database
 from tests.conftest import make_config
 
@@ -104,7 +105,7 @@ def test_serve_dev_uses_the_development_server_only_when_asked(tmp_path):
 
 
 def test_readyz_is_503_until_the_schema_is_at_the_newest_migration(tmp_path, db):
-    behind = Database(f"sqlite:///{tmp_path / 'empty.db'}")
+    behind = bootstrap(Database(f"sqlite:///{tmp_path / 'empty.db'}"))
     app = create_app(make_config(behind, tmp_path), db=behind)
     response = app.test_client().get("/readyz")
     assert response.status_code == 503

@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
+from govern.bootstrap import bootstrap
 from govern.db import Database
 from govern.model import Insight, Opportunity
 from govern.policy import Actor
@@ -44,7 +45,7 @@ def test_numbers_continue_after_rows_written_without_the_counter(example_db, ope
 
 def _create_many(url: str, start, results) -> None:
     """One process: EACH insights and EACH opportunities, one transaction each, counting every failure."""
-    db = Database(url)
+    db = bootstrap(Database(url))
     operator = Actor.system_actor(f"proc-{multiprocessing.current_process().pid}")
     made, errors = [], []
     start.wait()

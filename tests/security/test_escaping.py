@@ -74,7 +74,6 @@ def test_agenda_markdown_and_slack_keep_hostile_titles_as_text(api, owners_all):
     assert _Elements(markdown.markdown(text)).dangerous() == []  # rendered, it is text: no image, no script link
     agenda = api.get("/rituals/weekly-council-review/agenda?fresh=true", as_="ana").get_json()
     from govern.integrations.slack import blocks
-    from govern.rituals.agenda import summary_text
 
     dumped = str(blocks.agenda_blocks(agenda))  # what the Slack adapter posts for this agenda
     assert "<!channel>" not in dumped and "&lt;!channel&gt;" in dumped

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from urllib.parse import unquote
 
-import pytest
 
 from govern.cli.support import DEMO_PASSWORD
 from govern.web.support import safe_next

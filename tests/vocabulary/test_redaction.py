@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from govern import audit
+from govern.bootstrap import bootstrap
 from govern.db import Database
 from govern.errors import PermissionDenied
 from govern.model import AuditEvent, Insight
@@ -88,7 +89,7 @@ def _old_rule(row: dict, prev: str) -> str:
 
 
 def test_the_upgrade_reseals_a_chain_written_under_the_old_rule_and_refuses_a_broken_one(tmp_path):
-    db = Database(f"sqlite:///{tmp_path / 'old.db'}")
+    db = bootstrap(Database(f"sqlite:///{tmp_path / 'old.db'}"))
     db.upgrade("0009_notifications")
     events = sa.table("audit_event", *(sa.column(c) for c in (
         "id", "at", "actor", "action", "entity_type", "entity_id", "before", "after", "reason", "prev_hash", "hash")))
@@ -109,7 +110,7 @@ def test_the_upgrade_reseals_a_chain_written_under_the_old_rule_and_refuses_a_br
         assert all(e.payload_digest for e in s.scalars(sa.select(AuditEvent)))
     db.engine.dispose()
 
-    broken = Database(f"sqlite:///{tmp_path / 'broken.db'}")
+    broken = bootstrap(Database(f"sqlite:///{tmp_path / 'broken.db'}"))
     broken.upgrade("0009_notifications")
     with broken.engine.begin() as conn:
         conn.execute(events.insert().values(id=1, at=dt.datetime(2026, 1, 1), actor="ana", action="x",

@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from govern import audit
+from govern.bootstrap import bootstrap
 from govern.db import Database
 from govern.errors import Conflict
 from govern.model import ApprovalRequest, CouncilSeat, Opportunity, OpportunityTransition, Person
@@ -29,7 +30,7 @@ def _attempt(db, handle, fn):
 
 def _mover(url, handle, opp_ids, rounds, barrier, results):
     """Flip each opportunity between research and parked, using the version it saw a moment before."""
-    db = Database(url)
+    db = bootstrap(Database(url))
     out = []
     barrier.wait()
     for _ in range(rounds):
@@ -48,7 +49,7 @@ def _mover(url, handle, opp_ids, rounds, barrier, results):
 
 
 def _approver(url, handle, request_ids, barrier, results):
-    db = Database(url)
+    db = bootstrap(Database(url))
     out = []
     barrier.wait()
     for rid in request_ids:
@@ -59,7 +60,7 @@ def _approver(url, handle, request_ids, barrier, results):
 
 
 def _parker(url, handle, opp_ids, barrier, results):
-    db = Database(url)
+    db = bootstrap(Database(url))
     out = []
     barrier.wait()
     for oid in opp_ids:

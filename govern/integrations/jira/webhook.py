@@ -102,6 +102,7 @@ def receive():
         try:
             mapping = load_mapping(session)
         except Exception:  # noqa: BLE001 - a broken mapping should not turn into a 500 for Jira
+            log.warning("Jira webhook: the stored Jira mapping cannot be read; applying the default", exc_info=True)
             mapping = JiraMapping()
         solution = apply_issue(session, mapping, payload["issue"], report, source="webhook",
                                installation=installation)

@@ -206,7 +206,7 @@ def find_opportunity(session: Session, ref: str) -> Opportunity:
         return get_opportunity(session, ref)
     words = _words(ref)
     if not words:
-        raise NotFound(f"which {{opportunity}}? Name it by key (OPP-12) or by words from its title", {"opportunity": ref})
+        raise NotFound("which {opportunity}? Name it by key (OPP-12) or by words from its title", {"opportunity": ref})
     query = sa.select(Opportunity).order_by(Opportunity.number)
     for word in words:
         query = query.where(sa.func.lower(Opportunity.title).contains(word, autoescape=True))
@@ -257,6 +257,7 @@ def _score_text(session: Session, opp: Opportunity) -> str | None:
     try:
         score = score_opportunity(session, opp)
     except Exception:  # noqa: BLE001 - a score is a nicety on the status card
+        log.warning("Slack status card: no score for opportunity %s", opp.key, exc_info=True)
         return None
     if score.value is None:
         return f"missing {', '.join(score.missing)}" if score.missing else None
