@@ -397,9 +397,10 @@ def merge_evidence(session: Session, actor: Actor, insight_ref: str | int, into:
         target = survivor.merged_into.key if survivor.merged_into else "another insight"
         raise InvalidInput(f"{survivor.key} was itself merged into {target}; merge into {target} instead",
                            {"into": f"merged into {target}"})
+    # Both as they stand (a scoped right covers an insight touching one of its journeys, so the survivor's own
+    # journeys are checked, not the union it will have after the merge, which the duplicate's right would cover).
     require_curation(session, actor, duplicate)
-    require_curation(session, actor, survivor,
-                     insight_journey_ids(session, survivor) | insight_journey_ids(session, duplicate))
+    require_curation(session, actor, survivor)
     before_dup, before_survivor = curation_snapshot(duplicate), curation_snapshot(survivor)
     for step in list(duplicate.steps):
         if step not in survivor.steps:
