@@ -25,6 +25,15 @@ from govern.services.common import (
 EVIDENCE_SETTING = "evidence"
 REDACTED_TEXT = "[erased]"
 KIND_KEY = re.compile(r"^[a-z][a-z0-9_]{0,19}$")
+TAG_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+EVIDENCE_KEYS = ("kinds", "retention_days", "journey_breadth", "tags", "free_tags")
+
+
+def evidence_taxonomy(session: Session) -> tuple[tuple[str, ...], bool]:
+    """The organisation's tag keys (govern.yaml `evidence.tags`) and whether free tags (outside it) are kept
+    (`evidence.free_tags`, default true: kept and shown as free)."""
+    section = get_setting(session, EVIDENCE_SETTING, {}) or {}
+    return tuple(section.get("tags") or ()), bool(section.get("free_tags", True))
 
 
 def evidence_kinds(session: Session) -> tuple[str, ...]:
@@ -34,15 +43,32 @@ def evidence_kinds(session: Session) -> tuple[str, ...]:
 
 
 def validate_evidence_settings(section: Any, path: str = "evidence") -> dict[str, str]:
-    """Every problem with govern.yaml's `evidence:` section (kinds, retention_days, journey_breadth)."""
+    """Every problem with govern.yaml's `evidence:` section (kinds, retention_days, journey_breadth, tags,
+    free_tags)."""
     problems: dict[str, str] = {}
     if not section:
         return problems
     if not isinstance(section, dict):
-        return {path: "must be a mapping with kinds, retention_days and journey_breadth"}
+        return {path: "must be a mapping with kinds, retention_days, journey_breadth, tags and free_tags"}
     for key in section:
-        if key not in ("kinds", "retention_days", "journey_breadth"):
-            problems[f"{path}.{key}"] = "unknown key (allowed: kinds, retention_days, journey_breadth)"
+        if key not in EVIDENCE_KEYS:
+            problems[f"{path}.{key}"] = f"unknown key (allowed: {', '.join(EVIDENCE_KEYS)})"
+    tags = section.get("tags")
+    if tags is not None:
+        if not isinstance(tags, list):
+            problems[f"{path}.tags"] = "must be a list of tag keys, e.g. [billing, porting, outage]"
+        else:
+            seen: set = set()
+            for i, tag in enumerate(tags):
+                if not isinstance(tag, str) or not TAG_KEY.match(tag):
+                    problems[f"{path}.tags[{i}]"] = (f"must be lower-case letters, digits, '-' or '_' (at most 40), "
+                                                     f"got {tag!r}")
+                elif tag in seen:
+                    problems[f"{path}.tags[{i}]"] = f"duplicate tag '{tag}'"
+                seen.add(tag)
+    free = section.get("free_tags")
+    if free is not None and not isinstance(free, bool):
+        problems[f"{path}.free_tags"] = f"must be true or false, got {free!r}"
     kinds = section.get("kinds")
     if kinds is not None:
         if not isinstance(kinds, list) or not kinds:
