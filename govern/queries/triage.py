@@ -2,8 +2,9 @@
 people who sort it, with suggested steps.
 
 Who sees which insight in triage (an insight without steps has no journey of its own):
-- when its source declares a journey (govern.yaml `sources[].journey`), it waits for that journey: the council
-  (lead, manager, admin) and the coordinators and owner whose journeys include it see it;
+- when its source belongs to journeys (govern.yaml: the journey a source declares, else the journeys its step
+  rules point at), it waits for those journeys: the council (lead, manager, admin) and the coordinators and owners
+  whose journeys include one of them see it;
 - otherwise it waits for the council and every coordinator;
 - whoever recorded an insight always sees it.
 Supporters and viewers see only what they recorded.
@@ -29,18 +30,28 @@ SOURCES_SETTING = "sources"
 COUNCIL_ROLES = ("admin", "lead", "manager")
 
 
-def source_journeys(session: Session) -> dict[str, int]:
-    """{source key: journey id} for the sources of govern.yaml that declare a journey (`sources[].journey`); one
-    statement for the setting and one for the journeys, none when no source declares one."""
+def source_journeys(session: Session) -> dict[str, set[int]]:
+    """{source key: journey ids} for the sources of govern.yaml: the journey a source declares (`journey:`), else the
+    journeys its step rules point at (`sources[].steps[].step`: where its evidence belongs, so what none of its rules
+    matched waits for those journeys' people). The setting is read with every setting at once; one statement for
+    the journeys, none when no source names one."""
     row = setting_row(session, SOURCES_SETTING)
-    declared = {}
+    declared: dict[str, set[str]] = {}
     for source in (row.value if row is not None and isinstance(row.value, list) else []):
-        if isinstance(source, dict) and isinstance(source.get("key"), str) and isinstance(source.get("journey"), str):
-            declared[source["key"]] = source["journey"]
+        if not isinstance(source, dict) or not isinstance(source.get("key"), str):
+            continue
+        if isinstance(source.get("journey"), str):
+            keys = {source["journey"]}
+        else:
+            keys = {str(rule.get("step", "")).partition("/")[0] for rule in source.get("steps") or []
+                    if isinstance(rule, dict) and rule.get("step")}
+        if keys:
+            declared[source["key"]] = keys
     if not declared:
         return {}
-    ids = dict(session.execute(sa.select(Journey.key, Journey.id).where(Journey.key.in_(set(declared.values())))).all())
-    return {key: ids[journey] for key, journey in declared.items() if journey in ids}
+    wanted = set().union(*declared.values())
+    ids = dict(session.execute(sa.select(Journey.key, Journey.id).where(Journey.key.in_(wanted))).all())
+    return {key: {ids[k] for k in keys if k in ids} for key, keys in declared.items()}
 
 
 def in_triage() -> list[sa.ColumnElement[bool]]:
@@ -57,7 +68,7 @@ def visible_to(session: Session, actor: Actor) -> sa.ColumnElement[bool]:
     covered: set[int] = set()
     for role in ("coordinator", "owner"):
         covered |= set(actor.scopes.get(role, frozenset()))
-    theirs = [key for key, journey_id in by_source.items() if journey_id in covered]
+    theirs = [key for key, journey_ids in by_source.items() if journey_ids & covered]
     clauses = [mine]
     if theirs:
         clauses.append(Insight.source_key.in_(theirs))

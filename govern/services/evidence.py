@@ -244,10 +244,9 @@ def curation_snapshot(i: Insight) -> dict:
 
 
 def triage_journey_ids(session: Session, insight: Insight) -> set[int]:
-    """The journey an insight without steps waits for: its source's declared journey (govern.yaml `sources[].journey`,
-    when the source declares one); none otherwise (then coordinators and the council see it in triage)."""
-    journey_id = source_journeys(session).get(insight.source_key or "")
-    return {journey_id} if journey_id else set()
+    """The journeys an insight without steps waits for in triage: its source's (govern.queries.triage.source_journeys);
+    none for hand-typed evidence (then every coordinator and the council see it)."""
+    return set(source_journeys(session).get(insight.source_key or "", set()))
 
 
 def insight_journey_ids(session: Session, insight: Insight) -> set[int]:
