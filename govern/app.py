@@ -27,6 +27,7 @@ API_BLUEPRINTS = [
     ("govern.api.council", "blp"),
     ("govern.api.personas", "blp"),
     ("govern.api.evidence", "blp"),
+    ("govern.api.triage", "blp"),
     ("govern.api.approvals", "blp"),
     ("govern.api.audit", "blp"),
     ("govern.api.outbox", "blp"),

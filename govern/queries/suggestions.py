@@ -1,8 +1,9 @@
 """Suggestions for sorting a pile of evidence, computed locally: never a network call, and every result is labelled a
 suggestion (`SUGGESTION`) wherever it is shown.
 
-- suggested steps for an insight: TF-IDF cosine similarity of its text against each step's document (the step's name
-  and description plus the texts of the insights already linked to it);
+- suggested steps for an insight: TF-IDF cosine similarity (word uni/bigrams and character n-grams) of its text
+  against each step's own words (name, touchpoint, journey) and against the texts of the insights already linked to
+  it, as a nearest-neighbour vote (`step_scores`);
 - near-duplicates: TF-IDF cosine above `DUPLICATE_THRESHOLD`;
 - themes across a set of evidence: k-means over TF-IDF (deterministic, `random_state=0`), each theme with its size,
   top words and the step it most resembles ("link these N to step …");
@@ -26,7 +27,7 @@ from sqlalchemy.orm import Session
 
 SUGGESTION = "suggestion"  # the label every computed result carries (API field `label`, shown on every page)
 DUPLICATE_THRESHOLD = 0.85  # cosine on character n-grams: the same sentence with a typo or a changed word
-STEP_MIN_SCORE = 0.05  # below this a step is not worth suggesting
+STEP_MIN_SCORE = 0.03  # below this a step is not worth suggesting
 THEMES_CAP = 2000  # at most this many insights are clustered (the most recent ones); the themes page says so
 LINKED_TEXTS_PER_STEP = 50  # the most recent insights of a step that describe it
 _WORD = re.compile(r"(?u)\b[^\W\d_][^\W_]+\b")
@@ -34,12 +35,14 @@ _WORD = re.compile(r"(?u)\b[^\W\d_][^\W_]+\b")
 
 @dataclass(frozen=True)
 class StepDoc:
-    """A step as the suggestions see it: its `journey/step` reference, its name and the words that describe it."""
+    """A step as the suggestions see it: its `journey/step` reference, its name, its journey's name, the words that
+    describe it (`text`) and the texts of insights already linked to it (`examples`)."""
 
     ref: str
     name: str
     journey: str
     text: str
+    examples: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -98,12 +101,36 @@ def _similarity(queries: Sequence[str], documents: Sequence[str]) -> np.ndarray:
     return out / parts if parts else out
 
 
+META_WEIGHT = 0.35  # how much a step's own words count against the insights already linked to it
+NEIGHBOURS = 3  # a step's evidence part: the mean similarity of its NEIGHBOURS most similar linked insights
+
+
+def step_scores(texts: Sequence[str], steps: Sequence[StepDoc]) -> np.ndarray:
+    """texts × steps: META_WEIGHT × the similarity to the step's own words + the rest × the mean similarity to its
+    NEIGHBOURS nearest linked insights (a nearest-neighbour vote: a short step name sharing one rare word with a text
+    does not beat a step whose evidence says the same thing). Without any linked evidence anywhere, the step's words
+    decide alone."""
+    examples = [(j, e) for j, step in enumerate(steps) for e in step.examples]
+    sims = _similarity(list(texts), [s.text for s in steps] + [e for _, e in examples])
+    meta, linked = sims[:, :len(steps)], sims[:, len(steps):]
+    if not examples:
+        return meta
+    evidence = np.zeros_like(meta)
+    owners = np.array([j for j, _ in examples])
+    for j in range(len(steps)):
+        columns = linked[:, owners == j]
+        if columns.shape[1]:
+            top = np.sort(columns, axis=1)[:, ::-1][:, :NEIGHBOURS]
+            evidence[:, j] = top.mean(axis=1)
+    return META_WEIGHT * meta + (1 - META_WEIGHT) * evidence
+
+
 def suggest_steps_for_texts(texts: Sequence[str], steps: Sequence[StepDoc], *, limit: int = 3,
                             min_score: float = STEP_MIN_SCORE) -> list[list[StepSuggestion]]:
-    """For each text, up to `limit` steps ranked by similarity (best first), each above `min_score`."""
-    if not steps:
+    """For each text, up to `limit` steps ranked by `step_scores` (best first), each at or above `min_score`."""
+    if not steps or not texts:
         return [[] for _ in texts]
-    scores = _similarity(list(texts), [s.text for s in steps])
+    scores = step_scores(texts, steps)
     out = []
     for row in scores:
         order = np.argsort(-row, kind="stable")[:limit]
@@ -230,11 +257,11 @@ def suggest_sentiment(text: str) -> float:
 
 
 def step_documents(session: Session, step_ids: Iterable[int] | None = None) -> list[StepDoc]:
-    """Every step (or those given) with its name, description and the texts of up to LINKED_TEXTS_PER_STEP of its
+    """Every step (or those given) with its name, touchpoint, journey and the texts of up to LINKED_TEXTS_PER_STEP of its
     most recent insights: two statements, whatever the number of steps or insights."""
     from govern.model import Insight, Journey, Step, insight_step
 
-    query = (sa.select(Step.id, Step.key, Step.name, Step.description, Journey.key, Journey.name)
+    query = (sa.select(Step.id, Step.key, Step.name, Step.touchpoint, Journey.key, Journey.name)
              .join(Journey, Step.journey_id == Journey.id).order_by(Journey.key, Step.position, Step.id))
     if step_ids is not None:
         query = query.where(Step.id.in_(list(step_ids)))
@@ -251,9 +278,9 @@ def step_documents(session: Session, step_ids: Iterable[int] | None = None) -> l
     for step_id, text in session.execute(sa.select(linked.c.step_id, linked.c.text)
                                          .where(linked.c.rank <= LINKED_TEXTS_PER_STEP)):
         texts.setdefault(step_id, []).append(text)
-    return [StepDoc(f"{jkey}/{skey}", name, jname,
-                    " ".join([name, name, description or "", *texts.get(sid, [])]))  # the name counts twice
-            for sid, skey, name, description, jkey, jname in rows]
+    return [StepDoc(f"{jkey}/{skey}", name, jname, " ".join([name, touchpoint or "", jname]),
+                    tuple(texts.get(sid, ())))
+            for sid, skey, name, touchpoint, jkey, jname in rows]
 
 
 def _not_merged(insight_cls) -> list:
