@@ -1,6 +1,7 @@
-"""`govern evidence …`: erasing an insight's personal data and applying the evidence retention of govern.yaml.
+"""`govern evidence …`: triage (what matches no step, with suggested steps), linking, editing, deleting and merging
+insights, erasing an insight's personal data and applying the evidence retention of govern.yaml.
 
-Both delegate to `govern.services.evidence` (redact_evidence, apply_retention); refusals come back as domain errors
+All delegate to `govern.services.evidence` and `govern.queries.triage`; refusals come back as domain errors
 that GovernGroup turns into a message on stderr and an exit code (2 invalid input, 3 not found, 4 not allowed,
 5 already erased).
 """
@@ -11,14 +12,18 @@ import datetime as dt
 
 import click
 
-from govern.cli.support import GovernGroup, as_option, get_runtime, resolve_actor
+from govern.cli.support import CommandFailed, GovernGroup, as_option, get_runtime, resolve_actor
+from govern.queries.triage import triage_page
 from govern.services.common import get_setting
-from govern.services.evidence import EVIDENCE_SETTING, apply_retention, redact_evidence
+from govern.services.evidence import (
+    EVIDENCE_SETTING, apply_retention, delete_evidence, edit_evidence, link_evidence_to_steps, merge_evidence,
+    redact_evidence,
+)
 
 
 @click.group(cls=GovernGroup)
 def evidence():
-    """Evidence (insights): erasure of personal data and retention."""
+    """Evidence (insights): triage, curation, erasure of personal data and retention."""
 
 
 @evidence.command("redact")
@@ -51,3 +56,101 @@ def evidence_retention(dry_run, today, as_handle):
     verb = "would erase" if dry_run else "erased"
     click.echo(f"{verb} {len(keys)} insight(s) observed more than {days} days ago"
                + (": " + ", ".join(keys) if keys else "") + (" (dry run, nothing written)" if dry_run else ""))
+
+
+# --- triage and curation (govern.services.evidence, govern.queries.triage) --------------------------------------------
+
+
+@evidence.command("triage")
+@click.option("--page", type=click.IntRange(1, 10**6), default=1, show_default=True)
+@click.option("--page-size", type=click.IntRange(1, 200), default=25, show_default=True)
+@as_option
+def evidence_triage(page, page_size, as_handle):
+    """Evidence that matches no step, waiting for you, with suggested steps (link one: govern evidence link KEY STEP)."""
+    with get_runtime().db.session_scope() as session:
+        actor = resolve_actor(session, as_handle)
+        result = triage_page(session, actor, page=page, per_page=page_size)
+        click.echo(f"{result.total} insight(s) wait in triage (page {result.page} of {result.pages})")
+        for row in result.rows:
+            i = row.insight
+            text = i.text if len(i.text) <= 100 else i.text[:99] + "…"
+            click.echo(f"\n{i.key}  {i.source} · {i.observed_on:%Y-%m-%d}\n  “{text}”")
+            for s in row.suggestions:
+                click.echo(f"  suggestion: {s.step}  ({s.name}, {s.journey}; similarity {s.score:.2f})")
+            if not row.suggestions:
+                click.echo("  no step suggested")
+            for d in row.duplicates:
+                click.echo(f"  suggestion: probably the same as {d.key} (similarity {d.score:.2f})")
+
+
+@evidence.command("link")
+@click.argument("insight", metavar="INSIGHT")
+@click.argument("steps", nargs=-1, required=True, metavar="JOURNEY/STEP...")
+@as_option
+def evidence_link(insight, steps, as_handle):
+    """Link an insight to one or more steps (e.g. a suggestion from the triage list)."""
+    with get_runtime().db.session_scope() as session:
+        actor = resolve_actor(session, as_handle)
+        linked = link_evidence_to_steps(session, actor, insight, list(steps))
+        click.echo(f"{linked.key} is linked to {', '.join(linked.step_refs)}")
+
+
+def _edits(**options) -> dict:
+    out = {k: v for k, v in options.items() if v is not None}
+    for key in ("tags", "personas"):
+        if key in out:
+            out[key] = [] if out[key] in ("", "-") else [t.strip() for t in out[key].split(",")]
+    if out.get("sentiment") in ("", "-", "none"):
+        out["sentiment"] = None
+    if out.get("url") in ("", "-"):
+        out["url"] = None
+    return out
+
+
+@evidence.command("edit")
+@click.argument("insight", metavar="INSIGHT")
+@click.option("--text")
+@click.option("--source")
+@click.option("--kind")
+@click.option("--observed-on", "observed_on", metavar="YYYY-MM-DD")
+@click.option("--url", help="A link back to the record ('-' removes it).")
+@click.option("--volume", help="How many tickets, responses or people it stands for.")
+@click.option("--sentiment", help="-2..+2 ('-' removes it); a person's value, no longer a suggestion.")
+@click.option("--tags", help="Comma-separated; replaces the tags ('-' for none).")
+@click.option("--personas", help="Comma-separated persona keys; replaces them ('-' for none).")
+@as_option
+def evidence_edit(insight, as_handle, **options):
+    """Correct an insight. Whoever recorded it may; else coordinators and owners on its journeys, and the council."""
+    changes = _edits(**options)
+    if not changes:
+        raise CommandFailed("nothing to change: give at least one of --text, --source, --kind, --observed-on, --url, "
+                            "--volume, --sentiment, --tags, --personas", 2)
+    with get_runtime().db.session_scope() as session:
+        actor = resolve_actor(session, as_handle)
+        edited = edit_evidence(session, actor, insight, changes)
+        click.echo(f"{edited.key} updated ({', '.join(sorted(changes))})")
+
+
+@evidence.command("delete")
+@click.argument("insight", metavar="INSIGHT")
+@click.option("--reason", required=True, help="Why it is deleted (kept in the audit log).")
+@as_option
+def evidence_delete(insight, reason, as_handle):
+    """Delete an insight; refused when it is the last evidence of an opportunity (merge duplicates instead)."""
+    with get_runtime().db.session_scope() as session:
+        actor = resolve_actor(session, as_handle)
+        delete_evidence(session, actor, insight, reason=reason)
+        click.echo(f"deleted {insight.upper()} (the audit log keeps its content)")
+
+
+@evidence.command("merge")
+@click.argument("insight", metavar="DUPLICATE")
+@click.option("--into", required=True, metavar="SURVIVOR", help="The insight that stays (e.g. INS-3).")
+@as_option
+def evidence_merge(insight, into, as_handle):
+    """Merge a duplicate into its survivor: steps, opportunity evidence and volume move over."""
+    with get_runtime().db.session_scope() as session:
+        actor = resolve_actor(session, as_handle)
+        survivor = merge_evidence(session, actor, insight, into)
+        click.echo(f"merged {insight.upper()} into {survivor.key} (volume now {survivor.volume}; steps: "
+                   f"{', '.join(survivor.step_refs) or 'none'})")
