@@ -1,29 +1,114 @@
-"""`govern evidence …`: triage (what matches no step, with suggested steps), linking, editing, deleting and merging
-insights, erasing an insight's personal data and applying the evidence retention of govern.yaml.
+"""`govern evidence …`: importing a source's export, triage (what matches no step, with suggested steps), linking,
+editing, deleting and merging insights, erasing an insight's personal data and applying the evidence retention of
+govern.yaml.
 
-All delegate to `govern.services.evidence` and `govern.queries.triage`; refusals come back as domain errors
-that GovernGroup turns into a message on stderr and an exit code (2 invalid input, 3 not found, 4 not allowed,
-5 already erased).
+They delegate to `govern.services.intake` (import_records, with the readers of govern.services.intake_readers),
+`govern.services.evidence` and `govern.queries.triage`; refusals come back as domain errors that GovernGroup turns
+into a message on stderr and an exit code (2 invalid input, 3 not found, 4 not allowed, 5 refused or already erased).
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import json
+import sys
 
 import click
 
-from govern.cli.support import CommandFailed, GovernGroup, as_option, get_runtime, resolve_actor
+from govern.cli.support import (
+    CommandFailed,
+    GovernGroup,
+    as_option,
+    get_runtime,
+    resolve_actor,
+)
 from govern.queries.triage import triage_page
 from govern.services.common import get_setting
 from govern.services.evidence import (
     EVIDENCE_SETTING, apply_retention, delete_evidence, edit_evidence, link_evidence_to_steps, merge_evidence,
     redact_evidence,
 )
+from govern.services.intake import ImportRefused, RowRejection, import_records
+from govern.services.intake_readers import FORMATS, read_file
 
 
 @click.group(cls=GovernGroup)
 def evidence():
-    """Evidence (insights): triage, curation, erasure of personal data and retention."""
+    """Evidence (insights): imports from a source, triage, curation, erasure of personal data and retention."""
+
+
+@evidence.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True))
+@click.option("--source", "source_key", required=True, metavar="KEY", help="The source in govern.yaml (`sources:`).")
+@click.option("--format", "file_format", type=click.Choice(FORMATS), default=None,
+              help="The file's format (default: from its name: .csv, .xlsx, .json, .ndjson).")
+@click.option("--dry-run", is_flag=True, help="Map and count every row; write nothing.")
+@click.option("--skip-invalid", is_flag=True, help="Write the valid rows even when some are rejected.")
+@click.option("--rejects", "rejects_path", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Write the rejected rows (row, reason and the row's columns) to this CSV file.")
+@as_option
+def evidence_import(file, source_key, file_format, dry_run, skip_invalid, rejects_path, as_handle):
+    """Import a source's export (CSV, XLSX, JSON or NDJSON) as evidence: new rows are added, changed rows update
+    their insight, unchanged rows write nothing. All-or-nothing unless --skip-invalid (exit 2 when rows are
+    rejected and nothing was written)."""
+    runtime = get_runtime()
+    table = read_file(file, format=file_format, max_bytes=runtime.config.max_import_bytes)
+    with runtime.db.session_scope() as session:
+        actor = resolve_actor(session, as_handle)
+        with click.progressbar(length=max(1, table.total), label=f"importing {click.format_filename(file)}",
+                               file=sys.stderr, show_pos=table.unit == "rows") as bar:
+            state = {"shown": 0}
+
+            def progress(rows: int) -> None:
+                if table.done is None:
+                    bar.update(rows)
+                else:
+                    now = min(table.total, table.done())
+                    bar.update(now - state["shown"])
+                    state["shown"] = now
+
+            try:
+                result = import_records(session, actor, source_key, table.rows, header=table.header,
+                                        dry_run=dry_run, skip_invalid=skip_invalid, progress=progress)
+            except ImportRefused as refused:
+                result = refused.result
+                bar.finish()
+                _report(result, rejects_path)
+                raise CommandFailed(f"{len(result.rejected)} row(s) rejected, nothing imported (fix them or use "
+                                    "--skip-invalid)", 2) from None
+    _report(result, rejects_path)
+    if dry_run:
+        click.echo("dry run: nothing written")
+
+
+def _report(result, rejects_path: str | None) -> None:
+    click.echo(result.summary_line())
+    for rejection in result.rejected:
+        click.echo(rejection.line())
+    if rejects_path:
+        _write_rejects(rejects_path, result.rejected)
+        click.echo(f"rejected rows written to {rejects_path}")
+
+
+def _write_rejects(path: str, rejected: list[RowRejection]) -> None:
+    columns: list[str] = []
+    for r in rejected:
+        for key in (r.record or {}) if isinstance(r.record, dict) else ():
+            if key not in columns:
+                columns.append(str(key))
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["row", "reason", *columns])
+        for r in rejected:
+            record = r.record if isinstance(r.record, dict) else {}
+            writer.writerow([r.row, r.reason, *[_cell(record.get(c)) for c in columns]])
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
 @evidence.command("redact")

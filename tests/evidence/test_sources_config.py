@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from govern.errors import InvalidInput
 from govern.orgfile.load import apply_text, load_config_text
 from govern.services.common import get_setting

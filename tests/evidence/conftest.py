@@ -1,0 +1,31 @@
+"""Shared pieces of the evidence intake tests: the help desk export fixture and readers of what an import wrote."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from govern.model import AuditEvent, Insight
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+EXPORT = FIXTURES / "helpdesk-export.csv"
+
+
+@pytest.fixture
+def export_file(tmp_path) -> Path:
+    """A copy of the realistic export (semicolons, BOM, quoted newlines, dd.mm.yyyy, a duplicate row, a row no step
+    rule matches, personal data in a text, a 31.02 date), to change per test."""
+    copy = tmp_path / "helpdesk-export.csv"
+    copy.write_bytes(EXPORT.read_bytes())
+    return copy
+
+
+def imported(session, source: str = "zendesk") -> dict[str, Insight]:
+    """The insights of a source by external id."""
+    return {i.external_id: i for i in session.scalars(sa.select(Insight).where(Insight.source_key == source))}
+
+
+def audit_count(session) -> int:
+    return session.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
