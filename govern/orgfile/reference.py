@@ -533,6 +533,9 @@ def slack_schema() -> dict:
                           "type": "object", "additionalProperties": kinds},
         "ack_budget_ms": {"description": "Answer a command in the response when ready this fast, else through "
                                          "response_url.", "type": "number", "minimum": 0, "maximum": 2500},
+        "evidence_author": {"description": "\"Save as evidence\" names the message's author in the insight's source "
+                                           "(default: the author is not stored).", "type": "boolean",
+                            "default": False},
     }
     _cover(props, slack_config.KEYS)
     return {"description": DESCRIPTIONS["slack"], "type": "object", "additionalProperties": False,

@@ -1,7 +1,8 @@
 """A stand-in for the Slack Web API and for Slack's side of slash commands and interactivity, for tests and benchmarks.
 
 It answers the Web API methods govern uses (`auth.test`, `chat.postMessage`, `chat.postEphemeral`, `chat.update`,
-`users.lookupByEmail`, `users.info`, `users.list` (cursor-paged), `views.open`, `chat.getPermalink`) with the JSON shapes of the public documentation: HTTP 200 with `ok: true`, or
+`users.lookupByEmail`, `users.info`, `users.list` (cursor-paged), `views.open`, `views.update`,
+`chat.getPermalink`) with the JSON shapes of the public documentation: HTTP 200 with `ok: true`, or
 HTTP 200 with `ok: false` and an `error` code (`not_authed`, `invalid_auth`, `channel_not_found`, `users_not_found`,
 `message_not_found`, `no_text`, `invalid_blocks`, `invalid_trigger_id`, `expired_trigger_id` …), and HTTP 429 with a
 `Retry-After` header when rate limited. It is driven by the real `slack_sdk.WebClient(base_url=standin.base_url)`.
@@ -512,6 +513,35 @@ class SlackStandin:
             "app_id": self.app_id, "external_id": view.get("external_id", ""), "bot_id": self.bot_id,
         }
         self.views[view_id] = stored
+        return {"view": stored}
+
+    def _m_views_update(self, args):
+        """https://api.slack.com/methods/views.update: the view by `view_id` (or `external_id`), replaced by `view`;
+        a `hash` that is not the view's current one is `hash_conflict` (someone changed it meanwhile)."""
+        view_id = args.get("view_id")
+        if not view_id and args.get("external_id"):
+            view_id = next((v["id"] for v in self.views.values() if v.get("external_id") == args["external_id"]), None)
+        if not view_id:
+            raise SlackApiFault("invalid_arguments")
+        stored = self.views.get(view_id)
+        if stored is None:
+            raise SlackApiFault("not_found")
+        if args.get("hash") and args["hash"] != stored["hash"]:
+            raise SlackApiFault("hash_conflict")
+        view = _json_arg(args.get("view"), "invalid_arguments")
+        if not isinstance(view, dict) or view.get("type") != "modal":
+            raise SlackApiFault("invalid_arguments")
+        title = view.get("title") or {}
+        if title.get("type") != "plain_text" or not title.get("text") or len(title["text"]) > 24:
+            raise SlackApiFault("invalid_arguments", response_metadata={"messages": ["[ERROR] invalid title"]})
+        blocks = view.get("blocks")
+        if not isinstance(blocks, list):
+            raise SlackApiFault("invalid_arguments")
+        _validate_blocks(blocks, limit=100)
+        stored.update({"title": title, "blocks": blocks, "close": view.get("close"), "submit": view.get("submit"),
+                       "private_metadata": view.get("private_metadata", ""),
+                       "callback_id": view.get("callback_id", ""), "hash": secrets.token_hex(8),
+                       "previous_view_id": None})
         return {"view": stored}
 
     # --- response_url ------------------------------------------------------------------------------------------------
