@@ -96,3 +96,17 @@ def test_the_webhook_needs_no_csrf_token_or_session(intake_app):
     # A browser-style form post without a token is refused elsewhere; the signed webhook only checks its signature.
     answer = post(intake_app.test_client(), json.dumps(RECORD).encode())
     assert answer.status_code == 200
+
+
+def test_refused_records_are_listed_on_the_operations_page_escaped(intake_app, example_db):
+    from tests.ops.test_operations_page import sign_in
+
+    client = intake_app.test_client()
+    bad = {**RECORD, "Ticket ID": "ZD-3009", "Subject": "<script>alert(1)</script>", "Count": "many"}
+    post(client, json.dumps(bad).encode())
+    sign_in(client, example_db, "ana")
+    page = client.get("/operations").get_data(as_text=True)
+    assert 'data-testid="intake-rejections"' in page
+    assert "volume must be a whole number of at least 1, got &#39;many&#39;" in page
+    assert "<strong>zendesk</strong>: 1" in page
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
