@@ -23,37 +23,29 @@ however long the file is.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import json
-from collections.abc import Callable, Iterable, Iterator
+import re
+import secrets
+import time
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from govern import audit
-from govern.errors import InvalidInput, NotFound
+from govern.errors import InvalidInput, NotFound, Unauthenticated
 from govern.model import (
-    INTAKE_PAYLOAD_LIMIT,
-    Insight,
-    IntakeRejection,
-    Journey,
-    Persona,
-    Step,
-    insight_persona,
-    insight_step,
-    utcnow,
+    INTAKE_PAYLOAD_LIMIT, Insight, IntakeRejection, Journey, Persona, Step, insight_persona, insight_step, utcnow,
 )
 from govern.policy import Actor
 from govern.services.common import get_setting, next_numbers
 from govern.services.evidence import evidence_kinds, evidence_taxonomy
-from govern.services.intake_mapping import (
-    Mapped,
-    Reference,
-    Rejected,
-    SourceMapping,
-    scrub,
-)
+from govern.services.intake_mapping import Mapped, Reference, Rejected, SourceMapping, scrub
+from govern.services.intake_readers import check_size, format_of
 from govern.services.summary import refresh_evidence_summary
 
 SOURCES_SETTING = "sources"
@@ -360,3 +352,93 @@ class _Writer:
         touched = sorted(self.touched)
         for start in range(0, len(touched), CHUNK):
             refresh_evidence_summary(self.session, insight_ids=touched[start:start + CHUNK])
+
+
+# --- the signed webhook ------------------------------------------------------------------------------------------------
+
+SIGNATURE_HEADER = "X-Govern-Signature"
+TIMESTAMP_HEADER = "X-Govern-Timestamp"
+SIGNATURE_TOLERANCE = 300  # seconds either side of now
+
+
+def sign(secret: str, timestamp: int | str, body: bytes) -> str:
+    """`sha256=<hex>`: the HMAC-SHA256 of `<timestamp>.<raw body>` keyed by the source's secret."""
+    return "sha256=" + hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+def verify_signature(secret: str, timestamp: str | None, signature: str | None, body: bytes, *,
+                     now: float | None = None) -> None:
+    """Raise Unauthenticated unless `signature` signs `timestamp` and `body` with `secret` (compared in constant time)
+    and the timestamp is within SIGNATURE_TOLERANCE seconds of now (a replay later than that is refused)."""
+    if not timestamp or not signature:
+        raise Unauthenticated(f"the request must carry {TIMESTAMP_HEADER} and {SIGNATURE_HEADER} headers")
+    if not re.fullmatch(r"\d{1,12}", timestamp.strip()):
+        raise Unauthenticated(f"{TIMESTAMP_HEADER} must be unix seconds")
+    expected = sign(secret, timestamp.strip(), body)
+    if not hmac.compare_digest(signature.strip().encode(), expected.encode()):
+        raise Unauthenticated("bad signature: expected sha256=<hex HMAC-SHA256 of '<timestamp>.<raw body>' keyed by "
+                              "the source's secret>")
+    skew = abs((time.time() if now is None else now) - int(timestamp))
+    if skew > SIGNATURE_TOLERANCE:
+        raise Unauthenticated(f"stale timestamp: {int(skew)} s from now (at most {SIGNATURE_TOLERANCE} s); "
+                              "a replayed request is refused")
+
+
+def feed_records(session: Session, source_key: str, body: bytes) -> ImportResult:
+    """A verified webhook body (one JSON record or a list) upserted as the source's evidence: valid records are
+    written, refused ones kept in intake_rejection with the reason (idempotent by external id: a retry is safe)."""
+    actor = Actor.system_actor(f"intake:{source_key}")
+    try:
+        doc = json.loads(body.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        record_rejections(session, source_key, [RowRejection(None, f"not JSON: {exc}", body.decode(
+            "utf-8", errors="replace"))])
+        session.commit()
+        raise InvalidInput(f"the body is not JSON ({exc}); the request was kept on the operations page",
+                           {"body": "not JSON"}) from None
+    records = doc if isinstance(doc, list) else [doc]
+    return import_records(session, actor, source_key, list(enumerate(records, start=1)), skip_invalid=True,
+                          store_rejections=True)
+
+
+# --- uploads kept between a preview and its confirmation ---------------------------------------------------------------
+
+UPLOAD_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}\.(csv|tsv|txt|xlsx|xlsm|json|ndjson|jsonl)$")
+UPLOADS_KEPT = dt.timedelta(hours=6)
+
+
+def uploads_folder(instance_path: Path) -> Path:
+    return Path(instance_path) / "imports"
+
+
+def stash_upload(instance_path: Path, stream, filename: str, max_bytes: int) -> str:
+    """Keep an uploaded export in the instance folder under a random id (its extension kept); refuse one larger than
+    `max_bytes` without keeping it. Old uploads (UPLOADS_KEPT) are removed on the way."""
+    format_of(filename)
+    folder = uploads_folder(instance_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    cutoff = time.time() - UPLOADS_KEPT.total_seconds()
+    for old in folder.iterdir():
+        if old.is_file() and old.stat().st_mtime < cutoff:
+            old.unlink(missing_ok=True)
+    upload_id = secrets.token_urlsafe(24) + Path(filename).suffix.lower()
+    path = folder / upload_id
+    size = 0
+    with path.open("wb") as out:
+        while chunk := stream.read(1024 * 1024):
+            size += len(chunk)
+            if size > max_bytes:
+                out.close()
+                path.unlink(missing_ok=True)
+                check_size(size, max_bytes)
+            out.write(chunk)
+    return upload_id
+
+
+def stashed_upload(instance_path: Path, upload_id: str) -> Path:
+    """The file of an upload kept by stash_upload (NotFound when the id is malformed, unknown or expired)."""
+    path = uploads_folder(instance_path) / upload_id
+    if not UPLOAD_ID.match(upload_id or "") or not path.is_file():
+        raise NotFound("that upload is no longer here (uploads are kept 6 hours): upload the file again",
+                       {"upload": upload_id})
+    return path

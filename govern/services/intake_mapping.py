@@ -1,6 +1,6 @@
 """Mapping one raw record of an evidence source (a CSV/XLSX row, a JSON object) to the fields of an insight.
 
-Pure: no database, no I/O. `SourceMapping.from_source(source, reference)` is built once per import from the source's
+Pure: no database, no I/O. `SourceMapping(source, reference)` is built once per import from the source's
 govern.yaml entry (validated by govern.orgfile.schema) and what the database holds (steps by `journey/step`, persona
 keys and names, the evidence kinds and the tag taxonomy); `mapping.map(record)` answers a `Mapped` insight or raises
 `Rejected` with the reason. Personal data (e-mail addresses, phone numbers, card-like numbers) is scrubbed from the

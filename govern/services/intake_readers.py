@@ -80,11 +80,18 @@ def format_of(name: str, declared: str | None = None) -> str:
     return EXTENSIONS[suffix]
 
 
+def _size(n: int) -> str:
+    return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{n / 1024:.1f} KB" if n >= 1024 else f"{n} bytes"
+
+
+def import_too_large(size: int, max_bytes: int) -> str:
+    return (f"the file is {_size(size)}; evidence imports are limited to {_size(max_bytes)} "
+            "(GOVERN_MAX_IMPORT_BYTES): split it")
+
+
 def check_size(size: int, max_bytes: int) -> None:
     if size > max_bytes:
-        raise InvalidInput(f"the file is {size / 1024 / 1024:.1f} MB; evidence imports are limited to "
-                           f"{max_bytes / 1024 / 1024:.0f} MB (GOVERN_MAX_IMPORT_BYTES): split it",
-                           {"file": "too large"})
+        raise InvalidInput(import_too_large(size, max_bytes), {"file": "too large"})
 
 
 def read_file(path: str | os.PathLike, *, name: str | None = None, format: str | None = None,

@@ -29,3 +29,23 @@ def imported(session, source: str = "zendesk") -> dict[str, Insight]:
 
 def audit_count(session) -> int:
     return session.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
+
+
+SECRET = "whsec-test-zendesk"
+
+
+@pytest.fixture
+def intake_app(example_db, tmp_path):
+    """The example organisation's app, with the zendesk source's webhook secret in its environment."""
+    from govern.app import create_app
+    from tests.conftest import make_config
+
+    return create_app(make_config(example_db, tmp_path, intake_secrets={"GOVERN_ZENDESK_SECRET": SECRET}),
+                      db=example_db)
+
+
+@pytest.fixture
+def api(intake_app, example_db):
+    from tests.api.conftest import ApiClient
+
+    return ApiClient(intake_app, example_db)
