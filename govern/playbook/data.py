@@ -736,6 +736,7 @@ def jira_enabled(settings: dict[str, Any]) -> bool:
 def _slack(session: Session) -> dict[str, Any]:
     settings = dict(get_setting(session, "slack", {}) or {})
     return {"command": settings.get("command") or "/journey", "council_channel": settings.get("council_channel"),
+            "evidence_author": settings.get("evidence_author") is True,
             "usages": {name: (usage, vocabulary_of(session).fill(does))
                        for name, (usage, does) in SLACK_USAGES.items()}}
 

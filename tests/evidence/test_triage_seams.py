@@ -27,3 +27,13 @@ def test_imported_rows_matching_no_step_wait_for_the_sources_journeys(example_db
         assert triage_count(s, actor(s, "sam")) == 0  # changing-my-plan: not one of the source's journeys
         assert triage_count(s, actor(s, "marco")) == 1  # the council sees every triage item
         assert triage_count(s, actor(s, "priya")) == 0  # a supporter sees only what they recorded
+
+
+def test_the_playbook_explains_the_triage_flow(example_db, tmp_path):
+    result = cli_invoker(example_db, tmp_path)("playbook", "build", "--out", str(tmp_path / "pb"), "--format", "md")
+    assert result.exit_code == 0, result.output
+    tools = (tmp_path / "pb" / "tools.md").read_text(encoding="utf-8")
+    assert "Evidence triage" in tools and "Link to" in tools and "only evidence of" in tools
+    assert "Save as evidence" in tools and "author is not stored" in tools
+    coordinator = next((tmp_path / "pb").rglob("*lotte*.md")).read_text(encoding="utf-8")
+    assert "triage list" in coordinator
