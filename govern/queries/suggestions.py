@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import warnings
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
@@ -202,6 +203,7 @@ def themes(items: Sequence[tuple[str, str]], steps: Sequence[StepDoc] = (), *, n
     """Group evidence (key, text) into themes with k-means over word TF-IDF; largest theme first. Each theme names
     its top words (the heaviest terms of its centre) and the step its texts most resemble, if any."""
     from sklearn.cluster import KMeans
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     if not items:
@@ -216,7 +218,9 @@ def themes(items: Sequence[tuple[str, str]], steps: Sequence[StepDoc] = (), *, n
                       examples=tuple(t for _, t in items[:3]))]
     k = min(k, matrix.shape[0], max(1, matrix.nnz and matrix.shape[1]))
     if k > 1:
-        model = KMeans(n_clusters=k, n_init=10, random_state=0).fit(matrix)
+        with warnings.catch_warnings():  # fewer distinct texts than k: the empty themes are dropped below
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model = KMeans(n_clusters=k, n_init=10, random_state=0).fit(matrix)
         labels, centres = model.labels_, model.cluster_centers_
     else:
         labels, centres = np.zeros(matrix.shape[0], dtype=int), np.asarray(matrix.mean(axis=0))
