@@ -170,15 +170,16 @@ def likely_duplicates(session: Session, text: str, *, source: str | None = None,
 
 
 def suggestions_for(session: Session, insight: Insight, *, limit: int = 5) -> dict[str, Any]:
-    """Suggested steps (not already linked), near-duplicates and, when it has none, a sentiment for one insight; each
-    labelled a suggestion."""
+    """Suggested steps (not already linked), near-duplicates and, unless a person set one, a sentiment for one
+    insight; each labelled a suggestion."""
     linked = {f"{s.journey.key}/{s.key}" for s in insight.steps}
     steps = [s for s in suggestions.step_documents(session) if s.ref not in linked]
     return {
         "label": suggestions.SUGGESTION,
         "steps": suggestions.suggest_steps(insight.text, steps, limit=limit),
         "duplicates": likely_duplicates(session, insight.text, source=insight.source, exclude_id=insight.id),
-        "sentiment": None if insight.sentiment is not None else suggestions.suggest_sentiment(insight.text),
+        "sentiment": (suggestions.suggest_sentiment(insight.text)
+                      if insight.sentiment is None or insight.sentiment_suggested else None),
     }
 
 

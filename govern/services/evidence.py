@@ -16,6 +16,7 @@ from govern.model import (
     INSIGHT_KINDS, SENTIMENT_RANGE, AuditEvent, Insight, Opportunity, Persona, opportunity_insight, utcnow,
 )
 from govern.policy import Actor
+from govern.queries.suggestions import suggest_sentiment
 from govern.queries.triage import source_journeys
 from govern.services.common import (
     INS_REF, get_insight, get_setting, get_step, get_steps, next_number, require_text,
@@ -131,6 +132,8 @@ def record_evidence(session: Session, actor: Actor, *, text: str, source: str, k
     insight = Insight(number=next_number(session, Insight.number), text=text.strip(), source=source.strip()[:200],
                       kind=kind, observed_on=_parse_date(observed_on, "observed_on"),
                       created_by_id=actor.person_id)
+    # No sentiment given: VADER's suggestion, marked as one until a person sets it (edit_evidence).
+    insight.sentiment, insight.sentiment_suggested = suggest_sentiment(insight.text), True
     insight.steps = get_steps(session, steps or [])
     session.add(insight)
     session.flush()
@@ -500,8 +503,6 @@ def suggest_missing_sentiment(session: Session, actor: Actor, insight_ref: str |
                               commit: bool = True) -> Insight:
     """Give an insight without a sentiment the suggested one (VADER, labelled `sentiment_suggested` until a person
     sets it). An insight that has a sentiment keeps it."""
-    from govern.queries.suggestions import suggest_sentiment
-
     insight = get_insight(session, insight_ref)
     _require_live(insight)
     actor.require("evidence.record")

@@ -18,7 +18,9 @@ def _record(api, who="lotte", **overrides):
 
 
 def test_patch_edits_an_insight_and_setting_the_sentiment_clears_the_suggestion(api):
-    key = _record(api, steps=["switching-providers/port-number"])["key"]
+    recorded = _record(api, steps=["switching-providers/port-number"])
+    assert recorded["sentiment_suggested"] is True and recorded["sentiment"] < 0  # VADER's suggestion
+    key = recorded["key"]
     edited = api.patch(f"/insights/{key}", as_="lotte", json={
         "volume": 420, "sentiment": -1.5, "tags": ["porting", "delay"], "personas": ["switcher"],
         "url": "https://help.example/tickets/5512"})

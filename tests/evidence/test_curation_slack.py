@@ -10,9 +10,6 @@ from govern.integrations.slack.evidence import (
     KIND_ACTION, KIND_BLOCK, SAVE_AS_EVIDENCE, STEPS_ACTION, STEPS_BLOCK, TEXT_ACTION, TEXT_BLOCK, message_text,
 )
 from govern.model import Insight
-from tests.slack.conftest import (  # noqa: F401 - fixtures
-    running_standin, shared_slack_app, slack, slack_app, slack_client, slack_standin, workspace,
-)
 from tests.slack.support import said
 
 LOTTE, SAM, STRANGER = "U0LOTTE01", "U0SAM0001", "U0STRANGER"

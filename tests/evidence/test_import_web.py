@@ -9,7 +9,6 @@ import re
 import pytest
 
 from tests.evidence.conftest import EXPORT, imported
-from tests.web.conftest import browser, live_server, page_as, web  # noqa: F401 - fixtures
 
 
 def _upload(client, data: bytes, name: str = "export.csv", source: str = "zendesk"):

@@ -13,7 +13,6 @@ from govern.model import Insight
 from govern.services.evidence import record_evidence
 
 from tests.conftest import actor
-from tests.web.conftest import browser, live_server, page_as, web  # noqa: F401 - fixtures
 
 WAITING = "My number transfer is still pending after a week, the donor operator says nothing"
 
