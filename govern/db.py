@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -220,3 +221,60 @@ def lock_for_update(session: Session, lock_id: int) -> None:
     """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_id})
+
+
+# --- the database unavailable (issue 30): told apart from a bug, waited out with backoff -----------------------------
+
+# PostgreSQL SQLSTATE classes and codes that mean "cannot reach or use the database now; retry": 08 connection
+# exception, 53 insufficient resources (53300 too many connections), 57P01-57P03 shutdown / cannot connect now.
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57P01", "57P02", "57P03")
+# SQLite's words for a file it cannot open or read now (not "no such table": that is a bug, not an outage).
+_UNAVAILABLE_SQLITE = ("unable to open database file", "disk i/o error", "database is locked", "readonly database",
+                       "authorization denied")
+RETRY_AFTER_SECONDS = 5
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True when `exc` says the database cannot be reached or used just now (a retry later may work): a lost or refused
+    connection, a server shutting down, too many connections, an exhausted pool, a SQLite file it cannot open. False
+    for a programming mistake (a missing table, bad SQL) or a refused value, which retrying will not mend."""
+    if isinstance(exc, (sa.exc.DisconnectionError, sa.exc.TimeoutError)):
+        return True
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    if exc.connection_invalidated or isinstance(exc, sa.exc.InterfaceError):
+        return True
+    if not isinstance(exc, sa.exc.OperationalError):
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if sqlstate is not None:
+        return str(sqlstate).startswith(_UNAVAILABLE_SQLSTATES)
+    text = str(exc.orig).lower()
+    if "sqlite" in type(exc.orig).__module__:
+        return any(words in text for words in _UNAVAILABLE_SQLITE)
+    return True  # a driver error before any SQLSTATE: the connection itself failed (refused, reset, timed out)
+
+
+class OutageWatch:
+    """For a background loop (scheduler, outbox worker): one warning when the database goes away, one line when it is
+    back, and how long to wait before the next try — doubling from `first` up to `cap` seconds."""
+
+    def __init__(self, who: str, logger, *, first: float = 1.0, cap: float = 30.0):
+        self.who, self.log, self.first, self.cap = who, logger, first, cap
+        self.failures = 0
+        self.since: float | None = None
+
+    def failed(self, exc: BaseException) -> float:
+        """Note a failed try; the seconds to wait before the next."""
+        if self.failures == 0:
+            self.since = time.monotonic()
+            self.log.warning("%s: the database is unavailable (%s); retrying with backoff up to %ss, without a "
+                             "restart", self.who, type(getattr(exc, "orig", None) or exc).__name__, self.cap)
+        self.failures += 1
+        return min(self.cap, self.first * 2 ** (self.failures - 1))
+
+    def succeeded(self) -> None:
+        if self.failures:
+            self.log.info("%s: the database is back after %.0f s (%d failed tries); resumed", self.who,
+                             time.monotonic() - (self.since or time.monotonic()), self.failures)
+            self.failures, self.since = 0, None

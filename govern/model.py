@@ -739,6 +739,9 @@ class OutboxMessage(Base):
     claimed_until: Mapped[Optional[dt.datetime]]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[Optional[dt.datetime]]
+    # An attempt may have landed without our knowing (its answer was lost, or its worker's lease ran out) at or
+    # before this time: the next attempt looks for it at the remote (Jira's labels, Slack's history) before writing.
+    unsure_since: Mapped[Optional[dt.datetime]]
 
 
 class OutboxTopicState(Base):

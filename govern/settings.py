@@ -51,6 +51,9 @@ class Config:
     def intake_secret(self, variable: str | None) -> str | None:
         """The webhook secret held by the environment variable `variable` (None: unset, the feed is disabled)."""
         return self.intake_secrets.get(variable) if variable else None
+    # After a create whose answer was lost (a timeout, a connection dropped after sending), how long to wait before
+    # the search that decides whether it landed: longer than Jira's search index lag (seconds).
+    jira_settle_seconds: float = 60.0
 
     @property
     def cookies_secure(self) -> bool:
@@ -98,6 +101,7 @@ class Config:
             max_import_bytes=_whole_number(env, "GOVERN_MAX_IMPORT_BYTES", 50 * 1024 * 1024),
             intake_secrets={name: value for name, value in env.items()
                             if INTAKE_SECRET_NAME.match(name) and name not in RESERVED_SECRETS and value},
+            jira_settle_seconds=_seconds(env, "GOVERN_JIRA_SETTLE_SECONDS", 60.0),
         )
 
 

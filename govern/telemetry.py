@@ -53,6 +53,10 @@ class Metrics:
         self.deliveries = Counter("govern_outbox_deliveries",
                                   "Outbox messages handled by delivery workers, by topic and result "
                                   "(delivered, pending = will retry, dead = refused for good).", ["topic", "result"])
+        self.database_unavailable = Counter(
+            "govern_database_unavailable",
+            "Times the database could not be reached or used: HTTP requests answered 503, and scheduler or outbox "
+            "worker rounds skipped (they wait with backoff and resume).", ["where"])
         self.scheduler_ticks = Counter("govern_scheduler_ticks", "Scheduler rounds run (by every process).")
         self.scheduler_leader = Gauge("govern_scheduler_leader",
                                       "1 while a scheduler in this server holds the leader lock.",
@@ -126,6 +130,11 @@ def count_deliveries(topic: str | None, counts: dict[str, int]) -> None:
     for result, n in counts.items():
         if n:
             metrics().deliveries.labels(topic or "?", result).inc(n)
+
+
+def database_unavailable(where: str) -> None:
+    """The database was unavailable to `where` (http, scheduler, worker)."""
+    metrics().database_unavailable.labels(where).inc()
 
 
 def scheduler_tick(is_leader: bool) -> None:

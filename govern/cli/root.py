@@ -3,7 +3,6 @@ every capability's command groups."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from govern.cli.schema import schema
 from govern.cli.support import (
     DEMO_PASSWORD, CommandFailed, GovernGroup, as_option, get_runtime, resolve_actor,
 )
+from govern.errors import InvalidInput
 from govern.policy import Actor
 from govern.integrations.cli import jira, outbox, worker
 from govern.playbook.cli import playbook
@@ -29,6 +29,7 @@ from govern.db import alembic_config
 from govern.model import AuditEvent, Person
 from govern.services.people import set_password
 from govern.services.portability import dump, export_data, import_data
+from govern.yamltext import load_json
 from govern.serving import ServeOptions, serve_development, serve_production
 
 
@@ -180,9 +181,9 @@ def import_cmd(file: Path):
     runtime = get_runtime()
     runtime.db.upgrade()
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise CommandFailed(f"{file} is not JSON: {exc.msg} at line {exc.lineno}", 2) from None
+        data = load_json(file.read_bytes(), str(file))  # not UTF-8, not JSON, or nested too deeply: named, exit 2
+    except InvalidInput as exc:
+        raise CommandFailed(exc.message, 2) from None
     with runtime.db.session_scope() as session:
         counts = import_data(session, Actor.system_actor("cli"), data)
     click.echo(f"imported {sum(counts.values())} rows into {len([c for c in counts.values() if c])} tables")

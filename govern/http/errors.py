@@ -10,12 +10,15 @@ import logging
 from typing import Any, Mapping
 
 import sqlalchemy as sa
-from flask import Flask, g, jsonify, request
+from flask import Flask, g, jsonify, request, url_for
+from markupsafe import escape
 from marshmallow import Schema, fields
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, default_exceptions
 from werkzeug.routing import IntegerConverter
 
+from govern import telemetry
+from govern.db import RETRY_AFTER_SECONDS, database_unavailable
 from govern.errors import GovernError, InvalidInput
 
 log = logging.getLogger(__name__)
@@ -46,6 +49,17 @@ ERROR_WORDS = {400: "malformed request (for example, a body that is not JSON)",
                415: "unsupported media type",
                422: "invalid input; details maps each field path to what is wrong",
                428: "precondition required"}
+
+# The page a browser gets while the database is unavailable: no database read (no header, no words), so it renders.
+UNAVAILABLE_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Database unavailable · Journey ops</title>
+<link rel="stylesheet" href="{css}"></head>
+<body><main id="main"><section class="card error-page" data-status="503">
+<h1>The database is unavailable <span class="muted">(503)</span></h1>
+<p class="lead" data-testid="error-message">govern cannot reach its database just now. Please try again in a few
+seconds. If you were saving something, reload the page and check whether it was saved before you repeat it.</p>
+<p><a href="">Try again</a></p></section></main></body></html>
+"""
 
 HTTP_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
               405: "method_not_allowed", 409: "conflict", 412: "precondition_failed", 413: "too_large",
@@ -200,6 +214,32 @@ def install_error_handlers(app: Flask) -> None:
         log.exception("unexpected error on %s %s", request.method, request.path)
         _rollback()
         return error_response("internal_error", "something went wrong on our side; it has been logged", 500)
+
+    def _database_error(exc: Exception):
+        """The database cannot be reached or used just now: 503 with Retry-After, a page or the JSON error shape
+        (`database_unavailable`) saying so — counted in /metrics. Any other database error is a bug: 500."""
+        if not database_unavailable(exc):
+            return _unexpected(exc)
+        try:
+            _rollback()
+        except sa.exc.SQLAlchemyError:  # the connection is gone; the pool discards it
+            pass
+        telemetry.database_unavailable("http")
+        log.warning("database unavailable on %s %s: %s", request.method, request.path,
+                    type(getattr(exc, "orig", None) or exc).__name__)
+        if wants_json():
+            response = error_response("database_unavailable", "the database is unavailable just now: retry in "
+                                      f"{RETRY_AFTER_SECONDS} seconds", 503,
+                                      {"retry_after": RETRY_AFTER_SECONDS})
+        else:
+            response = app.make_response(
+                (UNAVAILABLE_PAGE.format(css=escape(url_for("static", filename="app.css"))), 503,
+                 {"Content-Type": "text/html; charset=utf-8"}))
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+
+    for unavailable in (sa.exc.DBAPIError, sa.exc.DisconnectionError, sa.exc.TimeoutError):
+        app.register_error_handler(unavailable, _database_error)
 
     @app.before_request
     def _refuse_unstorable_text():

@@ -12,12 +12,16 @@ A `Deliverer` owns one outbox topic. The worker claims due messages of that topi
 
 A deliverer must answer one Outcome per message it was given (the worker treats a missing one as ``retry``), must not
 raise for per-message problems, and must be safe to call again for a message whose earlier attempt may have landed
-(a crash can happen between the remote write and the worker recording it): deliveries are idempotent.
+(a crash can happen between the remote write and the worker recording it): deliveries are idempotent. A message whose
+`unsure_since` is set had an attempt that may have landed (its answer was lost, or its worker died mid-delivery): the
+deliverer looks for it at the remote before writing again. A deliverer with `records_each = True` (chat: a post cannot
+be recognised by a label in a search) is handed one message at a time and each outcome is recorded as it comes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+import datetime as dt
 from typing import Literal, Protocol, Sequence, runtime_checkable
 import email.utils
 import time
@@ -37,6 +41,14 @@ class Outcome:
     error: str | None = None
     external_ref: str | None = None
     retry_after: float | None = None  # seconds; set from Retry-After on 429/503
+    # A retry whose write may have landed without our knowing (a timeout, a connection dropped after sending): when.
+    # The next attempt looks at the remote before writing again. `settled`: the deliverer looked and found that
+    # nothing is in doubt any more. Neither: whatever the message had stays (see worker.record_outcomes).
+    unsure_since: dt.datetime | None = None
+    settled: bool = False
+    # A retry that is no failure of the remote (the message waits for a settle time of its own): due again after
+    # `retry_after` seconds without pausing the topic or counting against it.
+    waiting: bool = False
 
     def __post_init__(self):
         if self.status not in OUTCOME_STATUSES:
@@ -47,8 +59,14 @@ class Outcome:
         return cls(message_id, "delivered", external_ref=external_ref)
 
     @classmethod
-    def retry(cls, message_id: int, error: str, retry_after: float | None = None) -> "Outcome":
-        return cls(message_id, "retry", error=error, retry_after=retry_after)
+    def retry(cls, message_id: int, error: str, retry_after: float | None = None, *,
+              unsure_since: dt.datetime | None = None, settled: bool = False) -> "Outcome":
+        return cls(message_id, "retry", error=error, retry_after=retry_after, unsure_since=unsure_since,
+                   settled=settled)
+
+    @classmethod
+    def wait(cls, message_id: int, why: str, seconds: float) -> "Outcome":
+        return cls(message_id, "retry", error=why, retry_after=max(0.0, seconds), waiting=True)
 
     @classmethod
     def failed(cls, message_id: int, error: str) -> "Outcome":

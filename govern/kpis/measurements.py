@@ -19,6 +19,7 @@ from govern.policy import Actor
 from govern.services.common import get_kpi, get_opportunity
 from govern.kpis.scales import KpiScale, ScaleError
 from govern.kpis.verdicts import evaluate, overall_verdict, trend
+from govern.yamltext import decode_text, read_text_file
 
 # --- the database side: measurements, trends, baselines and outcomes ---------------------------------------------------
 # Services follow the house rule: fn(session, actor, ...), permission check, validation, audit, one commit.
@@ -26,6 +27,7 @@ from govern.kpis.verdicts import evaluate, overall_verdict, trend
 CSV_COLUMNS = ("kpi", "value", "measured_at", "source")
 MAX_MEASUREMENT = 1e15  # keeps every stored value, trend and normalisation a finite JSON number
 MAX_CSV_ROWS = 100_000
+MAX_CSV_BYTES = 16_000_000  # 100,000 rows of a long KPI key, a value, a time and a source
 
 
 def kpi_journey_ids(session: Session, kpi: Kpi) -> list[int]:
@@ -232,18 +234,16 @@ def import_measurements_csv(session: Session, actor: Actor, path_or_file: str | 
 
 
 def _read_text(source: str | Path | IO[str] | IO[bytes]) -> str:
+    """The CSV's text: at most MAX_CSV_BYTES (a larger file is refused unread), UTF-8 (Excel's byte-order mark
+    dropped), no NUL bytes; each refusal names the line."""
     if isinstance(source, (str, Path)):
-        try:
-            data: Any = Path(source).read_bytes()
-        except OSError as exc:
-            raise InvalidInput(f"cannot read {source}: {exc.strerror}", {"file": str(exc.strerror)}) from None
-    else:
-        data = source.read()
+        return read_text_file(source, max_bytes=MAX_CSV_BYTES)
+    data: Any = source.read(MAX_CSV_BYTES + 1)
     if isinstance(data, bytes):
-        try:
-            return data.decode("utf-8-sig")  # Excel writes a byte-order mark
-        except UnicodeDecodeError as exc:
-            raise InvalidInput("the file is not UTF-8 text", {"file": f"not UTF-8 at byte {exc.start}"}) from None
+        return decode_text(data, "the file", max_bytes=MAX_CSV_BYTES)
+    if len(data) > MAX_CSV_BYTES:
+        raise InvalidInput(f"the file is larger than {MAX_CSV_BYTES:,} bytes",
+                           {"(file)": f"larger than {MAX_CSV_BYTES:,} bytes"})
     return data.lstrip("\ufeff")
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from govern.orgfile.schema import load_document
 from govern.errors import InvalidInput
-from govern.yamltext import load_yaml
+from govern.yamltext import load_yaml, read_text_file
 from govern.kpis import validate_kpi_definitions
 from govern.model import COUNCIL_ROLES
 from govern.policy import ACTIONS, ROLES, Actor, custom_roles_from, validate_roles
@@ -202,20 +202,14 @@ def apply_text(session: Session, actor: Actor, text: str, *, source: str = "gove
 
 def apply_file(session: Session, actor: Actor, path: str | Path, *, dry_run: bool = False) -> Plan:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {path}: {exc.strerror}", {"file": str(path)}) from None
+    text = read_text_file(path)  # refused unread past MAX_YAML_BYTES; NUL bytes or invalid UTF-8 named
     return apply_text(session, actor, text, source=str(path), dry_run=dry_run, base_dir=path.resolve().parent)
 
 
 def read_config_file(path: str | Path) -> dict:
     """Validate a govern.yaml file without touching the database (`govern schema FILE`)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {path}: {exc.strerror}", {"file": str(path)}) from None
+    text = read_text_file(path)
     return load_config_text(text, str(path), base_dir=path.resolve().parent)
 
 

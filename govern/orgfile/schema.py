@@ -14,7 +14,7 @@ from typing import Any, Callable
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from govern.errors import InvalidInput
-from govern.yamltext import load_yaml
+from govern.yamltext import excerpt, load_yaml
 from govern.model import COUNCIL_ROLES, DIRECTIONS, INSIGHT_KINDS, KPI_KINDS, KPI_SCALES
 
 KEY = validate.Regexp(r"^[a-z0-9][a-z0-9_-]{0,63}$", error="must be lower-case letters, digits, '-' or '_'")
@@ -389,14 +389,26 @@ def load_document(text: str, *, source: str = "govern.yaml",
     except ValidationError as exc:
         # Report reference mistakes alongside shape mistakes, so one run shows everything to fix.
         errors = {**_lenient_references(raw), **flatten_errors(exc.messages)}
-        raise InvalidInput(f"{source} has {len(errors)} error(s)",
-                           dict(sorted(errors.items(), key=_path_order))) from None
+        raise InvalidInput(f"{source} has {len(errors)} error(s)", _short(errors)) from None
     errors = check_references(doc)
     for validator in section_validators or []:
         errors.update(validator(doc))
     if errors:
-        raise InvalidInput(f"{source} has {len(errors)} error(s)", dict(sorted(errors.items(), key=_path_order)))
+        raise InvalidInput(f"{source} has {len(errors)} error(s)", _short(errors))
     return doc
+
+
+MAX_REPORTED_ERRORS = 200
+
+
+def _short(errors: dict[str, str]) -> dict[str, str]:
+    """Errors in file order, each path and message cut to a short excerpt (a message may quote what was written, and
+    what was written may be large), at most MAX_REPORTED_ERRORS of them."""
+    ordered = sorted(errors.items(), key=_path_order)
+    out = {excerpt(path, 120): excerpt(message, 300) for path, message in ordered[:MAX_REPORTED_ERRORS]}
+    if len(ordered) > MAX_REPORTED_ERRORS:
+        out["(more)"] = f"{len(ordered) - MAX_REPORTED_ERRORS} more error(s) not shown; fix these first"
+    return out
 
 
 def _lenient_references(raw: dict) -> dict[str, str]:

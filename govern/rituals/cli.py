@@ -13,9 +13,10 @@ import threading
 from pathlib import Path
 
 import click
-import yaml
 
 from govern.audit import jsonable
+from govern.errors import InvalidInput
+from govern.yamltext import load_yaml, read_text_file
 from govern.cli.support import CommandFailed, GovernGroup, as_option, get_runtime, resolve_actor
 from govern.rituals import agenda as agenda_mod
 from govern.rituals import services
@@ -145,10 +146,10 @@ def hold_command(ritual, at, present, absent, notes, decision_texts, approvals, 
     """Record an occurrence as held (the latest that has begun, or --at TIME) with its minutes and decisions."""
     data: dict = {}
     if minutes_file:
-        try:
-            data = yaml.safe_load(minutes_file.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise CommandFailed(f"{minutes_file}: not valid YAML or JSON ({exc})", 2) from None
+        try:  # bounded like every file from outside (size, depth, aliases, plain data; the line named)
+            data = load_yaml(read_text_file(minutes_file), str(minutes_file)) or {}
+        except InvalidInput as exc:
+            raise CommandFailed(exc.message, 2) from None
         if not isinstance(data, dict):
             raise CommandFailed(f"{minutes_file}: expected a mapping with attendance, notes, decisions", 2)
     attendance = data.get("attendance")

@@ -37,7 +37,7 @@ from filelock import FileLock, Timeout
 
 from govern.settings import default_instance_path
 from govern import telemetry
-from govern.db import Database
+from govern.db import Database, OutageWatch, database_unavailable
 from govern.model import utcnow
 from govern.policy import Actor
 from govern.rituals import services
@@ -288,6 +288,9 @@ class RitualScheduler:
         # after touching `announce_dir/firing-<pid>-<occurrence>` so that a test knows when.
         self.fire_delay = fire_delay
         self.announce_dir = announce_dir
+        # The database unavailable: one warning per outage, the next tick sooner (backoff up to the tick).
+        self._outage = OutageWatch(f"scheduler {self.name}", log, first=1.0, cap=tick_seconds)
+        self._retry_in: float | None = None
 
     # one round -----------------------------------------------------------------------------------------------------
 
@@ -327,9 +330,12 @@ class RitualScheduler:
                 report.next_due = services.next_due_at(session, now=now)
             if self._last_retention != now.date():
                 report.retained = self._apply_retention(now.date())
-        except sa.exc.OperationalError as exc:  # the database went away: try again next tick
-            log.warning("scheduler %s: database unavailable (%s)", self.name, exc.orig)
+        except (sa.exc.DBAPIError, sa.exc.DisconnectionError, sa.exc.TimeoutError) as exc:
+            if not database_unavailable(exc):
+                raise
+            self._database_unavailable(exc)  # the database went away: one warning, try again after a backoff
             return report
+        self._outage.succeeded()
         if report.fired or report.missed:
             log.info("scheduler %s fired %s, marked missed %s", self.name, report.fired, report.missed)
         self._plan_wake_up(report.next_due)
@@ -353,8 +359,19 @@ class RitualScheduler:
         try:
             with self.db.session_scope() as session:
                 operations.record_scheduler_round(session, self.name, leader=self.is_leader, now=utcnow())
-        except sa.exc.OperationalError as exc:
-            log.warning("scheduler %s: cannot record its round (%s)", self.name, exc.orig)
+        except (sa.exc.DBAPIError, sa.exc.DisconnectionError, sa.exc.TimeoutError) as exc:
+            if not database_unavailable(exc):
+                raise
+            self._database_unavailable(exc)
+            return
+        if not self.is_leader:
+            self._outage.succeeded()
+
+    def _database_unavailable(self, exc: Exception) -> None:
+        """Note an outage: the first failure is logged (once), every one counted; the next tick comes after a backoff
+        (doubling from 1 s up to the tick) instead of the full tick."""
+        self._retry_in = self._outage.failed(exc)
+        telemetry.database_unavailable("scheduler")
 
     def _before_commit(self, occurrence_id: int) -> None:
         if self.announce_dir is not None:
@@ -402,7 +419,8 @@ class RitualScheduler:
         except Exception:  # noqa: BLE001 - a bad round is logged; the next one comes regardless
             log.exception("scheduler %s: tick failed", self.name)
         finally:
-            self._schedule_tick(self.tick_seconds)
+            retry_in, self._retry_in = self._retry_in, None
+            self._schedule_tick(self.tick_seconds if retry_in is None else min(retry_in, self.tick_seconds))
 
     def stop(self) -> None:
         if self._scheduler is not None:

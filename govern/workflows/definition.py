@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 from govern.errors import InvalidInput
 from govern.queries.states import FINAL, STATE_KINDS, state_kind, state_title
-from govern.yamltext import load_yaml
+from govern.yamltext import load_yaml, read_text_file
 from govern.workflows import approvals, guards
 from govern.workflows.effects import Effect, parse_effect
 
@@ -139,7 +139,7 @@ def read_source(name_or_path: str | Path) -> tuple[Mapping[str, Any], str]:
     if text_path.endswith((".yaml", ".yml")) or path.exists() or "/" in text_path:
         if not path.is_file():
             raise InvalidInput(f"no lifecycle definition file at {text_path}", {"file": "not found"})
-        text, origin = path.read_text(encoding="utf-8"), str(path)
+        text, origin = read_text_file(path), str(path)
     else:
         names = shipped_names()
         if text_path not in names:
@@ -150,7 +150,7 @@ def read_source(name_or_path: str | Path) -> tuple[Mapping[str, Any], str]:
     try:
         data = load_yaml(text, origin)
     except InvalidInput as err:
-        (where, problem), = err.details.items()
+        (where, problem), = (err.details or {"(file)": err.message}).items()
         raise InvalidInput(err.message, {"file": f"{where}: {problem}"}) from None
     return data, origin
 

@@ -327,3 +327,14 @@ def test_a_delivery_is_handled_once_by_its_webhook_identifier(db, standin, jira_
     with db.session_scope() as session:
         receipt = session.get(JiraWebhookReceipt, "delivery-1")
         assert receipt is not None and receipt.issue_key == key
+
+
+@server_only
+def test_a_signed_but_100000_deep_body_is_a_400_not_a_recursion_error(webhook_app):
+    from govern.integrations.jira.webhook import signature_for
+
+    body = b"[" * 100_000 + b"]" * 100_000
+    response = webhook_app.test_client().post("/jira/webhook", data=body,
+                                              headers={"X-Hub-Signature": signature_for(body, SECRET),
+                                                       "Content-Type": "application/json"})
+    assert response.status_code == 400 and response.json["error"]["code"] == "invalid_input"

@@ -230,7 +230,9 @@ def test_a_retry_after_a_lost_answer_adopts_what_landed_instead_of_duplicating(d
     set_mapping(db)
     add_opportunity(db, 1)
     adapter.timeout = 0.3
-    worker = OutboxWorker(db, [JiraDeliverer(db, adapter)], name="w", policy=RetryPolicy(base_seconds=0, cap_seconds=0))
+    # No search lag in this stand-in: a lost answer is looked up at once (test_lost_answer.py waits out a lag).
+    worker = OutboxWorker(db, [JiraDeliverer(db, adapter, settle_seconds=0)], name="w",
+                          policy=RetryPolicy(base_seconds=0, cap_seconds=0))
     # attempt 1: the create lands but times out; attempts 2 and 3: the look-up fails; attempt 4 adopts
     standin.set_faults(script=["ok", "ok", "timeout", "500", "500"], timeout_seconds=0.6)
     for _ in range(3):

@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def _start_worker(db, standin, log) -> subprocess.Popen:
     env = dict(os.environ, GOVERN_DATABASE_URL=db.url, GOVERN_JIRA_URL=standin.base_url,
                GOVERN_JIRA_USER=standin.user, GOVERN_JIRA_TOKEN=standin.token, GOVERN_JIRA_TIMEOUT="0.5",
+               # no search lag here: a lost answer is looked up by label half a second after it was lost
+               GOVERN_JIRA_SETTLE_SECONDS="0.5",
                GOVERN_INSTANCE_PATH=str(log.parent), GOVERN_SECRET_KEY="test", PYTHONPATH=str(ROOT))
     env.pop("GOVERN_SLACK_BOT_TOKEN", None)
     return subprocess.Popen([sys.executable, "-m", "govern.integrations.worker", "--lease", "4", "--poll", "0.1",

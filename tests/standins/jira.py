@@ -10,11 +10,18 @@ Faithful to Atlassian's public REST documentation rather than to our convenience
   status categories `new` / `indeterminate` / `done` with Jira's ids (2 / 4 / 3).
 
 Test controls are Python methods on `JiraStandIn` (same process) and the same under `/_standin/...` (other processes):
-move an issue to a status, fault knobs (`Faults`), an outage mode (`start_outage`: every call refused until a time on
+move an issue to a status, fault knobs (`Faults`), a search-lag mode (`search_lag_seconds`, below), an outage mode (`start_outage`: every call refused until a time on
 the stand-in's clock, which a test may simulate), per-endpoint call counters, and a webhook sender that signs the body
 the way Jira does when a webhook has a secret: `X-Hub-Signature: sha256=<hex HMAC-SHA256 of the raw body>`. Jira Cloud
 (admin webhooks with a secret, since 2024) and Jira Data Center 10 both send this header, so one verification covers
 both deployment types; older Server versions without webhook secrets need a secret query parameter instead.
+
+Search lag (`search_lag_seconds`, on the stand-in's clock), after Atlassian's "Search after write with search and
+reconcile" notes: JQL search does not offer read-after-write consistency; after a write, a search may answer stale
+results "for some time", from a few seconds to minutes (most changes within seconds; bulk operations longer). So a
+created issue is found by `search` / `search/jql` only `search_lag_seconds` after it was created, while reading it by key
+(`GET issue/{key}`) sees it at once. On Cloud, `search/jql` takes `reconcileIssues` (up to 50 issue ids) to get those
+issues consistently, as Jira does; the lag applies in both deployment modes (Data Center's index is asynchronous too).
 """
 
 from __future__ import annotations
@@ -102,7 +109,8 @@ class Faults:
     - "503"/"429": refused with `Retry-After` (`retry_after_style` "seconds" or "date"), nothing applied.
     - "timeout": the write IS applied, then the answer is held back `timeout_seconds` (a client with a shorter timeout
       gives up; the work is done anyway, as with a real overloaded server).
-    - "drop": the write IS applied, then the connection is closed without an answer.
+    - "drop": the write IS applied, then the connection is closed without an answer ("lose the answer": the create
+      lands, the client sees a connection reset and cannot know).
     `slow_seconds` delays every answer. `only_writes` limits faults to POST/PUT/DELETE.
     """
 
@@ -457,6 +465,7 @@ class JiraStandIn:
         max_results_cap: int = 100,
         bulk_limit: int = 50,
         clock: Callable[[], dt.datetime] | None = None,
+        search_lag_seconds: float = 0.0,
     ):
         if deployment not in ("Server", "Cloud"):
             raise ValueError("deployment is 'Server' or 'Cloud'")
@@ -469,6 +478,7 @@ class JiraStandIn:
         self.max_results_cap = max_results_cap
         self.bulk_limit = bulk_limit
         self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))
+        self.search_lag_seconds = search_lag_seconds  # a created issue shows in JQL search this long after
         self.projects = {key: {"id": str(10000 + i), "key": key, "name": key.title()}
                          for i, key in enumerate(projects)}
         self.required_fields: dict[str, dict[str, str]] = {}  # issue type name -> {field id: error text}
@@ -1211,13 +1221,17 @@ def create_app(jira: JiraStandIn) -> Flask:
 
     # search
 
-    def _run_search(version, jql: str, fields: list[str] | None):
+    def _run_search(version, jql: str, fields: list[str] | None, reconcile: Iterable[str] = ()):
         try:
             query = JqlQuery(jql)
         except JqlError as exc:
             abort(_error(400, [str(exc)]))
+        reconcile = {str(i) for i in reconcile}
         with jira.lock:
-            matched = query.sort([i for i in jira.issues.values() if query.matches(i)])
+            horizon = jira.clock() - dt.timedelta(seconds=jira.search_lag_seconds)
+            indexed = [i for i in jira.issues.values()
+                       if not jira.search_lag_seconds or i.created <= horizon or i.id in reconcile]
+            matched = query.sort([i for i in indexed if query.matches(i)])
         return query, matched
 
     @app.route(f"{api}/search", methods=["GET", "POST"])
@@ -1256,7 +1270,12 @@ def create_app(jira: JiraStandIn) -> Flask:
                 start = int(decoded["offset"])
             except Exception:
                 return _error(400, ["The provided next page token is invalid or expired."])
-        query, matched = _run_search(version, jql, fields)
+        reconcile = params.get("reconcileIssues") or []
+        if isinstance(reconcile, str):
+            reconcile = [r for r in reconcile.split(",") if r.strip()]
+        if len(reconcile) > 50:
+            return _error(400, ["reconcileIssues accepts at most 50 issue ids."])
+        query, matched = _run_search(version, jql, fields, reconcile)
         if not query.bounded:
             return _error(400, ["Unbounded JQL queries are not allowed here. Please add a search restriction to "
                                 "your query."])

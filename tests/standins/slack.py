@@ -1,8 +1,9 @@
 """A stand-in for the Slack Web API and for Slack's side of slash commands and interactivity, for tests and benchmarks.
 
 It answers the Web API methods govern uses (`auth.test`, `chat.postMessage`, `chat.postEphemeral`, `chat.update`,
-`users.lookupByEmail`, `users.info`, `users.list` (cursor-paged), `views.open`, `views.update`,
-`chat.getPermalink`) with the JSON shapes of the public documentation: HTTP 200 with `ok: true`, or
+`users.lookupByEmail`, `users.info`, `users.list` (cursor-paged), `views.open`, `views.update`, `chat.getPermalink`,
+`conversations.history`, `conversations.list` (cursor-paged), `conversations.open`) with the JSON shapes of the public
+documentation: HTTP 200 with `ok: true`, or
 HTTP 200 with `ok: false` and an `error` code (`not_authed`, `invalid_auth`, `channel_not_found`, `users_not_found`,
 `message_not_found`, `no_text`, `invalid_blocks`, `invalid_trigger_id`, `expired_trigger_id` …), and HTTP 429 with a
 `Retry-After` header when rate limited. It is driven by the real `slack_sdk.WebClient(base_url=standin.base_url)`.
@@ -10,6 +11,14 @@ HTTP 200 with `ok: false` and an `error` code (`not_authed`, `invalid_auth`, `ch
 It also receives posts to `response_url`s that it hands out (as Slack does: at most 5 posts within 30 minutes), and
 issues `trigger_id`s (valid 3 seconds) so that `views.open` behaves as it does in Slack. `SlackSide` builds slash
 commands and interaction payloads and signs them the way Slack signs its requests.
+
+Message metadata, as documented ("Using message metadata"; chat.postMessage's `metadata` argument): a post may carry
+`{"event_type": str, "event_payload": object}` (else `invalid_metadata_format`); it is stored with the message and
+`conversations.history` answers it only when asked with `include_all_metadata=true`. `conversations.history` answers
+newest first, from `latest` back to `oldest` (exclusive unless `inclusive`), `limit` per page (default 100, at most
+999) with `has_more` and `response_metadata.next_cursor`; the bot must be a member of the channel (`not_in_channel`),
+and it needs a channel id (`channel_not_found` for a name). `on_post`, when set, is called with each stored post
+before its answer goes out (a test kills the posting worker there: the post landed, the answer never arrived).
 
 Every call is recorded (`standin.calls`, `standin.calls_to("chat.postMessage")`, `standin.response_posts`) so that
 tests assert on what was sent over the wire, not on our own functions.
@@ -110,6 +119,7 @@ class SlackStandin:
         self._triggers: dict[str, float] = {}
         self._faults: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
+        self.on_post = None  # callable(channel_id, message) run after a post is stored, before it is answered
         self._lock = threading.RLock()
         self._server = None
         self._thread: threading.Thread | None = None
@@ -125,6 +135,7 @@ class SlackStandin:
                 store.clear()
             for log in (self.ephemeral, self.calls, self.response_posts, self._faults):
                 log.clear()
+            self.on_post = None
 
     # --- the workspace ---------------------------------------------------------------------------------------------
 
@@ -404,8 +415,59 @@ class SlackStandin:
                    "app_id": self.app_id, "team": self.team_id, "ts": ts, **content}
         if args.get("thread_ts"):
             message["thread_ts"] = args["thread_ts"]
+        if args.get("metadata") not in (None, ""):
+            metadata = _json_arg(args["metadata"], "invalid_metadata_format")
+            if (not isinstance(metadata, dict) or not isinstance(metadata.get("event_type"), str)
+                    or not metadata["event_type"] or not isinstance(metadata.get("event_payload"), dict)):
+                raise SlackApiFault("invalid_metadata_format")
+            message["metadata"] = {"event_type": metadata["event_type"], "event_payload": metadata["event_payload"]}
         self.messages[channel_id].append(message)
+        if self.on_post is not None:
+            self.on_post(channel_id, dict(message))
         return {"channel": channel_id, "ts": ts, "message": dict(message)}
+
+    def _m_conversations_history(self, args):
+        channel_id = args.get("channel")
+        if channel_id not in self.channels:
+            raise SlackApiFault("channel_not_found")
+        channel = self.channels[channel_id]
+        if self.bot_user_id not in channel["members"]:
+            raise SlackApiFault("not_in_channel")
+        limit = min(int(args.get("limit") or 100), 999)
+        inclusive = _flag(args.get("inclusive"))
+        oldest = float(args.get("oldest") or 0)
+        latest = float(args["latest"]) if args.get("latest") else float("inf")
+        with_metadata = _flag(args.get("include_all_metadata"))
+        window = [m for m in reversed(self.messages.get(channel_id, []))
+                  if (oldest <= float(m["ts"]) if inclusive else oldest < float(m["ts"]))
+                  and (float(m["ts"]) <= latest if inclusive else float(m["ts"]) < latest)]
+        start = int(base64.urlsafe_b64decode(args["cursor"]).decode()) if args.get("cursor") else 0
+        page = window[start:start + limit]
+        more = start + limit < len(window)
+        messages = [dict(m) if with_metadata else {k: v for k, v in m.items() if k != "metadata"} for m in page]
+        return {"messages": messages, "has_more": more, "pin_count": 0,
+                "response_metadata": {"next_cursor": base64.urlsafe_b64encode(str(start + limit).encode()).decode()
+                                      if more else ""}}
+
+    def _m_conversations_list(self, args):
+        types = set((args.get("types") or "public_channel").split(","))
+        limit = min(int(args.get("limit") or 100), 1000)
+        wanted = [c for c in self.channels.values() if not c.get("is_im")
+                  and (("private_channel" in types) if c["is_private"] else ("public_channel" in types))]
+        start = int(base64.urlsafe_b64decode(args["cursor"]).decode()) if args.get("cursor") else 0
+        page = wanted[start:start + limit]
+        more = start + limit < len(wanted)
+        return {"channels": [{"id": c["id"], "name": c["name"], "is_channel": not c["is_private"],
+                              "is_group": c["is_private"], "is_im": False, "is_private": c["is_private"],
+                              "is_member": self.bot_user_id in c["members"]} for c in page],
+                "response_metadata": {"next_cursor": base64.urlsafe_b64encode(str(start + limit).encode()).decode()
+                                      if more else ""}}
+
+    def _m_conversations_open(self, args):
+        users = [u for u in str(args.get("users") or "").split(",") if u]
+        if len(users) != 1 or users[0] not in self.users:
+            raise SlackApiFault("user_not_found")
+        return {"channel": {"id": self._resolve_channel(users[0])}}
 
     def _m_chat_postEphemeral(self, args):
         channel_id = self._resolve_channel(args.get("channel"))
@@ -575,6 +637,10 @@ class SlackStandin:
 
 
 # --- Block Kit checks (the limits Slack enforces, so that our builders cannot drift from them) ----------------------
+
+
+def _flag(value: Any) -> bool:
+    return value is True or str(value).lower() in ("1", "true")
 
 
 def _json_arg(value: Any, error: str) -> Any:

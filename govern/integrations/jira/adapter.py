@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+import urllib3
 from jira import JIRA, JIRAError
 import json
 import random
@@ -75,6 +76,30 @@ def classify(exc: BaseException) -> Failure:
     if isinstance(exc, requests.RequestException):
         return Failure(False, f"request to Jira failed: {type(exc).__name__}: {exc}")
     return Failure(False, f"{type(exc).__name__}: {exc}")
+
+
+def answer_lost(exc: BaseException) -> bool:
+    """Whether a failed write may have landed: the request went out and its answer never came (a read timeout, the
+    connection reset or closed after sending, an answer that could not be read). A refused or unreachable connection,
+    or any answer from Jira (4xx, 5xx, 429), means nothing was written."""
+    if isinstance(exc, JIRAError):
+        return exc.status_code is None  # the library's own wrapper without an HTTP answer
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    if isinstance(exc, requests.Timeout):
+        return True
+    if isinstance(exc, requests.ConnectionError):
+        seen, cause = set(), exc
+        while cause is not None and id(cause) not in seen:  # walk the wrapped causes (urllib3's, the socket's)
+            seen.add(id(cause))
+            if isinstance(cause, (ConnectionRefusedError, urllib3.exceptions.NewConnectionError,
+                                  urllib3.exceptions.NameResolutionError)):
+                return False
+            inner = [a for a in getattr(cause, "args", ()) if isinstance(a, BaseException)]
+            cause = getattr(cause, "reason", None) or (inner[0] if inner else None) or cause.__cause__ \
+                or cause.__context__
+        return True
+    return not isinstance(exc, requests.RequestException)
 
 
 @dataclass

@@ -6,7 +6,15 @@ between Jira's answer and our commit):
 2. a solution that already has an `external_key` is never created again;
 3. a message on its second or later attempt first looks its solutions up by label (one JQL search per batch) and adopts
    what it finds instead of creating;
-4. the library's own retries are off (see adapter), so a POST is never repeated behind our back.
+4. the library's own retries are off (see adapter), so a POST is never repeated behind our back;
+5. Jira's search is eventually consistent (Atlassian, "Search after write with search and reconcile": a new issue
+   appears in JQL results after a delay of seconds, sometimes minutes; Cloud and Data Center alike), so a search right
+   after a create whose answer was lost may not see it. Such a message is marked unsure (`unsure_since`, also set when
+   a worker's lease ran out mid-delivery) and is neither searched nor created again until `settle_seconds`
+   (GOVERN_JIRA_SETTLE_SECONDS, default 60, longer than the index lag) have passed since: its `last_error` says so
+   ("created? answer lost at 10:02:07 UTC; searching Jira again after 10:03:07 UTC before creating"). Then the search
+   decides: adopt what it finds, create what it does not. (Cloud's `reconcileIssues` needs the issue ids, which are
+   exactly what the lost answer held.)
 A first attempt needs no lookup: nothing can exist yet. So a clean push of N solutions costs ceil(N/50) bulk calls, plus
 `serverInfo` and the project's issue types once per process.
 
@@ -18,6 +26,7 @@ API), ranking is skipped and reported once in the sync state, and our order is c
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -30,7 +39,7 @@ from govern import audit
 from govern.errors import InvalidInput
 from govern.model import Opportunity, OutboxMessage, Setting, Solution, utcnow
 from govern.integrations.delivery import Outcome
-from govern.integrations.jira.adapter import JiraAdapter, ProjectProblem, classify
+from govern.integrations.jira.adapter import JiraAdapter, ProjectProblem, answer_lost, classify
 from govern.integrations.jira.mapping import (INSTALLATION_SETTING, SETTING_KEY, JiraMapping, installation_label,
                                               solution_id_from_labels, solution_label)
 from govern.policy import Actor
@@ -108,6 +117,8 @@ class _Item:
     key: str | None = None
     error: str | None = None  # permanent
     retry: Any = None  # a Failure when it should be tried again
+    unsure_at: Any = None  # datetime: a create whose answer was lost (it may have landed)
+    searched: bool = False  # looked up by label (after the settle time, when it was unsure)
 
 
 @dataclass
@@ -127,9 +138,12 @@ class JiraDeliverer:
     kinds = frozenset(CREATE_KINDS)
     batch_size = BULK_LIMIT
 
-    def __init__(self, db, adapter: JiraAdapter, *, base_url: str | None = None):
+    def __init__(self, db, adapter: JiraAdapter, *, base_url: str | None = None, settle_seconds: float = 60.0,
+                 clock=None):
         self.db = db
         self.adapter = adapter
+        self.settle = dt.timedelta(seconds=settle_seconds)
+        self.clock = clock or utcnow  # naive UTC; the worker's clock in tests
         self.base_url = (base_url or "http://127.0.0.1:5000").rstrip("/")
         self.last_report = PushReport()
         self._installation_label: str | None = None
@@ -142,7 +156,8 @@ class JiraDeliverer:
 
     @classmethod
     def from_runtime(cls, runtime) -> "JiraDeliverer":
-        return cls(runtime.db, runtime.adapters["jira"], base_url=runtime.config.base_url)
+        return cls(runtime.db, runtime.adapters["jira"], base_url=runtime.config.base_url,
+                   settle_seconds=runtime.config.jira_settle_seconds)
 
     def deliver(self, messages: Sequence[OutboxMessage]) -> list[Outcome]:
         report = PushReport()
@@ -150,6 +165,14 @@ class JiraDeliverer:
         creates = [m for m in messages if m.kind in CREATE_KINDS]
         outcomes = [Outcome.failed(m.id, f"unknown jira message kind {m.kind!r}") for m in messages
                     if m.kind not in CREATE_KINDS]
+        now = self.clock()
+        settling = [m for m in creates if m.unsure_since is not None and now < m.unsure_since + self.settle]
+        for m in settling:  # Jira's search may not show it yet: neither search nor create before the settle time
+            after = m.unsure_since + self.settle
+            outcomes.append(Outcome.wait(
+                m.id, f"created? answer lost at {m.unsure_since:%H:%M:%S} UTC; searching Jira again after "
+                      f"{after:%H:%M:%S} UTC before creating", (after - now).total_seconds()))
+        creates = [m for m in creates if m not in settling]
         if not creates:
             return outcomes
         with self.db.session_scope() as session:
@@ -211,6 +234,7 @@ class JiraDeliverer:
                 return
             adopted = []
             for item in pending:
+                item.searched = item.solution_id in retried
                 if item.solution_id in found:
                     item.key, status = found[item.solution_id]
                     adopted.append((item, status))
@@ -236,11 +260,15 @@ class JiraDeliverer:
                 results = self.adapter.bulk_create([i.fields for i in chunk])
             except Exception as exc:  # noqa: BLE001 - whatever happened, the next attempt looks up before creating
                 failure = classify(exc)
-                for item in to_create[start:]:
+                lost = answer_lost(exc)
+                at = self.clock()
+                for n, item in enumerate(to_create[start:]):
                     if failure.permanent:
                         item.error = failure.message
                     else:
                         item.retry = failure
+                        if lost and n < len(chunk):  # this chunk went out: it may have landed
+                            item.unsure_at = at
                 break
             linked = []
             for item, result in zip(chunk, results):
@@ -301,7 +329,15 @@ class JiraDeliverer:
         retries = [i for i in mine if i.retry is not None and not i.key]
         if retries:
             waits = [i.retry.retry_after for i in retries if i.retry.retry_after is not None]
-            return Outcome.retry(message.id, retries[0].retry.message, max(waits) if waits else None)
+            unsure = [i.unsure_at for i in retries if i.unsure_at is not None]
+            if unsure:  # the create went out and its answer was lost: look again only after the settle time
+                at = max(unsure)
+                return Outcome.retry(message.id, f"created? answer lost at {at:%H:%M:%S} UTC "
+                                     f"({retries[0].retry.message}); searching Jira before creating again",
+                                     max(waits) if waits else None, unsure_since=at)
+            # Nothing in doubt any more when every one was looked up after the settle time and the create was refused.
+            return Outcome.retry(message.id, retries[0].retry.message, max(waits) if waits else None,
+                                 settled=all(i.searched for i in mine if not i.key))
         if errors:
             return Outcome.failed(message.id, "; ".join(errors))
         return Outcome.delivered(message.id, ",".join(i.key for i in mine if i.key))

@@ -83,7 +83,8 @@ def sync_now(runtime, *, dry_run: bool = False, rank: bool = False,
                 state.paused_until = None  # someone asked: try now, whatever the breaker said
             session.commit()
     if not dry_run and messages:
-        deliverer = JiraDeliverer(db, adapter, base_url=runtime.config.base_url)
+        deliverer = JiraDeliverer(db, adapter, base_url=runtime.config.base_url,
+                                  settle_seconds=runtime.config.jira_settle_seconds, clock=clock)
         worker = OutboxWorker(db, [deliverer], name=f"jira-sync-{id(deliverer)}", clock=clock)
         ids = [m.id for m in messages]
         total = len(ids)

@@ -80,7 +80,7 @@ def receive():
         return _refuse("bad or missing webhook signature")
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested past what the parser follows
         return jsonify({"error": {"code": "invalid_input", "message": "the body is not JSON", "details": None}}), 400
     if not isinstance(payload, dict):
         return jsonify({"error": {"code": "invalid_input", "message": "the body is not a JSON object",

@@ -24,11 +24,21 @@ An approval request's message is posted once and, when the request is decided, u
 the outcome is never a second post where the request was shown.
 
 Idempotency: a message that goes to several channels records the channels already done in `external_ref`
-(`channel=ID@ts,…`) with every outcome, so a retry posts only where it has not landed yet.
+(`channel=ID@ts,…`) with every outcome, so a retry posts only where it has not landed yet. At most once per event,
+also when a worker dies between Slack's answer and its commit:
+- the deliverer is handed one outbox message at a time and its outcome is committed as soon as it comes
+  (`records_each`), so a killed worker leaves at most the one message it was posting in doubt;
+- every post carries the event's id as Slack message metadata (`event_type: govern_event`,
+  `event_payload: {outbox_id}`);
+- a message in doubt (`unsure_since`: its worker's lease ran out mid-delivery, or a post timed out after sending) first
+  reads each target channel's recent history (`conversations.history` with `include_all_metadata`, from the event's
+  creation on) and, where its post is there, records that post instead of posting again. Where the history cannot be
+  read (a public channel the bot has not joined, a direct message not opened yet), it posts: at least once beats never.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import socket
 import urllib.error
@@ -49,7 +59,7 @@ from govern.integrations.delivery import Outcome, parse_retry_after
 from govern.integrations.slack import blocks
 from govern.integrations.slack.adapter import build as build_adapter
 from govern.integrations.slack.approvals import render_request
-from govern.integrations.slack.copies import format_ref, parse_ref
+from govern.integrations.slack.copies import format_ref, parse_ref, record_outcome_shown
 from govern.workflows.services import approval_notice_key
 
 log = logging.getLogger(__name__)
@@ -79,9 +89,16 @@ class Permanent(Exception):
 
 
 class Retry(Exception):
-    def __init__(self, message: str, retry_after: float | None = None):
+    def __init__(self, message: str, retry_after: float | None = None, *, unsure: bool = False):
         super().__init__(message)
         self.retry_after = retry_after
+        self.unsure = unsure  # the request went out and no answer came: it may have landed
+
+
+METADATA_EVENT = "govern_event"  # the event_type of our message metadata; its payload names the outbox message
+HISTORY_PAGE = 200  # conversations.history: Slack recommends no more than 200 messages per page
+HISTORY_PAGES = 5  # at most this many pages back (1,000 messages) when looking for a post in doubt
+HISTORY_WINDOW = dt.timedelta(days=1)  # and at most this far back from the moment it came in doubt
 
 
 @dataclass(frozen=True)
@@ -121,6 +138,7 @@ class SlackDeliverer:
     topic = TOPIC
     kinds = frozenset(SWITCHES) | frozenset(DIRECT)  # the events it renders (tests/foundation/test_outbox_contract.py)
     batch_size = 20
+    records_each = True  # the worker records each message's outcome as it comes, not after the batch
 
     def __init__(self, db, adapter):
         self.db = db
@@ -163,10 +181,16 @@ class SlackDeliverer:
             if link and len(step["blocks"]) < 50:  # Block Kit allows 50 blocks in a message
                 step = dict(step, blocks=_with_link(step["blocks"], link))
             try:
-                done[channel] = self._send(step)
+                found = self._already_posted(message, channel) if message.unsure_since and not step.get(
+                    "update_ts") else None
+                done[channel] = found or self._send(step, message.id)
+                if not found and step.get("shows_decision"):  # rendered after the decision: it shows the outcome
+                    channel_id, _, ts = done[channel].partition("@")
+                    record_outcome_shown(self.db, step["shows_decision"], channel_id, ts)
             except Retry as err:
+                unsure = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) if err.unsure else None
                 return Outcome(message.id, "retry", error=str(err), external_ref=format_ref(done),
-                               retry_after=err.retry_after)
+                               retry_after=err.retry_after, unsure_since=unsure)
             except Permanent as err:
                 return Outcome(message.id, "failed", error=str(err), external_ref=format_ref(done))
         return Outcome.delivered(message.id, format_ref(done) or "nothing-to-post")
@@ -193,15 +217,84 @@ class SlackDeliverer:
 
     # --- Slack calls -------------------------------------------------------------------------------------------------
 
-    def _send(self, step: dict[str, Any]) -> str:
-        """One post or update; returns what to remember (`channel-id@ts`)."""
+    def _already_posted(self, message: OutboxMessage, channel: str) -> str | None:
+        """Our post of this outbox message in the channel's recent history (`channel-id@ts`), or None. Reads from the
+        event's creation on (at most HISTORY_WINDOW before it came in doubt), newest first, at most HISTORY_PAGES
+        pages. A history that cannot be read is None: the caller posts."""
+        since = max(message.created_at - dt.timedelta(minutes=1), message.unsure_since - HISTORY_WINDOW)
         try:
-            if step.get("update_ts"):
-                answer = self.client.chat_update(channel=step["channel"], ts=step["update_ts"], text=step["text"],
-                                                 blocks=step["blocks"])
-            else:
-                answer = self.client.chat_postMessage(channel=step["channel"], text=step["text"],
-                                                      blocks=step["blocks"], unfurl_links=False)
+            channel_id = self._channel_id(channel)
+        except (Permanent, Retry) as err:
+            log.warning("slack message %s: cannot tell which channel %s is (%s); posting it", message.id, channel, err)
+            return None
+        if channel_id is None:
+            log.warning("slack message %s: no channel %s to look in; posting it", message.id, channel)
+            return None
+        oldest = f"{since.replace(tzinfo=dt.timezone.utc).timestamp():.6f}"
+        cursor = None
+        try:
+            for _ in range(HISTORY_PAGES):
+                answer = self._call(self.client.conversations_history, channel=channel_id, oldest=oldest,
+                                    limit=HISTORY_PAGE, include_all_metadata=True, cursor=cursor)
+                for item in answer.get("messages") or []:
+                    metadata = item.get("metadata") or {}
+                    if (metadata.get("event_type") == METADATA_EVENT
+                            and str((metadata.get("event_payload") or {}).get("outbox_id")) == str(message.id)):
+                        log.info("slack message %s was already posted in %s (ts %s): not posting again",
+                                 message.id, channel, item.get("ts"))
+                        return f"{channel_id}@{item.get('ts')}"
+                cursor = (answer.get("response_metadata") or {}).get("next_cursor")
+                if not answer.get("has_more") or not cursor:
+                    return None
+        except Permanent as err:
+            log.warning("slack message %s: cannot read the history of %s (%s); posting it", message.id, channel, err)
+        return None
+
+    def _channel_id(self, channel: str) -> str | None:
+        """The id conversations.history needs for what a step names: a channel id as it is; a person (U…/W…) their
+        direct message (conversations.open); a channel name from an earlier delivery's record, else conversations.list."""
+        if channel[:1] in ("C", "G", "D") and channel[1:].isalnum() and channel.upper() == channel:
+            return channel
+        if channel[:1] in ("U", "W") and channel[1:].isalnum() and channel.upper() == channel:
+            return self._call(self.client.conversations_open, users=channel)["channel"]["id"]
+        with self.db.session_scope() as session:
+            refs = session.scalars(sa.select(OutboxMessage.external_ref).where(
+                OutboxMessage.topic == TOPIC, OutboxMessage.external_ref.like(f"%{channel}=%"))
+                .order_by(OutboxMessage.id.desc()).limit(5))
+            for ref in refs:
+                where = parse_ref(ref).get(channel, "")
+                if "@" in where:
+                    return where.partition("@")[0]
+        cursor = None
+        for _ in range(20):
+            answer = self._call(self.client.conversations_list, types="public_channel,private_channel",
+                                exclude_archived=True, limit=200, cursor=cursor)
+            for item in answer.get("channels") or []:
+                if item.get("name") == channel:
+                    return item["id"]
+            cursor = (answer.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
+        return None
+
+    def _send(self, step: dict[str, Any], outbox_id: int | None = None) -> str:
+        """One post or update; returns what to remember (`channel-id@ts`). A post carries the event's id as message
+        metadata, so that a retry in doubt can find it in the channel's history."""
+        if step.get("update_ts"):
+            answer = self._call(self.client.chat_update, channel=step["channel"], ts=step["update_ts"],
+                                text=step["text"], blocks=step["blocks"])
+        else:
+            metadata = ({"event_type": METADATA_EVENT, "event_payload": {"outbox_id": outbox_id}}
+                        if outbox_id is not None else None)
+            answer = self._call(self.client.chat_postMessage, channel=step["channel"], text=step["text"],
+                                blocks=step["blocks"], unfurl_links=False, metadata=metadata)
+        return f"{answer.get('channel') or step['channel']}@{answer.get('ts') or step.get('update_ts') or ''}"
+
+    def _call(self, method, **kwargs):
+        """A Web API call, its failures sorted into Retry (with Retry-After; `unsure` when it may have landed) and
+        Permanent."""
+        try:
+            return method(**kwargs)
         except SlackApiError as err:
             status = err.response.status_code
             code = err.response.get("error") or f"HTTP {status}"
@@ -215,8 +308,9 @@ class SlackDeliverer:
                 raise Permanent(f"slack refused: {code}") from None
             raise Retry(f"slack error: {code}") from None
         except (urllib.error.URLError, socket.timeout, ConnectionError, TimeoutError) as exc:
-            raise Retry(f"slack unreachable: {type(exc).__name__}") from None
-        return f"{answer.get('channel') or step['channel']}@{answer.get('ts') or step.get('update_ts') or ''}"
+            reason = getattr(exc, "reason", exc)
+            refused = isinstance(reason, (ConnectionRefusedError, socket.gaierror))
+            raise Retry(f"slack unreachable: {type(exc).__name__}", unsure=not refused) from None
 
     # --- plans: [{channel, text, blocks, update_ts?, skip?}] ---------------------------------------------------------
 
@@ -265,6 +359,7 @@ class SlackDeliverer:
             channels = self._channels(session, notice.audience, switches)  # the approvers in person: below
             approvers = [(p.slack_id, p.email) for p in session.scalars(
                 sa.select(Person).where(Person.handle.in_(notice.audience.people)).order_by(Person.handle))]
+            decided = request.status != "pending"
         steps = [self._step(c, "approval_request", switches, text, body) for c in channels]
         if switches.approvals in ("dm", "both") or not channels:
             # Direct messages to the approvers are the request itself, not a channel notification: never switched
@@ -272,6 +367,8 @@ class SlackDeliverer:
             dms = [{"channel": user, "text": text, "blocks": body}
                    for user in dict.fromkeys(self.adapter.directory.slack_ids_for(approvers))]
             steps = (steps if switches.approvals == "both" or not dms else []) + dms
+        if decided:  # decided before it was posted: each copy shows the outcome, the decision need not update it
+            steps = [dict(step, shows_decision=request_id) for step in steps]
         return steps
 
     def _plan_approval_outcome(self, notice: Notification, switches: Switches) -> list[dict[str, Any]]:
@@ -289,13 +386,17 @@ class SlackDeliverer:
                 OutboxMessage.dedupe_key == approval_notice_key(request_id, "requested")))
             copies = parse_ref(posted.external_ref) if posted is not None else {}
             unsent = posted is not None and posted.status != "delivered"
+            # Copies that already show the outcome (an Approve/Reject press, or posted after the decision), as recorded
+            # now (the message handed to us was read when its batch was claimed).
+            shown = parse_ref(session.scalar(sa.select(OutboxMessage.external_ref).where(
+                OutboxMessage.dedupe_key == approval_notice_key(request_id, "decided"))))
             channels = self._channels(session, notice.audience, switches)
         if unsent:
             return []
         updates = []
         for name, where in copies.items():
             channel_id, at, ts = where.partition("@")
-            if at and ts:
+            if at and ts and channel_id not in shown:
                 updates.append({"channel": channel_id, "text": text, "blocks": body, "update_ts": ts})
         if copies:
             return updates

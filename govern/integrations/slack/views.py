@@ -171,7 +171,7 @@ def interactions():
     try:
         payload = json.loads(_form(raw).get("payload") or "")
         kind = payload["type"]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         return _error(400, "invalid_input", "the payload is not a Slack interaction")
     db = _runtime().db
     if kind == "block_actions":
