@@ -28,6 +28,8 @@ API_BLUEPRINTS = [
     ("govern.api.council", "blp"),
     ("govern.api.personas", "blp"),
     ("govern.api.evidence", "blp"),
+    ("govern.api.triage", "blp"),
+    ("govern.api.intake", "blp"),
     ("govern.api.approvals", "blp"),
     ("govern.api.audit", "blp"),
     ("govern.api.outbox", "blp"),
@@ -43,6 +45,7 @@ WEB_BLUEPRINTS = [
     ("govern.web", "bp"),
     ("govern.integrations.slack.views", "bp"),
     ("govern.integrations.jira.webhook", "bp"),
+    ("govern.api.intake", "webhook_bp"),
     ("govern.rituals.api", "calendar_bp"),
     ("govern.playbook.views", "bp"),
 ]

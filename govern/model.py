@@ -261,11 +261,46 @@ opportunity_insight = sa.Table(
     sa.Column("insight_id", sa.ForeignKey("insight.id"), primary_key=True),
 )
 
+insight_persona = sa.Table(
+    "insight_persona",
+    Base.metadata,
+    sa.Column("insight_id", sa.ForeignKey("insight.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("persona_id", sa.ForeignKey("persona.id", ondelete="CASCADE"), primary_key=True),
+)
+
+SENTIMENT_RANGE = (-2.0, 2.0)
+
+# How much an insight's volume weighs in evidence strength's volume part (govern.scoring.evidence): it counts as
+# 1 + floor(log10(volume)) insights, at most VOLUME_WEIGHT_CAP — 1 ticket is 1, 10 are 2, 100 are 3, 1,000 or more 4.
+# Whole numbers, so the Python and SQL paths agree exactly; a cluster of 420 tickets outweighs a quote without
+# swamping broad, fresh, varied support.
+VOLUME_WEIGHT_CAP = 4
+VOLUME_WEIGHT_RULE = ("an insight standing for v records counts 1 + floor(log10 v) insights in the volume part, "
+                      f"at most {VOLUME_WEIGHT_CAP} (1 → 1, 10 → 2, 100 → 3, 1000+ → 4)")
+
+
+def volume_weight(volume: int | None) -> int:
+    """The rule VOLUME_WEIGHT_RULE for one insight."""
+    v = max(1, int(volume or 1))
+    return min(VOLUME_WEIGHT_CAP, len(str(v)))
+
+
+def volume_weight_sql(volume: sa.ColumnElement) -> sa.ColumnElement:
+    """VOLUME_WEIGHT_RULE as a SQL expression (no logarithm function needed: thresholds)."""
+    return sa.case((volume >= 1000, 4), (volume >= 100, 3), (volume >= 10, 2), else_=1)
+
 
 class Insight(Base):
-    """A piece of evidence; never deleted while linked, never orphaned by a configuration change."""
+    """A piece of evidence; never deleted while linked, never orphaned by a configuration change.
+
+    Imported or fed evidence names its origin: `source_key` (a govern.yaml `sources:` key; null for hand-typed) and
+    `external_id` (the record's id there), unique together, so a re-import updates instead of duplicating;
+    `content_hash` is the hash of the mapped fields (unchanged rows write nothing). `volume` is how many tickets,
+    responses or people it stands for (counted, bounded, by evidence strength: govern.scoring.evidence). A merged
+    duplicate points at its survivor (`merged_into_id`) and is counted nowhere."""
 
     __tablename__ = "insight"
+    __table_args__ = (sa.UniqueConstraint("source_key", "external_id", name="uq_insight_source_external"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[int] = mapped_column(unique=True)
@@ -279,9 +314,22 @@ class Insight(Base):
     redacted_at: Mapped[Optional[dt.datetime]]
     redacted_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("person.id"))
     redacted_reason: Mapped[Optional[str]] = mapped_column(sa.Text)
+    source_key: Mapped[Optional[str]] = mapped_column(sa.String(64))
+    external_id: Mapped[Optional[str]] = mapped_column(sa.String(200))
+    url: Mapped[Optional[str]] = mapped_column(sa.String(2000))
+    volume: Mapped[int] = mapped_column(default=1, server_default="1")
+    # -2..+2; `sentiment_suggested` while the value is a suggestion nobody confirmed.
+    sentiment: Mapped[Optional[float]] = mapped_column(sa.Float)
+    sentiment_suggested: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    tags: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
+    merged_into_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("insight.id"))
+    updated_at: Mapped[Optional[dt.datetime]]
+    content_hash: Mapped[Optional[str]] = mapped_column(sa.String(64))
 
     steps: Mapped[list[Step]] = relationship(secondary=insight_step, order_by="Step.id")
+    personas: Mapped[list[Persona]] = relationship(secondary=insight_persona, order_by="Persona.id")
     created_by: Mapped[Optional[Person]] = relationship(foreign_keys=[created_by_id])
+    merged_into: Mapped[Optional["Insight"]] = relationship(remote_side=[id], foreign_keys=[merged_into_id])
 
     @property
     def key(self) -> str:
@@ -362,7 +410,11 @@ class EvidenceSummary(Base):
 
     opportunity_id: Mapped[int] = mapped_column(
         sa.ForeignKey("opportunity.id", ondelete="CASCADE"), primary_key=True, autoincrement=False)
+    # Linked insights, merged duplicates excluded (what guards count as evidence).
     insight_count: Mapped[int] = mapped_column(default=0)
+    # The same insights weighted by their volume, for evidence strength's volume part: each counts
+    # 1 + floor(log10(volume)), at most 4 (govern.scoring.evidence.VOLUME_WEIGHT_RULE).
+    weighted_count: Mapped[int] = mapped_column(default=0, server_default="0")
     # Distinct journeys of the steps the insights are linked to (the opportunity's own journey links do not count).
     journey_count: Mapped[int] = mapped_column(default=0)
     # Distinct sources, compared case-insensitively and trimmed.
@@ -717,6 +769,24 @@ class SchedulerInstance(Base):
     started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_tick_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     leader_since: Mapped[Optional[dt.datetime]]
+
+
+class IntakeRejection(Base):
+    """A webhook record refused or an import row skipped (`--skip-invalid`), kept with the reason for the operations
+    page: nothing sent is lost silently, and a retry of the corrected record is safe (upsert by external id)."""
+
+    __tablename__ = "intake_rejection"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_key: Mapped[str] = mapped_column(sa.String(64), index=True)
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    reason: Mapped[str] = mapped_column(sa.Text)
+    # The record as received, truncated to INTAKE_PAYLOAD_LIMIT characters.
+    payload: Mapped[str] = mapped_column(sa.Text, default="")
+    row_number: Mapped[Optional[int]]
+
+
+INTAKE_PAYLOAD_LIMIT = 64 * 1024
 
 
 class JiraWebhookReceipt(Base):

@@ -57,7 +57,11 @@ ACTIONS: dict[str, tuple[str, dict[str, Scope]]] = {
                         {**_COUNCIL, "owner": A, "coordinator": A, "supporter": A}),
     "evidence.link": ("link evidence to steps and {opportunities}",
                       {**_COUNCIL, "owner": A, "coordinator": A, "supporter": A}),
-    "evidence.delete": ("delete evidence that nothing refers to, or erase its personal data (redaction)", _COUNCIL),
+    # Whoever recorded an insight may always edit, merge or delete their own (govern.services.evidence); this action
+    # is curating anyone's, scoped by the journeys of the insight's steps (triage: its source's journey).
+    "evidence.curate": ("edit, merge and delete evidence on their journeys' steps (whoever recorded an insight may "
+                        "always curate their own)", {**_COUNCIL, "owner": S, "coordinator": S}),
+    "evidence.delete": ("erase evidence's personal data (redaction) and apply the evidence retention", _COUNCIL),
     "opportunity.create": ("create {opportunities}", {**_COUNCIL, "owner": A, "coordinator": A}),
     "opportunity.edit": ("edit {a_opportunity}, its links and owner", {**_COUNCIL, "owner": S, "coordinator": S}),
     "opportunity.score": ("record scoring inputs", {**_COUNCIL, "owner": S, "coordinator": S}),

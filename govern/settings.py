@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -41,6 +42,15 @@ class Config:
     jira_timeout: float = 10.0
     jira_push_every: float = 60.0
     jira_pull_every: float = 300.0
+    # Uploaded evidence imports (CLI, API, web) larger than this are refused with a clear message.
+    max_import_bytes: int = 50 * 1024 * 1024
+    # The evidence sources' webhook secrets (govern.yaml `sources[].secret_env` names one of these variables):
+    # every GOVERN_…_SECRET variable set, except the Jira and Slack secrets, which are never reused.
+    intake_secrets: dict[str, str] = field(repr=False, default_factory=dict, hash=False, compare=False)
+
+    def intake_secret(self, variable: str | None) -> str | None:
+        """The webhook secret held by the environment variable `variable` (None: unset, the feed is disabled)."""
+        return self.intake_secrets.get(variable) if variable else None
     # After a create whose answer was lost (a timeout, a connection dropped after sending), how long to wait before
     # the search that decides whether it landed: longer than Jira's search index lag (seconds).
     jira_settle_seconds: float = 60.0
@@ -94,9 +104,17 @@ class Config:
             jira_timeout=_seconds(env, "GOVERN_JIRA_TIMEOUT", 10.0),
             jira_push_every=_seconds(env, "GOVERN_JIRA_PUSH_EVERY", 60.0),
             jira_pull_every=_seconds(env, "GOVERN_JIRA_PULL_EVERY", 300.0),
+            max_import_bytes=_whole_number(env, "GOVERN_MAX_IMPORT_BYTES", 50 * 1024 * 1024),
+            intake_secrets={name: value for name, value in env.items()
+                            if INTAKE_SECRET_NAME.match(name) and name not in RESERVED_SECRETS and value},
             jira_settle_seconds=_seconds(env, "GOVERN_JIRA_SETTLE_SECONDS", 60.0),
             scheduler_tick_seconds=_seconds(env, "GOVERN_SCHEDULER_TICK", 30.0),
         )
+
+
+# The names an evidence source's `secret_env` may take (checked by govern.yaml's schema too).
+INTAKE_SECRET_NAME = re.compile(r"^GOVERN_[A-Z0-9_]+_SECRET$")
+RESERVED_SECRETS = frozenset({"GOVERN_JIRA_WEBHOOK_SECRET", "GOVERN_SLACK_SIGNING_SECRET"})
 
 
 def _whole_number(env, name: str, default: int) -> int:

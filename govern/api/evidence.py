@@ -5,10 +5,12 @@ from __future__ import annotations
 from govern.http.openapi import Blueprint, SelectPage, sort_clause
 from govern.http.request import current_actor, db_session
 from govern.api.schemas import (
-    InsightCreateSchema, InsightQuerySchema, InsightSchema, ReasonQuerySchema, RedactionSchema, StepLinksSchema,
+    InsightCreateSchema, InsightEditSchema, InsightQuerySchema, InsightSchema, MergeSchema, ReasonQuerySchema,
+    RedactionSchema, StepLinksSchema, SuggestionsSchema,
 )
 from govern.model import Insight
 from govern.queries.listings import insight_listing
+from govern.queries.triage import likely_duplicates, suggestions_for
 from govern.services import evidence as evidence_service
 from govern.services.common import OPP_REF, get_insight
 
@@ -39,8 +41,13 @@ def list_insights(args):
 @blp.response(201, InsightSchema)
 @blp.errors(403, 404, 422)
 def record_insight(data):
-    """Record an insight (quote, survey, analytics, ticket …) with its source and date, linked to steps."""
-    return evidence_service.record_evidence(db_session(), current_actor(), **data)
+    """Record an insight (quote, survey, analytics, ticket …) with its source and date, linked to steps. The answer
+    names likely duplicates (`likely_duplicates`: the same text, near enough; a suggestion) so a client can merge."""
+    session = db_session()
+    duplicates = likely_duplicates(session, data.get("text") or "", source=data.get("source"))
+    insight = evidence_service.record_evidence(session, current_actor(), **data)
+    insight.likely_duplicates = duplicates
+    return insight
 
 
 @blp.route("/<key>")
@@ -51,12 +58,43 @@ def get_insight_view(key: str):
     return get_insight(db_session(), _ref(key))
 
 
+@blp.route("/<key>", methods=["PATCH"])
+@blp.arguments(InsightEditSchema)
+@blp.response(200, InsightSchema)
+@blp.errors(403, 404, 409, 422)
+def edit_insight(data, key: str):
+    """Correct an insight (any of text, source, kind, observed_on, url, volume, sentiment, tags, personas). Whoever
+    recorded it may; else evidence.curate on its journeys. Setting `sentiment` clears `sentiment_suggested`."""
+    return evidence_service.edit_evidence(db_session(), current_actor(), _ref(key), data)
+
+
+@blp.route("/<key>/merge", methods=["POST"])
+@blp.arguments(MergeSchema)
+@blp.response(200, InsightSchema)
+@blp.errors(403, 404, 409, 422)
+def merge_insight(data, key: str):
+    """Merge this duplicate into `into`: its steps, opportunity evidence, volume, personas and tags move to the
+    survivor, which is returned; the duplicate keeps `merged_into` and is no longer listed or counted."""
+    return evidence_service.merge_evidence(db_session(), current_actor(), _ref(key), _ref(data["into"]))
+
+
+@blp.route("/<key>/suggestions")
+@blp.response(200, SuggestionsSchema)
+@blp.errors(404)
+def insight_suggestions(key: str):
+    """Suggestions, computed locally: steps it may belong to, likely duplicates and (when it has none) a sentiment."""
+    current_actor().require("read")
+    session = db_session()
+    return suggestions_for(session, get_insight(session, _ref(key)))
+
+
 @blp.route("/<key>", methods=["DELETE"])
 @blp.arguments(ReasonQuerySchema, location="query")
 @blp.response(204)
 @blp.errors(403, 404, 409, 422)
 def delete_insight(args, key: str):
-    """Delete evidence nothing relies on (needs evidence.delete; the audit log keeps its content)."""
+    """Delete an insight (its recorder, or evidence.curate on its journeys; the audit log keeps its content). Refused
+    (409) when it is the last evidence of an opportunity, naming it; else unlinked from the opportunities it supports."""
     evidence_service.delete_evidence(db_session(), current_actor(), _ref(key), reason=args["reason"])
     return None
 

@@ -302,6 +302,98 @@ class InsightSchema(Schema):
     created_by = fields.Function(lambda i: i.created_by.handle if i.created_by else None)
     created_at = UtcDateTime()
     redacted_at = UtcDateTime(allow_none=True, metadata={"description": "when its personal data was erased"})
+    url = fields.String(allow_none=True, metadata={"description": "a link back to the record it came from"})
+    volume = fields.Integer(metadata={"description": "how many tickets, responses or people it stands for"})
+    sentiment = fields.Float(allow_none=True, metadata={"description": "-2..+2"})
+    sentiment_suggested = fields.Boolean(metadata={"description": "the sentiment is a computed suggestion nobody "
+                                                                  "confirmed"})
+    tags = fields.List(fields.String())
+    personas = fields.Function(lambda i: [p.key for p in i.personas])
+    merged_into = fields.Function(lambda i: i.merged_into.key if i.merged_into_id and i.merged_into else None,
+                                  metadata={"description": "the survivor this duplicate was merged into"})
+    likely_duplicates = fields.Function(
+        lambda i: [{"key": d.key, "text": d.text, "score": d.score, "label": d.label}
+                   for d in getattr(i, "likely_duplicates", None) or []],
+        metadata={"description": "on creation: insights this one probably repeats (a suggestion; merge with "
+                                 "POST /insights/<key>/merge)"})
+
+
+class InsightEditSchema(Schema):
+    """The fields of an insight a curator may correct (any subset); setting `sentiment` makes it a person's value."""
+
+    text = Text(10_000)
+    source = Text(200)
+    kind = fields.String(validate=validate.Regexp(r"^[a-z][a-z0-9_]{0,19}$", error="not a kind of evidence"))
+    observed_on = fields.Date()
+    url = fields.String(allow_none=True, validate=validate.Length(max=2000))
+    volume = fields.Integer(strict=True)
+    sentiment = fields.Float(allow_none=True)
+    tags = fields.List(Text(64), validate=validate.Length(max=50))
+    personas = fields.List(Ref(64), validate=validate.Length(max=50))
+
+
+class MergeSchema(Schema):
+    into = InsightRef(required=True, metadata={"description": "the survivor (e.g. INS-3)"})
+
+
+class StepSuggestionSchema(Schema):
+    step = fields.String()
+    name = fields.String()
+    journey = fields.String()
+    score = fields.Float()
+    label = fields.String(metadata={"description": "always 'suggestion'"})
+
+
+class DuplicateSuggestionSchema(Schema):
+    key = fields.String()
+    text = fields.String()
+    score = fields.Float()
+    label = fields.String()
+
+
+class SuggestionsSchema(Schema):
+    label = fields.String()
+    steps = fields.List(fields.Nested(StepSuggestionSchema))
+    duplicates = fields.List(fields.Nested(DuplicateSuggestionSchema))
+    sentiment = fields.Float(allow_none=True, metadata={"description": "VADER's suggestion when it has none"})
+
+
+class TriageItemSchema(Schema):
+    insight = fields.Nested(InsightSchema)
+    suggested_steps = fields.List(fields.Nested(StepSuggestionSchema), attribute="suggestions")
+    duplicates = fields.List(fields.Nested(DuplicateSuggestionSchema))
+
+
+class TriageQuerySchema(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10**6))
+    page_size = fields.Integer(load_default=25, validate=validate.Range(min=1, max=200))
+
+
+class TriagePageSchema(Schema):
+    items = fields.List(fields.Nested(TriageItemSchema), attribute="rows")
+    total = fields.Integer()
+    page = fields.Integer()
+    page_size = fields.Integer(attribute="per_page")
+
+
+class ThemeSchema(Schema):
+    size = fields.Integer()
+    insights = fields.List(fields.String(), attribute="keys")
+    top_words = fields.List(fields.String())
+    suggested_step = fields.Nested(StepSuggestionSchema, attribute="step", allow_none=True)
+    label = fields.String()
+
+
+class ThemesSchema(Schema):
+    themes = fields.List(fields.Nested(ThemeSchema))
+    considered = fields.Integer(metadata={"description": "insights clustered (the most recent, at most `cap`)"})
+    total = fields.Integer()
+    cap = fields.Integer()
+
+
+class ThemesQuerySchema(Schema):
+    scope = fields.String(load_default="triage", validate=validate.OneOf(["triage", "all"]))
+    journey = Ref(64)
 
 
 class InsightQuerySchema(Schema):

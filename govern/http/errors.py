@@ -75,7 +75,7 @@ def error_response(code: str, message: str, status: int, details=None):
 
 
 def wants_json() -> bool:
-    return (request.path.startswith(("/api/", "/slack/", "/jira/", "/healthz"))
+    return (request.path.startswith(("/api/", "/slack/", "/jira/", "/intake/", "/healthz"))
             or request.accept_mimetypes.best == "application/json")
 
 

@@ -16,6 +16,7 @@ from flask import Flask, Response, abort, current_app, render_template, request,
 from werkzeug.exceptions import BadRequest
 from flask.json.provider import DefaultJSONProvider
 
+from govern.services.intake_readers import import_too_large
 from govern.settings import Config
 
 # No inline script or style anywhere: templates load /static/*.js and *.css; SVG is drawn without style attributes.
@@ -25,6 +26,8 @@ CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'se
 MAX_JSON_DEPTH = 32
 # Routes under /api that answer without a caller: the API's description and its documentation page.
 PUBLIC_API_PATHS = ("/api/openapi.json", "/api/docs")
+# Where evidence exports are uploaded (their size limit is GOVERN_MAX_IMPORT_BYTES, not the request limit).
+IMPORT_PATHS = frozenset({"/api/v1/evidence/imports", "/evidence/import"})
 
 
 # Secrets that travel in URLs (calendar feed tokens: calendar apps cannot send headers) and a refused legacy
@@ -112,7 +115,13 @@ def install(app: Flask, config: Config) -> None:
     def _authenticate_api_before_reading_the_body():
         """Under /api, the caller is known (or refused with 401) before any body is parsed or validated; an
         oversized body is refused (413) from its declared length without reading it."""
-        if request.content_length is not None and request.content_length > config.max_content_length:
+        limit = config.max_content_length
+        if request.method == "POST" and request.path in IMPORT_PATHS:  # evidence exports: their own, larger limit
+            limit = config.max_import_bytes
+            request.max_content_length = limit
+        if request.content_length is not None and request.content_length > limit:
+            if request.path in IMPORT_PATHS:
+                abort(413, description=import_too_large(request.content_length, limit))
             abort(413, description=f"the request body is larger than {config.max_content_length} bytes")
         if not request.path.startswith("/api/") or request.path.startswith(PUBLIC_API_PATHS):
             return None

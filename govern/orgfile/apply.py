@@ -24,7 +24,8 @@ from govern.policy import Actor, require_not_self, seat_action
 from govern.queries.states import state_catalog
 from govern.vocabulary import forget as forget_vocabulary
 
-SETTING_SECTIONS = ("organisation", "terminology", "words", "roles", "evidence", "lifecycle", "scoring", "jira", "slack")
+SETTING_SECTIONS = ("organisation", "terminology", "words", "roles", "evidence", "lifecycle", "scoring", "jira", "slack",
+                    "sources")
 
 
 @dataclass

@@ -26,6 +26,7 @@ from govern.integrations.slack.delivery import KINDS as NOTIFICATION_KINDS
 from govern.model import COUNCIL_ROLES
 from govern.queries.states import STATE_KINDS
 from govern.rituals import config as rituals_config
+from govern.services.evidence import EVIDENCE_KEYS, JOURNEY_BREADTH_RULES, KIND_KEY, TAG_KEY
 from govern.scoring import BUILTIN_MODELS, COMPUTED_INPUTS, KINDS as SCORING_KINDS
 from govern.workflows import approvals, guards
 from govern.workflows.definition import STATE_KEYS, TOP_KEYS, TRANSITION_KEYS, shipped_names
@@ -54,7 +55,50 @@ DESCRIPTIONS: dict[str, str] = {
     "words": "Your organisation's words for the product's nouns (opportunity, evidence, journey, …), with plurals; "
              "used in the playbook, the web app, Slack replies and guard messages.",
     "roles": "Council roles of your own, besides lead, manager, coordinator and supporter.",
-    "evidence": "Evidence settings: the kinds of insight you record and how long their text is kept.",
+    "evidence": "Evidence settings: the kinds of insight you record, how long their text is kept, how guards count "
+                "journeys, and the tag taxonomy.",
+    "sources": "Where evidence arrives in bulk: a help desk's ticket export, a survey tool, app reviews. Each source "
+               "maps its records' columns (or JSON fields) to an insight, routes them to steps, scrubs personal data "
+               "and may feed a signed webhook (`POST /intake/<key>`). Import with `govern evidence import FILE "
+               "--source KEY`; a record is identified by (source, external id), so re-importing updates, never "
+               "duplicates.",
+    "sources[].key": "Unique key, used by `--source`, the API and the webhook's URL.",
+    "sources[].name": "Display name.",
+    "sources[].description": "What the source is.",
+    "sources[].kind": "The kind of insight its records become (one of `evidence.kinds`), unless `columns.kind` says.",
+    "sources[].source": "What its insights show as their source (default: the source's name), unless "
+                        "`columns.source` says.",
+    "sources[].columns": "Which column (or JSON field) of a record holds what. Only `text` is required; without "
+                         "`external_id` a record is identified by the hash of its text and date.",
+    "sources[].columns.external_id": "The record's id in the source (unique per source): re-importing updates it.",
+    "sources[].columns.text": "The evidence itself (a ticket's subject, a verbatim).",
+    "sources[].columns.observed_on": "When it was observed, read with `date_format` (default: the day of import).",
+    "sources[].columns.url": "A link back to the record.",
+    "sources[].columns.tags": "Tags, split on `separator`; tags outside `evidence.tags` are kept as free tags "
+                              "unless `evidence.free_tags` is false.",
+    "sources[].columns.volume": "How many tickets, responses or people the record stands for (default 1).",
+    "sources[].columns.personas": "Personas or segments, split on `separator`: a persona's key or name, or a value "
+                                  "mapped under `personas`.",
+    "sources[].columns.sentiment": "A sentiment score from -2 to +2.",
+    "sources[].columns.kind": "The record's kind of insight (else the source's `kind`).",
+    "sources[].columns.source": "The record's source as shown (else the source's `source` or name).",
+    "sources[].date_format": "How `observed_on` is written, as Python's strptime format (`%d.%m.%Y`); a timestamp "
+                             "format is fine, the date is kept.",
+    "sources[].steps": "Step rules, in order; the first that matches routes the record to its step. A record no rule "
+                       "matches is stored without steps and waits in triage.",
+    "sources[].steps[].step": "The step, written `journey/step`.",
+    "sources[].steps[].column": "The column the rule reads (with `equals` or `matches`).",
+    "sources[].steps[].equals": "The column's value, compared case-insensitively and trimmed.",
+    "sources[].steps[].matches": "A regular expression searched in the column's value.",
+    "sources[].steps[].text_matches": "A regular expression searched in the mapped text (`(?i)` for any case).",
+    "sources[].steps[].tags": "Tags the rule adds when it matches.",
+    "sources[].scrub": "Replace e-mail addresses, phone numbers and card-like numbers in the text before anything "
+                       "is stored.",
+    "sources[].secret_env": "The environment variable (GOVERN_…_SECRET) holding the webhook's signing secret; "
+                            "the webhook is disabled while it is unset. The secret itself is never in this file.",
+    "sources[].tags": "Tags added to every record of the source.",
+    "sources[].separator": "What separates several tags or personas in one column.",
+    "sources[].personas": "Values of the personas column mapped to persona keys (`{\"Private\": consumer}`).",
     "people": "Everyone who takes part. Passwords and tokens are never in this file.",
     "people[].handle": "Short unique name used everywhere else in this file and to sign in.",
     "people[].name": "Full name.",
@@ -489,10 +533,32 @@ def slack_schema() -> dict:
                           "type": "object", "additionalProperties": kinds},
         "ack_budget_ms": {"description": "Answer a command in the response when ready this fast, else through "
                                          "response_url.", "type": "number", "minimum": 0, "maximum": 2500},
+        "evidence_author": {"description": "\"Save as evidence\" names the message's author in the insight's source "
+                                           "(default: the author is not stored).", "type": "boolean",
+                            "default": False},
     }
     _cover(props, slack_config.KEYS)
     return {"description": DESCRIPTIONS["slack"], "type": "object", "additionalProperties": False,
             "properties": props}
+
+
+def evidence_schema() -> dict:
+    """The `evidence` section (validated by govern.services.evidence.validate_evidence_settings)."""
+    props = {
+        "kinds": {"description": "The kinds of insight recorded (must include `other`); default: the practice's.",
+                  "type": "array", "items": {"type": "string", "pattern": KIND_KEY.pattern}, "minItems": 1},
+        "retention_days": {"description": "Erase an insight's text once it was observed this many days ago.",
+                           "type": "integer", "minimum": 1},
+        "journey_breadth": {"description": "How guards count evidence from several journeys: `independent` counts a "
+                                           "nested journey as its parent, `distinct` counts every journey.",
+                            "type": "string", "enum": list(JOURNEY_BREADTH_RULES), "default": "independent"},
+        "tags": {"description": "The tag taxonomy: the tag keys insights are filed under.", "type": "array",
+                 "items": {"type": "string", "pattern": TAG_KEY.pattern}},
+        "free_tags": {"description": "Keep tags outside the taxonomy (shown as free tags); false drops them.",
+                      "type": "boolean", "default": True},
+    }
+    return {"description": DESCRIPTIONS["evidence"], "type": "object", "additionalProperties": False,
+            "properties": _cover(props, EVIDENCE_KEYS)}
 
 
 def json_schema() -> dict:
@@ -500,6 +566,7 @@ def json_schema() -> dict:
     root = schema_object(config_schema.GovernSchema(), "")
     lifecycle, defs = lifecycle_schema()
     root["properties"]["lifecycle"] = lifecycle
+    root["properties"]["evidence"] = evidence_schema()
     root["properties"]["scoring"] = scoring_schema()
     root["properties"]["rituals"] = rituals_schema()
     root["properties"]["jira"] = jira_schema()

@@ -7,11 +7,12 @@ their own validators (handed in by the caller) for meaning.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 from typing import Any, Callable
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from govern.errors import InvalidInput
 from govern.yamltext import excerpt, excerpt_path, load_yaml
@@ -117,6 +118,90 @@ class EvidenceSchema(Strict):
     kind = fields.String(required=True, validate=validate.OneOf(INSIGHT_KINDS))
 
 
+# An evidence source's mapping: which column (or JSON field) of its records holds what. `text` is required; without
+# `external_id` a record's identity is the hash of its text and date (re-importing it still changes nothing).
+SOURCE_COLUMNS = ("external_id", "text", "observed_on", "url", "tags", "volume", "personas", "sentiment", "kind",
+                  "source")
+# The variables a source's webhook secret may be read from (govern.settings reads exactly these; the Jira and Slack
+# secrets are never reused).
+SECRET_ENV = validate.Regexp(r"^GOVERN_[A-Z0-9_]+_SECRET$", error="must name a GOVERN_…_SECRET environment variable")
+RESERVED_SECRET_ENV = ("GOVERN_JIRA_WEBHOOK_SECRET", "GOVERN_SLACK_SIGNING_SECRET")
+
+
+def _pattern(value: str) -> None:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValidationError(f"not a regular expression: {exc}") from None
+
+
+def _date_format(value: str) -> None:
+    sample = dt.datetime(2024, 1, 31, 13, 45, 30)
+    try:
+        ok = "%" in value and dt.datetime.strptime(sample.strftime(value), value).date() == sample.date()
+    except (ValueError, TypeError):
+        ok = False
+    if not ok:
+        raise ValidationError(f"not a date format that reads back a date (e.g. '%d.%m.%Y'): {value!r}")
+
+
+class SourceColumnsSchema(Strict):
+    external_id = fields.String(validate=validate.Length(min=1, max=200))
+    text = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    observed_on = fields.String(validate=validate.Length(min=1, max=200))
+    url = fields.String(validate=validate.Length(min=1, max=200))
+    tags = fields.String(validate=validate.Length(min=1, max=200))
+    volume = fields.String(validate=validate.Length(min=1, max=200))
+    personas = fields.String(validate=validate.Length(min=1, max=200))
+    sentiment = fields.String(validate=validate.Length(min=1, max=200))
+    kind = fields.String(validate=validate.Length(min=1, max=200))
+    source = fields.String(validate=validate.Length(min=1, max=200))
+
+
+class StepRuleSchema(Strict):
+    """One step rule of a source: a column's value (`equals`, case-insensitive, or `matches`, a pattern) or a pattern
+    on the mapped text (`text_matches`) → a `journey/step`. The first rule that matches wins."""
+
+    step = fields.String(required=True)
+    column = fields.String(validate=validate.Length(min=1, max=200))
+    equals = fields.String()
+    matches = fields.String(validate=_pattern)
+    text_matches = fields.String(validate=_pattern)
+    tags = fields.List(fields.String(), load_default=list)
+
+    @validates_schema
+    def _one_condition(self, data: dict, **_kwargs) -> None:
+        if "text_matches" in data:
+            if "column" in data or "equals" in data or "matches" in data:
+                raise ValidationError("text_matches stands alone (no column, equals or matches)")
+        elif "column" not in data:
+            raise ValidationError("a rule needs column with equals or matches, or text_matches")
+        elif ("equals" in data) == ("matches" in data):
+            raise ValidationError("a column rule needs exactly one of equals or matches")
+
+
+class SourceSchema(Strict):
+    key = fields.String(required=True, validate=KEY)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    description = fields.String(load_default="")
+    # The kind of insight its records become unless `columns.kind` says otherwise (checked against evidence.kinds).
+    kind = fields.String(load_default="other")
+    # What an insight from it shows as its source (default: the source's name), unless `columns.source` says.
+    source = fields.String(validate=validate.Length(min=1, max=200))
+    columns = fields.Nested(SourceColumnsSchema, required=True)
+    date_format = fields.String(load_default="%Y-%m-%d", validate=_date_format)
+    steps = fields.List(fields.Nested(StepRuleSchema), load_default=list)
+    # Replace e-mail addresses, phone numbers and card-like numbers before anything is stored.
+    scrub = fields.Boolean(load_default=True)
+    secret_env = fields.String(validate=[SECRET_ENV, validate.NoneOf(RESERVED_SECRET_ENV,
+                                                                      error="is reserved for another integration")])
+    # Tags added to every record of the source; list columns (tags, personas) split on `separator`.
+    tags = fields.List(fields.String(), load_default=list)
+    separator = fields.String(load_default=",", validate=validate.Length(min=1, max=3))
+    # Values of the personas column → persona keys (a value that is a persona's key or name needs no entry).
+    personas = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
+
+
 class GovernSchema(Strict):
     version = fields.Integer(load_default=1, validate=validate.Equal(1))
     organisation = fields.Nested(OrganisationSchema, required=True)
@@ -131,6 +216,8 @@ class GovernSchema(Strict):
     personas = fields.List(fields.Nested(PersonaSchema), load_default=list)
     journeys = fields.List(fields.Nested(JourneySchema), load_default=list)
     kpis = fields.List(fields.Nested(KpiSchema), load_default=list)
+    # Where evidence comes from in bulk: imports and signed webhook feeds (govern.services.intake).
+    sources = fields.List(fields.Nested(SourceSchema), load_default=list)
     # Meaning checked by the lifecycle engine: a shipped name ("default", "triple_diamond") or {file: path}.
     lifecycle = fields.Raw(load_default="default")
     scoring = fields.Dict(load_default=dict)
@@ -252,7 +339,36 @@ def check_references(doc: dict) -> dict[str, str]:
             errors[f"{here}.scale"] = "a custom scale needs min and max"
         if "min" in kpi and "max" in kpi and kpi["min"] >= kpi["max"]:
             errors[f"{here}.max"] = "max must be greater than min"
+    _check_sources(doc, steps_of, personas, errors)
     return errors
+
+
+def _check_sources(doc: dict, steps_of: dict[str, set[str]], personas: set[str], errors: dict[str, str]) -> None:
+    """Each source's steps, kind, tags and persona values name things the file declares."""
+    sources = doc.get("sources") or []
+    _duplicates(sources, "key", "sources", errors)
+    evidence = doc.get("evidence") if isinstance(doc.get("evidence"), dict) else {}
+    kinds = evidence.get("kinds") if isinstance(evidence.get("kinds"), list) else list(INSIGHT_KINDS)
+    taxonomy = evidence.get("tags") if isinstance(evidence.get("tags"), list) else None
+
+    def check_tags(tags: list, where: str) -> None:
+        for t_i, tag in enumerate(tags):
+            if taxonomy is not None and tag not in taxonomy:
+                errors[f"{where}[{t_i}]"] = (f"unknown tag '{tag}' (evidence.tags: {', '.join(map(str, taxonomy))})")
+
+    for i, source in enumerate(sources):
+        here = f"sources[{i}]"
+        if source["kind"] not in kinds:
+            errors[f"{here}.kind"] = f"unknown kind '{source['kind']}' (evidence.kinds: {', '.join(map(str, kinds))})"
+        for r_i, rule in enumerate(source["steps"]):
+            journey_key, _, step_key = rule["step"].partition("/")
+            if step_key not in steps_of.get(journey_key, set()):
+                errors[f"{here}.steps[{r_i}].step"] = f"unknown step '{rule['step']}' (write it as journey/step)"
+            check_tags(rule.get("tags") or [], f"{here}.steps[{r_i}].tags")
+        check_tags(source["tags"], f"{here}.tags")
+        for value, persona in source["personas"].items():
+            if persona not in personas:
+                errors[f"{here}.personas.{value}"] = f"unknown persona '{persona}'"
 
 
 Validator = Callable[[dict], dict[str, str]]

@@ -19,7 +19,7 @@ from govern import maturity as maturity_mod
 from govern import scoring
 from govern.model import (
     COUNCIL_ROLES, CouncilSeat, Insight, Journey, Kpi, KpiMeasurement, Opportunity, Person, Persona, Ritual, Stage,
-    Step, insight_step, journey_persona, opportunity_insight, opportunity_journey,
+    Step, insight_step, journey_persona, opportunity_insight, opportunity_journey, volume_weight_sql,
 )
 from govern.policy import ACTIONS, ROLES, ROLES_SETTING, Actor, CustomRole, Scope, custom_roles_from, who_may
 from govern.queries.states import state_catalog
@@ -438,17 +438,20 @@ def _scoring(session: Session, today: dt.date, open_states: list[str]) -> dict[s
     evidence = None
     if example is not None:
         opp_id = session.scalar(sa.select(Opportunity.id).where(Opportunity.number == example["number"]))
-        linked = sa.select(opportunity_insight.c.insight_id).where(opportunity_insight.c.opportunity_id == opp_id)
-        insights, sources, newest = session.execute(
+        linked = (sa.select(opportunity_insight.c.insight_id)
+                  .join(Insight, Insight.id == opportunity_insight.c.insight_id)
+                  .where(opportunity_insight.c.opportunity_id == opp_id, Insight.merged_into_id.is_(None)))
+        insights, sources, newest, weighted = session.execute(
             sa.select(sa.func.count(Insight.id), sa.func.count(sa.distinct(sa.func.lower(sa.func.trim(Insight.source)))),
-                      sa.func.max(Insight.observed_on)).where(Insight.id.in_(linked))).one()
+                      sa.func.max(Insight.observed_on), sa.func.sum(volume_weight_sql(Insight.volume)))
+            .where(Insight.id.in_(linked))).one()
         journeys = session.scalar(
             sa.select(sa.func.count(sa.distinct(Step.journey_id)))
             .select_from(insight_step.join(Step, Step.id == insight_step.c.step_id))
             .where(insight_step.c.insight_id.in_(linked))) or 0
         if isinstance(newest, str):
             newest = dt.date.fromisoformat(newest[:10])
-        signals = scoring.EvidenceSignals(insights or 0, journeys, sources or 0, newest)
+        signals = scoring.EvidenceSignals(insights or 0, journeys, sources or 0, newest, int(weighted or 0))
         parts = scoring.evidence_parts(signals, today)
         evidence = {"insights": signals.insights, "journeys": signals.journeys, "sources": signals.sources,
                     "newest": newest, "age_days": signals.age_days(today), "parts": parts,
@@ -733,6 +736,7 @@ def jira_enabled(settings: dict[str, Any]) -> bool:
 def _slack(session: Session) -> dict[str, Any]:
     settings = dict(get_setting(session, "slack", {}) or {})
     return {"command": settings.get("command") or "/journey", "council_channel": settings.get("council_channel"),
+            "evidence_author": settings.get("evidence_author") is True,
             "usages": {name: (usage, vocabulary_of(session).fill(does))
                        for name, (usage, does) in SLACK_USAGES.items()}}
 

@@ -143,8 +143,9 @@ def insight_listing(order: Sequence[Any], *, text: str | None = None, kind: str 
                     journey: str | None = None, step: str | None = None,
                     opportunity_number: int | None = None) -> InsightListing:
     """Evidence containing `text` (in its text or source), of a kind, on a journey's steps or one step
-    ('journey/step'), or linked to an opportunity (by number); every filter optional. Unknown names match nothing."""
-    clauses: list[sa.ColumnElement[bool]] = []
+    ('journey/step'), or linked to an opportunity (by number); every filter optional. Unknown names match nothing.
+    A merged duplicate is not listed (it is read by its key, and its survivor carries its evidence)."""
+    clauses: list[sa.ColumnElement[bool]] = [Insight.merged_into_id.is_(None)]
     if text:
         pattern = like_pattern(text)
         clauses.append(sa.or_(sa.func.lower(Insight.text).like(pattern, escape="\\"),

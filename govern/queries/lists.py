@@ -257,7 +257,7 @@ def _on_journeys(journey_ids: Iterable[int]) -> sa.Select:
 
 
 def _evidence_clauses(session: Session, q: EvidenceList) -> list:
-    clauses: list = []
+    clauses: list = [Insight.merged_into_id.is_(None)]  # a merged duplicate is not listed: its survivor carries it
     if q.journey:
         clauses.append(Insight.id.in_(_on_journeys(journey_subtree_of(session, q.journey))))
     if q.step:

@@ -1,4 +1,5 @@
-"""What the operations page shows: outbox depth and age per topic, paused topics, dead letters and the schedulers.
+"""What the operations page shows: outbox depth and age per topic, paused topics, dead letters, the schedulers and the
+evidence intake's refused records.
 
 Reads only, in a fixed number of statements whatever the size of the outbox."""
 
@@ -10,9 +11,11 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from govern.model import OutboxMessage, OutboxTopicState, SchedulerInstance
+from govern.model import IntakeRejection, OutboxMessage, OutboxTopicState, SchedulerInstance
 
 DEAD_LETTERS_SHOWN = 50
+REJECTIONS_SHOWN = 50
+PAYLOAD_SHOWN = 300
 WAITING = ("pending", "in_flight")
 
 
@@ -60,6 +63,13 @@ class OperationsOverview:
     dead_letters: list[OutboxMessage]
     dead_total: int
     schedulers: list[SchedulerView]
+    # Refused webhook records and skipped import rows, newest first, and how many each source has.
+    intake_rejections: list[IntakeRejection] = field(default_factory=list)
+    intake_rejection_counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def intake_rejection_total(self) -> int:
+        return sum(self.intake_rejection_counts.values())
 
     @property
     def leader(self) -> SchedulerView | None:
@@ -67,7 +77,7 @@ class OperationsOverview:
 
 
 def operations_overview(session: Session, now: dt.datetime) -> OperationsOverview:
-    """Everything the operations page shows, in four statements."""
+    """Everything the operations page shows, in six statements."""
     now = _aware(now)
     topics: dict[str, TopicHealth] = {}
     rows = session.execute(sa.select(OutboxMessage.topic, OutboxMessage.status, sa.func.count(),
@@ -90,8 +100,14 @@ def operations_overview(session: Session, now: dt.datetime) -> OperationsOvervie
                                 _aware(s.leader_since), max(0.0, (now - _aware(s.last_tick_at)).total_seconds()))
                   for s in session.scalars(sa.select(SchedulerInstance).order_by(SchedulerInstance.leader.desc(),
                                                                                SchedulerInstance.name))]
+    rejections = list(session.scalars(sa.select(IntakeRejection)
+                                      .order_by(IntakeRejection.received_at.desc(), IntakeRejection.id.desc())
+                                      .limit(REJECTIONS_SHOWN)))
+    rejection_counts = dict(session.execute(sa.select(IntakeRejection.source_key, sa.func.count())
+                                            .group_by(IntakeRejection.source_key)).all())
     return OperationsOverview(topics=[topics[t] for t in sorted(topics)], dead_letters=dead,
-                              dead_total=sum(t.dead for t in topics.values()), schedulers=schedulers)
+                              dead_total=sum(t.dead for t in topics.values()), schedulers=schedulers,
+                              intake_rejections=rejections, intake_rejection_counts=rejection_counts)
 
 
 @dataclass(frozen=True)

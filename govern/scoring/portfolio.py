@@ -200,7 +200,7 @@ def portfolio_query(names: list[str], opportunity_ids: Iterable[int] | None = No
     query = (
         sa.select(Opportunity.id, Opportunity.number, Opportunity.title, Opportunity.state, Opportunity.owner_id,
                   summary.insight_count, summary.journey_count, summary.source_count, summary.newest_observed_on,
-                  *[inputs.c[f"in_{i}"] for i in range(len(names))])
+                  summary.weighted_count, *[inputs.c[f"in_{i}"] for i in range(len(names))])
         .outerjoin(summary, summary.opportunity_id == Opportunity.id)
         .outerjoin(inputs, inputs.c.opp_id == Opportunity.id)
     )
@@ -271,7 +271,7 @@ def _load_portfolio(session: Session, config: ScoringConfig, today: dt.date,
     strength = evidence_strength_of
     # Core execution (not the ORM's row processing): this loop runs once per opportunity in the portfolio.
     result = session.connection().execute(portfolio_query(names, opportunity_ids)).all()
-    for oid, number, title, state, owner_id, n, j, s, newest, *recorded in result:
+    for oid, number, title, state, owner_id, n, j, s, newest, w, *recorded in result:
         if newest is None:
             age = None
         else:
@@ -281,7 +281,7 @@ def _load_portfolio(session: Session, config: ScoringConfig, today: dt.date,
             if age < 0:
                 age = 0
         n, j, s = n or 0, j or 0, s or 0
-        append(_Row(oid, number, title, state, owner_id, recorded, (n, j, s, age), strength(n, j, s, age)))
+        append(_Row(oid, number, title, state, owner_id, recorded, (n, j, s, age), strength(n, j, s, age, w)))
     return names, rows
 
 
@@ -374,7 +374,7 @@ def _score_and_rank_in_sql(session: Session, model: ScoringModel, opportunity: O
     r = session.connection().execute(sa.select(numbered).where(numbered.c.id == opportunity.id)).one()
     evidence = _evidence(r.insights, r.journeys, r.sources, r.newest, today)
     row = _Row(r.id, r.number, r.title, r.state, r.owner_id, [getattr(r, f"in_{i}") for i in range(len(names))],
-               evidence, evidence_strength_of(*evidence))
+               evidence, evidence_strength_of(*evidence, r.weighted))
     return model.score(row.values(names)), (None if r.score is None else r.position), r.total
 
 
@@ -531,7 +531,7 @@ def _scored_in_sql(session: Session, model: ScoringModel, clauses: list, today: 
         sa.select(Opportunity.id, Opportunity.number, *shown,
                   summary.insight_count.label("insights"), summary.journey_count.label("journeys"),
                   summary.source_count.label("sources"), summary.newest_observed_on.label("newest"),
-                  *[inputs.c[c] for c in columns])
+                  summary.weighted_count.label("weighted"), *[inputs.c[c] for c in columns])
         .outerjoin(summary, summary.opportunity_id == Opportunity.id)
         .outerjoin(inputs, inputs.c.opp_id == Opportunity.id)
         .where(*clauses)

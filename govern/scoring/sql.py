@@ -73,9 +73,10 @@ def _round_tenths(value: sa.ColumnElement, dialect: str) -> sa.ColumnElement:
 
 
 def unrounded_strength_sql(insights: sa.ColumnElement, journeys: sa.ColumnElement, sources: sa.ColumnElement,
-                           newest: sa.ColumnElement, today: dt.date, dialect: str) -> sa.ColumnElement:
+                           newest: sa.ColumnElement, today: dt.date, dialect: str,
+                           weighted: sa.ColumnElement | None = None) -> sa.ColumnElement:
     """:func:`evidence_strength_of` before rounding, over the evidence summary's counts (never NULL: no summary row,
-    or no insight, is 0)."""
+    or no insight, is 0); `weighted` is the volume-weighted count (None: `insights`)."""
     since = _days_since(newest, today, dialect)
     recency = sa.case(
         (newest.is_(None), 0.0),
@@ -83,7 +84,7 @@ def unrounded_strength_sql(insights: sa.ColumnElement, journeys: sa.ColumnElemen
         (newest <= today - dt.timedelta(days=STALE_DAYS), 0.0),
         else_=20.0 * ((float(STALE_DAYS) - since) / float(STALE_DAYS - FRESH_DAYS)),
     )
-    total = (35.0 * _capped(insights, 8) / 8.0 + 10.0 * _capped(journeys, 3) + 3.75 * _capped(sources, 4)
+    total = (35.0 * _capped(insights if weighted is None else weighted, 8) / 8.0 + 10.0 * _capped(journeys, 3) + 3.75 * _capped(sources, 4)
              + recency)
     return sa.case((sa.func.coalesce(insights, 0) <= 0, 0.0), else_=total)
 
@@ -98,13 +99,13 @@ def _fenced(query: sa.Select, name: str) -> sa.Subquery:
 def scored_query(rows: sa.Select, *, today: dt.date, dialect: str, formula: Callable[..., Any],
                  evidence_weight: float, inputs: list[str], keep: list[str] | None = None
                  ) -> tuple[sa.Select, sa.ColumnElement]:
-    """`rows` (columns: insights, journeys, sources, newest, the model's recorded inputs named in `inputs`, and any
+    """`rows` (columns: insights, journeys, sources, newest, optionally weighted, the model's recorded inputs named in `inputs`, and any
     others) with evidence strength and the score added; returns (query, score label). The query's columns: those
     named in `keep` (default: all of `rows`), then strength and score."""
     evidence = _fenced(rows, "evidence")
     kept = list(evidence.c)
     total = unrounded_strength_sql(evidence.c.insights, evidence.c.journeys, evidence.c.sources, evidence.c.newest,
-                                   today, dialect)
+                                   today, dialect, evidence.c.weighted if "weighted" in evidence.c else None)
     unrounded = _fenced(sa.select(*kept, total.label("unrounded")), "unrounded")
     strength = _round_tenths(unrounded.c.unrounded, dialect).label("strength")
     rounded = _fenced(sa.select(*[c for c in unrounded.c if c.name != "unrounded"], strength), "strength")

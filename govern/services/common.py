@@ -284,6 +284,16 @@ def put_setting(session: Session, key: str, value: Any) -> None:
 
 
 def next_number(session: Session, column) -> int:
+    """One number (see :func:`next_numbers`)."""
+    return next_numbers(session, column, 1).start
+
+
+def next_numbers(session: Session, column, count: int) -> range:
+    """`count` consecutive numbers for a numbered kind, taken by one statement (a bulk import's block)."""
+    return _take_numbers(session, column, max(1, int(count)))
+
+
+def _take_numbers(session: Session, column, count: int) -> range:
     """The next number for a numbered kind (`Insight.number`, `Opportunity.number`), from its counter row.
 
     One UPDATE … RETURNING: the row stays locked until the caller's transaction ends, so concurrent writers on
@@ -296,13 +306,13 @@ def next_number(session: Session, column) -> int:
     greatest = sa.func.greatest if session.get_bind().dialect.name == "postgresql" else sa.func.max
     taken = sa.func.coalesce(sa.select(sa.func.max(column)).scalar_subquery(), 0)
     bump = (counter.update().where(counter.c.kind == kind)
-            .values(last=greatest(counter.c.last, taken) + 1).returning(counter.c.last))
-    number = session.execute(bump).scalar()
-    if number is None:  # the first number of this kind in this database (or its counters were emptied)
+            .values(last=greatest(counter.c.last, taken) + count).returning(counter.c.last))
+    last = session.execute(bump).scalar()
+    if last is None:  # the first number of this kind in this database (or its counters were emptied)
         session.execute(dialect_insert(session, counter).values(kind=kind, last=0)
                         .on_conflict_do_nothing(index_elements=["kind"]))
-        number = session.execute(bump).scalar()
-    return number
+        last = session.execute(bump).scalar()
+    return range(last - count + 1, last + 1)
 
 
 def require_text(value: Any, field: str, *, max_len: int | None = None) -> str:

@@ -22,34 +22,39 @@ from sqlalchemy.orm import Session
 
 from govern.model import (
     RECORDED_INPUT_COLUMNS, EvidenceSummary, Insight, Opportunity, RecordedInputs, ScoreInput, Step, insight_step,
-    opportunity_insight, pivoted_inputs,
+    opportunity_insight, pivoted_inputs, volume_weight_sql,
 )
 from govern.db import dialect_insert
 
-SUMMARY_COLUMNS = ("opportunity_id", "insight_count", "journey_count", "source_count", "unlinked_count",
-                   "newest_observed_on")
+SUMMARY_COLUMNS = ("opportunity_id", "insight_count", "weighted_count", "journey_count", "source_count",
+                   "unlinked_count", "newest_observed_on")
 
 
 def summary_query(target) -> sa.Select:
-    """The summary rows of the opportunities whose ids `target` (a list or a select of ids; None: all) names."""
+    """The summary rows of the opportunities whose ids `target` (a list or a select of ids; None: all) names.
+    A merged duplicate (`merged_into_id` set) counts nowhere; each insight counts its volume weight once."""
     oi = opportunity_insight
     where = (lambda col: col.in_(target)) if target is not None else (lambda col: sa.true())
     has_step = sa.exists().where(insight_step.c.insight_id == Insight.id)
+    live = Insight.merged_into_id.is_(None)
     counts = (
         sa.select(oi.c.opportunity_id.label("opp_id"),
                   sa.func.count().label("insights"),
+                  sa.func.sum(volume_weight_sql(Insight.volume)).label("weighted"),
                   sa.func.count(sa.distinct(sa.func.lower(sa.func.trim(Insight.source)))).label("sources"),
                   sa.func.sum(sa.case((has_step, 0), else_=1)).label("unlinked"),
                   sa.func.max(Insight.observed_on).label("newest"))
         .select_from(oi.join(Insight, Insight.id == oi.c.insight_id))
-        .where(where(oi.c.opportunity_id)).group_by(oi.c.opportunity_id).subquery("counts"))
+        .where(where(oi.c.opportunity_id), live).group_by(oi.c.opportunity_id).subquery("counts"))
     breadth = (
         sa.select(oi.c.opportunity_id.label("opp_id"), sa.func.count(sa.distinct(Step.journey_id)).label("journeys"))
-        .select_from(oi.join(insight_step, insight_step.c.insight_id == oi.c.insight_id)
+        .select_from(oi.join(Insight, Insight.id == oi.c.insight_id)
+                     .join(insight_step, insight_step.c.insight_id == oi.c.insight_id)
                      .join(Step, Step.id == insight_step.c.step_id))
-        .where(where(oi.c.opportunity_id)).group_by(oi.c.opportunity_id).subquery("breadth"))
+        .where(where(oi.c.opportunity_id), live).group_by(oi.c.opportunity_id).subquery("breadth"))
     return (
-        sa.select(Opportunity.id, sa.func.coalesce(counts.c.insights, 0), sa.func.coalesce(breadth.c.journeys, 0),
+        sa.select(Opportunity.id, sa.func.coalesce(counts.c.insights, 0), sa.func.coalesce(counts.c.weighted, 0),
+                  sa.func.coalesce(breadth.c.journeys, 0),
                   sa.func.coalesce(counts.c.sources, 0), sa.func.coalesce(counts.c.unlinked, 0), counts.c.newest)
         .outerjoin(counts, counts.c.opp_id == Opportunity.id)
         .outerjoin(breadth, breadth.c.opp_id == Opportunity.id)
@@ -135,7 +140,7 @@ def _after_flush(session: Session, _context) -> None:
             if obj in session.new or _changed(obj, "insights"):
                 opportunity_ids.add(obj.id)
         elif isinstance(obj, Insight) and obj.id is not None and obj not in session.new:
-            if _changed(obj, "steps") or _changed(obj, "source") or _changed(obj, "observed_on"):
+            if any(_changed(obj, name) for name in ("steps", "source", "observed_on", "volume", "merged_into_id")):
                 insight_ids.add(obj.id)
     if not (opportunity_ids or insight_ids):
         return

@@ -7,4 +7,4 @@ from flask import Blueprint
 bp = Blueprint("web", __name__, template_folder="templates")
 
 # The views register their routes on `bp` when imported.
-from govern.web import auth, board, journeys, opportunities, council, charts, lists, operations  # noqa: E402,F401,E501  (route modules)
+from govern.web import auth, board, journeys, opportunities, council, charts, lists, operations, curation, intake  # noqa: E402,F401,E501  (route modules)

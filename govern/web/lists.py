@@ -9,6 +9,7 @@ from werkzeug.datastructures import MultiDict
 from govern.errors import InvalidInput, NotFound
 from govern.model import Kpi
 from govern.queries.reference import reference
+from govern.queries.triage import triage_count
 from govern.services.evidence import evidence_kinds
 from govern.queries.lists import (
     EVIDENCE_SORTS, OPPORTUNITY_SORTS, PAGE_SIZES, EvidenceList, OpportunityList, Page, evidence_page,
@@ -90,5 +91,6 @@ def evidence_list():
                            options=_options(session, "journeys", "personas"),
                            kinds=kinds, steps=step_choices(session), sorts=EVIDENCE_SORTS, page_sizes=PAGE_SIZES,
                            view_url=view_url, endpoint="web.evidence_list",
-                           can_record=me.can("evidence.record"), can_link=me.can("evidence.link")), \
+                           can_record=me.can("evidence.record"), can_link=me.can("evidence.link"),
+                           triage_waiting=triage_count(session, me)), \
         (400 if problem else 200)

@@ -12,6 +12,7 @@ from govern.errors import Conflict, GovernError, InvalidInput, NotFound, Precond
 from govern.kpis import evaluate_opportunity, record_measurement
 from govern.model import SOLUTION_STATES, AuditEvent, Journey, Kpi, Opportunity, Person
 from govern.queries.opportunity import insight_choices, linkable_insights, opportunity_page_loads
+from govern.queries.triage import likely_duplicates
 from govern.services.common import get_insight, get_kpi, get_opportunity
 from govern.services.evidence import evidence_kinds, link_evidence_to_steps, record_evidence
 from govern.services.opportunities import (
@@ -214,7 +215,14 @@ def new_evidence():
         values = {"text": request.form.get("text", ""), "source": request.form.get("source", ""),
                   "kind": request.form.get("kind", ""), "observed_on": request.form.get("observed_on", "").strip(),
                   "steps": form_list("steps")}
+        # A likely duplicate (the same text, near enough: a double-submitted form too) is shown before anything is
+        # recorded; "Record anyway" sends duplicate_ok.
+        duplicates = [] if request.form.get("duplicate_ok") else likely_duplicates(
+            session, values["text"], source=values["source"])
         try:
+            if duplicates:
+                return render_template("evidence_form.html", values=values, errors={}, kinds=evidence_kinds(session),
+                                       steps=step_choices(session), focus=None, duplicates=duplicates), 409
             insight = record_evidence(session, me, text=values["text"], source=values["source"], kind=values["kind"],
                                       observed_on=values["observed_on"] or None, steps=values["steps"])
         except (InvalidInput, NotFound) as exc:

@@ -27,7 +27,7 @@ from govern import audit, kpis, notifications, outbox, scoring
 from govern.db import core_connection
 from govern.errors import Conflict, GuardsUnmet, InvalidInput, NotFound, PermissionDenied, PreconditionFailed
 from govern.model import (
-    ApprovalRequest, ApprovalVote, ChecklistTick, CouncilSeat, EvidenceSummary, Journey, Opportunity,
+    ApprovalRequest, ApprovalVote, ChecklistTick, CouncilSeat, EvidenceSummary, Insight, Journey, Opportunity,
     OpportunityKpi, OpportunityTransition, OutboxMessage, Person, ScoreInput, Solution, Step, insight_step,
     opportunity_insight, opportunity_journey, utcnow,
 )
@@ -200,7 +200,9 @@ def _nested_evidence_journeys(opportunity_id: Any) -> sa.Select:
     """How many of the journeys the opportunity's evidence comes from lie inside another of them (at any depth), as
     a scalar subquery riding along the facts statement: evidence from "Switching providers" and its micro journey
     "Activating my SIM" is evidence from one journey; from "Switching providers" and "Moving house" from two."""
-    linked = sa.select(opportunity_insight.c.insight_id).where(opportunity_insight.c.opportunity_id == opportunity_id)
+    linked = (sa.select(opportunity_insight.c.insight_id)
+              .join(Insight, Insight.id == opportunity_insight.c.insight_id)
+              .where(opportunity_insight.c.opportunity_id == opportunity_id, Insight.merged_into_id.is_(None)))
     evidenced = (sa.select(Step.journey_id).select_from(insight_step.join(Step, Step.id == insight_step.c.step_id))
                  .where(insight_step.c.insight_id.in_(linked)))
     ancestry = (sa.select(Journey.id.label("start"), Journey.parent_id.label("up"))
@@ -1081,8 +1083,9 @@ def _nested_evidence_journeys_many(session: Session, opportunity_ids: list[int])
             sa.select(opportunity_insight.c.opportunity_id, Step.journey_id).distinct()
             .select_from(opportunity_insight.join(insight_step,
                                                   insight_step.c.insight_id == opportunity_insight.c.insight_id)
-                         .join(Step, Step.id == insight_step.c.step_id))
-            .where(opportunity_insight.c.opportunity_id.in_(opportunity_ids))):
+                         .join(Step, Step.id == insight_step.c.step_id)
+                         .join(Insight, Insight.id == opportunity_insight.c.insight_id))
+            .where(opportunity_insight.c.opportunity_id.in_(opportunity_ids), Insight.merged_into_id.is_(None))):
         evidenced.setdefault(oid, set()).add(journey_id)
     ref = reference(session)
     out: dict[int, int] = {}

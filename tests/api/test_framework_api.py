@@ -77,10 +77,10 @@ def test_evidence_is_recorded_linked_across_journeys_and_never_orphaned(api):
     assert linked.get_json()["journeys"] == ["moving-house", "switching-providers"]
     assert api.delete(f"/insights/{key}/steps/moving-house/port-number", as_="priya").status_code == 200
     assert_error(api.delete(f"/insights/{key}/steps/switching-providers/port-number", as_="priya"), 409, "refused")
-    assert_error(api.delete(f"/insights/{key}?reason=duplicate", as_="priya"), 403)
+    assert_error(api.delete(f"/insights/{key}?reason=duplicate", as_="tom"), 403)  # not his, not his journey
     assert_error(api.delete(f"/insights/{key}", as_="marco"), 422)  # a reason is required
     assert api.delete(f"/insights/{key}?reason=duplicate", as_="marco").status_code == 204
-    assert_error(api.delete("/insights/INS-1?reason=x", as_="marco"), 409, "refused")  # supports OPP-1
+    assert_error(api.delete("/insights/INS-22?reason=x", as_="marco"), 409, "refused")  # OPP's only evidence
     by_journey = [i["key"] for i in api.get("/insights?journey=reporting-an-outage&sort=-number",
                                             as_="iris").get_json()]
     assert by_journey == ["INS-17", "INS-16", "INS-15"]

@@ -84,6 +84,16 @@ def _setup_orphan_insight(case: Case) -> None:
                                                kind="other").key
 
 
+# A step of each target journey (evidence.curate is scoped to the journeys of the insight's steps).
+TARGET_STEP = {"setting-up-direct-debit": "setting-up-direct-debit/enter-iban", "getting-help": "getting-help/search-help"}
+
+
+def _setup_insight_on_journey(case: Case) -> None:
+    with case.db.session_scope() as s:
+        case.made["insight"] = record_evidence(s, _operator(), text="The IBAN field rejects spaces", source="matrix",
+                                               kind="other", steps=[TARGET_STEP[case.journey]]).key
+
+
 def _setup_approval_request(case: Case) -> None:
     """A pending request whose rule names exactly who the policy lets approve (any lead, any manager, the owner of
     every journey it touches); quorums of two keep one approval from completing it (no guards involved)."""
@@ -178,8 +188,11 @@ ACTION_REQUESTS: dict[str, ActionRequest] = {
                                                 "kind": "interview", "steps": ["getting-help/search-help"]}),
     "evidence.link": ActionRequest("POST", lambda c: "/insights/INS-7/steps",
                                    lambda c: {"steps": ["getting-help/search-help"]}),
-    "evidence.delete": ActionRequest("DELETE", lambda c: f"/insights/{c.made['insight']}?reason=duplicate",
-                                     setup=_setup_orphan_insight),
+    "evidence.curate": ActionRequest("PATCH", lambda c: f"/insights/{c.made['insight']}",
+                                     lambda c: {"volume": 2 + c.n}, setup=_setup_insight_on_journey,
+                                     scoped_by_journey=True),
+    "evidence.delete": ActionRequest("POST", lambda c: f"/insights/{c.made['insight']}/redaction",
+                                     lambda c: {"reason": "personal data"}, setup=_setup_orphan_insight),
     "opportunity.create": ActionRequest("POST", lambda c: "/opportunities",
                                         lambda c: {"title": "How might we answer before the customer asks?",
                                                    "journeys": [c.journey]}),

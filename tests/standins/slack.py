@@ -1,8 +1,9 @@
 """A stand-in for the Slack Web API and for Slack's side of slash commands and interactivity, for tests and benchmarks.
 
 It answers the Web API methods govern uses (`auth.test`, `chat.postMessage`, `chat.postEphemeral`, `chat.update`,
-`users.lookupByEmail`, `users.info`, `users.list` (cursor-paged), `views.open`, `conversations.history`,
-`conversations.list` (cursor-paged), `conversations.open`) with the JSON shapes of the public documentation: HTTP 200 with `ok: true`, or
+`users.lookupByEmail`, `users.info`, `users.list` (cursor-paged), `views.open`, `views.update`, `chat.getPermalink`,
+`conversations.history`, `conversations.list` (cursor-paged), `conversations.open`) with the JSON shapes of the public
+documentation: HTTP 200 with `ok: true`, or
 HTTP 200 with `ok: false` and an `error` code (`not_authed`, `invalid_auth`, `channel_not_found`, `users_not_found`,
 `message_not_found`, `no_text`, `invalid_blocks`, `invalid_trigger_id`, `expired_trigger_id` …), and HTTP 429 with a
 `Retry-After` header when rate limited. It is driven by the real `slack_sdk.WebClient(base_url=standin.base_url)`.
@@ -161,6 +162,14 @@ class SlackStandin:
                                          "members": set(members) | ({self.bot_user_id} if bot_is_member else set())}
             self.messages.setdefault(channel_id, [])
         return channel_id
+
+    def post_as_user(self, channel_id: str, user_id: str, text: str) -> str:
+        """A message someone wrote in a channel (what a message shortcut is used on); returns its ts."""
+        with self._lock:
+            ts = self._new_ts()
+            self.messages[channel_id].append({"type": "message", "user": user_id, "text": text, "ts": ts,
+                                              "team": self.team_id})
+            return ts
 
     def channel_id(self, name: str) -> str:
         name = name.lstrip("#")
@@ -487,6 +496,18 @@ class SlackStandin:
         message["edited"] = {"user": self.bot_user_id, "ts": self._new_ts()}
         return {"channel": channel, "ts": message["ts"], "text": message["text"], "message": dict(message)}
 
+    def _m_chat_getPermalink(self, args):
+        """https://api.slack.com/methods/chat.getPermalink: `channel` and `message_ts` required; the permalink of an
+        existing message, else channel_not_found / message_not_found."""
+        channel = args.get("channel")
+        if not channel or channel not in self.channels:
+            raise SlackApiFault("channel_not_found")
+        ts = args.get("message_ts")
+        if not ts or not any(m["ts"] == ts for m in self.messages[channel]):
+            raise SlackApiFault("message_not_found")
+        domain = self.team.lower().replace(" ", "-")
+        return {"channel": channel, "permalink": f"https://{domain}.slack.com/archives/{channel}/p{ts.replace('.', '')}"}
+
     def _m_users_info(self, args):
         user = self.users.get((args.get("user") or "").strip())
         if user is None:
@@ -554,6 +575,35 @@ class SlackStandin:
             "app_id": self.app_id, "external_id": view.get("external_id", ""), "bot_id": self.bot_id,
         }
         self.views[view_id] = stored
+        return {"view": stored}
+
+    def _m_views_update(self, args):
+        """https://api.slack.com/methods/views.update: the view by `view_id` (or `external_id`), replaced by `view`;
+        a `hash` that is not the view's current one is `hash_conflict` (someone changed it meanwhile)."""
+        view_id = args.get("view_id")
+        if not view_id and args.get("external_id"):
+            view_id = next((v["id"] for v in self.views.values() if v.get("external_id") == args["external_id"]), None)
+        if not view_id:
+            raise SlackApiFault("invalid_arguments")
+        stored = self.views.get(view_id)
+        if stored is None:
+            raise SlackApiFault("not_found")
+        if args.get("hash") and args["hash"] != stored["hash"]:
+            raise SlackApiFault("hash_conflict")
+        view = _json_arg(args.get("view"), "invalid_arguments")
+        if not isinstance(view, dict) or view.get("type") != "modal":
+            raise SlackApiFault("invalid_arguments")
+        title = view.get("title") or {}
+        if title.get("type") != "plain_text" or not title.get("text") or len(title["text"]) > 24:
+            raise SlackApiFault("invalid_arguments", response_metadata={"messages": ["[ERROR] invalid title"]})
+        blocks = view.get("blocks")
+        if not isinstance(blocks, list):
+            raise SlackApiFault("invalid_arguments")
+        _validate_blocks(blocks, limit=100)
+        stored.update({"title": title, "blocks": blocks, "close": view.get("close"), "submit": view.get("submit"),
+                       "private_metadata": view.get("private_metadata", ""),
+                       "callback_id": view.get("callback_id", ""), "hash": secrets.token_hex(8),
+                       "previous_view_id": None})
         return {"view": stored}
 
     # --- response_url ------------------------------------------------------------------------------------------------
@@ -659,6 +709,24 @@ def _validate_blocks(blocks: Any, *, limit: int) -> None:
             if not _text_ok(block.get("label"), max_len=2000, plain_only=True) or not isinstance(
                     block.get("element"), dict):
                 bad(f"blocks[{i}]: an input needs a plain_text label and an element")
+            element = block["element"]
+            if element.get("type") in ("static_select", "multi_static_select"):
+                # https://api.slack.com/reference/block-kit/block-elements#select: options or option_groups, at most
+                # 100 in all; an option's text is plain_text of at most 75 characters, its value at most 150
+                groups = element.get("option_groups")
+                options = element.get("options")
+                if (groups is None) == (options is None):
+                    bad(f"blocks[{i}].element: exactly one of options or option_groups")
+                every = options if options is not None else [o for g in groups for o in g.get("options", [])]
+                if groups is not None and (len(groups) > 100 or any(
+                        not _text_ok(g.get("label"), max_len=75, plain_only=True) for g in groups)):
+                    bad(f"blocks[{i}].element.option_groups: at most 100, each with a plain_text label of 1-75")
+                if not every or len(every) > 100:
+                    bad(f"blocks[{i}].element: 1-100 options")
+                for j, o in enumerate(every):
+                    if not _text_ok(o.get("text"), max_len=75, plain_only=True) or not (
+                            isinstance(o.get("value"), str) and 0 < len(o["value"]) <= 150):
+                        bad(f"blocks[{i}].element.options[{j}]: plain_text of 1-75 characters, value of 1-150")
 
 
 # --- Slack's side: building and signing the requests Slack sends to an app ------------------------------------------
@@ -728,11 +796,37 @@ class SlackSide:
         }
         return self._payload_body(payload), response_url, trigger_id
 
+    def message_shortcut_body(self, *, user_id: str, channel_id: str, message_ts: str,
+                              callback_id: str) -> tuple[bytes, str, str]:
+        """(form-encoded body, response_url, trigger_id) of a message shortcut ("message_action") used on a message,
+        as https://api.slack.com/reference/interaction-payloads/shortcuts describes it."""
+        message = self.standin.message(channel_id, message_ts) or {"ts": message_ts, "type": "message", "text": ""}
+        response_url = self.standin.new_response_url(channel_id=channel_id, user_id=user_id)
+        trigger_id = self.standin.new_trigger_id()
+        user = self.standin.users.get(user_id, {"name": user_id})
+        payload = {
+            "type": "message_action", "callback_id": callback_id, "trigger_id": trigger_id,
+            "action_ts": f"{time.time():.6f}", "message_ts": message_ts,
+            "team": {"id": self.standin.team_id, "domain": "standin"},
+            "user": {"id": user_id, "username": user["name"], "name": user["name"], "team_id": self.standin.team_id},
+            "channel": {"id": channel_id, "name": self.standin.channels.get(channel_id, {}).get("name", "")},
+            "message": dict(message), "response_url": response_url,
+            "token": "deprecated-verification-token", "is_enterprise_install": False, "enterprise": None,
+        }
+        return self._payload_body(payload), response_url, trigger_id
+
+    def shortcut(self, target: Any, *, user_id: str, channel_id: str, message_ts: str, callback_id: str,
+                 path: str = "/slack/interactions"):
+        body, response_url, trigger_id = self.message_shortcut_body(
+            user_id=user_id, channel_id=channel_id, message_ts=message_ts, callback_id=callback_id)
+        status, data = self.post(target, path, body)
+        return status, data, response_url
+
     def view_submission_body(self, *, user_id: str, view_id: str, values: dict[str, dict[str, str]]) -> bytes:
         """Form-encoded body of a modal submission; `values` maps block_id -> action_id -> typed text."""
         view = dict(self.standin.views[view_id])
         view["state"] = {"values": {
-            block_id: {action_id: {"type": "plain_text_input", "value": text} for action_id, text in actions.items()}
+            block_id: {action_id: self._input_state(view, block_id, answer) for action_id, answer in actions.items()}
             for block_id, actions in values.items()
         }}
         user = self.standin.users.get(user_id, {"name": user_id})
@@ -745,6 +839,22 @@ class SlackSide:
             "is_enterprise_install": False, "enterprise": None,
         }
         return self._payload_body(payload)
+
+    @staticmethod
+    def _input_state(view: dict[str, Any], block_id: str, answer: Any) -> dict[str, Any]:
+        """The state Slack reports for one input: typed text for a plain_text_input; for a static_select or a
+        multi_static_select, the chosen option objects (looked up by value among the element's options)."""
+        element = next((b.get("element") or {} for b in view.get("blocks", []) if b.get("block_id") == block_id), {})
+        kind = element.get("type", "plain_text_input")
+        if kind not in ("static_select", "multi_static_select"):
+            return {"type": "plain_text_input", "value": answer}
+        options = [o for o in element.get("options", [])]
+        options += [o for group in element.get("option_groups", []) for o in group.get("options", [])]
+        by_value = {o["value"]: o for o in options}
+        chosen = [by_value[v] for v in ([answer] if isinstance(answer, str) else answer) if v in by_value]
+        if kind == "static_select":
+            return {"type": kind, "selected_option": chosen[0] if chosen else None}
+        return {"type": kind, "selected_options": chosen}
 
     @staticmethod
     def _payload_body(payload: dict[str, Any]) -> bytes:

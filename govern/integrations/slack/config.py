@@ -9,6 +9,7 @@
         "*": {transition: true}
         cx-council: {evaluation_due: false}
       ack_budget_ms: 50            # answer in the response when ready this fast, else through response_url
+      evidence_author: false       # "Save as evidence" names the message's author in the insight's source
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from govern.integrations.slack.delivery import KINDS
 
 CHANNEL = re.compile(r"^#?[a-z0-9_-]{1,80}$")
 COMMAND = re.compile(r"^/[a-z0-9_-]{1,31}$")
-KEYS = ("command", "council_channel", "approvals", "notifications", "ack_budget_ms")
+KEYS = ("command", "council_channel", "approvals", "notifications", "ack_budget_ms", "evidence_author")
 APPROVAL_ROUTES = ("channel", "dm", "both")
 
 
@@ -46,6 +47,9 @@ def validate_slack_config(section: Any, path: str = "slack") -> dict[str, str]:
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float))
                                or not 0 <= budget <= 2500):
         errors[f"{path}.ack_budget_ms"] = "milliseconds between 0 and 2500 (Slack gives up after 3000)"
+    author = section.get("evidence_author")
+    if author is not None and not isinstance(author, bool):
+        errors[f"{path}.evidence_author"] = "true or false (default false: the author of a saved message is not stored)"
     notifications = section.get("notifications")
     if notifications is not None:
         if not isinstance(notifications, dict):

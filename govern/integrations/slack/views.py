@@ -1,4 +1,5 @@
-"""Slack's entry points: `/slack/commands` (slash commands) and `/slack/interactions` (buttons, modals).
+"""Slack's entry points: `/slack/commands` (slash commands) and `/slack/interactions` (buttons, modals, the "Save as
+evidence" message shortcut).
 
 Every request is verified before anything is read from it: a v0 signature over the raw body with the signing secret
 and a timestamp within five minutes (slack_sdk's SignatureVerifier); otherwise 401 and nothing runs. With Slack not
@@ -22,7 +23,7 @@ from typing import Any, Callable
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from govern.integrations.slack import approvals, blocks
+from govern.integrations.slack import approvals, blocks, evidence
 from govern.integrations.slack.commands import DEFERRED, Invocation, run
 from govern.integrations.slack.parsing import Malformed, parse
 from govern.integrations.slack.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
@@ -162,7 +163,8 @@ def commands():
 
 @bp.post("/interactions")
 def interactions():
-    """Buttons (block_actions) and modal submissions (view_submission)."""
+    """Buttons (block_actions), the "Save as evidence" message shortcut (message_action) and modal submissions
+    (view_submission)."""
     adapter, raw, refusal = _verified_body()
     if refusal is not None:
         return refusal
@@ -179,6 +181,16 @@ def interactions():
         elif action == blocks.REJECT_ACTION:
             # The trigger_id for views.open lives 3 seconds: open the modal now, on the request's clock.
             _within_budget(adapter, lambda: approvals.open_reject_modal(db, adapter, payload), late=None)
+        return Response(status=200)
+    if kind == "message_action" and payload.get("callback_id") == evidence.SAVE_AS_EVIDENCE:
+        # "Save as evidence": open the modal now, on the request's clock (the trigger_id lives 3 seconds).
+        _within_budget(adapter, lambda: evidence.open_save_modal(db, adapter, payload), late=None)
+        return Response(status=200)
+    if kind == "view_submission" and (payload.get("view") or {}).get("callback_id") == evidence.SAVE_AS_EVIDENCE:
+        finished, answer = _within_budget(adapter, lambda: evidence.handle_save_submission(db, adapter, payload),
+                                          late=None, budget=max(adapter.inline_budget, VIEW_SUBMISSION_BUDGET))
+        if finished and answer:
+            return jsonify(answer)
         return Response(status=200)
     if kind == "view_submission" and (payload.get("view") or {}).get("callback_id") == blocks.REJECT_MODAL:
         finished, answer = _within_budget(adapter, lambda: approvals.handle_reject_submission(db, adapter, payload),

@@ -1,0 +1,1 @@
+"""Evidence: import, feeds, triage, curation and suggestions."""
