@@ -24,7 +24,7 @@ from govern.integrations.jira import mapping as jira_mapping
 from govern.integrations.slack import config as slack_config
 from govern.integrations.slack.delivery import KINDS as NOTIFICATION_KINDS
 from govern.model import COUNCIL_ROLES
-from govern.queries.states import STATE_KINDS
+from govern.queries.states import STATE_KINDS, STATE_WORK
 from govern.rituals import config as rituals_config
 from govern.scoring import BUILTIN_MODELS, COMPUTED_INPUTS, KINDS as SCORING_KINDS
 from govern.workflows import approvals, guards
@@ -327,7 +327,12 @@ def lifecycle_schema() -> tuple[dict, dict]:
                                                              + " (default: final when listed under final, else "
                                                                "active).", "enum": list(STATE_KINDS)},
                                                     "title": {"description": "What people call the state "
-                                                              "(default: its name in words).", "type": "string"}},
+                                                              "(default: its name in words).", "type": "string"},
+                                                    "allows": {"description": "The work the state allows: "
+                                                               + "; ".join(f"{k}: {v}" for k, v in STATE_WORK.items())
+                                                               + " (default: all of it, none in a final state).",
+                                                               "type": "array",
+                                                               "items": {"enum": list(STATE_WORK)}}},
                                                     STATE_KEYS)}},
             "transitions": {"type": "array", "minItems": 1, "items": transition},
             "checks": {"description": "Checklist guards: named checks people tick (\"clinical safety case attached\"); "

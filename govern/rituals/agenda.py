@@ -99,7 +99,7 @@ def approvals_section(session: Session, scope: set[int] | None, now: dt.datetime
         score = scores.get(opp.id)
         score_text = ""
         if score:
-            evidence = f", evidence {score['evidence']:.2g}" if score.get("evidence") is not None else ""
+            evidence = f", evidence strength {score['evidence']:.0f}/100" if score.get("evidence") is not None else ""
             score_text = f"; score {_num(score['value'])}{evidence} (rank {score['rank']})"
         items.append({
             "ref": opp.key, "request_id": request.id, "opportunity_id": opp.id, "title": opp.title,

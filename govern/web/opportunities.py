@@ -11,6 +11,8 @@ from govern import audit, scoring
 from govern.errors import Conflict, GovernError, InvalidInput, NotFound, PreconditionFailed
 from govern.kpis import evaluate_opportunity, record_measurement
 from govern.model import SOLUTION_STATES, AuditEvent, Journey, Kpi, Opportunity, Person
+from govern.queries.evidence import evidence_tallies
+from govern.queries.states import state_catalog
 from govern.queries.opportunity import insight_choices, linkable_insights, opportunity_page_loads
 from govern.services.common import get_insight, get_kpi, get_opportunity
 from govern.services.evidence import evidence_kinds, link_evidence_to_steps, record_evidence
@@ -54,6 +56,7 @@ def _render_opportunity(opp: Opportunity, *, errors: dict | None = None, score_v
     session = db_session()
     me = actor()
     lifecycle = lifecycle_view(session)
+    states = state_catalog(session, opp.lifecycle)  # what the state allows (its definition), never its name
     requests = pending_requests_of(session, opp)
     pending = [(r, decision_rights(session, me, r)) for r in requests]
     history = list(reversed(describe_events(session, audit.history(session, "opportunity", opp.key),
@@ -68,9 +71,13 @@ def _render_opportunity(opp: Opportunity, *, errors: dict | None = None, score_v
         transitions=transitions_for(session, me, opp, requests), history=history, insights=insights,
         linkable=linkable,
         evidence_journeys=sorted({s.journey.name for i in insights for s in i.steps}),
+        evidence_tally=evidence_tallies(session, [opp.id])[opp.id],
         can_link=can_link, can_request=me.can("transition.request", journey_ids),
-        can_edit=me.can("opportunity.edit", journey_ids), can_measure=me.can("kpi.measure", journey_ids),
-        can_score=me.can("opportunity.score", journey_ids), can_add_solution=me.can("solution.manage", journey_ids),
+        can_edit=me.can("opportunity.edit", journey_ids),
+        can_measure=me.can("kpi.measure", journey_ids) and states.allows(opp.state, "measurements"),
+        can_evaluate=me.can("kpi.measure", journey_ids) and states.allows(opp.state, "evaluation"),
+        can_score=me.can("opportunity.score", journey_ids),
+        can_add_solution=me.can("solution.manage", journey_ids) and states.allows(opp.state, "solutions"),
         score_form=_score_form(session, opp, score_values), errors=errors or {},
         solution_values=solution_values or {"title": "", "due_on": ""}, score_values=score_values,
         measure_values=measure_values or {}, today=today, solution_states=SOLUTION_STATES,
@@ -225,7 +232,7 @@ def new_evidence():
         else:
             flash_message("ok", f"{insight.key} recorded")
             target = request.form.get("then")
-            if target == "opportunity":
+            if target == "opportunity" and me.can("opportunity.create"):
                 return redirect(url_for("web.new_opportunity", insight=insight.key,
                                         journey=sorted({s.journey.key for s in insight.steps})))
             return redirect(url_for("web.evidence_list", q=insight.key) + f"#{insight.key}")
@@ -233,7 +240,7 @@ def new_evidence():
     steps = step_choices(session)
     steps.sort(key=lambda group: group[0].key != focus)  # the journey you came from first (stable otherwise)
     return render_template("evidence_form.html", values=values, errors=errors, kinds=evidence_kinds(session),
-                           steps=steps, focus=focus), (422 if errors else 200)
+                           steps=steps, focus=focus, can_create=me.can("opportunity.create")), (422 if errors else 200)
 
 
 @bp.route("/evidence/<ref>/steps", methods=["GET", "POST"])

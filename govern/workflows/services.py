@@ -33,6 +33,9 @@ from govern.model import (
 from govern.notifications import Audience
 from govern.policy import Actor
 from govern.queries.cards import EvidenceCounts, OpportunityCard, journey_ids_of
+from govern.queries.evidence import journey_breadth_rule as _journey_breadth_rule
+from govern.queries.evidence import nested_evidence_journeys as _nested_evidence_journeys
+from govern.queries.evidence import nested_evidence_journeys_many as _nested_evidence_journeys_many
 from govern.queries.reference import reference
 from govern.queries.requests import pending_request
 from govern.queries.rights import decision_refusal, withdraw_refusal
@@ -184,28 +187,8 @@ def _pending_request_id(other_than: bool = False) -> sa.Select:
     return query.order_by(ApprovalRequest.id).limit(1)
 
 
-def _journey_breadth_rule(session: Session) -> str:
-    """govern.yaml `evidence.journey_breadth`: `independent` (default) or `distinct`."""
-    return (get_setting(session, "evidence", {}) or {}).get("journey_breadth") or "independent"
-
-
 _NESTED = "nested_evidence_journeys"
 _RECORDED = "recorded_score_inputs"
-
-
-def _nested_evidence_journeys(opportunity_id: Any) -> sa.Select:
-    """How many of the journeys the opportunity's evidence comes from lie inside another of them (at any depth), as
-    a scalar subquery riding along the facts statement: evidence from "Switching providers" and its micro journey
-    "Activating my SIM" is evidence from one journey; from "Switching providers" and "Moving house" from two."""
-    linked = sa.select(opportunity_insight.c.insight_id).where(opportunity_insight.c.opportunity_id == opportunity_id)
-    evidenced = (sa.select(Step.journey_id).select_from(insight_step.join(Step, Step.id == insight_step.c.step_id))
-                 .where(insight_step.c.insight_id.in_(linked)))
-    ancestry = (sa.select(Journey.id.label("start"), Journey.parent_id.label("up"))
-                .where(Journey.id.in_(evidenced)).cte("ancestry", recursive=True))
-    parent = aliased(Journey)
-    ancestry = ancestry.union_all(sa.select(ancestry.c.start, parent.parent_id)
-                                  .select_from(ancestry.join(parent, parent.id == ancestry.c.up)))
-    return sa.select(sa.func.count(sa.distinct(ancestry.c.start))).where(ancestry.c.up.in_(evidenced))
 
 
 # --- approval context -------------------------------------------------------------------------------------------------
@@ -1066,37 +1049,6 @@ def facts_for_many(session: Session, opportunities: list[Opportunity | Opportuni
     return {o.id: OpportunityFacts(opportunity_id=o.id, owner_id=o.owner_id,
                                    journey_ids=tuple(sorted(journey_ids_of(o))), words=words, **values[o.id])
             for o in opportunities}
-
-
-def _nested_evidence_journeys_many(session: Session, opportunity_ids: list[int]) -> dict[int, int]:
-    """`_nested_evidence_journeys` of many opportunities in one statement: of the journeys each one's evidence comes
-    from, how many lie inside another of them (at any depth), by the journey tree of the reference snapshot."""
-    if not opportunity_ids:
-        return {}
-    evidenced: dict[int, set[int]] = {}
-    for oid, journey_id in session.execute(
-            sa.select(opportunity_insight.c.opportunity_id, Step.journey_id).distinct()
-            .select_from(opportunity_insight.join(insight_step,
-                                                  insight_step.c.insight_id == opportunity_insight.c.insight_id)
-                         .join(Step, Step.id == insight_step.c.step_id))
-            .where(opportunity_insight.c.opportunity_id.in_(opportunity_ids))):
-        evidenced.setdefault(oid, set()).add(journey_id)
-    ref = reference(session)
-    out: dict[int, int] = {}
-    for oid, journeys in evidenced.items():
-        nested = 0
-        for jid in journeys:
-            cursor, seen = ref.journey(jid), set()
-            parent = cursor.parent_id if cursor is not None else None
-            while parent is not None and parent not in seen:
-                if parent in journeys:
-                    nested += 1
-                    break
-                seen.add(parent)
-                up = ref.journey(parent)
-                parent = up.parent_id if up is not None else None
-        out[oid] = nested
-    return out
 
 
 def opportunity_history(session: Session, actor: Actor, opportunity_ref: str | int) -> list[dict[str, Any]]:
