@@ -11,8 +11,13 @@ import datetime as dt
 from sqlalchemy.orm import Session
 
 from govern import audit
-from govern.errors import InvalidInput, NotFound, PreconditionFailed
-from govern.model import SOLUTION_STATES, Opportunity, Person, OpportunityKpi, OpportunityTransition, Solution, utcnow
+import sqlalchemy as sa
+
+from govern.errors import InvalidInput, NotFound, PermissionDenied, PreconditionFailed, RefusedChange
+from govern.model import (
+    SOLUTION_STATES, ApprovalRequest, Decision, Opportunity, OpportunityKpi, OpportunityTransition, Person, Solution,
+    utcnow,
+)
 from govern.policy import Actor
 from govern.queries.states import state_catalog
 from govern.services.common import (
@@ -146,6 +151,47 @@ def link_evidence(session: Session, actor: Actor, ref: str | int, insights: list
     if commit:
         session.commit()
     return opp
+
+
+def withdrawal_refusal(session: Session, actor: Actor, opp: Opportunity) -> str | None:
+    """Why this person may not withdraw the opportunity now (None: they may). Its author may, while it is in its
+    lifecycle's first state and nothing was decided or delivered on it."""
+    if actor.person_id is None or opp.created_by_id != actor.person_id:
+        return f"only the person who created {opp.key} may withdraw it"
+    initial = state_catalog(session, opp.lifecycle).initial
+    if opp.state != initial:
+        return f"{opp.key} has left its first state; it can no longer be withdrawn (ask the council to close it)"
+    if session.scalar(sa.select(sa.func.count()).select_from(ApprovalRequest)
+                      .where(ApprovalRequest.opportunity_id == opp.id)):
+        return f"{opp.key} has had a request to move it; it is the council's now (withdraw the request instead)"
+    if session.scalar(sa.select(sa.func.count()).select_from(Decision).where(Decision.opportunity_id == opp.id)):
+        return f"a council decision refers to {opp.key}; it can no longer be withdrawn"
+    if any(s.external_key for s in opp.solutions):
+        return f"{opp.key} has a solution in the backlog; it can no longer be withdrawn"
+    return None
+
+
+def withdraw_opportunity(session: Session, actor: Actor, ref: str | int, *, reason: str | None = None,
+                         commit: bool = True) -> str:
+    """The author takes back an opportunity of their own while it is in the lifecycle's first state: it is removed
+    (its evidence stays, unlinked from it), and the audit log keeps what it said. Answers its key."""
+    opp = get_opportunity(session, ref)
+    actor.require("read")
+    refusal = withdrawal_refusal(session, actor, opp)
+    if refusal:
+        raise PermissionDenied(refusal) if opp.created_by_id != actor.person_id else RefusedChange(refusal)
+    before = opportunity_snapshot(opp)
+    key, oid = opp.key, opp.id
+    session.execute(sa.delete(OpportunityTransition).where(OpportunityTransition.opportunity_id == oid))
+    opp.journeys.clear()
+    opp.insights.clear()
+    session.delete(opp)
+    session.flush()
+    audit.record(session, actor, "opportunity.withdrawn", "opportunity", key, before=before,
+                 reason=(reason or "").strip() or None)
+    if commit:
+        session.commit()
+    return key
 
 
 def solution_snapshot(s: Solution) -> dict:

@@ -17,7 +17,8 @@ from govern.queries.opportunity import insight_choices, linkable_insights, oppor
 from govern.services.common import get_insight, get_kpi, get_opportunity
 from govern.services.evidence import evidence_kinds, link_evidence_to_steps, record_evidence
 from govern.services.opportunities import (
-    add_solution, create_opportunity, link_evidence, update_opportunity, update_solution,
+    add_solution, create_opportunity, link_evidence, update_opportunity, update_solution, withdraw_opportunity,
+    withdrawal_refusal,
 )
 from govern.workflows import checklist
 from govern.web.display import describe_events
@@ -81,7 +82,8 @@ def _render_opportunity(opp: Opportunity, *, errors: dict | None = None, score_v
         score_form=_score_form(session, opp, score_values), errors=errors or {},
         solution_values=solution_values or {"title": "", "due_on": ""}, score_values=score_values,
         measure_values=measure_values or {}, today=today, solution_states=SOLUTION_STATES,
-        chosen_trigger=request.args.get("trigger"), checks=checklist.checklist(session, me, opp)), status
+        chosen_trigger=request.args.get("trigger"), checks=checklist.checklist(session, me, opp),
+        can_withdraw=withdrawal_refusal(session, me, opp) is None), status
 
 
 @bp.get("/opportunities/<ref>")
@@ -127,6 +129,22 @@ def add_opportunity_solution(ref: str):
         return _render_opportunity(opp, errors=errors, solution_values=values, status=422)
     flash_message("ok", f"solution “{solution.title}” added to {opp.key}")
     return redirect(url_for("web.opportunity", ref=opp.key) + "#solutions")
+
+
+@bp.post("/opportunities/<ref>/withdraw")
+@login_required
+def withdraw_own_opportunity(ref: str):
+    """The author takes back an opportunity of their own while it is in its first state."""
+    session = db_session()
+    opp = get_or_404(get_opportunity, session, ref)
+    try:
+        key = withdraw_opportunity(session, actor(), opp.key, reason=request.form.get("reason"))
+    except GovernError as exc:
+        session.rollback()
+        flash_message("error", exc.message)
+        return redirect(url_for("web.opportunity", ref=opp.key))
+    flash_message("ok", f"{key} withdrawn; its evidence is kept")
+    return redirect(url_for("web.board"))
 
 
 @bp.post("/opportunities/<ref>/checks/<check>")

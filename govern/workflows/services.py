@@ -38,6 +38,7 @@ from govern.queries.evidence import nested_evidence_journeys as _nested_evidence
 from govern.queries.evidence import nested_evidence_journeys_many as _nested_evidence_journeys_many
 from govern.queries.reference import reference
 from govern.queries.requests import pending_request
+from govern.queries.states import state_catalog
 from govern.queries.rights import decision_refusal, withdraw_refusal
 from govern.services.common import get_opportunity, get_setting
 from govern.vocabulary import vocabulary_of
@@ -1114,7 +1115,11 @@ def record_solution_progress(session: Session, actor: Actor, solution_id: int, s
                              external_status: str | None = None) -> tuple[Solution, str | None]:
     """Record a solution's progress by hand (API, web app); when it is the last of its opportunity's solutions to be
     done, the lifecycle's automatic move follows, as when Jira reports it. Answers the solution and what the lifecycle
-    said (None when nothing was delivered)."""
+    said (None when nothing was delivered). Refused in a state whose definition does not allow solution work."""
+    found = session.get(Solution, solution_id)
+    if found is not None:
+        state_catalog(session, found.opportunity.lifecycle).refuse_unless_allowed(
+            found.opportunity.state, "solutions", f"the solutions of {found.opportunity.key} cannot be changed")
     solution = set_solution_state(session, actor, solution_id, state, external_status=external_status, commit=False)
     opportunity = solution.opportunity
     was_delivered = state == "done" and all(s.state == "done" for s in opportunity.solutions)

@@ -59,6 +59,8 @@ def test_the_services_refuse_solution_and_evaluation_work_on_a_final_opportunity
     api = ApiClient(example_app, example_db)
     refused = api.post(f"/opportunities/{key}/solutions", as_="marco", json={"title": "One more thing"})
     assert refused.status_code == 422 and "does not allow it" in refused.json["error"]["message"]
+    progress = api.patch(f"/opportunities/{key}/solutions/{solution_id}", as_="marco", json={"state": "in_progress"})
+    assert progress.status_code == 422 and "does not allow it" in progress.json["error"]["message"]
     with example_db.session_scope() as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(Solution)) == count
 
@@ -100,3 +102,57 @@ def test_a_supporter_records_evidence_in_chromium_without_a_refused_follow_up(pa
     page.goto("/evidence/new")
     assert page.get_by_role("button", name="Record and create").count() == 0
     assert page.get_by_role("button", name="Record", exact=True).is_visible()
+
+
+def _own_new_idea(s, handle: str = "lotte") -> str:
+    opp = create_opportunity(s, actor(s, handle), title="How might we send the welcome pack sooner?",
+                             journeys=["switching-providers"], insights=["INS-1", "INS-2"])
+    return opp.key
+
+
+def test_an_author_withdraws_an_opportunity_of_their_own_in_its_first_state(example_app, example_db):
+    from govern.model import AuditEvent, Insight
+
+    with example_db.session_scope() as s:
+        key = _own_new_idea(s)
+    marco = WebClient(example_app.test_client()).sign_in("marco")
+    assert 'data-testid="withdraw-opportunity"' not in marco.get(f"/opportunities/{key}").get_data(as_text=True)
+    lotte = WebClient(example_app.test_client()).sign_in("lotte")
+    page = lotte.get(f"/opportunities/{key}").get_data(as_text=True)
+    assert 'data-testid="withdraw-opportunity"' in page
+    answer = lotte.post(f"/opportunities/{key}/withdraw", {"reason": "a duplicate of OPP-1"})
+    assert answer.status_code == 302
+    with example_db.session_scope() as s:
+        number = int(key.split("-")[1])
+        assert s.scalar(sa.select(Opportunity).where(Opportunity.number == number)) is None
+        assert s.scalar(sa.select(Insight).where(Insight.number == 1)) is not None  # the evidence stays
+        event = s.scalar(sa.select(AuditEvent).where(AuditEvent.action == "opportunity.withdrawn"))
+        assert event.entity_id == key and event.reason == "a duplicate of OPP-1"
+    assert lotte.get(f"/opportunities/{key}").status_code == 404
+
+
+def test_withdrawal_is_refused_to_others_and_after_the_first_state_at_every_entry_point(example_app, example_db,
+                                                                                        tmp_path):
+    from govern.workflows.services import request_transition
+    from tests.conftest import cli_invoker
+
+    with example_db.session_scope() as s:
+        key = _own_new_idea(s)
+        moved = _own_new_idea(s)
+        s.commit()
+    api = ApiClient(example_app, example_db)
+    other = api.post(f"/opportunities/{key}/withdraw", as_="marco", json={})
+    assert other.status_code == 403 and "only the person who created" in other.json["error"]["message"]
+    with example_db.session_scope() as s:
+        request_transition(s, actor(s, "lotte"), moved, "prioritise", reason="ready")
+    late = api.post(f"/opportunities/{moved}/withdraw", as_="lotte", json={})
+    assert late.status_code == 409, late.json
+    govern = cli_invoker(example_db, tmp_path)
+    refused = govern("opp", "withdraw-opportunity", key, "--as", "marco")
+    assert refused.exit_code != 0 and "only the person who created" in refused.output
+    done = govern("opp", "withdraw-opportunity", key, "--as", "lotte", "--reason", "not needed")
+    assert done.exit_code == 0 and f"withdrew {key}" in done.output
+    gone = api.get(f"/opportunities/{key}", as_="lotte")
+    assert gone.status_code == 404
+    again = api.post(f"/opportunities/{key}/withdraw", as_="lotte", json={})
+    assert again.status_code == 404
