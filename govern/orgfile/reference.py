@@ -390,13 +390,16 @@ def scoring_schema() -> dict:
             "models": {"description": DESCRIPTIONS["scoring.models"], "type": "object",
                        "additionalProperties": model},
             "inputs": {"description": DESCRIPTIONS["scoring.inputs"] + " Computed inputs available without "
-                       f"declaring them: {', '.join(COMPUTED_INPUTS)}.", "type": "object",
+                       f"declaring them: {', '.join(f'`{n}`' for n in COMPUTED_INPUTS)}.", "type": "object",
                        "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
                                          "not": {"enum": list(COMPUTED_INPUTS)}},
                        "additionalProperties": {"type": ["object", "null"], "additionalProperties": False,
                                                 "properties": {"min": {"type": "number"},
                                                                "max": {"type": "number"},
-                                                               "description": {"type": "string"}}}},
+                                                               "description": {"type": "string"},
+                                                               "title": {"description": "What people read for the "
+                                                                         "input (default: its name in words).",
+                                                                         "type": "string"}}}},
         },
         "x-built-in-models": list(BUILTIN_MODELS),
     }
@@ -535,7 +538,7 @@ def _type_of(node: dict) -> str:
             words.append(f"list of {_type_of(node.get('items', {}))}")
         elif k == "object" and "properties" in node and len(node["properties"]) == 1 and node.get("required"):
             (key, value), = node["properties"].items()
-            words.append(f"{{{key}: {_type_of(value)}}}")
+            words.append(f"`{{{key}: …}}` ({_type_of(value)})")
         elif k == "object" and isinstance(node.get("additionalProperties"), dict):
             words.append(f"mapping of name → {_type_of(node['additionalProperties'])}")
         elif k == "object" and "properties" in node:

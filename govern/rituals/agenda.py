@@ -78,7 +78,8 @@ def _opportunities_in_scope(query: sa.Select, scope: set[int] | None) -> sa.Sele
 
 
 def _person_label(person: Person | None) -> str:
-    return person.handle if person is not None else "nobody"
+    """A person as the agenda names them: by name (the handle is for commands, not for reading)."""
+    return person.name if person is not None else "nobody"
 
 
 def _date(value: dt.datetime | dt.date | None) -> str | None:

@@ -10,7 +10,9 @@ from flask import redirect, render_template, request, url_for
 from govern import audit, scoring
 from govern.errors import Conflict, GovernError, InvalidInput, NotFound, PreconditionFailed
 from govern.kpis import evaluate_opportunity, record_measurement
-from govern.model import SOLUTION_STATES, AuditEvent, Journey, Kpi, Opportunity, Person
+from govern.kpis.scales import SCALE_LABELS
+from govern.scoring.inputs import input_title
+from govern.model import SOLUTION_STATE_TITLES, SOLUTION_STATES, AuditEvent, Journey, Kpi, Opportunity, Person
 from govern.queries.evidence import evidence_tallies
 from govern.queries.states import state_catalog
 from govern.queries.opportunity import insight_choices, linkable_insights, opportunity_page_loads
@@ -46,10 +48,12 @@ def _score_form(session, opp: Opportunity, values: dict | None = None) -> dict:
         spec = model.spec(name)
         current = recorded.get(name)
         shown = values.get(name, "") if values is not None else ("" if current is None else f"{current:g}")
-        fields.append({"name": name, "label": name.replace("_", " "), "value": shown,
+        fields.append({"name": name, "label": spec.label if spec else name.replace("_", " ").capitalize(),
+                       "value": shown,
                        "hint": spec.description if spec else "", "levels": spec.levels if spec else None,
                        "minimum": spec.minimum if spec else None, "maximum": spec.maximum if spec else None})
-    return {"model": model.name, "kind": model.kind, "fields": fields}
+    titles = {name: (model.spec(name).label if model.spec(name) else input_title(name)) for name in model.inputs}
+    return {"model": model.name, "kind": model.kind, "fields": fields, "titles": titles}
 
 
 def _render_opportunity(opp: Opportunity, *, errors: dict | None = None, score_values: dict | None = None,
@@ -82,6 +86,7 @@ def _render_opportunity(opp: Opportunity, *, errors: dict | None = None, score_v
         score_form=_score_form(session, opp, score_values), errors=errors or {},
         solution_values=solution_values or {"title": "", "due_on": ""}, score_values=score_values,
         measure_values=measure_values or {}, today=today, solution_states=SOLUTION_STATES,
+        solution_state_titles=SOLUTION_STATE_TITLES,
         chosen_trigger=request.args.get("trigger"), checks=checklist.checklist(session, me, opp),
         can_withdraw=withdrawal_refusal(session, me, opp) is None), status
 
@@ -312,6 +317,7 @@ def record_kpi_measurement(key: str):
     journey_ids = [kpi.journey_id] if kpi.journey_id else ([kpi.step.journey_id] if kpi.step else [])
     session.refresh(kpi)
     return render_template("measurement_form.html", kpi=kpi, values=values, errors=errors, recent=recent,
+                           scale_label=SCALE_LABELS.get(kpi.scale, (kpi.scale or "").replace("_", " ")),
                            can_measure=me.can("kpi.measure", journey_ids)), \
         (422 if errors else 200)
 

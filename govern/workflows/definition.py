@@ -68,7 +68,13 @@ class GuardRef:
     name: str
     params: Mapping[str, Any] = field(default_factory=dict)
 
-    def label(self) -> str:
+    def label(self, words=None) -> str:
+        """What people read for it: its title with the parameters counted (`at least 2 pieces of evidence`)."""
+        spec = guards.GUARDS[self.name]
+        return spec.titled(self.params, words) if words is not None else spec.titled(self.params)
+
+    def identifier(self) -> str:
+        """The guard as govern.yaml writes it (`has_evidence ≥ 2`), for the CLI's `workflows check`."""
         return guards.GUARDS[self.name].label(self.params)
 
     def to_dict(self) -> dict[str, Any]:

@@ -273,7 +273,8 @@ def approval_contexts(session: Session, asks: list[tuple[Opportunity, int | None
             if journey_id is None or journey_id in covering:
                 holders.setdefault(role, set()).add(person_id)
         owners = {j.key: (j.owner_id if j.owner_id in active else None) for j in journeys}
-        out.append(ApprovalContext(owners, {r: frozenset(ids) for r, ids in holders.items()}, requester_id, names))
+        out.append(ApprovalContext(owners, {r: frozenset(ids) for r, ids in holders.items()}, requester_id, names,
+                                   {j.key: j.name for j in journeys}))
     return out
 
 
@@ -281,14 +282,16 @@ def approvers_snapshot(ctx: ApprovalContext) -> dict[str, Any]:
     """The approval context as stored on a request (JSON): fixed when the request is made."""
     return {"journey_owners": dict(ctx.journey_owners),
             "role_holders": {role: sorted(ids) for role, ids in ctx.role_holders.items()},
-            "names": {str(pid): name for pid, name in ctx.names.items()}}
+            "names": {str(pid): name for pid, name in ctx.names.items()},
+            "journey_names": dict(ctx.journey_names)}
 
 
 def context_from_snapshot(snapshot: dict[str, Any], requester_id: int | None) -> ApprovalContext:
     return ApprovalContext(
         {str(k): (int(v) if v is not None else None) for k, v in (snapshot.get("journey_owners") or {}).items()},
         {str(r): frozenset(int(i) for i in ids) for r, ids in (snapshot.get("role_holders") or {}).items()},
-        requester_id, {int(k): str(v) for k, v in (snapshot.get("names") or {}).items()})
+        requester_id, {int(k): str(v) for k, v in (snapshot.get("names") or {}).items()},
+        {str(k): str(v) for k, v in (snapshot.get("journey_names") or {}).items()})
 
 
 def request_context(session: Session, request: ApprovalRequest) -> ApprovalContext:

@@ -83,7 +83,7 @@ def test_an_opportunity_missing_an_input_is_not_scored_never_the_middle_of_the_s
     board = web.get("/board").get_data(as_text=True)
     assert "not scored" in board and '<span class="score-label">Score</span>' not in board
     page = web.get("/opportunities/OPP-1").get_data(as_text=True)
-    assert "Not scored yet: missing time_criticality" in page or "Not scored yet" in page
+    assert "Not scored yet: missing Time criticality" in page
 
 
 def test_the_api_and_the_cli_say_not_scored_and_what_is_missing(example_app, example_db, tmp_path):
