@@ -35,6 +35,8 @@ KPI_KINDS = ("cx", "behavioural", "business")
 KPI_SCALES = ("nps", "csat5", "csat_pct", "ces", "stars", "percent", "count", "currency", "custom")
 DIRECTIONS = ("higher", "lower")
 SOLUTION_STATES = ("todo", "in_progress", "done")
+# What people read for a solution's state, everywhere (pages, history, agenda, Slack): one vocabulary.
+SOLUTION_STATE_TITLES = {"todo": "To do", "in_progress": "In progress", "done": "Delivered"}
 APPROVAL_STATUSES = ("pending", "approved", "rejected", "withdrawn", "superseded")
 OUTBOX_STATUSES = ("pending", "in_flight", "delivered", "failed", "dead")
 OCCURRENCE_STATUSES = ("planned", "held", "skipped", "cancelled", "missed")

@@ -14,7 +14,7 @@ from govern.api.schemas import (
     ApprovalQuerySchema, ApprovalRequestSchema, EvidenceLinksSchema, HistoryEntrySchema, OpportunityCreateSchema,
     OpportunityQuerySchema, OpportunitySchema, OpportunityUpdateSchema, SolutionCreateSchema, SolutionSchema,
     SolutionUpdateSchema, TransitionOptionSchema, TransitionRequestSchema, TransitionResultSchema,
-    CheckSchema, TickSchema, UntickQuerySchema,
+    CheckSchema, TickSchema, UntickQuerySchema, WithdrawalSchema, WithdrawnSchema,
 )
 from govern.errors import NotFound
 from govern.model import ApprovalRequest, Opportunity, Solution
@@ -109,6 +109,19 @@ def link_evidence(data, key: str):
 
 
 # --- the lifecycle ------------------------------------------------------------------------------------------------------
+
+
+@blp.route("/<key>/withdraw", methods=["POST"])
+@blp.arguments(WithdrawalSchema)
+@blp.response(200, WithdrawnSchema)
+@blp.errors(403, 404, 409)
+def withdraw_opportunity(data, key: str):
+    """Its author takes back an opportunity of their own while it is in the lifecycle's first state (the audit log
+    keeps it; its evidence stays)."""
+    opp = load(key)
+    withdrawn = opportunity_service.withdraw_opportunity(db_session(), current_actor(), opp.id,
+                                                         reason=data.get("reason"))
+    return {"opportunity": withdrawn, "withdrawn": True}
 
 
 @blp.route("/<key>/transitions")

@@ -427,6 +427,15 @@ class ReasonQuerySchema(Schema):
     reason = Text(2000, required=True)
 
 
+class WithdrawalSchema(Schema):
+    reason = Text(2000, metadata={"description": "why (optional; kept in the audit log)"})
+
+
+class WithdrawnSchema(Schema):
+    opportunity = fields.String()
+    withdrawn = fields.Boolean()
+
+
 class RedactionSchema(Schema):
     reason = Text(2000, required=True, metadata={"description": "why the personal data is erased (kept in the audit)"})
 

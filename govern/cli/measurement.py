@@ -215,9 +215,13 @@ def rank(journey, state, owner, persona, limit, as_handle, as_json):
     click.echo(f"default model: {config.default} ({MODEL_RULES[config.models[config.default].kind]})")
     for r in rows:
         place = f"{r['rank']:>3}." if r["rank"] else "  –."
-        click.echo(f"{place} {r['key']:8} {_num(r['score']):>10}  es {r['evidence_strength']:>5}  "
+        score = "not scored" if r["score"] is None else _num(r["score"])
+        click.echo(f"{place} {r['key']:8} {score:>10}  es {r['evidence_strength']:>5}  "
                    f"{states.title_of(r['state']):12} {r['owner'] or '–':10} {r['title']}")
-        click.echo(f"       {r['explanation']}")
+        if r["score"] is None and r.get("missing"):
+            click.echo(f"       not scored yet: needs {', '.join(r['missing'])}")
+        else:
+            click.echo(f"       {r['explanation']}")
     click.echo(f"es = {EVIDENCE_RULE}")
 
 

@@ -16,6 +16,7 @@ from govern import audit
 from govern.errors import Conflict, InvalidInput
 from govern.model import Kpi, KpiMeasurement, Opportunity, OpportunityTransition, Step, utcnow
 from govern.policy import Actor
+from govern.queries.states import state_catalog
 from govern.services.common import get_kpi, get_opportunity
 from govern.kpis.scales import KpiScale, ScaleError
 from govern.kpis.verdicts import evaluate, overall_verdict, trend
@@ -381,6 +382,8 @@ def evaluate_opportunity(session: Session, actor: Actor, opp_ref: str | int, *, 
     """Evaluate now (e.g. in the monthly KPI review): record the outcome of every targeted KPI and commit."""
     opp = get_opportunity(session, opp_ref)
     actor.require("kpi.measure", [j.id for j in opp.journeys])
+    state_catalog(session, opp.lifecycle).refuse_unless_allowed(opp.state, "evaluation",
+                                                                f"{opp.key} cannot be evaluated")
     outcomes = record_outcomes(session, actor, opp)
     if commit:
         session.commit()

@@ -24,7 +24,7 @@ from govern.integrations.jira import mapping as jira_mapping
 from govern.integrations.slack import config as slack_config
 from govern.integrations.slack.delivery import KINDS as NOTIFICATION_KINDS
 from govern.model import COUNCIL_ROLES
-from govern.queries.states import STATE_KINDS
+from govern.queries.states import STATE_KINDS, STATE_WORK
 from govern.rituals import config as rituals_config
 from govern.services.evidence import EVIDENCE_KEYS, JOURNEY_BREADTH_RULES, KIND_KEY, TAG_KEY
 from govern.scoring import BUILTIN_MODELS, COMPUTED_INPUTS, KINDS as SCORING_KINDS
@@ -371,7 +371,12 @@ def lifecycle_schema() -> tuple[dict, dict]:
                                                              + " (default: final when listed under final, else "
                                                                "active).", "enum": list(STATE_KINDS)},
                                                     "title": {"description": "What people call the state "
-                                                              "(default: its name in words).", "type": "string"}},
+                                                              "(default: its name in words).", "type": "string"},
+                                                    "allows": {"description": "The work the state allows: "
+                                                               + "; ".join(f"{k}: {v}" for k, v in STATE_WORK.items())
+                                                               + " (default: all of it, none in a final state).",
+                                                               "type": "array",
+                                                               "items": {"enum": list(STATE_WORK)}}},
                                                     STATE_KEYS)}},
             "transitions": {"type": "array", "minItems": 1, "items": transition},
             "checks": {"description": "Checklist guards: named checks people tick (\"clinical safety case attached\"); "
@@ -429,13 +434,16 @@ def scoring_schema() -> dict:
             "models": {"description": DESCRIPTIONS["scoring.models"], "type": "object",
                        "additionalProperties": model},
             "inputs": {"description": DESCRIPTIONS["scoring.inputs"] + " Computed inputs available without "
-                       f"declaring them: {', '.join(COMPUTED_INPUTS)}.", "type": "object",
+                       f"declaring them: {', '.join(f'`{n}`' for n in COMPUTED_INPUTS)}.", "type": "object",
                        "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
                                          "not": {"enum": list(COMPUTED_INPUTS)}},
                        "additionalProperties": {"type": ["object", "null"], "additionalProperties": False,
                                                 "properties": {"min": {"type": "number"},
                                                                "max": {"type": "number"},
-                                                               "description": {"type": "string"}}}},
+                                                               "description": {"type": "string"},
+                                                               "title": {"description": "What people read for the "
+                                                                         "input (default: its name in words).",
+                                                                         "type": "string"}}}},
         },
         "x-built-in-models": list(BUILTIN_MODELS),
     }
@@ -597,7 +605,7 @@ def _type_of(node: dict) -> str:
             words.append(f"list of {_type_of(node.get('items', {}))}")
         elif k == "object" and "properties" in node and len(node["properties"]) == 1 and node.get("required"):
             (key, value), = node["properties"].items()
-            words.append(f"{{{key}: {_type_of(value)}}}")
+            words.append(f"`{{{key}: …}}` ({_type_of(value)})")
         elif k == "object" and isinstance(node.get("additionalProperties"), dict):
             words.append(f"mapping of name → {_type_of(node['additionalProperties'])}")
         elif k == "object" and "properties" in node:

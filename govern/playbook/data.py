@@ -17,12 +17,14 @@ from sqlalchemy.orm import Session
 
 from govern import maturity as maturity_mod
 from govern import scoring
+from govern.scoring import inputs as scoring_inputs
 from govern.model import (
     COUNCIL_ROLES, CouncilSeat, Insight, Journey, Kpi, KpiMeasurement, Opportunity, Person, Persona, Ritual, Stage,
     Step, insight_step, journey_persona, opportunity_insight, opportunity_journey, volume_weight_sql,
 )
 from govern.policy import ACTIONS, ROLES, ROLES_SETTING, Actor, CustomRole, Scope, custom_roles_from, who_may
 from govern.queries.states import state_catalog
+from govern.queries.reference import reference
 from govern.services.common import get_setting, load_actors
 from govern.vocabulary import DEFAULT as DEFAULT_WORDS, Vocabulary, vocabulary_of
 from govern.integrations.slack.parsing import USAGES as SLACK_USAGES
@@ -388,13 +390,14 @@ def _lifecycle(session: Session, role_holders: dict[str, list[tuple[str, str | N
     vocabulary = vocabulary_of(session)
     jira_on = jira_enabled(get_setting(session, "jira", {}) or {})
     d = lifecycle.definition
+    names = {p.handle: p.name for p in reference(session).people}  # approvers named, not by handle
     info = {
         "name": d.name, "title": d.title, "description": d.description, "initial": d.initial,
         "final": list(d.final),
         "states": [{"name": s.name, "title": s.title, "kind": s.kind, "description": s.description,
                     "final": s.final, "initial": s.name == d.initial} for s in d.states.values()],
-        "svg": "\n".join(line for line in to_svg(d).splitlines() if line.strip()),
-        "mermaid": to_mermaid(d),
+        "svg": "\n".join(line for line in to_svg(d, words=vocabulary, names=names).splitlines() if line.strip()),
+        "mermaid": to_mermaid(d, words=vocabulary, names=names),
     }
     transitions = []
     for t in d.transitions:
@@ -404,8 +407,8 @@ def _lifecycle(session: Session, role_holders: dict[str, list[tuple[str, str | N
         transitions.append(TransitionInfo(
             trigger=t.trigger, sources=list(t.sources), dest=t.dest, description=t.description,
             guards=[words.guard_words(g.name, g.params, vocabulary) for g in t.guards],
-            guard_labels=[g.label() for g in t.guards],
-            approval=approvals_mod.describe_rule(t.approval) if t.approval else None,
+            guard_labels=[g.label(vocabulary) for g in t.guards],
+            approval=approvals_mod.describe_rule(t.approval, names) if t.approval else None,
             approval_roles=roles, approvers_now=now, requires_reason=t.requires_reason, auto=t.auto,
             effects=[_effect_words(e, vocabulary, jira_on) for e in t.effects],
             effect_names=[e.name for e in t.effects], requesters=list(t.requesters),
@@ -472,6 +475,8 @@ def _scoring(session: Session, today: dt.date, open_states: list[str]) -> dict[s
     return {"default": config.default, "declared": [m for m in declared if m != config.default],
             "models": described["models"], "evidence_rule": evidence_rule,
             "inputs": inputs, "input_descriptions": builtin, "ranking": ranking, "example": example,
+            "input_titles": {name: (m.spec(name).label if m.spec(name) else scoring_inputs.input_title(name))
+                             for m in config.models.values() for name in m.inputs},
             "evidence": evidence}
 
 

@@ -13,6 +13,7 @@ from werkzeug.routing import BuildError
 from govern.http.csrf import check_csrf, csrf_token
 from govern.http.request import current_actor, db_session
 from govern.model import Person
+from govern.services.common import get_setting
 from govern.playbook import build as build_mod
 from govern.playbook.data import collect
 from govern.rituals.services import create_calendar_token
@@ -131,4 +132,6 @@ def calendar():
                      + (f'<input type="hidden" name="ritual" value="{escape(ritual)}">' if ritual else "")
                      + '<button type="submit">Create my calendar link</button></form>')
     parts.append('<p><a href="index.html">Back to the playbook</a></p>')
-    return _html(build_mod.render_layout(title="Calendar subscription", body=Markup("\n".join(parts))))
+    organisation = (get_setting(db_session(), "organisation", {}) or {}).get("name") or ""
+    return _html(build_mod.render_layout(title="Calendar subscription", body=Markup("\n".join(parts)),
+                                         org=str(organisation)))

@@ -17,6 +17,9 @@ DEAD_LETTERS_SHOWN = 50
 REJECTIONS_SHOWN = 50
 PAYLOAD_SHOWN = 300
 WAITING = ("pending", "in_flight")
+# When an integration is not healthy (the operations page, docs/deployment.md and the alert rules say the same):
+# its topic is paused, its last batch failed, it has dead letters, or its oldest waiting message is older than this.
+OLDEST_WAITING_HEALTHY_SECONDS = 900.0
 
 
 def _aware(moment: dt.datetime | None) -> dt.datetime | None:
@@ -41,6 +44,70 @@ class TopicHealth:
     @property
     def dead(self) -> int:
         return self.counts.get("dead", 0)
+
+
+@dataclass(frozen=True)
+class IntegrationHealth:
+    """One integration's verdict: `state` is healthy | disabled | queued_while_disabled | paused | failing | dead |
+    slow, and `text` says it in words (what is counted, against which threshold)."""
+
+    name: str
+    enabled: bool
+    topics: tuple[str, ...]
+    waiting: int
+    dead: int
+    state: str
+    text: str
+
+    @property
+    def healthy(self) -> bool:
+        return self.state in ("healthy", "disabled")
+
+
+def _plural(count: int, one: str) -> str:
+    return f"{count} {one}{'' if count == 1 else 's'}"
+
+
+def integration_health(overview: "OperationsOverview", integrations: dict[str, bool],
+                       topics_of: dict[str, tuple[str, ...]]) -> list[IntegrationHealth]:
+    """Each integration's health from the outbox of the topics it delivers (`topics_of`, given by the composition
+    layer, which knows the deliverers). Messages queued for a disabled integration are never delivered until it is
+    configured: shown as such, never counted as healthy."""
+    by_topic = {t.topic: t for t in overview.topics}
+    verdicts = []
+    for name, enabled in integrations.items():
+        topics = tuple(topics_of.get(name, ()))
+        mine = [by_topic[t] for t in topics if t in by_topic]
+        waiting = sum(t.waiting for t in mine)
+        dead = sum(t.dead for t in mine)
+        oldest = max((t.oldest_waiting_seconds or 0.0 for t in mine), default=0.0)
+        paused = next((t for t in mine if t.paused_until), None)
+        failing = next((t for t in mine if t.failures), None)
+        if not enabled:
+            state, text = (("queued_while_disabled",
+                            f"not delivered: {_plural(waiting, 'message')} queued while the integration is disabled "
+                            "(configure it, or they wait for ever)") if waiting else
+                           ("disabled", "disabled (not configured); nothing queued"))
+        elif paused is not None:
+            state = "paused"
+            text = (f"paused until {paused.paused_until.strftime('%H:%M:%S UTC')} after "
+                    f"{_plural(paused.failures, 'failed batch')}"
+                    + (f": {paused.last_error}" if paused.last_error else ""))
+        elif failing is not None:
+            state = "failing"
+            text = f"{_plural(failing.failures, 'failed batch')}" + (f": {failing.last_error}"
+                                                                      if failing.last_error else "")
+        elif dead:
+            state, text = "dead", f"{_plural(dead, 'dead letter')} (refused for good; see below)"
+        elif oldest > OLDEST_WAITING_HEALTHY_SECONDS:
+            state = "slow"
+            text = (f"{_plural(waiting, 'message')} waiting, the oldest for {round(oldest / 60)} min "
+                    f"(more than {round(OLDEST_WAITING_HEALTHY_SECONDS / 60)} min)")
+        else:
+            state = "healthy"
+            text = f"healthy ({_plural(waiting, 'message')} waiting)" if waiting else "healthy"
+        verdicts.append(IntegrationHealth(name, enabled, topics, waiting, dead, state, text))
+    return verdicts
 
 
 @dataclass(frozen=True)

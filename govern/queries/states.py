@@ -22,6 +22,7 @@ from typing import Any, Iterable, Mapping
 import yaml
 from sqlalchemy.orm import Session
 
+from govern.errors import InvalidInput
 from govern.model import Setting
 
 LIFECYCLE_SETTING = "lifecycle.current"
@@ -35,6 +36,22 @@ STATE_KINDS: dict[str, str] = {
 }
 # Kinds that make an opportunity part of the open portfolio.
 OPEN_KINDS = frozenset({ACTIVE, EVALUATION})
+
+# The work an opportunity's state lets people do on it (a state's `allows:` in the lifecycle definition). A final
+# state allows none of it unless its definition says so; every other state allows all of it.
+STATE_WORK: dict[str, str] = {
+    "solutions": "add, edit and progress its solutions",
+    "measurements": "record measurements of the KPIs it targets",
+    "evaluation": "evaluate it against its KPIs' baselines and targets",
+}
+
+
+def state_allows(kind: str, body: Mapping[str, Any] | None) -> frozenset[str]:
+    """The work a state allows: its `allows:` list when it declares one, else everything but in a final state."""
+    declared = (body or {}).get("allows") if isinstance(body, Mapping) else None
+    if isinstance(declared, (list, tuple)):
+        return frozenset(str(w) for w in declared if w in STATE_WORK)
+    return frozenset() if kind == FINAL else frozenset(STATE_WORK)
 
 
 def state_kind(name: str, body: Mapping[str, Any] | None, final: Iterable[str]) -> str:
@@ -59,6 +76,7 @@ class StateInfo:
     kind: str
     title: str
     description: str = ""
+    allows: frozenset[str] = frozenset(STATE_WORK)
 
     @property
     def is_open(self) -> bool:
@@ -81,7 +99,8 @@ class StateCatalog:
         final = [raw_final] if isinstance(raw_final, str) else list(raw_final)
         states = tuple(
             StateInfo(str(name), state_kind(name, body, final), state_title(name, body),
-                      str((body or {}).get("description") or "").strip() if isinstance(body, Mapping) else "")
+                      str((body or {}).get("description") or "").strip() if isinstance(body, Mapping) else "",
+                      state_allows(state_kind(name, body, final), body))
             for name, body in (data.get("states") or {}).items())
         return cls(str(data.get("name") or "lifecycle"), str(data.get("title") or data.get("name") or ""),
                    str(data.get("initial") or (states[0].name if states else "")), states)
@@ -129,6 +148,17 @@ class StateCatalog:
 
     def is_open(self, state: str) -> bool:
         return self.info(state).is_open
+
+    def allows(self, state: str, work: str) -> bool:
+        """Whether an opportunity in `state` may have this work done (`STATE_WORK`)."""
+        return work in self.info(state).allows
+
+    def refuse_unless_allowed(self, state: str, work: str, what: str) -> None:
+        """InvalidInput (422) naming the state when it does not allow the work: `what` is the write refused."""
+        if not self.allows(state, work):
+            raise InvalidInput(f"{what}: the {self.title_of(state)} state does not allow it "
+                               f"(its lifecycle lets a {self.kind(state)} state {STATE_WORK[work]} only when the "
+                               f"state lists `{work}` under `allows`)", {"state": state})
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.lifecycle, "title": self.title, "initial": self.initial,

@@ -82,11 +82,11 @@ def _opportunities_in_scope(query: sa.Select, scope: set[int] | None) -> sa.Sele
 
 
 def _person_label(row: Any, person_id_attr: str) -> str:
-    """The handle of the person `row.<person_id_attr>` names, from the transaction's reference snapshot (one read for
+    """The name of the person `row.<person_id_attr>` names, from the transaction's reference snapshot (one read for
     the whole agenda, not one per row); "nobody" for none."""
     person_id = getattr(row, person_id_attr)
     found = reference(object_session(row)).person(person_id) if person_id is not None else None
-    return found.handle if found is not None else "nobody"
+    return found.name if found is not None else "nobody"
 
 
 def _date(value: dt.datetime | dt.date | None) -> str | None:
@@ -108,7 +108,7 @@ def approvals_section(session: Session, scope: set[int] | None, now: dt.datetime
         score = scores.get(opp.id)
         score_text = ""
         if score:
-            evidence = f", evidence {score['evidence']:.2g}" if score.get("evidence") is not None else ""
+            evidence = f", evidence strength {score['evidence']:.0f}/100" if score.get("evidence") is not None else ""
             score_text = f"; score {_num(score['value'])}{evidence} (rank {score['rank']})"
         items.append({
             "ref": opp.key, "request_id": request.id, "opportunity_id": opp.id, "title": opp.title,

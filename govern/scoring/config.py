@@ -48,7 +48,7 @@ class ScoringConfig:
 DEFAULT_SECTION: dict[str, Any] = {"default": "rice", "models": {"rice": {"kind": "rice"}}}
 _OPTION_OWNERS = {key: kind for kind, cls in MODEL_KINDS.items() for key in cls.option_keys}
 _MODEL_KEYS = {"kind", "description", "evidence_weight", *_OPTION_OWNERS}
-_INPUT_KEYS = {"min", "max", "description"}
+_INPUT_KEYS = {"min", "max", "description", "title"}
 
 
 def _parse_inputs(inputs: Any, errors: dict[str, str]) -> dict[str, InputSpec]:
@@ -70,15 +70,19 @@ def _parse_inputs(inputs: Any, errors: dict[str, str]) -> dict[str, InputSpec]:
             continue
         for key in body:
             if key not in _INPUT_KEYS:
-                errors[f"{path}.{key}"] = "unknown key (expected min, max, description)"
+                errors[f"{path}.{key}"] = "unknown key (expected min, max, description, title)"
         lo, hi = body.get("min"), body.get("max")
         for key, val in (("min", lo), ("max", hi)):
             if val is not None and not is_number(val):
                 errors[f"{path}.{key}"] = "must be a number"
         if is_number(lo) and is_number(hi) and lo >= hi:
             errors[f"{path}.max"] = "must be greater than min"
+        title = body.get("title")
+        if title is not None and (not isinstance(title, str) or not title.strip()):
+            errors[f"{path}.title"] = "must be text: what people read for the input"
         specs[name] = InputSpec(name, str(body.get("description", "")), lo if is_number(lo) else None,
-                                hi if is_number(hi) else None)
+                                hi if is_number(hi) else None,
+                                title=title.strip() if isinstance(title, str) and title.strip() else "")
     return specs
 
 

@@ -26,6 +26,11 @@ def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def input_title(name: str) -> str:
+    """An input's name in words, when it declares no title."""
+    return name.replace("_", " ").capitalize()
+
+
 @dataclass(frozen=True)
 class InputSpec:
     """What a recorded input may hold."""
@@ -36,6 +41,12 @@ class InputSpec:
     maximum: float | None = None
     levels: tuple[float, ...] | None = None
     positive: bool = False  # strictly greater than zero (used as a divisor)
+    title: str = ""  # what people read for it (govern.yaml `scoring.inputs.<name>.title`)
+
+    @property
+    def label(self) -> str:
+        """The input's title, or its name in words (`patient_harm_reduction` → `Patient harm reduction`)."""
+        return self.title or input_title(self.name)
 
     def problem(self, value: Any) -> str | None:
         """Plain words for what is wrong with `value`, or None."""

@@ -419,8 +419,9 @@ class WeightedModel(ScoringModel):
                   ) -> tuple[float, float, list[tuple[str, float, float, float]]]:
         total, parts = 0.0, []
         for name, weight in self.weights:
+            value = values[name]  # a missing input is no score (KeyError), never the middle of an empty range
             lo, hi = bounds.get(name, (0.0, 0.0))
-            normalised = 50.0 if hi == lo else 100.0 * (min(max(values[name], lo), hi) - lo) / (hi - lo)
+            normalised = 50.0 if hi == lo else 100.0 * (min(max(value, lo), hi) - lo) / (hi - lo)
             total += weight * normalised
             parts.append((name, weight, normalised, weight * normalised))
         low, high = self._weight_range

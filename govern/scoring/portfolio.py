@@ -478,6 +478,9 @@ def rank_portfolio(session: Session, *, journey: str | None = None, state: str |
                 score = config.models[row.model].score(row.values(names), bounds[row.model])
                 item.update(journeys=journeys.get(row.id, []), inputs=score.inputs, terms=score.terms,
                             explanation=score.explanation, missing=score.missing, error=score.error)
+            else:  # an unscored opportunity says what it lacks, even in a short listing
+                item["missing"] = ([] if row.value is not None else
+                                   config.models[row.model].missing(row.values(names)))
             out.append(item)
     return out
 

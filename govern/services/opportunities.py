@@ -11,9 +11,15 @@ import datetime as dt
 from sqlalchemy.orm import Session
 
 from govern import audit
-from govern.errors import InvalidInput, NotFound, PreconditionFailed
-from govern.model import SOLUTION_STATES, Opportunity, Person, OpportunityKpi, OpportunityTransition, Solution, utcnow
+import sqlalchemy as sa
+
+from govern.errors import InvalidInput, NotFound, PermissionDenied, PreconditionFailed, RefusedChange
+from govern.model import (
+    SOLUTION_STATES, ApprovalRequest, Decision, Opportunity, OpportunityKpi, OpportunityTransition, Person, Solution,
+    utcnow,
+)
 from govern.policy import Actor
+from govern.queries.states import state_catalog
 from govern.services.common import (
     get_insight, get_journey, get_kpi, get_opportunity, get_person, get_setting, next_number, require_text,
 )
@@ -43,6 +49,18 @@ def require_after_edit(session: Session, actor: Actor, action: str, journey_ids:
         actor.require(action, journey_ids)
 
 
+_EMPTY_QUESTION = ("", "how might we", "hmw")
+
+
+def opportunity_title(value) -> str:
+    """The "How might we …" statement, required: empty, blank or the bare prompt ("How might we …") is refused."""
+    said = "" if value is None else str(value).strip()
+    if said.lower().rstrip(" .…?").strip() in _EMPTY_QUESTION:
+        raise InvalidInput("the title is empty: finish the question, e.g. \"How might we let customers keep their "
+                           "number when they switch?\"", {"title": "required: finish the \"How might we …\" question"})
+    return require_text(said, "title", max_len=300)
+
+
 def opportunity_journey_ids(opp: Opportunity) -> list[int]:
     return [j.id for j in opp.journeys]
 
@@ -52,7 +70,7 @@ def create_opportunity(session: Session, actor: Actor, *, title: str, journeys: 
                        kpis: list[str] | None = None, commit: bool = True) -> Opportunity:
     """Create an opportunity linked to every journey it touches; it starts in the lifecycle's initial state."""
     actor.require("opportunity.create")
-    title = require_text(title, "title", max_len=300)
+    title = opportunity_title(title)
     if not journeys:
         raise InvalidInput("an opportunity is linked to at least one journey", {"journeys": "at least one"})
     lifecycle = get_setting(session, "lifecycle.current", DEFAULT_LIFECYCLE)
@@ -85,7 +103,7 @@ def update_opportunity(session: Session, actor: Actor, ref: str | int, *, expect
     before = opportunity_snapshot(opp)
     for field, value in changes.items():
         if field == "title":
-            opp.title = require_text(value, "title", max_len=300)
+            opp.title = opportunity_title(value)
         elif field == "description":
             opp.description = value or ""
         elif field == "owner":
@@ -135,6 +153,47 @@ def link_evidence(session: Session, actor: Actor, ref: str | int, insights: list
     return opp
 
 
+def withdrawal_refusal(session: Session, actor: Actor, opp: Opportunity) -> str | None:
+    """Why this person may not withdraw the opportunity now (None: they may). Its author may, while it is in its
+    lifecycle's first state and nothing was decided or delivered on it."""
+    if actor.person_id is None or opp.created_by_id != actor.person_id:
+        return f"only the person who created {opp.key} may withdraw it"
+    initial = state_catalog(session, opp.lifecycle).initial
+    if opp.state != initial:
+        return f"{opp.key} has left its first state; it can no longer be withdrawn (ask the council to close it)"
+    if session.scalar(sa.select(sa.func.count()).select_from(ApprovalRequest)
+                      .where(ApprovalRequest.opportunity_id == opp.id)):
+        return f"{opp.key} has had a request to move it; it is the council's now (withdraw the request instead)"
+    if session.scalar(sa.select(sa.func.count()).select_from(Decision).where(Decision.opportunity_id == opp.id)):
+        return f"a council decision refers to {opp.key}; it can no longer be withdrawn"
+    if any(s.external_key for s in opp.solutions):
+        return f"{opp.key} has a solution in the backlog; it can no longer be withdrawn"
+    return None
+
+
+def withdraw_opportunity(session: Session, actor: Actor, ref: str | int, *, reason: str | None = None,
+                         commit: bool = True) -> str:
+    """The author takes back an opportunity of their own while it is in the lifecycle's first state: it is removed
+    (its evidence stays, unlinked from it), and the audit log keeps what it said. Answers its key."""
+    opp = get_opportunity(session, ref)
+    actor.require("read")
+    refusal = withdrawal_refusal(session, actor, opp)
+    if refusal:
+        raise PermissionDenied(refusal) if opp.created_by_id != actor.person_id else RefusedChange(refusal)
+    before = opportunity_snapshot(opp)
+    key, oid = opp.key, opp.id
+    session.execute(sa.delete(OpportunityTransition).where(OpportunityTransition.opportunity_id == oid))
+    opp.journeys.clear()
+    opp.insights.clear()
+    session.delete(opp)
+    session.flush()
+    audit.record(session, actor, "opportunity.withdrawn", "opportunity", key, before=before,
+                 reason=(reason or "").strip() or None)
+    if commit:
+        session.commit()
+    return key
+
+
 def solution_snapshot(s: Solution) -> dict:
     return {"key": s.key, "title": s.title, "state": s.state, "external_key": s.external_key,
             "external_status": s.external_status, "due_on": s.due_on}
@@ -145,6 +204,8 @@ def add_solution(session: Session, actor: Actor, ref: str | int, *, title: str, 
     """Add concrete work to an opportunity; the lifecycle turns it into a backlog item when the time comes."""
     opp = get_opportunity(session, ref)
     actor.require("solution.manage", opportunity_journey_ids(opp))
+    state_catalog(session, opp.lifecycle).refuse_unless_allowed(opp.state, "solutions",
+                                                                f"no solution can be added to {opp.key}")
     if isinstance(due_on, str):
         try:
             due_on = dt.date.fromisoformat(due_on)
@@ -171,6 +232,9 @@ def update_solution(session: Session, actor: Actor, solution_id: int, *, title: 
     if solution is None:
         raise NotFound(f"unknown solution {solution_id}", {"solution": solution_id})
     actor.require("solution.manage", opportunity_journey_ids(solution.opportunity))
+    opp = solution.opportunity
+    state_catalog(session, opp.lifecycle).refuse_unless_allowed(opp.state, "solutions",
+                                                                f"the solutions of {opp.key} cannot be changed")
     errors: dict[str, str] = {}
     if state is not None and state not in SOLUTION_STATES:
         errors["state"] = f"one of {', '.join(SOLUTION_STATES)}"

@@ -12,6 +12,7 @@ from govern.model import Person
 from govern.policy import ROLE_DESCRIPTIONS
 from govern.queries.reference import reference
 from govern.services.people import authenticate, change_own_password, sign_out
+from govern.services.common import get_setting
 from govern.vocabulary import vocabulary_of
 from govern.web import bp
 from govern.web.display import display_zone, iso_local, local_day, local_time, names, with_names
@@ -114,10 +115,18 @@ class _RequestWords:
         return getattr(vocabulary_of(db_session()), name)
 
 
+def organisation_name() -> str:
+    """The organisation's name from govern.yaml (`organisation.name`), shown on every page; empty before apply."""
+    try:
+        return str((get_setting(db_session(), "organisation", {}) or {}).get("name") or "")
+    except Exception:  # noqa: BLE001 - an error page renders even when the database does not answer
+        return ""
+
+
 @bp.app_context_processor
 def _template_globals():
     return {"csrf_token": csrf_token, "whoami": whoami, "take_notices": take_notices, "state_title": state_title, "state_classes": state_classes,
-            "w": _RequestWords()}
+            "w": _RequestWords(), "organisation_name": organisation_name}
 
 
 @bp.app_template_filter("when")

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from flask import g
 from sqlalchemy.orm import Session
 
-from govern.model import Insight, Kpi, Ritual
+from govern.model import SOLUTION_STATE_TITLES, Insight, Kpi, Ritual
 from govern.queries.reference import reference
 
 FALLBACK_ZONE = "UTC"
@@ -201,13 +201,16 @@ def describe_events(session: Session, events: Iterable, state_title=lambda s: s)
     for e in events:
         before, after = e.before or {}, e.after or {}
         move = None
+        solution = e.action.startswith("solution.")
+        title = (lambda st: SOLUTION_STATE_TITLES.get(st, st)) if solution else state_title  # noqa: E731
         if after.get("state") and before.get("state") and after["state"] != before["state"]:
-            move = (state_title(before["state"]), state_title(after["state"]))
+            move = (title(before["state"]), title(after["state"]))
         elif after.get("to") and after.get("from"):
             move = (state_title(after["from"]), state_title(after["to"]))
         detail = None
         if e.action in ("solution.added", "solution.updated") and after.get("title"):
-            detail = f"“{after['title']}”" + (f" is {after['state'].replace('_', ' ')}" if after.get("state") else "")
+            detail = f"“{after['title']}”" + (f" is {SOLUTION_STATE_TITLES.get(after['state'], after['state']).lower()}"
+                                              if after.get("state") else "")
         elif e.action == "opportunity.evidence_linked":
             added = [k for k in after.get("insights", []) if k not in before.get("insights", [])]
             detail = ", ".join(added) or None

@@ -9,11 +9,15 @@ from govern.errors import GovernError
 from govern.http.request import runtime
 from govern.integrations.worker import retry_message, retry_messages
 from govern.model import utcnow
-from govern.queries.operations import operations_overview
+from govern.integrations.jira.push import TOPIC as JIRA_TOPIC
+from govern.notifications import TOPIC as NOTIFICATIONS_TOPIC
+from govern.queries.operations import OLDEST_WAITING_HEALTHY_SECONDS, integration_health, operations_overview
 from govern.web import bp
 from govern.web.support import actor, db_session, flash_message, login_required, render_error
 
 ADMIN_ONLY = "The operations page is for administrators."
+# Which outbox topics each integration delivers (its deliverer's topic: integrations.worker.build_deliverers).
+TOPICS_OF = {"jira": (JIRA_TOPIC,), "slack": (NOTIFICATIONS_TOPIC,)}
 
 
 def _is_admin() -> bool:
@@ -27,7 +31,10 @@ def operations():
         return render_error(403, ADMIN_ONLY)
     overview = operations_overview(db_session(), utcnow())
     integrations = {name: adapter is not None for name, adapter in runtime().adapters.items()}
-    return render_template("operations.html", overview=overview, integrations=integrations,
+    health = integration_health(overview, integrations, TOPICS_OF)
+    undelivered = {topic for h in health if not h.enabled for topic in h.topics}
+    return render_template("operations.html", overview=overview, integrations=health, undelivered=undelivered,
+                           slow_after_minutes=round(OLDEST_WAITING_HEALTHY_SECONDS / 60),
                            can_retry=actor().can("outbox.manage"))
 
 

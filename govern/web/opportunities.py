@@ -10,13 +10,18 @@ from flask import redirect, render_template, request, url_for
 from govern import audit, scoring
 from govern.errors import Conflict, GovernError, InvalidInput, NotFound, PreconditionFailed
 from govern.kpis import evaluate_opportunity, record_measurement
-from govern.model import SOLUTION_STATES, AuditEvent, Journey, Kpi, Opportunity, Person
+from govern.kpis.scales import SCALE_LABELS
+from govern.scoring.inputs import input_title
+from govern.model import SOLUTION_STATE_TITLES, SOLUTION_STATES, AuditEvent, Journey, Kpi, Opportunity, Person
+from govern.queries.evidence import evidence_tallies
+from govern.queries.states import state_catalog
 from govern.queries.opportunity import insight_choices, linkable_insights, opportunity_page_loads
 from govern.queries.triage import likely_duplicates
 from govern.services.common import get_insight, get_kpi, get_opportunity
 from govern.services.evidence import evidence_kinds, link_evidence_to_steps, record_evidence
 from govern.services.opportunities import (
-    add_solution, create_opportunity, link_evidence, update_opportunity, update_solution,
+    add_solution, create_opportunity, link_evidence, update_opportunity, update_solution, withdraw_opportunity,
+    withdrawal_refusal,
 )
 from govern.workflows import checklist
 from govern.web.display import describe_events
@@ -44,10 +49,12 @@ def _score_form(session, opp: Opportunity, values: dict | None = None) -> dict:
         spec = model.spec(name)
         current = recorded.get(name)
         shown = values.get(name, "") if values is not None else ("" if current is None else f"{current:g}")
-        fields.append({"name": name, "label": name.replace("_", " "), "value": shown,
+        fields.append({"name": name, "label": spec.label if spec else name.replace("_", " ").capitalize(),
+                       "value": shown,
                        "hint": spec.description if spec else "", "levels": spec.levels if spec else None,
                        "minimum": spec.minimum if spec else None, "maximum": spec.maximum if spec else None})
-    return {"model": model.name, "kind": model.kind, "fields": fields}
+    titles = {name: (model.spec(name).label if model.spec(name) else input_title(name)) for name in model.inputs}
+    return {"model": model.name, "kind": model.kind, "fields": fields, "titles": titles}
 
 
 def _render_opportunity(opp: Opportunity, *, errors: dict | None = None, score_values: dict | None = None,
@@ -55,6 +62,7 @@ def _render_opportunity(opp: Opportunity, *, errors: dict | None = None, score_v
     session = db_session()
     me = actor()
     lifecycle = lifecycle_view(session)
+    states = state_catalog(session, opp.lifecycle)  # what the state allows (its definition), never its name
     requests = pending_requests_of(session, opp)
     pending = [(r, decision_rights(session, me, r)) for r in requests]
     history = list(reversed(describe_events(session, audit.history(session, "opportunity", opp.key),
@@ -69,13 +77,19 @@ def _render_opportunity(opp: Opportunity, *, errors: dict | None = None, score_v
         transitions=transitions_for(session, me, opp, requests), history=history, insights=insights,
         linkable=linkable,
         evidence_journeys=sorted({s.journey.name for i in insights for s in i.steps}),
+        evidence_tally=evidence_tallies(session, [opp.id])[opp.id],
         can_link=can_link, can_request=me.can("transition.request", journey_ids),
-        can_edit=me.can("opportunity.edit", journey_ids), can_measure=me.can("kpi.measure", journey_ids),
-        can_score=me.can("opportunity.score", journey_ids), can_add_solution=me.can("solution.manage", journey_ids),
+        can_edit=me.can("opportunity.edit", journey_ids),
+        can_measure=me.can("kpi.measure", journey_ids) and states.allows(opp.state, "measurements"),
+        can_evaluate=me.can("kpi.measure", journey_ids) and states.allows(opp.state, "evaluation"),
+        can_score=me.can("opportunity.score", journey_ids),
+        can_add_solution=me.can("solution.manage", journey_ids) and states.allows(opp.state, "solutions"),
         score_form=_score_form(session, opp, score_values), errors=errors or {},
         solution_values=solution_values or {"title": "", "due_on": ""}, score_values=score_values,
         measure_values=measure_values or {}, today=today, solution_states=SOLUTION_STATES,
-        chosen_trigger=request.args.get("trigger"), checks=checklist.checklist(session, me, opp)), status
+        solution_state_titles=SOLUTION_STATE_TITLES,
+        chosen_trigger=request.args.get("trigger"), checks=checklist.checklist(session, me, opp),
+        can_withdraw=withdrawal_refusal(session, me, opp) is None), status
 
 
 @bp.get("/opportunities/<ref>")
@@ -121,6 +135,22 @@ def add_opportunity_solution(ref: str):
         return _render_opportunity(opp, errors=errors, solution_values=values, status=422)
     flash_message("ok", f"solution “{solution.title}” added to {opp.key}")
     return redirect(url_for("web.opportunity", ref=opp.key) + "#solutions")
+
+
+@bp.post("/opportunities/<ref>/withdraw")
+@login_required
+def withdraw_own_opportunity(ref: str):
+    """The author takes back an opportunity of their own while it is in its first state."""
+    session = db_session()
+    opp = get_or_404(get_opportunity, session, ref)
+    try:
+        key = withdraw_opportunity(session, actor(), opp.key, reason=request.form.get("reason"))
+    except GovernError as exc:
+        session.rollback()
+        flash_message("error", exc.message)
+        return redirect(url_for("web.opportunity", ref=opp.key))
+    flash_message("ok", f"{key} withdrawn; its evidence is kept")
+    return redirect(url_for("web.board"))
 
 
 @bp.post("/opportunities/<ref>/checks/<check>")
@@ -233,7 +263,7 @@ def new_evidence():
         else:
             flash_message("ok", f"{insight.key} recorded")
             target = request.form.get("then")
-            if target == "opportunity":
+            if target == "opportunity" and me.can("opportunity.create"):
                 return redirect(url_for("web.new_opportunity", insight=insight.key,
                                         journey=sorted({s.journey.key for s in insight.steps})))
             return redirect(url_for("web.evidence_list", q=insight.key) + f"#{insight.key}")
@@ -241,7 +271,7 @@ def new_evidence():
     steps = step_choices(session)
     steps.sort(key=lambda group: group[0].key != focus)  # the journey you came from first (stable otherwise)
     return render_template("evidence_form.html", values=values, errors=errors, kinds=evidence_kinds(session),
-                           steps=steps, focus=focus), (422 if errors else 200)
+                           steps=steps, focus=focus, can_create=me.can("opportunity.create")), (422 if errors else 200)
 
 
 @bp.route("/evidence/<ref>/steps", methods=["GET", "POST"])
@@ -295,6 +325,7 @@ def record_kpi_measurement(key: str):
     journey_ids = [kpi.journey_id] if kpi.journey_id else ([kpi.step.journey_id] if kpi.step else [])
     session.refresh(kpi)
     return render_template("measurement_form.html", kpi=kpi, values=values, errors=errors, recent=recent,
+                           scale_label=SCALE_LABELS.get(kpi.scale, (kpi.scale or "").replace("_", " ")),
                            can_measure=me.can("kpi.measure", journey_ids)), \
         (422 if errors else 200)
 

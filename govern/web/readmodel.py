@@ -17,6 +17,7 @@ from govern.model import (
 )
 from govern.policy import Actor
 from govern.scoring import StateColumn, places_in_ranking, rank_by_state
+from govern.queries.evidence import evidence_tallies
 from govern.queries.reference import JourneyRef, reference
 from govern.queries.requests import pending_requests_of as pending_requests_by_opportunity
 from govern.queries.rights import decision_rights as core_decision_rights
@@ -150,6 +151,7 @@ def request_summaries(session: Session, actor: Actor, requests) -> dict[int, dic
     wanted = facts_needed(g.name for r in requests for t in lifecycles[r.opportunity.id].definition.transitions
                           if t.trigger == r.trigger for g in t.guards)
     facts = facts_for_many(session, list(opportunities.values()), wanted)
+    tallies = evidence_tallies(session, opportunities)  # what the card shows is computed, whatever the guards need
     try:
         places = places_in_ranking(session, list(opportunities))
     except GovernError:
@@ -166,7 +168,7 @@ def request_summaries(session: Session, actor: Actor, requests) -> dict[int, dic
         place = places.get(opp.id)
         out[r.id] = {"guards": guards, "score": place and place.score, "model": place and place.model,
                      "rank": place and place.rank, "ranked": place and place.total,
-                     "evidence": facts[opp.id].evidence_count}
+                     "evidence": tallies[opp.id]}
     return out
 
 

@@ -299,7 +299,8 @@ def cumulative_flow(days: Sequence[dt.date], counts: dict[str, list[int]], state
     titles = titles or {}
     kinds = _kinds(states, kinds)
     width, height, left, right, top, bottom = 760, 380, 60, 170, 16, 58
-    desc = "; ".join(f"{s}: {counts[s][-1]} now" for s in states if s in counts) if days else "no history yet"
+    desc = ("; ".join(f"{titles.get(s) or s.replace('_', ' ').capitalize()}: {counts[s][-1]} now"
+                      for s in states if s in counts) if days else "no history yet")
     out = _open(width, height, "Opportunities per state over time (cumulative flow)", desc, "cfd")
     if len(days) < 2:
         out.append(f"<text x='{width / 2}' y='{height / 2}' text-anchor='middle' font-size='16'>"

@@ -100,8 +100,9 @@ def validate_rule(rule: Any, path: str = "approval") -> dict[str, str]:
 _ROLE_PLURALS = {"lead": "leads", "manager": "managers", "coordinator": "coordinators", "supporter": "supporters"}
 
 
-def describe_rule(rule: Mapping[str, Any]) -> str:
-    """Plain words for a rule: 'the owner of every journey it touches', '2 managers', …"""
+def describe_rule(rule: Mapping[str, Any], names: Mapping[str, str] | None = None) -> str:
+    """Plain words for a rule: 'the owner of every journey it touches', '2 managers', …; a named approver by name
+    when `names` (handle → name) knows them."""
     (kind, value), = rule.items()
     if kind == "owners":
         return "the owner of every journey it touches" if value == "all" else "the owner of any journey it touches"
@@ -111,21 +112,24 @@ def describe_rule(rule: Mapping[str, Any]) -> str:
         n, role = value["n"], value["role"]
         return f"{n} {_ROLE_PLURALS.get(role, role + 's') if n != 1 else role}"
     if kind == "person":
-        return f"{value} (named approver)"
-    return " and ".join(describe_rule(sub) for sub in value)
+        return f"{(names or {}).get(value, value)} (named approver)"
+    return " and ".join(describe_rule(sub, names) for sub in value)
 
 
-def short_rule(rule: Mapping[str, Any]) -> str:
-    """Compact label for diagrams: `all owners`, `any owner`, `lead`, `2 managers`, `all owners + 2 managers`."""
+def short_rule(rule: Mapping[str, Any], names: Mapping[str, str] | None = None) -> str:
+    """Compact label for diagrams: `all owners`, `any owner`, `lead`, `2 managers`, `all owners + 2 managers`; a named
+    person by name when `names` (handle → name) knows them."""
     (kind, value), = rule.items()
     if kind == "owners":
         return "all owners" if value == "all" else "any owner"
-    if kind in ("role", "person"):
+    if kind == "person":
+        return (names or {}).get(value, value)
+    if kind == "role":
         return value
     if kind == "quorum":
         n, role = value["n"], value["role"]
         return f"{n} {_ROLE_PLURALS.get(role, role + 's') if n != 1 else role}"
-    return " + ".join(short_rule(sub) for sub in value)
+    return " + ".join(short_rule(sub, names) for sub in value)
 
 
 # --- evaluation -------------------------------------------------------------------------------------------------------
@@ -139,9 +143,13 @@ class ApprovalContext:
     role_holders: Mapping[str, frozenset[int]]
     requester_id: int | None
     names: Mapping[int, str] = field(default_factory=dict)  # person id -> handle, for plain-words answers
+    journey_names: Mapping[str, str] = field(default_factory=dict)  # journey key -> name, for plain-words answers
 
     def name(self, person_id: int) -> str:
         return self.names.get(person_id, f"person {person_id}")
+
+    def journey(self, key: str) -> str:
+        return self.journey_names.get(key, key)
 
 
 @dataclass(frozen=True)
@@ -285,11 +293,13 @@ def parts_for(rule: Mapping[str, Any], ctx: ApprovalContext) -> list[Part]:
         waived = 0
         for key, owner in sorted(owners.items()):
             if owner is None:
-                parts.append(Part(f"lead:unowned:{key}", f"the lead, for {key} which has no owner" + who(leads), leads))
+                parts.append(Part(f"lead:unowned:{key}", f"the lead, for {ctx.journey(key)} which has no owner"
+                                  + who(leads), leads))
             elif owner == requester:
                 waived += 1  # the requester's own journey: requesting is their consent
             else:
-                parts.append(Part(f"owner:{key}", f"the owner of {key}" + who([owner]), frozenset({owner})))
+                parts.append(Part(f"owner:{key}", f"the owner of {ctx.journey(key)}" + who([owner]),
+                                  frozenset({owner})))
         if not parts:
             why = "the requester owns every journey it touches" if waived else "it touches no journey"
             parts.append(Part("lead:requester-owns-all", f"the lead ({why})" + who(leads), leads))

@@ -18,6 +18,7 @@ from govern.model import ApprovalRequest
 from govern.queries.portfolio import PortfolioFilter, portfolio_query
 from govern.queries.requests import pending_request, pending_requests
 from govern.services.common import get_opportunity
+from govern.services.opportunities import withdraw_opportunity
 from govern.workflows import checklist, services
 from govern.workflows.definition import load_definition, shipped_names
 from govern.workflows.diagrams import edge_lines, to_mermaid, to_svg
@@ -185,6 +186,18 @@ def opp_withdraw(request_ref, reason, as_handle):
         request = _request_for(session, request_ref)
         services.withdraw_request(session, actor, request.id, reason)
         click.echo(f"withdrew request #{request.id} ({request.trigger} {request.opportunity.key})")
+
+
+@opp.command("withdraw-opportunity")
+@click.argument("opportunity")
+@click.option("--reason", help="Why (optional; kept in the audit log).")
+@as_option
+def opp_withdraw_opportunity(opportunity, reason, as_handle):
+    """Withdraw an opportunity of your own while it is in the lifecycle's first state (its evidence stays)."""
+    with get_runtime().db.session_scope() as session:
+        actor = resolve_actor(session, as_handle)
+        key = withdraw_opportunity(session, actor, opportunity, reason=reason)
+        click.echo(f"withdrew {key}; its evidence is kept")
 
 
 @opp.command("tick")

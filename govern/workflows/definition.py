@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 
 from govern.errors import InvalidInput
-from govern.queries.states import FINAL, STATE_KINDS, state_kind, state_title
+from govern.queries.states import FINAL, STATE_KINDS, STATE_WORK, state_kind, state_title
 from govern.yamltext import load_yaml, read_text_file
 from govern.workflows import approvals, guards
 from govern.workflows.effects import Effect, parse_effect
@@ -27,7 +27,7 @@ CHECK_KEYS = ("title", "description", "tickers", "link")
 LINK_RULES = ("optional", "required", "none")
 TRANSITION_KEYS = ("trigger", "source", "dest", "guards", "requires_reason", "approval", "effects", "auto",
                    "description", "requesters", "title")
-STATE_KEYS = ("description", "kind", "title")
+STATE_KEYS = ("description", "kind", "title", "allows")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -68,7 +68,13 @@ class GuardRef:
     name: str
     params: Mapping[str, Any] = field(default_factory=dict)
 
-    def label(self) -> str:
+    def label(self, words=None) -> str:
+        """What people read for it: its title with the parameters counted (`at least 2 pieces of evidence`)."""
+        spec = guards.GUARDS[self.name]
+        return spec.titled(self.params, words) if words is not None else spec.titled(self.params)
+
+    def identifier(self) -> str:
+        """The guard as govern.yaml writes it (`has_evidence ≥ 2`), for the CLI's `workflows check`."""
         return guards.GUARDS[self.name].label(self.params)
 
     def to_dict(self) -> dict[str, Any]:
@@ -235,6 +241,10 @@ def parse_definition(data: Any, origin: str = "definition") -> Definition:
         title = sbody.get("title")
         if title is not None and (not isinstance(title, str) or not title.strip()):
             problems[f"{path}.title"] = "must be text: what people call this state"
+        allows = sbody.get("allows")
+        if allows is not None and (not isinstance(allows, list)
+                                   or any(w not in STATE_WORK for w in allows)):
+            problems[f"{path}.allows"] = f"must be a list of: {', '.join(STATE_WORK)}"
         states[sname] = StateDef(sname, description.strip(), sname in final_list,
                                  state_kind(sname, sbody, final_list), state_title(sname, sbody))
     state_names = list(states)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import textwrap
 from dataclasses import dataclass
+from typing import Mapping
 from html import escape  # quotes too: titles land in attributes (aria-label) as well as text
 
 from govern.workflows import approvals
@@ -21,11 +22,12 @@ def _definition(lifecycle: Lifecycle | Definition) -> Definition:
     return lifecycle.definition if isinstance(lifecycle, Lifecycle) else lifecycle
 
 
-def edge_lines(t: TransitionDef) -> list[str]:
-    """What an edge says, line by line: guards, approval, reason, effects (shared by both formats)."""
-    lines = [g.label() for g in t.guards]
+def edge_lines(t: TransitionDef, words=None, names: Mapping[str, str] | None = None) -> list[str]:
+    """What an edge says, line by line: guards (by title, in the organisation's `words`), approval (named people by
+    name from `names`, handle → name), reason, effects (shared by both formats)."""
+    lines = [g.label(words) for g in t.guards]
     if t.approval:
-        lines.append("approved by " + approvals.short_rule(t.approval))
+        lines.append("approved by " + approvals.short_rule(t.approval, names))
     if t.requires_reason:
         lines.append("reason required")
     if t.auto:
@@ -44,15 +46,24 @@ def _mermaid_text(text: str) -> str:
             .replace("<", "&lt;").replace(">=", "≥"))
 
 
-def to_mermaid(lifecycle: Lifecycle | Definition) -> str:
-    """A `stateDiagram-v2` for Markdown (the playbook) and the UI."""
+def _titles(d: Definition, names: list[str] | tuple[str, ...]) -> str:
+    return ", ".join(d.states[n].title if n in d.states and d.states[n].title else n for n in names)
+
+
+def _state_title(d: Definition, name: str) -> str:
+    return _titles(d, [name])
+
+
+def to_mermaid(lifecycle: Lifecycle | Definition, *, words=None, names: Mapping[str, str] | None = None) -> str:
+    """A `stateDiagram-v2` for Markdown (the playbook) and the UI: states and transitions by their titles."""
     d = _definition(lifecycle)
     out = ["stateDiagram-v2", "    direction LR"]
     for name, state in d.states.items():
         out.append(f"    {name} : <b>{_mermaid_text(state.title or name)}</b><br/>{_mermaid_text(state.description)}")
     out.append(f"    [*] --> {d.initial}")
     for t in d.transitions:
-        label = "<br/>".join([f"<b>{_mermaid_text(t.trigger)}</b>"] + [_mermaid_text(x) for x in edge_lines(t)])
+        label = "<br/>".join([f"<b>{_mermaid_text(t.display_title)}</b>"]
+                             + [_mermaid_text(x) for x in edge_lines(t, words, names)])
         for src in t.sources:
             out.append(f"    {src} --> {t.dest} : {label}")
     for name in d.final:
@@ -124,13 +135,14 @@ def _text(x: float, y: float, text: str, *, size: int = TEXT_SIZE, colour: str =
             f'text-anchor="{anchor}"{style}>{escape(text)}</text>')
 
 
-def _label_block(x: float, y_bottom: float, t: TransitionDef, width_chars: int = 40) -> tuple[list[str], float]:
+def _label_block(x: float, y_bottom: float, t: TransitionDef, width_chars: int = 40, words=None,
+                 names: Mapping[str, str] | None = None) -> tuple[list[str], float]:
     """An edge label stacked upwards from `y_bottom`, centred on x; returns (svg parts, top y)."""
-    rows: list[tuple[str, str, str, int]] = [(t.trigger, COLOURS["text"], "bold", TEXT_SIZE + 2)]
+    rows: list[tuple[str, str, str, int]] = [(t.display_title, COLOURS["text"], "bold", TEXT_SIZE + 2)]
     for g in t.guards:
-        rows.append(("• " + g.label(), COLOURS["muted"], "normal", TEXT_SIZE))
+        rows.append(("• " + g.label(words), COLOURS["muted"], "normal", TEXT_SIZE))
     if t.approval:
-        for line in _wrap("✔ approved by " + approvals.short_rule(t.approval), width_chars):
+        for line in _wrap("✔ approved by " + approvals.short_rule(t.approval, names), width_chars):
             rows.append((line, COLOURS["approval"], "bold", TEXT_SIZE))
     if t.requires_reason:
         rows.append(("reason required", COLOURS["muted"], "normal", TEXT_SIZE))
@@ -148,7 +160,7 @@ def _label_block(x: float, y_bottom: float, t: TransitionDef, width_chars: int =
     return parts, top
 
 
-def to_svg(lifecycle: Lifecycle | Definition) -> str:
+def to_svg(lifecycle: Lifecycle | Definition, *, words=None, names: Mapping[str, str] | None = None) -> str:
     """A standalone SVG drawing of the lifecycle, readable on a projector."""
     d = _definition(lifecycle)
     spine = _main_path(d)
@@ -218,7 +230,7 @@ def to_svg(lifecycle: Lifecycle | Definition) -> str:
           for k, c in (("edge", COLOURS["edge"]), ("back", COLOURS["back"]), ("side", COLOURS["side_stroke"]))),
         "</defs>",
         f'<rect x="0" y="0" width="{width:.0f}" height="{height:.0f}" fill="white"/>',
-        _text(MARGIN, 38, f"{d.title} — lifecycle '{d.name}'", size=24, weight="bold", anchor="start"),
+        _text(MARGIN, 38, f"{d.title}", size=24, weight="bold", anchor="start"),
     ]
 
     # Forward steps along the main row, labelled above.
@@ -230,7 +242,7 @@ def to_svg(lifecycle: Lifecycle | Definition) -> str:
             dash = ' stroke-dasharray="8 5"' if t.auto else ""
             parts.append(f'<line x1="{a.x + a.w:.0f}" y1="{y:.0f}" x2="{b.x:.0f}" y2="{y:.0f}" '
                          f'stroke="{COLOURS["edge"]}" stroke-width="2.5"{dash} marker-end="url(#arrow-edge)"/>')
-            label, _ = _label_block((a.x + a.w + b.x) / 2, a.y - 14, t, width_chars=34)
+            label, _ = _label_block((a.x + a.w + b.x) / 2, a.y - 14, t, width_chars=34, words=words, names=names)
             parts.extend(label)
 
     # Steps back (and skips ahead) arc over the top, one lane each.
@@ -243,7 +255,7 @@ def to_svg(lifecycle: Lifecycle | Definition) -> str:
         parts.append(f'<path d="M {xa:.0f} {a.y:.0f} L {xa:.0f} {lane_y:.0f} L {xb:.0f} {lane_y:.0f} '
                      f'L {xb:.0f} {b.y:.0f}" fill="none" stroke="{colour}" stroke-width="2.5" '
                      f'marker-end="url(#arrow-{marker})"/>')
-        text = " · ".join([t.trigger] + edge_lines(t))
+        text = " · ".join([t.display_title] + edge_lines(t, words, names))
         parts.append(f'<rect x="{(xa + xb) / 2 - len(text) * 3.6:.0f}" y="{lane_y - 14:.0f}" '
                      f'width="{len(text) * 7.2:.0f}" height="20" fill="white"/>')
         parts.append(_text((xa + xb) / 2, lane_y + 2, text, colour=colour, weight="bold"))
@@ -266,19 +278,20 @@ def to_svg(lifecycle: Lifecycle | Definition) -> str:
                              f'marker-end="url(#arrow-back)"/>')
         y = box.y + box.h + 24
         for t in side_labels[name]:
-            for w in _wrap(f"in: {t.trigger} (from {', '.join(t.sources)})", 40):
+            for w in _wrap(f"in: {t.display_title} (from {_titles(d, t.sources)})", 40):
                 parts.append(_text(box.cx, y, w, weight="bold"))
                 y += LINE
-            for line in edge_lines(t):
+            for line in edge_lines(t, words, names):
                 for w in _wrap(line, 44):
                     colour = COLOURS["approval"] if line.startswith("approved") else COLOURS["muted"]
                     parts.append(_text(box.cx, y, w, colour=colour))
                     y += LINE
             y += 6
         for t in out_of_side[name]:
-            parts.append(_text(box.cx, y, f"out: {t.trigger} → {t.dest}", weight="bold", colour=COLOURS["back"]))
+            parts.append(_text(box.cx, y, f"out: {t.display_title} → {_state_title(d, t.dest)}", weight="bold",
+                               colour=COLOURS["back"]))
             y += LINE
-            for line in edge_lines(t):
+            for line in edge_lines(t, words, names):
                 parts.append(_text(box.cx, y, line, colour=COLOURS["muted"]))
                 y += LINE
 

@@ -77,9 +77,17 @@ class GuardSpec:
     check: Callable[..., tuple[bool, str]]
     params: Mapping[str, ParamSpec] = field(default_factory=dict)
     reads: tuple[str, ...] = ()  # which groups of facts it needs: evidence, score, solutions, kpis (owner is always there)
+    title: str = ""  # the short label of diagrams and edges, in the same placeholders as `description`
 
     def describe(self, params: Mapping[str, Any], words: Vocabulary = DEFAULT_WORDS) -> str:
         """The description with its parameters counted in the organisation's words."""
+        return self._filled(self.description, params, words)
+
+    def titled(self, params: Mapping[str, Any], words: Vocabulary = DEFAULT_WORDS) -> str:
+        """The short title of diagrams and edges ("at least 2 pieces of evidence"), in the organisation's words."""
+        return self._filled(self.title or self.description, params, words)
+
+    def _filled(self, template: str, params: Mapping[str, Any], words: Vocabulary) -> str:
 
         def counted(match: re.Match[str]) -> str:
             n = params.get(match.group(1), self.params[match.group(1)].default if match.group(1) in self.params else 0)
@@ -88,7 +96,7 @@ class GuardSpec:
                 return f"{n} {noun if n == 1 else many}"
             return words.count(int(n), noun)
 
-        text = _COUNTED.sub(counted, self.description)
+        text = _COUNTED.sub(counted, template)
         for key, value in params.items():
             text = text.replace(f"`{key}`", str(value))
         return words.fill(text)
@@ -221,29 +229,29 @@ GUARDS: dict[str, GuardSpec] = {
     spec.name: spec
     for spec in (
         GuardSpec("has_evidence", "the {opportunity} is backed by at least {min:evidence}",
-                  _has_evidence, {"min": ParamSpec(1, 1, _MIN)}, ("evidence",)),
+                  _has_evidence, {"min": ParamSpec(1, 1, _MIN)}, ("evidence",), title="at least {min:evidence}"),
         GuardSpec("evidence_across_journeys", "the evidence is linked to steps of at least {min:journey}",
-                  _evidence_across_journeys, {"min": ParamSpec(2, 1, _MIN)}, ("evidence",)),
+                  _evidence_across_journeys, {"min": ParamSpec(2, 1, _MIN)}, ("evidence",), title="evidence from {min:journey}"),
         GuardSpec("evidence_from_sources", "the evidence comes from at least {min:distinct source|distinct sources}",
-                  _evidence_from_sources, {"min": ParamSpec(2, 1, _MIN)}, ("evidence",)),
-        GuardSpec("has_owner", "someone owns the {opportunity}", _has_owner),
+                  _evidence_from_sources, {"min": ParamSpec(2, 1, _MIN)}, ("evidence",), title="evidence from {min:distinct source|distinct sources}"),
+        GuardSpec("has_owner", "someone owns the {opportunity}", _has_owner, title="has an owner"),
         GuardSpec("has_score", "every input of the scoring model is recorded, so it has a score", _has_score,
-                  reads=("score",)),
+                  reads=("score",), title="scored"),
         GuardSpec("has_solution", "it has at least {min:solution}", _has_solution,
-                  {"min": ParamSpec(1, 1, _MIN)}, ("solutions",)),
+                  {"min": ParamSpec(1, 1, _MIN)}, ("solutions",), title="at least {min:solution}"),
         GuardSpec("solutions_delivered", "every {solution}'s backlog item is done", _solutions_delivered,
-                  reads=("solutions",)),
+                  reads=("solutions",), title="every {solution} delivered"),
         GuardSpec("has_kpi", "the {opportunity} targets at least {min:kpi}", _has_kpi, {"min": ParamSpec(1, 1, _MIN)},
-                  ("kpis",)),
+                  ("kpis",), title="targets {min:kpi}"),
         GuardSpec("kpi_baseline_recorded", "a baseline is recorded for every targeted KPI", _kpi_baseline_recorded,
-                  reads=("kpis",)),
+                  reads=("kpis",), title="KPI baselines recorded"),
         GuardSpec("outcome_recorded", "an outcome (improved, no change, worse) is recorded for every targeted KPI",
-                  _outcome_recorded, reads=("kpis",)),
+                  _outcome_recorded, reads=("kpis",), title="outcome recorded"),
         GuardSpec("outcome_missed", "the outcome is recorded and at least one targeted KPI did not improve",
-                  _outcome_missed, reads=("kpis",)),
+                  _outcome_missed, reads=("kpis",), title="a KPI did not improve"),
         GuardSpec("outcome_met", "the outcome is recorded and every targeted KPI improved", _outcome_met,
-                  reads=("kpis",)),
-        GuardSpec(CHECKLIST, "“`title`” is ticked", _checklist, reads=("checks",)),
+                  reads=("kpis",), title="every KPI improved"),
+        GuardSpec(CHECKLIST, "“`title`” is ticked", _checklist, reads=("checks",), title="“`title`” ticked"),
     )
 }
 

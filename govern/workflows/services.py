@@ -19,7 +19,7 @@ from typing import Any, Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased, contains_eager, joinedload
+from sqlalchemy.orm import Session, contains_eager, joinedload
 from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -27,15 +27,18 @@ from govern import audit, kpis, notifications, outbox, scoring
 from govern.db import core_connection
 from govern.errors import Conflict, GuardsUnmet, InvalidInput, NotFound, PermissionDenied, PreconditionFailed
 from govern.model import (
-    ApprovalRequest, ApprovalVote, ChecklistTick, CouncilSeat, EvidenceSummary, Insight, Journey, Opportunity,
-    OpportunityKpi, OpportunityTransition, OutboxMessage, Person, ScoreInput, Solution, Step, insight_step,
-    opportunity_insight, opportunity_journey, utcnow,
+    ApprovalRequest, ApprovalVote, ChecklistTick, CouncilSeat, EvidenceSummary, Journey, Opportunity,
+    OpportunityKpi, OpportunityTransition, OutboxMessage, Person, ScoreInput, Solution, opportunity_journey, utcnow,
 )
 from govern.notifications import Audience
 from govern.policy import Actor
 from govern.queries.cards import EvidenceCounts, OpportunityCard, journey_ids_of
+from govern.queries.evidence import journey_breadth_rule as _journey_breadth_rule
+from govern.queries.evidence import nested_evidence_journeys as _nested_evidence_journeys
+from govern.queries.evidence import nested_evidence_journeys_many as _nested_evidence_journeys_many
 from govern.queries.reference import reference
 from govern.queries.requests import pending_request
+from govern.queries.states import state_catalog
 from govern.queries.rights import decision_refusal, withdraw_refusal
 from govern.services.common import get_opportunity, get_setting
 from govern.vocabulary import vocabulary_of
@@ -187,30 +190,8 @@ def _pending_request_id(other_than: bool = False) -> sa.Select:
     return query.order_by(ApprovalRequest.id).limit(1)
 
 
-def _journey_breadth_rule(session: Session) -> str:
-    """govern.yaml `evidence.journey_breadth`: `independent` (default) or `distinct`."""
-    return (get_setting(session, "evidence", {}) or {}).get("journey_breadth") or "independent"
-
-
 _NESTED = "nested_evidence_journeys"
 _RECORDED = "recorded_score_inputs"
-
-
-def _nested_evidence_journeys(opportunity_id: Any) -> sa.Select:
-    """How many of the journeys the opportunity's evidence comes from lie inside another of them (at any depth), as
-    a scalar subquery riding along the facts statement: evidence from "Switching providers" and its micro journey
-    "Activating my SIM" is evidence from one journey; from "Switching providers" and "Moving house" from two."""
-    linked = (sa.select(opportunity_insight.c.insight_id)
-              .join(Insight, Insight.id == opportunity_insight.c.insight_id)
-              .where(opportunity_insight.c.opportunity_id == opportunity_id, Insight.merged_into_id.is_(None)))
-    evidenced = (sa.select(Step.journey_id).select_from(insight_step.join(Step, Step.id == insight_step.c.step_id))
-                 .where(insight_step.c.insight_id.in_(linked)))
-    ancestry = (sa.select(Journey.id.label("start"), Journey.parent_id.label("up"))
-                .where(Journey.id.in_(evidenced)).cte("ancestry", recursive=True))
-    parent = aliased(Journey)
-    ancestry = ancestry.union_all(sa.select(ancestry.c.start, parent.parent_id)
-                                  .select_from(ancestry.join(parent, parent.id == ancestry.c.up)))
-    return sa.select(sa.func.count(sa.distinct(ancestry.c.start))).where(ancestry.c.up.in_(evidenced))
 
 
 # --- approval context -------------------------------------------------------------------------------------------------
@@ -294,7 +275,8 @@ def approval_contexts(session: Session, asks: list[tuple[Opportunity, int | None
             if journey_id is None or journey_id in covering:
                 holders.setdefault(role, set()).add(person_id)
         owners = {j.key: (j.owner_id if j.owner_id in active else None) for j in journeys}
-        out.append(ApprovalContext(owners, {r: frozenset(ids) for r, ids in holders.items()}, requester_id, names))
+        out.append(ApprovalContext(owners, {r: frozenset(ids) for r, ids in holders.items()}, requester_id, names,
+                                   {j.key: j.name for j in journeys}))
     return out
 
 
@@ -302,14 +284,16 @@ def approvers_snapshot(ctx: ApprovalContext) -> dict[str, Any]:
     """The approval context as stored on a request (JSON): fixed when the request is made."""
     return {"journey_owners": dict(ctx.journey_owners),
             "role_holders": {role: sorted(ids) for role, ids in ctx.role_holders.items()},
-            "names": {str(pid): name for pid, name in ctx.names.items()}}
+            "names": {str(pid): name for pid, name in ctx.names.items()},
+            "journey_names": dict(ctx.journey_names)}
 
 
 def context_from_snapshot(snapshot: dict[str, Any], requester_id: int | None) -> ApprovalContext:
     return ApprovalContext(
         {str(k): (int(v) if v is not None else None) for k, v in (snapshot.get("journey_owners") or {}).items()},
         {str(r): frozenset(int(i) for i in ids) for r, ids in (snapshot.get("role_holders") or {}).items()},
-        requester_id, {int(k): str(v) for k, v in (snapshot.get("names") or {}).items()})
+        requester_id, {int(k): str(v) for k, v in (snapshot.get("names") or {}).items()},
+        {str(k): str(v) for k, v in (snapshot.get("journey_names") or {}).items()})
 
 
 def request_context(session: Session, request: ApprovalRequest) -> ApprovalContext:
@@ -1073,38 +1057,6 @@ def facts_for_many(session: Session, opportunities: list[Opportunity | Opportuni
             for o in opportunities}
 
 
-def _nested_evidence_journeys_many(session: Session, opportunity_ids: list[int]) -> dict[int, int]:
-    """`_nested_evidence_journeys` of many opportunities in one statement: of the journeys each one's evidence comes
-    from, how many lie inside another of them (at any depth), by the journey tree of the reference snapshot."""
-    if not opportunity_ids:
-        return {}
-    evidenced: dict[int, set[int]] = {}
-    for oid, journey_id in session.execute(
-            sa.select(opportunity_insight.c.opportunity_id, Step.journey_id).distinct()
-            .select_from(opportunity_insight.join(insight_step,
-                                                  insight_step.c.insight_id == opportunity_insight.c.insight_id)
-                         .join(Step, Step.id == insight_step.c.step_id)
-                         .join(Insight, Insight.id == opportunity_insight.c.insight_id))
-            .where(opportunity_insight.c.opportunity_id.in_(opportunity_ids), Insight.merged_into_id.is_(None))):
-        evidenced.setdefault(oid, set()).add(journey_id)
-    ref = reference(session)
-    out: dict[int, int] = {}
-    for oid, journeys in evidenced.items():
-        nested = 0
-        for jid in journeys:
-            cursor, seen = ref.journey(jid), set()
-            parent = cursor.parent_id if cursor is not None else None
-            while parent is not None and parent not in seen:
-                if parent in journeys:
-                    nested += 1
-                    break
-                seen.add(parent)
-                up = ref.journey(parent)
-                parent = up.parent_id if up is not None else None
-        out[oid] = nested
-    return out
-
-
 def opportunity_history(session: Session, actor: Actor, opportunity_ref: str | int) -> list[dict[str, Any]]:
     """The opportunity's lifecycle story, oldest first: transitions, requests, approvals, rejections, withdrawals,
     each with who, when, reason and (for requests and transitions) the guard results at that moment."""
@@ -1168,7 +1120,11 @@ def record_solution_progress(session: Session, actor: Actor, solution_id: int, s
                              external_status: str | None = None) -> tuple[Solution, str | None]:
     """Record a solution's progress by hand (API, web app); when it is the last of its opportunity's solutions to be
     done, the lifecycle's automatic move follows, as when Jira reports it. Answers the solution and what the lifecycle
-    said (None when nothing was delivered)."""
+    said (None when nothing was delivered). Refused in a state whose definition does not allow solution work."""
+    found = session.get(Solution, solution_id)
+    if found is not None:
+        state_catalog(session, found.opportunity.lifecycle).refuse_unless_allowed(
+            found.opportunity.state, "solutions", f"the solutions of {found.opportunity.key} cannot be changed")
     solution = set_solution_state(session, actor, solution_id, state, external_status=external_status, commit=False)
     opportunity = solution.opportunity
     was_delivered = state == "done" and all(s.state == "done" for s in opportunity.solutions)

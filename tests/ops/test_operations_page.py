@@ -73,4 +73,46 @@ def test_an_administrator_sees_a_dead_letter_and_sends_it_again(db, standin, jir
         assert session.get(OutboxMessage, message.id).status == "pending"
     page = client.get("/operations").get_data(as_text=True)
     assert "will be delivered again" in page and "Dead letters (0)" in page
-    assert '<tr data-topic="jira"><th scope="row">jira</th><td>1</td>' in page
+    # this app is not configured with Jira (the worker above was), so the waiting message is marked undelivered here
+    assert '<tr data-topic="jira"><th scope="row">jira</th><td>1 ' in page
+
+
+def test_messages_queued_for_a_disabled_integration_are_not_called_healthy(example_client, example_db):
+    """Slack is not configured, yet a request notifies (the real producer): its messages wait for ever, and the page
+    says so instead of "healthy"."""
+    from govern.workflows.services import request_transition
+    from tests.conftest import actor
+
+    with example_db.session_scope() as s:
+        request_transition(s, actor(s, "lotte"), "OPP-1", "prioritise", reason="evidence is in")
+    with example_db.session_scope() as s:
+        queued = s.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)
+                          .where(OutboxMessage.topic == "notifications", OutboxMessage.status == "pending"))
+    assert queued > 0
+    sign_in(example_client, example_db, "ana")
+    page = example_client.get("/operations").get_data(as_text=True)
+    slack = re.search(r'<tr data-integration="slack" data-health="([a-z_]+)">(.*?)</tr>', page, re.S)
+    assert slack.group(1) == "queued_while_disabled"
+    assert f"not delivered: {queued} message" in slack.group(2) and "healthy" not in slack.group(2)
+    assert 'data-testid="undelivered"' in page  # the outbox row says it too
+    assert "younger than 15 min" in page  # the threshold is on the page
+    jira = re.search(r'<tr data-integration="jira" data-health="([a-z_]+)">', page)
+    assert jira.group(1) == "disabled"  # nothing queued for Jira: disabled, nothing to worry about
+
+
+def test_an_integration_whose_oldest_message_waits_too_long_is_not_healthy(example_db):
+    import datetime as dt
+
+    from govern.queries.operations import OLDEST_WAITING_HEALTHY_SECONDS, integration_health, operations_overview
+    from govern.workflows.services import request_transition
+    from tests.conftest import actor
+
+    with example_db.session_scope() as s:
+        request_transition(s, actor(s, "lotte"), "OPP-1", "prioritise", reason="evidence is in")
+    with example_db.session_scope() as s:
+        now = dt.datetime.now(dt.timezone.utc)
+        fresh = integration_health(operations_overview(s, now), {"slack": True}, {"slack": ("notifications",)})
+        assert fresh[0].state == "healthy" and fresh[0].healthy
+        later = now + dt.timedelta(seconds=OLDEST_WAITING_HEALTHY_SECONDS + 60)
+        stale = integration_health(operations_overview(s, later), {"slack": True}, {"slack": ("notifications",)})
+        assert stale[0].state == "slow" and not stale[0].healthy and "more than 15 min" in stale[0].text

@@ -23,7 +23,7 @@ def test_every_configured_thing_appears_in_both_formats(markdown_files, html_fil
         "people": {p["name"] for p in example_config["people"]},
         "journeys": {j["name"] for j in example_config["journeys"]},
         "states": set(definition.states),
-        "transitions": {t.trigger for t in definition.transitions},
+        "transitions": {t.display_title for t in definition.transitions},  # by title, as people read them
         "rituals": {r["name"] for r in example_config["rituals"]},
         "terms": {t["term"] for t in example_config["terminology"]},
         "definitions": {t["definition"] for t in example_config["terminology"]},

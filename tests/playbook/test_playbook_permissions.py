@@ -116,7 +116,7 @@ def test_services_refuse_and_allow_what_the_supporters_page_says(example_db, mar
         assert "ana" in denied.value.message
     page = build.build(make_playbook(example_db), "md")["people/priya.md"].decode()
     assert "**You cannot approve transition requests**" in page
-    assert "[prioritise](../lifecycle.md#transition-prioritise) (Research → Prioritise): the lead: [Ana Silva](ana.md)" \
+    assert "[Prioritise](../lifecycle.md#transition-prioritise) (Research → Prioritise): the lead: [Ana Silva](ana.md)" \
         in page
     ana = build.build(make_playbook(example_db), "md")["people/ana.md"].decode()
     assert "Awaiting your decision:" in ana and "`OPP-1` How might we keep switchers informed" in ana

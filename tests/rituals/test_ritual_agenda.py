@@ -134,7 +134,7 @@ def test_approvals_awaiting_a_decision_oldest_first_with_their_rule(session, org
     assert refs(agenda, "approvals") == ["OPP-1", "OPP-2"]  # the approved request is not listed
     first = section(agenda, "approvals")["items"][0]
     assert first["text"].startswith("OPP-1 How might we keep switchers informed while their number ports?: "
-                                    "Research → Prioritise, requested by lotte on 2026-11-23; needs the lead")
+                                    "Research → Prioritise, requested by Lotte on 2026-11-23; needs the lead")
     assert first["request_id"] and first["approvers"] == "the lead"
 
 
@@ -176,8 +176,8 @@ def test_last_decisions_with_their_follow_through_and_every_open_follow_up(sessi
     decision, older = items
     assert decision["text"] == "Decided: OPP-1: Porting SMS goes to the A/B test — follow-ups 1/2 done"
     assert [f["text"] for f in decision["follow_ups"]] == [
-        "Share the A/B set-up (lotte, due 2026-11-24; done)", "Book the SMS budget (olga, due 2026-12-01; open)"]
-    assert older["text"] == "Ask legal about porting texts (marco, due 2026-11-20; open)"
+        "Share the A/B set-up (Lotte, due 2026-11-24; done)", "Book the SMS budget (Olga, due 2026-12-01; open)"]
+    assert older["text"] == "Ask legal about porting texts (Marco, due 2026-11-20; open)"
 
 
 def test_a_subtree_ritual_only_sees_its_journeys(session, org):
@@ -194,7 +194,7 @@ def test_the_markdown_rendering_carries_every_item(session, org):
     markdown = agenda_mod.to_markdown(agenda)
     assert markdown.startswith("# Weekly council review — Wednesday 25 November 2026, 10:00 CET\n")
     assert "## Requests awaiting a decision" in markdown and "Held during the sprint review." in markdown
-    assert "  - Book the SMS budget (olga, due 2026-12-01; open)" in markdown
+    assert "  - Book the SMS budget (Olga, due 2026-12-01; open)" in markdown
     assert agenda_mod.summary_text(agenda).startswith("Agenda for Weekly council review (Wednesday 25 November")
 
 

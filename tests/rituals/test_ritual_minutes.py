@@ -174,7 +174,7 @@ def test_follow_ups_stay_on_the_next_agendas_until_done(example_db, review):
         next_week = MEETING + dt.timedelta(days=7)
         assert follow_up_lines(next_week) == [
             "Decided: OPP-1: Ask the porting partner for daily status [noted] — follow-ups 0/1 done",
-            "Book the January off-site (marco, due 2026-12-15; open)"]
+            "Book the January off-site (Marco Rossi, due 2026-12-15; open)"]
         mail = s.scalars(sa.select(FollowUp).where(FollowUp.text == "Mail the partner")).one()
         with pytest.raises(PermissionDenied):
             services.complete_follow_up(s, actor(s, "femke"), mail.id)
@@ -188,7 +188,7 @@ def test_follow_ups_stay_on_the_next_agendas_until_done(example_db, review):
         s.commit()
         services.hold_ritual(s, marco, later.id, notes="quick", now=next_week + dt.timedelta(hours=1))
         assert follow_up_lines(next_week + dt.timedelta(days=7)) == [
-            "Book the January off-site (marco, due 2026-12-15; open)"]
+            "Book the January off-site (Marco Rossi, due 2026-12-15; open)"]
 
 
 def test_a_skipped_occurrence_cannot_be_held_but_a_missed_one_can(example_db, review):
