@@ -4,8 +4,9 @@ Sections (a ritual lists the ones it wants; none listed means all):
 
 * ``approvals``        requests awaiting a decision on opportunities touching the scope, oldest first, with the
                        approval rule and, when the opportunity has one, its score and rank;
-* ``stale``            opportunities in an open state (kind active or evaluation in the lifecycle definition) unchanged
-                       for ``stale_after_days``;
+* ``stale``            opportunities in an open state (kind active or evaluation in the lifecycle definition) on which
+                       nothing happened (no change, evidence, request or decision: govern.queries.activity) for
+                       ``stale_after_days``;
 * ``kpis``             KPIs of the scope whose latest measurement moved since the last occurrence (beyond the
                        scale's tolerance, see govern.kpis) or misses its target;
 * ``evaluations_due``  opportunities due for evaluation (govern.queries.evaluations: the date the lifecycle's
@@ -31,6 +32,7 @@ from govern.kpis import KpiScale, evaluate
 from govern.model import (
     Decision, FollowUp, Journey, Kpi, KpiMeasurement, Opportunity, Person, Ritual, RitualOccurrence, Step,
 )
+from govern.queries.activity import stale_opportunities
 from govern.queries.evaluations import due_evaluations
 from govern.queries.portfolio import touching_journeys
 from govern.queries.requests import pending_requests
@@ -139,18 +141,17 @@ def _scores(session: Session, opportunities: Iterable[Opportunity]) -> dict[int,
 
 
 def stale_section(session: Session, scope: set[int] | None, now: dt.datetime, days: int) -> list[dict[str, Any]]:
-    idle_since = naive_utc(now) - dt.timedelta(days=days)
+    """Open opportunities of the scope on which nothing happened for `days` days (govern.queries.activity: no
+    change, evidence, request or decision), idlest first."""
     states = state_catalog(session)
-    query = (sa.select(Opportunity).where(Opportunity.state_changed_at <= idle_since,
-                                          Opportunity.state.in_(states.open_states))
-             .order_by(Opportunity.state_changed_at, Opportunity.number))
+    query = sa.select(Opportunity).where(Opportunity.state.in_(states.open_states))
     items = []
-    for opp in session.scalars(_opportunities_in_scope(query, scope)):
-        idle = (naive_utc(now) - opp.state_changed_at).days
+    for opp, last in stale_opportunities(session, _opportunities_in_scope(query, scope), now=now, days=days):
+        idle = (naive_utc(now) - last).days
         items.append({
             "ref": opp.key, "opportunity_id": opp.id, "title": opp.title, "state": opp.state, "days": idle,
             "state_title": states.title_of(opp.state), "owner": _person_label(opp.owner),
-            "text": (f"{opp.key} {opp.title}: {idle} days in {states.title_of(opp.state)} "
+            "text": (f"{opp.key} {opp.title}: nothing for {idle} days, in {states.title_of(opp.state)} "
                      f"(owner {_person_label(opp.owner)})"),
         })
     return items
