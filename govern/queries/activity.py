@@ -16,7 +16,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from govern.model import (
-    ApprovalRequest, ApprovalVote, Decision, Insight, Opportunity, Step, insight_step, opportunity_insight,
+    ApprovalRequest,
+    ApprovalVote,
+    Decision,
+    Insight,
+    Opportunity,
+    Step,
+    insight_step,
+    opportunity_insight,
     opportunity_journey,
 )
 

@@ -8,7 +8,13 @@ import pytest
 import sqlalchemy as sa
 
 from govern.errors import GovernError, PermissionDenied
-from govern.model import ApprovalRequest, AuditEvent, Decision, MinutesVersion, RitualOccurrence
+from govern.model import (
+    ApprovalRequest,
+    AuditEvent,
+    Decision,
+    MinutesVersion,
+    RitualOccurrence,
+)
 from govern.rituals import calendar as calendar_mod
 from govern.rituals import services
 from govern.rituals.cadence import iter_occurrences

@@ -31,7 +31,12 @@ def _snapshot(db) -> dict:
 def _examples(db) -> dict[str, str]:
     """Real keys of the example organisation for path parameters, and a recorded occurrence and feed to open."""
     from govern.rituals.cadence import iter_occurrences
-    from govern.rituals.services import create_calendar_token, ensure_occurrence, get_ritual, iso
+    from govern.rituals.services import (
+        create_calendar_token,
+        ensure_occurrence,
+        get_ritual,
+        iso,
+    )
 
     with db.session_scope() as s:
         ritual = get_ritual(s, "weekly-council-review")
@@ -47,7 +52,6 @@ def _examples(db) -> dict[str, str]:
 def _fill(rule, examples: dict[str, str]) -> str:
     path = rule.rule
     for arg in sorted(rule.arguments):
-        before = path.split(f"<")[0]
         if arg in ("key",):
             if "/rituals" in path:
                 value = "weekly-council-review"
@@ -70,7 +74,6 @@ def _fill(rule, examples: dict[str, str]) -> str:
         else:
             value = "1"
         path = re.sub(r"<(?:[^:<>]+:)?" + re.escape(arg) + r">", value, path)
-        del before
     return path
 
 
