@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import sqlalchemy as sa
 from flask import redirect, render_template, request, url_for
 from zoneinfo import ZoneInfo
 
 from govern.errors import GovernError, InvalidInput, NotFound
+from govern.http.request import runtime
 from govern.model import (
-    COUNCIL_ROLES, CouncilSeat, Decision, FollowUp, Journey, Person, RitualOccurrence, utcnow,
+    COUNCIL_ROLES, ApprovalRequest, CouncilSeat, Decision, FollowUp, Journey, Person, RitualOccurrence, utcnow,
 )
 from govern.queries.requests import pending_requests
 from govern.web import bp
@@ -54,6 +56,25 @@ def council():
 @login_required
 def ritual(key: str):
     """One ritual: what it is for, who attends, its next occurrences and every past one (with or without minutes)."""
+    return _ritual_page(key)
+
+
+@bp.post("/rituals/<key>/calendar")
+@login_required
+def ritual_calendar(key: str):
+    """A calendar subscription link for this ritual (an unguessable feed token; shown this once, only its hash is
+    kept). The feed shows moved, skipped and cancelled meetings with their reason."""
+    session = db_session()
+    try:
+        issued = ritual_services.create_calendar_token(session, actor(), ritual=key)
+    except NotFound as exc:
+        return render_error(404, exc.message)
+    base = (runtime().config.base_url or request.host_url).rstrip("/")
+    flash_message("ok", "your calendar link is below; it is shown this once")
+    return _ritual_page(key, feed_url=base + issued.path)
+
+
+def _ritual_page(key: str, feed_url: str | None = None):
     session = db_session()
     me = actor()
     try:
@@ -74,6 +95,7 @@ def ritual(key: str):
     people = dict(session.execute(sa.select(Person.handle, Person.name)).all())
     return render_template("ritual.html", ritual=r, upcoming=upcoming, past=past, decisions=decisions,
                            attendees=[people.get(h, h) for h in attendees], local_time=local_time,
+                           feed_url=feed_url,
                            older=past[-1].scheduled_at.isoformat().replace("+00:00", "Z") if len(past) == 12
                            else None)
 
@@ -121,19 +143,27 @@ def _minutes_form_values(form) -> dict:
 FOLLOW_UP_ROWS = 3
 
 
-def _meeting_decisions(form, pending) -> list[dict]:
-    """One decision per pending request the meeting decided in place (`decide_<id>` = approve | reject)."""
+DECIDE = re.compile(r"^decide_(\d+)$")
+
+
+def _meeting_decisions(session, form) -> list[dict]:
+    """One decision per request the meeting decided in place (`decide_<id>` = approve | reject). Every posted choice
+    goes to the rituals service, also for a request that is no longer pending (decided by someone else since the page
+    was shown): the service refuses it with a message, rather than the choice being dropped."""
     out = []
-    for r in pending:
-        choice = form.get(f"decide_{r.id}", "")
-        if choice in ("approve", "reject"):
-            reason = form.get(f"reason_{r.id}", "").strip()
-            verb = "Approved" if choice == "approve" else "Rejected"
-            item = {"text": f"{verb}: {r.trigger.replace('_', ' ')} {r.opportunity.key}", "outcome": choice,
-                    "request": r.id}
-            if reason:
-                item["reason"] = reason
-            out.append(item)
+    for name, choice in form.items(multi=True):
+        match = DECIDE.match(name)
+        if not match or choice not in ("approve", "reject"):
+            continue
+        request_id = int(match.group(1))
+        r = session.get(ApprovalRequest, request_id)
+        reason = form.get(f"reason_{request_id}", "").strip()
+        verb = "Approved" if choice == "approve" else "Rejected"
+        what = f"{r.trigger.replace('_', ' ')} {r.opportunity.key}" if r is not None else f"request #{request_id}"
+        item = {"text": f"{verb}: {what}", "outcome": choice, "request": request_id}
+        if reason:
+            item["reason"] = reason
+        out.append(item)
     return out
 
 
@@ -159,14 +189,15 @@ def _pending_at(session, occ) -> list:
 def _occurrence_page(session, occ, ref):
     me = actor()
     errors: dict[str, str] = {}
+    status = 200
+    action = request.form.get("action", "minutes") if request.method == "POST" else None
     values = _minutes_form_values(request.form) if request.method == "POST" else None
     pending = _pending_at(session, occ)
     if request.method == "POST":
-        action = request.form.get("action", "minutes")
         try:
             if action in ("skip", "cancel", "move", "agenda_item"):
                 return _occurrence_action(session, me, ref, action)
-            decisions = _meeting_decisions(request.form, pending)
+            decisions = _meeting_decisions(session, request.form)
             follow_ups = []
             if values["decision_text"].strip() or values["decision_outcome"] in ("approve", "reject"):
                 decision = {"text": values["decision_text"], "outcome": values["decision_outcome"] or None}
@@ -187,12 +218,14 @@ def _occurrence_page(session, occ, ref):
             held = ritual_services.hold_ritual(session, me, ref, attendance=values["attendance"],
                                                notes=values["notes"], decisions=decisions, follow_ups=follow_ups)
         except GovernError as exc:
-            if exc.http_status == 403 and action == "minutes" and not request.form.get("decision_outcome") \
-                    in ("approve", "reject") and not any(k.startswith("decide_") and v for k, v in request.form.items()):
-                raise
             session.rollback()
+            if exc.http_status == 403 and not me.can("ritual.record"):
+                raise  # not theirs to record at all: the refusal page, with its message
+            # someone who records, refused one thing (a decision only the lead may take, a move into the past …):
+            # the page again with the message and everything they typed
             errors = field_errors(exc)
             errors.setdefault("_form", exc.message)
+            status = exc.http_status if exc.http_status in (403, 409) else 422
         else:
             said = ["the minutes"]
             if decisions:
@@ -234,8 +267,8 @@ def _occurrence_page(session, occ, ref):
                            people=people, attendees=attendees, pending=pending, minutes_open_on=opens,
                            meets_at=meets, upcoming=utcnow() < meets, follow_up_rows=FOLLOW_UP_ROWS,
                            follow_up_records=open_follow_ups, me_id=me.person_id,
-                           recordable=utcnow() >= opens, can_record=me.can("ritual.record")), \
-        (422 if errors else 200)
+                           recordable=utcnow() >= opens, can_record=me.can("ritual.record"), action=action), \
+        status
 
 
 def _occurrence_action(session, me, ref, action):
