@@ -15,6 +15,9 @@ Sections (a ritual lists the ones it wants; none listed means all):
 * ``ownership_gaps``   journeys of the scope without an (active) owner;
 * ``follow_ups``       the decisions of the last held occurrence, and every follow-up of this ritual not yet done.
 
+Besides the sections, ``added`` lists the points people put on this occurrence's agenda before the meeting (``id``,
+``text``, ``added_by`` as a name, ``added_at``), read live so an item added after the agenda was posted is there too.
+
 Each item is a dict with a ``text`` line (what people read) and the references behind it (``ref`` such as OPP-7,
 ids), so that the UI and Slack can link and act on it.
 """
@@ -30,7 +33,7 @@ from sqlalchemy.orm import Session
 from govern.escaping import markdown_inline
 from govern.kpis import KpiScale, evaluate
 from govern.model import (
-    Decision, FollowUp, Journey, Kpi, KpiMeasurement, Opportunity, Person, Ritual, RitualOccurrence, Step,
+    AgendaItem, Decision, FollowUp, Journey, Kpi, KpiMeasurement, Opportunity, Person, Ritual, RitualOccurrence, Step,
 )
 from govern.queries.activity import stale_opportunities
 from govern.queries.evaluations import due_evaluations
@@ -293,6 +296,18 @@ def _decision_text(session: Session, decision: Decision, follow_ups: list[Follow
 # --- the whole agenda -------------------------------------------------------------------------------------------------
 
 
+def added_items(session: Session, occurrence_id: int | None) -> list[dict[str, Any]]:
+    """The points people put on this occurrence's agenda before the meeting (rituals.services.add_agenda_item), in
+    the order they were added. Read live: an item may be added after the agenda was posted."""
+    if occurrence_id is None:
+        return []
+    rows = session.execute(sa.select(AgendaItem, Person).outerjoin(Person, AgendaItem.added_by_id == Person.id)
+                           .where(AgendaItem.occurrence_id == occurrence_id).order_by(AgendaItem.id)).all()
+    return [{"id": item.id, "text": item.text, "added_by": person.name if person else None,
+             "added_at": as_utc(item.created_at).astimezone(UTC).isoformat().replace("+00:00", "Z")}
+            for item, person in rows]
+
+
 def previous_occurrence_time(session: Session, ritual: Ritual, scheduled_at: dt.datetime) -> dt.datetime | None:
     """When this ritual last met (or was due to) before `scheduled_at`, cancelled and skipped ones aside; for a
     ritual with no history yet, the cadence's previous time (so "since last time" means one period)."""
@@ -349,6 +364,7 @@ def build_agenda(session: Session, ritual: Ritual, scheduled_at: dt.datetime, *,
         "stale_after_days": stale_days,
         "built_at": as_utc(now).astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "sections": sections,
+        "added": added_items(session, occurrence_id),
     }
 
 
@@ -373,6 +389,12 @@ def to_markdown(agenda: dict[str, Any]) -> str:
             for follow_up in item.get("follow_ups") or []:
                 lines.append(f"  - {_md_escape(follow_up['text'])}")
         lines.append("")
+    if agenda.get("added"):
+        lines += ["## Added to the agenda", ""]
+        for item in agenda["added"]:
+            by = f" (added by {_md_escape(item['added_by'])})" if item.get("added_by") else ""
+            lines.append(f"- {_md_escape(item['text'])}{by}")
+        lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -381,5 +403,6 @@ _md_escape = markdown_inline
 
 def summary_text(agenda: dict[str, Any]) -> str:
     """One line saying what is on the agenda (a chat message's plain-text fallback, screen readers)."""
-    counts = ", ".join(f"{len(s['items'])} {s['title'].lower()}" for s in agenda["sections"] if s["items"])
+    counts = ", ".join([f"{len(s['items'])} {s['title'].lower()}" for s in agenda["sections"] if s["items"]]
+                       + ([f"{len(agenda['added'])} added to the agenda"] if agenda.get("added") else []))
     return f"Agenda for {agenda['ritual']['name']} ({agenda['local_time']}): {counts or 'nothing to discuss'}"

@@ -532,7 +532,8 @@ def agenda_for(session: Session, actor: Actor, ritual_ref: str, *, at: str | dt.
     ritual = get_ritual(session, ritual_ref)
     occurrence = resolve_occurrence(session, ritual, at=at, occurrence_id=occurrence_id, now=now, record=False)
     if occurrence.agenda and not fresh:
-        return occurrence.agenda
+        # as posted, with the items added to it since (they may be added until the meeting)
+        return {**occurrence.agenda, "added": agenda_mod.added_items(session, occurrence.id)}
     return agenda_mod.build_agenda(session, ritual, as_utc(occurrence.scheduled_at), now=now,
                                    occurrence_id=occurrence.id)
 
