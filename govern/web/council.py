@@ -48,8 +48,14 @@ def council():
     recent = list(session.scalars(sa.select(RitualOccurrence).where(
         RitualOccurrence.scheduled_at <= utcnow()).order_by(RitualOccurrence.scheduled_at.desc())
         .limit(8)))
+    # the signed-in person's own open follow-ups (they may close them; the page of each meeting has the minutes)
+    mine = ritual_services.open_follow_ups(session, me, owner=me.handle) if me.person_id is not None else []
+    ids = {f.occurrence_id for f in mine if f.occurrence_id}
+    meetings = {o.id: o for o in session.scalars(sa.select(RitualOccurrence).where(RitualOccurrence.id.in_(ids)))} \
+        if ids else {}
     return render_template("council.html", by_role=by_role, owners=owners, upcoming=upcoming, rituals=rituals,
-                           recent=recent, local_time=local_time)
+                           recent=recent, local_time=local_time, my_follow_ups=mine,
+                           meetings=meetings)
 
 
 @bp.get("/rituals/<key>")

@@ -129,13 +129,22 @@ def test_a_council_meeting_is_held_from_the_council_page_end_to_end(page_as, liv
         follow_up = s.scalar(sa.select(FollowUp).where(FollowUp.occurrence_id == occurrence.id))
         assert follow_up.owner.handle == "priya" and follow_up.done_at is None
 
-    # the follow-up's owner, a supporter, closes it from the meeting's page
+    # the follow-up's owner, a supporter, finds it on the council page, reads the meeting, and closes it
     owner = page_as("priya")
-    owner.goto(occurrence_url)
-    row = owner.locator(f"[data-follow-up='{follow_up.id}']")
-    row.get_by_role("button", name="Mark done").click()
+    owner.get_by_role("link", name="Council & rituals", exact=True).click()
+    mine = owner.get_by_test_id("my-follow-ups")
+    row = mine.locator(f"[data-follow-up='{follow_up.id}']")
+    assert "Ask the porting team" in row.inner_text()
+    row.get_by_role("link", name=re.compile("Weekly council review")).click()
     owner.wait_for_url(occurrence_url)
+    assert "Three porting requests decided." in owner.locator("#minutes").inner_text()
+    owner.go_back()
+    owner.get_by_test_id("my-follow-ups").locator(f"[data-follow-up='{follow_up.id}']") \
+        .get_by_role("button", name="Mark done").click()
+    owner.wait_for_url("**/council")
     assert "the follow-up is done" in owner.get_by_role("status").first.inner_text()
+    assert owner.get_by_test_id("my-follow-ups").count() == 0  # nothing left for her
+    owner.goto(occurrence_url)
     assert "done" in owner.locator(f"[data-follow-up='{follow_up.id}']").inner_text()
     assert owner.get_by_role("button", name="Mark done").count() == 0
     with example_db.session_scope() as s:
