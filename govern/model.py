@@ -618,6 +618,8 @@ class Ritual(Base):
     piggyback_on: Mapped[Optional[str]] = mapped_column(sa.String(200))
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     active: Mapped[bool] = mapped_column(default=True)
+    # When the ritual was first declared: its past starts at its first occurrence from then (or its `since:`).
+    created_at: Mapped[Optional[dt.datetime]] = mapped_column(default=utcnow)
 
     scope_journey: Mapped[Optional[Journey]] = relationship()
 
@@ -639,6 +641,10 @@ class RitualOccurrence(Base):
     held_at: Mapped[Optional[dt.datetime]]
     recorded_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("person.id"))
     fired_by: Mapped[Optional[str]] = mapped_column(sa.String(100))
+    # A moved occurrence keeps its cadence slot (`scheduled_at`, the unique key) and meets at `moved_to` instead.
+    moved_to: Mapped[Optional[dt.datetime]]
+    # Why it was skipped, cancelled or moved (shown in the calendar feed).
+    status_reason: Mapped[Optional[str]] = mapped_column(sa.Text)
 
     ritual: Mapped[Ritual] = relationship()
     attendance: Mapped[list["Attendance"]] = relationship(cascade="all, delete-orphan", back_populates="occurrence")
@@ -685,6 +691,34 @@ class FollowUp(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     owner: Mapped[Optional[Person]] = relationship()
+
+
+class MinutesVersion(Base):
+    """An earlier text of an occurrence's notes: editing the minutes after the meeting keeps every version."""
+
+    __tablename__ = "minutes_version"
+    __table_args__ = (sa.UniqueConstraint("occurrence_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    occurrence_id: Mapped[int] = mapped_column(sa.ForeignKey("ritual_occurrence.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int]
+    notes: Mapped[Optional[str]] = mapped_column(sa.Text)
+    recorded_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("person.id"))
+    recorded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AgendaItem(Base):
+    """A point someone put on an occurrence's agenda before the meeting."""
+
+    __tablename__ = "agenda_item"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    occurrence_id: Mapped[int] = mapped_column(sa.ForeignKey("ritual_occurrence.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(sa.Text)
+    added_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("person.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    added_by: Mapped[Optional[Person]] = relationship()
 
 
 class CalendarToken(Base):

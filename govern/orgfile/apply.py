@@ -136,7 +136,9 @@ def ritual_fields(r: dict) -> dict:
             "scope_journey": scope_journey, "attendee_roles": list(attendees.get("roles", [])),
             "attendee_people": list(attendees.get("people", [])), "slack_channel": r.get("slack_channel"),
             "agenda_sections": list(r.get("agenda", [])), "agenda_lead_minutes": int(r.get("agenda_lead_minutes", 60)),
-            "piggyback_on": r.get("piggyback_on"), "settings": {k: v for k, v in r.items() if k not in known},
+            "piggyback_on": r.get("piggyback_on"),
+            "settings": {k: (v.isoformat() if k == "since" and hasattr(v, "isoformat") else v)
+                         for k, v in r.items() if k not in known},
             "active": True}
 
 

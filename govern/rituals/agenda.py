@@ -4,8 +4,9 @@ Sections (a ritual lists the ones it wants; none listed means all):
 
 * ``approvals``        requests awaiting a decision on opportunities touching the scope, oldest first, with the
                        approval rule and, when the opportunity has one, its score and rank;
-* ``stale``            opportunities in an open state (kind active or evaluation in the lifecycle definition) unchanged
-                       for ``stale_after_days``;
+* ``stale``            opportunities in an open state (kind active or evaluation in the lifecycle definition) on which
+                       nothing happened (no change, evidence, request or decision: govern.queries.activity) for
+                       ``stale_after_days``;
 * ``kpis``             KPIs of the scope whose latest measurement moved since the last occurrence (beyond the
                        scale's tolerance, see govern.kpis) or misses its target;
 * ``evaluations_due``  opportunities due for evaluation (govern.queries.evaluations: the date the lifecycle's
@@ -13,6 +14,9 @@ Sections (a ritual lists the ones it wants; none listed means all):
                        kind evaluation with nothing scheduled) whose KPI outcome is not recorded yet;
 * ``ownership_gaps``   journeys of the scope without an (active) owner;
 * ``follow_ups``       the decisions of the last held occurrence, and every follow-up of this ritual not yet done.
+
+Besides the sections, ``added`` lists the points people put on this occurrence's agenda before the meeting (``id``,
+``text``, ``added_by`` as a name, ``added_at``), read live so an item added after the agenda was posted is there too.
 
 Each item is a dict with a ``text`` line (what people read) and the references behind it (``ref`` such as OPP-7,
 ids), so that the UI and Slack can link and act on it.
@@ -30,8 +34,9 @@ from sqlalchemy.orm import Session, object_session
 from govern.escaping import markdown_inline
 from govern.kpis import KpiScale, evaluate
 from govern.model import (
-    Decision, FollowUp, Journey, Kpi, KpiMeasurement, Opportunity, Person, Ritual, RitualOccurrence, Step,
+    AgendaItem, Decision, FollowUp, Journey, Kpi, KpiMeasurement, Opportunity, Person, Ritual, RitualOccurrence, Step,
 )
+from govern.queries.activity import stale_opportunities
 from govern.queries.evaluations import due_evaluations
 from govern.queries.portfolio import touching_journeys
 from govern.queries.reference import reference
@@ -150,19 +155,19 @@ def _scores(session: Session, opportunities: Iterable[Opportunity]) -> dict[int,
 
 
 def stale_section(session: Session, scope: set[int] | None, now: dt.datetime, days: int) -> list[dict[str, Any]]:
-    idle_since = naive_utc(now) - dt.timedelta(days=days)
+    """Open opportunities of the scope on which nothing happened for `days` days (govern.queries.activity: no
+    change, evidence, request or decision), idlest first."""
     states = state_catalog(session)
-    query = (sa.select(Opportunity).where(Opportunity.state_changed_at <= idle_since,
-                                          Opportunity.state.in_(states.open_states))
-             .order_by(Opportunity.state_changed_at, Opportunity.number))
+    query = sa.select(Opportunity).where(Opportunity.state.in_(states.open_states))
     items = []
-    for opp in session.scalars(_opportunities_in_scope(query, scope)):
-        idle = (naive_utc(now) - opp.state_changed_at).days
+    for opp, last in stale_opportunities(session, _opportunities_in_scope(query, scope), now=now, days=days):
+        idle = (naive_utc(now) - last).days
         owner = _person_label(opp, "owner_id")
         items.append({
             "ref": opp.key, "opportunity_id": opp.id, "title": opp.title, "state": opp.state, "days": idle,
             "state_title": states.title_of(opp.state), "owner": owner,
-            "text": f"{opp.key} {opp.title}: {idle} days in {states.title_of(opp.state)} (owner {owner})",
+            "text": (f"{opp.key} {opp.title}: nothing for {idle} days, in {states.title_of(opp.state)} "
+                     f"(owner {owner})"),
         })
     return items
 
@@ -303,6 +308,18 @@ def _decision_text(session: Session, decision: Decision, follow_ups: list[Follow
 # --- the whole agenda -------------------------------------------------------------------------------------------------
 
 
+def added_items(session: Session, occurrence_id: int | None) -> list[dict[str, Any]]:
+    """The points people put on this occurrence's agenda before the meeting (rituals.services.add_agenda_item), in
+    the order they were added. Read live: an item may be added after the agenda was posted."""
+    if occurrence_id is None:
+        return []
+    rows = session.execute(sa.select(AgendaItem, Person).outerjoin(Person, AgendaItem.added_by_id == Person.id)
+                           .where(AgendaItem.occurrence_id == occurrence_id).order_by(AgendaItem.id)).all()
+    return [{"id": item.id, "text": item.text, "added_by": person.name if person else None,
+             "added_at": as_utc(item.created_at).astimezone(UTC).isoformat().replace("+00:00", "Z")}
+            for item, person in rows]
+
+
 def previous_occurrence_time(session: Session, ritual: Ritual, scheduled_at: dt.datetime) -> dt.datetime | None:
     """When this ritual last met (or was due to) before `scheduled_at`, cancelled and skipped ones aside; for a
     ritual with no history yet, the cadence's previous time (so "since last time" means one period)."""
@@ -359,6 +376,7 @@ def build_agenda(session: Session, ritual: Ritual, scheduled_at: dt.datetime, *,
         "stale_after_days": stale_days,
         "built_at": as_utc(now).astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "sections": sections,
+        "added": added_items(session, occurrence_id),
     }
 
 
@@ -383,6 +401,12 @@ def to_markdown(agenda: dict[str, Any]) -> str:
             for follow_up in item.get("follow_ups") or []:
                 lines.append(f"  - {_md_escape(follow_up['text'])}")
         lines.append("")
+    if agenda.get("added"):
+        lines += ["## Added to the agenda", ""]
+        for item in agenda["added"]:
+            by = f" (added by {_md_escape(item['added_by'])})" if item.get("added_by") else ""
+            lines.append(f"- {_md_escape(item['text'])}{by}")
+        lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -391,5 +415,6 @@ _md_escape = markdown_inline
 
 def summary_text(agenda: dict[str, Any]) -> str:
     """One line saying what is on the agenda (a chat message's plain-text fallback, screen readers)."""
-    counts = ", ".join(f"{len(s['items'])} {s['title'].lower()}" for s in agenda["sections"] if s["items"])
+    counts = ", ".join([f"{len(s['items'])} {s['title'].lower()}" for s in agenda["sections"] if s["items"]]
+                       + ([f"{len(agenda['added'])} added to the agenda"] if agenda.get("added") else []))
     return f"Agenda for {agenda['ritual']['name']} ({agenda['local_time']}): {counts or 'nothing to discuss'}"

@@ -73,6 +73,25 @@ class ReasonInput(Schema):
     reason = fields.String()
 
 
+class MoveInput(Schema):
+    to = fields.String(required=True, metadata={
+        "description": "the new start: ISO time; without offset, the ritual's local time. Must be still to come"})
+    reason = fields.String(required=True, metadata={"description": "why the meeting moves (shown in calendars)"})
+
+
+class RitualMoveInput(MoveInput):
+    at = fields.String(required=True, metadata={
+        "description": "which occurrence: its cadence time (ISO; without offset, the ritual's local time)"})
+
+
+class AgendaItemInput(Schema):
+    text = fields.String(required=True, metadata={"description": "what to discuss (at most 2000 characters)"})
+
+
+class RitualAgendaItemInput(AgendaItemInput):
+    at = fields.String(metadata={"description": "which occurrence (its cadence time); the next one if left out"})
+
+
 class PublishInput(AtQuery):
     occurrence_id = fields.Integer()
 
@@ -150,6 +169,10 @@ class OccurrenceSchema(Schema):
     held_at = Timestamp(required=True, allow_none=True)
     fired_by = fields.String(required=True, allow_none=True,
                              metadata={"description": "who posted the agenda: the scheduler or manual:<handle>"})
+    moved_to = Timestamp(required=True, allow_none=True, metadata={
+        "description": "when a moved occurrence meets instead of scheduled_at (which stays its key)"})
+    status_reason = fields.String(required=True, allow_none=True,
+                                  metadata={"description": "why it was moved, skipped or cancelled"})
 
 
 class RitualFollowUpSchema(Schema):
@@ -205,6 +228,20 @@ class AgendaSectionSchema(Schema):
         "properties": {"text": {"type": "string"}}, "required": ["text"]}), required=True)
 
 
+class AddedAgendaItemSchema(Schema):
+    id = fields.Integer(required=True)
+    text = fields.String(required=True)
+    added_by = fields.String(required=True, allow_none=True, metadata={"description": "the person's name"})
+    added_at = Timestamp(required=True)
+
+
+class MinutesVersionSchema(Schema):
+    version = fields.Integer(required=True, metadata={"description": "1 for the first text, then one per edit"})
+    notes = fields.String(required=True, allow_none=True)
+    recorded_by = fields.String(required=True, allow_none=True, metadata={"description": "handle"})
+    recorded_at = Timestamp(required=True)
+
+
 class AgendaSchema(Schema):
     format = fields.Integer(required=True, metadata={"description": "version of this structure"})
     ritual = fields.Nested(AgendaRitualSchema, required=True)
@@ -216,6 +253,8 @@ class AgendaSchema(Schema):
     stale_after_days = fields.Integer(required=True)
     built_at = Timestamp(required=True)
     sections = fields.List(fields.Nested(AgendaSectionSchema), required=True)
+    added = fields.List(fields.Nested(AddedAgendaItemSchema), load_default=list, metadata={
+        "description": "points people added to this occurrence's agenda before the meeting, in order"})
 
 
 class PublishedAgendaSchema(Schema):
@@ -425,6 +464,73 @@ def reinstate(occurrence_id: int):
     """Undo a skip or cancel (back to planned)."""
     session, actor = db_session(), current_actor()
     return services.occurrence_dict(services.reinstate_occurrence(session, actor, occurrence_id))
+
+
+@blp.route("/occurrences/<id:occurrence_id>/move", methods=["POST"])
+@blp.arguments(MoveInput)
+@blp.response(200, OccurrenceSchema)
+@blp.errors(403, 404, 409, 422)
+def move(body, occurrence_id: int):
+    """Meet at another time this once, with a reason; the calendar feeds show the new time and the reason."""
+    session, actor = db_session(), current_actor()
+    return services.occurrence_dict(services.move_occurrence(session, actor, occurrence_id, to=body["to"],
+                                                             reason=body["reason"]))
+
+
+@blp.route("/rituals/<key>/move", methods=["POST"])
+@blp.arguments(RitualMoveInput)
+@blp.response(200, OccurrenceSchema)
+@blp.errors(403, 404, 409, 422)
+def move_at(body, key: str):
+    """Move an occurrence named by its cadence time (`at`), recorded by this write if it was not yet."""
+    session, actor = db_session(), current_actor()
+    occurrence = services.move_occurrence(session, actor, services.At(key, body["at"]), to=body["to"],
+                                          reason=body["reason"])
+    return services.occurrence_dict(occurrence)
+
+
+@blp.route("/occurrences/<id:occurrence_id>/agenda-items", methods=["POST"])
+@blp.arguments(AgendaItemInput)
+@blp.response(201, AddedAgendaItemSchema)
+@blp.errors(403, 404, 409, 422)
+def add_agenda_item(body, occurrence_id: int):
+    """Put a point on this occurrence's agenda before the meeting (it shows in the agenda's `added`)."""
+    session, actor = db_session(), current_actor()
+    item = services.add_agenda_item(session, actor, occurrence_id, text=body["text"])
+    return _added(session, item), 201
+
+
+@blp.route("/rituals/<key>/agenda-items", methods=["POST"])
+@blp.arguments(RitualAgendaItemInput)
+@blp.response(201, AddedAgendaItemSchema)
+@blp.errors(403, 404, 409, 422)
+def add_ritual_agenda_item(body, key: str):
+    """Put a point on the agenda of the next occurrence (or the one at `at`), recorded by this write if need be."""
+    session, actor = db_session(), current_actor()
+    actor.require("read")
+    when = body.get("at")
+    if not when:
+        ritual = services.get_ritual(session, key)
+        when = services.iso(services.resolve_occurrence(session, ritual, default="next", record=False).scheduled_at)
+    item = services.add_agenda_item(session, actor, services.At(key, when), text=body["text"])
+    return _added(session, item), 201
+
+
+def _added(session, item) -> dict:
+    return next(i for i in agenda_mod.added_items(session, item.occurrence_id) if i["id"] == item.id)
+
+
+@blp.route("/occurrences/<id:occurrence_id>/minutes-versions")
+@blp.response(200, MinutesVersionSchema(many=True))
+@blp.errors(404)
+def minutes_versions(occurrence_id: int):
+    """Every text the occurrence's notes have had, oldest first (editing the minutes keeps the earlier text)."""
+    session, actor = db_session(), current_actor()
+    services.get_occurrence(session, occurrence_id)
+    handles = dict(session.execute(sa.select(Person.id, Person.handle)).all())
+    return [{"version": v.version, "notes": v.notes, "recorded_by": handles.get(v.recorded_by_id),
+             "recorded_at": services.iso(v.recorded_at)}
+            for v in services.minutes_versions(session, actor, occurrence_id)]
 
 
 # --- follow-ups ------------------------------------------------------------------------------------------------------

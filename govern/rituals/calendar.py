@@ -39,6 +39,14 @@ class RitualLike(Protocol):
 
 
 @dataclass(frozen=True)
+class Change:
+    """What was decided about one occurrence: met at another time (`moved_to`), and why (moved, skipped, cancelled)."""
+
+    moved_to: dt.datetime | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
 class FeedEvent:
     """One occurrence as it appears in a calendar."""
 
@@ -74,14 +82,17 @@ def ritual_events(
     end_utc: dt.datetime,
     *,
     statuses: Mapping[dt.datetime, str] | None = None,
+    changes: Mapping[dt.datetime, Change] | None = None,
     agenda_url: Any = None,
     domain: str = "govern",
 ) -> list[FeedEvent]:
     """Every occurrence of `ritual` in [start_utc, end_utc), plus recorded occurrences the cadence no longer yields.
 
     `statuses` maps an occurrence's UTC time to its status (planned, held, skipped, cancelled, missed);
-    `agenda_url(scheduled_at)` gives a link to its agenda, if wanted.
+    `changes` maps it to a `Change`: a moved occurrence keeps its UID (calendars update the event) and starts at its
+    new time; the reason is added to the description. `agenda_url(scheduled_at)` gives a link to its agenda.
     """
+    changes = {cadence_mod.as_utc(k): v for k, v in (changes or {}).items()}
     known = {cadence_mod.as_utc(k): v for k, v in (statuses or {}).items()}
     start_utc, end_utc = cadence_mod.as_utc(start_utc), cadence_mod.as_utc(end_utc)
     times = set(cadence_mod.occurrences_between(ritual.cadence_kind, ritual.cadence, ritual.timezone,
@@ -90,13 +101,21 @@ def ritual_events(
     description = ritual_description(ritual)
     events = []
     for at in sorted(times):
+        change = changes.get(at) or Change()
+        status = known.get(at, "planned")
+        note = ""
+        if change.moved_to is not None:
+            local = cadence_mod.as_utc(at).astimezone(cadence_mod.zone(ritual.timezone))
+            note = f"Moved from {local:%a %d %b %Y %H:%M}" + (f": {change.reason}" if change.reason else "") + "."
+        elif change.reason and status in ("skipped", "cancelled"):
+            note = f"{status.capitalize()}: {change.reason}."
         events.append(FeedEvent(
             uid=occurrence_uid(ritual.key, at, domain),
             summary=ritual.name,
-            start_utc=at,
+            start_utc=change.moved_to or at,
             duration=dt.timedelta(minutes=ritual.duration_minutes),
             timezone=ritual.timezone,
-            description=description,
+            description=(note + "\n" + description) if note else description,
             location=ritual.slack_channel,
             url=agenda_url(at) if agenda_url else None,
             status=ICAL_STATUS.get(known.get(at, "planned"), "CONFIRMED"),

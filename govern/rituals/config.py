@@ -15,6 +15,7 @@ One entry::
       agenda_lead_minutes: 60                 # the agenda is posted this long before the meeting
       piggyback_on: sprint review             # the meeting the team already holds, if any
       stale_after_days: 14
+      since: 2026-01-07                       # the first day it met: its past starts there
 
 An RRULE's first occurrence may also be given the RFC 5545 way, inside the rule text (``DTSTART:20260107T100000`` on
 its own line, local time). `grace_minutes` (default: the duration) bounds how late
@@ -80,6 +81,19 @@ class RitualSchema(Schema):
                                       validate=validate.Range(min=1, max=365))
     grace_minutes = fields.Integer(load_default=None, allow_none=True, strict=True,
                                    validate=validate.Range(min=0, max=7 * 24 * 60))
+    since = fields.Raw(load_default=None, allow_none=True, validate=lambda v: _is_day(v), metadata={
+        "description": "the first day the ritual met (a date such as 2026-01-07); its past starts there, not earlier. "
+                       "Without it, the past starts when the ritual was first applied"})
+
+
+def _is_day(value: Any) -> bool:
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return True
+    try:
+        dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise ValidationError(f"'{value}' is not a date such as 2026-01-07") from None
+    return True
 
 
 def _flatten(errors: Any, path: str, out: dict[str, str]) -> None:

@@ -25,8 +25,8 @@ from govern import audit, notifications
 from govern.db import dialect_insert
 from govern.errors import Conflict, GovernError, InvalidInput, NotFound, PermissionDenied
 from govern.model import (
-    ApprovalRequest, Attendance, CalendarToken, CouncilSeat, Decision, FollowUp, Journey, Opportunity,
-    Person, Ritual, RitualOccurrence, utcnow,
+    AgendaItem, ApprovalRequest, Attendance, CalendarToken, CouncilSeat, Decision, FollowUp, Journey, MinutesVersion,
+    Opportunity, Person, Ritual, RitualOccurrence, utcnow,
 )
 from govern.notifications import Audience
 from govern.policy import Actor
@@ -105,6 +105,45 @@ def parse_when(value: str | dt.datetime, ritual: Ritual) -> dt.datetime:
     return parsed.astimezone(UTC)
 
 
+def starts_at(ritual: Ritual) -> dt.datetime | None:
+    """Where the ritual's past begins: its `since:` (a date in govern.yaml, the start of that day in the ritual's zone)
+    or else when it was declared. None for a ritual recorded before creation times were kept."""
+    since = (ritual.settings or {}).get("since")
+    if since:
+        try:
+            day = dt.date.fromisoformat(str(since)[:10])
+        except ValueError:
+            day = None
+        if day is not None:
+            return dt.datetime.combine(day, dt.time(), tzinfo=zone(ritual.timezone)).astimezone(UTC)
+    return as_utc(ritual.created_at) if ritual.created_at else None
+
+
+def effective_at(o: RitualOccurrence) -> dt.datetime:
+    """When an occurrence meets: its cadence time, or the time it was moved to."""
+    return as_utc(o.moved_to or o.scheduled_at)
+
+
+@dataclass(frozen=True)
+class At:
+    """An occurrence named by its ritual and cadence time, recorded or not (the writes record it; reads never do)."""
+
+    ritual: str
+    when: str | dt.datetime
+
+
+OccurrenceRef = "int | At"
+
+
+def writable_occurrence(session: Session, ref: int | At) -> RitualOccurrence:
+    """The occurrence a write goes to: by id, or by (ritual, time), recorded now if it was not (no commit: the
+    write's own transaction records it, so a refused write leaves nothing behind)."""
+    if isinstance(ref, At):
+        ritual = get_ritual(session, ref.ritual)
+        return ensure_occurrence(session, ritual, parse_when(ref.when, ritual))
+    return get_occurrence(session, ref)
+
+
 def list_rituals(session: Session, actor: Actor, *, include_inactive: bool = False) -> list[Ritual]:
     actor.require("read")
     query = sa.select(Ritual).order_by(Ritual.key)
@@ -169,7 +208,10 @@ def past_occurrences(session: Session, actor: Actor, ritual_ref: str, *, now: dt
     now = as_utc(now or now_utc())
     ritual = get_ritual(session, ritual_ref)
     until = as_utc(before) if before is not None else now + dt.timedelta(seconds=1)
-    times = occurrences_between(ritual.cadence_kind, ritual.cadence, ritual.timezone, until - LOOK_BACK, until)
+    first = starts_at(ritual)
+    back_to = until - LOOK_BACK if first is None else max(first, until - LOOK_BACK)
+    times = occurrences_between(ritual.cadence_kind, ritual.cadence, ritual.timezone, back_to, until) \
+        if back_to < until else []
     times = [t for t in times if t < until][-limit:]
     oldest = times[0] if len(times) == limit else until - LOOK_BACK
     rows = {as_utc(o.scheduled_at): o for o in session.scalars(
@@ -264,10 +306,11 @@ def fire_due(session: Session, actor: Actor, *, now: dt.datetime | None = None, 
     rituals = list(session.scalars(sa.select(Ritual).where(Ritual.active.is_(True)).order_by(Ritual.id)))
     for ritual in rituals:
         lead, grace = lead_of(ritual), grace_of(ritual)
+        meets_at = sa.func.coalesce(RitualOccurrence.moved_to, RitualOccurrence.scheduled_at)
         unfired = session.execute(
-            sa.select(RitualOccurrence.id, RitualOccurrence.scheduled_at)
+            sa.select(RitualOccurrence.id, meets_at)
             .where(RitualOccurrence.ritual_id == ritual.id, RitualOccurrence.status == "planned",
-                   RitualOccurrence.fired_by.is_(None), RitualOccurrence.scheduled_at <= naive(now + lead))
+                   RitualOccurrence.fired_by.is_(None), meets_at <= naive(now + lead))
         ).all()
         if not unfired:
             continue
@@ -347,7 +390,7 @@ def next_due_at(session: Session, *, now: dt.datetime | None = None) -> dt.datet
     soonest: dt.datetime | None = None
     for ritual in session.scalars(sa.select(Ritual).where(Ritual.active.is_(True))):
         at = session.scalar(
-            sa.select(sa.func.min(RitualOccurrence.scheduled_at))
+            sa.select(sa.func.min(sa.func.coalesce(RitualOccurrence.moved_to, RitualOccurrence.scheduled_at)))
             .where(RitualOccurrence.ritual_id == ritual.id, RitualOccurrence.status == "planned",
                    RitualOccurrence.fired_by.is_(None)))
         if at is None:
@@ -420,6 +463,11 @@ def ensure_occurrence(session: Session, ritual: Ritual, at: dt.datetime) -> Ritu
         hint = f"; the next one is {nearest.astimezone(zone(ritual.timezone)):%Y-%m-%d %H:%M %Z}" if nearest else ""
         raise InvalidInput(f"{ritual.name} does not meet at {at:%Y-%m-%d %H:%M} UTC{hint}",
                            {"at": "not an occurrence of the ritual's cadence"})
+    first = starts_at(ritual)
+    if first is not None and at < first:
+        raise InvalidInput(f"{ritual.name} did not exist yet at {at:%Y-%m-%d %H:%M} UTC (it starts "
+                           f"{first.astimezone(zone(ritual.timezone)):%Y-%m-%d})",
+                           {"at": "before the ritual's first occurrence"})
     _insert_ignoring_duplicates(session, [{"ritual_id": ritual.id, "scheduled_at": naive(at), "status": "planned"}])
     return find_occurrence(session, ritual, at)
 
@@ -436,8 +484,10 @@ def resolve_occurrence(session: Session, ritual: Ritual, *, at: str | dt.datetim
         if record:
             return ensure_occurrence(session, ritual, when)
         found = find_occurrence(session, ritual, when)
-        if found is None and not _is_cadence_instant(ritual, as_utc(when)):
-            ensure_occurrence(session, ritual, when)  # raises, naming the nearest occurrence
+        first = starts_at(ritual)
+        if found is None and (not _is_cadence_instant(ritual, as_utc(when))
+                              or (first is not None and as_utc(when) < first)):
+            ensure_occurrence(session, ritual, when)  # raises, naming the nearest occurrence (or the first)
         return found or RitualOccurrence(ritual_id=ritual.id, scheduled_at=naive(when), status="planned")
 
     if occurrence_id is not None:
@@ -482,7 +532,8 @@ def agenda_for(session: Session, actor: Actor, ritual_ref: str, *, at: str | dt.
     ritual = get_ritual(session, ritual_ref)
     occurrence = resolve_occurrence(session, ritual, at=at, occurrence_id=occurrence_id, now=now, record=False)
     if occurrence.agenda and not fresh:
-        return occurrence.agenda
+        # as posted, with the items added to it since (they may be added until the meeting)
+        return {**occurrence.agenda, "added": agenda_mod.added_items(session, occurrence.id)}
     return agenda_mod.build_agenda(session, ritual, as_utc(occurrence.scheduled_at), now=now,
                                    occurrence_id=occurrence.id)
 
@@ -515,6 +566,7 @@ def _local(ritual: Ritual, occurrence: RitualOccurrence) -> str:
 
 def occurrence_snapshot(o: RitualOccurrence) -> dict[str, Any]:
     return {"ritual": o.ritual.key, "scheduled_at": iso(o.scheduled_at), "status": o.status, "notes": o.notes,
+            "moved_to": iso(o.moved_to), "reason": o.status_reason,
             "attendance": {a.person.handle: a.present for a in o.attendance}}
 
 
@@ -653,12 +705,12 @@ def _precheck_decider(session: Session, actor: Actor, request: ApprovalRequest, 
 
 
 def _apply_to_request(session: Session, actor: Actor, request: ApprovalRequest, outcome: str, reason: str) -> None:
-    """Approve or reject through the lifecycle engine's own service, with its permissions and rules; it commits
-    (and with it the decision already added to this session), or rolls back and raises."""
+    """Approve or reject through the lifecycle engine's own service, with its permissions and rules, inside the
+    meeting's transaction (no commit: the caller commits everything once, or rolls it all back)."""
     if outcome == "approve":
-        lifecycle.approve_request(session, actor, request.id, reason=reason)
+        lifecycle.approve_request(session, actor, request.id, reason=reason, commit=False)
     else:
-        lifecycle.reject_request(session, actor, request.id, reason=reason)
+        lifecycle.reject_request(session, actor, request.id, reason=reason, commit=False)
 
 
 def hold_ritual(
@@ -676,17 +728,19 @@ def hold_ritual(
 
     A decision with outcome ``approve`` or ``reject`` decides a pending request through the lifecycle engine's own
     service, as the actor, with its permissions (a manager cannot approve what only the lead may). Every input and
-    every such permission is checked before anything is written. The minutes are committed first; then each deciding
-    decision is committed together with its approval or rejection, so a decision on record always took effect.
+    every such permission is checked before anything is written. Everything — minutes, every decision with the
+    approval or rejection it takes, every follow-up — is one transaction: all of it is saved, or none of it.
+    Notes that change are versioned (`minutes_version`): editing the minutes after the meeting keeps the earlier text.
+    `occurrence_id` is an id or an `At(ritual, time)` (recorded by this write if it was not yet).
     """
     actor.require("ritual.record")
     now = as_utc(now or now_utc())
-    occurrence = get_occurrence(session, occurrence_id)
+    occurrence = writable_occurrence(session, occurrence_id)
     ritual = occurrence.ritual
     if occurrence.status in ("skipped", "cancelled"):
         raise Conflict(f"the {ritual.name} of {_local(ritual, occurrence)} was {occurrence.status}; "
                        "it cannot be held", {"status": occurrence.status})
-    if as_utc(occurrence.scheduled_at) - now > dt.timedelta(days=1):
+    if effective_at(occurrence) - now > dt.timedelta(days=1):
         raise InvalidInput(f"the {ritual.name} of {_local(ritual, occurrence)} has not happened yet",
                            {"occurrence": "in the future"})
     errors: dict[str, str] = {}
@@ -723,33 +777,64 @@ def hold_ritual(
     occurrence.held_at = occurrence.held_at or naive(now)
     occurrence.recorded_by_id = actor.person_id
     if notes is not None:
-        occurrence.notes = notes.strip() or None
+        new_notes = notes.strip() or None
+        if new_notes != occurrence.notes:
+            _keep_minutes_version(session, actor, occurrence, new_notes, now=now)
+        occurrence.notes = new_notes
     if attendance is not None:
         occurrence.attendance.clear()
         session.flush()
         for person, here in present.items():
             occurrence.attendance.append(Attendance(person=person, present=here))
-    deciding = [d for d in checked_decisions if d["outcome"] in ("approve", "reject") and not d.get("taken_by")]
     for decision in checked_decisions:
-        if decision not in deciding:
-            _record_decision(session, actor, occurrence, decision)
+        _record_decision(session, actor, occurrence, decision)
     for follow_up in checked_follow_ups:
         _record_follow_up(session, actor, occurrence, follow_up, decision=None)
     session.flush()
     audit.record(session, actor, "ritual.held", "ritual_occurrence", occurrence.id, before=before,
                  after=occurrence_snapshot(occurrence))
-    session.commit()
-
+    deciding = [d for d in checked_decisions if d["outcome"] in ("approve", "reject") and not d.get("taken_by")]
     for n, decision in enumerate(deciding):
-        _record_decision(session, actor, occurrence, decision)
         try:
             _apply_to_request(session, actor, decision["request"], decision["outcome"],
                               decision["reason"] or decision["text"])
         except GovernError as exc:
             session.rollback()
-            done = f"the minutes and {n} deciding decision(s) were saved; " if n else "the minutes were saved; "
-            raise type(exc)(f"{done}this decision was not: {exc.message}", exc.details) from None
-    return session.get(RitualOccurrence, occurrence.id, populate_existing=True)
+            raise type(exc)(f"nothing was saved: decision {n + 1} of {len(deciding)} "
+                            f"({decision['request'].opportunity.key}) was refused: {exc.message}",
+                            exc.details) from None
+    occurrence_pk = occurrence.id
+    session.commit()
+    return session.get(RitualOccurrence, occurrence_pk, populate_existing=True)
+
+
+def _keep_minutes_version(session: Session, actor: Actor, occurrence: RitualOccurrence, text: str | None, *,
+                          now: dt.datetime) -> MinutesVersion:
+    """A new version of the notes (the earlier ones stay); no commit."""
+    if occurrence.notes is not None and not session.scalar(
+            sa.select(sa.func.count()).select_from(MinutesVersion)
+            .where(MinutesVersion.occurrence_id == occurrence.id)):
+        # notes written before versions were kept: the first version is the text as it stood
+        session.add(MinutesVersion(occurrence_id=occurrence.id, version=1, notes=occurrence.notes,
+                                   recorded_by_id=occurrence.recorded_by_id, recorded_at=occurrence.held_at or naive(now)))
+        session.flush()
+    number = (session.scalar(sa.select(sa.func.max(MinutesVersion.version))
+                             .where(MinutesVersion.occurrence_id == occurrence.id)) or 0) + 1
+    version = MinutesVersion(occurrence_id=occurrence.id, version=number, notes=text,
+                             recorded_by_id=actor.person_id, recorded_at=naive(now))
+    session.add(version)
+    session.flush()
+    if number > 1:
+        audit.record(session, actor, "ritual.minutes_edited", "ritual_occurrence", occurrence.id,
+                     before={"notes": occurrence.notes}, after={"notes": text, "version": number})
+    return version
+
+
+def minutes_versions(session: Session, actor: Actor, occurrence_id: int) -> list[MinutesVersion]:
+    """Every text the notes of an occurrence have had, oldest first."""
+    actor.require("read")
+    return list(session.scalars(sa.select(MinutesVersion).where(MinutesVersion.occurrence_id == occurrence_id)
+                                .order_by(MinutesVersion.version)))
 
 
 def _record_decision(session: Session, actor: Actor, occurrence: RitualOccurrence, d: dict[str, Any]) -> Decision:
@@ -787,7 +872,7 @@ def _record_follow_up(session: Session, actor: Actor, occurrence: RitualOccurren
 def record_decision(session: Session, actor: Actor, occurrence_id: int, decision: Mapping[str, Any], *,
                     now: dt.datetime | None = None) -> Decision:
     """Add one decision (with its follow-ups) to the minutes of an occurrence, holding it if not yet held."""
-    occurrence = hold_ritual(session, actor, occurrence_id, decisions=[decision], now=now)
+    occurrence = hold_ritual(session, actor, occurrence_id, decisions=[decision], now=now)  # id or At
     return session.scalars(sa.select(Decision).where(Decision.occurrence_id == occurrence.id)
                            .order_by(Decision.id.desc()).limit(1)).one()
 
@@ -795,7 +880,7 @@ def record_decision(session: Session, actor: Actor, occurrence_id: int, decision
 def add_follow_up(session: Session, actor: Actor, occurrence_id: int, *, text: str, owner: str, due_on: Any,
                   decision_id: int | None = None) -> FollowUp:
     actor.require("ritual.record")
-    occurrence = get_occurrence(session, occurrence_id)
+    occurrence = writable_occurrence(session, occurrence_id)
     errors: dict[str, str] = {}
     checked = _check_follow_up(session, {"text": text, "owner": owner, "due_on": due_on}, "follow_up", errors)
     decision = None
@@ -864,7 +949,8 @@ def occurrence_dict(o: RitualOccurrence) -> dict[str, Any]:
     ritual = o.ritual
     return {"id": o.id, "ritual": ritual.key, "ritual_name": ritual.name, "scheduled_at": iso(o.scheduled_at),
             "local_time": _local(ritual, o), "status": o.status, "agenda_built_at": iso(o.agenda_built_at),
-            "agenda_posted_at": iso(o.agenda_posted_at), "held_at": iso(o.held_at), "fired_by": o.fired_by}
+            "agenda_posted_at": iso(o.agenda_posted_at), "held_at": iso(o.held_at), "fired_by": o.fired_by,
+            "moved_to": iso(o.moved_to), "status_reason": o.status_reason}
 
 
 def decision_dict(session: Session, d: Decision, follow_ups: Iterable[FollowUp]) -> dict[str, Any]:
@@ -886,10 +972,10 @@ def follow_up_dict(f: FollowUp) -> dict[str, Any]:
 # --- skip and cancel -------------------------------------------------------------------------------------------------
 
 
-def _set_status(session: Session, actor: Actor, occurrence_id: int, status: str,
+def _set_status(session: Session, actor: Actor, occurrence_id: int | At, status: str,
                 reason: str | None) -> RitualOccurrence:
     actor.require("ritual.record")
-    occurrence = get_occurrence(session, occurrence_id)
+    occurrence = writable_occurrence(session, occurrence_id)
     ritual = occurrence.ritual
     if occurrence.status == status:
         raise Conflict(f"the {ritual.name} of {_local(ritual, occurrence)} is already {status}", {"status": status})
@@ -898,29 +984,102 @@ def _set_status(session: Session, actor: Actor, occurrence_id: int, status: str,
                        {"status": "held"})
     before = occurrence_snapshot(occurrence)
     occurrence.status = status
-    occurrence.notes = reason.strip() if reason and reason.strip() else occurrence.notes
+    occurrence.status_reason = reason.strip() if reason and reason.strip() else None
     occurrence.recorded_by_id = actor.person_id
     audit.record(session, actor, f"ritual.{status}", "ritual_occurrence", occurrence.id, before=before,
                  after=occurrence_snapshot(occurrence), reason=reason)
+    occurrence_pk = occurrence.id
     session.commit()
-    return occurrence
+    return session.get(RitualOccurrence, occurrence_pk)
 
 
-def skip_occurrence(session: Session, actor: Actor, occurrence_id: int, *,
+def skip_occurrence(session: Session, actor: Actor, occurrence_id: int | At, *,
                     reason: str | None = None) -> RitualOccurrence:
     """The council decided not to meet this time (nothing to discuss, most are away); no agenda is posted."""
     return _set_status(session, actor, occurrence_id, "skipped", reason)
 
 
-def cancel_occurrence(session: Session, actor: Actor, occurrence_id: int, *,
+def cancel_occurrence(session: Session, actor: Actor, occurrence_id: int | At, *,
                       reason: str | None = None) -> RitualOccurrence:
     """The meeting is called off (a public holiday, an off-site); calendars show it cancelled."""
     return _set_status(session, actor, occurrence_id, "cancelled", reason)
 
 
-def reinstate_occurrence(session: Session, actor: Actor, occurrence_id: int) -> RitualOccurrence:
+def reinstate_occurrence(session: Session, actor: Actor, occurrence_id: int | At) -> RitualOccurrence:
     """Undo a skip or cancel (back to planned); the agenda is posted if its time has not passed."""
     return _set_status(session, actor, occurrence_id, "planned", None)
+
+
+def move_occurrence(session: Session, actor: Actor, occurrence_id: int | At, *, to: str | dt.datetime,
+                    reason: str, now: dt.datetime | None = None) -> RitualOccurrence:
+    """Meet at another time this once (a reason is required); the calendar feed shows the new time and the reason.
+
+    The occurrence keeps its cadence slot (its key); the agenda is posted ahead of the new time."""
+    actor.require("ritual.record")
+    now = as_utc(now or now_utc())
+    occurrence = writable_occurrence(session, occurrence_id)
+    ritual = occurrence.ritual
+    errors: dict[str, str] = {}
+    if not isinstance(reason, str) or not reason.strip():
+        errors["reason"] = "say why the meeting moves"
+    try:
+        new_at = parse_when(to, ritual)
+    except InvalidInput as exc:
+        errors["to"] = exc.message
+        new_at = None
+    if new_at is not None and new_at <= now:
+        errors["to"] = "a meeting can only be moved to a time still to come"
+    if errors:
+        raise InvalidInput("the move has " + ("problems" if len(errors) > 1 else "a problem") + ": "
+                           + "; ".join(f"{k}: {v}" for k, v in errors.items()), errors)
+    if occurrence.status != "planned":
+        raise Conflict(f"the {ritual.name} of {_local(ritual, occurrence)} is {occurrence.status}; only a planned "
+                       "meeting moves", {"status": occurrence.status})
+    if effective_at(occurrence) <= now:
+        raise Conflict(f"the {ritual.name} of {_local(ritual, occurrence)} has begun; it cannot move",
+                       {"occurrence": "begun"})
+    before = occurrence_snapshot(occurrence)
+    occurrence.moved_to = None if new_at == as_utc(occurrence.scheduled_at) else naive(new_at)
+    occurrence.status_reason = reason.strip()
+    occurrence.recorded_by_id = actor.person_id
+    audit.record(session, actor, "ritual.moved", "ritual_occurrence", occurrence.id, before=before,
+                 after=occurrence_snapshot(occurrence), reason=reason.strip())
+    occurrence_pk = occurrence.id
+    session.commit()
+    return session.get(RitualOccurrence, occurrence_pk)
+
+
+def add_agenda_item(session: Session, actor: Actor, occurrence_id: int | At, *, text: str,
+                    now: dt.datetime | None = None) -> AgendaItem:
+    """Put a point on an occurrence's agenda before the meeting (whoever records rituals, or attends as a council
+    member with `ritual.record`); shown in the agenda's "Added to the agenda" section."""
+    actor.require("ritual.record")
+    now = as_utc(now or now_utc())
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidInput("agenda item: say what to discuss", {"text": "required"})
+    if len(text.strip()) > 2000:
+        raise InvalidInput("agenda item: at most 2000 characters", {"text": "too long"})
+    occurrence = writable_occurrence(session, occurrence_id)
+    ritual = occurrence.ritual
+    if occurrence.status != "planned" or effective_at(occurrence) + dt.timedelta(
+            minutes=ritual.duration_minutes) <= now:
+        raise Conflict(f"the {ritual.name} of {_local(ritual, occurrence)} is over (or {occurrence.status}); "
+                       "add the item to the next one", {"status": occurrence.status})
+    item = AgendaItem(occurrence_id=occurrence.id, text=text.strip(), added_by_id=actor.person_id,
+                      created_at=naive(now))
+    session.add(item)
+    session.flush()
+    audit.record(session, actor, "ritual.agenda_item", "ritual_occurrence", occurrence.id,
+                 after={"text": item.text, "item": item.id})
+    session.commit()
+    return item
+
+
+def agenda_items(session: Session, occurrence_id: int | None) -> list[AgendaItem]:
+    if occurrence_id is None:
+        return []
+    return list(session.scalars(sa.select(AgendaItem).where(AgendaItem.occurrence_id == occurrence_id)
+                                .order_by(AgendaItem.id)))
 
 
 # --- calendars -------------------------------------------------------------------------------------------------------
@@ -1028,11 +1187,15 @@ def calendar_feed(session: Session, secret: str, *, now: dt.datetime | None = No
     start, end = now - calendar_mod.DEFAULT_PAST, now + calendar_mod.DEFAULT_FUTURE
     events: list[calendar_mod.FeedEvent] = []
     for ritual in rituals:
-        statuses = {as_utc(at): status for at, status in session.execute(
-            sa.select(RitualOccurrence.scheduled_at, RitualOccurrence.status)
+        rows = session.execute(
+            sa.select(RitualOccurrence.scheduled_at, RitualOccurrence.status, RitualOccurrence.moved_to,
+                      RitualOccurrence.status_reason)
             .where(RitualOccurrence.ritual_id == ritual.id, RitualOccurrence.scheduled_at >= naive(start),
-                   RitualOccurrence.scheduled_at < naive(end)))}
-        events += calendar_mod.ritual_events(ritual, start, end, statuses=statuses,
+                   RitualOccurrence.scheduled_at < naive(end))).all()
+        statuses = {as_utc(at): status for at, status, _, _ in rows}
+        changes = {as_utc(at): calendar_mod.Change(as_utc(moved) if moved else None, reason)
+                   for at, _, moved, reason in rows if moved or reason}
+        events += calendar_mod.ritual_events(ritual, start, end, statuses=statuses, changes=changes,
                                              agenda_url=_occurrence_link(base_url, ritual))
     return filename, calendar_mod.build_feed(name, events, stamp=now)
 

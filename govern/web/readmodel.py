@@ -12,12 +12,13 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from govern.errors import GovernError
 from govern.model import (
-    Insight, Journey, Kpi, Opportunity, Step, insight_step, opportunity_insight,
-    opportunity_journey, utcnow,
+    Journey, Kpi, Opportunity, Step, opportunity_insight,
+    utcnow,
 )
 from govern.policy import Actor
 from govern.scoring import StateColumn, places_in_ranking, rank_by_state
 from govern.queries.evidence import evidence_tallies
+from govern.queries.activity import last_activity_of_journeys
 from govern.queries.reference import JourneyRef, reference
 from govern.queries.requests import pending_requests_of as pending_requests_by_opportunity
 from govern.queries.rights import decision_rights as core_decision_rights
@@ -226,24 +227,8 @@ def journey_tree(session: Session, lifecycle: LifecycleView) -> tuple[list[Journ
 
 
 def last_activity(session: Session) -> dict[int, dt.datetime]:
-    """The latest sign of life per journey: evidence observed on its steps, or a state change of its opportunities."""
-    out: dict[int, dt.datetime] = {}
-    for jid, observed in session.execute(
-            sa.select(Step.journey_id, sa.func.max(Insight.observed_on))
-            .select_from(insight_step.join(Step, Step.id == insight_step.c.step_id)
-                         .join(Insight, Insight.id == insight_step.c.insight_id))
-            .group_by(Step.journey_id)):
-        if observed is not None:
-            when = observed if isinstance(observed, dt.datetime) else dt.datetime.combine(
-                dt.date.fromisoformat(str(observed)), dt.time())
-            out[jid] = max(out.get(jid, when), when)
-    for jid, changed in session.execute(
-            sa.select(opportunity_journey.c.journey_id, sa.func.max(Opportunity.state_changed_at))
-            .join(Opportunity, Opportunity.id == opportunity_journey.c.opportunity_id)
-            .group_by(opportunity_journey.c.journey_id)):
-        if changed is not None:
-            out[jid] = max(out.get(jid, changed), changed)
-    return out
+    """The latest sign of life per journey, by the one rule (govern.queries.activity)."""
+    return last_activity_of_journeys(session, now=utcnow())
 
 
 def step_choices(session: Session) -> list[tuple[JourneyRef, list[Step]]]:

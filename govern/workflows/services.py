@@ -713,7 +713,7 @@ def _require_decider(status: ApprovalStatus, actor: Actor, request: ApprovalRequ
 
 
 def approve_request(session: Session, actor: Actor, request_id: int | str, reason: str | None = None,
-                    expected_version: int | None = None) -> TransitionResult:
+                    expected_version: int | None = None, *, commit: bool = True) -> TransitionResult:
     """Approve a pending request as `actor`; when the rule is then met, the transition happens in the same commit.
 
     - The approval rule captured on the request decides who may approve (separation of duties: never the requester;
@@ -722,6 +722,7 @@ def approve_request(session: Session, actor: Actor, request_id: int | str, reaso
       saying what happened. Two approvers racing: one counts, the other gets Conflict telling them.
     - If the opportunity no longer meets the guards when the rule is met: GuardsUnmet, and the approval is not kept.
     - `expected_version` is the request's version the caller saw (stale → PreconditionFailed).
+    - `commit=False`: flush only, for a composite use case (a meeting's several decisions) that commits once.
     """
     request = _load_for_decision(session, request_id)
     opp = request.opportunity
@@ -777,20 +778,20 @@ def approve_request(session: Session, actor: Actor, request_id: int | str, reaso
         raise Conflict("you have already approved this request", {"request": request.id}) from None
     audit.record(session, actor, "approval.approved", "opportunity", opp.key, after=audit_after, reason=reason)
     if not completes:
-        _commit(session, f"request #{request.id}", on_stale)
+        (_commit if commit else _flush_guarded)(session, f"request #{request.id}", on_stale)
         return TransitionResult(opp, False, check, request, status,
                                 f"approval recorded ({capacity}); still waiting for " + ", ".join(status.waiting_for()))
     _move(session, actor, opp, lifecycle, t, facts, check, request.reason, request,
           others_pending=extra["other"] is not None)
     _approval_outcome(session, request, actor)
-    _commit(session, f"request #{request.id}", on_stale)
+    (_commit if commit else _flush_guarded)(session, f"request #{request.id}", on_stale)
     return TransitionResult(opp, True, check, request, status,
                             f"approved; {opp.key} moved from {lifecycle.title_of(request.from_state)} to "
                             f"{lifecycle.title_of(opp.state)}")
 
 
 def reject_request(session: Session, actor: Actor, request_id: int | str, reason: str,
-                   expected_version: int | None = None) -> ApprovalRequest:
+                   expected_version: int | None = None, *, commit: bool = True) -> ApprovalRequest:
     """Reject a pending request (any person the rule names as approver may; never the requester). Reason mandatory."""
     if not isinstance(reason, str) or not reason.strip():
         raise InvalidInput("a reason is required to reject a request", {"reason": "required"})
@@ -817,7 +818,7 @@ def reject_request(session: Session, actor: Actor, request_id: int | str, reason
                  after={"request": request.id, "trigger": request.trigger, "from": request.from_state,
                         "to": request.to_state, "guards": _guards_now(session, request)}, reason=reason.strip())
     _approval_outcome(session, request, actor)
-    _commit(session, f"request #{request.id}", on_stale)
+    (_commit if commit else _flush_guarded)(session, f"request #{request.id}", on_stale)
     return request
 
 

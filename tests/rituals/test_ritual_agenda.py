@@ -139,13 +139,23 @@ def test_approvals_awaiting_a_decision_oldest_first_with_their_rule(session, org
 
 
 def test_stale_lists_working_states_idle_beyond_the_threshold_only(session, org):
+    # OPP-1 sat 30 days in Research, but a request was made about it 2 days ago: something happened, not stale
+    assert refs(agenda_mod.build_agenda(session, org["council"], MEETING, now=NOW), "stale") == []
+    org["council"].settings = {"stale_after_days": 4}  # parked and done are never stale; OPP-2 got a request too
+    stale = section(agenda_mod.build_agenda(session, org["council"], MEETING, now=NOW), "stale")["items"]
+    assert [i["ref"] for i in stale] == ["OPP-6", "OPP-7"]
+    assert stale[0]["days"] == 5 and "nothing for 5 days, in Implement" in stale[0]["text"]
+
+
+def test_stale_counts_days_since_anything_happened_not_days_in_the_state(session, org):
+    from govern.model import ApprovalRequest
+
+    for request in session.scalars(sa.select(ApprovalRequest)):
+        session.delete(request)
+    session.flush()
     agenda = agenda_mod.build_agenda(session, org["council"], MEETING, now=NOW)
-    stale = section(agenda, "stale")["items"]
-    assert [i["ref"] for i in stale] == ["OPP-1"]  # parked and done are never stale; OPP-2 moved 3 days ago
-    assert stale[0]["days"] == 30 and "30 days in Research" in stale[0]["text"]
-    org["council"].settings = {"stale_after_days": 4}
-    assert refs(agenda_mod.build_agenda(session, org["council"], MEETING, now=NOW), "stale") == [
-        "OPP-1", "OPP-6", "OPP-7"]
+    assert refs(agenda, "stale") == ["OPP-1"]  # 30 days idle once its request is gone
+    assert section(agenda, "stale")["items"][0]["days"] == 30
 
 
 def test_kpis_that_moved_since_last_time_or_miss_their_target(session, org):

@@ -225,6 +225,22 @@ def test_an_agenda_is_rendered_by_the_slack_adapter_with_every_section(slack_app
     assert all(len(b["text"]["text"]) <= 3000 for b in rendered if b["type"] == "section")
 
 
+def test_an_item_added_before_the_meeting_is_in_the_posted_agenda(slack_app, workspace, example_db):
+    """An agenda item (meeting mode) travels with the agenda to Slack, escaped for mrkdwn, with who added it."""
+    from govern.rituals import services as ritual_services
+
+    with example_db.session_scope() as s:
+        marco = actor(s, "marco")
+        nxt = ritual_services.upcoming(s, marco, ritual="weekly-council-review", limit=1)[0].scheduled_at
+        ritual_services.add_agenda_item(s, marco, ritual_services.At("weekly-council-review", nxt),
+                                        text="Roaming <b>costs</b> & fees")
+        ritual_services.publish_agenda(s, marco, "weekly-council-review", at=nxt)
+    deliver_slack(slack_app)
+    texts = said(workspace.messages[workspace.channel_id("cx-council")][-1])
+    assert "*Added to the agenda* (1)" in texts
+    assert "Roaming &lt;b&gt;costs&lt;/b&gt; &amp; fees _(Marco Rossi)_" in texts
+
+
 def test_every_notification_links_back_to_the_web_app(slack, slack_client, slack_app, workspace, example_db):
     base = slack_app.extensions["govern"].config.base_url.rstrip("/")
     park_opp6(slack, slack_client)

@@ -344,7 +344,15 @@ def agenda_blocks(agenda: dict[str, Any], *, link: str | None = None) -> list[di
         if len(text) > SECTION_LIMIT - 100:
             text = text[:SECTION_LIMIT - 120].rsplit("\n", 1)[0] + "\n… and more"
         blocks.append(section(text))
-    if not sections:
+    added = agenda.get("added") or []
+    if added:  # points people put on the agenda before the meeting
+        lines = [f"• {escape(str(i.get('text', '')))}" + (f" _({escape(str(i['added_by']))})_" if i.get("added_by")
+                                                          else "") for i in added]
+        text = f"*Added to the agenda* ({len(added)})\n" + "\n".join(lines)
+        if len(text) > SECTION_LIMIT - 100:
+            text = text[:SECTION_LIMIT - 120].rsplit("\n", 1)[0] + "\n… and more"
+        blocks.append(section(text))
+    if not sections and not added:
         blocks.append(section("_Nothing on the agenda._"))
     if link:
         blocks.append(context(f"<{link}|Open the agenda>"))
