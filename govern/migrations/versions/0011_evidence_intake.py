@@ -1,14 +1,14 @@
 """evidence intake: an insight's origin (source key + external id), link, volume, personas, sentiment, tags, merge
 pointer and content hash; refused intake records; the evidence summary's volume-weighted count
 
-Revision ID: 0011
+Revision ID: 0011_evidence_intake
 Revises: 0010_recorded_inputs
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = "0011"
+revision = "0011_evidence_intake"
 down_revision = "0010_recorded_inputs"
 branch_labels = None
 depends_on = None

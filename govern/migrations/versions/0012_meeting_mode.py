@@ -1,14 +1,14 @@
 """meeting mode: a ritual's creation time, moved occurrences and their reasons, minutes versions, agenda items
 
 Revision ID: 0012_meeting_mode
-Revises: 0013_delivery_once (rechained after main took 0013; was 0010_recorded_inputs)
+Revises: 0011_evidence_intake
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = "0012_meeting_mode"
-down_revision = "0013_delivery_once"
+down_revision = "0011_evidence_intake"
 branch_labels = None
 depends_on = None
 

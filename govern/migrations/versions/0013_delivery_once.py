@@ -5,14 +5,14 @@ sending) or when a worker's lease ran out mid-delivery; the next attempt first l
 label after a settle time, Slack's channel history by message metadata) and does not write again if it finds it.
 
 Revision ID: 0013_delivery_once
-Revises: 0010_recorded_inputs
+Revises: 0012_meeting_mode
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = "0013_delivery_once"
-down_revision = "0010_recorded_inputs"
+down_revision = "0012_meeting_mode"
 branch_labels = None
 depends_on = None
 
