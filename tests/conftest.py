@@ -15,6 +15,9 @@ from govern.db import Database
 from govern.model import Base
 from govern.policy import Actor
 
+# The web fixtures (signed-in client, live server, the one browser) for every folder that drives the web app.
+pytest_plugins = ["tests.web_fixtures"]
+
 PG_ADMIN_URL = os.environ.get("GOVERN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 ON_POSTGRES = os.environ.get("GOVERN_TEST_DATABASE", "sqlite").lower() in ("postgresql", "postgres", "pg")
 # The scrypt cost of password hashes made during the tests (the production default is 2**15, 8, 1: 0.1-0.4 s per

@@ -133,7 +133,8 @@ class InsightListing:
 
     def page(self, session: Session, offset: int, limit: int) -> tuple[list[ListedInsight], int]:
         rows, total = rows_with_extras(session, Insight, self.clauses, self.order, offset, limit,
-                                       extras=[_insight_steps()], options=[joinedload(Insight.created_by)])
+                                       extras=[_insight_steps()],
+                                       options=[joinedload(Insight.created_by), selectinload(Insight.personas)])
         ref = reference(session)
         return [ListedInsight(insight, [f"{ref.journey(journey_id).key}/{key}" for _, journey_id, key in _by_id(steps)])
                 for insight, steps in rows], total

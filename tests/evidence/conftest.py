@@ -8,12 +8,12 @@ import pytest
 import sqlalchemy as sa
 
 from govern.model import AuditEvent, Insight
-# The web and Slack fixtures, defined once for the whole folder: a session-scoped browser imported into two test
-# modules would be two Playwright instances at once (which Playwright's sync API refuses).
+# The Slack fixtures, defined once for the whole folder (the web fixtures are registered for the whole suite in
+# tests/conftest.py).
 from tests.slack.conftest import (  # noqa: F401
     running_standin, shared_slack_app, slack, slack_app, slack_client, slack_standin, workspace,
 )
-from tests.web.conftest import browser, live_server, page_as, web  # noqa: F401
+
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 EXPORT = FIXTURES / "helpdesk-export.csv"

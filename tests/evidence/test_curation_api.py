@@ -3,6 +3,7 @@ suggested steps and one-call linking, and bad input answered in the one error sh
 
 from __future__ import annotations
 
+# ruff: noqa: F811 - the tests take the API tests' `api` fixture, imported here, over this folder's own
 from tests.api.conftest import ApiClient, api, assert_error  # noqa: F401 - the `api` fixture
 
 PORTING = "Porting has been stuck for a week and nobody tells me the date"

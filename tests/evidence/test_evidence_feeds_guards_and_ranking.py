@@ -5,7 +5,6 @@ its rank (bounded: 1 + floor(log10 volume), at most 4 insights' worth); a merged
 from __future__ import annotations
 
 import pytest
-import sqlalchemy as sa
 
 from govern.errors import GuardsUnmet
 from govern.model import Insight

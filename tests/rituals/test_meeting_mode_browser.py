@@ -20,7 +20,7 @@ from govern.model import ApprovalRequest, AuditEvent, FollowUp, Opportunity, Rit
 from govern.rituals import calendar as calendar_mod
 from govern.rituals.cadence import iter_occurrences
 from tests.conftest import actor
-from tests.web.conftest import browser, live_server, page_as, screenshot  # noqa: F401 - the web fixtures
+from tests.web.conftest import screenshot
 
 pytestmark = pytest.mark.browser
 

@@ -12,7 +12,6 @@ from govern.model import ApprovalRequest, AuditEvent, Base, Decision, RitualOccu
 from govern.rituals import services
 from govern.rituals.cadence import iter_occurrences
 from tests.conftest import actor
-from tests.web.conftest import web  # noqa: F401 - the signed-in test client fixture
 
 RITUAL = "weekly-council-review"
 

@@ -23,14 +23,16 @@ def _recomputed(session) -> dict:
 
 
 def _stored(session) -> dict:
-    return {row.opportunity_id: (row.insight_count, row.journey_count, row.source_count, row.unlinked_count,
-                                 row.newest_observed_on) for row in session.scalars(sa.select(EvidenceSummary))}
+    return {row.opportunity_id: (row.insight_count, row.weighted_count, row.journey_count, row.source_count,
+                                 row.unlinked_count, row.newest_observed_on)
+            for row in session.scalars(sa.select(EvidenceSummary))}
 
 
 def _same(session) -> None:
-    recomputed = {k: (a, b, c, d, str(e) if e is not None else None) for k, (a, b, c, d, e) in
-                  _recomputed(session).items()}
-    stored = {k: (a, b, c, d, str(e) if e is not None else None) for k, (a, b, c, d, e) in _stored(session).items()}
+    recomputed = {k: (*counts, str(newest) if newest is not None else None)
+                  for k, (*counts, newest) in _recomputed(session).items()}
+    stored = {k: (*counts, str(newest) if newest is not None else None)
+              for k, (*counts, newest) in _stored(session).items()}
     assert stored == recomputed
 
 

@@ -157,7 +157,7 @@ def test_a_ticket_cluster_becomes_a_shipped_fix_with_proof_and_a_complete_audit_
            201)
     moved = ok(api.post(f"/opportunities/{key}/transitions", as_="lotte",
                         json={"to": "implement", "reason": "council agreed; solutions are scoped"}), 202)
-    assert moved["moved"] is False and "the owner of moving-house (sam)" in moved["message"]
+    assert moved["moved"] is False and "the owner of Moving house (sam)" in moved["message"]
     deliver(scenario_app, notifications.TOPIC)
     channel, implement_request = request_message(workspace, "cx-council", key, "Prioritise → Implement")
     press_approve(slack, client, workspace, SAM, channel, implement_request)  # Sam owns "Moving house"

@@ -26,7 +26,7 @@ def test_dropping_a_journey_does_not_drop_its_owner_from_a_pending_request(api, 
     approved = api.post(f"/approvals/{request_id}/approve", as_="femke", json={})
     assert approved.status_code == 200, approved.get_json()
     assert approved.get_json()["moved"] is False
-    assert any("getting-help" in w for w in approved.get_json()["approval"]["waiting_for"])
+    assert any("Getting help" in w for w in approved.get_json()["approval"]["waiting_for"])
     api.patch(f"/opportunities/{key}", as_="lotte", json={"journeys": list(THREE_JOURNEYS)})
     assert api.get(f"/opportunities/{key}", as_="lotte").get_json()["state"] == "research"
     assert api.get(f"/approvals/{request_id}", as_="lotte").get_json()["status"] == "pending"

@@ -66,7 +66,18 @@ def act_on_an_opportunity_moved_out_by_the_council(api, who, mine, mine_step, ou
                           json={"to": "parked", "reason": "out of scope"}), 403)
 
 
+def curate_evidence_across_the_scope(api, who, mine, mine_step, outside, outside_step):
+    with api.db.session_scope() as s:
+        inside_key = record_evidence(s, OPERATOR, text="Evidence on my journey", source="test", steps=[mine_step]).key
+        outside_key = record_evidence(s, OPERATOR, text="Evidence elsewhere", source="test", steps=[outside_step]).key
+    assert_error(api.post(f"/insights/{inside_key}/merge", as_=who, json={"into": outside_key}), 403)
+    assert_error(api.post(f"/insights/{outside_key}/merge", as_=who, json={"into": inside_key}), 403)
+    assert_error(api.patch(f"/insights/{outside_key}", as_=who, json={"text": "Rewritten from outside"}), 403)
+    assert api.get(f"/insights/{outside_key}", as_=who).get_json()["text"] == "Evidence elsewhere"
+
+
 ESCAPES = {
+    "evidence.curate": [curate_evidence_across_the_scope],
     "opportunity.edit": [escape_opportunity_journeys, pull_in_an_opportunity_from_outside],
     "journey.edit": [reroute_the_journey_channel, change_the_journey_scoring_model, move_the_journey_under_another,
                      move_evidence_out_when_removing_a_step],

@@ -187,7 +187,7 @@ def test_every_owner_approves_from_the_button_and_the_message_tracks_it(slack, s
                                                                          example_db):
     """Scenario 1.5: implement needs the owner of every touched journey (OPP-2: femke and lotte)."""
     _, answer, _ = slack.command(slack_client, "move OPP-2 implement", user_id="U0MARCO01")
-    assert "waiting for approval by the owner of managing-roaming (lotte)" in said(answer)
+    assert "waiting for approval by the owner of Managing roaming abroad (lotte)" in said(answer)
     deliver_slack(slack_app)
     channel = workspace.channel_id("cx-billing")
     message = workspace.messages[channel][-1]
@@ -196,7 +196,7 @@ def test_every_owner_approves_from_the_button_and_the_message_tracks_it(slack, s
     _, _, url = slack.press(slack_client, user_id="U0FEMKE01", channel_id=channel, message_ts=message["ts"],
                             action_id=APPROVE_ACTION, value=value)
     note = said(workspace.wait_for(lambda: workspace.posts_to(url))[0].body)
-    assert "still waiting for the owner of managing-roaming (lotte)" in note
+    assert "still waiting for the owner of Managing roaming abroad (lotte)" in note
     halfway = workspace.message(channel, message["ts"])
     assert buttons(halfway) == [APPROVE_ACTION, REJECT_ACTION] and "Approved so far by Femke Jansen" in said(halfway)
     assert state_of(example_db, 2) == "prioritise"

@@ -46,7 +46,7 @@ def test_refused_transition_lists_every_unmet_guard(org, session):
 def test_prioritise_to_implement_needs_every_other_owner_and_records_baseline_and_backlog(org, session):
     opp = org.opportunity(state="prioritise")
     result = services.request_transition(session, org.actor("lotte"), opp.key, "implement")
-    assert result.approval.waiting_for() == ["the owner of moving-house (ana)"]
+    assert result.approval.waiting_for() == ["the owner of Moving House (ana)"]
     done = services.approve_request(session, org.actor("ana"), result.request.id)
     assert done.moved and opp.state == "implement"
     link = session.scalar(sa.select(OpportunityKpi).where(OpportunityKpi.opportunity_id == opp.id))
@@ -109,7 +109,7 @@ def test_quorum_of_managers_in_the_triple_diamond(org, session):
     request = services.request_transition(session, org.actor("lotte"), opp.key, "deliver").request
     first = services.approve_request(session, org.actor("max"), request.id)
     assert not first.moved
-    assert first.approval.waiting_for() == ["the owner of moving-house (ana)", "1 more of 2 managers (max, mia, mo)"]
+    assert first.approval.waiting_for() == ["the owner of Moving House (ana)", "1 more of 2 managers (max, mia, mo)"]
     with pytest.raises(Conflict, match="already approved"):
         services.approve_request(session, org.actor("max"), request.id)
     assert not services.approve_request(session, org.actor("ana"), request.id).moved
@@ -216,7 +216,7 @@ def test_what_awaits_me(org, session):
         (b.key, ["owner:moving-house"])]
     assert services.pending_for(session, org.person("lotte").id) == []
     assert services.pending_for(session, org.actor("ana"))[0].to_dict()["waiting_for"] == [
-        "the owner of moving-house (ana)"]
+        "the owner of Moving House (ana)"]
 
 
 def test_available_transitions_for_the_ui(org, session):
