@@ -23,11 +23,15 @@ SESSION_HOOKS = tuple((module.__name__, event, listener)
 
 def bootstrap(db: Database) -> Database:
     """Register the session hooks on `db`'s sessions (idempotent); returns `db`."""
+    # Marked on the Database itself rather than asked of SQLAlchemy's event registry: the registry keys targets by
+    # id(), so a new sessionmaker at the address of a collected one could read as already bootstrapped.
+    if getattr(db, "_bootstrapped_by", None) is db.sessionmaker:
+        return db
     for _owner, event, listener in SESSION_HOOKS:
-        if not sa.event.contains(db.sessionmaker, event, listener):
-            sa.event.listen(db.sessionmaker, event, listener)
+        sa.event.listen(db.sessionmaker, event, listener)
+    db._bootstrapped_by = db.sessionmaker
     return db
 
 
 def is_bootstrapped(db: Database) -> bool:
-    return all(sa.event.contains(db.sessionmaker, event, listener) for _owner, event, listener in SESSION_HOOKS)
+    return getattr(db, "_bootstrapped_by", None) is db.sessionmaker
