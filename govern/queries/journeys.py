@@ -12,15 +12,15 @@ import datetime as dt
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from govern.errors import InvalidInput
 from govern.model import (
-    Insight, Journey, Kpi, Opportunity, Stage, Step, insight_persona, insight_step, opportunity_insight,
+    Insight, Journey, Kpi, Opportunity, Persona, Stage, Step, insight_persona, journey_persona, insight_step, opportunity_insight,
     opportunity_journey, setting_row, utcnow,
 )
 from govern.orgfile.schema import MAP_LANES
-from govern.queries.reference import JourneyRef, PersonRef, reference
+from govern.queries.reference import JourneyRef, PersonaRef, PersonRef, reference
 
 OPPORTUNITY_CAP = 50
 
@@ -36,6 +36,7 @@ class JourneyPage:
     evidence: dict[int, list[Insight]]
     owner: PersonRef | None  # the journey's owner, named from the snapshot
     children: list[JourneyRef]  # the journeys directly below it, by position
+    parent_step: Step | None = None  # the parent's step this journey details (read with the steps)
 
 
 def _ancestors(session: Session, journey: Journey) -> list[JourneyRef]:
@@ -53,7 +54,11 @@ def journey_page(session: Session, journey: Journey, *, cap: int = OPPORTUNITY_C
                  ) -> JourneyPage:
     """The journey page's reads (see the module docstring): bounded, independent of the number of opportunities.
     `evidence=False` leaves the insights per step out (the map reads their aggregates instead)."""
-    steps = list(session.scalars(sa.select(Step).where(Step.journey_id == journey.id).order_by(Step.position)))
+    read = list(session.scalars(sa.select(Step).where(sa.or_(Step.journey_id == journey.id,
+                                                             Step.id == journey.parent_step_id))
+                                .order_by(Step.position)))
+    steps = [s for s in read if s.journey_id == journey.id]
+    parent_step = next((s for s in read if s.id == journey.parent_step_id and s.journey_id != journey.id), None)
     by_stage: dict[int | None, list[Step]] = {}
     for step in steps:
         by_stage.setdefault(step.stage_id, []).append(step)
@@ -65,10 +70,11 @@ def journey_page(session: Session, journey: Journey, *, cap: int = OPPORTUNITY_C
     ref = reference(session)
     children = sorted((ref.journey(i) for i in ref.children().get(journey.id, [])), key=lambda j: (j.position, j.id))
     details = {c.parent_step_id: c for c in children if c.parent_step_id}
+    # The KPIs with their measurements in one statement (a joined load: one row per measurement).
     kpis = list(session.scalars(
         sa.select(Kpi).where(sa.or_(Kpi.journey_id == journey.id,
                                     Kpi.step_id.in_(sa.select(Step.id).where(Step.journey_id == journey.id))))
-        .order_by(Kpi.name).options(selectinload(Kpi.measurements))))
+        .order_by(Kpi.name).options(joinedload(Kpi.measurements))).unique())
     # The first `cap` opportunities with the total of them all (a window count, in the same statement).
     linked = sa.select(opportunity_journey.c.opportunity_id).where(opportunity_journey.c.journey_id == journey.id)
     rows = session.execute(sa.select(Opportunity, sa.func.count().over().label("total"))
@@ -84,7 +90,7 @@ def journey_page(session: Session, journey: Journey, *, cap: int = OPPORTUNITY_C
             by_step.setdefault(step_id, []).append(insight)
     return JourneyPage(stages=stages, details=details, kpis=kpis, opportunities=opportunities,
                        opportunity_total=total, ancestors=_ancestors(session, journey), evidence=by_step,
-                       owner=ref.person(journey.owner_id), children=children)
+                       owner=ref.person(journey.owner_id), children=children, parent_step=parent_step)
 
 
 # --- the journey map (issue 25, part 1) ------------------------------------------------------------------------------
@@ -135,6 +141,7 @@ class JourneyMap:
     opportunity_counts: dict[int, int]  # step id: how many opportunities its evidence supports
     kpis: dict[int, list[Kpi]]  # step id: the KPIs measuring it (with their measurements loaded)
     stale: dict[int, int]  # step id: days since its newest evidence (only steps past STALE_STEP_DAYS)
+    seen_through: list[PersonaRef]  # the personas the journey is seen through, by name
     unowned_details: dict[int, JourneyRef]  # step id: the sub-journey detailing it, which has no owner
 
 
@@ -172,28 +179,40 @@ def journey_map(session: Session, journey: Journey, lanes: list[str] | None = No
     today = today or utcnow().date()
     live = sa.and_(Insight.id == insight_step.c.insight_id, Insight.merged_into_id.is_(None))
     evidence: dict[int, StepEvidence] = {}
-    if step_ids:  # always read: the stale flag needs the newest evidence even when the evidence lane is hidden
-        for row in session.execute(
-                sa.select(insight_step.c.step_id, sa.func.count(Insight.id), sa.func.sum(Insight.volume),
-                          sa.func.avg(Insight.sentiment), sa.func.max(Insight.observed_on))
-                .join(Insight, live).where(insight_step.c.step_id.in_(step_ids)).group_by(insight_step.c.step_id)):
-            newest = row[4]
+    by_persona: dict[int, dict[int, float]] = {}
+    if step_ids:
+        # One statement: per step the evidence aggregates (always read: the stale flag needs the newest evidence
+        # even when the evidence lane is hidden), and under it per (step, persona) the mean sentiment.
+        per_step = (sa.select(insight_step.c.step_id, sa.null().label("persona_id"), sa.func.count(Insight.id),
+                              sa.func.sum(Insight.volume), sa.func.avg(Insight.sentiment),
+                              sa.func.max(Insight.observed_on))
+                    .join(Insight, live).where(insight_step.c.step_id.in_(step_ids))
+                    .group_by(insight_step.c.step_id))
+        per_persona = (sa.select(insight_step.c.step_id, insight_persona.c.persona_id, sa.null(), sa.null(),
+                                 sa.func.avg(Insight.sentiment), sa.null())
+                       .join(Insight, live).join(insight_persona, insight_persona.c.insight_id == Insight.id)
+                       .where(insight_step.c.step_id.in_(step_ids), Insight.sentiment.is_not(None))
+                       .group_by(insight_step.c.step_id, insight_persona.c.persona_id))
+        query = sa.union_all(per_step, per_persona) if "emotion" in shown else per_step
+        for step_id, persona_id, count, volume, mean, newest in session.execute(query):
+            if persona_id is not None:
+                by_persona.setdefault(persona_id, {})[step_id] = round(float(mean), 2)
+                continue
             if isinstance(newest, str):  # SQLite returns max() of a date as text
                 newest = dt.date.fromisoformat(newest)
-            evidence[row[0]] = StepEvidence(row[1], int(row[2] or 0),
-                                            None if row[3] is None else round(float(row[3]), 2), newest)
+            evidence[step_id] = StepEvidence(count, int(volume or 0), None if mean is None else round(float(mean), 2),
+                                             newest)
+    # Every persona in one statement: the names of the persona lines and the personas the journey is seen through.
+    in_journey = sa.exists().where(journey_persona.c.persona_id == Persona.id,
+                                   journey_persona.c.journey_id == journey.id)
     personas: list[PersonaLine] = []
-    if step_ids and "emotion" in shown:
-        by_persona: dict[int, dict[int, float]] = {}
-        for step_id, persona_id, mean in session.execute(
-                sa.select(insight_step.c.step_id, insight_persona.c.persona_id, sa.func.avg(Insight.sentiment))
-                .join(Insight, live).join(insight_persona, insight_persona.c.insight_id == Insight.id)
-                .where(insight_step.c.step_id.in_(step_ids), Insight.sentiment.is_not(None))
-                .group_by(insight_step.c.step_id, insight_persona.c.persona_id)):
-            by_persona.setdefault(persona_id, {})[step_id] = round(float(mean), 2)
-        for persona in reference(session).personas:
-            if persona.id in by_persona:
-                personas.append(PersonaLine(persona.key, persona.name, by_persona[persona.id], derived=True))
+    seen_through: list[PersonaRef] = []
+    for pid, key, name, linked in session.execute(sa.select(Persona.id, Persona.key, Persona.name, in_journey)
+                                                  .order_by(Persona.name, Persona.id)):
+        if linked:
+            seen_through.append(PersonaRef(pid, key, name))
+        if pid in by_persona:
+            personas.append(PersonaLine(key, name, by_persona[pid], derived=True))
     opportunities: dict[int, list[MapOpportunity]] = {}
     counts: dict[int, int] = {}
     if step_ids and "opportunities" in shown:
@@ -221,4 +240,4 @@ def journey_map(session: Session, journey: Journey, lanes: list[str] | None = No
     unowned = {sid: child for sid, child in page.details.items() if child.owner_id is None}
     return JourneyMap(page=page, lanes=shown, configured=configured, steps=steps, evidence=evidence,
                       personas=personas, opportunities=opportunities, opportunity_counts=counts, kpis=kpis,
-                      stale=stale, unowned_details=unowned)
+                      stale=stale, unowned_details=unowned, seen_through=seen_through)
