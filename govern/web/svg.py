@@ -458,10 +458,16 @@ def emotion_curve(steps: Sequence[tuple[str, float | None]], personas: Sequence[
     for k, (name, values) in enumerate(personas):
         dash = PERSONA_DASHES[k % len(PERSONA_DASHES)]
         colour = PALETTE[(k + 1) % len(PALETTE)]
-        for run in runs({i: v for i, v in values.items() if 0 <= i < n}):
-            out.append(f"<path class='persona-line' d='{path(run)}' stroke='{colour}' stroke-dasharray='{dash}' "
-                       f"vector-effect='non-scaling-stroke'><title>{escape(name)} (from evidence sentiment)</title>"
-                       "</path>")
+        points = {i: v for i, v in values.items() if 0 <= i < n}
+        for run in runs(points):
+            if len(run) > 1:
+                out.append(f"<path class='persona-line' d='{path(run)}' stroke='{colour}' stroke-dasharray='{dash}' "
+                           f"vector-effect='non-scaling-stroke'><title>{escape(name)} (from evidence sentiment)"
+                           "</title></path>")
+        for i, v in sorted(points.items()):  # each point marked, so a step alone between gaps still shows
+            out.append(f"<path class='persona-dot' d='M{i * 100 + 50} {y(v)}h0' stroke='{colour}' "
+                       f"vector-effect='non-scaling-stroke'><title>{escape(name)} on {escape(steps[i][0])}: "
+                       f"{v:+.1f} (from evidence sentiment)</title></path>")
     for run in runs(scored):
         out.append(f"<path class='emotion-line' d='{path(run)}' vector-effect='non-scaling-stroke'/>")
     for i, s in scored.items():

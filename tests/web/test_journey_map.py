@@ -4,6 +4,7 @@ opportunities and KPIs on their steps, zoom into sub-journeys and a breadcrumb b
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
@@ -99,7 +100,7 @@ def test_persona_lines_come_from_the_sentiment_of_each_personas_evidence(web, ex
             insight.personas.append(persona)
         s.commit()
     html = web("ana").get("/journeys/switching-providers").get_data(as_text=True)
-    assert "persona-line" in html
+    assert "persona-dot" in html
     legend = _text(html[html.index('data-testid="persona-legend"'):])
     assert "from the average sentiment of each persona's evidence" in legend and persona.name in legend
 
@@ -204,4 +205,35 @@ def test_the_map_fits_the_window_and_its_last_stage_can_be_seen(page_as, width, 
         assert width < 1920, "at 1920 px the map uses the page's width instead of scrolling"
     else:
         assert last["right"] <= last["inner"]
+    assert not page.console_errors
+
+
+def _give_personas_sentiment(example_db) -> None:
+    """Evidence of two personas with sentiment on two steps each (the example's evidence has none per persona)."""
+    with example_db.session_scope() as s:
+        personas = {p.key: p for p in s.scalars(sa.select(Persona))}
+        for step_key, values in (("compare-offers", {"switcher": 1.0, "digital-native": -0.5}),
+                                 ("port-number", {"switcher": -2.0, "digital-native": -1.0})):
+            step = s.scalar(sa.select(Step).where(Step.key == step_key,
+                                                  Step.journey.has(key="switching-providers")))
+            for key, value in values.items():
+                insight = Insight(number=9000 + len(s.new) + step.id * 10 + len(key), text=f"{key} on {step_key}",
+                                  source="interviews", kind="quote", observed_on=dt.date(2026, 11, 1),
+                                  sentiment=value, steps=[step], personas=[personas[key]])
+                s.add(insight)
+        s.commit()
+
+
+@pytest.mark.browser
+def test_persona_lines_and_lane_switches_in_the_browser(page_as, example_db):
+    _give_personas_sentiment(example_db)
+    page = page_as("ana", width=1440, height=900)
+    page.goto("/journeys/switching-providers")
+    assert page.locator("[data-testid=emotion-curve] path.persona-dot").count() == 4
+    screenshot(page, "journey-map-personas-1440")
+    # Unticking a lane reloads the map without it (the small script submits the GET form; the button does without).
+    page.get_by_role("checkbox", name="Opportunities").uncheck()
+    page.wait_for_url("**lanes=set**")
+    assert page.locator("[data-lane=opportunities]").count() == 0
+    assert page.locator("[data-lane=evidence]").count() > 0
     assert not page.console_errors
