@@ -25,7 +25,7 @@ from govern.queries.states import state_catalog
 from govern.vocabulary import forget as forget_vocabulary
 
 SETTING_SECTIONS = ("organisation", "terminology", "words", "roles", "evidence", "lifecycle", "scoring", "jira", "slack",
-                    "sources")
+                    "sources", "map")
 
 
 @dataclass

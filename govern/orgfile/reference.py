@@ -57,6 +57,12 @@ DESCRIPTIONS: dict[str, str] = {
     "roles": "Council roles of your own, besides lead, manager, coordinator and supporter.",
     "evidence": "Evidence settings: the kinds of insight you record, how long their text is kept, how guards count "
                 "journeys, and the tag taxonomy.",
+    "map": "How the journey page draws a journey map: stages as columns, steps in order, and lanes under each step.",
+    "map.lanes": "The lanes under each step, in this order; a lane left out is hidden (a reader may still show it "
+                 "with the page's lane switches). Lanes: `touchpoint` (touchpoint and channel), `emotion` (the "
+                 "emotion curve, with a line per persona from their evidence's sentiment), `evidence` (count, "
+                 "volume, mean sentiment), `opportunities` (those the step's evidence supports, with state and "
+                 "score), `kpis` (KPIs measuring the step: latest value, trend, target).",
     "sources": "Where evidence arrives in bulk: a help desk's ticket export, a survey tool, app reviews. Each source "
                "maps its records' columns (or JSON fields) to an insight, routes them to steps, scrubs personal data "
                "and may feed a signed webhook (`POST /intake/<key>`). Import with `govern evidence import FILE "

@@ -202,6 +202,19 @@ class SourceSchema(Strict):
     personas = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
 
 
+# The journey map's lanes, in their default order (govern.queries.journeys draws them).
+MAP_LANES = ("touchpoint", "emotion", "evidence", "opportunities", "kpis")
+
+
+class MapSchema(Strict):
+    lanes = fields.List(fields.String(validate=validate.OneOf(MAP_LANES)), load_default=lambda: list(MAP_LANES),
+                        validate=lambda v: len(set(v)) == len(v) or _raise("a lane is named twice"))
+
+
+def _raise(message: str):
+    raise ValidationError(message)
+
+
 class GovernSchema(Strict):
     version = fields.Integer(load_default=1, validate=validate.Equal(1))
     organisation = fields.Nested(OrganisationSchema, required=True)
@@ -222,6 +235,7 @@ class GovernSchema(Strict):
     lifecycle = fields.Raw(load_default="default")
     scoring = fields.Dict(load_default=dict)
     rituals = fields.List(fields.Dict(), load_default=list)
+    map = fields.Nested(MapSchema, load_default=lambda: {"lanes": list(MAP_LANES)})
     jira = fields.Dict(load_default=dict)
     slack = fields.Dict(load_default=dict)
 

@@ -395,3 +395,83 @@ def maturity_bars(signals: list[dict[str, Any]], stage: int) -> Markup:
                        f"<title>needed for the next stage: {s['required'] * 100:.0f}%</title></line>")
     out.append("</svg>")
     return Markup("".join(out))
+
+
+# --- the journey map's emotion curve -----------------------------------------------------------------------------------
+
+EMOTION_MIN, EMOTION_MAX = -2.0, 2.0  # the emotion and sentiment scale (-2 very negative … +2 very positive)
+PERSONA_DASHES = ("6 4", "2 3", "10 3 2 3", "1 5", "8 2")  # tell persona lines apart without colour
+
+
+def emotion_word(score: float) -> str:
+    """A score on the -2..+2 scale in words."""
+    if score <= -1.25:
+        return "very negative"
+    if score < -0.25:
+        return "negative"
+    if score <= 0.25:
+        return "neutral"
+    return "positive" if score < 1.25 else "very positive"
+
+
+def emotion_curve(steps: Sequence[tuple[str, float | None]], personas: Sequence[tuple[str, Mapping[int, float]]] = (),
+                  label: str = "emotion") -> Markup:
+    """The emotion curve across a journey's steps: one column of 100 units per step (the map's step columns are
+    equal, so the SVG stretches with them: lines keep their width with non-scaling strokes), the steps' emotion
+    scores as a solid line with round dots, each persona's line dashed (its scores by step index). Steps without a
+    score break the line. Names are escaped; the numbers are also in the page, under each step."""
+    n = max(1, len(steps))
+    width, height = n * 100, 100
+
+    def y(score: float) -> float:
+        score = min(EMOTION_MAX, max(EMOTION_MIN, score))
+        return round(10 + (EMOTION_MAX - score) / (EMOTION_MAX - EMOTION_MIN) * 80, 2)
+
+    def runs(values: Mapping[int, float]) -> list[list[tuple[float, float]]]:
+        out: list[list[tuple[float, float]]] = []
+        for i in range(n):
+            if i in values:
+                point = (i * 100 + 50, y(values[i]))
+                if out and out[-1] and out[-1][-1][0] == (i - 1) * 100 + 50:
+                    out[-1].append(point)
+                else:
+                    out.append([point])
+        return out
+
+    def path(points: list[tuple[float, float]]) -> str:
+        if len(points) == 1:  # one point: a zero-length segment, drawn as a round dot by its cap
+            return f"M{points[0][0]} {points[0][1]}h0"
+        return "M" + " L".join(f"{x} {yy}" for x, yy in points)
+
+    scored = {i: s for i, (_name, s) in enumerate(steps) if s is not None}
+    said = "; ".join(f"{name}: {'no score' if s is None else f'{s:+.1f} ({emotion_word(s)})'}" for name, s in steps)
+    lens = "; ".join(f"{name} (from evidence sentiment): "
+                     + ", ".join(f"{steps[i][0]} {v:+.1f}" for i, v in sorted(values.items()))
+                     for name, values in personas)
+    desc = f"Emotion by step on the scale -2 (very negative) to +2 (very positive). {said}." + (
+        f" Per persona: {lens}." if lens else "")
+    out = [f"<svg viewBox='0 0 {width} {height}' preserveAspectRatio='none' role='img' "
+           f"aria-labelledby='{label}-t {label}-d' class='emotion-curve' xmlns='http://www.w3.org/2000/svg'>",
+           f"<title id='{label}-t'>{escape('Emotion curve')}</title><desc id='{label}-d'>{escape(desc)}</desc>"]
+    for score, cls in ((EMOTION_MAX, "grid"), (0.0, "grid zero"), (EMOTION_MIN, "grid")):
+        out.append(f"<path class='{cls}' d='M0 {y(score)} H{width}' vector-effect='non-scaling-stroke'/>")
+    for k, (name, values) in enumerate(personas):
+        dash = PERSONA_DASHES[k % len(PERSONA_DASHES)]
+        colour = PALETTE[(k + 1) % len(PALETTE)]
+        points = {i: v for i, v in values.items() if 0 <= i < n}
+        for run in runs(points):
+            if len(run) > 1:
+                out.append(f"<path class='persona-line' d='{path(run)}' stroke='{colour}' stroke-dasharray='{dash}' "
+                           f"vector-effect='non-scaling-stroke'><title>{escape(name)} (from evidence sentiment)"
+                           "</title></path>")
+        for i, v in sorted(points.items()):  # each point marked, so a step alone between gaps still shows
+            out.append(f"<path class='persona-dot' d='M{i * 100 + 50} {y(v)}h0' stroke='{colour}' "
+                       f"vector-effect='non-scaling-stroke'><title>{escape(name)} on {escape(steps[i][0])}: "
+                       f"{v:+.1f} (from evidence sentiment)</title></path>")
+    for run in runs(scored):
+        out.append(f"<path class='emotion-line' d='{path(run)}' vector-effect='non-scaling-stroke'/>")
+    for i, s in scored.items():
+        out.append(f"<path class='emotion-dot' d='M{i * 100 + 50} {y(s)}h0' vector-effect='non-scaling-stroke'>"
+                   f"<title>{escape(steps[i][0])}: {s:+.1f} ({emotion_word(s)})</title></path>")
+    out.append("</svg>")
+    return Markup("".join(out))

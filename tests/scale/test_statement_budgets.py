@@ -17,7 +17,7 @@ from govern.kpis.measurements import record_measurement
 from govern.model import Opportunity, Ritual
 from govern.rituals.agenda import build_agenda
 from govern.services.common import load_actor
-from govern.services.evidence import record_evidence
+from govern.services.evidence import edit_evidence, record_evidence
 from govern.services.journeys import define_kpi
 from govern.services.opportunities import create_opportunity
 from govern.services.people import create_person
@@ -29,15 +29,20 @@ BUDGETS = {"request_transition (asks approval)": 10, "request_transition (moves 
 # An API list page's budget is 6 (token or cookie checked, actor loaded, the page with its total).
 PAGE_BUDGETS = {"/opportunities/OPP-1": 20, "opportunity page (awaiting approval)": 20, "/evidence": 15,
                 "/api/v1/opportunities": 6, "/api/v1/insights": 6, "/api/v1/approvals": 6, "/api/v1/journeys": 6,
-                "/api/v1/approvals/awaiting": 6, "/board": 15, "/board (supporter)": 15}
+                "/api/v1/approvals/awaiting": 6, "/board": 15, "/board (supporter)": 15,
+                # The journey map (issue 25): every lane, the master journey and a macro journey, and the lanes a
+                # reader toggled.
+                "/journeys/switching-providers": 15, "/journeys/being-a-customer": 15,
+                "/journeys/switching-providers?lanes=set&lane=evidence&lane=opportunities": 15}
 # Pages not yet at issue 16's budgets (or without one), held at what they cost now so that they do not regress
 # (SQLite counts; PostgreSQL sends the same statements).
 # /approvals: 12 since each card counts its evidence by the guards' rule (govern.queries.evidence.evidence_tallies:
 # the summary and the nested journeys, two statements for the page), whatever the transition's guards read.
-PAGE_CEILINGS = {"/journeys/switching-providers": 15, "/approvals": 12, "/journeys": 11, "/charts": 19,
+PAGE_CEILINGS = {"/approvals": 12, "/journeys": 11, "/charts": 19,
                  "/api/v1/people": 5}
 # Pages whose reads no longer grow with the rows (their budgets are issue 16's next steps; see bench/queries.py).
 BOUNDED_PAGES = ("/board", "/opportunities/OPP-1", "/evidence", "/approvals", "/journeys/switching-providers",
+                 "/journeys/being-a-customer", "/journeys/switching-providers?lanes=set&lane=evidence&lane=opportunities",
                  "/api/v1/journeys", "/api/v1/approvals/awaiting", "/api/v1/opportunities", "/api/v1/insights",
                  "/api/v1/approvals", "/journeys", "/charts", "/api/v1/people")
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -109,7 +114,8 @@ def _more_rows(db, n=25):
             create_person(s, ana, handle=f"newcomer{i}", name=f"Newcomer {i}", commit=False)
         for i in range(5):
             define_kpi(s, ana, key=f"grown-kpi-{i}", name=f"Grown KPI {i}", kind="business", scale="percent",
-                       journey="switching-providers", commit=False)
+                       **({"journey": "switching-providers"} if i % 2 else {"step": "switching-providers/order-sim"}),
+                       commit=False)
             for day in (1, 2, 3):
                 record_measurement(s, ana, f"grown-kpi-{i}", 40 + day, dt.datetime(2026, 11, day), commit=False)
         s.commit()
@@ -117,7 +123,12 @@ def _more_rows(db, n=25):
         lotte = load_actor(s, "lotte")
         for i in range(n):
             insight = record_evidence(s, lotte, text=f"more evidence {i}", source=f"source {i % 3}", kind="ticket",
-                                      steps=["switching-providers/port-number"], commit=False)
+                                      steps=["switching-providers/port-number", "being-a-customer/join"],
+                                      commit=False)
+            # The map's persona lines and evidence lane read personas, sentiment and volume per step.
+            edit_evidence(s, lotte, insight.key, {"sentiment": (i % 5) - 2, "volume": 10 + i,
+                                                 "personas": ["switcher", "digital-native"][: 1 + i % 2]},
+                          commit=False)
             create_opportunity(s, lotte, title=f"How might we grow {i}?", journeys=["switching-providers"],
                                insights=[insight.key], commit=False)
         s.commit()

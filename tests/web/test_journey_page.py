@@ -15,7 +15,8 @@ def test_a_journey_page_names_its_parent_chain_owner_sub_journeys_and_the_step_i
     parent = ana.get("/journeys/being-a-customer").get_data(as_text=True)
     # Switching providers details the step "Joining" of Being a Telco Nova customer: the step links to it, and so does the
     # list of sub-journeys.
-    assert 'detailed in <a href="/journeys/switching-providers">Switching providers</a>' in parent
+    assert ('<a href="/journeys/switching-providers" data-testid="zoom">⤵ zoom into Switching providers</a>'
+            in parent)
     assert "Sub-journeys" in parent and parent.count('href="/journeys/switching-providers"') >= 2
     child = _text(ana.get("/journeys/switching-providers").get_data(as_text=True))
     assert "Journeys › Being a Telco Nova customer › Switching providers" in child

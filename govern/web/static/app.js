@@ -10,6 +10,13 @@
     });
   });
 
+  // The journey map's lane switches apply as soon as one is ticked (the button stays for keyboards and no-JS).
+  document.querySelectorAll("form.lane-switches[data-autosubmit] input[type=checkbox]").forEach(function (box) {
+    box.addEventListener("change", function () {
+      if (box.form.requestSubmit) { box.form.requestSubmit(); } else { box.form.submit(); }
+    });
+  });
+
   // A reject needs a reason: put the cursor there when Reject is pressed without one.
   function needsReason(form) {
     var reason = form.querySelector("input[name=reason]");
