@@ -161,24 +161,19 @@ def import_records(session: Session, actor: Actor, source_key: str, records: Ite
     # Rows this import inserted have ids above this one (a record met again in a later chunk is a duplicate).
     first_new_id = (session.scalar(sa.select(sa.func.max(Insight.id))) or 0) + 1
     writer = _Writer(session, actor, source_key, today, first_new_id, result)
-    seen_rejections: list[RowRejection] = []
     for chunk in _chunks(records, CHUNK):
-        mapped: list[tuple[int | None, Mapped]] = []
+        keyed: list[tuple[int | None, Any, str, str]] = []
         for row, record in chunk:
             if isinstance(record, Rejected):
-                seen_rejections.append(RowRejection(row, str(record), None))
+                result.rejected.append(RowRejection(row, str(record), None))
                 continue
             try:
-                m = mapping.map(record)
+                external_id, digest = mapping.identity(record)
             except Rejected as exc:
-                seen_rejections.append(RowRejection(row, str(exc), record))
+                result.rejected.append(RowRejection(row, str(exc), record))
                 continue
-            mapped.append((row, m))
-            if len(result.preview) < preview:
-                result.preview.append(_preview_row(row, m))
-        result.rejected.extend(seen_rejections)
-        seen_rejections = []
-        writer.write(mapped)
+            keyed.append((row, record, external_id, digest))
+        writer.write(keyed, mapping, preview)
         if progress is not None:
             progress(len(chunk))
     result.rejected.sort(key=lambda r: (r.row is None, r.row or 0))
@@ -244,39 +239,58 @@ class _Writer:
         self.touched: set[int] = set()  # updated insights (their opportunities' summaries are refreshed at the end)
         self.insight = Insight.__table__
 
-    def write(self, mapped: list[tuple[int | None, Mapped]]) -> None:
-        if not mapped:
+    def write(self, keyed: list[tuple[int | None, Any, str, str]], mapping: SourceMapping, preview: int) -> None:
+        """One chunk of (row, raw record, external id, content hash): a record whose hash equals the stored one is
+        unchanged and not even mapped; the others are mapped and inserted or updated."""
+        if not keyed:
             return
         session, table, result = self.session, self.insight, self.result
         # A record met twice in one chunk: the first is kept, an identical copy is unchanged, another is rejected.
-        unique: dict[str, tuple[int | None, Mapped]] = {}
-        for row, m in mapped:
-            seen = unique.get(m.external_id)
+        unique: dict[str, tuple[int | None, Any, str]] = {}
+        for row, record, ext, digest in keyed:
+            seen = unique.get(ext)
             if seen is None:
-                unique[m.external_id] = (row, m)
-            elif seen[1].content_hash == m.content_hash:
+                unique[ext] = (row, record, digest)
+            elif seen[2] == digest:
                 result.unchanged += 1
             else:
-                result.rejected.append(RowRejection(row, f"external id '{m.external_id}' appears again with other "
-                                                         f"content (row {seen[0]})", None))
-        existing = {ext: (iid, number, digest, observed) for iid, number, ext, digest, observed in session.execute(
-            sa.select(table.c.id, table.c.number, table.c.external_id, table.c.content_hash, table.c.observed_on)
+                result.rejected.append(RowRejection(row, f"external id '{ext}' appears again with other "
+                                                         f"content (row {seen[0]})", record))
+        existing = {ext: (iid, number, digest) for iid, number, ext, digest in session.execute(
+            sa.select(table.c.id, table.c.number, table.c.external_id, table.c.content_hash)
             .where(table.c.source_key == self.source_key, table.c.external_id.in_(list(unique))))}
         inserts: list[Mapped] = []
         updates: list[tuple[int, int, Mapped]] = []
-        for ext, (row, m) in unique.items():
+        for ext, (row, record, digest) in unique.items():
             found = existing.get(ext)
+            if found is not None and found[2] == digest:
+                result.unchanged += 1
+                if len(result.preview) < preview:
+                    self._preview(row, record, mapping)
+                continue
+            if found is not None and found[0] >= self.first_new_id:  # inserted earlier in this same import
+                result.rejected.append(RowRejection(row, f"external id '{ext}' appears again with other content",
+                                                    record))
+                continue
+            try:
+                m = mapping.map(record, (ext, digest))
+            except Rejected as exc:
+                result.rejected.append(RowRejection(row, str(exc), record))
+                continue
+            if len(result.preview) < preview:
+                result.preview.append(_preview_row(row, m))
             if found is None:
                 inserts.append(m)
-            elif found[2] == m.content_hash:
-                result.unchanged += 1
-            elif found[0] >= self.first_new_id:  # inserted earlier in this same import
-                result.rejected.append(RowRejection(row, f"external id '{ext}' appears again with other content",
-                                                    None))
             else:
                 updates.append((found[0], found[1], m))
         self._insert(inserts)
         self._update(updates)
+
+    def _preview(self, row: int | None, record: Any, mapping: SourceMapping) -> None:
+        try:
+            self.result.preview.append(_preview_row(row, mapping.map(record)))
+        except Rejected:
+            pass
 
     def _insert(self, inserts: list[Mapped]) -> None:
         if not inserts:
@@ -324,12 +338,18 @@ class _Writer:
             known[iid][1].add(pid)
         now = utcnow()
         params = []
+        rehashed = []
         for iid, number, m in updates:
             values = {**m.fields(), "observed_on": m.observed_on or before[iid].observed_on}
             changed = {c: (before[iid]._mapping[c], values[c]) for c in columns
                        if before[iid]._mapping[c] != values[c]}
             added_steps = [s for s, sid in zip(m.steps, m.step_ids) if sid not in known[iid][0]]
             added_personas = [p for p, pid in zip(m.personas, m.persona_ids) if pid not in known[iid][1]]
+            if not (changed or added_steps or added_personas):
+                # The raw record or the mapping changed, what it maps to did not (e.g. the same rows from a workbook
+                # instead of a CSV): only the hash is brought up to date; the insight is unchanged.
+                rehashed.append({"b_id": iid, "content_hash": m.content_hash})
+                continue
             params.append({"b_id": iid, **values, "updated_at": now})
             audit.record(session, self.actor, "evidence.updated", "insight", f"INS-{number}",
                          before={c: old for c, (old, _new) in changed.items()},
@@ -339,13 +359,20 @@ class _Writer:
                          reason=f"import from {self.source_key} ({m.external_id})")
             if len(result.updated_keys) < PREVIEW_ROWS:
                 result.updated_keys.append(f"INS-{number}")
+        if rehashed:
+            session.connection().execute(sa.update(table).where(table.c.id == sa.bindparam("b_id"))
+                                         .values(content_hash=sa.bindparam("content_hash")), rehashed)
+            result.unchanged += len(rehashed)
+        if not params:
+            return
         statement = (sa.update(table).where(table.c.id == sa.bindparam("b_id"))
                      .values({c: sa.bindparam(c) for c in [*columns, "sentiment_suggested", "content_hash",
                                                            "updated_at"]}))
         session.connection().execute(statement, params)
-        self._link([(iid, m) for iid, _, m in updates], known=known)
-        self.touched.update(ids)
-        result.updated += len(updates)
+        written = {p["b_id"] for p in params}
+        self._link([(iid, m) for iid, _, m in updates if iid in written], known=known)
+        self.touched.update(written)
+        result.updated += len(params)
 
     def finish(self) -> None:
         """The evidence summaries of the opportunities the updated insights support (volume, date, steps)."""
