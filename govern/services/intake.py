@@ -47,6 +47,7 @@ from govern.services.evidence import evidence_kinds, evidence_taxonomy
 from govern.services.intake_mapping import Mapped, Reference, Rejected, SourceMapping, scrub
 from govern.services.intake_readers import check_size, format_of
 from govern.services.summary import refresh_evidence_summary
+from govern.yamltext import load_json
 
 SOURCES_SETTING = "sources"
 CHUNK = 1000
@@ -416,13 +417,13 @@ def feed_records(session: Session, source_key: str, body: bytes) -> ImportResult
     written, refused ones kept in intake_rejection with the reason (idempotent by external id: a retry is safe)."""
     actor = Actor.system_actor(f"intake:{source_key}")
     try:
-        doc = json.loads(body.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        record_rejections(session, source_key, [RowRejection(None, f"not JSON: {exc}", body.decode(
+        doc = load_json(body, "the body")  # bounded: bad bytes, bad JSON or nesting too deep is InvalidInput
+    except InvalidInput as exc:
+        record_rejections(session, source_key, [RowRejection(None, f"not JSON: {exc.message}", body.decode(
             "utf-8", errors="replace"))])
         session.commit()
-        raise InvalidInput(f"the body is not JSON ({exc}); the request was kept on the operations page",
-                           {"body": "not JSON"}) from None
+        raise InvalidInput(f"{exc.message}; the request was kept on the operations page", {"body": "not JSON"}) \
+            from None
     records = doc if isinstance(doc, list) else [doc]
     return import_records(session, actor, source_key, list(enumerate(records, start=1)), skip_invalid=True,
                           store_rejections=True)
