@@ -148,6 +148,7 @@ class SourceMapping:
             [source, sorted((r.step, reference.steps.get(r.step)) for r in self.rules), sorted(reference.personas.items()),
              sorted(reference.persona_names.items()), list(reference.kinds), list(reference.taxonomy),
              reference.free_tags], sort_keys=True, default=str).encode()).digest()
+        self._hasher = hashlib.sha256(self._fingerprint)
 
     # The columns a file must have: every one the mapping names (the step rules' columns included).
     def required_columns(self) -> list[tuple[str, str]]:
@@ -254,7 +255,9 @@ class SourceMapping:
         else:
             raw = [self._value(record, column) for column in self._read]
         text = "\x1e".join(v if type(v) is str else self._text(v) for v in raw)
-        digest = hashlib.sha256(self._fingerprint + text.encode()).hexdigest()
+        hasher = self._hasher.copy()  # the mapping's fingerprint already hashed in
+        hasher.update(text.encode())
+        digest = hasher.hexdigest()
         if "external_id" in self.columns:
             external_id = self._text(self._get(record, "external_id"))
             if not external_id:
