@@ -13,8 +13,9 @@ import datetime as dt
 import functools
 import hashlib
 import json
+import operator
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,6 +143,8 @@ class SourceMapping:
                   on_text="text_matches" in r)
             for r in source.get("steps") or []]
         self._header: dict[str, str] | None = None
+        self._raw_getter: Callable[[Any], Any] | None = None
+        self._ext_actual: str | None = None
         # Every column the mapping reads, in a fixed order, and what else decides a record's mapped fields.
         self._read = list(dict.fromkeys([*self.columns.values(), *(r.column for r in self.rules if r.column)]))
         self._fingerprint = hashlib.sha256(json.dumps(
@@ -172,6 +175,11 @@ class SourceMapping:
             else:
                 missing.append(f"'{column}' ({where})")
         self._read_actual = [self._header.get(c, c) for c in self._read]
+        # The fast path of identity() for a file's records: one itemgetter for every column read, the external id's
+        # column by its name in this file.
+        self._raw_getter = operator.itemgetter(*self._read_actual) if len(self._read_actual) > 1 else None
+        ext = self.columns.get("external_id")
+        self._ext_actual = self._header.get(ext, ext) if ext is not None else None
         if missing:
             raise Rejected(f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}; the file has: "
                            + ", ".join(f"'{h}'" for h in present[:30]))
@@ -248,6 +256,23 @@ class SourceMapping:
         source's settings and the steps, personas, kinds and tags it resolves against), so an equal hash means the
         record would map to exactly what was stored. Without an `external_id` column the record is identified by the
         hash of its text and date."""
+        getter = self._raw_getter
+        if getter is not None and type(record) is dict:
+            # A file's record (every column read is in its header): the raw values joined as they are when all are
+            # text (a CSV), the same string the general path below builds, so the hash does not depend on the path.
+            try:
+                raw = getter(record)
+                joined = "\x1e".join(raw)
+            except (KeyError, TypeError):
+                pass
+            else:
+                hasher = self._hasher.copy()
+                hasher.update(joined.encode())
+                if self._ext_actual is not None:
+                    external_id = record[self._ext_actual].strip()
+                    if external_id and len(external_id) <= MAX_EXTERNAL_ID:
+                        return external_id, hasher.hexdigest()
+                # no external id column, or a bad one: the general path below says what is wrong
         if not isinstance(record, Mapping):
             raise Rejected(f"a record must be an object of fields, got {type(record).__name__}")
         if self._header is not None:
