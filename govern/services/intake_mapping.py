@@ -145,8 +145,9 @@ class SourceMapping:
         self._header: dict[str, str] | None = None
         self._raw_getter: Callable[[Any], Any] | None = None
         self._ext_actual: str | None = None
-        # Every column the mapping reads, in a fixed order, and what else decides a record's mapped fields.
-        self._read = list(dict.fromkeys([*self.columns.values(), *(r.column for r in self.rules if r.column)]))
+        # Every column the mapping reads, sorted: the hash must not depend on the order of the keys of the stored
+        # `columns` mapping (an export sorts them, PostgreSQL's JSONB orders them its own way).
+        self._read = sorted({*self.columns.values(), *(r.column for r in self.rules if r.column)})
         self._fingerprint = hashlib.sha256(json.dumps(
             [source, sorted((r.step, reference.steps.get(r.step)) for r in self.rules), sorted(reference.personas.items()),
              sorted(reference.persona_names.items()), list(reference.kinds), list(reference.taxonomy),
