@@ -102,6 +102,9 @@ class _Rule:
     on_text: bool = False
 
 
+SEEN_LIMIT = 4096  # distinct tag and persona cells remembered per import (memory stays flat)
+
+
 def _norm_tag(tag: str) -> str:
     return "-".join(tag.lower().split())[:40]
 
@@ -145,6 +148,8 @@ class SourceMapping:
         self._header: dict[str, str] | None = None
         self._raw_getter: Callable[[Any], Any] | None = None
         self._ext_actual: str | None = None
+        self._tags_seen: dict[tuple[Any, tuple[str, ...]], tuple[str, ...]] = {}
+        self._personas_seen: dict[Any, tuple[str, ...] | Rejected] = {}
         # Every column the mapping reads, sorted: the hash must not depend on the order of the keys of the stored
         # `columns` mapping (an export sorts them, PostgreSQL's JSONB orders them its own way).
         self._read = sorted({*self.columns.values(), *(r.column for r in self.rules if r.column)})
@@ -359,6 +364,18 @@ class SourceMapping:
         return [self._text(v) for v in items if self._text(v)]
 
     def _tags(self, value: Any, rule_tags: tuple[str, ...]) -> list[str]:
+        """The tags of a cell: remembered per (cell text, rule tags), as an export repeats a few combinations."""
+        if isinstance(value, str) or value is None:
+            key = (value, rule_tags)
+            found = self._tags_seen.get(key)
+            if found is None:
+                found = tuple(self._tags_of(value, rule_tags))
+                if len(self._tags_seen) < SEEN_LIMIT:
+                    self._tags_seen[key] = found
+            return list(found)
+        return self._tags_of(value, rule_tags)
+
+    def _tags_of(self, value: Any, rule_tags: tuple[str, ...]) -> list[str]:
         tags: list[str] = []
         for tag in [*self.default_tags, *rule_tags, *(_norm_tag(t) for t in self._split(value))]:
             if tag and tag not in tags and (self.reference.free_tags or tag in self.reference.taxonomy):
@@ -366,6 +383,22 @@ class SourceMapping:
         return tags
 
     def _personas(self, value: Any) -> list[str]:
+        """The persona keys of a cell (or Rejected): remembered per cell text."""
+        if isinstance(value, str) or value is None:
+            found = self._personas_seen.get(value)
+            if found is None:
+                try:
+                    found = tuple(self._personas_of(value))
+                except Rejected as exc:
+                    found = exc
+                if len(self._personas_seen) < SEEN_LIMIT:
+                    self._personas_seen[value] = found
+            if isinstance(found, Rejected):
+                raise Rejected(str(found))
+            return list(found)
+        return self._personas_of(value)
+
+    def _personas_of(self, value: Any) -> list[str]:
         keys: list[str] = []
         for item in self._split(value):
             lowered = item.lower()
