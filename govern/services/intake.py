@@ -276,11 +276,7 @@ class _Writer:
         self.insight = table = Insight.__table__
         self.postgresql = session.get_bind().dialect.name == "postgresql"
         self.planned_for = 0  # rows the planner's statistics know of (PostgreSQL)
-        if self.postgresql:
-            known = session.scalar(sa.text("SELECT reltuples FROM pg_class WHERE oid = 'insight'::regclass"))
-            self.planned_for = max(0, int(known or 0))
-            if known is None or known < 0 or self.planned_for < (first_new_id - 1) // 2:
-                self._analyze(first_new_id - 1)
+        self.chunks = 0
         self.hashes = (sa.select(table.c.external_id, table.c.content_hash)
                        .where(table.c.source_key == sa.bindparam("source_key"),
                               table.c.external_id.in_(sa.bindparam("external_ids", expanding=True))))
@@ -290,6 +286,13 @@ class _Writer:
         unchanged and not even mapped; the others are mapped and inserted or updated."""
         if not keyed:
             return
+        self.chunks += 1
+        if self.postgresql and self.chunks == 2:  # a long import (a webhook's few records never get here)
+            known = self.session.scalar(sa.text("SELECT reltuples FROM pg_class WHERE oid = 'insight'::regclass"))
+            self.planned_for = max(0, int(known or 0))
+            rows = self.first_new_id - 1 + self.result.new
+            if known is None or known < 0 or self.planned_for < rows // 2:
+                self._analyze(rows)
         session, table, result = self.session, self.insight, self.result
         # A record met twice in one chunk: the first is kept, an identical copy is unchanged, another is rejected.
         unique: dict[str, tuple[int | None, Any, str]] = {}
@@ -352,9 +355,16 @@ class _Writer:
         ANALYZE (a first import, or one autovacuum has not reached yet; rows inserted by this very transaction count)
         is planned as nearly empty, and the chunk's read by external id then filters every row of the source instead
         of using the (source_key, external_id) index: quadratic over a long import. Run when the tables have doubled
-        since the statistics were taken, so a handful of times however long the file."""
-        self.session.execute(sa.text("ANALYZE insight, insight_step, insight_persona"))
+        since the statistics were taken, so a handful of times however long the file; only from a long import's second
+        chunk on, and skipped if another transaction holds the tables' ANALYZE lock for more than a second."""
         self.planned_for = max(rows, 1)
+        try:  # never wait long behind another import's ANALYZE (its lock is held until that import commits)
+            with self.session.begin_nested():
+                self.session.execute(sa.text("SET LOCAL lock_timeout = '1s'"))
+                self.session.execute(sa.text("ANALYZE insight, insight_step, insight_persona"))
+                self.session.execute(sa.text("SET LOCAL lock_timeout = DEFAULT"))
+        except sa.exc.OperationalError:
+            pass  # slower reads for this import, nothing wrong
 
     def _preview(self, row: int | None, record: Any, mapping: SourceMapping) -> None:
         try:
@@ -382,7 +392,7 @@ class _Writer:
         if room > 0:
             self.checked.extend(inserts_rows[:room])
         result.duplicates_unchecked += max(0, len(inserts) - max(room, 0))
-        if self.postgresql:
+        if self.postgresql and self.chunks >= 2:
             rows = self.first_new_id - 1 + result.new
             if rows >= 2 * self.planned_for and rows >= CHUNK:
                 self._analyze(rows)
