@@ -65,6 +65,14 @@ class EvidenceImportResultSchema(Schema):
     new_keys = fields.List(fields.String(), metadata={"description": "the first new insights' keys"})
     updated_keys = fields.List(fields.String())
     preview = fields.List(fields.Dict(), metadata={"description": "the first mapped rows (as asked by `preview`)"})
+    likely_duplicates = fields.Function(lambda r: {
+        "label": "suggestion", "count": r.duplicate_count, "checked": r.duplicates_checked,
+        "unchecked": r.duplicates_unchecked,
+        "pairs": [{"row": d.row, "external_id": d.external_id, "text": d.text[:300], "duplicate_of": d.duplicate_of,
+                   "duplicate_text": d.duplicate_text[:300], "score": d.score} for d in r.duplicates]},
+        metadata={"description": "new rows near-identical to an existing insight (a suggestion, the import is not "
+                                 "refused): the count, the first pairs, and how many new rows were compared "
+                                 "(`checked`, at most 1000) or not (`unchecked`)"})
 
 
 _FORM_FIELDS = ("source", "format", "dry_run", "skip_invalid", "preview")

@@ -86,6 +86,10 @@ def _report(result, rejects_path: str | None) -> None:
     click.echo(result.summary_line())
     for rejection in result.rejected:
         click.echo(rejection.line())
+    if result.duplicate_count or result.duplicates_unchecked:
+        click.echo(result.duplicates_line() + " (a suggestion: imported anyway; merge them with govern evidence merge)")
+        for duplicate in result.duplicates:
+            click.echo(f"  {duplicate.line()}")
     if rejects_path:
         _write_rejects(rejects_path, result.rejected)
         click.echo(f"rejected rows written to {rejects_path}")

@@ -173,6 +173,40 @@ def near_duplicates(text: str, candidates: Sequence[tuple[str, str]], *,
     return found[:limit]
 
 
+def duplicates_among(texts: Sequence[tuple[str, str]], candidates: Sequence[tuple[str, str]], *,
+                     threshold: float = DUPLICATE_THRESHOLD) -> list[tuple[str, str, float]]:
+    """For each (key, text) of `texts`, the candidate (key, text) it most resembles when they are near-identical by
+    the rule of `near_duplicates` (the same words, or a cosine on character n-grams at or above `threshold`):
+    (text key, candidate key, score), most similar first. One TF-IDF fit for the whole batch."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.metrics.pairwise import linear_kernel
+
+    texts = [(k, t) for k, t in texts if isinstance(t, str) and t.strip()]
+    if not texts or not candidates:
+        return []
+    same_words: dict[str, str] = {}
+    for key, other in candidates:
+        same_words.setdefault(_normal(other), key)
+    same_words.pop("", None)
+    try:
+        matrix = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True).fit_transform(
+            [c[1] for c in candidates] + [t for _, t in texts])
+        scores = linear_kernel(matrix[len(candidates):], matrix[:len(candidates)])
+    except ValueError:
+        scores = np.zeros((len(texts), len(candidates)))
+    found = []
+    for i, (key, text) in enumerate(texts):
+        exact = same_words.get(_normal(text))
+        if exact is not None:
+            found.append((key, exact, 1.0))
+            continue
+        best = int(np.argmax(scores[i]))
+        if scores[i, best] >= threshold:
+            found.append((key, candidates[best][0], round(float(min(scores[i, best], 1.0)), 3)))
+    found.sort(key=lambda f: -f[2])
+    return found
+
+
 def duplicate_pairs(items: Sequence[tuple[str, str]], *, threshold: float = DUPLICATE_THRESHOLD,
                     limit: int = 50) -> list[tuple[str, str, float]]:
     """Pairs (older key, newer key, score) of near-identical texts within a set, most similar first."""

@@ -46,11 +46,16 @@ from govern.services.common import get_setting, next_numbers
 from govern.services.evidence import evidence_kinds, evidence_taxonomy
 from govern.services.intake_mapping import Mapped, Reference, Rejected, SourceMapping, scrub
 from govern.services.intake_readers import check_size, format_of
+from govern.queries.suggestions import SUGGESTION, duplicates_among
 from govern.services.summary import refresh_evidence_summary
+from govern.yamltext import load_json
 
 SOURCES_SETTING = "sources"
 CHUNK = 1000
 PREVIEW_ROWS = 20
+DUPLICATES_CHECKED = 1000  # new rows of one import compared with existing insights for likely duplicates
+DUPLICATE_POOL = 2000  # existing insights they are compared with: the most recent of the same source or steps
+DUPLICATES_SHOWN = 10
 
 Record = tuple[int | None, Any]  # (row number as the user sees it, the raw record or a Rejected)
 
@@ -77,6 +82,11 @@ class ImportResult:
     preview: list[dict] = field(default_factory=list)
     new_keys: list[str] = field(default_factory=list)  # the first few (PREVIEW_ROWS)
     updated_keys: list[str] = field(default_factory=list)
+    # Likely duplicates of existing insights among the new rows (a suggestion; the import is not refused for them).
+    duplicates: list[LikelyDuplicate] = field(default_factory=list)  # the first DUPLICATES_SHOWN, in row order
+    duplicate_count: int = 0
+    duplicates_checked: int = 0  # new rows compared (at most DUPLICATES_CHECKED)
+    duplicates_unchecked: int = 0  # new rows beyond the cap, not compared
 
     @property
     def counts(self) -> dict[str, int]:
@@ -85,6 +95,30 @@ class ImportResult:
 
     def summary_line(self) -> str:
         return ", ".join(f"{name} {count}" for name, count in self.counts.items())
+
+    def duplicates_line(self) -> str:
+        """`likely duplicates N` and, when the cap was reached, how many new rows were not compared."""
+        line = f"likely duplicates {self.duplicate_count}"
+        if self.duplicates_unchecked:
+            line += (f" (among the first {self.duplicates_checked} new rows; the other {self.duplicates_unchecked} "
+                     "were not compared)")
+        return line
+
+
+@dataclass(frozen=True)
+class LikelyDuplicate:
+    """A new row whose text is near-identical to an existing insight's (a suggestion: merge after importing)."""
+    row: int | None
+    external_id: str
+    text: str
+    duplicate_of: str  # INS-n
+    duplicate_text: str
+    score: float
+    label: str = SUGGESTION
+
+    def line(self) -> str:
+        where = f"row {self.row}" if self.row is not None else self.external_id
+        return f"{where} ({self.external_id}) looks like {self.duplicate_of} ({self.score:.2f}): {self.text[:80]}"
 
 
 class ImportRefused(InvalidInput):
@@ -161,26 +195,22 @@ def import_records(session: Session, actor: Actor, source_key: str, records: Ite
     # Rows this import inserted have ids above this one (a record met again in a later chunk is a duplicate).
     first_new_id = (session.scalar(sa.select(sa.func.max(Insight.id))) or 0) + 1
     writer = _Writer(session, actor, source_key, today, first_new_id, result)
-    seen_rejections: list[RowRejection] = []
     for chunk in _chunks(records, CHUNK):
-        mapped: list[tuple[int | None, Mapped]] = []
+        keyed: list[tuple[int | None, Any, str, str]] = []
         for row, record in chunk:
             if isinstance(record, Rejected):
-                seen_rejections.append(RowRejection(row, str(record), None))
+                result.rejected.append(RowRejection(row, str(record), None))
                 continue
             try:
-                m = mapping.map(record)
+                external_id, digest = mapping.identity(record)
             except Rejected as exc:
-                seen_rejections.append(RowRejection(row, str(exc), record))
+                result.rejected.append(RowRejection(row, str(exc), record))
                 continue
-            mapped.append((row, m))
-            if len(result.preview) < preview:
-                result.preview.append(_preview_row(row, m))
-        result.rejected.extend(seen_rejections)
-        seen_rejections = []
-        writer.write(mapped)
+            keyed.append((row, record, external_id, digest))
+        writer.write(keyed, mapping, preview)
         if progress is not None:
             progress(len(chunk))
+    writer.find_duplicates()
     result.rejected.sort(key=lambda r: (r.row is None, r.row or 0))
     if result.rejected and not skip_invalid:
         session.rollback()
@@ -242,45 +272,110 @@ class _Writer:
         self.session, self.actor, self.source_key, self.today = session, actor, source_key, today
         self.first_new_id, self.result = first_new_id, result
         self.touched: set[int] = set()  # updated insights (their opportunities' summaries are refreshed at the end)
-        self.insight = Insight.__table__
+        self.checked: list[tuple[int | None, Mapped]] = []  # the first DUPLICATES_CHECKED new rows
+        self.insight = table = Insight.__table__
+        self.postgresql = session.get_bind().dialect.name == "postgresql"
+        self.planned_for = 0  # rows the planner's statistics know of (PostgreSQL)
+        self.chunks = 0
+        self.hashes = (sa.select(table.c.external_id, table.c.content_hash)
+                       .where(table.c.source_key == sa.bindparam("source_key"),
+                              table.c.external_id.in_(sa.bindparam("external_ids", expanding=True))))
 
-    def write(self, mapped: list[tuple[int | None, Mapped]]) -> None:
-        if not mapped:
+    def write(self, keyed: list[tuple[int | None, Any, str, str]], mapping: SourceMapping, preview: int) -> None:
+        """One chunk of (row, raw record, external id, content hash): a record whose hash equals the stored one is
+        unchanged and not even mapped; the others are mapped and inserted or updated."""
+        if not keyed:
             return
+        self.chunks += 1
+        if self.postgresql and self.chunks == 2:  # a long import (a webhook's few records never get here)
+            known = self.session.scalar(sa.text("SELECT reltuples FROM pg_class WHERE oid = 'insight'::regclass"))
+            self.planned_for = max(0, int(known or 0))
+            rows = self.first_new_id - 1 + self.result.new
+            if known is None or known < 0 or self.planned_for < rows // 2:
+                self._analyze(rows)
         session, table, result = self.session, self.insight, self.result
         # A record met twice in one chunk: the first is kept, an identical copy is unchanged, another is rejected.
-        unique: dict[str, tuple[int | None, Mapped]] = {}
-        for row, m in mapped:
-            seen = unique.get(m.external_id)
+        unique: dict[str, tuple[int | None, Any, str]] = {}
+        for row, record, ext, digest in keyed:
+            seen = unique.get(ext)
             if seen is None:
-                unique[m.external_id] = (row, m)
-            elif seen[1].content_hash == m.content_hash:
+                unique[ext] = (row, record, digest)
+            elif seen[2] == digest:
                 result.unchanged += 1
             else:
-                result.rejected.append(RowRejection(row, f"external id '{m.external_id}' appears again with other "
-                                                         f"content (row {seen[0]})", None))
-        existing = {ext: (iid, number, digest, observed) for iid, number, ext, digest, observed in session.execute(
-            sa.select(table.c.id, table.c.number, table.c.external_id, table.c.content_hash, table.c.observed_on)
-            .where(table.c.source_key == self.source_key, table.c.external_id.in_(list(unique))))}
-        inserts: list[Mapped] = []
+                result.rejected.append(RowRejection(row, f"external id '{ext}' appears again with other "
+                                                         f"content (row {seen[0]})", record))
+        # The chunk's stored hashes: one tight Core select of (external id, hash), compiled once per import; the id
+        # and number only for the few rows whose hash differs.
+        stored = dict(session.connection().execute(self.hashes, {"source_key": self.source_key,
+                                                                 "external_ids": list(unique)}).all())
+        changed = [ext for ext, (_row, _record, digest) in unique.items() if stored.get(ext) != digest]
+        result.unchanged += len(unique) - len(changed)
+        previewing = preview and len(result.preview) < preview
+        if not changed and not previewing:
+            return
+        again = [ext for ext in changed if ext in stored]
+        existing = {ext: (iid, number) for iid, number, ext in session.connection().execute(
+            sa.select(table.c.id, table.c.number, table.c.external_id)
+            .where(table.c.source_key == self.source_key, table.c.external_id.in_(again)))} if again else {}
+        mapped_preview: dict[str, dict] = {}
+        inserts: list[tuple[int | None, Mapped]] = []
         updates: list[tuple[int, int, Mapped]] = []
-        for ext, (row, m) in unique.items():
+        for ext in changed:
+            row, record, digest = unique[ext]
             found = existing.get(ext)
-            if found is None:
-                inserts.append(m)
-            elif found[2] == m.content_hash:
-                result.unchanged += 1
-            elif found[0] >= self.first_new_id:  # inserted earlier in this same import
+            if found is not None and found[0] >= self.first_new_id:  # inserted earlier in this same import
                 result.rejected.append(RowRejection(row, f"external id '{ext}' appears again with other content",
-                                                    None))
+                                                    record))
+                continue
+            try:
+                m = mapping.map(record, (ext, digest))
+            except Rejected as exc:
+                result.rejected.append(RowRejection(row, str(exc), record))
+                continue
+            if previewing:
+                mapped_preview[ext] = _preview_row(row, m)
+            if found is None:
+                inserts.append((row, m))
             else:
                 updates.append((found[0], found[1], m))
+        if previewing:  # in row order: the changed rows as mapped above, the unchanged ones mapped for the preview
+            for ext, (row, record, digest) in unique.items():
+                if len(result.preview) >= preview:
+                    break
+                if ext in mapped_preview:
+                    result.preview.append(mapped_preview[ext])
+                elif stored.get(ext) == digest:
+                    self._preview(row, record, mapping)
         self._insert(inserts)
         self._update(updates)
 
-    def _insert(self, inserts: list[Mapped]) -> None:
-        if not inserts:
+    def _analyze(self, rows: int) -> None:
+        """PostgreSQL: bring the planner's statistics of the insight tables up to date. A table loaded since its last
+        ANALYZE (a first import, or one autovacuum has not reached yet; rows inserted by this very transaction count)
+        is planned as nearly empty, and the chunk's read by external id then filters every row of the source instead
+        of using the (source_key, external_id) index: quadratic over a long import. Run when the tables have doubled
+        since the statistics were taken, so a handful of times however long the file; only from a long import's second
+        chunk on, and skipped if another transaction holds the tables' ANALYZE lock for more than a second."""
+        self.planned_for = max(rows, 1)
+        try:  # never wait long behind another import's ANALYZE (its lock is held until that import commits)
+            with self.session.begin_nested():
+                self.session.execute(sa.text("SET LOCAL lock_timeout = '1s'"))
+                self.session.execute(sa.text("ANALYZE insight, insight_step, insight_persona"))
+                self.session.execute(sa.text("SET LOCAL lock_timeout = DEFAULT"))
+        except sa.exc.OperationalError:
+            pass  # slower reads for this import, nothing wrong
+
+    def _preview(self, row: int | None, record: Any, mapping: SourceMapping) -> None:
+        try:
+            self.result.preview.append(_preview_row(row, mapping.map(record)))
+        except Rejected:
+            pass
+
+    def _insert(self, inserts_rows: list[tuple[int | None, Mapped]]) -> None:
+        if not inserts_rows:
             return
+        inserts = [m for _row, m in inserts_rows]
         session, result = self.session, self.result
         numbers = next_numbers(session, Insight.number, len(inserts))
         now = utcnow()
@@ -293,6 +388,14 @@ class _Writer:
                                    .where(self.insight.c.number.between(numbers.start, numbers.stop - 1))).all())
         self._link([(ids[number], m) for m, number in zip(inserts, numbers)])
         result.new += len(inserts)
+        room = DUPLICATES_CHECKED - len(self.checked)
+        if room > 0:
+            self.checked.extend(inserts_rows[:room])
+        result.duplicates_unchecked += max(0, len(inserts) - max(room, 0))
+        if self.postgresql and self.chunks >= 2:
+            rows = self.first_new_id - 1 + result.new
+            if rows >= 2 * self.planned_for and rows >= CHUNK:
+                self._analyze(rows)
         room = PREVIEW_ROWS - len(result.new_keys)
         if room > 0:
             result.new_keys.extend(f"INS-{n}" for n in list(numbers)[:room])
@@ -324,12 +427,18 @@ class _Writer:
             known[iid][1].add(pid)
         now = utcnow()
         params = []
+        rehashed = []
         for iid, number, m in updates:
             values = {**m.fields(), "observed_on": m.observed_on or before[iid].observed_on}
             changed = {c: (before[iid]._mapping[c], values[c]) for c in columns
                        if before[iid]._mapping[c] != values[c]}
             added_steps = [s for s, sid in zip(m.steps, m.step_ids) if sid not in known[iid][0]]
             added_personas = [p for p, pid in zip(m.personas, m.persona_ids) if pid not in known[iid][1]]
+            if not (changed or added_steps or added_personas):
+                # The raw record or the mapping changed, what it maps to did not (e.g. the same rows from a workbook
+                # instead of a CSV): only the hash is brought up to date; the insight is unchanged.
+                rehashed.append({"b_id": iid, "content_hash": m.content_hash})
+                continue
             params.append({"b_id": iid, **values, "updated_at": now})
             audit.record(session, self.actor, "evidence.updated", "insight", f"INS-{number}",
                          before={c: old for c, (old, _new) in changed.items()},
@@ -339,13 +448,48 @@ class _Writer:
                          reason=f"import from {self.source_key} ({m.external_id})")
             if len(result.updated_keys) < PREVIEW_ROWS:
                 result.updated_keys.append(f"INS-{number}")
+        if rehashed:
+            session.connection().execute(sa.update(table).where(table.c.id == sa.bindparam("b_id"))
+                                         .values(content_hash=sa.bindparam("content_hash")), rehashed)
+            result.unchanged += len(rehashed)
+        if not params:
+            return
         statement = (sa.update(table).where(table.c.id == sa.bindparam("b_id"))
                      .values({c: sa.bindparam(c) for c in [*columns, "sentiment_suggested", "content_hash",
                                                            "updated_at"]}))
         session.connection().execute(statement, params)
-        self._link([(iid, m) for iid, _, m in updates], known=known)
-        self.touched.update(ids)
-        result.updated += len(updates)
+        written = {p["b_id"] for p in params}
+        self._link([(iid, m) for iid, _, m in updates if iid in written], known=known)
+        self.touched.update(written)
+        result.updated += len(params)
+
+    def find_duplicates(self) -> None:
+        """Likely duplicates among the first DUPLICATES_CHECKED new rows: near-identical (govern.queries.suggestions'
+        rule) to one of the DUPLICATE_POOL most recent live insights that were there before this import and share its
+        source or one of the new rows' steps. Two statements and one TF-IDF fit, whatever the file's length."""
+        result, table = self.result, self.insight
+        result.duplicates_checked = len(self.checked)
+        if not self.checked:
+            return
+        step_ids = sorted({sid for _row, m in self.checked for sid in m.step_ids})
+        related = [table.c.source_key == self.source_key]
+        if step_ids:
+            related.append(table.c.id.in_(sa.select(insight_step.c.insight_id)
+                                          .where(insight_step.c.step_id.in_(step_ids))))
+        pool = self.session.execute(
+            sa.select(table.c.number, table.c.text)
+            .where(table.c.id < self.first_new_id, table.c.merged_into_id.is_(None), table.c.redacted_at.is_(None),
+                   sa.or_(*related))
+            .order_by(table.c.number.desc()).limit(DUPLICATE_POOL)).all()
+        if not pool:
+            return
+        texts = {f"{i}": (row, m) for i, (row, m) in enumerate(self.checked)}
+        pool_text = {f"INS-{n}": t for n, t in pool}
+        found = duplicates_among([(k, m.text) for k, (_row, m) in texts.items()], list(pool_text.items()))
+        result.duplicate_count = len(found)
+        first = sorted(found, key=lambda f: int(f[0]))[:DUPLICATES_SHOWN]
+        result.duplicates = [LikelyDuplicate(texts[k][0], texts[k][1].external_id, texts[k][1].text, other,
+                                             pool_text[other], score) for k, other, score in first]
 
     def finish(self) -> None:
         """The evidence summaries of the opportunities the updated insights support (volume, date, steps)."""
@@ -389,13 +533,13 @@ def feed_records(session: Session, source_key: str, body: bytes) -> ImportResult
     written, refused ones kept in intake_rejection with the reason (idempotent by external id: a retry is safe)."""
     actor = Actor.system_actor(f"intake:{source_key}")
     try:
-        doc = json.loads(body.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        record_rejections(session, source_key, [RowRejection(None, f"not JSON: {exc}", body.decode(
+        doc = load_json(body, "the body")  # bounded: bad bytes, bad JSON or nesting too deep is InvalidInput
+    except InvalidInput as exc:
+        record_rejections(session, source_key, [RowRejection(None, f"not JSON: {exc.message}", body.decode(
             "utf-8", errors="replace"))])
         session.commit()
-        raise InvalidInput(f"the body is not JSON ({exc}); the request was kept on the operations page",
-                           {"body": "not JSON"}) from None
+        raise InvalidInput(f"{exc.message}; the request was kept on the operations page", {"body": "not JSON"}) \
+            from None
     records = doc if isinstance(doc, list) else [doc]
     return import_records(session, actor, source_key, list(enumerate(records, start=1)), skip_invalid=True,
                           store_rejections=True)

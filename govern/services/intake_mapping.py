@@ -10,10 +10,12 @@ text before anything else sees it, so nothing unscrubbed is stored, hashed or lo
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
+import operator
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +41,8 @@ def _digits(text: str) -> int:
 
 def scrub(text: str) -> str:
     """The text with e-mail addresses, card-like numbers and phone numbers replaced by placeholders."""
-    text = EMAIL.sub(SCRUBBED["email"], text)
+    if "@" in text:
+        text = EMAIL.sub(SCRUBBED["email"], text)
     text = CARD.sub(lambda m: SCRUBBED["card"] if 13 <= _digits(m.group()) <= 19 else m.group(), text)
     return PHONE.sub(lambda m: SCRUBBED["phone"] if 9 <= _digits(m.group()) <= 15 else m.group(), text)
 
@@ -99,8 +102,25 @@ class _Rule:
     on_text: bool = False
 
 
+SEEN_LIMIT = 4096  # distinct tag and persona cells remembered per import (memory stays flat)
+
+
 def _norm_tag(tag: str) -> str:
-    return re.sub(r"\s+", "-", tag.strip().lower())[:40]
+    return "-".join(tag.lower().split())[:40]
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_date(text: str, date_format: str) -> dt.date | None:
+    """strptime's date, remembered: an export holds a few hundred distinct days over thousands of rows."""
+    try:
+        return dt.datetime.strptime(text, date_format).date()
+    except ValueError:
+        pass
+    head = text.split("T")[0].split(" ")[0]  # a timestamp whose date part has the format ("02.11.2026 14:05")
+    try:
+        return dt.datetime.strptime(head, date_format).date()
+    except ValueError:
+        return None
 
 
 class SourceMapping:
@@ -126,6 +146,18 @@ class SourceMapping:
                   on_text="text_matches" in r)
             for r in source.get("steps") or []]
         self._header: dict[str, str] | None = None
+        self._raw_getter: Callable[[Any], Any] | None = None
+        self._ext_actual: str | None = None
+        self._tags_seen: dict[tuple[Any, tuple[str, ...]], tuple[str, ...]] = {}
+        self._personas_seen: dict[Any, tuple[str, ...] | Rejected] = {}
+        # Every column the mapping reads, sorted: the hash must not depend on the order of the keys of the stored
+        # `columns` mapping (an export sorts them, PostgreSQL's JSONB orders them its own way).
+        self._read = sorted({*self.columns.values(), *(r.column for r in self.rules if r.column)})
+        self._fingerprint = hashlib.sha256(json.dumps(
+            [source, sorted((r.step, reference.steps.get(r.step)) for r in self.rules), sorted(reference.personas.items()),
+             sorted(reference.persona_names.items()), list(reference.kinds), list(reference.taxonomy),
+             reference.free_tags], sort_keys=True, default=str).encode()).digest()
+        self._hasher = hashlib.sha256(self._fingerprint)
 
     # The columns a file must have: every one the mapping names (the step rules' columns included).
     def required_columns(self) -> list[tuple[str, str]]:
@@ -148,6 +180,12 @@ class SourceMapping:
                 self._header[column] = loose[column.strip().lower()]
             else:
                 missing.append(f"'{column}' ({where})")
+        self._read_actual = [self._header.get(c, c) for c in self._read]
+        # The fast path of identity() for a file's records: one itemgetter for every column read, the external id's
+        # column by its name in this file.
+        self._raw_getter = operator.itemgetter(*self._read_actual) if len(self._read_actual) > 1 else None
+        ext = self.columns.get("external_id")
+        self._ext_actual = self._header.get(ext, ext) if ext is not None else None
         if missing:
             raise Rejected(f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}; the file has: "
                            + ", ".join(f"'{h}'" for h in present[:30]))
@@ -159,9 +197,11 @@ class SourceMapping:
         return self._value(record, column)
 
     def _value(self, record: Mapping[str, Any], column: str) -> Any:
-        actual = self._header.get(column, column) if self._header is not None else column
-        value = record.get(actual)
-        if value is None and actual not in record and self._header is None:
+        header = self._header
+        if header is not None:  # a file's record: every column the mapping reads was found in its header
+            return record.get(header.get(column, column))
+        value = record.get(column)
+        if value is None and column not in record:
             lowered = column.strip().lower()
             for key, v in record.items():
                 if isinstance(key, str) and key.strip().lower() == lowered:
@@ -176,7 +216,8 @@ class SourceMapping:
             value = int(value)
         return str(value).strip()
 
-    def map(self, record: Mapping[str, Any]) -> Mapped:
+    def map(self, record: Mapping[str, Any], identity: tuple[str, str] | None = None) -> Mapped:
+        """The record as an insight's fields; `identity` is its (external id, hash) when the caller has it."""
         if not isinstance(record, Mapping):
             raise Rejected(f"a record must be an object of fields, got {type(record).__name__}")
         raw_text = self._text(self._get(record, "text"))
@@ -185,11 +226,7 @@ class SourceMapping:
         text = scrub(raw_text) if self.scrub else raw_text
         text = text[:MAX_TEXT]
         observed = self._date(self._get(record, "observed_on"))
-        external_id = self._text(self._get(record, "external_id"))
-        if "external_id" in self.columns and not external_id:
-            raise Rejected(f"no external id (column '{self.columns['external_id']}' is empty)")
-        if len(external_id) > MAX_EXTERNAL_ID:
-            raise Rejected(f"external id longer than {MAX_EXTERNAL_ID} characters")
+        external_id, digest = identity or self.identity(record)
         url = self._text(self._get(record, "url")) or None
         if url is not None:
             if len(url) > MAX_URL:
@@ -216,11 +253,52 @@ class SourceMapping:
                         volume=volume, sentiment=sentiment, tags=tags, step_ids=step_ids,
                         persona_ids=[self.reference.personas[k] for k in persona_keys], steps=steps,
                         personas=persona_keys)
-        mapped.content_hash = content_hash(mapped)
-        if not mapped.external_id:  # no id column: the record is identified by what it says
-            mapped.external_id = "h:" + hashlib.sha256(
-                f"{text}\x1f{observed}".encode()).hexdigest()[:40]
+        mapped.content_hash = digest
         return mapped
+
+    def identity(self, record: Mapping[str, Any]) -> tuple[str, str]:
+        """(external id, content hash) of a raw record, without mapping it: what a re-import needs to know a record is
+        unchanged. The hash covers the raw values of every column the mapping reads and the mapping itself (the
+        source's settings and the steps, personas, kinds and tags it resolves against), so an equal hash means the
+        record would map to exactly what was stored. Without an `external_id` column the record is identified by the
+        hash of its text and date."""
+        getter = self._raw_getter
+        if getter is not None and type(record) is dict:
+            # A file's record (every column read is in its header): the raw values joined as they are when all are
+            # text (a CSV), the same string the general path below builds, so the hash does not depend on the path.
+            try:
+                raw = getter(record)
+                joined = "\x1e".join(raw)
+            except (KeyError, TypeError):
+                pass
+            else:
+                hasher = self._hasher.copy()
+                hasher.update(joined.encode())
+                if self._ext_actual is not None:
+                    external_id = record[self._ext_actual].strip()
+                    if external_id and len(external_id) <= MAX_EXTERNAL_ID:
+                        return external_id, hasher.hexdigest()
+                # no external id column, or a bad one: the general path below says what is wrong
+        if not isinstance(record, Mapping):
+            raise Rejected(f"a record must be an object of fields, got {type(record).__name__}")
+        if self._header is not None:
+            raw = [record.get(column) for column in self._read_actual]
+        else:
+            raw = [self._value(record, column) for column in self._read]
+        text = "\x1e".join(v if type(v) is str else self._text(v) for v in raw)
+        hasher = self._hasher.copy()  # the mapping's fingerprint already hashed in
+        hasher.update(text.encode())
+        digest = hasher.hexdigest()
+        if "external_id" in self.columns:
+            external_id = self._text(self._get(record, "external_id"))
+            if not external_id:
+                raise Rejected(f"no external id (column '{self.columns['external_id']}' is empty)")
+            if len(external_id) > MAX_EXTERNAL_ID:
+                raise Rejected(f"external id longer than {MAX_EXTERNAL_ID} characters")
+        else:
+            text, day = self._text(self._get(record, "text")), self._text(self._get(record, "observed_on"))
+            external_id = "h:" + hashlib.sha256(f"{text}\x1f{day}".encode()).hexdigest()[:40]
+        return external_id, digest
 
     def _date(self, value: Any) -> dt.date | None:
         if value is None or (isinstance(value, str) and not value.strip()):
@@ -232,17 +310,11 @@ class SourceMapping:
         if isinstance(value, dt.date):
             return value
         text = self._text(value)
-        try:
-            return dt.datetime.strptime(text, self.date_format).date()
-        except ValueError:
-            pass
-        # A timestamp whose date part has the format (e.g. "02.11.2026 14:05" for "%d.%m.%Y").
-        head = text.split("T")[0].split(" ")[0]
-        try:
-            return dt.datetime.strptime(head, self.date_format).date()
-        except ValueError:
+        parsed = _parse_date(text, self.date_format)
+        if parsed is None:
             raise Rejected(f"unparseable date '{text[:40]}' (column '{self.columns['observed_on']}', expected "
-                           f"{self.date_format})") from None
+                           f"{self.date_format})")
+        return parsed
 
     def _volume(self, value: Any) -> int:
         if value is None or (isinstance(value, str) and not value.strip()):
@@ -292,6 +364,18 @@ class SourceMapping:
         return [self._text(v) for v in items if self._text(v)]
 
     def _tags(self, value: Any, rule_tags: tuple[str, ...]) -> list[str]:
+        """The tags of a cell: remembered per (cell text, rule tags), as an export repeats a few combinations."""
+        if isinstance(value, str) or value is None:
+            key = (value, rule_tags)
+            found = self._tags_seen.get(key)
+            if found is None:
+                found = tuple(self._tags_of(value, rule_tags))
+                if len(self._tags_seen) < SEEN_LIMIT:
+                    self._tags_seen[key] = found
+            return list(found)
+        return self._tags_of(value, rule_tags)
+
+    def _tags_of(self, value: Any, rule_tags: tuple[str, ...]) -> list[str]:
         tags: list[str] = []
         for tag in [*self.default_tags, *rule_tags, *(_norm_tag(t) for t in self._split(value))]:
             if tag and tag not in tags and (self.reference.free_tags or tag in self.reference.taxonomy):
@@ -299,6 +383,22 @@ class SourceMapping:
         return tags
 
     def _personas(self, value: Any) -> list[str]:
+        """The persona keys of a cell (or Rejected): remembered per cell text."""
+        if isinstance(value, str) or value is None:
+            found = self._personas_seen.get(value)
+            if found is None:
+                try:
+                    found = tuple(self._personas_of(value))
+                except Rejected as exc:
+                    found = exc
+                if len(self._personas_seen) < SEEN_LIMIT:
+                    self._personas_seen[value] = found
+            if isinstance(found, Rejected):
+                raise Rejected(str(found))
+            return list(found)
+        return self._personas_of(value)
+
+    def _personas_of(self, value: Any) -> list[str]:
         keys: list[str] = []
         for item in self._split(value):
             lowered = item.lower()
@@ -310,14 +410,6 @@ class SourceMapping:
             if key not in keys:
                 keys.append(key)
         return keys
-
-
-def content_hash(mapped: Mapped) -> str:
-    """The hash of every mapped field: equal hashes mean a re-imported record changes nothing."""
-    payload = [mapped.external_id, mapped.text, mapped.source, mapped.kind,
-               mapped.observed_on.isoformat() if mapped.observed_on else None, mapped.url, mapped.volume,
-               mapped.sentiment, sorted(mapped.tags), sorted(mapped.steps), sorted(mapped.personas)]
-    return hashlib.sha256(json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
 
 
 def is_free_tag(tag: str, taxonomy: Iterable[str]) -> bool:

@@ -14,6 +14,7 @@ from govern.web import bp
 from govern.web.support import actor, db_session, flash_message, login_required
 
 PREVIEW = 20
+LARGE_IMPORT = 5000  # rows: from here the preview says the confirmation takes a while, without a progress bar
 
 
 def _form(errors: dict | None = None, values: dict | None = None, status: int = 200):
@@ -49,7 +50,8 @@ def evidence_import_upload():
         db_session().rollback()
         return _form({"file" if "source" not in (exc.details or {}) else "source": exc.message}, values, 422)
     return render_template("evidence_import.html", sources=intake.sources(db_session()), errors={}, values=values,
-                           preview=result, upload_id=upload_id, filename=upload.filename)
+                           preview=result, upload_id=upload_id, filename=upload.filename,
+                           large_import=LARGE_IMPORT)
 
 
 @bp.post("/evidence/import/confirm")
@@ -67,12 +69,15 @@ def evidence_import_confirm():
         db_session().rollback()
         return render_template("evidence_import.html", sources=intake.sources(db_session()),
                                errors={"_form": refused.message}, values={"source": source},
-                               preview=refused.result, upload_id=upload_id, filename=filename), 422
+                               preview=refused.result, upload_id=upload_id, filename=filename,
+                               large_import=LARGE_IMPORT), 422
     except (InvalidInput, NotFound) as exc:
         db_session().rollback()
         return _form({"file": exc.message}, {"source": source}, 422)
     intake.stashed_upload(runtime().config.instance_path, upload_id).unlink(missing_ok=True)
-    flash_message("ok", f"Imported from {source}: {result.summary_line()}")
+    duplicates = f"; {result.duplicates_line()} (a suggestion: merge them from the insight's page)" \
+        if result.duplicate_count else ""
+    flash_message("ok", f"Imported from {source}: {result.summary_line()}{duplicates}")
     return redirect(url_for("web.evidence_list"))
 
 

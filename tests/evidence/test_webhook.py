@@ -110,3 +110,10 @@ def test_refused_records_are_listed_on_the_operations_page_escaped(intake_app, e
     assert "volume must be a whole number of at least 1, got &#39;many&#39;" in page
     assert "<strong>zendesk</strong>: 1" in page
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
+
+
+def test_a_signed_body_nested_past_the_parser_is_refused_not_a_traceback(intake_app, example_db):
+    answer = post(intake_app.test_client(), b"[" * 100_000 + b"]" * 100_000)
+    assert_error(answer, 422, "invalid_input")
+    with example_db.session_scope() as s:
+        assert imported(s) == {}
