@@ -283,11 +283,14 @@ def lifecycle_schema() -> tuple[dict, dict]:
             continue  # what a declared check becomes; it is named by the check, below
         description = spec.describe({})
         guard_variants.append({"const": name, "description": description})
-        if spec.params:
-            params = {key: {"description": p.description, "type": "integer", "minimum": p.minimum,
-                            "default": p.default} for key, p in spec.params.items()}
-            guard_variants.append(_one_key(name, {"type": ["object", "null"], "properties": params,
-                                                  "additionalProperties": False}, description))
+        params = {key: {"description": p.description, "type": "integer", "minimum": p.minimum,
+                        "default": p.default} for key, p in spec.params.items()}
+        params["title"] = {"description": "What people read for this guard (diagrams, playbook, the transition's "
+                                          "conditions); default: " + spec.titled(
+                                              {k: p.default for k, p in spec.params.items()}),
+                           "type": "string", "minLength": 1, "maxLength": 120}
+        guard_variants.append(_one_key(name, {"type": ["object", "null"], "properties": params,
+                                              "additionalProperties": False}, description))
     effect_variants = []
     for name, spec in EFFECTS.items():
         params = {key: {} for key in spec.required + spec.optional}
