@@ -86,6 +86,15 @@ class Vocabulary:
     """The words an organisation reads: the default nouns with its renames applied."""
 
     nouns: Mapping[str, Noun] = field(default_factory=lambda: dict(DEFAULT_NOUNS))
+    # What the organisation calls a permission (`words: {permissions: {evidence.record: share patient feedback}}`);
+    # without one, the permission table's plain words (govern.policy.ACTIONS).
+    actions: Mapping[str, str] = field(default_factory=dict)
+
+    def action(self, key: str) -> str:
+        """A permission as people read it: the organisation's title for it, or its plain-words default."""
+        from govern.policy import ACTIONS  # the permission table imports this module
+
+        return self.fill(self.actions.get(key) or ACTIONS[key][0])
 
     def one(self, key: str) -> str:
         return self.nouns[key].one
@@ -147,6 +156,9 @@ def validate_words(section: Any, path: str = "words") -> dict[str, str]:
         return {path: "must be a mapping of noun to its word, e.g. {opportunity: improvement idea}"}
     for key, value in section.items():
         here = f"{path}.{key}"
+        if key == PERMISSIONS:
+            problems.update(_permission_problems(value, here))
+            continue
         if key not in DEFAULT_NOUNS:
             problems[here] = f"unknown noun {key!r} (nouns: {', '.join(DEFAULT_NOUNS)})"
             continue
@@ -167,11 +179,32 @@ def validate_words(section: Any, path: str = "words") -> dict[str, str]:
     return problems
 
 
+PERMISSIONS = "permissions"  # words.permissions: {action: title}
+
+
+def _permission_problems(value: Any, path: str) -> dict[str, str]:
+    from govern.policy import ACTIONS
+
+    if not isinstance(value, Mapping):
+        return {path: "must be a mapping of permission to what your organisation calls it, "
+                      "e.g. {evidence.record: share patient feedback}"}
+    problems = {}
+    for action, title in value.items():
+        if action not in ACTIONS:
+            problems[f"{path}.{action}"] = f"unknown permission {action!r} (see the permission table in the playbook)"
+        elif not isinstance(title, str) or not title.strip() or len(title) > 200:
+            problems[f"{path}.{action}"] = "must be text of 1 to 200 characters"
+    return problems
+
+
 def vocabulary_from(section: Any) -> Vocabulary:
     """The Vocabulary for a (validated) `words:` section; None or {} gives the defaults."""
     if not section or not isinstance(section, Mapping):
         return DEFAULT
     nouns = dict(DEFAULT_NOUNS)
+    raw_actions = section.get(PERMISSIONS)
+    actions = ({str(k): v.strip() for k, v in raw_actions.items() if isinstance(v, str) and v.strip()}
+               if isinstance(raw_actions, Mapping) else {})
     for key, value in section.items():
         if key not in nouns:
             continue
@@ -180,7 +213,7 @@ def vocabulary_from(section: Any) -> Vocabulary:
         elif isinstance(value, Mapping) and value.get("one"):
             one = str(value["one"]).strip()
             nouns[key] = Noun(one, str(value.get("many") or english_plural(one)).strip())
-    return Vocabulary(nouns)
+    return Vocabulary(nouns, actions)
 
 
 def vocabulary_of(session: Any) -> Vocabulary:
