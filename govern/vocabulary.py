@@ -90,11 +90,10 @@ class Vocabulary:
     # without one, the permission table's plain words (govern.policy.ACTIONS).
     actions: Mapping[str, str] = field(default_factory=dict)
 
-    def action(self, key: str) -> str:
-        """A permission as people read it: the organisation's title for it, or its plain-words default."""
-        from govern.policy import ACTIONS  # the permission table imports this module
-
-        return self.fill(self.actions.get(key) or ACTIONS[key][0])
+    def action(self, key: str, default: str) -> str:
+        """A permission as people read it: the organisation's title for it, or `default` (the permission table's
+        plain words, govern.policy.ACTIONS), in its words."""
+        return self.fill(self.actions.get(key) or default)
 
     def one(self, key: str) -> str:
         return self.nouns[key].one
@@ -147,7 +146,7 @@ class Vocabulary:
 DEFAULT = Vocabulary()
 
 
-def validate_words(section: Any, path: str = "words") -> dict[str, str]:
+def validate_words(section: Any, path: str = "words", actions: Any = None) -> dict[str, str]:
     """Every problem with a `words:` section, keyed by its place in govern.yaml."""
     problems: dict[str, str] = {}
     if section is None:
@@ -157,7 +156,7 @@ def validate_words(section: Any, path: str = "words") -> dict[str, str]:
     for key, value in section.items():
         here = f"{path}.{key}"
         if key == PERMISSIONS:
-            problems.update(_permission_problems(value, here))
+            problems.update(_permission_problems(value, here, actions))
             continue
         if key not in DEFAULT_NOUNS:
             problems[here] = f"unknown noun {key!r} (nouns: {', '.join(DEFAULT_NOUNS)})"
@@ -182,15 +181,13 @@ def validate_words(section: Any, path: str = "words") -> dict[str, str]:
 PERMISSIONS = "permissions"  # words.permissions: {action: title}
 
 
-def _permission_problems(value: Any, path: str) -> dict[str, str]:
-    from govern.policy import ACTIONS
-
+def _permission_problems(value: Any, path: str, known: Any = None) -> dict[str, str]:
     if not isinstance(value, Mapping):
         return {path: "must be a mapping of permission to what your organisation calls it, "
                       "e.g. {evidence.record: share patient feedback}"}
     problems = {}
     for action, title in value.items():
-        if action not in ACTIONS:
+        if known is not None and action not in known:
             problems[f"{path}.{action}"] = f"unknown permission {action!r} (see the permission table in the playbook)"
         elif not isinstance(title, str) or not title.strip() or len(title) > 200:
             problems[f"{path}.{action}"] = "must be text of 1 to 200 characters"

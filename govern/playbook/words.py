@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from govern.policy import Scope
+from govern.policy import ACTIONS, Scope
 from govern.vocabulary import DEFAULT as DEFAULT_WORDS, Vocabulary
 from govern.workflows.guards import GUARDS
 
@@ -137,7 +137,7 @@ def scope_words(scope: Scope | None, role: str) -> str:
 
 def action_sentence(action: str, words: Vocabulary = DEFAULT_WORDS) -> str:
     """The plain words of an action from the permission table, in the organisation's words."""
-    return words.action(action)
+    return words.action(action, ACTIONS[action][0])
 
 
 def plural(n: int, one: str, many: str | None = None) -> str:
