@@ -240,5 +240,5 @@ def validate_roles(section: Any, path: str = "roles") -> dict[str, str]:
 
 def denial_message(actor: Actor, action: str) -> str:
     held = ", ".join(sorted(actor.roles - {"viewer"})) or "viewer"
-    return (f"{actor.handle} ({held}) may not {actor.words.fill(ACTIONS[action][0])}; "
+    return (f"{actor.handle} ({held}) may not {actor.words.action(action, ACTIONS[action][0])}; "
             f"this is for: {', '.join(who_may(action))}.")

@@ -86,6 +86,14 @@ class Vocabulary:
     """The words an organisation reads: the default nouns with its renames applied."""
 
     nouns: Mapping[str, Noun] = field(default_factory=lambda: dict(DEFAULT_NOUNS))
+    # What the organisation calls a permission (`words: {permissions: {evidence.record: share patient feedback}}`);
+    # without one, the permission table's plain words (govern.policy.ACTIONS).
+    actions: Mapping[str, str] = field(default_factory=dict)
+
+    def action(self, key: str, default: str) -> str:
+        """A permission as people read it: the organisation's title for it, or `default` (the permission table's
+        plain words, govern.policy.ACTIONS), in its words."""
+        return self.fill(self.actions.get(key) or default)
 
     def one(self, key: str) -> str:
         return self.nouns[key].one
@@ -138,7 +146,7 @@ class Vocabulary:
 DEFAULT = Vocabulary()
 
 
-def validate_words(section: Any, path: str = "words") -> dict[str, str]:
+def validate_words(section: Any, path: str = "words", actions: Any = None) -> dict[str, str]:
     """Every problem with a `words:` section, keyed by its place in govern.yaml."""
     problems: dict[str, str] = {}
     if section is None:
@@ -147,6 +155,9 @@ def validate_words(section: Any, path: str = "words") -> dict[str, str]:
         return {path: "must be a mapping of noun to its word, e.g. {opportunity: improvement idea}"}
     for key, value in section.items():
         here = f"{path}.{key}"
+        if key == PERMISSIONS:
+            problems.update(_permission_problems(value, here, actions))
+            continue
         if key not in DEFAULT_NOUNS:
             problems[here] = f"unknown noun {key!r} (nouns: {', '.join(DEFAULT_NOUNS)})"
             continue
@@ -167,11 +178,30 @@ def validate_words(section: Any, path: str = "words") -> dict[str, str]:
     return problems
 
 
+PERMISSIONS = "permissions"  # words.permissions: {action: title}
+
+
+def _permission_problems(value: Any, path: str, known: Any = None) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        return {path: "must be a mapping of permission to what your organisation calls it, "
+                      "e.g. {evidence.record: share patient feedback}"}
+    problems = {}
+    for action, title in value.items():
+        if known is not None and action not in known:
+            problems[f"{path}.{action}"] = f"unknown permission {action!r} (see the permission table in the playbook)"
+        elif not isinstance(title, str) or not title.strip() or len(title) > 200:
+            problems[f"{path}.{action}"] = "must be text of 1 to 200 characters"
+    return problems
+
+
 def vocabulary_from(section: Any) -> Vocabulary:
     """The Vocabulary for a (validated) `words:` section; None or {} gives the defaults."""
     if not section or not isinstance(section, Mapping):
         return DEFAULT
     nouns = dict(DEFAULT_NOUNS)
+    raw_actions = section.get(PERMISSIONS)
+    actions = ({str(k): v.strip() for k, v in raw_actions.items() if isinstance(v, str) and v.strip()}
+               if isinstance(raw_actions, Mapping) else {})
     for key, value in section.items():
         if key not in nouns:
             continue
@@ -180,7 +210,7 @@ def vocabulary_from(section: Any) -> Vocabulary:
         elif isinstance(value, Mapping) and value.get("one"):
             one = str(value["one"]).strip()
             nouns[key] = Noun(one, str(value.get("many") or english_plural(one)).strip())
-    return Vocabulary(nouns)
+    return Vocabulary(nouns, actions)
 
 
 def vocabulary_of(session: Any) -> Vocabulary:

@@ -14,6 +14,7 @@ from alembic import context
 
 from govern.migrate import check_foreign_keys
 from govern.model import Base
+from govern.queries.search import is_search_object
 
 config = context.config
 target_metadata = Base.metadata
@@ -44,7 +45,8 @@ def run_migrations_online() -> None:
         try:
             context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
                               compare_type=True, transaction_per_migration=True,
-                              on_version_apply=[check_foreign_keys])
+                              on_version_apply=[check_foreign_keys],
+                              include_name=lambda name, kind, parents: not is_search_object(name))
             with context.begin_transaction():
                 context.run_migrations()
             connection.commit()

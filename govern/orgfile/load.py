@@ -62,7 +62,7 @@ def _slack_validator(doc: dict) -> dict[str, str]:
 
 
 def _words_validator(doc: dict) -> dict[str, str]:
-    return validate_words(doc.get("words"))
+    return validate_words(doc.get("words"), actions=ACTIONS)
 
 
 def _evidence_validator(doc: dict) -> dict[str, str]:

@@ -52,8 +52,13 @@ DESCRIPTIONS: dict[str, str] = {
     "terminology[].term": "The word.",
     "terminology[].definition": "What it means here.",
     "terminology[].category": "A heading to group terms under.",
+    "terminology[].labels": "The screen label this term replaces (touchpoint, channel, moment_that_matters, stage, "
+                            "step, persona): the journey page then says your term and explains it with the "
+                            "definition. A term that is the label's own word (\"Touchpoint\") explains it without this.",
     "words": "Your organisation's words for the product's nouns (opportunity, evidence, journey, …), with plurals; "
-             "used in the playbook, the web app, Slack replies and guard messages.",
+             "used in the playbook, the web app, Slack replies and guard messages. `permissions:` under it names "
+             "permissions your way (`{evidence.record: share patient feedback}`; default: the permission table's "
+             "plain words), in the playbook and in every refusal.",
     "roles": "Council roles of your own, besides lead, manager, coordinator and supporter.",
     "evidence": "Evidence settings: the kinds of insight you record, how long their text is kept, how guards count "
                 "journeys, and the tag taxonomy.",
@@ -283,11 +288,14 @@ def lifecycle_schema() -> tuple[dict, dict]:
             continue  # what a declared check becomes; it is named by the check, below
         description = spec.describe({})
         guard_variants.append({"const": name, "description": description})
-        if spec.params:
-            params = {key: {"description": p.description, "type": "integer", "minimum": p.minimum,
-                            "default": p.default} for key, p in spec.params.items()}
-            guard_variants.append(_one_key(name, {"type": ["object", "null"], "properties": params,
-                                                  "additionalProperties": False}, description))
+        params = {key: {"description": p.description, "type": "integer", "minimum": p.minimum,
+                        "default": p.default} for key, p in spec.params.items()}
+        params["title"] = {"description": "What people read for this guard (diagrams, playbook, the transition's "
+                                          "conditions); default: " + spec.titled(
+                                              {k: p.default for k, p in spec.params.items()}),
+                           "type": "string", "minLength": 1, "maxLength": 120}
+        guard_variants.append(_one_key(name, {"type": ["object", "null"], "properties": params,
+                                              "additionalProperties": False}, description))
     effect_variants = []
     for name, spec in EFFECTS.items():
         params = {key: {} for key in spec.required + spec.optional}

@@ -41,6 +41,9 @@ class TermSchema(Strict):
     term = fields.String(required=True, validate=validate.Length(min=1, max=100))
     definition = fields.String(required=True, validate=validate.Length(min=1))
     category = fields.String()
+    # The screen label this term replaces (govern.queries.glossary.LABELS), e.g. `touchpoint`.
+    labels = fields.String(validate=validate.OneOf(("touchpoint", "channel", "moment_that_matters", "stage", "step",
+                                                    "persona")))
 
 
 class PersonSchema(Strict):

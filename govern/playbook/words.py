@@ -137,7 +137,7 @@ def scope_words(scope: Scope | None, role: str) -> str:
 
 def action_sentence(action: str, words: Vocabulary = DEFAULT_WORDS) -> str:
     """The plain words of an action from the permission table, in the organisation's words."""
-    return words.fill(ACTIONS[action][0])
+    return words.action(action, ACTIONS[action][0])
 
 
 def plural(n: int, one: str, many: str | None = None) -> str:

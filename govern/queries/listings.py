@@ -23,6 +23,7 @@ from govern.model import (
 from govern.queries.paging import page_with_total, rows_with_extras
 from govern.queries.portfolio import PortfolioFilter, filter_clauses
 from govern.queries.reference import reference
+from govern.queries.search import text_clauses
 
 
 @dataclass(frozen=True)
@@ -147,10 +148,7 @@ def insight_listing(order: Sequence[Any], *, text: str | None = None, kind: str 
     ('journey/step'), or linked to an opportunity (by number); every filter optional. Unknown names match nothing.
     A merged duplicate is not listed (it is read by its key, and its survivor carries its evidence)."""
     clauses: list[sa.ColumnElement[bool]] = [Insight.merged_into_id.is_(None)]
-    if text:
-        pattern = like_pattern(text)
-        clauses.append(sa.or_(sa.func.lower(Insight.text).like(pattern, escape="\\"),
-                              sa.func.lower(Insight.source).like(pattern, escape="\\")))
+    clauses.extend(text_clauses(Insight, text))  # every word, in any of its forms (govern.queries.search)
     if kind:
         clauses.append(Insight.kind == kind)
     if journey:

@@ -21,6 +21,7 @@ from govern.model import (
     opportunity_insight,
 )
 from govern.queries.portfolio import PortfolioFilter, filter_clauses, journey_subtree_of
+from govern.queries.search import text_clauses
 
 Row = TypeVar("Row")
 PAGE_SIZES = (25, 50, 100)
@@ -96,10 +97,6 @@ def _one_id(session: Session, model, column, value: str, what: str) -> int:
     return found
 
 
-def _words(text: str | None) -> list[str]:
-    return [w for w in (text or "").lower().split() if w]
-
-
 # --- opportunities ----------------------------------------------------------------------------------------------------
 
 OPPORTUNITY_SORTS = {
@@ -163,13 +160,7 @@ def _opportunity_clauses(session: Session, q: OpportunityList) -> list:
                                           .where(OpportunityKpi.kpi_id == kpi_id)))
     if q.states:
         clauses.append(Opportunity.state.in_(q.states))
-    for word in _words(q.text):
-        clause = sa.or_(sa.func.lower(Opportunity.title).contains(word, autoescape=True),
-                        sa.func.lower(sa.func.coalesce(Opportunity.description, "")).contains(word, autoescape=True))
-        upper = word.upper()
-        if upper.startswith("OPP-") and upper[4:].isdigit():
-            clause = sa.or_(clause, Opportunity.number == int(upper[4:]))
-        clauses.append(clause)
+    clauses.extend(text_clauses(Opportunity, q.text))  # every word, in any of its forms (govern.queries.search)
     return clauses
 
 
@@ -281,13 +272,7 @@ def _evidence_clauses(session: Session, q: EvidenceList) -> list:
         clauses.append(Insight.observed_on <= q.until)
     if q.unused:
         clauses.append(~Insight.id.in_(sa.select(opportunity_insight.c.insight_id)))
-    for word in _words(q.text):
-        clause = sa.or_(sa.func.lower(Insight.text).contains(word, autoescape=True),
-                        sa.func.lower(Insight.source).contains(word, autoescape=True))
-        upper = word.upper()
-        if upper.startswith("INS-") and upper[4:].isdigit():
-            clause = sa.or_(clause, Insight.number == int(upper[4:]))
-        clauses.append(clause)
+    clauses.extend(text_clauses(Insight, q.text))
     return clauses
 
 

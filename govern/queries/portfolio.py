@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from govern.errors import NotFound
 from govern.model import Opportunity, journey_persona, opportunity_journey
 from govern.queries.reference import reference
+from govern.queries.search import text_clauses
 from govern.queries.states import state_catalog
 
 
@@ -81,14 +82,7 @@ def filter_clauses(session: Session, flt: PortfolioFilter) -> list[sa.ColumnElem
         clauses.append(Opportunity.state.in_(list(flt.states)))
     if flt.open_only:
         clauses.append(Opportunity.state.in_(state_catalog(session).open_states))
-    if flt.text and flt.text.strip():
-        words = flt.text.strip().lower()
-        key = words.upper()
-        clause = sa.or_(sa.func.lower(Opportunity.title).contains(words, autoescape=True),
-                        sa.func.lower(Opportunity.description).contains(words, autoescape=True))
-        if key.startswith("OPP-") and key[4:].isdigit():
-            clause = sa.or_(clause, Opportunity.number == int(key[4:]))
-        clauses.append(clause)
+    clauses.extend(text_clauses(Opportunity, flt.text))  # every word, in any of its forms (govern.queries.search)
     return clauses
 
 

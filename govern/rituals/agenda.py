@@ -246,7 +246,7 @@ def ownership_gaps_section(session: Session, scope: set[int] | None) -> list[dic
         query = query.where(Journey.id.in_(scope))
     items = []
     for journey in session.scalars(query):
-        why = "has no owner" if journey.owner_id is None else f"is owned by {journey.owner.handle}, who has left"
+        why = "has no owner" if journey.owner_id is None else f"is owned by {journey.owner.name}, who has left"
         items.append({"ref": journey.key, "journey_id": journey.id, "name": journey.name,
                       "text": f"{journey.name} ({journey.level}) {why}"})
     return items

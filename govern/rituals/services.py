@@ -124,6 +124,16 @@ def effective_at(o: RitualOccurrence) -> dt.datetime:
     return as_utc(o.moved_to or o.scheduled_at)
 
 
+def ends_at(o: RitualOccurrence) -> dt.datetime:
+    """When an occurrence's meeting ended (or will end): its time plus the ritual's duration (UTC)."""
+    return effective_at(o) + dt.timedelta(minutes=o.ritual.duration_minutes)
+
+
+def made_before_it_ended(o: RitualOccurrence, request: ApprovalRequest) -> bool:
+    """A meeting decides only what existed then: a request made after it ended is not on its table."""
+    return as_utc(request.created_at) <= ends_at(o)
+
+
 @dataclass(frozen=True)
 class At:
     """An occurrence named by its ritual and cadence time, recorded or not (the writes record it; reads never do)."""
@@ -561,6 +571,10 @@ def _local(ritual: Ritual, occurrence: RitualOccurrence) -> str:
     return as_utc(occurrence.scheduled_at).astimezone(zone(ritual.timezone)).strftime("%Y-%m-%d %H:%M %Z")
 
 
+def _local_time(ritual: Ritual, when: dt.datetime) -> str:
+    return as_utc(when).astimezone(zone(ritual.timezone)).strftime("%Y-%m-%d %H:%M %Z")
+
+
 # --- minutes, decisions, follow-ups -----------------------------------------------------------------------------------
 
 
@@ -756,6 +770,15 @@ def hold_ritual(
                          if (d := _check_decision(session, item, f"decisions[{i}]", errors))]
     checked_follow_ups = [f for i, item in enumerate(follow_ups)
                           if (f := _check_follow_up(session, item, f"follow_ups[{i}]", errors))]
+    for i, d in enumerate(checked_decisions):
+        request = d["request"]
+        if d["outcome"] in ("approve", "reject") and request is not None and not made_before_it_ended(occurrence,
+                                                                                                      request):
+            errors[f"decisions[{i}].request"] = (
+                f"request #{request.id} ({request.opportunity.key}) was made on "
+                f"{_local_time(ritual, request.created_at)}, after the {ritual.name} of {_local(ritual, occurrence)} "
+                f"ended; a meeting decides only what was asked before it ended (decide it at a later meeting or "
+                f"in the approvals inbox)")
     if errors:
         raise InvalidInput("the minutes have " + (f"{len(errors)} problems" if len(errors) > 1 else "a problem")
                            + ": " + "; ".join(f"{k}: {v}" for k, v in errors.items()), errors)

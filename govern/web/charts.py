@@ -14,6 +14,7 @@ from govern.maturity import REQUIREMENTS, SIGNALS, maturity_reading
 from govern.kpis import KpiScale, trend
 from govern.model import Kpi, OpportunityTransition, utcnow
 from govern.scoring import value_effort_matrix
+from govern.vocabulary import vocabulary_of
 from govern.web import bp, svg
 from govern.web.readmodel import lifecycle_view
 from govern.web.support import actor, db_session, login_required
@@ -67,7 +68,7 @@ def charts():
                                      OpportunityTransition.to_state)).all()
     days, counts = svg.flow_series(rows, lifecycle.states, utcnow().date())
     flow = svg.cumulative_flow(days, counts, [s for s in lifecycle.states if s in counts], titles,
-                              lifecycle.kinds)
+                              lifecycle.kinds, opportunities=vocabulary_of(session).many("opportunity"))
     kpis = list(session.scalars(sa.select(Kpi).options(selectinload(Kpi.measurements)).order_by(Kpi.name)))
     return render_template("charts.html", matrix=matrix, flow=flow, counts=counts, lifecycle=lifecycle,
                            kpi_charts=_kpi_charts(session, kpis), maturity=_maturity(session),

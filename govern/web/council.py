@@ -188,8 +188,7 @@ def occurrence(occurrence_id: int):
 def _pending_at(session, occ) -> list:
     """The requests the meeting can decide: pending now, and made before the meeting ended (a meeting's decision list
     offers what existed then)."""
-    ends = ritual_services.effective_at(occ).replace(tzinfo=None) + dt.timedelta(minutes=occ.ritual.duration_minutes)
-    return [r for r in pending_requests(session) if r.created_at <= ends]
+    return [r for r in pending_requests(session) if ritual_services.made_before_it_ended(occ, r)]
 
 
 def _occurrence_page(session, occ, ref):

@@ -6,6 +6,7 @@ from flask import render_template, request
 
 from govern.kpis.scales import KpiScale
 from govern.kpis.verdicts import trend
+from govern.queries.glossary import glossary_labels
 from govern.queries.journeys import LANE_TITLES, LANES, journey_map
 from govern.scoring.portfolio import places_in_ranking
 from govern.services.common import get_journey
@@ -67,12 +68,14 @@ def journey(key: str):
                               [(p.name, {index[sid]: v for sid, v in p.scores.items() if sid in index})
                                for p in jmap.personas])
     columns = sum(max(1, len(steps)) for _stage, steps in page.stages)
+    labels = glossary_labels(session)  # the glossary's terms where they name a label
+    lane_titles = dict(LANE_TITLES, touchpoint=f"{labels['touchpoint'].title} and {labels['channel'].inline}")
     return render_template("journey.html", journey=j, jmap=jmap, columns=columns, stages=page.stages, details=page.details,
                            kpis=page.kpis, opps=page.opportunities, opps_total=page.opportunity_total,
                            lifecycle=lifecycle, ancestors=page.ancestors, owner=page.owner, children=page.children,
                            lanes=jmap.lanes, all_lanes=[*jmap.configured, *(x for x in LANES
                                                                           if x not in jmap.configured)],
-                           lane_titles=LANE_TITLES, scores=scores, step_kpis=kpis, curve=curve,
+                           lane_titles=lane_titles, labels=labels, scores=scores, step_kpis=kpis, curve=curve,
                            emotion_word=emotion_word, dashes=PERSONA_DASHES, palette=PALETTE,
                            can_record=me.can("evidence.record"),
                            can_measure={k.key: me.can("kpi.measure", [j.id]) for k in page.kpis})

@@ -294,14 +294,17 @@ def _pattern_defs(states: Sequence[str], kinds: Mapping[str, str]) -> str:
 
 
 def cumulative_flow(days: Sequence[dt.date], counts: dict[str, list[int]], states: Sequence[str],
-                    titles: dict[str, str] | None = None, kinds: Mapping[str, str] | None = None) -> Markup:
-    """Opportunities per state over time, stacked (the first state at the bottom); colour and hatching per state."""
+                    titles: dict[str, str] | None = None, kinds: Mapping[str, str] | None = None,
+                    opportunities: str = "opportunities") -> Markup:
+    """Opportunities per state over time, stacked (the first state at the bottom); colour and hatching per state.
+    `opportunities` is the organisation's word for them (the chart's title)."""
     titles = titles or {}
     kinds = _kinds(states, kinds)
     width, height, left, right, top, bottom = 760, 380, 60, 170, 16, 58
     desc = ("; ".join(f"{titles.get(s) or s.replace('_', ' ').capitalize()}: {counts[s][-1]} now"
                       for s in states if s in counts) if days else "no history yet")
-    out = _open(width, height, "Opportunities per state over time (cumulative flow)", desc, "cfd")
+    out = _open(width, height, f"{opportunities[:1].upper()}{opportunities[1:]} per state over time (cumulative flow)",
+                desc, "cfd")
     if len(days) < 2:
         out.append(f"<text x='{width / 2}' y='{height / 2}' text-anchor='middle' font-size='16'>"
                    "Not enough history yet</text></svg>")

@@ -142,10 +142,16 @@ class ApprovalContext:
     journey_owners: Mapping[str, int | None]
     role_holders: Mapping[str, frozenset[int]]
     requester_id: int | None
-    names: Mapping[int, str] = field(default_factory=dict)  # person id -> handle, for plain-words answers
+    names: Mapping[int, str] = field(default_factory=dict)  # person id -> handle (who is who; audiences)
     journey_names: Mapping[str, str] = field(default_factory=dict)  # journey key -> name, for plain-words answers
+    people: Mapping[int, str] = field(default_factory=dict)  # person id -> name, for plain-words answers
 
     def name(self, person_id: int) -> str:
+        """What people read for someone: their name (their handle for a request stored before names were kept)."""
+        return self.people.get(person_id) or self.handle(person_id)
+
+    def handle(self, person_id: int) -> str:
+        """Someone's handle, where a command or an audience needs it."""
         return self.names.get(person_id, f"person {person_id}")
 
     def journey(self, key: str) -> str:
@@ -315,7 +321,8 @@ def parts_for(rule: Mapping[str, Any], ctx: ApprovalContext) -> list[Part]:
         # A named approver holds a council seat (govern apply checks), so the context knows their id by handle.
         found = frozenset(pid for pid, handle in ctx.names.items() if handle == value
                           and any(pid in ids for ids in ctx.role_holders.values())) - {requester}
-        return [Part(f"person:{value}", describe_rule(rule), found)]
+        shown = {handle: ctx.name(pid) for pid, handle in ctx.names.items()}  # the approver by name
+        return [Part(f"person:{value}", describe_rule(rule, shown), found)]
     if kind == "all_of":
         out: list[Part] = []
         for sub in value:

@@ -67,9 +67,15 @@ class GuardRef:
 
     name: str
     params: Mapping[str, Any] = field(default_factory=dict)
+    # What the organisation calls it (`{has_evidence: {min: 3, title: three voices heard}}`); without one, the
+    # guard's readable default with its parameters counted.
+    title: str = ""
 
     def label(self, words=None) -> str:
-        """What people read for it: its title with the parameters counted (`at least 2 pieces of evidence`)."""
+        """What people read for it: the declared title, or the default title with the parameters counted (`at least
+        2 pieces of evidence`)."""
+        if self.title:
+            return words.fill(self.title) if words is not None else self.title
         spec = guards.GUARDS[self.name]
         return spec.titled(self.params, words) if words is not None else spec.titled(self.params)
 
@@ -78,7 +84,10 @@ class GuardRef:
         return guards.GUARDS[self.name].label(self.params)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "params": dict(self.params)}
+        out: dict[str, Any] = {"name": self.name, "params": dict(self.params)}
+        if self.title:
+            out["title"] = self.title
+        return out
 
 
 @dataclass(frozen=True)
@@ -360,11 +369,19 @@ def parse_definition(data: Any, origin: str = "definition") -> Definition:
                 known = [g for g in guards.GUARDS if g != guards.CHECKLIST] + list(checks)
                 problems[gpath] = f"unknown guard {gname!r}{_suggest(gname, known)} (or declare it under checks:)"
                 continue
+            gtitle = ""
+            if isinstance(gparams, Mapping) and "title" in gparams:  # what people read; not a check's parameter
+                gparams = dict(gparams)
+                gtitle = gparams.pop("title")
+                if not isinstance(gtitle, str) or not gtitle.strip() or len(gtitle) > 120:
+                    problems[f"{gpath}.{gname}.title"] = "must be text of 1 to 120 characters"
+                    gtitle = ""
+                gtitle = gtitle.strip()
             resolved, gproblems = guards.validate_params(gname, gparams)
             for key, msg in gproblems.items():
                 problems[f"{gpath}.{gname}" + (f".{key}" if key else "")] = msg
             if not gproblems:
-                guard_refs.append(GuardRef(gname, resolved))
+                guard_refs.append(GuardRef(gname, resolved, gtitle))
 
         approval = body.get("approval")
         if approval is not None:

@@ -19,7 +19,7 @@ from typing import Any, Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, contains_eager, joinedload
+from sqlalchemy.orm import Session, contains_eager, joinedload, object_session
 from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -244,14 +244,16 @@ def approval_contexts(session: Session, asks: list[tuple[Opportunity, int | None
     if roles is not None:
         on = sa.and_(on, CouncilSeat.role.in_(sorted(r for r in roles if r)))
     rows = session.execute(
-        sa.select(Person.id, Person.handle, Person.active, CouncilSeat.role, CouncilSeat.journey_id)
+        sa.select(Person.id, Person.handle, Person.active, CouncilSeat.role, CouncilSeat.journey_id, Person.name)
         .outerjoin(CouncilSeat, on)
         .where(sa.or_(sa.and_(CouncilSeat.id.is_not(None), Person.active.is_(True)), Person.id.in_(wanted)))).all()
     names: dict[int, str] = {}
+    people: dict[int, str] = {}
     active: set[int] = set()
     seats: list[tuple[str, int, int | None]] = []
-    for person_id, handle, is_active, role, journey_id in rows:
+    for person_id, handle, is_active, role, journey_id, name in rows:
         names[person_id] = handle
+        people[person_id] = name
         if is_active:
             active.add(person_id)
             if role is not None:
@@ -276,7 +278,7 @@ def approval_contexts(session: Session, asks: list[tuple[Opportunity, int | None
                 holders.setdefault(role, set()).add(person_id)
         owners = {j.key: (j.owner_id if j.owner_id in active else None) for j in journeys}
         out.append(ApprovalContext(owners, {r: frozenset(ids) for r, ids in holders.items()}, requester_id, names,
-                                   {j.key: j.name for j in journeys}))
+                                   {j.key: j.name for j in journeys}, people))
     return out
 
 
@@ -285,7 +287,8 @@ def approvers_snapshot(ctx: ApprovalContext) -> dict[str, Any]:
     return {"journey_owners": dict(ctx.journey_owners),
             "role_holders": {role: sorted(ids) for role, ids in ctx.role_holders.items()},
             "names": {str(pid): name for pid, name in ctx.names.items()},
-            "journey_names": dict(ctx.journey_names)}
+            "journey_names": dict(ctx.journey_names),
+            "people": {str(pid): name for pid, name in ctx.people.items()}}
 
 
 def context_from_snapshot(snapshot: dict[str, Any], requester_id: int | None) -> ApprovalContext:
@@ -293,7 +296,8 @@ def context_from_snapshot(snapshot: dict[str, Any], requester_id: int | None) ->
         {str(k): (int(v) if v is not None else None) for k, v in (snapshot.get("journey_owners") or {}).items()},
         {str(r): frozenset(int(i) for i in ids) for r, ids in (snapshot.get("role_holders") or {}).items()},
         requester_id, {int(k): str(v) for k, v in (snapshot.get("names") or {}).items()},
-        {str(k): str(v) for k, v in (snapshot.get("journey_names") or {}).items()})
+        {str(k): str(v) for k, v in (snapshot.get("journey_names") or {}).items()},
+        {int(k): str(v) for k, v in (snapshot.get("people") or {}).items()})
 
 
 def request_context(session: Session, request: ApprovalRequest) -> ApprovalContext:
@@ -578,7 +582,7 @@ def request_transition(session: Session, actor: Actor, opportunity_ref: str | in
                         "waiting_for": status.waiting_for(), "impossible": status.impossible()},
                  reason=reason)
     journeys = [j.key for j in opp.journeys]
-    approvers = sorted(ctx.name(p) for p in status.eligible())  # handles, fixed when the request is made
+    approvers = sorted(ctx.handle(p) for p in status.eligible())  # handles (the audience), fixed when requested
     notifications.notify(
         session, notifications.APPROVAL_REQUESTED,
         about={"request_id": request.id, "opportunity": opp.key, "title": opp.title, "journeys": journeys},
@@ -681,11 +685,13 @@ def _get_request(session: Session, request_id: int | str) -> ApprovalRequest:
 
 def _already_decided(request: ApprovalRequest) -> Conflict:
     when = request.decided_at.strftime("%Y-%m-%d %H:%M UTC") if request.decided_at else "earlier"
-    by = [v.person.handle for v in request.votes if v.decision == ("reject" if request.status == "rejected"
+    by = [v.person.name for v in request.votes if v.decision == ("reject" if request.status == "rejected"
                                                                   else "approve")]
     who = f" by {', '.join(by)}" if by and request.status in ("approved", "rejected") else ""
     extra = f" ({request.decided_reason})" if request.decided_reason else ""
-    return Conflict(f"request #{request.id} ({request.trigger} {request.opportunity.key}) was already "
+    states = state_catalog(object_session(request), request.opportunity.lifecycle)
+    step = f"{states.title_of(request.from_state)} → {states.title_of(request.to_state)}"
+    return Conflict(f"request #{request.id} ({request.opportunity.key}, {step}) was already "
                     f"{request.status}{who} at {when}{extra}; nothing changed",
                     {"request": request.id, "status": request.status})
 

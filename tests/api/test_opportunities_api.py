@@ -139,7 +139,7 @@ def test_a_request_awaits_the_lead_who_approves_it_from_the_inbox(api):
     error = assert_error(api.post(f"/approvals/{request_id}/approve", as_="lotte", json={}), 403, "forbidden")
     assert "separation of duties" in error["message"]
     error = assert_error(api.post(f"/approvals/{request_id}/approve", as_="priya", json={}), 403, "forbidden")
-    assert "the lead (ana)" in error["message"]
+    assert "the lead (Ana Silva)" in error["message"]
     assert_error(api.post("/opportunities/OPP-1/transitions", as_="lotte", json={"to": "prioritise"}), 409)
 
     approved = api.post(f"/approvals/{request_id}/approve", as_="ana", json={"reason": "agreed in the council"})

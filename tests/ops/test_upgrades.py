@@ -353,3 +353,23 @@ def test_a_command_on_a_database_behind_the_code_says_to_run_db_upgrade_never_in
         assert "init" not in text and "--reset" not in text and "Traceback" not in result.output
     finally:
         db.dispose()
+
+
+def test_rows_written_before_the_search_revision_are_found_by_their_word_forms(fresh_url, tmp_path):
+    from govern.model import Insight, Opportunity
+    from govern.queries.search import text_clauses
+
+    db = Database(fresh_url)
+    try:
+        alembic_upgrade(db, FIRST)
+        _insert(db, _rows_0001())  # "Activation nudges", "Customers struggle, case 1" ... before 0014_search_stemming
+        migrate.upgrade(db, tmp_path / "instance", backup=False)
+        with db.engine.connect() as conn:
+            def numbers(model, text):
+                return sorted(conn.scalars(sa.select(model.number).where(*text_clauses(model, text))))
+
+            assert numbers(Opportunity, "activating") == [2]
+            assert numbers(Insight, "struggling") == [1, 2, 3]
+            assert numbers(Opportunity, "shorter fields") == [1]  # title and description, every word
+    finally:
+        db.dispose()

@@ -46,7 +46,10 @@ def test_a_supporter_cannot_decide_in_a_meeting(example_db):
 def test_several_decisions_are_all_saved_or_none(example_db):
     with example_db.session_scope() as s:
         _, last, _ = _times(s)
-        first = request_transition(s, actor(s, "lotte"), "OPP-1", "prioritise", reason="ready").request.id
+        asked = request_transition(s, actor(s, "lotte"), "OPP-1", "prioritise", reason="ready").request
+        asked.created_at = (last - dt.timedelta(hours=1)).replace(tzinfo=None)  # on the table at that meeting
+        first = asked.id
+        s.commit()
         head = s.scalar(sa.select(sa.func.max(AuditEvent.id)))
         decisions = [{"text": "go", "outcome": "approve", "request": first},
                      {"text": "no", "outcome": "reject", "request": first, "reason": "twice"}]
@@ -124,3 +127,33 @@ def test_the_past_starts_at_the_rituals_since(example_db):
                                                                                 tzinfo=dt.timezone.utc)) == []
         with pytest.raises(GovernError):
             services.skip_occurrence(s, ana, services.At(ritual.key, "2025-12-31T10:00"), reason="before it existed")
+
+
+def test_a_meeting_refuses_to_decide_a_request_made_after_it_ended(example_db):
+    with example_db.session_scope() as s:
+        ritual, last, _ = _times(s)
+        request = request_transition(s, actor(s, "lotte"), "OPP-1", "prioritise", reason="ready").request
+        ended = last + dt.timedelta(minutes=ritual.duration_minutes)
+        request.created_at = (ended + dt.timedelta(minutes=1)).replace(tzinfo=None)  # asked after the meeting
+        s.flush()
+        head = s.scalar(sa.select(sa.func.max(AuditEvent.id)))
+        with pytest.raises(GovernError) as refused:
+            services.hold_ritual(s, actor(s, "ana"), services.At("weekly-council-review", last), notes="We met.",
+                                 decisions=[{"text": "go", "outcome": "approve", "request": request.id}])
+        message = refused.value.message
+        assert f"request #{request.id} (OPP-1) was made on" in message and "after the" in message
+        assert "ended" in message and refused.value.http_status in (409, 422)
+        s.rollback()
+        assert s.get(ApprovalRequest, request.id).status == "pending"
+        assert s.scalar(sa.select(sa.func.max(AuditEvent.id))) == head
+
+
+def test_a_meeting_decides_a_request_made_before_it_ended(example_db):
+    with example_db.session_scope() as s:
+        ritual, last, _ = _times(s)
+        request = request_transition(s, actor(s, "lotte"), "OPP-1", "prioritise", reason="ready").request
+        request.created_at = (last - dt.timedelta(hours=1)).replace(tzinfo=None)
+        s.flush()
+        services.hold_ritual(s, actor(s, "ana"), services.At("weekly-council-review", last),
+                             decisions=[{"text": "go", "outcome": "approve", "request": request.id}])
+        assert s.get(ApprovalRequest, request.id).status == "approved"

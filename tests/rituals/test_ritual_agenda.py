@@ -177,7 +177,7 @@ def test_an_opportunity_in_an_evaluation_state_with_nothing_scheduled_is_due(ses
 
 def test_ownership_gaps_name_journeys_without_an_active_owner(session, org):
     items = section(agenda_mod.build_agenda(session, org["council"], MEETING, now=NOW), "ownership_gaps")["items"]
-    assert [i["text"] for i in items] == ["Paying my bill (macro) is owned by gone, who has left",
+    assert [i["text"] for i in items] == ["Paying my bill (macro) is owned by Gone, who has left",
                                           "Porting my number (micro) has no owner"]
 
 

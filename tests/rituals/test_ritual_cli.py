@@ -1,5 +1,6 @@
 """`govern rituals …` and `govern scheduler --once`: what people type, what they read, and the exit codes."""
 
+import datetime as dt
 import json
 import re
 
@@ -43,7 +44,9 @@ def test_agenda_formats_and_publish_once(run, example_db):
 
 def test_hold_with_approval_as_the_lead_and_skip(run, example_db):
     with example_db.session_scope() as s:
-        lifecycle.request_transition(s, actor(s, "lotte"), "OPP-1", "prioritise")
+        asked = lifecycle.request_transition(s, actor(s, "lotte"), "OPP-1", "prioritise").request
+        asked.created_at -= dt.timedelta(days=8)  # asked before the last meeting, which decides it
+        s.commit()
     upcoming = json.loads(run("rituals", "next", "weekly-council-review", "--limit", "2", "--json").output)
     not_yet = run("rituals", "hold", "weekly-council-review", "--at", upcoming[1]["scheduled_at"], "--as", "ana")
     assert not_yet.exit_code == 2 and "has not happened yet" in not_yet.output

@@ -25,6 +25,7 @@ def review(example_db):
         result = lifecycle.request_transition(s, actor(s, "lotte"), "OPP-1", "prioritise",
                                               reason="evidence from two journeys")
         assert result.request is not None and not result.moved
+        result.request.created_at = (MEETING - dt.timedelta(days=1)).replace(tzinfo=None)  # asked before the meeting
         ritual = services.get_ritual(s, "weekly-council-review")
         occurrence = services.resolve_occurrence(s, ritual, at=MEETING)
         s.commit()

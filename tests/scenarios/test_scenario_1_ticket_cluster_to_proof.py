@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from govern import audit, notifications
 from govern.cli.root import cli
-from govern.model import OutboxMessage
+from govern.model import ApprovalRequest, OutboxMessage
 from govern.integrations.slack.blocks import APPROVE_ACTION, REJECT_ACTION
 from govern.rituals.cadence import occurrences_between
 from govern.rituals.scheduler import ManualClock, RitualScheduler
@@ -96,13 +96,17 @@ def test_a_ticket_cluster_becomes_a_shipped_fix_with_proof_and_a_complete_audit_
     assert options["prioritise"]["approval_text"] == "the lead"
     status, answer, _ = slack.command(client, f"move {key} prioritise porting delays show up in two journeys",
                                       user_id=LOTTE)
-    assert f"Requested prioritise for {key}" in said(answer) and "the lead (ana)" in said(answer)
+    assert f"Requested prioritise for {key}" in said(answer) and "the lead (Ana Silva)" in said(answer)
     assert deliver(scenario_app, notifications.TOPIC) == {"delivered": 1}  # the request, posted to each journey's channel
     council_channel, council_request = request_message(workspace, "cx-council", key, "Research → Prioritise")
     request_message(workspace, "cx-switching", key, "Research → Prioritise")
 
     # 4. Wednesday, weekly council review. The scheduler posts the agenda to #cx-council an hour before.
     meeting = last_council_review(now)
+    with example_db.session_scope() as s:  # the story's clock: the request was made before that meeting
+        s.execute(sa.update(ApprovalRequest).where(ApprovalRequest.status == "pending")
+                  .values(created_at=(meeting - dt.timedelta(hours=2)).replace(tzinfo=None)))
+        s.commit()
     scheduler = RitualScheduler(example_db, clock=ManualClock(meeting - dt.timedelta(minutes=60)),
                                 instance_path=tmp_path, name="scenario-scheduler")
     try:
@@ -157,7 +161,7 @@ def test_a_ticket_cluster_becomes_a_shipped_fix_with_proof_and_a_complete_audit_
            201)
     moved = ok(api.post(f"/opportunities/{key}/transitions", as_="lotte",
                         json={"to": "implement", "reason": "council agreed; solutions are scoped"}), 202)
-    assert moved["moved"] is False and "the owner of Moving house (sam)" in moved["message"]
+    assert moved["moved"] is False and "the owner of Moving house (Sam Okafor)" in moved["message"]
     deliver(scenario_app, notifications.TOPIC)
     channel, implement_request = request_message(workspace, "cx-council", key, "Prioritise → Implement")
     press_approve(slack, client, workspace, SAM, channel, implement_request)  # Sam owns "Moving house"

@@ -139,7 +139,7 @@ def test_a_newcomer_is_seated_by_govern_yaml_finds_his_way_and_learns_who_approv
     # requester; the owner of "Managing roaming abroad", Lotte, must approve); the request is posted to #cx-billing.
     workspace.add_user("ruben.mertens@telconova.example", "ruben", user_id=RUBEN_SLACK)
     status, answer, _ = slack.command(client, "move OPP-2 implement", user_id=FEMKE_SLACK)
-    assert status == 200 and "waiting for approval by the owner of Managing roaming abroad (lotte)" in said(answer)
+    assert status == 200 and "waiting for approval by the owner of Managing roaming abroad (Lotte de Vries)" in said(answer)
     assert deliver(scenario_app, notifications.TOPIC) == {"delivered": 1}
     channel = workspace.channel_id("cx-billing")
     message = workspace.messages[channel][-1]
@@ -153,7 +153,7 @@ def test_a_newcomer_is_seated_by_govern_yaml_finds_his_way_and_learns_who_approv
     told = said(note)
     # Supporters cannot approve: he is told so, and who can.
     assert "ruben (supporter) may not approve or reject transition requests" in told
-    assert "waiting for the owner of Managing roaming abroad (lotte)" in told
+    assert "waiting for the owner of Managing roaming abroad (Lotte de Vries)" in told
     # The same answer through the API, with the one error shape.
     refusal = api.post(f"/approvals/{value}/approve", as_="ruben", json={})
     assert refusal.status_code == 403
@@ -161,8 +161,8 @@ def test_a_newcomer_is_seated_by_govern_yaml_finds_his_way_and_learns_who_approv
     assert error["code"] == "forbidden"
     assert error["message"] == ("ruben (supporter) may not approve or reject transition requests: that is for lead, "
                                 "manager, owner (of the journeys concerned); this request is waiting for the owner "
-                                "of Managing roaming abroad (lotte)")
-    assert error["details"]["waiting_for"] == ["the owner of Managing roaming abroad (lotte)"]
+                                "of Managing roaming abroad (Lotte de Vries)")
+    assert error["details"]["waiting_for"] == ["the owner of Managing roaming abroad (Lotte de Vries)"]
     # Nothing changed: the request still waits for Lotte, the message keeps its buttons.
     with example_db.session_scope() as s:
         request = s.get(ApprovalRequest, int(value))

@@ -38,7 +38,7 @@ def test_request_is_posted_to_the_journey_channels_with_buttons(slack, slack_cli
     assert buttons(message) == [APPROVE_ACTION, REJECT_ACTION]
     text = said(message)
     assert "Approval needed" in text and "OPP-1" in text and "Research → Prioritise" in text
-    assert "requested by Lotte de Vries" in text and "ready for the council" in text and "the lead (ana)" in text
+    assert "requested by Lotte de Vries" in text and "ready for the council" in text and "the lead (Ana Silva)" in text
     # OPP-1 also touches "Moving house", which has no channel of its own, nor has its parent: the council's.
     assert buttons(workspace.messages[workspace.channel_id("cx-council")][-1]) == [APPROVE_ACTION, REJECT_ACTION]
 
@@ -69,7 +69,7 @@ def test_second_press_is_answered_politely_and_changes_nothing(slack, slack_clie
                                      action_id=APPROVE_ACTION, value=value)
     note = workspace.wait_for(lambda: workspace.posts_to(response_url))[0].body
     assert note["response_type"] == "ephemeral" and note["replace_original"] is False
-    assert "was already approved by ana" in said(note) and "nothing changed" in said(note)
+    assert "was already approved by Ana Silva" in said(note) and "nothing changed" in said(note)
     assert request_row(example_db) == before and state_of(example_db) == "prioritise"
 
 
@@ -81,7 +81,7 @@ def test_press_by_someone_not_allowed_changes_nothing(slack, slack_client, slack
         _, _, url = slack.press(slack_client, user_id=user, channel_id=channel, message_ts=message["ts"],
                                 action_id=APPROVE_ACTION, value=value)
         note = said(workspace.wait_for(lambda: workspace.posts_to(url))[0].body)
-        assert "the lead (ana)" in note
+        assert "the lead (Ana Silva)" in note
     assert request_row(example_db)[1:] == ("pending", 0)
     assert state_of(example_db) == "research"
     assert len(workspace.calls_to("chat.update")) == updates
@@ -134,7 +134,7 @@ def test_reject_press_by_someone_not_allowed_opens_no_modal(slack, slack_client,
     value = message["blocks"][-1]["elements"][0]["value"]
     _, _, url = slack.press(slack_client, user_id=PRIYA, channel_id=channel, message_ts=message["ts"],
                             action_id=REJECT_ACTION, value=value)
-    assert "the lead (ana)" in said(workspace.wait_for(lambda: workspace.posts_to(url))[0].body)
+    assert "the lead (Ana Silva)" in said(workspace.wait_for(lambda: workspace.posts_to(url))[0].body)
     assert workspace.calls_to("views.open") == []
 
 
@@ -177,7 +177,7 @@ def test_a_decision_made_elsewhere_updates_the_posted_request(slack, slack_clien
         request_id = s.scalar(sa.select(ApprovalRequest.id))
         approve_request(s, actor(s, "ana"), request_id)  # in the web app, say
     assert deliver_slack(slack_app) == {"delivered": 2}  # the outcome, and the transition notice
-    assert "moved Research → *Prioritise* by ana" in said(workspace.messages[channel][-1])
+    assert "moved Research → *Prioritise* by Ana Silva" in said(workspace.messages[channel][-1])
     for where, ts in ((channel, message["ts"]), (council, council_message["ts"])):
         updated = workspace.message(where, ts)
         assert buttons(updated) == [] and "approved by Ana Silva" in said(updated)
@@ -187,7 +187,7 @@ def test_every_owner_approves_from_the_button_and_the_message_tracks_it(slack, s
                                                                          example_db):
     """Scenario 1.5: implement needs the owner of every touched journey (OPP-2: femke and lotte)."""
     _, answer, _ = slack.command(slack_client, "move OPP-2 implement", user_id="U0MARCO01")
-    assert "waiting for approval by the owner of Managing roaming abroad (lotte)" in said(answer)
+    assert "waiting for approval by the owner of Managing roaming abroad (Lotte de Vries)" in said(answer)
     deliver_slack(slack_app)
     channel = workspace.channel_id("cx-billing")
     message = workspace.messages[channel][-1]
@@ -196,7 +196,7 @@ def test_every_owner_approves_from_the_button_and_the_message_tracks_it(slack, s
     _, _, url = slack.press(slack_client, user_id="U0FEMKE01", channel_id=channel, message_ts=message["ts"],
                             action_id=APPROVE_ACTION, value=value)
     note = said(workspace.wait_for(lambda: workspace.posts_to(url))[0].body)
-    assert "still waiting for the owner of Managing roaming abroad (lotte)" in note
+    assert "still waiting for the owner of Managing roaming abroad (Lotte de Vries)" in note
     halfway = workspace.message(channel, message["ts"])
     assert buttons(halfway) == [APPROVE_ACTION, REJECT_ACTION] and "Approved so far by Femke Jansen" in said(halfway)
     assert state_of(example_db, 2) == "prioritise"

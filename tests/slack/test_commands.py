@@ -116,7 +116,7 @@ def test_evidence_malformed_gets_its_usage(slack, slack_client, example_db):
 
 def test_move_that_needs_approval_creates_a_request(slack, slack_client, example_db):
     answer = said(ask(slack, slack_client, "move OPP-1 prioritise ready for the council"))
-    assert "Requested prioritise for OPP-1" in answer and "the lead (ana)" in answer
+    assert "Requested prioritise for OPP-1" in answer and "the lead (Ana Silva)" in answer
     with example_db.session_scope() as s:
         request = s.scalar(sa.select(ApprovalRequest))
         assert (request.status, request.to_state, request.reason) == ("pending", "prioritise", "ready for the council")
@@ -150,7 +150,7 @@ def test_move_by_someone_not_allowed_is_refused_politely(slack, slack_client, ex
 def test_approve_by_command(slack, slack_client, example_db):
     ask(slack, slack_client, "move OPP-1 prioritise")
     refused = said(ask(slack, slack_client, "approve OPP-1"))  # the requester never approves her own request
-    assert "you cannot approve it (separation of duties); waiting for: the lead (ana)" in refused
+    assert "you cannot approve it (separation of duties); waiting for: the lead (Ana Silva)" in refused
     assert opportunity(example_db, 1)[0] == "research"
     answer = said(ask(slack, slack_client, "approve switchers informed", user=ANA))
     assert "Approved; OPP-1 moved from Research to Prioritise" in answer
@@ -160,7 +160,7 @@ def test_approve_by_command(slack, slack_client, example_db):
 def test_reject_by_command(slack, slack_client, example_db):
     ask(slack, slack_client, "move OPP-1 prioritise")
     answer = said(ask(slack, slack_client, "reject OPP-1 needs evidence from the porting partner", user=ANA))
-    assert "Rejected the request to prioritise OPP-1 (Research → Prioritise)" in answer
+    assert "Rejected the request for OPP-1 (Research → Prioritise)" in answer
     with example_db.session_scope() as s:
         request = s.scalar(sa.select(ApprovalRequest))
         assert (request.status, request.decided_reason) == ("rejected", "needs evidence from the porting partner")

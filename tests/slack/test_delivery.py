@@ -40,7 +40,7 @@ def test_transition_notice_goes_to_the_journey_channel(slack, slack_client, slac
     # activating-my-sim has no channel of its own: its parent switching-providers' channel, posted once.
     assert [c.args["channel"] for c in posts] == ["cx-switching"]
     text = said(workspace.messages[workspace.channel_id("cx-switching")][-1])
-    assert "OPP-6" in text and "Research → *Parked* by lotte" in text and "waiting for eSIM support" in text
+    assert "OPP-6" in text and "Research → *Parked* by Lotte de Vries" in text and "waiting for eSIM support" in text
     row = message_row(example_db, notifications.OPPORTUNITY_MOVED)
     assert row.status == "delivered" and row.external_ref.startswith("cx-switching=C")
 

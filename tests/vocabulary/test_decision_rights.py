@@ -46,7 +46,7 @@ def test_a_named_approver_decides_and_nobody_else(example_db):
     apply(example_db, organisation(prioritise={"approval": {"person": "okafor"}}))
     with example_db.session_scope() as s:
         result = services.request_transition(s, load_actor(s, "lotte"), "OPP-1", "prioritise")
-        assert result.approval.waiting_for() == ["okafor (named approver)"]
+        assert result.approval.waiting_for() == ["Dr Ada Okafor (named approver)"]
         with pytest.raises(PermissionDenied, match="you are not an approver for this request"):
             services.approve_request(s, load_actor(s, "ana"), result.request.id)
         done = services.approve_request(s, load_actor(s, "okafor"), result.request.id)

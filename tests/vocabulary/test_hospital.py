@@ -94,7 +94,7 @@ def test_a_hospital_runs_end_to_end_in_its_own_words(app, db, tmp_path):
     # Requested by the pathway lead; it waits for the named approver and the lead.
     requested = api.post(f"/opportunities/{opp}/transitions", as_="ines", json={"trigger": "approve_for_delivery"})
     assert requested.status_code == 202
-    assert requested.json["approval"]["waiting_for"] == ["okafor (named approver)", "the lead (hana)"]
+    assert requested.json["approval"]["waiting_for"] == ["Dr Ada Okafor (named approver)", "the lead (Hana Berg)"]
 
     # Slack speaks the hospital's words too.
     directory = _Directory({"U0OKAFOR1": _person_id(db, "okafor")})

@@ -23,7 +23,7 @@ def test_move_request_approve_and_history(org, run):
     org.opportunity()
     moved = run("opp", "move", "OPP-1", "prioritise", "--as", "lotte")
     assert moved.exit_code == 0, moved.output
-    assert "waiting for approval by the lead (lea)" in moved.output
+    assert "waiting for approval by the lead (Lea)" in moved.output
     awaiting = run("opp", "awaiting", "--as", "lea")
     assert "OPP-1" in awaiting.output and "as role:lead" in awaiting.output
     refused = run("opp", "approve", "OPP-1", "--as", "lotte")

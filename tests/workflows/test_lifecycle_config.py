@@ -51,7 +51,7 @@ def test_an_applied_custom_lifecycle_drives_the_services(org, session):
     session.commit()
     opp = org.opportunity(lifecycle="ours", state="research")
     result = services.request_transition(session, org.actor("lotte"), opp.key, "prioritise")
-    assert result.approval.waiting_for() == ["2 managers (max, mia, mo)"]
+    assert result.approval.waiting_for() == ["2 managers (Max, Mia, Mo)"]
 
 
 def test_govern_apply_reports_a_bad_lifecycle_with_its_place():
@@ -66,3 +66,26 @@ def test_govern_apply_reports_a_bad_lifecycle_with_its_place():
     with pytest.raises(InvalidInput) as caught:
         load_config_text(text.replace("\nlifecycle: default\n", "\n" + inline))
     assert caught.value.details["lifecycle.initial"] == "unknown state 'reserch' (did you mean 'research'?)"
+
+
+def test_a_guard_takes_the_title_govern_yaml_gives_it_and_keeps_a_readable_default():
+    from govern.vocabulary import vocabulary_from
+    from govern.workflows.definition import parse_definition
+    from govern.workflows.diagrams import to_mermaid
+
+    data = default_data()
+    first = next(t for t in data["transitions"] if t.get("guards"))
+    first["guards"] = [{"has_evidence": {"min": 3, "title": "three {customers} heard"}}, "has_owner"]
+    assert validate_lifecycle_section(data) == {}
+    definition = parse_definition(data)
+    transition = next(t for t in definition.transitions if t.trigger == first["trigger"])
+    titled, default = transition.guards
+    assert (titled.name, dict(titled.params), titled.title) == ("has_evidence", {"min": 3}, "three {customers} heard")
+    patients = vocabulary_from({"customer": "patient"})
+    assert titled.label(patients) == "three patients heard" and default.label(patients) == "has an owner"
+    drawn = to_mermaid(definition, words=patients)
+    assert "three patients heard" in drawn and "has_evidence" not in drawn
+    first["guards"] = [{"has_evidence": {"min": 3, "title": ""}}]
+    assert validate_lifecycle_section(data) == {
+        f"lifecycle.transitions[{data['transitions'].index(first)}].guards[0].has_evidence.title":
+            "must be text of 1 to 120 characters"}

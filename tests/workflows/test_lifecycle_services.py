@@ -21,7 +21,7 @@ def test_research_to_prioritise_waits_for_the_lead_and_moves_when_approved(org, 
     opp = org.opportunity()
     result = services.request_transition(session, org.actor("lotte"), opp.key, "prioritise")
     assert not result.moved and result.request.status == "pending"
-    assert result.approval.waiting_for() == ["the lead (lea)"]
+    assert result.approval.waiting_for() == ["the lead (Lea)"]
     assert opp.state == "research"
     assert (notifications.TOPIC, notifications.APPROVAL_REQUESTED) in outbox_kinds(session)
 
@@ -46,7 +46,7 @@ def test_refused_transition_lists_every_unmet_guard(org, session):
 def test_prioritise_to_implement_needs_every_other_owner_and_records_baseline_and_backlog(org, session):
     opp = org.opportunity(state="prioritise")
     result = services.request_transition(session, org.actor("lotte"), opp.key, "implement")
-    assert result.approval.waiting_for() == ["the owner of Moving House (ana)"]
+    assert result.approval.waiting_for() == ["the owner of Moving House (Ana)"]
     done = services.approve_request(session, org.actor("ana"), result.request.id)
     assert done.moved and opp.state == "implement"
     link = session.scalar(sa.select(OpportunityKpi).where(OpportunityKpi.opportunity_id == opp.id))
@@ -85,7 +85,7 @@ def test_supporter_is_told_politely_who_can_approve(org, session):
         services.approve_request(session, org.actor("ruben"), result.request.id)
     assert caught.value.message == ("ruben (supporter) may not approve or reject transition requests: that is for "
                                     "lead, manager, owner (of the journeys concerned); this request is waiting for "
-                                    "the lead (lea)")
+                                    "the lead (Lea)")
 
 
 def test_the_local_operator_cannot_approve(org, session, operator):
@@ -99,7 +99,7 @@ def test_a_second_approval_is_told_it_already_happened(org, session):
     opp = org.opportunity()
     request = services.request_transition(session, org.actor("lotte"), opp.key, "prioritise").request
     services.approve_request(session, org.actor("lea"), request.id)
-    with pytest.raises(Conflict, match=r"was already approved by lea"):
+    with pytest.raises(Conflict, match=r"was already approved by Lea"):
         services.approve_request(session, org.actor("lea"), request.id)
 
 
@@ -109,7 +109,7 @@ def test_quorum_of_managers_in_the_triple_diamond(org, session):
     request = services.request_transition(session, org.actor("lotte"), opp.key, "deliver").request
     first = services.approve_request(session, org.actor("max"), request.id)
     assert not first.moved
-    assert first.approval.waiting_for() == ["the owner of Moving House (ana)", "1 more of 2 managers (max, mia, mo)"]
+    assert first.approval.waiting_for() == ["the owner of Moving House (Ana)", "1 more of 2 managers (Max, Mia, Mo)"]
     with pytest.raises(Conflict, match="already approved"):
         services.approve_request(session, org.actor("max"), request.id)
     assert not services.approve_request(session, org.actor("ana"), request.id).moved
@@ -126,7 +126,7 @@ def test_reject_needs_a_reason_and_closes_the_request(org, session):
         services.reject_request(session, org.actor("lea"), request.id, "  ")
     services.reject_request(session, org.actor("lea"), request.id, "not enough evidence from moving house")
     assert request.status == "rejected" and opp.state == "research"
-    with pytest.raises(Conflict, match="already rejected by lea"):
+    with pytest.raises(Conflict, match="already rejected by Lea"):
         services.approve_request(session, org.actor("lea"), request.id)
     with pytest.raises(PermissionDenied):
         request2 = services.request_transition(session, org.actor("lotte"), opp.key, "prioritise").request
@@ -216,7 +216,7 @@ def test_what_awaits_me(org, session):
         (b.key, ["owner:moving-house"])]
     assert services.pending_for(session, org.person("lotte").id) == []
     assert services.pending_for(session, org.actor("ana"))[0].to_dict()["waiting_for"] == [
-        "the owner of Moving House (ana)"]
+        "the owner of Moving House (Ana)"]
 
 
 def test_available_transitions_for_the_ui(org, session):

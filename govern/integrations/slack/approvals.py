@@ -143,7 +143,9 @@ def open_reject_modal(db, adapter, payload: dict[str, Any]) -> None:
         elif request is None:
             note = ("This approval request no longer exists.", ":mag:")
         elif request.status != "pending":
-            note = (f"Request #{request.id} ({request.trigger} {request.opportunity.key}) was already "
+            states = state_catalog(session, request.opportunity.lifecycle)
+            note = (f"Request #{request.id} ({request.opportunity.key}, {states.title_of(request.from_state)} → "
+                    f"{states.title_of(request.to_state)}) was already "
                     f"{request.status}; nothing changed.", ":information_source:")
         else:
             refusal = approval_status(session, request).refusal(person.id, decision="reject")

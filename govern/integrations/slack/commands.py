@@ -378,7 +378,7 @@ def cmd_reject(ctx: Context, args: list[str]):
     reason = " ".join(args[1:])
     reject_request(ctx.session, actor, request.id, reason)
     states = state_catalog(ctx.session, opp.lifecycle)
-    message = (f"Rejected the request to {request.trigger} {opp.key} "
+    message = (f"Rejected the request for {opp.key} "
                f"({states.title_of(request.from_state)} → {states.title_of(request.to_state)})")
     return message, blocks.notice(f"{message}: {reason}", emoji=":x:")
 

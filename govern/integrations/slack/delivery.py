@@ -84,6 +84,15 @@ PERMANENT_ERRORS = {
 }
 
 
+
+def _person_named(session, handle: Any) -> str:
+    """Who did it, as people read it: the person's name for a handle the facts carry ("someone" when none)."""
+    if not handle:
+        return "someone"
+    handle = str(handle)
+    name = session.scalar(sa.select(Person.name).where(Person.handle == handle.removesuffix(" (system)")))
+    return name or handle
+
 class Permanent(Exception):
     pass
 
@@ -341,9 +350,9 @@ class SlackDeliverer:
             channels = self._channels(session, notice.audience, switches)
             lifecycle = session.scalar(sa.select(Opportunity.lifecycle).where(Opportunity.key == opp.key))
             states = state_catalog(session, lifecycle)
+            actor = _person_named(session, facts.get("actor"))
         body = blocks.transition_notice(opp, facts.get("from"), facts.get("to", "?"),
-                                        actor=str(facts.get("actor") or "someone"), reason=facts.get("reason"),
-                                        states=states)
+                                        actor=actor, reason=facts.get("reason"), states=states)
         if facts.get("message"):
             body.append(blocks.context(blocks.escape(facts["message"])))
         text = f"{opp.key} moved {states.title_of(facts.get('from') or '—')} → {states.title_of(facts.get('to') or '?')}"
