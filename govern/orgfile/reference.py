@@ -296,6 +296,10 @@ def lifecycle_schema() -> tuple[dict, dict]:
                                         "`#cx-council`", pattern="^(journey|#.+)$")
         if "after_days" in params:
             params["after_days"] = {"description": "days after the transition", "type": "integer", "minimum": 1}
+        if "measure_after_days" in params:
+            params["measure_after_days"] = {"description": "days after go-live before a KPI measurement counts "
+                                            "(default: the lifecycle's `measure_after_days`)", "type": "integer",
+                                            "minimum": 0}
         for key in params:
             params[key].setdefault("type", "string")
         if not spec.required:
@@ -385,6 +389,9 @@ def lifecycle_schema() -> tuple[dict, dict]:
                                                                "items": {"enum": list(STATE_WORK)}}},
                                                     STATE_KEYS)}},
             "transitions": {"type": "array", "minItems": 1, "items": transition},
+            "measure_after_days": {"description": "Days after go-live before a KPI measurement counts when the "
+                                                  "outcome is evaluated (a KPI's own `measure_after_days` wins).",
+                                   "type": "integer", "minimum": 0, "default": 28},
             "checks": {"description": "Checklist guards: named checks people tick (\"clinical safety case attached\"); "
                                       "a transition lists a check among its guards.",
                        "type": "object", "additionalProperties": {
