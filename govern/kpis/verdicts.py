@@ -130,6 +130,18 @@ VERDICT_WORDS = {
 VERDICT_MARKS = {"target_met": "✔", "short_of_target": "▲", "improved": "▲", "no_change": "■", "worse": "▼"}
 
 
+def outcome_text(name: str, verdict: str | None, baseline: float | None, value: float | None,
+                 target: float | None, unit: str | None = None) -> str:
+    """One KPI's recorded outcome in a line: "Porting CSAT: 3.1 → 3.9, improved, target not met (target 4)"."""
+    if verdict is None or value is None:
+        return f"{name}: {verdict_words(None)}"
+    unit_text = f" {unit}" if unit else ""
+    text = f"{name}: {format_value(baseline)} → {format_value(value)}{unit_text}, {verdict_words(verdict)}"
+    if target is not None:
+        text += f" (target {format_value(target)}{unit_text})"
+    return text
+
+
 def verdict_words(verdict: str | None) -> str:
     """A verdict in plain words ("improved, target not met"); no verdict reads "not evaluated yet"."""
     if verdict is None:

@@ -24,6 +24,7 @@ ids), so that the UI and Slack can link and act on it.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from typing import Any, Iterable
@@ -32,7 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, object_session
 
 from govern.escaping import markdown_inline
-from govern.kpis import KpiScale, evaluate
+from govern.kpis import KpiScale, evaluate, verdict_words
 from govern.model import (
     AgendaItem, Decision, FollowUp, Journey, Kpi, KpiMeasurement, Opportunity, Person, Ritual, RitualOccurrence, Step,
 )
@@ -197,19 +198,23 @@ def kpis_section(session: Session, scope: set[int] | None, now: dt.datetime,
                                                       KpiMeasurement.measured_at <= since_naive)
                 .order_by(KpiMeasurement.measured_at.desc()).limit(1)).scalar()
         verdict = None
+        moved = False
         if before is not None:
+            # The verdict honours the target (target met; improved, target not met; …); whether it moved at all is
+            # the same comparison without the target.
             verdict = evaluate(scale, before, latest).verdict
+            moved = evaluate(dataclasses.replace(scale, target=None), before, latest).verdict != "no_change"
         target_met = scale.target_met(latest)
-        moved = verdict in ("improved", "worse")
         if not moved and target_met is not False:
             continue
         unit = f" {kpi.unit}" if kpi.unit else ""
         if moved:
-            text = f"{_num(before)} → {_num(latest)}{unit}, {'improved' if verdict == 'improved' else 'got worse'}"
+            text = f"{_num(before)} → {_num(latest)}{unit}, {verdict_words(verdict)}"
         else:
             text = f"now {_num(latest)}{unit}"
         if target_met is False:
-            text += f" (target {_num(kpi.target)}: missed)"
+            text += f" (target {_num(kpi.target)})" if verdict == "short_of_target" else (
+                f" (target {_num(kpi.target)}: missed)")
         items.append({
             "ref": kpi.key, "kpi_id": kpi.id, "name": kpi.name, "value": latest, "previous": before,
             "measured_at": _date(latest_at), "verdict": verdict, "target": kpi.target, "target_met": target_met,

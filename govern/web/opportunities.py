@@ -498,8 +498,7 @@ def evaluate_from_opportunity(ref: str):
         session.rollback()
         flash_message("error", exc.message)
         return redirect(url_for("web.opportunity", ref=opp.key) + "#kpis")
-    words = {"improved": "improved", "no_change": "did not change", "worse": "got worse", None: "has no verdict yet"}
     notes = [o.get("text") or f"{o['kpi']}: {o.get('note', '')}" for o in result["outcomes"]]
-    flash_message("ok", f"Evaluated {opp.key}: overall it {words.get(result['overall'], result['overall'])}. "
+    flash_message("ok", f"Evaluated {opp.key}: overall {verdict_words(result['overall'])}. "
                         + " ".join(n for n in notes if n))
     return redirect(url_for("web.opportunity", ref=opp.key) + "#kpis")
