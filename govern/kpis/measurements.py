@@ -348,7 +348,7 @@ def measurement_window(session: Session, opportunity: Opportunity, kpi: Kpi,
     the lifecycle definition's. Measurements are often dated by day: one dated the first day that counts, counts."""
     link = next(link for link in opportunity.kpi_links if link.kpi_id == kpi.id)
     live = went_live_at(session, opportunity)
-    days = getattr(kpi, "measure_after_days", None)
+    days = kpi.measure_after_days
     if days is None:
         days = measure_after_days
     if days is None:

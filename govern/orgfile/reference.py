@@ -156,6 +156,11 @@ DESCRIPTIONS: dict[str, str] = {
     "kpis[].target": "The value to reach; evaluate compares the outcome with it.",
     "kpis[].journey": "Key of the journey it belongs to.",
     "kpis[].step": "The step it measures, written `journey/step`.",
+    "kpis[].cadence": "How often it is measured: daily, weekly, monthly, quarterly, yearly or a number of days. A KPI "
+                      "whose latest measurement is older than that (plus a quarter of it) is flagged stale, and "
+                      "does not count as measured in the maturity reading.",
+    "kpis[].measure_after_days": "Days after go-live before a measurement counts when an outcome is evaluated "
+                                 "(default: the lifecycle's `measure_after_days`).",
     "lifecycle": "How opportunities move: a shipped lifecycle by name, `{name: …}`, `{file: path}` (relative to this "
                  "file) or an inline definition.",
     "scoring": "The prioritisation model: built-in rice, ice and wsjf, or your own weighted or formula models.",
@@ -205,7 +210,9 @@ def _apply_validators(out: dict, field: fields.Field, kind: str) -> None:
 
 def field_schema(field: fields.Field, path: str) -> dict:
     """One marshmallow field as JSON Schema (type, allowed values, bounds, default, description)."""
-    if isinstance(field, fields.Nested):
+    if isinstance(getattr(field, "json_schema", None), dict):
+        out = dict(field.json_schema)
+    elif isinstance(field, fields.Nested):
         out = schema_object(field.schema, path)
     elif isinstance(field, fields.List):
         out = {"type": "array", "items": field_schema(field.inner, f"{path}[]")}

@@ -12,8 +12,11 @@ from govern.errors import Conflict, GovernError, InvalidInput, NotFound, Precond
 from govern.kpis import evaluate_opportunity, record_measurement
 from govern.kpis.scales import SCALE_LABELS
 from govern.scoring.inputs import input_title
-from govern.model import SOLUTION_STATE_TITLES, SOLUTION_STATES, AuditEvent, Journey, Kpi, Opportunity, Person
+from govern.model import (
+    SOLUTION_STATE_TITLES, SOLUTION_STATES, AuditEvent, Journey, Kpi, Opportunity, Person, utcnow,
+)
 from govern.queries.evidence import evidence_tallies
+from govern.queries.freshness import freshness_of
 from govern.queries.states import state_catalog
 from govern.queries.opportunity import insight_choices, linkable_insights, opportunity_page_loads
 from govern.queries.triage import likely_duplicates
@@ -324,8 +327,9 @@ def record_kpi_measurement(key: str):
     recent = list(reversed(kpi.measurements[-12:]))
     journey_ids = [kpi.journey_id] if kpi.journey_id else ([kpi.step.journey_id] if kpi.step else [])
     session.refresh(kpi)
+    freshness = freshness_of(session, [kpi], utcnow())[kpi.id]
     return render_template("measurement_form.html", kpi=kpi, values=values, errors=errors, recent=recent,
-                           scale_label=SCALE_LABELS.get(kpi.scale, (kpi.scale or "").replace("_", " ")),
+                           freshness=freshness, scale_label=SCALE_LABELS.get(kpi.scale, (kpi.scale or "").replace("_", " ")),
                            can_measure=me.can("kpi.measure", journey_ids)), \
         (422 if errors else 200)
 
