@@ -99,3 +99,20 @@ def test_the_window_comes_from_the_applied_lifecycle(s):
     record_measurement(s, marco, "porting-tickets", 180, "2026-12-31")
     with pytest.raises(InvalidInput, match="earliest date that counts is 2027-01-29"):
         evaluate_opportunity(s, marco, "OPP-1")
+
+
+def test_a_kpi_sets_its_own_window_before_the_lifecycle(s):
+    from govern.services.common import get_kpi
+
+    get_kpi(s, "porting-csat").measure_after_days = 90  # its survey runs quarterly
+    marco = actor(s, "marco")
+    opp = get_opportunity(s, "OPP-1")
+    record_baselines(s, marco, opp)
+    opp.state = "evaluate"
+    s.commit()
+    record_measurement(s, marco, "porting-csat", 3.9, "2026-12-31")
+    record_measurement(s, marco, "porting-tickets", 180, "2026-12-31")
+    with pytest.raises(InvalidInput) as caught:
+        evaluate_opportunity(s, marco, "OPP-1")
+    assert set(caught.value.details) == {"porting-csat"}  # tickets use the lifecycle's 28 days and would count
+    assert "at least 90 days" in caught.value.details["porting-csat"]
