@@ -110,7 +110,8 @@ class StateCatalog:
             for name, body in (data.get("states") or {}).items())
         return cls(str(data.get("name") or "lifecycle"), str(data.get("title") or data.get("name") or ""),
                    str(data.get("initial") or (states[0].name if states else "")), states,
-                   int(data.get("measure_after_days") or MEASURE_AFTER_DAYS))
+                   int(data["measure_after_days"]) if data.get("measure_after_days") is not None
+                   else MEASURE_AFTER_DAYS)
 
     def __iter__(self):
         return iter(self.states)

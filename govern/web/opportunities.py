@@ -9,7 +9,7 @@ from flask import redirect, render_template, request, url_for
 
 from govern import audit, scoring
 from govern.errors import Conflict, GovernError, InvalidInput, NotFound, PreconditionFailed
-from govern.kpis import evaluate_opportunity, record_measurement
+from govern.kpis import evaluate_opportunity, record_measurement, verdict_words
 from govern.kpis.scales import SCALE_LABELS
 from govern.scoring.inputs import input_title
 from govern.model import (

@@ -273,7 +273,7 @@ GUARDS: dict[str, GuardSpec] = {
                   "improved but short of its target counts as improved)", _outcome_missed, reads=("kpis",),
                   title="a KPI did not improve"),
         GuardSpec("outcome_met", "the outcome is recorded and every targeted KPI improved or held its target, whether "
-                  "or not it reached the target (use targets_met to ask for the targets)", _outcome_met,
+                  "or not it reached the target (ask for the targets with the guard \"every KPI met its target\")", _outcome_met,
                   reads=("kpis",), title="every KPI improved"),
         GuardSpec("targets_met", "the outcome is recorded and every targeted KPI met its target (a KPI without a "
                   "target improved)", _targets_met, reads=("kpis",), title="every KPI met its target"),
