@@ -6,7 +6,8 @@ Signals (each a share from 0 to 1; "no data" when there is nothing to count):
 - ``evidence``          open opportunities with at least one insight ÷ open opportunities (in a state of kind active
                         or evaluation: not parked, not final)
 - ``cross_journey``     open opportunities whose evidence comes from two or more journeys ÷ open opportunities
-- ``kpis_measured``     KPIs with a measurement in the last 90 days ÷ KPIs
+- ``kpis_measured``     fresh KPIs with a measurement in the last 90 days ÷ KPIs (a KPI older than its cadence is
+                        stale and does not count: govern.queries.freshness)
 - ``rituals_on_time``   ritual occurrences due in the last 90 days that were held ÷ those due
 - ``backlog_linkage``   solutions linked to a backlog item (a Jira key) ÷ solutions
 
@@ -23,6 +24,7 @@ from typing import Any, Mapping
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from govern.queries.freshness import freshness_of
 from govern.vocabulary import DEFAULT as DEFAULT_WORDS, Vocabulary, vocabulary_of
 from govern.model import (
     Insight, Journey, Kpi, KpiMeasurement, Opportunity, RitualOccurrence, Solution, Step, insight_step,
@@ -49,7 +51,7 @@ SIGNALS = {
     "ownership": "journeys with an owner",
     "evidence": "open {opportunities} backed by evidence",
     "cross_journey": "open {opportunities} with evidence from two or more journeys",
-    "kpis_measured": "KPIs measured in the last 90 days",
+    "kpis_measured": "KPIs measured in the last 90 days (and not stale)",
     "rituals_on_time": "ritual occurrences held on time (last 90 days)",
     "backlog_linkage": "{solutions} linked to the backlog",
 }
@@ -171,9 +173,13 @@ def maturity_reading(session: Session, *, now: dt.datetime | None = None) -> Mat
                                     "evidence_from_two_journeys": across}
 
     kpis = session.scalar(sa.select(sa.func.count(Kpi.id))) or 0
-    measured = session.scalar(sa.select(sa.func.count(sa.distinct(KpiMeasurement.kpi_id)))
-                              .where(KpiMeasurement.measured_at >= since, KpiMeasurement.measured_at <= now)) or 0
-    counts["kpis"] = {"total": kpis, "measured_recently": measured}
+    measured_ids = set(session.scalars(sa.select(sa.distinct(KpiMeasurement.kpi_id))
+                                       .where(KpiMeasurement.measured_at >= since, KpiMeasurement.measured_at <= now)))
+    # Only fresh KPIs count as measured: one measured within 90 days but less often than its cadence asks is stale.
+    with_cadence = session.scalars(sa.select(Kpi).where(Kpi.cadence_days.is_not(None))).all()
+    stale = {kid for kid, f in freshness_of(session, with_cadence, now).items() if f.stale}
+    measured = len(measured_ids - stale)
+    counts["kpis"] = {"total": kpis, "measured_recently": measured, "stale": len(stale)}
 
     due = session.execute(
         sa.select(RitualOccurrence.status, RitualOccurrence.scheduled_at, RitualOccurrence.held_at)

@@ -34,6 +34,19 @@ INSIGHT_KINDS = ("quote", "survey", "analytics", "ticket", "interview", "observa
 KPI_KINDS = ("cx", "behavioural", "business")
 KPI_SCALES = ("nps", "csat5", "csat_pct", "ces", "stars", "percent", "count", "currency", "custom")
 DIRECTIONS = ("higher", "lower")
+# How often a KPI is measured (govern.yaml `kpis[].cadence`: a name or a number of days; govern.queries.freshness).
+KPI_CADENCES = {"daily": 1, "weekly": 7, "monthly": 31, "quarterly": 92, "yearly": 366}
+
+
+def kpi_cadence_days(value: Any) -> int | None:
+    """`monthly` → 31, `14` → 14, None → None; ValueError naming what is allowed otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().lower() in KPI_CADENCES:
+        return KPI_CADENCES[value.strip().lower()]
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    raise ValueError(f"must be one of {', '.join(KPI_CADENCES)} or a whole number of days ≥ 1, got {value!r}")
 SOLUTION_STATES = ("todo", "in_progress", "done")
 # What people read for a solution's state, everywhere (pages, history, agenda, Slack): one vocabulary.
 SOLUTION_STATE_TITLES = {"todo": "To do", "in_progress": "In progress", "done": "Delivered"}
@@ -216,6 +229,10 @@ class Kpi(Base):
     target: Mapped[Optional[float]]
     journey_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("journey.id"), index=True)
     step_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("step.id"), index=True)
+    # How often it is measured, in days (govern.yaml `cadence`; govern.queries.freshness says when it is stale) and
+    # how long after go-live its outcome is measured (None: the lifecycle's `measure_after_days`).
+    cadence_days: Mapped[Optional[int]]
+    measure_after_days: Mapped[Optional[int]]
 
     journey: Mapped[Optional[Journey]] = relationship()
     step: Mapped[Optional[Step]] = relationship()

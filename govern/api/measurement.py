@@ -196,14 +196,23 @@ class OpportunityKpiSchema(Schema):
     baseline_at = fields.String(allow_none=True)
     outcome = fields.Float(allow_none=True)
     outcome_at = fields.String(allow_none=True)
-    verdict = fields.String(allow_none=True, metadata={"description": "improved | no_change | worse"})
+    verdict = fields.String(allow_none=True, metadata={
+        "description": "target_met | short_of_target (improved, target not met) | improved (a KPI without a target) "
+                       "| no_change | worse"})
+    verdict_words = fields.String(allow_none=True, metadata={"description": "the verdict in words"})
     target_met = fields.Boolean(allow_none=True)
 
 
 class EvaluationSchema(Schema):
     opportunity = fields.String()
-    outcomes = fields.List(fields.Dict())
-    overall = fields.String(allow_none=True)
+    outcomes = fields.List(fields.Dict(), metadata={
+        "description": "per KPI: verdict (as in OpportunityKpi), verdict_words, target_met, baseline and baseline_at, "
+                       "value and measured_at, window {went_live_at, measure_after_days, counts_from}, text"})
+    overall = fields.String(allow_none=True, metadata={
+        "description": "worse if any KPI got worse; target_met when every KPI met its target (one without a target "
+                       "improved); improved when every KPI improved and none has a target; short_of_target when "
+                       "something improved but not every target was met; otherwise no_change"})
+    overall_words = fields.String(allow_none=True)
 
 
 class ScoringSchema(Schema):

@@ -148,7 +148,7 @@ def kpi_evaluate(opportunity, as_handle, as_json):
         return
     for o in result["outcomes"]:
         click.echo(f"  {o['text'] if o.get('verdict') else o['kpi'] + ': ' + o['note']}")
-    click.echo(f"{result['opportunity']}: {result['overall'] or 'no outcome yet'}")
+    click.echo(f"{result['opportunity']}: {result['overall_words'] or 'no outcome yet'}")
 
 
 # --- score and rank -----------------------------------------------------------------------------------------------------

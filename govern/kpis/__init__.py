@@ -1,4 +1,5 @@
-"""KPIs: scales and their normalisation to 0-100, trends, targets, and the evaluate verdict (improved / no_change / worse).
+"""KPIs: scales and their normalisation to 0-100, trends, targets, and the evaluate verdict (target_met / short_of_target /
+improved / no_change / worse; the rules in govern.kpis.verdicts).
 
 Scales (``Kpi.scale``), with their natural bounds; ``scale_min``/``scale_max`` on a KPI override them:
 
@@ -26,8 +27,15 @@ Evaluate: the change from baseline to the latest measurement counts in the KPI's
 size is within the tolerance, and otherwise ``improved`` or ``worse``. The tolerance is the smaller of 2 % of the scale's
 span (NPS 4 points, CSAT 1-5 0.08, percent 2 points) and 5 % of the baseline's size (so churn moving from 1.6 % to 1.5 %
 counts), but never below 0.1 % of the span; an unbounded KPI uses 5 % of the baseline's size (at least 0.01). The trend's
-improving / flat / worsening uses the same tolerance around the previous measurement. Whether the target is met is
-reported beside the verdict.
+improving / flat / worsening uses the same tolerance around the previous measurement. A KPI with a target reads
+``target_met`` or ``short_of_target`` (improved, target not met) instead of ``improved``; ``target_met`` (the boolean)
+is reported beside the verdict.
+
+The measurement window: evaluate uses only a measurement taken at least ``measure_after_days`` after the change went
+live (the KPI's own ``measure_after_days``, else the ``record_outcome`` effect's parameter, else the lifecycle
+definition's ``measure_after_days``, 28 by default). With none that late, evaluate is refused, naming the measurements
+that exist and the earliest date that counts; each outcome says which baseline, which measurement and which window it
+used.
 """
 
 from govern.kpis.measurements import (
@@ -42,7 +50,7 @@ from govern.kpis.measurements import (
     record_outcomes,
 )
 from govern.kpis.scales import KpiScale, ScaleError, validate_kpi_definitions
-from govern.kpis.verdicts import evaluate, overall_verdict, trend
+from govern.kpis.verdicts import VERDICT_WORDS, VERDICTS, evaluate, overall_verdict, trend, verdict_words
 
 __all__ = [
     "KpiScale",
@@ -60,4 +68,7 @@ __all__ = [
     "record_outcomes",
     "trend",
     "validate_kpi_definitions",
+    "verdict_words",
+    "VERDICTS",
+    "VERDICT_WORDS",
 ]

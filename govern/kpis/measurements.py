@@ -19,7 +19,7 @@ from govern.policy import Actor
 from govern.queries.states import state_catalog
 from govern.services.common import get_kpi, get_opportunity
 from govern.kpis.scales import KpiScale, ScaleError
-from govern.kpis.verdicts import evaluate, overall_verdict, trend
+from govern.kpis.verdicts import evaluate, overall_verdict, trend, verdict_words
 from govern.yamltext import decode_text, read_text_file
 
 # --- the database side: measurements, trends, baselines and outcomes ---------------------------------------------------
@@ -341,40 +341,83 @@ def record_baselines(session: Session, actor: Actor, opportunity: Opportunity) -
     return out
 
 
-def record_outcomes(session: Session, actor: Actor, opportunity: Opportunity) -> list[dict[str, Any]]:
-    """Evaluate every targeted KPI: its latest measurement after the baseline against the baseline and the target.
-
-    Records value, time and verdict (improved / no_change / worse) on each link and returns the numbers. Does NOT
-    commit (a lifecycle effect, or :func:`evaluate_opportunity`, commits). A KPI without a baseline, or without a
-    measurement since it, keeps no outcome and says why.
-    """
-    out = []
+def measurement_window(session: Session, opportunity: Opportunity, kpi: Kpi,
+                       measure_after_days: int | None = None) -> dict[str, Any]:
+    """The window a KPI's outcome is measured in: from when the change went live (its baseline's date while it is
+    not live yet) plus `measure_after_days` — the KPI's own, else the given one (a `record_outcome` effect's), else
+    the lifecycle definition's. Measurements are often dated by day: one dated the first day that counts, counts."""
+    link = next(link for link in opportunity.kpi_links if link.kpi_id == kpi.id)
     live = went_live_at(session, opportunity)
+    days = kpi.measure_after_days
+    if days is None:
+        days = measure_after_days
+    if days is None:
+        days = state_catalog(session, opportunity.lifecycle).measure_after_days
+    start = live or link.baseline_at
+    counts_from = (start.date() + dt.timedelta(days=int(days))) if start is not None else None
+    return {"went_live_at": live.isoformat() if live else None, "measure_after_days": int(days),
+            "counts_from": counts_from.isoformat() if counts_from else None,
+            "since": (f"it went live on {live.date().isoformat()}" if live is not None
+                      else f"the baseline of {link.baseline_at.date().isoformat()} (it is not live yet)"
+                      if link.baseline_at else "")}
+
+
+def record_outcomes(session: Session, actor: Actor, opportunity: Opportunity, *,
+                    measure_after_days: int | None = None) -> list[dict[str, Any]]:
+    """Evaluate every targeted KPI: its latest measurement in the measurement window against the baseline and target.
+
+    Records value, time and verdict (target_met / short_of_target / improved / no_change / worse, see
+    govern.kpis.verdicts) on each link and returns the numbers with the baseline, the measurement and the window used.
+    Does NOT commit (a lifecycle effect, or :func:`evaluate_opportunity`, commits). A KPI without a baseline keeps no
+    outcome and says why. A KPI with a baseline but no measurement taken at least `measure_after_days` after go-live
+    refuses the whole evaluation (InvalidInput naming the measurements that exist and the earliest date that counts);
+    nothing is written then.
+    """
+    out: list[dict[str, Any]] = []
+    writes = []
+    refusals: dict[str, str] = {}
     for link in opportunity.kpi_links:
         kpi = link.kpi
         if link.baseline_value is None or link.baseline_at is None:
             out.append({"kpi": kpi.key, "verdict": None, "note": "no baseline recorded"})
             continue
-        # Only a measurement taken after the change went live says whether it worked (measurements are often dated
-        # by day: one dated the day it went live counts).
-        since_words = (f"it went live on {live.date().isoformat()}" if live is not None
-                       else f"the baseline of {link.baseline_at.date().isoformat()} (it is not live yet)")
-        latest = _latest(session, kpi.id, after=link.baseline_at, from_day=live.date() if live else None)
+        window = measurement_window(session, opportunity, kpi, measure_after_days)
+        counts_from = dt.date.fromisoformat(window["counts_from"])
+        latest = _latest(session, kpi.id, after=link.baseline_at, from_day=counts_from)
         if latest is None:
-            out.append({"kpi": kpi.key, "verdict": None, "baseline": link.baseline_value,
-                        "went_live_at": live.isoformat() if live else None,
-                        "note": f"no measurement since {since_words}"})
+            since = session.execute(sa.select(KpiMeasurement.measured_at, KpiMeasurement.value).where(
+                KpiMeasurement.kpi_id == kpi.id, KpiMeasurement.measured_at > link.baseline_at)
+                .order_by(KpiMeasurement.measured_at)).all()
+            seen = (", ".join(f"{v:g} on {at.date().isoformat()}" for at, v in since[-5:])
+                    if since else "none")
+            refusals[kpi.key] = (
+                f"{kpi.name}: no measurement taken at least {window['measure_after_days']} days after "
+                f"{window['since']}; the earliest date that counts is {counts_from.isoformat()} "
+                f"(measurements since the baseline: {seen})")
             continue
         outcome = evaluate(KpiScale.of(kpi), link.baseline_value, latest.value)
+        writes.append((link, latest, outcome))
+        used = {k: v for k, v in window.items() if k != "since"}
+        out.append({"kpi": kpi.key, **outcome.as_dict(), "verdict_words": verdict_words(outcome.verdict),
+                    "baseline_at": link.baseline_at.isoformat(), "measured_at": latest.measured_at.isoformat(),
+                    "went_live_at": window["went_live_at"], "window": used,
+                    "text": f"{outcome.sentence(kpi.name)} (baseline {link.baseline_at.date().isoformat()}, "
+                            f"measured {latest.measured_at.date().isoformat()}, at least "
+                            f"{window['measure_after_days']} days after {window['since']})"})
+    if refusals:
+        raise InvalidInput(f"{opportunity.key} cannot be evaluated yet: " + "; ".join(refusals.values()), refusals)
+    for link, latest, outcome in writes:
         link.outcome_value, link.outcome_at, link.verdict = latest.value, latest.measured_at, outcome.verdict
-        out.append({"kpi": kpi.key, **outcome.as_dict(), "measured_at": latest.measured_at.isoformat(),
-                    "went_live_at": live.isoformat() if live else None,
-                    "text": f"{outcome.sentence(kpi.name)} (measured {latest.measured_at.date().isoformat()}, "
-                            f"after {since_words})"})
     session.flush()
     audit.record(session, actor, "opportunity.outcome_recorded", "opportunity", opportunity.key,
-                 after={"outcomes": out, "overall": overall_verdict([o.get("verdict") for o in out])})
+                 after={"outcomes": out, "overall": overall_of(opportunity, out)})
     return out
+
+
+def overall_of(opportunity: Opportunity, outcomes: Sequence[dict[str, Any]]) -> str | None:
+    """The opportunity's overall verdict from its outcomes (govern.kpis.verdicts.overall_verdict)."""
+    return overall_verdict([o.get("verdict") for o in outcomes],
+                           any_target=any(link.kpi.target is not None for link in opportunity.kpi_links))
 
 
 def evaluate_opportunity(session: Session, actor: Actor, opp_ref: str | int, *, commit: bool = True
@@ -387,8 +430,9 @@ def evaluate_opportunity(session: Session, actor: Actor, opp_ref: str | int, *, 
     outcomes = record_outcomes(session, actor, opp)
     if commit:
         session.commit()
-    return {"opportunity": opp.key, "outcomes": outcomes,
-            "overall": overall_verdict([o.get("verdict") for o in outcomes])}
+    overall = overall_of(opp, outcomes)
+    return {"opportunity": opp.key, "outcomes": outcomes, "overall": overall, "overall_words": verdict_words(overall)
+            if overall else None}
 
 
 def opportunity_kpis(session: Session, opportunity: Opportunity) -> list[dict[str, Any]]:
@@ -403,5 +447,6 @@ def opportunity_kpis(session: Session, opportunity: Opportunity) -> list[dict[st
                     "baseline_at": link.baseline_at.isoformat() if link.baseline_at else None,
                     "outcome": link.outcome_value,
                     "outcome_at": link.outcome_at.isoformat() if link.outcome_at else None,
-                    "verdict": link.verdict, "target_met": scale.target_met(link.outcome_value)})
+                    "verdict": link.verdict, "verdict_words": verdict_words(link.verdict) if link.verdict else None,
+                    "target_met": scale.target_met(link.outcome_value)})
     return out

@@ -27,7 +27,6 @@ SCALE_LABELS = {
 DIRECTIONS = ("higher", "lower")
 TOLERANCE_SHARE = 0.02  # of the scale's span
 RELATIVE_TOLERANCE = 0.05  # of the baseline's size
-VERDICTS = ("improved", "no_change", "worse")
 
 
 class ScaleError(ValueError):

@@ -18,7 +18,7 @@ from govern import audit
 from govern.errors import RefusedChange
 from govern.model import (
     CouncilSeat, Insight, Journey, Kpi, KpiMeasurement, Opportunity, OpportunityKpi, Person, Persona, Ritual,
-    RitualOccurrence, Setting, Stage, Step, insight_step, opportunity_journey,
+    RitualOccurrence, Setting, Stage, Step, insight_step, kpi_cadence_days, opportunity_journey,
 )
 from govern.policy import Actor, require_not_self, seat_action
 from govern.queries.states import state_catalog
@@ -108,7 +108,9 @@ def _desired(doc: dict, extra_settings: dict[str, Any]) -> dict[str, dict]:
         journey = k.get("journey") or (k["step"].partition("/")[0] if k.get("step") else None)
         state["kpi"][k["key"]] = {"name": k["name"], "kind": k["kind"], "scale": k["scale"], "min": k.get("min"),
                                   "max": k.get("max"), "unit": k.get("unit"), "direction": k["direction"],
-                                  "target": k.get("target"), "journey": journey, "step": k.get("step")}
+                                  "target": k.get("target"), "journey": journey, "step": k.get("step"),
+                                  "cadence_days": kpi_cadence_days(k.get("cadence")),
+                                  "measure_after_days": k.get("measure_after_days")}
     for r in doc["rituals"]:
         state["ritual"][r["key"]] = ritual_fields(r)
     for section in SETTING_SECTIONS:
@@ -181,7 +183,8 @@ def _current(session: Session, setting_keys: list[str]) -> dict[str, dict]:
         state["kpi"][k.key] = {"name": k.name, "kind": k.kind, "scale": k.scale, "min": k.scale_min,
                                "max": k.scale_max, "unit": k.unit, "direction": k.direction, "target": k.target,
                                "journey": k.journey.key if k.journey else None,
-                               "step": f"{k.step.journey.key}/{k.step.key}" if k.step else None}
+                               "step": f"{k.step.journey.key}/{k.step.key}" if k.step else None,
+                               "cadence_days": k.cadence_days, "measure_after_days": k.measure_after_days}
     for r in session.scalars(sa.select(Ritual)):
         state["ritual"][r.key] = {
             "name": r.name, "purpose": r.purpose, "cadence_kind": r.cadence_kind, "cadence": r.cadence,

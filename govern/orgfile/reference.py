@@ -161,6 +161,11 @@ DESCRIPTIONS: dict[str, str] = {
     "kpis[].target": "The value to reach; evaluate compares the outcome with it.",
     "kpis[].journey": "Key of the journey it belongs to.",
     "kpis[].step": "The step it measures, written `journey/step`.",
+    "kpis[].cadence": "How often it is measured: daily, weekly, monthly, quarterly, yearly or a number of days. A KPI "
+                      "whose latest measurement is older than that (plus a quarter of it) is flagged stale, and "
+                      "does not count as measured in the maturity reading.",
+    "kpis[].measure_after_days": "Days after go-live before a measurement counts when an outcome is evaluated "
+                                 "(default: the lifecycle's `measure_after_days`).",
     "lifecycle": "How opportunities move: a shipped lifecycle by name, `{name: …}`, `{file: path}` (relative to this "
                  "file) or an inline definition.",
     "scoring": "The prioritisation model: built-in rice, ice and wsjf, or your own weighted or formula models.",
@@ -210,7 +215,9 @@ def _apply_validators(out: dict, field: fields.Field, kind: str) -> None:
 
 def field_schema(field: fields.Field, path: str) -> dict:
     """One marshmallow field as JSON Schema (type, allowed values, bounds, default, description)."""
-    if isinstance(field, fields.Nested):
+    if isinstance(getattr(field, "json_schema", None), dict):
+        out = dict(field.json_schema)
+    elif isinstance(field, fields.Nested):
         out = schema_object(field.schema, path)
     elif isinstance(field, fields.List):
         out = {"type": "array", "items": field_schema(field.inner, f"{path}[]")}
@@ -304,6 +311,10 @@ def lifecycle_schema() -> tuple[dict, dict]:
                                         "`#cx-council`", pattern="^(journey|#.+)$")
         if "after_days" in params:
             params["after_days"] = {"description": "days after the transition", "type": "integer", "minimum": 1}
+        if "measure_after_days" in params:
+            params["measure_after_days"] = {"description": "days after go-live before a KPI measurement counts "
+                                            "(default: the lifecycle's `measure_after_days`)", "type": "integer",
+                                            "minimum": 0}
         for key in params:
             params[key].setdefault("type", "string")
         if not spec.required:
@@ -393,6 +404,9 @@ def lifecycle_schema() -> tuple[dict, dict]:
                                                                "items": {"enum": list(STATE_WORK)}}},
                                                     STATE_KEYS)}},
             "transitions": {"type": "array", "minItems": 1, "items": transition},
+            "measure_after_days": {"description": "Days after go-live before a KPI measurement counts when the "
+                                                  "outcome is evaluated (a KPI's own `measure_after_days` wins).",
+                                   "type": "integer", "minimum": 0, "default": 28},
             "checks": {"description": "Checklist guards: named checks people tick (\"clinical safety case attached\"); "
                                       "a transition lists a check among its guards.",
                        "type": "object", "additionalProperties": {

@@ -16,7 +16,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 
 from govern.errors import InvalidInput
 from govern.yamltext import excerpt, excerpt_path, load_yaml
-from govern.model import COUNCIL_ROLES, DIRECTIONS, INSIGHT_KINDS, KPI_KINDS, KPI_SCALES
+from govern.model import COUNCIL_ROLES, DIRECTIONS, INSIGHT_KINDS, KPI_CADENCES, KPI_KINDS, KPI_SCALES, kpi_cadence_days
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,19 @@ class JourneySchema(Strict):
     stages = fields.List(fields.Nested(StageSchema), load_default=list)
 
 
+class CadenceField(fields.Field):
+    """A KPI's cadence: a name (`monthly`) or a whole number of days; loaded as given, checked here."""
+
+    json_schema = {"oneOf": [{"enum": list(KPI_CADENCES)}, {"type": "integer", "minimum": 1}]}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            kpi_cadence_days(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+        return value
+
+
 class KpiSchema(Strict):
     key = fields.String(required=True, validate=KEY)
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
@@ -111,6 +124,8 @@ class KpiSchema(Strict):
     target = fields.Float(allow_nan=False)
     journey = fields.String()
     step = fields.String()
+    cadence = CadenceField()
+    measure_after_days = fields.Integer(strict=True, validate=validate.Range(min=0, max=3660))
 
 
 class EvidenceSchema(Strict):

@@ -33,6 +33,7 @@ from govern.rituals import cadence as cadence_mod
 from govern.rituals.calendar import attends
 from govern.rituals.config import AGENDA_SECTION_TITLES
 from govern.workflows import approvals as approvals_mod
+from govern.kpis.verdicts import VERDICTS, verdict_words
 from govern.workflows.diagrams import to_mermaid, to_svg
 from govern.workflows.effects import EFFECTS
 from govern.queries.requests import pending_requests
@@ -398,6 +399,8 @@ def _lifecycle(session: Session, role_holders: dict[str, list[tuple[str, str | N
                     "final": s.final, "initial": s.name == d.initial} for s in d.states.values()],
         "svg": "\n".join(line for line in to_svg(d, words=vocabulary, names=names).splitlines() if line.strip()),
         "mermaid": to_mermaid(d, words=vocabulary, names=names),
+        "measure_after_days": d.measure_after_days,
+        "verdicts": [{"name": v, "words": verdict_words(v)} for v in VERDICTS],
     }
     transitions = []
     for t in d.transitions:

@@ -83,6 +83,9 @@ class StateInfo:
         return self.kind in OPEN_KINDS
 
 
+MEASURE_AFTER_DAYS = 28  # the default window after go-live before a KPI measurement counts in evaluate
+
+
 @dataclass(frozen=True)
 class StateCatalog:
     """The states of one lifecycle in definition order, with what each one is."""
@@ -91,6 +94,9 @@ class StateCatalog:
     title: str
     initial: str
     states: tuple[StateInfo, ...]
+    # How long after go-live a KPI measurement must be taken to count in evaluate (the definition's
+    # `measure_after_days`; govern.kpis explains the window).
+    measure_after_days: int = MEASURE_AFTER_DAYS
 
     @classmethod
     def from_definition(cls, data: Mapping[str, Any]) -> "StateCatalog":
@@ -103,7 +109,9 @@ class StateCatalog:
                       state_allows(state_kind(name, body, final), body))
             for name, body in (data.get("states") or {}).items())
         return cls(str(data.get("name") or "lifecycle"), str(data.get("title") or data.get("name") or ""),
-                   str(data.get("initial") or (states[0].name if states else "")), states)
+                   str(data.get("initial") or (states[0].name if states else "")), states,
+                   int(data["measure_after_days"]) if data.get("measure_after_days") is not None
+                   else MEASURE_AFTER_DAYS)
 
     def __iter__(self):
         return iter(self.states)

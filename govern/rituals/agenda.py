@@ -8,7 +8,8 @@ Sections (a ritual lists the ones it wants; none listed means all):
                        nothing happened (no change, evidence, request or decision: govern.queries.activity) for
                        ``stale_after_days``;
 * ``kpis``             KPIs of the scope whose latest measurement moved since the last occurrence (beyond the
-                       scale's tolerance, see govern.kpis) or misses its target;
+                       scale's tolerance, see govern.kpis), misses its target, or is stale (older than its cadence:
+                       govern.queries.freshness);
 * ``evaluations_due``  opportunities due for evaluation (govern.queries.evaluations: the date the lifecycle's
                        ``schedule_evaluation`` effect wrote on the opportunity has come, or it sits in a state of
                        kind evaluation with nothing scheduled) whose KPI outcome is not recorded yet;
@@ -24,6 +25,7 @@ ids), so that the UI and Slack can link and act on it.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from typing import Any, Iterable
@@ -32,7 +34,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, object_session
 
 from govern.escaping import markdown_inline
-from govern.kpis import KpiScale, evaluate
+from govern.kpis import KpiScale, evaluate, verdict_words
+from govern.queries.freshness import freshness_of
 from govern.model import (
     AgendaItem, Decision, FollowUp, Journey, Kpi, KpiMeasurement, Opportunity, Person, Ritual, RitualOccurrence, Step,
 )
@@ -181,12 +184,19 @@ def kpis_section(session: Session, scope: set[int] | None, now: dt.datetime,
     cutoff = naive_utc(now)
     since_naive = naive_utc(since) if since else None
     items = []
-    for kpi in session.scalars(query):
+    kpis = session.scalars(query).all()
+    freshness = freshness_of(session, kpis, now)  # one rule for stale KPIs (govern.queries.freshness)
+    for kpi in kpis:
+        fresh = freshness[kpi.id]
         points = session.execute(
             sa.select(KpiMeasurement.value, KpiMeasurement.measured_at)
             .where(KpiMeasurement.kpi_id == kpi.id, KpiMeasurement.measured_at <= cutoff)
             .order_by(KpiMeasurement.measured_at.desc()).limit(1)).first()
         if points is None:
+            if fresh.stale:
+                items.append({"ref": kpi.key, "kpi_id": kpi.id, "name": kpi.name, "value": None, "previous": None,
+                              "measured_at": None, "verdict": None, "target": kpi.target, "target_met": None,
+                              "stale": True, "text": f"{kpi.name}: {fresh.text}"})
             continue
         latest, latest_at = points
         scale = KpiScale.of(kpi)
@@ -197,23 +207,29 @@ def kpis_section(session: Session, scope: set[int] | None, now: dt.datetime,
                                                       KpiMeasurement.measured_at <= since_naive)
                 .order_by(KpiMeasurement.measured_at.desc()).limit(1)).scalar()
         verdict = None
+        moved = False
         if before is not None:
+            # The verdict honours the target (target met; improved, target not met; …); whether it moved at all is
+            # the same comparison without the target.
             verdict = evaluate(scale, before, latest).verdict
+            moved = evaluate(dataclasses.replace(scale, target=None), before, latest).verdict != "no_change"
         target_met = scale.target_met(latest)
-        moved = verdict in ("improved", "worse")
-        if not moved and target_met is not False:
+        if not moved and target_met is not False and not fresh.stale:
             continue
         unit = f" {kpi.unit}" if kpi.unit else ""
         if moved:
-            text = f"{_num(before)} → {_num(latest)}{unit}, {'improved' if verdict == 'improved' else 'got worse'}"
+            text = f"{_num(before)} → {_num(latest)}{unit}, {verdict_words(verdict)}"
         else:
             text = f"now {_num(latest)}{unit}"
         if target_met is False:
-            text += f" (target {_num(kpi.target)}: missed)"
+            text += f" (target {_num(kpi.target)})" if verdict == "short_of_target" else (
+                f" (target {_num(kpi.target)}: missed)")
+        if fresh.stale:
+            text += f" — {fresh.text}"
         items.append({
             "ref": kpi.key, "kpi_id": kpi.id, "name": kpi.name, "value": latest, "previous": before,
             "measured_at": _date(latest_at), "verdict": verdict, "target": kpi.target, "target_met": target_met,
-            "text": f"{kpi.name}: {text}",
+            "stale": fresh.stale, "text": f"{kpi.name}: {text}",
         })
     return items
 

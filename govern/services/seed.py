@@ -8,6 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from govern import audit
+from govern.kpis.scales import KpiScale
+from govern.kpis.verdicts import evaluate
 from govern.model import KpiMeasurement, Opportunity, OpportunityTransition, ScoreInput
 from govern.policy import Actor
 from govern.services.common import get_kpi, get_person, load_actor
@@ -79,8 +81,8 @@ def _replay_state(session: Session, operator: Actor, opp: Opportunity, item: dic
                 if link.kpi.measurements:
                     last = link.kpi.measurements[-1]
                     link.outcome_value, link.outcome_at = last.value, last.measured_at
-                    better = (last.value > (link.baseline_value or 0)) == (link.kpi.direction == "higher")
-                    link.verdict = "improved" if better else "worse"
+                    # The verdict as evaluate gives it (it honours the target: target met, short of target, ...).
+                    link.verdict = evaluate(KpiScale.of(link.kpi), link.baseline_value or 0, last.value).verdict
     if target != opp.state:
         before = opp.state
         opp.state, opp.state_changed_at, opp.state_reason = target, at, item.get("reason")

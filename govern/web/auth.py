@@ -8,6 +8,7 @@ from flask import g, redirect, render_template, request, session as web_session,
 from werkzeug.exceptions import HTTPException, default_exceptions
 
 from govern.errors import GovernError
+from govern.kpis.verdicts import VERDICT_MARKS, verdict_words
 from govern.model import Person
 from govern.policy import ROLE_DESCRIPTIONS
 from govern.queries.reference import reference
@@ -162,6 +163,14 @@ def format_with_names(text) -> str:
 @bp.app_template_filter("person_name")
 def format_person(handle) -> str:
     return names(db_session()).person(handle)
+
+
+@bp.app_template_filter("verdict")
+def format_verdict(value) -> str:
+    """A KPI outcome in words with its mark: "✔ target met", "▲ improved, target not met", "▼ worse"."""
+    if not value:
+        return "–"
+    return f"{VERDICT_MARKS.get(value, '')} {verdict_words(value)}".strip()
 
 
 @bp.app_template_filter("num")

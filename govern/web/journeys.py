@@ -7,6 +7,8 @@ from flask import render_template, request
 from govern.kpis.scales import KpiScale
 from govern.kpis.verdicts import trend
 from govern.queries.glossary import glossary_labels
+from govern.model import utcnow
+from govern.queries.freshness import freshness_of
 from govern.queries.journeys import LANE_TITLES, LANES, journey_map
 from govern.scoring.portfolio import places_in_ranking
 from govern.services.common import get_journey
@@ -67,6 +69,7 @@ def journey(key: str):
         curve = emotion_curve([(s.name, s.emotion_score) for s in jmap.steps],
                               [(p.name, {index[sid]: v for sid, v in p.scores.items() if sid in index})
                                for p in jmap.personas])
+    freshness = freshness_of(session, page.kpis, utcnow())  # stale KPIs (govern.queries.freshness)
     columns = sum(max(1, len(steps)) for _stage, steps in page.stages)
     labels = glossary_labels(session)  # the glossary's terms where they name a label
     lane_titles = dict(LANE_TITLES, touchpoint=f"{labels['touchpoint'].title} and {labels['channel'].inline}")
@@ -76,6 +79,6 @@ def journey(key: str):
                            lanes=jmap.lanes, all_lanes=[*jmap.configured, *(x for x in LANES
                                                                           if x not in jmap.configured)],
                            lane_titles=lane_titles, labels=labels, scores=scores, step_kpis=kpis, curve=curve,
-                           emotion_word=emotion_word, dashes=PERSONA_DASHES, palette=PALETTE,
+                           emotion_word=emotion_word, dashes=PERSONA_DASHES, palette=PALETTE, freshness=freshness,
                            can_record=me.can("evidence.record"),
                            can_measure={k.key: me.can("kpi.measure", [j.id]) for k in page.kpis})

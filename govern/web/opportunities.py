@@ -9,11 +9,14 @@ from flask import redirect, render_template, request, url_for
 
 from govern import audit, scoring
 from govern.errors import Conflict, GovernError, InvalidInput, NotFound, PreconditionFailed
-from govern.kpis import evaluate_opportunity, record_measurement
+from govern.kpis import evaluate_opportunity, record_measurement, verdict_words
 from govern.kpis.scales import SCALE_LABELS
 from govern.scoring.inputs import input_title
-from govern.model import SOLUTION_STATE_TITLES, SOLUTION_STATES, AuditEvent, Journey, Kpi, Opportunity, Person
+from govern.model import (
+    SOLUTION_STATE_TITLES, SOLUTION_STATES, AuditEvent, Journey, Kpi, Opportunity, Person, utcnow,
+)
 from govern.queries.evidence import evidence_tallies
+from govern.queries.freshness import freshness_of
 from govern.queries.states import state_catalog
 from govern.queries.opportunity import insight_choices, linkable_insights, opportunity_page_loads
 from govern.queries.triage import likely_duplicates
@@ -324,8 +327,9 @@ def record_kpi_measurement(key: str):
     recent = list(reversed(kpi.measurements[-12:]))
     journey_ids = [kpi.journey_id] if kpi.journey_id else ([kpi.step.journey_id] if kpi.step else [])
     session.refresh(kpi)
+    freshness = freshness_of(session, [kpi], utcnow())[kpi.id]
     return render_template("measurement_form.html", kpi=kpi, values=values, errors=errors, recent=recent,
-                           scale_label=SCALE_LABELS.get(kpi.scale, (kpi.scale or "").replace("_", " ")),
+                           freshness=freshness, scale_label=SCALE_LABELS.get(kpi.scale, (kpi.scale or "").replace("_", " ")),
                            can_measure=me.can("kpi.measure", journey_ids)), \
         (422 if errors else 200)
 
@@ -498,8 +502,7 @@ def evaluate_from_opportunity(ref: str):
         session.rollback()
         flash_message("error", exc.message)
         return redirect(url_for("web.opportunity", ref=opp.key) + "#kpis")
-    words = {"improved": "improved", "no_change": "did not change", "worse": "got worse", None: "has no verdict yet"}
     notes = [o.get("text") or f"{o['kpi']}: {o.get('note', '')}" for o in result["outcomes"]]
-    flash_message("ok", f"Evaluated {opp.key}: overall it {words.get(result['overall'], result['overall'])}. "
+    flash_message("ok", f"Evaluated {opp.key}: overall {verdict_words(result['overall'])}. "
                         + " ".join(n for n in notes if n))
     return redirect(url_for("web.opportunity", ref=opp.key) + "#kpis")

@@ -17,12 +17,12 @@ from typing import Any, Mapping
 
 
 from govern.errors import InvalidInput
-from govern.queries.states import FINAL, STATE_KINDS, STATE_WORK, state_kind, state_title
+from govern.queries.states import FINAL, MEASURE_AFTER_DAYS, STATE_KINDS, STATE_WORK, state_kind, state_title
 from govern.yamltext import load_yaml, read_text_file
 from govern.workflows import approvals, guards
 from govern.workflows.effects import Effect, parse_effect
 
-TOP_KEYS = ("name", "title", "description", "initial", "final", "states", "transitions", "checks")
+TOP_KEYS = ("name", "title", "description", "initial", "final", "states", "transitions", "checks", "measure_after_days")
 CHECK_KEYS = ("title", "description", "tickers", "link")
 LINK_RULES = ("optional", "required", "none")
 TRANSITION_KEYS = ("trigger", "source", "dest", "guards", "requires_reason", "approval", "effects", "auto",
@@ -125,6 +125,8 @@ class Definition:
     raw: Mapping[str, Any]
     digest: str  # sha256 of the canonical definition: the cache key of its shared machine
     checks: Mapping[str, CheckDef] = field(default_factory=dict)
+    # Days after go-live before a KPI measurement counts in evaluate (govern.kpis: the measurement window).
+    measure_after_days: int = MEASURE_AFTER_DAYS
 
     def transitions_from(self, state: str) -> list[TransitionDef]:
         return [t for t in self.transitions if state in t.sources]
@@ -202,6 +204,10 @@ def parse_definition(data: Any, origin: str = "definition") -> Definition:
     for key in ("title", "description"):
         if key in data and not isinstance(data[key], str):
             problems[key] = "must be text"
+    measure_after = data.get("measure_after_days", MEASURE_AFTER_DAYS)
+    if isinstance(measure_after, bool) or not isinstance(measure_after, int) or measure_after < 0:
+        problems["measure_after_days"] = f"must be a whole number of days ≥ 0, got {measure_after!r}"
+        measure_after = MEASURE_AFTER_DAYS
 
     # States.
     raw_states = data.get("states")
@@ -465,7 +471,7 @@ def parse_definition(data: Any, origin: str = "definition") -> Definition:
     return Definition(
         name=name, title=data.get("title") or name, description=(data.get("description") or "").strip(),
         initial=initial, final=tuple(final_list), states=states, transitions=tuple(transitions),
-        raw=data, digest=digest_of(data), checks=checks,
+        raw=data, digest=digest_of(data), checks=checks, measure_after_days=measure_after,
     )
 
 

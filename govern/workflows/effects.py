@@ -26,8 +26,10 @@ EFFECTS: dict[str, EffectSpec] = {
         EffectSpec("create_backlog_items", "create one backlog item (Jira) per {solution} that has none yet",
                    optional=("issue_type",)),
         EffectSpec("record_kpi_baseline", "record the current value of every targeted KPI as its baseline"),
-        EffectSpec("record_outcome", "compare the latest measurement of every targeted KPI taken after the change "
-                   "went live with its baseline and target and record the outcome (improved, no change, worse)"),
+        EffectSpec("record_outcome", "compare the latest measurement of every targeted KPI taken at least "
+                   "`measure_after_days` after the change went live (default: the lifecycle's) with its baseline and "
+                   "target and record the outcome (target met; improved, target not met; improved (no target); no "
+                   "change; worse)", optional=("measure_after_days",)),
         EffectSpec("schedule_evaluation", "put an evaluation review on the agenda `after_days` days from now",
                    required=("after_days",)),
     )
@@ -80,6 +82,10 @@ def parse_effect(item: Any, path: str) -> tuple[Effect | None, dict[str, str]]:
         days = params["after_days"]
         if isinstance(days, bool) or not isinstance(days, int) or days < 1:
             problems[f"{path}.schedule_evaluation.after_days"] = f"must be a whole number of days ≥ 1, got {days!r}"
+    if name == "record_outcome" and "measure_after_days" in params:
+        days = params["measure_after_days"]
+        if isinstance(days, bool) or not isinstance(days, int) or days < 0:
+            problems[f"{path}.record_outcome.measure_after_days"] = f"must be a whole number of days ≥ 0, got {days!r}"
     if problems:
         return None, problems
     return Effect(name, dict(params)), {}

@@ -37,7 +37,8 @@ class OpportunityFacts:
     targeted_kpi_count: int = 0
     baselines_recorded: int = 0
     outcomes_recorded: int = 0
-    outcomes_improved: int = 0
+    outcomes_improved: int = 0  # verdict target_met, short_of_target or improved (govern.kpis.verdicts)
+    outcomes_met: int = 0  # verdict target_met, or improved for a KPI without a target
     checks_ticked: frozenset[str] = frozenset()  # the lifecycle's checks (checklist guards) ticked now
     # How the organisation names things ("2 pieces of patient feedback"): guards answer in its words.
     words: Vocabulary = field(default=DEFAULT_WORDS, compare=False, repr=False)
@@ -216,6 +217,27 @@ def _outcome_met(facts: OpportunityFacts) -> tuple[bool, str]:
     return False, f"needs every targeted KPI improved, {_plural(missed, 'KPI')} did not"
 
 
+def _targets_met(facts: OpportunityFacts) -> tuple[bool, str]:
+    ok, message = _outcome_recorded(facts)
+    if not ok:
+        return False, message
+    if facts.outcomes_met >= facts.outcomes_recorded:
+        return True, f"every targeted KPI met its target ({facts.outcomes_met})"
+    missed = facts.outcomes_recorded - facts.outcomes_met
+    return False, (f"needs every targeted KPI to meet its target (or, without a target, to improve), "
+                   f"{_plural(missed, 'KPI')} did not")
+
+
+def _targets_missed(facts: OpportunityFacts) -> tuple[bool, str]:
+    ok, message = _outcome_recorded(facts)
+    if not ok:
+        return False, message
+    missed = facts.outcomes_recorded - facts.outcomes_met
+    if missed > 0:
+        return True, f"{_plural(missed, 'KPI')} of {facts.outcomes_recorded} short of its target or not improved"
+    return False, "only when a target was missed: every targeted KPI met its target"
+
+
 def _checklist(facts: OpportunityFacts, check: str, title: str) -> tuple[bool, str]:
     if check in facts.checks_ticked:
         return True, f"“{title}” is ticked"
@@ -245,12 +267,19 @@ GUARDS: dict[str, GuardSpec] = {
                   ("kpis",), title="targets {min:kpi}"),
         GuardSpec("kpi_baseline_recorded", "a baseline is recorded for every targeted KPI", _kpi_baseline_recorded,
                   reads=("kpis",), title="KPI baselines recorded"),
-        GuardSpec("outcome_recorded", "an outcome (improved, no change, worse) is recorded for every targeted KPI",
-                  _outcome_recorded, reads=("kpis",), title="outcome recorded"),
-        GuardSpec("outcome_missed", "the outcome is recorded and at least one targeted KPI did not improve",
-                  _outcome_missed, reads=("kpis",), title="a KPI did not improve"),
-        GuardSpec("outcome_met", "the outcome is recorded and every targeted KPI improved", _outcome_met,
+        GuardSpec("outcome_recorded", "an outcome (target met; improved, target not met; improved; no change; worse) "
+                  "is recorded for every targeted KPI", _outcome_recorded, reads=("kpis",), title="outcome recorded"),
+        GuardSpec("outcome_missed", "the outcome is recorded and at least one targeted KPI did not improve (a KPI "
+                  "improved but short of its target counts as improved)", _outcome_missed, reads=("kpis",),
+                  title="a KPI did not improve"),
+        GuardSpec("outcome_met", "the outcome is recorded and every targeted KPI improved or held its target, whether "
+                  "or not it reached the target (ask for the targets with the guard \"every KPI met its target\")", _outcome_met,
                   reads=("kpis",), title="every KPI improved"),
+        GuardSpec("targets_met", "the outcome is recorded and every targeted KPI met its target (a KPI without a "
+                  "target improved)", _targets_met, reads=("kpis",), title="every KPI met its target"),
+        GuardSpec("targets_missed", "the outcome is recorded and at least one targeted KPI missed its target (or, "
+                  "without a target, did not improve)", _targets_missed, reads=("kpis",),
+                  title="a KPI missed its target"),
         GuardSpec(CHECKLIST, "“`title`” is ticked", _checklist, reads=("checks",), title="“`title`” ticked"),
     )
 }

@@ -24,6 +24,7 @@ from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from govern import audit, kpis, notifications, outbox, scoring
+from govern.kpis.verdicts import IMPROVED_VERDICTS, MET_VERDICTS
 from govern.db import core_connection
 from govern.errors import Conflict, GuardsUnmet, InvalidInput, NotFound, PermissionDenied, PreconditionFailed
 from govern.model import (
@@ -165,7 +166,9 @@ def _fact_columns(groups: frozenset[str], nested: bool) -> tuple[Any, ...]:
         columns["baselines_recorded"] = sa.select(sa.func.count(OpportunityKpi.baseline_value)).where(mine)
         columns["outcomes_recorded"] = sa.select(sa.func.count(OpportunityKpi.verdict)).where(mine)
         columns["outcomes_improved"] = sa.select(sa.func.count()).select_from(OpportunityKpi).where(
-            mine, OpportunityKpi.verdict == "improved")
+            mine, OpportunityKpi.verdict.in_(IMPROVED_VERDICTS))
+        columns["outcomes_met"] = sa.select(sa.func.count()).select_from(OpportunityKpi).where(
+            mine, OpportunityKpi.verdict.in_(MET_VERDICTS))
     return tuple(q.scalar_subquery().label(k) for k, q in columns.items())
 
 
@@ -399,7 +402,8 @@ def _perform_effects(session: Session, actor: Actor, opp: Opportunity, t: Transi
         if effect.name == "record_kpi_baseline":
             done.append({"effect": effect.name, "recorded": _record_baselines(session, actor, opp)})
         elif effect.name == "record_outcome":
-            done.append({"effect": effect.name, "recorded": _record_outcomes(session, actor, opp)})
+            done.append({"effect": effect.name, "recorded": _record_outcomes(
+                session, actor, opp, effect.params.get("measure_after_days"))})
         elif effect.name == "notify":
             channel = effect.params["channel"]
             msg = notifications.notify(
@@ -434,8 +438,8 @@ def _record_baselines(session: Session, actor: Actor, opp: Opportunity) -> Any:
     return _jsonable_result(kpis.record_baselines(session, actor, opp))
 
 
-def _record_outcomes(session: Session, actor: Actor, opp: Opportunity) -> Any:
-    return _jsonable_result(kpis.record_outcomes(session, actor, opp))
+def _record_outcomes(session: Session, actor: Actor, opp: Opportunity, measure_after_days: int | None) -> Any:
+    return _jsonable_result(kpis.record_outcomes(session, actor, opp, measure_after_days=measure_after_days))
 
 
 def _jsonable_result(value: Any) -> Any:
@@ -1039,13 +1043,14 @@ def facts_for_many(session: Session, opportunities: list[Opportunity | Opportuni
                 .where(Solution.opportunity_id.in_(ids)).group_by(Solution.opportunity_id)):
             values[oid].update(solution_count=total, solutions_done=done or 0)
     if "kpis" in groups:
-        for oid, total, baselines, outcomes, improved in session.execute(
+        for oid, total, baselines, outcomes, improved, met in session.execute(
                 sa.select(OpportunityKpi.opportunity_id, sa.func.count(), sa.func.count(OpportunityKpi.baseline_value),
                           sa.func.count(OpportunityKpi.verdict),
-                          sa.func.sum(sa.case((OpportunityKpi.verdict == "improved", 1), else_=0)))
+                          sa.func.sum(sa.case((OpportunityKpi.verdict.in_(IMPROVED_VERDICTS), 1), else_=0)),
+                          sa.func.sum(sa.case((OpportunityKpi.verdict.in_(MET_VERDICTS), 1), else_=0)))
                 .where(OpportunityKpi.opportunity_id.in_(ids)).group_by(OpportunityKpi.opportunity_id)):
             values[oid].update(targeted_kpi_count=total, baselines_recorded=baselines, outcomes_recorded=outcomes,
-                               outcomes_improved=improved or 0)
+                               outcomes_improved=improved or 0, outcomes_met=met or 0)
     if "score" in groups:
         for oid, missing in scoring.missing_inputs_many(session, opportunities).items():
             values[oid]["missing_score_inputs"] = tuple(missing)

@@ -162,8 +162,8 @@ def test_kpis_that_moved_since_last_time_or_miss_their_target(session, org):
     items = section(agenda_mod.build_agenda(session, org["council"], MEETING, now=NOW), "kpis")["items"]
     by_ref = {i["ref"]: i for i in items}
     assert set(by_ref) == {"porting-csat", "billing-tickets"}  # NPS did not move and meets its target
-    assert by_ref["porting-csat"]["text"] == "Porting CSAT: 3.1 → 3.9, improved (target 4: missed)"
-    assert by_ref["porting-csat"]["verdict"] == "improved"
+    assert by_ref["porting-csat"]["text"] == "Porting CSAT: 3.1 → 3.9, improved, target not met (target 4)"
+    assert by_ref["porting-csat"]["verdict"] == "short_of_target"
     assert by_ref["billing-tickets"]["text"] == "Billing tickets: now 421 /month (target 200: missed)"
 
 

@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from govern.kpis import KpiScale, ScaleError, evaluate, overall_verdict, trend
+from govern.kpis import KpiScale, ScaleError, evaluate, overall_verdict, trend, verdict_words
 
 
 @pytest.mark.parametrize("scale, value, expected", [
@@ -69,26 +69,46 @@ def test_trend_latest_previous_slope_and_target():
 
 def test_evaluate_scenario_numbers():
     csat = evaluate(KpiScale("csat5", target=3.8), 3.1, 3.9)
-    assert csat.verdict == "improved" and csat.target_met is True
+    assert csat.verdict == "target_met" and csat.target_met is True
     assert csat.change == pytest.approx(0.8) and csat.change_pct == pytest.approx(25.81)
     tickets = evaluate(KpiScale("count", "lower", target=200), 420, 180)
-    assert tickets.verdict == "improved" and tickets.change == -240 and tickets.target_met is True
+    assert tickets.verdict == "target_met" and tickets.change == -240 and tickets.target_met is True
     assert "420 → 180" in tickets.sentence("porting tickets")
 
 
-def test_evaluate_tolerance_and_worse():
+def test_an_improvement_that_misses_its_target_reads_short_of_target():
+    """OPP-13 in the issue: CSAT 3.1 → 3.9 against target 4.0 is 'improved, target not met', not 'improved'."""
+    csat = evaluate(KpiScale("csat5", target=4.0), 3.1, 3.9)
+    assert (csat.verdict, csat.target_met) == ("short_of_target", False)
+    assert csat.sentence("Porting CSAT") == "Porting CSAT improved, target not met: 3.1 → 3.9 (+0.8); target 4"
+    assert verdict_words("short_of_target") == "improved, target not met"
+
+
+def test_improved_is_only_for_a_kpi_without_a_target():
+    assert evaluate(KpiScale("csat5"), 3.1, 3.9).verdict == "improved"
+    assert evaluate(KpiScale("csat5", target=4.0), 3.1, 3.9).verdict != "improved"
+
+
+def test_a_held_target_is_met_and_a_regression_is_worse_even_above_the_target():
     nps = KpiScale("nps", target=30)
+    assert evaluate(nps, 60, 61).verdict == "target_met"  # no change, still at target
+    assert evaluate(nps, 60, 40).verdict == "worse"  # still above 30, but it got worse
+    assert evaluate(nps, 10, 10.3).verdict == "no_change"  # within tolerance (0.5) and short of the target
+
+
+def test_evaluate_tolerance_and_worse():
+    nps = KpiScale("nps")
     assert evaluate(nps, 60, 63).verdict == "no_change"  # tolerance min(2 % of 200, 5 % of 60) = 3
     assert evaluate(nps, 60, 64).verdict == "improved"
     assert evaluate(nps, 20, 19).verdict == "no_change"  # min(4, 1) = 1
     assert evaluate(nps, 20, 18.5).verdict == "worse"
     assert evaluate(nps, 0, 0.1).verdict == "no_change"  # never below 0.1 % of the span (0.2)
     churn = KpiScale("percent", "lower", target=1.2)
-    assert evaluate(churn, 1.6, 1.5).verdict == "improved"  # min(2, 0.08) = 0.08
+    assert evaluate(churn, 1.6, 1.5).verdict == "short_of_target"  # min(2, 0.08) = 0.08
     assert evaluate(churn, 1.6, 1.55).verdict == "no_change"
     assert evaluate(KpiScale("percent", "lower"), 5, 9).verdict == "worse"
     assert evaluate(KpiScale("count", "lower", target=100), 500, 480).verdict == "no_change"  # 5 % of 500 = 25
-    assert evaluate(KpiScale("count", "lower", target=100), 500, 470).verdict == "improved"
+    assert evaluate(KpiScale("count", "lower", target=100), 500, 470).verdict == "short_of_target"
 
 
 def test_overall_verdict():
@@ -96,6 +116,17 @@ def test_overall_verdict():
     assert overall_verdict(["improved", "worse"]) == "worse"
     assert overall_verdict(["no_change", None]) == "no_change"
     assert overall_verdict([None]) is None
+
+
+def test_overall_verdict_honours_the_targets():
+    assert overall_verdict(["target_met", "target_met"]) == "target_met"
+    assert overall_verdict(["target_met", "improved"]) == "target_met"  # the KPI without a target improved
+    assert overall_verdict(["short_of_target", "target_met"]) == "short_of_target"  # OPP-13
+    assert overall_verdict(["target_met", "no_change"]) == "short_of_target"
+    assert overall_verdict(["target_met", "worse"]) == "worse"
+    assert overall_verdict(["improved", "improved"]) == "improved"
+    assert overall_verdict(["improved", "no_change"], any_target=True) == "short_of_target"
+    assert overall_verdict(["target_met", None]) == "short_of_target"  # one KPI not evaluated
 
 
 def test_apply_refuses_kpis_that_cannot_be_normalised():

@@ -117,26 +117,59 @@ def test_trend_and_list(s):
 
 
 def test_baseline_then_evaluate_scenario_one(s):
-    """Scenario 1: baseline on entering implement, CSAT 3.9 and tickets 180 later: improved, with the numbers."""
+    """Scenario 1: baseline on entering implement, CSAT 3.9 (target 4) and tickets 180 (target 200) later: CSAT
+    improved but short of its target, tickets met theirs; overall short of target, with the numbers and the window."""
     lotte, marco = actor(s, "lotte"), actor(s, "marco")
     opp = get_opportunity(s, "OPP-1")
     baselines = record_baselines(s, lotte, opp)
     assert {b["kpi"]: b["baseline"] for b in baselines} == {"porting-csat": 3.2, "porting-tickets": 415}
     s.commit()
-    assert [o["note"] for o in record_outcomes(s, lotte, opp)] == [
-        "no measurement since the baseline of 2026-10-31 (it is not live yet)"] * 2
+    with pytest.raises(InvalidInput) as exc:
+        record_outcomes(s, lotte, opp)
+    assert exc.value.details["porting-csat"] == (
+        "Porting CSAT: no measurement taken at least 28 days after the baseline of 2026-10-31 (it is not live yet); "
+        "the earliest date that counts is 2026-11-28 (measurements since the baseline: none)")
     record_measurement(s, marco, "porting-csat", 3.9, "2026-12-31")
     record_measurement(s, marco, "porting-tickets", 180, "2026-12-31")
     result = evaluate_opportunity(s, marco, "OPP-1")
-    assert result["overall"] == "improved"
+    assert (result["overall"], result["overall_words"]) == ("short_of_target", "improved, target not met")
     csat, tickets = result["outcomes"]
-    assert (csat["verdict"], csat["baseline"], csat["value"], csat["target_met"]) == ("improved", 3.2, 3.9, False)
+    assert (csat["verdict"], csat["baseline"], csat["value"], csat["target_met"]) == (
+        "short_of_target", 3.2, 3.9, False)
+    assert csat["verdict_words"] == "improved, target not met"
     assert csat["change"] == pytest.approx(0.7)
-    assert (tickets["verdict"], tickets["change"], tickets["target_met"]) == ("improved", -235, True)
+    assert (csat["baseline_at"], csat["measured_at"], csat["window"]) == (
+        "2026-10-31T12:00:00", "2026-12-31T00:00:00",
+        {"went_live_at": None, "measure_after_days": 28, "counts_from": "2026-11-28"})
+    assert (tickets["verdict"], tickets["change"], tickets["target_met"]) == ("target_met", -235, True)
     links = s.scalars(sa.select(OpportunityKpi).where(OpportunityKpi.opportunity_id == opp.id)).all()
-    assert {(link.verdict, link.outcome_value) for link in links} == {("improved", 3.9), ("improved", 180)}
+    assert {(link.verdict, link.outcome_value) for link in links} == {("short_of_target", 3.9), ("target_met", 180)}
     event = s.scalars(sa.select(AuditEvent).order_by(AuditEvent.id.desc())).first()
-    assert event.action == "opportunity.outcome_recorded" and event.after["overall"] == "improved"
+    assert event.action == "opportunity.outcome_recorded" and event.after["overall"] == "short_of_target"
+
+
+def test_a_measurement_inside_the_window_is_not_used_and_evaluate_says_which_exist(s):
+    marco = actor(s, "marco")
+    opp = get_opportunity(s, "OPP-1")
+    record_baselines(s, marco, opp)
+    s.commit()
+    record_measurement(s, marco, "porting-csat", 4.2, "2026-11-10")  # 10 days after the baseline: too early
+    record_measurement(s, marco, "porting-tickets", 150, "2026-11-10")
+    s.commit()
+    with pytest.raises(InvalidInput) as exc:
+        evaluate_opportunity(s, marco, "OPP-1")
+    assert "earliest date that counts is 2026-11-28" in str(exc.value)
+    assert exc.value.details["porting-csat"].endswith("(measurements since the baseline: 4.2 on 2026-11-10)")
+    s.rollback()
+    links = s.scalars(sa.select(OpportunityKpi).where(OpportunityKpi.opportunity_id == opp.id)).all()
+    assert {link.verdict for link in links} == {None}  # nothing written
+    record_measurement(s, marco, "porting-csat", 3.9, "2026-12-01")
+    record_measurement(s, marco, "porting-tickets", 180, "2026-12-01")
+    result = evaluate_opportunity(s, marco, "OPP-1")
+    assert [o["value"] for o in result["outcomes"]] == [3.9, 180]
+    # A shorter window in the lifecycle's effect counts the early measurement (the latest in the window is used).
+    out = record_outcomes(s, marco, opp, measure_after_days=5)
+    assert [o["window"]["counts_from"] for o in out] == ["2026-11-05"] * 2
 
 
 def test_record_baselines_does_not_commit(example_db):
@@ -157,5 +190,5 @@ def test_worse_and_no_change_verdicts(s):
     record_measurement(s, marco, "porting-csat", 3.22, "2026-12-31")  # within 0.08 of 3.2
     record_measurement(s, marco, "porting-tickets", 520, "2026-12-31")
     result = evaluate_opportunity(s, marco, "OPP-1")
-    assert [o["verdict"] for o in result["outcomes"]] == ["no_change", "worse"]
+    assert [o["verdict"] for o in result["outcomes"]] == ["no_change", "worse"]  # CSAT 3.22 is short of 4
     assert result["overall"] == "worse"

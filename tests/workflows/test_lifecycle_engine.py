@@ -13,8 +13,12 @@ READY_FOR_PRIORITY = OpportunityFacts(evidence_count=3, evidence_journey_count=2
 READY_FOR_IMPLEMENT = OpportunityFacts(owner_id=1, solution_count=2, targeted_kpi_count=2)
 DELIVERED = OpportunityFacts(owner_id=1, solution_count=2, solutions_done=2, targeted_kpi_count=2,
                              baselines_recorded=2)
-MISSED = OpportunityFacts(targeted_kpi_count=2, baselines_recorded=2, outcomes_recorded=2, outcomes_improved=1)
+MISSED = OpportunityFacts(targeted_kpi_count=2, baselines_recorded=2, outcomes_recorded=2, outcomes_improved=1,
+                          outcomes_met=1)
+# Both improved, neither reached its target (OPP-13: CSAT 3.9 against 4.0, ...): short of target.
 IMPROVED = OpportunityFacts(targeted_kpi_count=2, baselines_recorded=2, outcomes_recorded=2, outcomes_improved=2)
+TARGETS_MET = OpportunityFacts(targeted_kpi_count=2, baselines_recorded=2, outcomes_recorded=2, outcomes_improved=2,
+                               outcomes_met=2)
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +60,12 @@ def test_a_transition_can_be_named_by_its_destination(default):
     assert default.fire("implement", "parked", OpportunityFacts()) == "parked"
 
 
-def test_evaluate_loops_back_to_research_only_when_the_outcome_missed(default):
+def test_evaluate_loops_back_to_research_only_when_a_target_was_missed(default):
     assert default.fire("evaluate", "research_again", MISSED) == "research"
-    with pytest.raises(GuardsUnmet, match="every targeted KPI improved"):
-        default.fire("evaluate", "research", IMPROVED)
+    # Improved but short of the targets: research again is allowed (it was refused as "every targeted KPI improved").
+    assert default.fire("evaluate", "research_again", IMPROVED) == "research"
+    with pytest.raises(GuardsUnmet, match="every targeted KPI met its target"):
+        default.fire("evaluate", "research", TARGETS_MET)
 
 
 def test_parked_goes_back_to_research(default):

@@ -84,6 +84,20 @@ def test_outcome_recorded():
     assert run("outcome_recorded", OpportunityFacts(targeted_kpi_count=2, outcomes_recorded=2)).ok
 
 
+def test_targets_met_asks_for_the_targets_where_outcome_met_asks_for_improvement():
+    # OPP-13: both KPIs improved, neither reached its target.
+    short = OpportunityFacts(targeted_kpi_count=2, outcomes_recorded=2, outcomes_improved=2, outcomes_met=0)
+    assert run("outcome_met", short).ok and not run("outcome_missed", short).ok
+    assert not run("targets_met", short).ok and run("targets_missed", short).ok
+    assert run("targets_met", short).message == (
+        "needs every targeted KPI to meet its target (or, without a target, to improve), 2 KPIs did not")
+    met = OpportunityFacts(targeted_kpi_count=2, outcomes_recorded=2, outcomes_improved=2, outcomes_met=2)
+    assert run("targets_met", met).ok and not run("targets_missed", met).ok
+    assert run("targets_missed", met).message == "only when a target was missed: every targeted KPI met its target"
+    unrecorded = OpportunityFacts(targeted_kpi_count=1)
+    assert not run("targets_met", unrecorded).ok and not run("targets_missed", unrecorded).ok
+
+
 def test_outcome_missed_and_met_are_opposites_once_recorded():
     missed = OpportunityFacts(targeted_kpi_count=2, outcomes_recorded=2, outcomes_improved=1)
     improved = OpportunityFacts(targeted_kpi_count=2, outcomes_recorded=2, outcomes_improved=2)

@@ -11,6 +11,7 @@ from typing import Any, Iterable, Sequence
 import json
 
 from govern.escaping import slack_text
+from govern.kpis.verdicts import VERDICT_MARKS, outcome_text
 from govern.queries.states import ACTIVE, EVALUATION, FINAL, PARKED, StateCatalog
 
 MAX_BLOCKS = 50
@@ -182,6 +183,12 @@ def opportunity_status(opp: Any, *, score: Any = None, pending: Iterable[Any] = 
     blocks = [section(f"*{title}* {escape(opp.title)}", fields=fields)]
     for insight in insights[-3:]:
         blocks.append(context(f"{insight.key}: “{escape(clip(insight.text, 200))}” — {escape(insight.source)}"))
+    evaluated = [link for link in getattr(opp, "kpi_links", []) if getattr(link, "verdict", None)]
+    if evaluated:  # the recorded KPI outcome in words: "▲ Porting CSAT: 3.1 → 3.9, improved, target not met (target 4)"
+        blocks.append(section("*KPI outcome*\n" + "\n".join(
+            f"{VERDICT_MARKS.get(link.verdict, '')} " + outcome_text(
+                escape(link.kpi.name), link.verdict, link.baseline_value, link.outcome_value, link.kpi.target,
+                escape(link.kpi.unit) if link.kpi.unit else None) for link in evaluated)))
     for request in pending:
         blocks.append(section(
             f":hourglass_flowing_sand: Awaiting approval: *{step_text(request.from_state, request.to_state, states)}* "
