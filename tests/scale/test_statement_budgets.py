@@ -31,14 +31,16 @@ PAGE_BUDGETS = {"/opportunities/OPP-1": 20, "opportunity page (awaiting approval
                 "/api/v1/opportunities": 6, "/api/v1/insights": 6, "/api/v1/approvals": 6, "/api/v1/journeys": 6,
                 "/api/v1/approvals/awaiting": 6, "/board": 15, "/board (supporter)": 15,
                 # The journey map (issue 25): every lane, the master journey and a macro journey, and the lanes a
-                # reader toggled.
-                "/journeys/switching-providers": 15, "/journeys/being-a-customer": 15,
-                "/journeys/switching-providers?lanes=set&lane=evidence&lane=opportunities": 15}
+                # reader toggled. 16, not issue 25's 15, since the KPIs' freshness is one more statement
+                # (govern.queries.freshness.freshness_of, one for all the page's KPIs).
+                "/journeys/switching-providers": 16, "/journeys/being-a-customer": 16,
+                "/journeys/switching-providers?lanes=set&lane=evidence&lane=opportunities": 16}
 # Pages not yet at issue 16's budgets (or without one), held at what they cost now so that they do not regress
 # (SQLite counts; PostgreSQL sends the same statements).
 # /approvals: 12 since each card counts its evidence by the guards' rule (govern.queries.evidence.evidence_tallies:
 # the summary and the nested journeys, two statements for the page), whatever the transition's guards read.
-PAGE_CEILINGS = {"/approvals": 12, "/journeys": 11, "/charts": 19,
+# /charts: 20 since the merges of the KPI outcomes and the organisation's words (one statement, the same at any size).
+PAGE_CEILINGS = {"/approvals": 12, "/journeys": 11, "/charts": 20,
                  "/api/v1/people": 5}
 # Pages whose reads no longer grow with the rows (their budgets are issue 16's next steps; see bench/queries.py).
 BOUNDED_PAGES = ("/board", "/opportunities/OPP-1", "/evidence", "/approvals", "/journeys/switching-providers",

@@ -36,7 +36,11 @@ def test_the_manager_records_minutes_with_a_decision_and_a_follow_up(web, exampl
 
     occurrence_id = _last_weekly_review(example_db)
     with example_db.session_scope() as s:
-        request_id = request_transition(s, actor(s, "lotte"), "OPP-1", "prioritise", reason="ready").request.id
+        request = request_transition(s, actor(s, "lotte"), "OPP-1", "prioritise", reason="ready").request
+        # On the table at that meeting: a meeting decides only requests made before it ended.
+        request.created_at = s.get(RitualOccurrence, occurrence_id).scheduled_at - dt.timedelta(hours=1)
+        request_id = request.id
+        s.commit()
     ana = web("ana")  # the lead decides the request in the meeting
     page = ana.get(f"/occurrences/{occurrence_id}").get_data(as_text=True)
     assert "Requests awaiting a decision" in page and "OPP-1" in page
