@@ -21,8 +21,8 @@ from govern.bootstrap import bootstrap
 from govern.db import Database, database_unavailable
 from govern.integrations.delivery import Outcome
 from govern.integrations.worker import OutboxWorker, wait_until
+from govern import notifications
 from govern.model import OutboxMessage, Opportunity
-from govern.outbox import enqueue
 from govern.policy import Actor
 from govern.rituals.scheduler import RitualScheduler
 from govern.services.portability import import_data
@@ -34,9 +34,9 @@ TITLE = "How might we answer during an outage?"
 
 
 class Recorder:
-    """A deliverer for one test topic: records what it was given."""
+    """The notifications topic's deliverer (in place of Slack's): records what it was given."""
 
-    topic = "outage-test"
+    topic = notifications.TOPIC
     batch_size = 10
 
     def __init__(self):
@@ -150,9 +150,14 @@ def test_pages_and_api_calls_answer_503_while_the_database_is_away_and_recover_b
         assert created.status_code == 201, created.get_json()
         with db.session_scope() as s:
             assert s.scalar(sa.select(sa.func.count()).where(Opportunity.title == TITLE)) == 1
-            message = enqueue(s, Recorder.topic, "ping", {"n": 1})
-            s.commit()
-            message_id = message.id
+            before = s.scalar(sa.select(sa.func.coalesce(sa.func.max(OutboxMessage.id), 0)))
+        # The real producer: a transition request that waits for the lead notifies through the outbox.
+        requested = api.post("/opportunities/OPP-1/transitions", as_="lotte", json={"to": "prioritise"})
+        assert requested.status_code == 202, requested.get_json()
+        with db.session_scope() as s:
+            message_id = s.scalar(sa.select(sa.func.min(OutboxMessage.id)).where(
+                OutboxMessage.id > before, OutboxMessage.topic == notifications.TOPIC))
+        assert message_id is not None, "the request queued no notification"
         assert wait_until(lambda: message_id in recorder.delivered, timeout=30), "the worker did not resume"
         scheduler.tick()
         assert scheduler.is_leader and scheduler._outage.failures == 0
